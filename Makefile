@@ -1,0 +1,53 @@
+# OnnxSteer — the two commands a newcomer needs are `make demo` and `make test`.
+SHELL := /bin/bash
+DOTNET ?= dotnet
+CONFIG ?= Release
+ORT_VERSION := 1.30.0
+ORT_DIR := runtimes/linux-x64
+ORT_LIB := $(ORT_DIR)/libonnxruntime.so.1
+CLI_DLL := src/OnnxSteer.Cli/bin/$(CONFIG)/net10.0/OnnxSteer.Cli.dll
+ONNXSTEER := $(DOTNET) $(CLI_DLL)
+export DOTNET_CLI_TELEMETRY_OPTOUT := 1
+export DOTNET_NOLOGO := 1
+
+.PHONY: setup restore runtime build test demo bench fuzz pack clean
+
+setup: restore runtime
+
+restore:
+	$(DOTNET) restore OnnxSteer.sln
+
+# The CPU build of ONNX Runtime ships inside the npm package onnxruntime-node; its postinstall downloads
+# CUDA files and cannot run offline, so take the library straight out of the tarball.
+runtime: $(ORT_LIB)
+
+$(ORT_LIB):
+	@mkdir -p $(ORT_DIR) .cache/npm
+	cd .cache/npm && npm pack --silent onnxruntime-node@$(ORT_VERSION) >/dev/null
+	tar -xzf .cache/npm/onnxruntime-node-$(ORT_VERSION).tgz -C .cache/npm package/bin/napi-v6/linux/x64/libonnxruntime.so.1
+	cp .cache/npm/package/bin/napi-v6/linux/x64/libonnxruntime.so.1 $(ORT_LIB).tmp && mv $(ORT_LIB).tmp $(ORT_LIB)
+	rm -rf .cache/npm/package
+	@echo "ONNX Runtime $(ORT_VERSION) (CPU) -> $(ORT_LIB)"
+
+build: setup
+	$(DOTNET) build OnnxSteer.sln -c $(CONFIG) --nologo -v:q
+
+test: build
+	@bash tests/run-tests.sh $(CONFIG)
+
+demo: build
+	@bash tests/scripts/demo.sh "$(ONNXSTEER)"
+
+bench: build
+	@bash bench/run.sh "$(ONNXSTEER)"
+
+fuzz: build
+	@bash tests/scripts/fuzz.sh "$(ONNXSTEER)"
+
+pack: build
+	$(DOTNET) pack src/OnnxSteer/OnnxSteer.csproj -c $(CONFIG) -o artifacts --nologo
+	$(DOTNET) pack src/OnnxSteer.Cli/OnnxSteer.Cli.csproj -c $(CONFIG) -o artifacts --nologo
+
+clean:
+	$(DOTNET) clean OnnxSteer.sln -v:q
+	rm -rf artifacts

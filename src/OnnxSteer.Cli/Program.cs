@@ -1,0 +1,2 @@
+using OnnxSteer.Cli;
+return await CliApp.RunAsync(args);

@@ -1,0 +1,64 @@
+namespace OnnxSteer.Sites;
+
+/// <summary>Where in a decoder layer the steered scalars live (see docs: method.md, "Sites").</summary>
+public enum SiteKind
+{
+    /// <summary>Input of the attention output projection (o_proj): concatenated head outputs.</summary>
+    Attn,
+    /// <summary>Input of the MLP down projection: act(gate(x)) * up(x), or act(fc1(x)).</summary>
+    Mlp,
+    /// <summary>Output of the MLP down projection, before the residual add.</summary>
+    MlpOut,
+}
+
+/// <summary>Text forms of <see cref="SiteKind"/> used on the command line and in JSON: attn, mlp, mlp-out.</summary>
+public static class SiteKinds
+{
+    public static string ToName(this SiteKind kind) => kind switch
+    {
+        SiteKind.Attn => "attn",
+        SiteKind.Mlp => "mlp",
+        SiteKind.MlpOut => "mlp-out",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind)),
+    };
+
+    public static SiteKind Parse(string name) => TryParse(name, out var kind)
+        ? kind
+        : throw new FormatException($"unknown site kind '{name}': expected attn, mlp or mlp-out");
+
+    public static bool TryParse(string name, out SiteKind kind)
+    {
+        switch (name.Trim().ToLowerInvariant())
+        {
+            case "attn": kind = SiteKind.Attn; return true;
+            case "mlp": kind = SiteKind.Mlp; return true;
+            case "mlp-out" or "mlp_out" or "mlpout": kind = SiteKind.MlpOut; return true;
+            default: kind = default; return false;
+        }
+    }
+}
+
+/// <summary>
+/// One steering site found in a graph: a value of width <see cref="Width"/> whose scalars are steered.
+/// For <see cref="SiteKind.Attn"/> and <see cref="SiteKind.Mlp"/>, <see cref="ValueName"/> is the projection's
+/// activation input; for <see cref="SiteKind.MlpOut"/> it is the projection's output.
+/// </summary>
+/// <param name="Kind">The site kind.</param>
+/// <param name="Layer">Decoder layer index, 0-based.</param>
+/// <param name="Width">Number of scalars (the last dimension of the value).</param>
+/// <param name="ElementType">ONNX element type of the value (TensorProto.DataType as int).</param>
+/// <param name="ProjectionNode">Name of the projection node (MatMul, MatMulNBits or Gemm).</param>
+/// <param name="ProjectionOpType">Op type of the projection node.</param>
+/// <param name="ValueName">The graph value that holds the steered activation.</param>
+public sealed record SteeringSite(
+    SiteKind Kind,
+    int Layer,
+    int Width,
+    int ElementType,
+    string ProjectionNode,
+    string ProjectionOpType,
+    string ValueName)
+{
+    /// <summary>A stable identifier such as <c>attn.3</c> or <c>mlp-out.0</c>.</summary>
+    public string Id => $"{Kind.ToName()}.{Layer}";
+}
