@@ -17,6 +17,7 @@ public static class CliApp
     public static RootCommand BuildRoot()
     {
         var root = new RootCommand("onnxsteer — steer language models by rewriting their ONNX graphs (AUSteer).");
+        root.Options.Add(CommandRunner.Verbose);
         var commands = typeof(CliApp).Assembly.GetTypes()
             .Where(t => typeof(ICliCommand).IsAssignableFrom(t) && t is { IsAbstract: false, IsInterface: false })
             .Select(t => ((ICliCommand)Activator.CreateInstance(t)!).Build())
