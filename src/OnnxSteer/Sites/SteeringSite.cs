@@ -61,4 +61,14 @@ public sealed record SteeringSite(
 {
     /// <summary>A stable identifier such as <c>attn.3</c> or <c>mlp-out.0</c>.</summary>
     public string Id => $"{Kind.ToName()}.{Layer}";
+
+    /// <summary>
+    /// For <see cref="SiteKind.MlpOut"/> when the down projection is a MatMul followed by an Add of a constant bias:
+    /// that Add's name. <see cref="ValueName"/> is then the Add's output (the projection's output as the residual add
+    /// consumes it, like a hook on a biased nn.Linear); null otherwise.
+    /// </summary>
+    public string? BiasAddNode { get; init; }
+
+    /// <summary>What in the graph's structure identified the site, e.g. "input from com.microsoft.MultiHeadAttention '...'".</summary>
+    public string? Evidence { get; init; }
 }

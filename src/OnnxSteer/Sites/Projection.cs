@@ -1,0 +1,54 @@
+using Onnx;
+
+namespace OnnxSteer.Sites;
+
+/// <summary>
+/// A linear projection y = x W found in a graph: a MatMul or Gemm whose weight is constant, or a com.microsoft
+/// MatMulNBits. Widths come from the weight (MatMul B [K, N]; Gemm B [K, N] or [N, K] with transB; MatMulNBits
+/// attributes K and N); 0 means the graph does not say.
+/// </summary>
+/// <param name="Node">The projection node.</param>
+/// <param name="Order">Position of the node in the graph's node list (topological in valid ONNX).</param>
+/// <param name="Activation">The non-constant input x.</param>
+/// <param name="Weight">The weight input.</param>
+/// <param name="InputWidth">K, the last dimension of x.</param>
+/// <param name="OutputWidth">N, the last dimension of y.</param>
+/// <param name="ElementType">Element type of x and y as the weight implies (TensorProto.DataType), or 0.</param>
+internal sealed record Projection(NodeProto Node, int Order, string Activation, string Weight, int InputWidth, int OutputWidth, int ElementType)
+{
+    /// <summary>The projection's output value.</summary>
+    public string Output => Node.Output[0];
+
+    /// <summary>Reads <paramref name="node"/> as a projection, or returns null when it is not one.</summary>
+    public static Projection? TryRead(NodeProto node, int order, GraphPatterns graph)
+    {
+        var domain = node.Domain ?? "";
+        if (node.Output.Count == 0 || node.Input.Count < 2) return null;
+        var (x, w) = (node.Input[0], node.Input[1]);
+        if (domain is "" or "ai.onnx" && node.OpType == "MatMul")
+        {
+            if (!graph.IsConstant(w) || graph.IsConstant(x)) return null;
+            var dims = graph.ConstantShape(w);
+            var (k, n) = dims is { Length: >= 2 } ? (dims[^2], dims[^1]) : (0L, 0L);
+            return new Projection(node, order, x, w, (int)k, (int)n, graph.ConstantElementType(w));
+        }
+        if (domain is "" or "ai.onnx" && node.OpType == "Gemm")
+        {
+            // transA would make x's last dimension M rather than K: not a projection of the activation's rows.
+            if ((GraphPatterns.Attribute(node, "transA")?.I ?? 0) != 0) return null;
+            if (!graph.IsConstant(w) || graph.IsConstant(x)) return null;
+            var dims = graph.ConstantShape(w);
+            var transB = (GraphPatterns.Attribute(node, "transB")?.I ?? 0) != 0;
+            var (k, n) = dims is { Length: 2 } ? (transB ? (dims[1], dims[0]) : (dims[0], dims[1])) : (0L, 0L);
+            return new Projection(node, order, x, w, (int)k, (int)n, graph.ConstantElementType(w));
+        }
+        if (domain == "com.microsoft" && node.OpType == "MatMulNBits" && node.Input.Count >= 3)
+        {
+            var k = GraphPatterns.Attribute(node, "K")?.I ?? 0;
+            var n = GraphPatterns.Attribute(node, "N")?.I ?? 0;
+            // A and the output have the scales' type (float or float16).
+            return new Projection(node, order, x, w, (int)k, (int)n, graph.ConstantElementType(node.Input[2]));
+        }
+        return null;
+    }
+}
