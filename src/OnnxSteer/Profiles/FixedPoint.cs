@@ -1,0 +1,33 @@
+namespace OnnxSteer.Profiles;
+
+/// <summary>
+/// Fixed-point sums of activation differences: each difference is rounded once to a multiple of 2^-32 and stored as
+/// an int64, so sums are integers and adding shards in any order gives bit-identical results (floating-point
+/// addition is not associative; this is). Overflow is checked, never wrapped.
+/// </summary>
+public static class FixedPoint
+{
+    /// <summary>log2 of the scale: a stored value v means v / 2^32.</summary>
+    public const int ScaleLog2 = 32;
+
+    /// <summary>The scale, 2^32.</summary>
+    public const double Scale = 4294967296.0;
+
+    /// <summary>Largest magnitude a single difference may have (|d| * 2^32 must fit in an int64 with headroom for sums).</summary>
+    public const double MaxMagnitude = 1 << 24;
+
+    /// <summary>Converts one difference to fixed point (round half away from zero).</summary>
+    /// <exception cref="OverflowException">The value is not finite or larger than <see cref="MaxMagnitude"/>.</exception>
+    public static long FromDouble(double value)
+    {
+        if (!double.IsFinite(value) || Math.Abs(value) > MaxMagnitude)
+            throw new OverflowException($"activation difference {value} cannot be stored in fixed point (|d| must be ≤ {MaxMagnitude})");
+        return (long)Math.Round(value * Scale, MidpointRounding.AwayFromZero);
+    }
+
+    /// <summary>The real number a fixed-point value stands for.</summary>
+    public static double ToDouble(long value) => value / Scale;
+
+    /// <summary>Adds two fixed-point sums, throwing on overflow.</summary>
+    public static long Add(long a, long b) => checked(a + b);
+}

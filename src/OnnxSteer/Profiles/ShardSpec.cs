@@ -1,0 +1,38 @@
+namespace OnnxSteer.Profiles;
+
+/// <summary>
+/// A deterministic part of a pair list: shard <see cref="Index"/> of <see cref="Count"/> (0-based, written "i/n")
+/// holds the pairs whose position j in the list satisfies j mod n = i. Interleaving keeps shards balanced when
+/// lengths drift along a file. The shards of one list are disjoint and together cover it.
+/// </summary>
+public readonly record struct ShardSpec(int Index, int Count)
+{
+    /// <summary>The whole list as one shard.</summary>
+    public static ShardSpec All => new(0, 1);
+
+    /// <summary>True when pair position <paramref name="position"/> belongs to this shard.</summary>
+    public bool Contains(int position) => position % Count == Index;
+
+    /// <summary>"i/n".</summary>
+    public override string ToString() => $"{Index}/{Count}";
+
+    /// <summary>Parses "i/n" with 0 ≤ i &lt; n.</summary>
+    public static bool TryParse(string? text, out ShardSpec shard)
+    {
+        shard = All;
+        if (text is null) return false;
+        var parts = text.Split('/');
+        if (parts.Length != 2
+            || !int.TryParse(parts[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var i)
+            || !int.TryParse(parts[1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n)
+            || n < 1 || i >= n)
+            return false;
+        shard = new ShardSpec(i, n);
+        return true;
+    }
+
+    /// <summary>Parses "i/n" or throws an <see cref="OnnxSteerException"/> (usage error) saying what is expected.</summary>
+    public static ShardSpec Parse(string text) => TryParse(text, out var s)
+        ? s
+        : throw new OnnxSteerException($"--shard '{text}': expected i/n with 0 ≤ i < n (0-based), e.g. 0/4", ExitCodes.Usage);
+}

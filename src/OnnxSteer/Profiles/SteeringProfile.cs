@@ -1,0 +1,184 @@
+using System.Text.Json.Serialization;
+using OnnxSteer.Sites;
+
+namespace OnnxSteer.Profiles;
+
+/// <summary>
+/// The result of profiling a model on contrastive pairs (schema <c>onnxsteer.profile/1</c>, documented in the README):
+/// which model and sites it was recorded on, the exact per-unit statistics, and the units (or CAA vectors) selected
+/// from them. The statistics are integers, so profiles of disjoint pair sets merge exactly (<see cref="ProfileMerger"/>)
+/// and <see cref="UnitSelector"/> can re-select without running the model again.
+/// Read and write it with <see cref="ProfileJson"/>.
+/// </summary>
+public sealed class SteeringProfile
+{
+    /// <summary>The schema identifier this version reads and writes.</summary>
+    public const string SchemaId = "onnxsteer.profile/1";
+
+    /// <summary>Always <see cref="SchemaId"/>.</summary>
+    [JsonPropertyOrder(0), JsonRequired] public string Schema { get; set; } = SchemaId;
+
+    /// <summary>Version of the tool that wrote the file.</summary>
+    [JsonPropertyOrder(1)] public string ToolVersion { get; set; } = ToolInfo.Version;
+
+    /// <summary><see cref="Profiles.ModelFingerprint"/> of the model: graph structure and site shapes, not weights.</summary>
+    [JsonPropertyOrder(2), JsonRequired] public string ModelFingerprint { get; set; } = "";
+
+    /// <summary>File name of the profiled model, for people; not checked.</summary>
+    [JsonPropertyOrder(3)] public string? ModelFile { get; set; }
+
+    /// <summary>Every site recorded, in the order of <see cref="Counts"/>.</summary>
+    [JsonPropertyOrder(4), JsonRequired] public List<ProfileSite> Sites { get; set; } = [];
+
+    /// <summary>N: number of contrastive pairs the statistics are over.</summary>
+    [JsonPropertyOrder(5), JsonRequired] public int Pairs { get; set; }
+
+    /// <summary>Where the pairs came from (file or task and range), for people.</summary>
+    [JsonPropertyOrder(6)] public string? Source { get; set; }
+
+    /// <summary>Shards ("i/n", 0-based i) of the source this profile covers; null when it covers all of it.</summary>
+    [JsonPropertyOrder(7)] public List<string>? Shards { get; set; }
+
+    /// <summary>Sequences whose prompt was truncated from the left to fit the model's context.</summary>
+    [JsonPropertyOrder(8)] public int Truncated { get; set; }
+
+    /// <summary>Input lines skipped as bad (with --skip-bad).</summary>
+    [JsonPropertyOrder(9)] public int SkippedBad { get; set; }
+
+    /// <summary>The selection method.</summary>
+    [JsonPropertyOrder(10), JsonRequired] public SteeringMethod Method { get; set; } = SteeringMethod.AuSteer;
+
+    /// <summary>The settings <see cref="Units"/> / <see cref="Caa"/> were selected with.</summary>
+    [JsonPropertyOrder(11)] public SelectionSettings Selection { get; set; } = new();
+
+    /// <summary>Selected units, best first (austeer, actdiff) or in site order (random); empty for caa.</summary>
+    [JsonPropertyOrder(12)] public List<SelectedUnit> Units { get; set; } = [];
+
+    /// <summary>CAA vectors (mean difference × alpha) per chosen site; empty for the unit methods.</summary>
+    [JsonPropertyOrder(13)] public List<CaaVector> Caa { get; set; } = [];
+
+    /// <summary>log2 of the fixed-point scale of <see cref="SiteStatistics.SumDiff"/> (always <see cref="FixedPoint.ScaleLog2"/>).</summary>
+    [JsonPropertyOrder(14)] public int SumScaleLog2 { get; set; } = FixedPoint.ScaleLog2;
+
+    /// <summary>Per-site exact statistics, one entry per site in <see cref="Sites"/> order.</summary>
+    [JsonPropertyOrder(15), JsonRequired] public List<SiteStatistics> Counts { get; set; } = [];
+
+    /// <summary>The site with identifier <paramref name="id"/> (e.g. <c>attn.3</c>), or null.</summary>
+    public ProfileSite? Site(string id) => Sites.FirstOrDefault(s => s.Id == id);
+
+    /// <summary>The statistics of site <paramref name="id"/>, or null.</summary>
+    public SiteStatistics? StatisticsOf(string id) => Counts.FirstOrDefault(c => c.Site == id);
+
+    /// <summary>Loads and validates a profile file (see <see cref="ProfileJson.Load"/>).</summary>
+    public static SteeringProfile Load(string path) => ProfileJson.Load(path);
+
+    /// <summary>Validates and writes this profile atomically (see <see cref="ProfileJson.Save"/>).</summary>
+    public void Save(string path) => ProfileJson.Save(this, path);
+
+    /// <summary>A deep copy (statistics arrays included), so selection never mutates its input.</summary>
+    public SteeringProfile Clone() => ProfileJson.Deserialize(ProfileJson.Serialize(this), "(copy)");
+}
+
+/// <summary>One recorded site, as found by the site finder.</summary>
+public sealed class ProfileSite
+{
+    /// <summary>Identifier <c>kind.layer</c>, e.g. <c>mlp-out.2</c>.</summary>
+    [JsonPropertyOrder(0)] public string Id { get; set; } = "";
+    [JsonPropertyOrder(1)] public SiteKind Kind { get; set; }
+    /// <summary>Decoder layer, 0-based.</summary>
+    [JsonPropertyOrder(2)] public int Layer { get; set; }
+    /// <summary>Name of the projection node (o_proj / down_proj MatMul, MatMulNBits or Gemm).</summary>
+    [JsonPropertyOrder(3)] public string ProjectionNode { get; set; } = "";
+    /// <summary>Op type of the projection node.</summary>
+    [JsonPropertyOrder(4)] public string ProjectionOpType { get; set; } = "";
+    /// <summary>The graph value holding the activation.</summary>
+    [JsonPropertyOrder(5)] public string Value { get; set; } = "";
+    /// <summary>Number of units (scalars) at this site.</summary>
+    [JsonPropertyOrder(6)] public int Width { get; set; }
+    /// <summary>ONNX element type name, lower case (float, float16, bfloat16, double).</summary>
+    [JsonPropertyOrder(7)] public string Dtype { get; set; } = "";
+
+    /// <summary>The profile form of a site found in a graph.</summary>
+    public static ProfileSite From(SteeringSite site) => new()
+    {
+        Id = site.Id,
+        Kind = site.Kind,
+        Layer = site.Layer,
+        ProjectionNode = site.ProjectionNode,
+        ProjectionOpType = site.ProjectionOpType,
+        Value = site.ValueName,
+        Width = site.Width,
+        Dtype = DtypeName(site.ElementType),
+    };
+
+    /// <summary>Lower-case ONNX name of an element type, e.g. 1 → float, 10 → float16.</summary>
+    public static string DtypeName(int elementType) =>
+        Enum.IsDefined(typeof(Onnx.TensorProto.Types.DataType), elementType)
+            ? ((Onnx.TensorProto.Types.DataType)elementType).ToString().ToLowerInvariant()
+            : $"type{elementType}";
+}
+
+/// <summary>The settings a selection was made with.</summary>
+public sealed class SelectionSettings
+{
+    /// <summary>Units to keep (per site kind unless <see cref="RankJointly"/>); unused by caa.</summary>
+    [JsonPropertyOrder(0)] public int K { get; set; }
+    /// <summary>Global steering strength.</summary>
+    [JsonPropertyOrder(1)] public double Alpha { get; set; }
+    /// <summary>Site kinds the units were chosen from.</summary>
+    [JsonPropertyOrder(2)] public List<SiteKind> Sites { get; set; } = [];
+    /// <summary>Whether several kinds were ranked in one list (otherwise top k in each kind).</summary>
+    [JsonPropertyOrder(3)] public bool RankJointly { get; set; }
+    /// <summary>Seed of the random method.</summary>
+    [JsonPropertyOrder(4)] public int Seed { get; set; }
+    /// <summary>caa only: layers whose sites get a vector; null = the middle layer.</summary>
+    [JsonPropertyOrder(5)] public List<int>? Layers { get; set; }
+}
+
+/// <summary>One selected unit and its steering factor: the site activation x_i becomes (1 + gamma) x_i.</summary>
+public sealed class SelectedUnit
+{
+    /// <summary>Site identifier, e.g. <c>attn.3</c>.</summary>
+    [JsonPropertyOrder(0)] public string Site { get; set; } = "";
+    [JsonPropertyOrder(1)] public int Layer { get; set; }
+    /// <summary>Dimension within the site (for attn: head * head_dim + j).</summary>
+    [JsonPropertyOrder(2)] public int Index { get; set; }
+    /// <summary>Fraction of pairs with pos − neg &gt; 0.</summary>
+    [JsonPropertyOrder(3)] public double RPos { get; set; }
+    /// <summary>Fraction of pairs with pos − neg &lt; 0.</summary>
+    [JsonPropertyOrder(4)] public double RNeg { get; set; }
+    /// <summary>The ranking score: max(r_pos, r_neg) for austeer and random, |mean(pos − neg)| for actdiff.</summary>
+    [JsonPropertyOrder(5)] public double Score { get; set; }
+    /// <summary>alpha * r_pos when r_pos ≥ r_neg, else −alpha * r_neg.</summary>
+    [JsonPropertyOrder(6)] public double Gamma { get; set; }
+}
+
+/// <summary>Exact statistics of one site over the profile's N pairs.</summary>
+public sealed class SiteStatistics
+{
+    /// <summary>Site identifier.</summary>
+    [JsonPropertyOrder(0)] public string Site { get; set; } = "";
+    /// <summary>Per unit: number of pairs with x(pos) − x(neg) &gt; 0.</summary>
+    [JsonPropertyOrder(1)] public int[] Positive { get; set; } = [];
+    /// <summary>Per unit: number of pairs with x(pos) − x(neg) &lt; 0.</summary>
+    [JsonPropertyOrder(2)] public int[] Negative { get; set; } = [];
+    /// <summary>Per unit: sum over pairs of (x(pos) − x(neg)) in fixed point (value / 2^sumScaleLog2); null if not recorded.</summary>
+    [JsonPropertyOrder(3)] public long[]? SumDiff { get; set; }
+}
+
+/// <summary>A CAA steering vector for one site: added to the site's activation at every position.</summary>
+public sealed class CaaVector
+{
+    [JsonPropertyOrder(0)] public string Site { get; set; } = "";
+    [JsonPropertyOrder(1)] public int Layer { get; set; }
+    /// <summary>alpha × mean(pos − neg), one entry per unit of the site.</summary>
+    [JsonPropertyOrder(2)] public float[] Vector { get; set; } = [];
+}
+
+/// <summary>Facts about this build of the tool.</summary>
+public static class ToolInfo
+{
+    /// <summary>The informational version of the OnnxSteer assembly.</summary>
+    public static string Version { get; } =
+        typeof(ToolInfo).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
+}

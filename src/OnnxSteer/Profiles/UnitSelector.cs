@@ -1,0 +1,160 @@
+using OnnxSteer.Sites;
+
+namespace OnnxSteer.Profiles;
+
+/// <summary>
+/// Chooses the units to steer from a profile's exact statistics, per docs/method.md:
+/// r_pos = #(m &gt; 0)/N, r_neg = #(m &lt; 0)/N, score = max(r_pos, r_neg); all units of a site kind are ranked
+/// together across every layer (several kinds in one list only with rankJointly, otherwise top k of each kind);
+/// ties go to the lower layer, then the lower dimension (then kind order attn, mlp, mlp-out when ranked jointly);
+/// gamma = alpha·r_pos when r_pos ≥ r_neg, else −alpha·r_neg.
+/// actdiff ranks by |mean(m)| instead; random keeps k seeded-random units; caa makes alpha·mean(m) vectors.
+/// </summary>
+public static class UnitSelector
+{
+    /// <summary>
+    /// Returns a copy of <paramref name="profile"/> whose method, selection settings, units and CAA vectors are
+    /// replaced by a new selection; the statistics are untouched.
+    /// </summary>
+    /// <param name="profile">A profile with statistics over N ≥ 1 pairs.</param>
+    /// <param name="k">Units to keep (per kind unless <paramref name="rankJointly"/>); ignored by caa.</param>
+    /// <param name="alpha">Global strength.</param>
+    /// <param name="siteKinds">Kinds to choose from; each must be in the profile.</param>
+    /// <param name="rankJointly">Rank several kinds in one list.</param>
+    /// <param name="method">Selection method.</param>
+    /// <param name="seed">Seed for <see cref="SteeringMethod.Random"/>.</param>
+    /// <param name="layers">caa only: layers to make vectors for; null = the middle layer of each kind.</param>
+    public static SteeringProfile Select(SteeringProfile profile, int k, double alpha, IReadOnlyCollection<SiteKind> siteKinds,
+        bool rankJointly, SteeringMethod method, int seed = 0, IReadOnlyList<int>? layers = null)
+    {
+        if (profile.Pairs < 1) throw new OnnxSteerException("the profile holds no pairs: nothing to select from", ExitCodes.InvalidInput);
+        if (!double.IsFinite(alpha)) throw new OnnxSteerException($"--alpha {alpha}: must be a finite number", ExitCodes.Usage);
+        if (method != SteeringMethod.Caa && k < 1) throw new OnnxSteerException($"--k {k}: must be at least 1", ExitCodes.Usage);
+        var kinds = siteKinds.Distinct().OrderBy(x => x).ToList();
+        if (kinds.Count == 0) throw new OnnxSteerException("no site kinds chosen: use attn, mlp or mlp-out", ExitCodes.Usage);
+        var recorded = profile.Sites.Select(s => s.Kind).Distinct().OrderBy(x => x).ToList();
+        foreach (var kind in kinds)
+            if (!recorded.Contains(kind))
+                throw new OnnxSteerException(
+                    $"the profile has no {kind.ToName()} sites (recorded: {string.Join(", ", recorded.Select(r => r.ToName()))})", ExitCodes.Usage);
+        if (method.NeedsSums() && profile.Counts.Any(c => c.SumDiff is null))
+            throw new OnnxSteerException($"method {method.ToName()} needs sums of differences, which this profile lacks", ExitCodes.InvalidInput);
+
+        var result = profile.Clone();
+        result.Method = method;
+        result.Selection = new SelectionSettings
+        {
+            K = k, Alpha = alpha, Sites = kinds, RankJointly = rankJointly, Seed = seed,
+            Layers = method == SteeringMethod.Caa && layers is not null ? layers.ToList() : null,
+        };
+        result.Units = [];
+        result.Caa = [];
+        if (method == SteeringMethod.Caa)
+        {
+            result.Caa = CaaVectors(profile, alpha, kinds, layers);
+            return result;
+        }
+
+        var groups = rankJointly ? [kinds] : kinds.Select(kind => new List<SiteKind> { kind }).ToList();
+        var random = new Random(seed);
+        foreach (var group in groups)
+        {
+            var candidates = Candidates(profile, group);
+            IEnumerable<Candidate> chosen = method switch
+            {
+                SteeringMethod.AuSteer => candidates.OrderByDescending(c => c.MaxCount).ThenBy(c => c.Layer).ThenBy(c => c.Index).ThenBy(c => c.Kind).Take(k),
+                SteeringMethod.ActDiff => candidates.OrderByDescending(c => AbsSum(c.Sum)).ThenBy(c => c.Layer).ThenBy(c => c.Index).ThenBy(c => c.Kind).Take(k),
+                SteeringMethod.Random => RandomSubset(candidates, k, random).OrderBy(c => c.Kind).ThenBy(c => c.Layer).ThenBy(c => c.Index),
+                _ => throw new ArgumentOutOfRangeException(nameof(method)),
+            };
+            result.Units.AddRange(chosen.Select(c => ToUnit(c, profile.Pairs, alpha, method)));
+        }
+        return result;
+    }
+
+    /// <summary>Re-selects with the settings already stored in the profile (e.g. after a merge).</summary>
+    public static SteeringProfile Reselect(SteeringProfile profile)
+    {
+        var s = profile.Selection;
+        var kinds = s.Sites.Count > 0 ? s.Sites : profile.Sites.Select(x => x.Kind).Distinct().ToList();
+        return Select(profile, s.K, s.Alpha, kinds, s.RankJointly, profile.Method, s.Seed, s.Layers);
+    }
+
+    /// <summary>gamma for a unit with <paramref name="pos"/> positive and <paramref name="neg"/> negative momenta of N pairs.</summary>
+    public static double Gamma(int pos, int neg, int pairs, double alpha) =>
+        pos >= neg ? alpha * ((double)pos / pairs) : -alpha * ((double)neg / pairs);
+
+    private readonly record struct Candidate(SiteKind Kind, string Site, int Layer, int Index, int Pos, int Neg, long Sum)
+    {
+        public int MaxCount => Math.Max(Pos, Neg);
+    }
+
+    private static List<Candidate> Candidates(SteeringProfile profile, IReadOnlyCollection<SiteKind> kinds)
+    {
+        var list = new List<Candidate>();
+        for (var s = 0; s < profile.Sites.Count; s++)
+        {
+            var site = profile.Sites[s];
+            if (!kinds.Contains(site.Kind)) continue;
+            var c = profile.Counts[s];
+            for (var i = 0; i < site.Width; i++)
+                list.Add(new Candidate(site.Kind, site.Id, site.Layer, i, c.Positive[i], c.Negative[i], c.SumDiff?[i] ?? 0));
+        }
+        // A fixed base order so that seeded random choices do not depend on the order sites are stored in.
+        list.Sort((a, b) => (a.Kind, a.Layer, a.Index).CompareTo((b.Kind, b.Layer, b.Index)));
+        return list;
+    }
+
+    // |long.MinValue| does not fit in a long; as a UInt128 every magnitude is exact.
+    private static UInt128 AbsSum(long sum) => sum < 0 ? (UInt128)(-(Int128)sum) : (UInt128)sum;
+
+    private static IEnumerable<Candidate> RandomSubset(List<Candidate> candidates, int k, Random random)
+    {
+        var pool = candidates.ToArray();
+        var take = Math.Min(k, pool.Length);
+        for (var i = 0; i < take; i++)
+        {
+            var j = random.Next(i, pool.Length);
+            (pool[i], pool[j]) = (pool[j], pool[i]);
+        }
+        return pool.Take(take);
+    }
+
+    private static SelectedUnit ToUnit(Candidate c, int pairs, double alpha, SteeringMethod method)
+    {
+        double rPos = (double)c.Pos / pairs, rNeg = (double)c.Neg / pairs;
+        return new SelectedUnit
+        {
+            Site = c.Site,
+            Layer = c.Layer,
+            Index = c.Index,
+            RPos = rPos,
+            RNeg = rNeg,
+            Score = method == SteeringMethod.ActDiff ? (double)AbsSum(c.Sum) / FixedPoint.Scale / pairs : Math.Max(rPos, rNeg),
+            Gamma = Gamma(c.Pos, c.Neg, pairs, alpha),
+        };
+    }
+
+    private static List<CaaVector> CaaVectors(SteeringProfile profile, double alpha, List<SiteKind> kinds, IReadOnlyList<int>? layers)
+    {
+        var vectors = new List<CaaVector>();
+        foreach (var kind in kinds)
+        {
+            var sites = profile.Sites.Select((site, s) => (site, s)).Where(x => x.site.Kind == kind).ToList();
+            var maxLayer = sites.Max(x => x.site.Layer);
+            var wanted = layers ?? [(maxLayer + 1) / 2];
+            foreach (var layer in wanted)
+            {
+                var hit = sites.Where(x => x.site.Layer == layer).ToList();
+                if (hit.Count == 0)
+                    throw new OnnxSteerException($"--layers {layer}: the profile has no {kind.ToName()} site at layer {layer} (layers 0..{maxLayer})", ExitCodes.Usage);
+                var (site, s) = hit[0];
+                var sum = profile.Counts[s].SumDiff!;
+                var v = new float[site.Width];
+                for (var i = 0; i < v.Length; i++) v[i] = (float)(alpha * (FixedPoint.ToDouble(sum[i]) / profile.Pairs));
+                vectors.Add(new CaaVector { Site = site.Id, Layer = site.Layer, Vector = v });
+            }
+        }
+        return vectors;
+    }
+}
