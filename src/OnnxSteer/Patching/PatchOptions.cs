@@ -1,0 +1,21 @@
+namespace OnnxSteer.Patching;
+
+/// <summary>What to do when the model already carries steering recorded by onnxsteer.</summary>
+public enum ExistingSteering
+{
+    /// <summary>Refuse with a message naming --replace and --stack.</summary>
+    Refuse,
+    /// <summary>Remove the earlier steering first, then apply the new one.</summary>
+    Replace,
+    /// <summary>Apply the new steering on top of the earlier one.</summary>
+    Stack,
+}
+
+/// <summary>Choices for <see cref="GraphPatcher.Apply"/>.</summary>
+/// <param name="Fold">Fold the scale vector into the projection's weight where that is exact; other sites get a Mul.</param>
+/// <param name="Existing">Policy for a model that is already steered.</param>
+public sealed record PatchOptions(bool Fold = false, ExistingSteering Existing = ExistingSteering.Refuse)
+{
+    /// <summary>Insert Mul/Add nodes, refuse steered models.</summary>
+    public static PatchOptions Default { get; } = new();
+}

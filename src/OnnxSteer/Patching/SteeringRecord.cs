@@ -1,0 +1,120 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Onnx;
+
+namespace OnnxSteer.Patching;
+
+/// <summary>How one site was steered: an inserted node, or a folded weight.</summary>
+public enum EditKind
+{
+    /// <summary>A Mul or Add node on the edge into the projection (attn, mlp).</summary>
+    InputEdge,
+    /// <summary>A Mul or Add node on the projection's output edge (mlp-out).</summary>
+    OutputEdge,
+    /// <summary>The vector was folded into one or more weight tensors.</summary>
+    Fold,
+}
+
+/// <summary>
+/// One edit, with everything unpatching needs. For node edits: the node, its constant, the value it reads and the
+/// value it writes. For folds: the original tensors (their protobuf, base64: the external-data reference, or the
+/// data itself when it was embedded).
+/// </summary>
+public sealed record SiteEdit
+{
+    [JsonPropertyName("site")] public required string Site { get; init; }
+    [JsonPropertyName("kind")] public required EditKind Kind { get; init; }
+    [JsonPropertyName("projection")] public required string Projection { get; init; }
+    [JsonPropertyName("node")] public string? Node { get; init; }
+    [JsonPropertyName("initializer")] public string? Initializer { get; init; }
+    [JsonPropertyName("input")] public string? Input { get; init; }
+    [JsonPropertyName("output")] public string? Output { get; init; }
+    [JsonPropertyName("units")] public int Units { get; init; }
+    [JsonPropertyName("original_tensors")] public List<string>? OriginalTensors { get; init; }
+    [JsonPropertyName("note")] public string? Note { get; init; }
+
+    /// <summary>The original tensors of a fold, parsed.</summary>
+    public IEnumerable<TensorProto> ParseOriginalTensors() =>
+        (OriginalTensors ?? []).Select(b => TensorProto.Parser.ParseFrom(Convert.FromBase64String(b)));
+}
+
+/// <summary>One application of onnxsteer patch, as recorded in the model (key <c>onnxsteer.steering</c>, a JSON array).</summary>
+public sealed record SteeringStep
+{
+    [JsonPropertyName("tool")] public required string Tool { get; init; }
+    [JsonPropertyName("profile_sha256")] public string? ProfileSha256 { get; init; }
+    [JsonPropertyName("method")] public required string Method { get; init; }
+    [JsonPropertyName("k")] public int? K { get; init; }
+    [JsonPropertyName("alpha")] public double Alpha { get; init; }
+    [JsonPropertyName("operation")] public required string Operation { get; init; }
+    [JsonPropertyName("apply")] public required string Apply { get; init; }
+    [JsonPropertyName("sites")] public required List<string> Sites { get; init; }
+    [JsonPropertyName("edits")] public required List<SiteEdit> Edits { get; init; }
+}
+
+/// <summary>Reads and writes the steering record in a model's metadata_props.</summary>
+public static class SteeringMetadata
+{
+    /// <summary>Key holding the full JSON record (an array of steps, oldest first); the source of truth for unpatch.</summary>
+    public const string StepsKey = "onnxsteer.steering";
+    public const string VersionKey = "onnxsteer.version";
+    public const string ProfileKey = "onnxsteer.profile_sha256";
+    public const string MethodKey = "onnxsteer.method";
+    public const string KKey = "onnxsteer.k";
+    public const string AlphaKey = "onnxsteer.alpha";
+    public const string SitesKey = "onnxsteer.sites";
+    public const string ApplyKey = "onnxsteer.apply";
+    public const string StepCountKey = "onnxsteer.steps";
+
+    /// <summary>All keys onnxsteer writes; unpatch removes exactly these.</summary>
+    public static IReadOnlyList<string> AllKeys { get; } =
+        [StepsKey, VersionKey, ProfileKey, MethodKey, KKey, AlphaKey, SitesKey, ApplyKey, StepCountKey];
+
+    /// <summary>The tool name and version written into the record.</summary>
+    public static string ToolVersion { get; } =
+        "onnxsteer " + (typeof(SteeringMetadata).Assembly.GetName().Version?.ToString(3) ?? "0.0.0");
+
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = false,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
+    };
+
+    /// <summary>The recorded steps, oldest first; empty for an unsteered model.</summary>
+    public static IReadOnlyList<SteeringStep> Read(ModelProto model, string source = "model")
+    {
+        var entry = model.MetadataProps.FirstOrDefault(p => p.Key == StepsKey);
+        if (entry is null) return [];
+        try
+        {
+            return JsonSerializer.Deserialize<List<SteeringStep>>(entry.Value, Json) ?? [];
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidModelException($"{source}: metadata '{StepsKey}' is not a valid steering record ({e.Message})", e);
+        }
+    }
+
+    /// <summary>True when the model carries a steering record.</summary>
+    public static bool IsSteered(ModelProto model) => model.MetadataProps.Any(p => p.Key == StepsKey);
+
+    /// <summary>Replaces onnxsteer's keys with a record of <paramref name="steps"/> (none: removes them all).</summary>
+    public static void Write(ModelProto model, IReadOnlyList<SteeringStep> steps)
+    {
+        for (var i = model.MetadataProps.Count - 1; i >= 0; i--)
+            if (AllKeys.Contains(model.MetadataProps[i].Key)) model.MetadataProps.RemoveAt(i);
+        if (steps.Count == 0) return;
+        var last = steps[^1];
+        void Set(string key, string value) => model.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
+        Set(VersionKey, last.Tool);
+        if (last.ProfileSha256 is not null) Set(ProfileKey, last.ProfileSha256);
+        Set(MethodKey, last.Method);
+        if (last.K is not null) Set(KKey, last.K.Value.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Set(AlphaKey, last.Alpha.ToString("R", System.Globalization.CultureInfo.InvariantCulture));
+        Set(SitesKey, string.Join(",", last.Sites));
+        Set(ApplyKey, last.Apply);
+        Set(StepCountKey, steps.Count.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Set(StepsKey, JsonSerializer.Serialize(steps, Json));
+    }
+}
