@@ -1,0 +1,49 @@
+using System.CommandLine;
+using OnnxSteer.Profiles;
+
+namespace OnnxSteer.Cli.Commands;
+
+/// <summary><c>onnxsteer select PROFILE --k K --alpha A [--sites ...] [--rank-jointly] [--method M] [-o OUT]</c>: re-select units from stored counts.</summary>
+public sealed class SelectCommand : ICliCommand
+{
+    public Command Build()
+    {
+        var profileArg = new Argument<string>("PROFILE") { Description = "A profile.json written by 'onnxsteer profile' or 'onnxsteer merge'. It is never modified." };
+        var k = new Option<int?>("--k") { Description = "Units to keep (per site kind unless --rank-jointly). Default: the profile's current k." };
+        var alpha = new Option<double?>("--alpha") { Description = "Global steering strength: gamma = alpha*r_pos or -alpha*r_neg. Default: the profile's current alpha." };
+        var sites = new Option<string?>("--sites") { Description = "Site kinds to choose from, comma-separated: attn, mlp, mlp-out. Default: the profile's current choice." };
+        var jointly = new Option<bool>("--rank-jointly") { Description = "Rank several site kinds in one list (default: top k of each kind)." };
+        var method = new Option<string?>("--method") { Description = "austeer (momentum), actdiff (|mean difference|), random (seeded) or caa (mean-difference vectors). Default: the profile's method." };
+        var seed = new Option<int?>("--seed") { Description = "Seed for --method random. Default: the profile's seed." };
+        var layers = new Option<string?>("--layers") { Description = "caa only: comma-separated layers to build vectors for (default: the middle layer)." };
+        var output = new Option<string?>("--output", "-o") { Description = "Write the re-selected profile here (written atomically). Without it, only the summary is printed." };
+        var command = new Command("select", "Re-select steering units from a profile's stored counts, without running the model. Prints the chosen units; -o writes a new profile.");
+        command.Arguments.Add(profileArg);
+        foreach (var o in new Option[] { k, alpha, sites, jointly, method, seed, layers, output }) command.Options.Add(o);
+        command.SetAction(parse => CommandRunner.Run(parse, () =>
+        {
+            var path = parse.GetValue(profileArg)!;
+            var profile = SteeringProfile.Load(path);
+            var current = profile.Selection;
+            var m = parse.GetValue(method) is { } ms ? SelectionText.ParseMethod(ms) : profile.Method;
+            var kinds = parse.GetValue(sites) is { } ss ? SelectionText.ParseSites(ss)
+                : current.Sites.Count > 0 ? current.Sites : profile.Sites.Select(s => s.Kind).Distinct().ToList();
+            var selected = UnitSelector.Select(profile,
+                parse.GetValue(k) ?? current.K,
+                parse.GetValue(alpha) ?? current.Alpha,
+                kinds,
+                parse.GetValue(jointly) || (parse.GetValue(sites) is null && current.RankJointly),
+                m,
+                parse.GetValue(seed) ?? current.Seed,
+                parse.GetValue(layers) is { } ls ? SelectionText.ParseLayers(ls) : current.Layers);
+            Console.Write(SelectionText.Summary(selected));
+            if (parse.GetValue(output) is { } outPath)
+            {
+                selected.Save(outPath);
+                Console.WriteLine($"wrote {outPath}");
+            }
+            return 0;
+        }));
+        return command;
+    }
+}

@@ -1,0 +1,56 @@
+using System.Globalization;
+using System.Text;
+using OnnxSteer.Sites;
+
+namespace OnnxSteer.Profiles;
+
+/// <summary>Command-line forms shared by profile, select and merge: site lists, layer lists and a printable summary.</summary>
+public static class SelectionText
+{
+    /// <summary>Parses "attn,mlp-out" into site kinds; throws a usage error naming the bad entry.</summary>
+    public static List<SiteKind> ParseSites(string text)
+    {
+        var kinds = new List<SiteKind>();
+        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!SiteKinds.TryParse(part, out var kind))
+                throw new OnnxSteerException($"--sites: unknown site kind '{part}': expected attn, mlp or mlp-out (comma-separated)", ExitCodes.Usage);
+            if (!kinds.Contains(kind)) kinds.Add(kind);
+        }
+        if (kinds.Count == 0) throw new OnnxSteerException("--sites: empty; expected attn, mlp or mlp-out (comma-separated)", ExitCodes.Usage);
+        return kinds;
+    }
+
+    /// <summary>Parses "3,5" into layer numbers; throws a usage error naming the bad entry.</summary>
+    public static List<int> ParseLayers(string text) =>
+        text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(s => int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var l)
+                ? l
+                : throw new OnnxSteerException($"--layers: '{s}' is not a layer number", ExitCodes.Usage))
+            .ToList();
+
+    /// <summary>Parses a method name; throws a usage error listing the choices.</summary>
+    public static SteeringMethod ParseMethod(string text) => SteeringMethods.TryParse(text, out var m)
+        ? m
+        : throw new OnnxSteerException($"--method: unknown method '{text}': expected austeer, actdiff, random or caa", ExitCodes.Usage);
+
+    /// <summary>A few lines describing the selection, then up to <paramref name="maxUnits"/> units as a table.</summary>
+    public static string Summary(SteeringProfile p, int maxUnits = 20)
+    {
+        var s = p.Selection;
+        var sb = new StringBuilder();
+        sb.Append(CultureInfo.InvariantCulture,
+            $"{p.Method.ToName()}: N={p.Pairs} pairs, sites {string.Join(",", s.Sites.Select(k => k.ToName()))}{(s.RankJointly ? " (ranked jointly)" : "")}, ");
+        if (p.Method == SteeringMethod.Caa)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"alpha {s.Alpha}: {p.Caa.Count} vector(s) at {string.Join(", ", p.Caa.Select(v => v.Site))}\n");
+            return sb.ToString();
+        }
+        sb.Append(CultureInfo.InvariantCulture, $"k {s.K}, alpha {s.Alpha}{(p.Method == SteeringMethod.Random ? $", seed {s.Seed}" : "")}: {p.Units.Count} unit(s)\n");
+        sb.Append("  site          index   r_pos   r_neg     score      gamma\n");
+        foreach (var u in p.Units.Take(maxUnits))
+            sb.Append(CultureInfo.InvariantCulture, $"  {u.Site,-12} {u.Index,6} {u.RPos,7:0.000} {u.RNeg,7:0.000} {u.Score,9:0.####} {u.Gamma,10:0.####}\n");
+        if (p.Units.Count > maxUnits) sb.Append(CultureInfo.InvariantCulture, $"  ... {p.Units.Count - maxUnits} more\n");
+        return sb.ToString();
+    }
+}
