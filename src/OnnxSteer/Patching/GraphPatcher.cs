@@ -101,22 +101,32 @@ public static class GraphPatcher
     /// <summary>The plan must describe this graph: the projection exists and reads (attn, mlp) or writes (mlp-out) the value.</summary>
     private static void CheckSite(GraphProto graph, SteeringSite site, string source)
     {
-        var node = FindNode(graph, site.ProjectionNode)
-                   ?? throw new InvalidModelException($"{source}: site {site.Id}: projection node '{site.ProjectionNode}' is not in the graph");
+        _ = FindNode(graph, site.ProjectionNode)
+            ?? throw new InvalidModelException($"{source}: site {site.Id}: projection node '{site.ProjectionNode}' is not in the graph");
+        var edgeName = EdgeNode(site);
+        var node = FindNode(graph, edgeName)
+                   ?? throw new InvalidModelException($"{source}: site {site.Id}: node '{edgeName}' is not in the graph");
         var ok = site.Kind == SiteKind.MlpOut ? node.Output.Contains(site.ValueName) : node.Input.Contains(site.ValueName);
         if (!ok)
             throw new InvalidModelException(
-                $"{source}: site {site.Id}: node '{site.ProjectionNode}' does not {(site.Kind == SiteKind.MlpOut ? "produce" : "read")} '{site.ValueName}'");
+                $"{source}: site {site.Id}: node '{edgeName}' does not {(site.Kind == SiteKind.MlpOut ? "produce" : "read")} '{site.ValueName}'");
         if (!ElementEncoding.IsSupported(site.ElementType))
             throw new InvalidModelException($"{source}: site {site.Id} has element type {ElementEncoding.Name(site.ElementType)}; only float32, float16 and bfloat16 can be steered");
     }
 
     internal static NodeProto? FindNode(GraphProto graph, string name) => graph.Node.FirstOrDefault(n => n.Name == name);
 
+    /// <summary>
+    /// The node whose edge carries the site's value: the projection, or for mlp-out behind a constant bias Add
+    /// (MatMul + Add, like a biased nn.Linear) that Add, so the steered value is the projection's output with its bias.
+    /// </summary>
+    internal static string EdgeNode(SteeringSite site) =>
+        site.Kind == SiteKind.MlpOut && site.BiasAddNode is { Length: > 0 } add ? add : site.ProjectionNode;
+
     private static SiteEdit InsertNode(GraphProto graph, SiteSteering steering, SteeringOperation op, NameSet names, List<string> notes)
     {
         var site = steering.Site;
-        var projection = FindNode(graph, site.ProjectionNode)!;
+        var projection = FindNode(graph, EdgeNode(site))!;
         var prefix = names.FreePrefix(SteerPrefix(site));
         var opType = OpName(op);
         var nodeName = $"{prefix}/{opType}";

@@ -116,6 +116,10 @@ public sealed class SteeringPlan
         return new SteeringPlan(SteeringOperation.Add, sites, provenance);
     }
 
+    /// <summary>The same plan on sites re-addressed by <paramref name="map"/> (e.g. value names in an already-steered graph).</summary>
+    public SteeringPlan MapSites(Func<SteeringSite, SteeringSite> map) =>
+        new(Operation, Sites.Select(s => s with { Site = map(s.Site) }).ToList(), Provenance);
+
     private static SteeringSite FindSite(IReadOnlyList<SteeringSite> modelSites, SiteKind kind, int layer, string source) =>
         modelSites.FirstOrDefault(s => s.Kind == kind && s.Layer == layer)
         ?? throw new InvalidProfileException(

@@ -69,6 +69,18 @@ internal static class WeightFolder
                     { reason = $"Gemm bias '{bias.Name}' is not a per-output vector"; return null; }
                     changed.Add((bias, ScaleAxis(bias, data.ReadRaw(bias), steering.Vector, bias.Dims.Count - 1)));
                 }
+                if (output && site.BiasAddNode is { Length: > 0 } addName)
+                {
+                    // MatMul + Add(bias): the steered value is the Add's output, so the bias is scaled too.
+                    var add = GraphPatcher.FindNode(graph, addName);
+                    var biasName = add?.Input.FirstOrDefault(i => index.Initializer(i) is not null);
+                    if (add is null || biasName is null) { reason = $"bias Add '{addName}' has no constant bias"; return null; }
+                    var bias = Exclusive(biasName, out why);
+                    if (bias is null) { reason = why; return null; }
+                    if (Count(bias) != site.Width || bias.Dims.Count == 0 || bias.Dims[^1] != site.Width || !ElementEncoding.IsSupported(bias.DataType))
+                    { reason = $"bias '{bias.Name}' is not a per-output vector"; return null; }
+                    changed.Add((bias, ScaleAxis(bias, data.ReadRaw(bias), steering.Vector, bias.Dims.Count - 1)));
+                }
                 break;
             }
             case (MsDomain, "MatMulNBits"):

@@ -1,0 +1,107 @@
+using OnnxSteer.Patching;
+using OnnxSteer.Profiles;
+using OnnxSteer.Sites;
+using Xunit;
+
+namespace OnnxSteer.Tests.Patching;
+
+public class ProfilePlannerTests
+{
+    [Fact]
+    public void Plan_takes_the_profile_units_and_gammas()
+    {
+        var d = new TinyDecoder();
+        var model = d.Model();
+        var sites = d.Sites();
+        var profile = TestProfiles.Make(model, sites, k: 3, alpha: 4);
+        var (plan, warnings) = ProfilePlanner.Build(profile, "p.json", "sha", model, sites, new PlanRequest());
+        Assert.Empty(warnings);
+        Assert.Equal(SteeringOperation.Scale, plan.Operation);
+        // k per kind: 3 units in each of attn, mlp, mlp-out.
+        Assert.Equal(9, plan.Sites.Sum(s => s.Units.Count));
+        foreach (var unit in profile.Units)
+        {
+            var site = plan.Sites.Single(s => s.Site.Id == unit.Site);
+            Assert.Equal((float)(1 + unit.Gamma), site.Vector[unit.Index]);
+        }
+        Assert.Equal(new SteeringProvenance("austeer", 3, 4, "sha"), plan.Provenance);
+    }
+
+    [Fact]
+    public void K_alpha_and_sites_reselect_from_the_counts()
+    {
+        var d = new TinyDecoder();
+        var model = d.Model();
+        var sites = d.Sites();
+        var profile = TestProfiles.Make(model, sites, k: 3, alpha: 4);
+        var (plan, _) = ProfilePlanner.Build(profile, "p.json", "sha", model, sites, new PlanRequest(K: 2, Alpha: 0.5, Sites: [SiteKind.Mlp]));
+        var site = Assert.Single(plan.Sites);
+        Assert.Equal("mlp.0", site.Site.Id);
+        Assert.Equal(2, site.Units.Count);
+        var expected = UnitSelector.Select(profile, 2, 0.5, [SiteKind.Mlp], false, SteeringMethod.AuSteer).Units;
+        Assert.Equal(expected.Select(u => (u.Index, u.Gamma)), site.Units.Select(u => (u.Index, u.Value)));
+        Assert.Equal(0.5, plan.Provenance.Alpha);
+    }
+
+    [Fact]
+    public void Profile_of_another_model_is_refused_unless_forced()
+    {
+        var d = new TinyDecoder();
+        var other = new TinyDecoder(seed: 9);
+        other.Proto.Graph.Node[1].Name = "renamed"; // another structure: another fingerprint
+        var profile = TestProfiles.Make(other.Model(), other.Sites(), k: 1, alpha: 1);
+        var e = Assert.Throws<InvalidProfileException>(() => ProfilePlanner.Build(profile, "p.json", "sha", d.Model(), d.Sites(), new PlanRequest()));
+        Assert.Contains("recorded on another model", e.Message);
+        Assert.Contains("--force", e.Message);
+        var (_, warnings) = ProfilePlanner.Build(profile, "p.json", "sha", d.Model(), d.Sites(), new PlanRequest(Force: true));
+        Assert.Contains(warnings, w => w.Contains("recorded on another model") && w.Contains("--force"));
+    }
+
+    [Fact]
+    public void Dtype_mismatch_is_refused_unless_forced()
+    {
+        var f32 = new TinyDecoder();
+        var f16 = new TinyDecoder((int)Onnx.TensorProto.Types.DataType.Float16);
+        var profile = TestProfiles.Make(f32.Model(), f32.Sites(), k: 1, alpha: 1);
+        var e = Assert.Throws<InvalidProfileException>(() => ProfilePlanner.Build(profile, "p.json", "sha", f16.Model(), f16.Sites(), new PlanRequest()));
+        Assert.Contains("p.json", e.Message);
+        var forced = ProfilePlanner.Build(profile, "p.json", "sha", f16.Model(), f16.Sites(), new PlanRequest(Force: true));
+        Assert.Contains(forced.Warnings, w => w.Contains("dtype float in the profile, float16 in the model"));
+    }
+
+    [Fact]
+    public void Unit_on_a_site_the_model_lacks_is_refused()
+    {
+        var d = new TinyDecoder();
+        var profile = TestProfiles.Make(d.Model(), d.Sites(), k: 1, alpha: 1);
+        var fewer = d.Sites().Where(s => s.Kind != SiteKind.Attn).ToList();
+        var e = Assert.Throws<InvalidProfileException>(() => ProfilePlanner.Build(profile, "p.json", "sha", d.Model(), fewer, new PlanRequest(Force: true)));
+        Assert.Contains("site attn.0 does not exist", e.Message);
+    }
+
+    [Fact]
+    public void Index_beyond_width_and_non_finite_gamma_are_refused()
+    {
+        var d = new TinyDecoder();
+        var profile = TestProfiles.Make(d.Model(), d.Sites(), k: 1, alpha: 1, kinds: [SiteKind.Mlp]);
+        profile.Units[0].Index = 40;
+        var e = Assert.Throws<InvalidProfileException>(() => ProfilePlanner.Build(profile, "p.json", "sha", d.Model(), d.Sites(), new PlanRequest()));
+        Assert.Contains("beyond the site's width 12", e.Message);
+        profile.Units[0].Index = 1;
+        profile.Units[0].Gamma = double.NaN;
+        e = Assert.Throws<InvalidProfileException>(() => ProfilePlanner.Build(profile, "p.json", "sha", d.Model(), d.Sites(), new PlanRequest()));
+        Assert.Contains("non-finite gamma", e.Message);
+    }
+
+    [Fact]
+    public void Caa_profile_plans_an_additive_vector()
+    {
+        var d = new TinyDecoder();
+        var profile = TestProfiles.Make(d.Model(), d.Sites(), k: 0, alpha: 2, method: SteeringMethod.Caa, kinds: [SiteKind.MlpOut]);
+        var (plan, _) = ProfilePlanner.Build(profile, "p.json", "sha", d.Model(), d.Sites(), new PlanRequest());
+        Assert.Equal(SteeringOperation.Add, plan.Operation);
+        var site = Assert.Single(plan.Sites);
+        Assert.Equal(profile.Caa[0].Vector, site.Vector);
+        Assert.Null(plan.Provenance.K);
+    }
+}
