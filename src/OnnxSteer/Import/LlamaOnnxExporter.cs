@@ -1,0 +1,63 @@
+using Google.Protobuf;
+using Onnx;
+using OnnxSteer.IO;
+
+namespace OnnxSteer.Import;
+
+/// <summary>What an export wrote.</summary>
+/// <param name="Directory">The output folder.</param>
+/// <param name="ModelPath">model.onnx.</param>
+/// <param name="DataPath">model.onnx.data (external weights).</param>
+/// <param name="DataBytes">Size of the external data.</param>
+public sealed record ExportResult(string Directory, string ModelPath, string DataPath, long DataBytes);
+
+/// <summary>
+/// Writes a Llama decoder as model.onnx + model.onnx.data + genai_config.json in either export style and dtype.
+/// Weights stream from the <see cref="ILlamaWeights"/> straight into the data file (written atomically), so the
+/// model is never held in memory.
+/// </summary>
+public static class LlamaOnnxExporter
+{
+    /// <summary>File name of the graph.</summary>
+    public const string ModelFileName = "model.onnx";
+    /// <summary>File name of the external weights.</summary>
+    public const string DataFileName = "model.onnx.data";
+
+    /// <summary>Exports <paramref name="weights"/> into <paramref name="outputDirectory"/>.</summary>
+    public static ExportResult Export(ILlamaWeights weights, string outputDirectory, ExportStyle style, ExportDType dtype,
+        GenaiConfigTokens tokens)
+    {
+        weights.Config.Validate();
+        Directory.CreateDirectory(outputDirectory);
+        string modelPath = Path.Combine(outputDirectory, ModelFileName), dataPath = Path.Combine(outputDirectory, DataFileName);
+
+        GraphProto? graph = null;
+        long dataBytes = 0;
+        AtomicFile.Write(dataPath, stream =>
+        {
+            var sink = new ExternalTensorStream(stream, DataFileName);
+            graph = style == ExportStyle.Genai
+                ? new GenaiGraphWriter(weights, sink, dtype).Build()
+                : new StandardGraphWriter(weights, sink, dtype).Build();
+            dataBytes = sink.Length;
+        });
+
+        var model = new ModelProto
+        {
+            IrVersion = 10,
+            ProducerName = "onnxsteer",
+            ProducerVersion = typeof(LlamaOnnxExporter).Assembly.GetName().Version?.ToString() ?? "0",
+            Graph = graph!,
+        };
+        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = 21 });
+        if (style == ExportStyle.Genai) model.OpsetImport.Add(new OperatorSetIdProto { Domain = "com.microsoft", Version = 1 });
+        model.MetadataProps.Add(new StringStringEntryProto { Key = "onnxsteer.export_style", Value = style.Name() });
+        model.MetadataProps.Add(new StringStringEntryProto { Key = "onnxsteer.export_dtype", Value = dtype.Name() });
+        AtomicFile.WriteAllBytes(modelPath, model.ToByteArray());
+
+        AtomicFile.WriteAllText(Path.Combine(outputDirectory, GenaiConfig.FileName), style == ExportStyle.Genai
+            ? GenaiConfig.Build(GenaiGraphWriter.GraphConfig(weights.Config), !GenaiGraphWriter.UsesGroupQueryAttention(weights.Config), tokens)
+            : GenaiConfig.Build(weights.Config, hasPositionIds: true, tokens));
+        return new ExportResult(Path.GetFullPath(outputDirectory), Path.GetFullPath(modelPath), Path.GetFullPath(dataPath), dataBytes);
+    }
+}
