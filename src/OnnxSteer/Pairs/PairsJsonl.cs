@@ -1,0 +1,126 @@
+using System.Text.Json;
+
+namespace OnnxSteer.Pairs;
+
+/// <summary>
+/// Reads contrastive pairs from JSON Lines: one object per line, <c>{"prompt": ..., "positive": ..., "negative": ...}</c>
+/// (other fields are ignored; blank lines are allowed). The answers are appended to the prompt as they are.
+/// </summary>
+public static class PairsJsonl
+{
+    /// <summary>Reads <paramref name="path"/>; a bad line is an error naming the line, or counted with SkipBad.</summary>
+    public static PairSet Read(string path, PairOptions options)
+    {
+        if (!File.Exists(path)) throw new InvalidProfileException($"{path}: no such pairs file");
+        return PairCollector.Collect(Records(path), options, $"pairs {Path.GetFileName(path)}");
+    }
+
+    private static IEnumerable<(string, Func<ContrastivePair>)> Records(string path)
+    {
+        var number = 0;
+        foreach (var line in File.ReadLines(path))
+        {
+            number++;
+            if (string.IsNullOrWhiteSpace(line)) continue;
+            var text = line;
+            yield return ($"{path}:{number}", () => Parse(text));
+        }
+    }
+
+    private static ContrastivePair Parse(string line)
+    {
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(line); }
+        catch (JsonException e) { throw new BadRecordException($"not valid JSON ({e.Message.Split(" Path:")[0]})"); }
+        using (doc)
+        {
+            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new BadRecordException("expected a JSON object");
+            return new ContrastivePair(
+                JsonRecords.String(doc.RootElement, "prompt"),
+                JsonRecords.String(doc.RootElement, "positive"),
+                JsonRecords.String(doc.RootElement, "negative"),
+                "");
+        }
+    }
+}
+
+/// <summary>Reading task data: records from a JSON array or JSON Lines file, and typed fields with clear errors.</summary>
+public static class JsonRecords
+{
+    /// <summary>
+    /// The records of <paramref name="path"/>: items of a top-level JSON array (origin <c>file[item i]</c>), or objects
+    /// one per line (origin <c>file:line</c>). A malformed line becomes a bad record; a malformed array is an error.
+    /// </summary>
+    public static IEnumerable<(string Origin, Func<JsonElement> Element)> Read(string path)
+    {
+        if (!File.Exists(path)) throw new InvalidProfileException($"{path}: no such data file");
+        var text = File.ReadAllText(path);
+        if (text.TrimStart().StartsWith('['))
+        {
+            JsonDocument doc;
+            try { doc = JsonDocument.Parse(text); }
+            catch (JsonException e) { throw new InvalidProfileException($"{path}:{(e.LineNumber ?? 0) + 1}: not valid JSON ({e.Message.Split(" Path:")[0]})"); }
+            var items = doc.RootElement.EnumerateArray().Select(x => x.Clone()).ToList();
+            doc.Dispose();
+            return items.Select((item, i) => ($"{path}[item {i}]", (Func<JsonElement>)(() => item)));
+        }
+        var lines = text.Split('\n');
+        return lines.Select((line, i) => (line, i))
+            .Where(x => !string.IsNullOrWhiteSpace(x.line))
+            .Select(x => ($"{path}:{x.i + 1}", (Func<JsonElement>)(() => ParseLine(x.line))));
+    }
+
+    private static JsonElement ParseLine(string line)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(line);
+            return doc.RootElement.Clone();
+        }
+        catch (JsonException e) { throw new BadRecordException($"not valid JSON ({e.Message.Split(" Path:")[0]})"); }
+    }
+
+    /// <summary>A string field; missing or not a string is a bad record.</summary>
+    public static string String(JsonElement e, string name)
+    {
+        if (e.ValueKind != JsonValueKind.Object) throw new BadRecordException("expected a JSON object");
+        if (!e.TryGetProperty(name, out var v)) throw new BadRecordException($"missing field '{name}'");
+        if (v.ValueKind != JsonValueKind.String) throw new BadRecordException($"field '{name}' must be a string, found {v.ValueKind}");
+        return v.GetString()!;
+    }
+
+    /// <summary>A field holding a number or a numeric string.</summary>
+    public static double Number(JsonElement e, string name)
+    {
+        if (e.ValueKind != JsonValueKind.Object) throw new BadRecordException("expected a JSON object");
+        if (!e.TryGetProperty(name, out var v)) throw new BadRecordException($"missing field '{name}'");
+        if (v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out var d) && double.IsFinite(d)) return d;
+        if (v.ValueKind == JsonValueKind.String && double.TryParse(v.GetString(), System.Globalization.NumberStyles.Float,
+                System.Globalization.CultureInfo.InvariantCulture, out d) && double.IsFinite(d)) return d;
+        throw new BadRecordException($"field '{name}' must be a finite number, found {v}");
+    }
+
+    /// <summary>A boolean field: true/false, or the strings "true"/"false".</summary>
+    public static bool Bool(JsonElement e, string name)
+    {
+        if (e.ValueKind != JsonValueKind.Object) throw new BadRecordException("expected a JSON object");
+        if (!e.TryGetProperty(name, out var v)) throw new BadRecordException($"missing field '{name}'");
+        return v.ValueKind switch
+        {
+            JsonValueKind.True => true,
+            JsonValueKind.False => false,
+            JsonValueKind.String when v.GetString() is "true" or "True" => true,
+            JsonValueKind.String when v.GetString() is "false" or "False" => false,
+            _ => throw new BadRecordException($"field '{name}' must be true or false, found {v}"),
+        };
+    }
+
+    /// <summary>A field holding one of the integers <paramref name="allowed"/> (as a number or a numeric string).</summary>
+    public static int Choice(JsonElement e, string name, params int[] allowed)
+    {
+        var d = Number(e, name);
+        var i = (int)d;
+        if (i != d || !allowed.Contains(i)) throw new BadRecordException($"field '{name}' must be one of {string.Join(", ", allowed)}, found {d}");
+        return i;
+    }
+}
