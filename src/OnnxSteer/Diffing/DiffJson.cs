@@ -1,0 +1,25 @@
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace OnnxSteer.Diffing;
+
+/// <summary>The <c>--json</c> form of a <see cref="DiffReport"/> (README, "diff --json schema").</summary>
+public static class DiffJson
+{
+    /// <summary>Written as the report's first field; changes only when a field is renamed or removed.</summary>
+    public const string SchemaId = "onnxsteer.diff/1";
+
+    /// <summary>snake_case names, every field present (null where absent), indented, non-ASCII text kept readable.</summary>
+    public static JsonSerializerOptions Options { get; } = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        WriteIndented = true,
+    };
+
+    /// <summary>The report as JSON text, ending with a newline.</summary>
+    public static string Serialize(DiffReport report) => JsonSerializer.Serialize(report, Options) + "\n";
+}

@@ -1,0 +1,205 @@
+using System.Globalization;
+
+namespace OnnxSteer.Diffing;
+
+/// <summary>What a line of the human-readable report is, so a terminal can colour it.</summary>
+public enum DiffStyle
+{
+    /// <summary>The verdict line.</summary>
+    Title,
+    /// <summary>A section heading.</summary>
+    Heading,
+    /// <summary>Something only B has.</summary>
+    Added,
+    /// <summary>Something only A has.</summary>
+    Removed,
+    /// <summary>Something in both that differs.</summary>
+    Changed,
+    /// <summary>A statement that something is the same.</summary>
+    Same,
+    /// <summary>Plain information.</summary>
+    Plain,
+    /// <summary>Secondary detail.</summary>
+    Note,
+}
+
+/// <summary>One line of the readable report.</summary>
+public readonly record struct DiffLine(DiffStyle Style, string Text);
+
+/// <summary>
+/// Lays a <see cref="DiffReport"/> out as plain lines (each tagged with a <see cref="DiffStyle"/>), steering summary
+/// first, then section by section. Long lists are cut at <c>maxItems</c>; the JSON form always has everything.
+/// </summary>
+public static class DiffText
+{
+    public static IReadOnlyList<DiffLine> Render(DiffReport r, int maxItems = 40)
+    {
+        var w = new Writer(maxItems);
+        w.Line(DiffStyle.Note, $"A: {r.A.Path} ({r.A.Nodes} nodes, {r.A.Initializers} initializers)");
+        w.Line(DiffStyle.Note, $"B: {r.B.Path} ({r.B.Nodes} nodes, {r.B.Initializers} initializers)");
+        w.Line(DiffStyle.Title, r.Identical ? "The models are identical." : "The models differ: " + Counts(r.Summary) + ".");
+        if (r.Steering is { } s) Steering(w, s);
+        if (r.Prompt is { } p) Prompt(w, p);
+        if (r.Identical) return w.Lines;
+
+        w.Section("Model", r.Model, c => (DiffStyle.Changed, $"~ {c.Name}: {c.A} -> {c.B}"));
+        w.Section("Opsets", r.Opsets, c => (DiffStyle.Changed, $"~ {(c.Domain.Length == 0 ? "ai.onnx" : c.Domain)}: {c.A?.ToString() ?? "none"} -> {c.B?.ToString() ?? "none"}"));
+        w.Section("Metadata", r.Metadata, Keyed);
+        w.Section("Graph inputs", r.Inputs, Keyed);
+        w.Section("Graph outputs", r.Outputs, Keyed);
+        w.Section("Nodes added", r.Nodes.Added, n => (DiffStyle.Added, $"+ {n.Name} ({n.OpType}) {string.Join(", ", n.Inputs)} -> {string.Join(", ", n.Outputs)}"));
+        w.Section("Nodes removed", r.Nodes.Removed, n => (DiffStyle.Removed, $"- {n.Name} ({n.OpType})"));
+        w.Section("Nodes renamed", r.Nodes.Renamed, n => (DiffStyle.Changed, $"~ {n.A} -> {n.B} ({n.OpType})"));
+        w.Section("Nodes changed", r.Nodes.Changed, n => (DiffStyle.Changed,
+            $"~ {n.Name}: " + string.Join("; ", n.Changes.Select(c => $"{(c.Name is null ? c.What : "attribute " + c.Name)} {c.A ?? "(none)"} -> {c.B ?? "(none)"}"))));
+        w.Section("Edges rewired", r.EdgesRewired, e => (DiffStyle.Changed, $"~ {e.Node} input {e.Input}: {Value(e.A)} -> {Value(e.B)}"));
+        w.Section("Initializers added", r.Initializers.Added, t => (DiffStyle.Added,
+            $"+ {t.Name} {t.Dtype}[{string.Join(",", t.Shape)}]" + SteeringText(t.Steering)));
+        w.Section("Initializers removed", r.Initializers.Removed, t => (DiffStyle.Removed, $"- {t.Name} {t.Dtype}[{string.Join(",", t.Shape)}]"));
+        w.Section("Initializers changed", r.Initializers.Changed, t => (DiffStyle.Changed, $"~ {t.Name} {TensorChangeText(t)}"));
+        var i = r.Initializers;
+        w.Line(DiffStyle.Note, $"{i.Unchanged} initializers unchanged" +
+            (i.SharedExternal > 0 ? $" ({i.SharedExternal} share the same external data bytes and were not read)" : "") +
+            $"; {r.Nodes.Unchanged} nodes unchanged.");
+        return w.Lines;
+    }
+
+    private static (DiffStyle, string) Keyed(ValueChange c) => c.Change switch
+    {
+        "added" => (DiffStyle.Added, $"+ {c.Name} = {c.B}"),
+        "removed" => (DiffStyle.Removed, $"- {c.Name} = {c.A}"),
+        _ => (DiffStyle.Changed, $"~ {c.Name}: {c.A} -> {c.B}"),
+    };
+
+    private static string Value(string v) => v.Length == 0 ? "(none)" : v;
+
+    /// <summary>"1 node added, 2 edges rewired" — only the non-zero counts.</summary>
+    public static string Counts(DiffCounts c)
+    {
+        var parts = new List<string>();
+        void Add(int n, string singular, string plural, string verb)
+        {
+            if (n > 0) parts.Add($"{n} {(n == 1 ? singular : plural)} {verb}");
+        }
+        Add(c.NodesAdded, "node", "nodes", "added");
+        Add(c.NodesRemoved, "node", "nodes", "removed");
+        Add(c.NodesChanged, "node", "nodes", "changed");
+        Add(c.NodesRenamed, "node", "nodes", "renamed");
+        Add(c.EdgesRewired, "edge", "edges", "rewired");
+        Add(c.InitializersAdded, "initializer", "initializers", "added");
+        Add(c.InitializersRemoved, "initializer", "initializers", "removed");
+        Add(c.InitializersChanged, "initializer", "initializers", "changed");
+        Add(c.HeaderChanges, "model/opset/metadata/input/output field", "model/opset/metadata/input/output fields", "changed");
+        return parts.Count == 0 ? "no differences" : string.Join(", ", parts);
+    }
+
+    private static string SteeringText(SteeringVectorStats? s) => s switch
+    {
+        null => "",
+        { Operation: "add" } => $"  steering bias: {s.EntriesSteered} of {s.Width} entries != 0" +
+                                (s.MinOffset is null ? "" : $", offset {G(s.MinOffset.Value)} .. {G(s.MaxOffset!.Value)}"),
+        _ => $"  steering scale: {s.EntriesSteered} of {s.Width} entries != 1" +
+             (s.MinGamma is null ? "" : $", gamma {G(s.MinGamma.Value)} .. {G(s.MaxGamma!.Value)}"),
+    };
+
+    private static string TensorChangeText(TensorChange t)
+    {
+        var layout = $"{t.DtypeA}[{string.Join(",", t.ShapeA)}]";
+        var layoutB = $"{t.DtypeB}[{string.Join(",", t.ShapeB)}]";
+        if (layout != layoutB) return $"{layout} -> {layoutB}";
+        var v = t.Values!;
+        var text = $"{layout}: {v.Differing} of {v.Elements} elements differ";
+        if (v.MaxAbsDiff is { } max) text += $", max |diff| {G(max)}";
+        if (v.RowsScaled is { } rows) text += Slices("rows", rows);
+        if (v.ColumnsScaled is { } columns) text += Slices("columns", columns);
+        return text + SteeringText(t.Steering);
+    }
+
+    private static string Slices(string what, IReadOnlyList<ScaledSlice> slices) =>
+        $"; {slices.Count} {what} scaled: " + string.Join(", ", slices.Take(6).Select(x => $"{x.Index} x{G(x.Factor)}")) + (slices.Count > 6 ? ", ..." : "");
+
+    private static void Steering(Writer w, SteeringSummary s)
+    {
+        w.Heading("Steering");
+        foreach (var k in s.Kinds)
+            w.Line(DiffStyle.Changed, $"{k.Kind}: layers {string.Join(",", k.Layers)}; {k.Units} units" +
+                                      (k.MinGamma is { } lo ? $"; gamma {G(lo)} .. {G(k.MaxGamma!.Value)}" : ""));
+        w.List(s.Sites, site => (DiffStyle.Plain,
+            $"  {site.Kind}.{site.Layer} ({site.Mode}: {site.Node}) " +
+            (site.Units.Count == 0 ? "no unit steered" : string.Join(", ", site.Units.Select(Unit)))));
+        foreach (var (key, value) in s.Metadata) w.Line(DiffStyle.Note, $"  {key} = {ProtoText.Clip(value, 100)}");
+        if (s.RestUnchanged)
+        {
+            w.Line(DiffStyle.Same, "Apart from the steering, the models are identical.");
+            return;
+        }
+        w.Line(DiffStyle.Changed, $"Besides the steering, {s.OtherChanges.Count} other change{(s.OtherChanges.Count == 1 ? "" : "s")}:");
+        w.List(s.OtherChanges, line => (DiffStyle.Changed, "  " + line));
+    }
+
+    /// <summary>"12:+0.5" for a scaled unit (its gamma), "12:add 0.3" for a shifted one.</summary>
+    private static string Unit(SteeredUnit u) => u.Gamma is { } g
+        ? $"{u.Index}:{(g >= 0 ? "+" : "")}{G(g)}"
+        : $"{u.Index}:add {G(u.Offset ?? 0)}";
+
+    private static void Prompt(Writer w, PromptComparison p)
+    {
+        w.Heading($"Next token after \"{ProtoText.Clip(p.Prompt, 60)}\" ({p.PromptTokens} tokens)");
+        const int col = 34;
+        w.Line(DiffStyle.Note, $"  {"A",-col} {"B",-col}");
+        for (var i = 0; i < Math.Max(p.TopA.Count, p.TopB.Count); i++)
+        {
+            var a = i < p.TopA.Count ? TokenText(p.TopA[i]) : "";
+            var b = i < p.TopB.Count ? TokenText(p.TopB[i]) : "";
+            var same = i < p.TopA.Count && i < p.TopB.Count && p.TopA[i].Id == p.TopB[i].Id;
+            w.Line(same ? DiffStyle.Plain : DiffStyle.Changed, $"  {Fit(a, col),-col} {Fit(b, col),-col}");
+        }
+        w.Line(p.KlAB == 0 ? DiffStyle.Same : DiffStyle.Changed, $"  KL(A||B) = {G(p.KlAB)} nats; max |delta logit| = {G(p.MaxAbsLogitDiff)}");
+        if (p.Generation is { } g)
+        {
+            w.Heading($"Greedy continuation ({g.Tokens} tokens)" + (g.FirstDivergence is { } d ? $", diverges at token {d}" : ", identical"));
+            w.Line(DiffStyle.Plain, "  A: " + Escape(g.A));
+            w.Line(g.FirstDivergence is null ? DiffStyle.Plain : DiffStyle.Changed, "  B: " + Escape(g.B));
+        }
+    }
+
+    private static string TokenText(TokenProbability t) =>
+        $"{Escape(t.Text)} #{t.Id} {(t.Probability * 100).ToString("0.00", CultureInfo.InvariantCulture)}%";
+
+    private static string Fit(string s, int width) => s.Length <= width ? s : s[..(width - 1)] + "…";
+
+    private static string Escape(string s) => "\"" + s.Replace("\n", "\\n").Replace("\t", "\\t") + "\"";
+
+    /// <summary>A number with up to 6 significant digits, invariant culture.</summary>
+    public static string G(double v) => v.ToString("G6", CultureInfo.InvariantCulture);
+
+    private sealed class Writer(int maxItems)
+    {
+        public List<DiffLine> Lines { get; } = [];
+
+        public void Line(DiffStyle style, string text) => Lines.Add(new DiffLine(style, text));
+
+        public void Heading(string text)
+        {
+            Lines.Add(new DiffLine(DiffStyle.Plain, ""));
+            Lines.Add(new DiffLine(DiffStyle.Heading, text));
+        }
+
+        public void Section<T>(string title, IReadOnlyList<T> items, Func<T, (DiffStyle, string)> line)
+        {
+            if (items.Count == 0) return;
+            Heading($"{title} ({items.Count})");
+            List(items, x => { var (s, t) = line(x); return (s, "  " + t); });
+        }
+
+        public void List<T>(IReadOnlyList<T> items, Func<T, (DiffStyle, string)> line)
+        {
+            foreach (var item in items.Take(maxItems))
+            {
+                var (style, text) = line(item);
+                Line(style, text);
+            }
+            if (items.Count > maxItems) Line(DiffStyle.Note, $"  … and {items.Count - maxItems} more (--json lists all)");
+        }
+    }
+}

@@ -1,0 +1,61 @@
+using System.Globalization;
+using System.Text.Json;
+using Onnx;
+
+namespace OnnxSteer.Diffing;
+
+/// <summary>
+/// The sites named in a model's steering record (metadata <c>onnxsteer.steering</c>, written by the patcher): which
+/// inserted node or folded projection belongs to which site (e.g. <c>mlp-out.3</c>). Read leniently — a record this
+/// reader does not understand just leaves the diff to the graph structure.
+/// </summary>
+internal sealed class RecordedSites
+{
+    /// <summary>Metadata key of the patcher's record.</summary>
+    public const string Key = "onnxsteer.steering";
+
+    /// <summary>Inserted node name → site.</summary>
+    public Dictionary<string, (string Kind, int Layer)> ByNode { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Folded projection node name → site.</summary>
+    public Dictionary<string, (string Kind, int Layer)> ByFold { get; } = new(StringComparer.Ordinal);
+
+    public static RecordedSites Read(ModelProto model)
+    {
+        var sites = new RecordedSites();
+        var text = model.MetadataProps.LastOrDefault(p => p.Key == Key)?.Value;
+        if (string.IsNullOrEmpty(text)) return sites;
+        try
+        {
+            using var doc = JsonDocument.Parse(text);
+            if (doc.RootElement.ValueKind != JsonValueKind.Array) return sites;
+            foreach (var step in doc.RootElement.EnumerateArray())
+            {
+                if (!step.TryGetProperty("edits", out var edits) || edits.ValueKind != JsonValueKind.Array) continue;
+                foreach (var edit in edits.EnumerateArray())
+                {
+                    if (ParseSite(Str(edit, "site")) is not { } site) continue;
+                    if (Str(edit, "kind") == "fold" && Str(edit, "projection") is { } projection) sites.ByFold[projection] = site;
+                    else if (Str(edit, "node") is { } node) sites.ByNode[node] = site;
+                }
+            }
+        }
+        catch (JsonException)
+        {
+            // Not a record this version understands: the structural reading stands alone.
+        }
+        return sites;
+    }
+
+    private static string? Str(JsonElement e, string name) =>
+        e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+
+    /// <summary>"mlp-out.3" → ("mlp-out", 3).</summary>
+    private static (string Kind, int Layer)? ParseSite(string? id)
+    {
+        if (id is null) return null;
+        var dot = id.LastIndexOf('.');
+        if (dot <= 0 || !int.TryParse(id[(dot + 1)..], NumberStyles.Integer, CultureInfo.InvariantCulture, out var layer)) return null;
+        return (id[..dot], layer);
+    }
+}
