@@ -74,7 +74,11 @@ public sealed record NodeFieldChange(string What, string? Name, string? A, strin
 /// <summary>An input slot of a matched node that reads a different value in B than the value matched to A's.</summary>
 /// <param name="Node">Node name in B.</param>
 /// <param name="Input">Input index.</param>
-public sealed record EdgeRewire(string Node, int Input, string A, string B);
+/// <param name="A">The value read in A ("" for none).</param>
+/// <param name="B">The value read in B; it may carry A's name yet come from another node.</param>
+/// <param name="ProducerA">The node producing <paramref name="A"/> in A; null for graph inputs and initializers.</param>
+/// <param name="ProducerB">The node producing <paramref name="B"/> in B; null for graph inputs and initializers.</param>
+public sealed record EdgeRewire(string Node, int Input, string A, string B, string? ProducerA, string? ProducerB);
 
 /// <summary>Initializer differences, matched by name.</summary>
 /// <param name="Unchanged">Initializers equal in type, shape and bytes.</param>

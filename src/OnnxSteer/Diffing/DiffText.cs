@@ -37,7 +37,7 @@ public static class DiffText
         var w = new Writer(maxItems);
         w.Line(DiffStyle.Note, $"A: {r.A.Path} ({r.A.Nodes} nodes, {r.A.Initializers} initializers)");
         w.Line(DiffStyle.Note, $"B: {r.B.Path} ({r.B.Nodes} nodes, {r.B.Initializers} initializers)");
-        w.Line(DiffStyle.Title, r.Identical ? "The models are identical." : "The models differ: " + Counts(r.Summary) + ".");
+        w.Line(DiffStyle.Title, r.Identical ? "The models are identical." : "The models differ: " + Counts(r) + ".");
         if (r.Steering is { } s) Steering(w, s);
         if (r.Prompt is { } p) Prompt(w, p);
         if (r.Identical) return w.Lines;
@@ -52,7 +52,8 @@ public static class DiffText
         w.Section("Nodes renamed", r.Nodes.Renamed, n => (DiffStyle.Changed, $"~ {n.A} -> {n.B} ({n.OpType})"));
         w.Section("Nodes changed", r.Nodes.Changed, n => (DiffStyle.Changed,
             $"~ {n.Name}: " + string.Join("; ", n.Changes.Select(c => $"{(c.Name is null ? c.What : "attribute " + c.Name)} {c.A ?? "(none)"} -> {c.B ?? "(none)"}"))));
-        w.Section("Edges rewired", r.EdgesRewired, e => (DiffStyle.Changed, $"~ {e.Node} input {e.Input}: {Value(e.A)} -> {Value(e.B)}"));
+        w.Section("Edges rewired", r.EdgesRewired, e => (DiffStyle.Changed, $"~ {e.Node} input {e.Input}: " +
+            (e.A == e.B ? $"{Value(e.A)} now comes from {e.ProducerB ?? "a graph input or initializer"}" : $"{Value(e.A)} -> {Value(e.B)}")));
         w.Section("Initializers added", r.Initializers.Added, t => (DiffStyle.Added,
             $"+ {t.Name} {t.Dtype}[{string.Join(",", t.Shape)}]" + SteeringText(t.Steering)));
         w.Section("Initializers removed", r.Initializers.Removed, t => (DiffStyle.Removed, $"- {t.Name} {t.Dtype}[{string.Join(",", t.Shape)}]"));
@@ -66,16 +67,17 @@ public static class DiffText
 
     private static (DiffStyle, string) Keyed(ValueChange c) => c.Change switch
     {
-        "added" => (DiffStyle.Added, $"+ {c.Name} = {c.B}"),
-        "removed" => (DiffStyle.Removed, $"- {c.Name} = {c.A}"),
-        _ => (DiffStyle.Changed, $"~ {c.Name}: {c.A} -> {c.B}"),
+        "added" => (DiffStyle.Added, $"+ {c.Name} = {ProtoText.Clip(c.B ?? "", 100)}"),
+        "removed" => (DiffStyle.Removed, $"- {c.Name} = {ProtoText.Clip(c.A ?? "", 100)}"),
+        _ => (DiffStyle.Changed, $"~ {c.Name}: {ProtoText.Clip(c.A ?? "", 60)} -> {ProtoText.Clip(c.B ?? "", 60)}"),
     };
 
     private static string Value(string v) => v.Length == 0 ? "(none)" : v;
 
-    /// <summary>"1 node added, 2 edges rewired" — only the non-zero counts.</summary>
-    public static string Counts(DiffCounts c)
+    /// <summary>"1 node added, 2 edges rewired, 8 metadata entries changed" — only the non-zero counts.</summary>
+    public static string Counts(DiffReport r)
     {
+        var c = r.Summary;
         var parts = new List<string>();
         void Add(int n, string singular, string plural, string verb)
         {
@@ -89,7 +91,11 @@ public static class DiffText
         Add(c.InitializersAdded, "initializer", "initializers", "added");
         Add(c.InitializersRemoved, "initializer", "initializers", "removed");
         Add(c.InitializersChanged, "initializer", "initializers", "changed");
-        Add(c.HeaderChanges, "model/opset/metadata/input/output field", "model/opset/metadata/input/output fields", "changed");
+        Add(r.Model.Count, "model field", "model fields", "changed");
+        Add(r.Opsets.Count, "opset", "opsets", "changed");
+        Add(r.Metadata.Count, "metadata entry", "metadata entries", "changed");
+        Add(r.Inputs.Count, "graph input", "graph inputs", "changed");
+        Add(r.Outputs.Count, "graph output", "graph outputs", "changed");
         return parts.Count == 0 ? "no differences" : string.Join(", ", parts);
     }
 
@@ -97,9 +103,9 @@ public static class DiffText
     {
         null => "",
         { Operation: "add" } => $"  steering bias: {s.EntriesSteered} of {s.Width} entries != 0" +
-                                (s.MinOffset is null ? "" : $", offset {G(s.MinOffset.Value)} .. {G(s.MaxOffset!.Value)}"),
+                                (s.MinOffset is null ? "" : ", offset " + Range(s.MinOffset.Value, s.MaxOffset!.Value)),
         _ => $"  steering scale: {s.EntriesSteered} of {s.Width} entries != 1" +
-             (s.MinGamma is null ? "" : $", gamma {G(s.MinGamma.Value)} .. {G(s.MaxGamma!.Value)}"),
+             (s.MinGamma is null ? "" : ", gamma " + Range(s.MinGamma.Value, s.MaxGamma!.Value)),
     };
 
     private static string TensorChangeText(TensorChange t)
@@ -120,14 +126,17 @@ public static class DiffText
 
     private static void Steering(Writer w, SteeringSummary s)
     {
-        w.Heading("Steering");
+        var units = s.Kinds.Sum(k => k.Units);
+        w.Heading($"Steering: {s.Sites.Count} site{(s.Sites.Count == 1 ? "" : "s")}, {units} unit{(units == 1 ? "" : "s")}");
         foreach (var k in s.Kinds)
-            w.Line(DiffStyle.Changed, $"{k.Kind}: layers {string.Join(",", k.Layers)}; {k.Units} units" +
-                                      (k.MinGamma is { } lo ? $"; gamma {G(lo)} .. {G(k.MaxGamma!.Value)}" : ""));
+            w.Line(DiffStyle.Changed, $"{k.Kind}: layer{(k.Layers.Count == 1 ? "" : "s")} {string.Join(",", k.Layers)}; " +
+                                      $"{k.Units} unit{(k.Units == 1 ? "" : "s")}" + (k.MinGamma is { } lo ? "; gamma " + Range(lo, k.MaxGamma!.Value) : ""));
         w.List(s.Sites, site => (DiffStyle.Plain,
             $"  {site.Kind}.{site.Layer} ({site.Mode}: {site.Node}) " +
             (site.Units.Count == 0 ? "no unit steered" : string.Join(", ", site.Units.Select(Unit)))));
-        foreach (var (key, value) in s.Metadata) w.Line(DiffStyle.Note, $"  {key} = {ProtoText.Clip(value, 100)}");
+        // The full record (onnxsteer.steering) is what the sites above were read from; show the short keys.
+        var keys = s.Metadata.Where(kv => kv.Key != RecordedSites.Key).Select(kv => $"{kv.Key} = {ProtoText.Clip(kv.Value, 60)}").ToList();
+        if (keys.Count > 0) w.Line(DiffStyle.Note, "  " + string.Join("; ", keys));
         if (s.RestUnchanged)
         {
             w.Line(DiffStyle.Same, "Apart from the steering, the models are identical.");
@@ -136,6 +145,8 @@ public static class DiffText
         w.Line(DiffStyle.Changed, $"Besides the steering, {s.OtherChanges.Count} other change{(s.OtherChanges.Count == 1 ? "" : "s")}:");
         w.List(s.OtherChanges, line => (DiffStyle.Changed, "  " + line));
     }
+
+    private static string Range(double lo, double hi) => lo == hi ? G(lo) : $"{G(lo)} .. {G(hi)}";
 
     /// <summary>"12:+0.5" for a scaled unit (its gamma), "12:add 0.3" for a shifted one.</summary>
     private static string Unit(SteeredUnit u) => u.Gamma is { } g

@@ -36,8 +36,12 @@ public static class ModelDiffer
         var outputs = KeyedChanges(TypesByName(ga.Output), TypesByName(gb.Output));
 
         var matching = NodeMatcher.Match(ga, gb);
+        var indexA = new Graph.GraphIndex(ga);
+        var indexB = new Graph.GraphIndex(gb);
         var nodes = Nodes(matching);
-        var rewired = Rewires(matching);
+        var rewired = matching.Pairs.SelectMany(p => Rewired(matching, p.A, p.B))
+            .Select(r => r with { ProducerA = indexA.Producer(r.A)?.Name, ProducerB = indexB.Producer(r.B)?.Name })
+            .ToList();
         var initializers = Initializers(ga, sourceA, gb, sourceB);
 
         var counts = new DiffCounts(
@@ -178,8 +182,6 @@ public static class ModelDiffer
 
     private static string Domain(NodeProto n) => n.Domain is "ai.onnx" ? "" : n.Domain;
 
-    private static List<EdgeRewire> Rewires(NodeMatching m) => m.Pairs.SelectMany(p => Rewired(m, p.A, p.B)).ToList();
-
     /// <summary>Input slots of a matched pair where B reads something other than the counterpart of A's value.</summary>
     private static IEnumerable<EdgeRewire> Rewired(NodeMatching m, NodeProto a, NodeProto b)
     {
@@ -188,7 +190,7 @@ public static class ModelDiffer
             var va = i < a.Input.Count ? a.Input[i] : "";
             var vb = i < b.Input.Count ? b.Input[i] : "";
             if (m.MapToA(vb) == va) continue;
-            yield return new EdgeRewire(b.Name, i, va, vb);
+            yield return new EdgeRewire(b.Name, i, va, vb, null, null);
         }
     }
 
