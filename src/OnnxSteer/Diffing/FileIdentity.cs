@@ -3,33 +3,17 @@ using System.Runtime.InteropServices;
 namespace OnnxSteer.Diffing;
 
 /// <summary>
-/// Decides whether two paths name the same file: the same full path after following symbolic links, or (on Linux)
-/// the same device and inode, which also catches hard links and bind mounts.
+/// Decides whether two real paths (links already resolved, see <see cref="OnnxSteer.ModelFiles.RealPath"/>) name the
+/// same file: the same path, or (on Linux) the same device and inode, which also catches hard links and bind mounts.
 /// </summary>
 internal static partial class FileIdentity
 {
     /// <summary>True when <paramref name="a"/> and <paramref name="b"/> are provably one file.</summary>
     public static bool Same(string a, string b)
     {
-        var fa = Canonical(a);
-        var fb = Canonical(b);
-        if (string.Equals(fa, fb, StringComparison.Ordinal)) return true;
-        var ia = DeviceAndInode(fa);
-        var ib = DeviceAndInode(fb);
-        return ia is not null && ia == ib;
-    }
-
-    private static string Canonical(string path)
-    {
-        var full = Path.GetFullPath(path);
-        try
-        {
-            return File.ResolveLinkTarget(full, returnFinalTarget: true)?.FullName ?? full;
-        }
-        catch (IOException)
-        {
-            return full;
-        }
+        if (string.Equals(a, b, StringComparison.Ordinal)) return true;
+        var ia = DeviceAndInode(a);
+        return ia is not null && ia == DeviceAndInode(b);
     }
 
     /// <summary>(st_dev, st_ino) from stat(2) on Linux glibc x64/arm64, where both are the first two 64-bit fields; else null.</summary>

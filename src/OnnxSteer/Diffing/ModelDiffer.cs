@@ -229,9 +229,9 @@ public static class ModelDiffer
     }
 
     private static TensorInfo TensorInfoOf(TensorProto t, ModelSource side) =>
-        new(t.Name, ElementTypes.Name(t.DataType), t.Dims.ToList(), TensorBytes.ElementCount(t), SteeringVectors.StatsIfSteering(t, side));
+        new(t.Name, DataTypes.Name(t.DataType), t.Dims.ToList(), DataTypes.ElementCount(t.Dims), SteeringVectors.StatsIfSteering(t, side));
 
     private static TensorChange ChangeOf(TensorProto a, TensorProto b, ValueStats? values, ModelSource sideB) =>
-        new(b.Name, ElementTypes.Name(a.DataType), ElementTypes.Name(b.DataType), a.Dims.ToList(), b.Dims.ToList(),
+        new(b.Name, DataTypes.Name(a.DataType), DataTypes.Name(b.DataType), a.Dims.ToList(), b.Dims.ToList(),
             values, SteeringVectors.StatsIfSteering(b, sideB));
 }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Onnx;
+using OnnxSteer.ModelFiles;
 
 namespace OnnxSteer.Diffing;
 
@@ -12,11 +13,11 @@ internal static class ProtoText
     public static string Type(TypeProto? type) => type?.ValueCase switch
     {
         null or TypeProto.ValueOneofCase.None => "(no type)",
-        TypeProto.ValueOneofCase.TensorType => ElementTypes.Name(type.TensorType.ElemType) + Shape(type.TensorType.Shape),
-        TypeProto.ValueOneofCase.SparseTensorType => "sparse " + ElementTypes.Name(type.SparseTensorType.ElemType) + Shape(type.SparseTensorType.Shape),
+        TypeProto.ValueOneofCase.TensorType => DataTypes.Name(type.TensorType.ElemType) + Shape(type.TensorType.Shape),
+        TypeProto.ValueOneofCase.SparseTensorType => "sparse " + DataTypes.Name(type.SparseTensorType.ElemType) + Shape(type.SparseTensorType.Shape),
         TypeProto.ValueOneofCase.SequenceType => $"seq({Type(type.SequenceType.ElemType)})",
         TypeProto.ValueOneofCase.OptionalType => $"optional({Type(type.OptionalType.ElemType)})",
-        TypeProto.ValueOneofCase.MapType => $"map({ElementTypes.Name(type.MapType.KeyType)},{Type(type.MapType.ValueType)})",
+        TypeProto.ValueOneofCase.MapType => $"map({DataTypes.Name(type.MapType.KeyType)},{Type(type.MapType.ValueType)})",
         _ => type.ValueCase.ToString(),
     };
 
@@ -31,7 +32,7 @@ internal static class ProtoText
 
     /// <summary>A tensor's type and shape, e.g. <c>float[64,172]</c>.</summary>
     public static string TensorType(TensorProto t) =>
-        ElementTypes.Name(t.DataType) + "[" + string.Join(",", t.Dims.Select(d => d.ToString(CultureInfo.InvariantCulture))) + "]";
+        DataTypes.Name(t.DataType) + "[" + string.Join(",", t.Dims.Select(d => d.ToString(CultureInfo.InvariantCulture))) + "]";
 
     /// <summary>An attribute's value.</summary>
     public static string Attribute(AttributeProto a)

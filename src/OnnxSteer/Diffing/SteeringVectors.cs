@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using Onnx;
+using OnnxSteer.ModelFiles;
 
 namespace OnnxSteer.Diffing;
 
@@ -27,7 +28,7 @@ internal static partial class SteeringVectors
         var units = Units(t, side, operation);
         var gammas = units.Where(u => u.Gamma is not null).Select(u => u.Gamma!.Value).ToList();
         var offsets = units.Where(u => u.Offset is not null).Select(u => u.Offset!.Value).ToList();
-        return new SteeringVectorStats(operation, (int)TensorBytes.ElementCount(t), units.Count,
+        return new SteeringVectorStats(operation, (int)DataTypes.ElementCount(t.Dims), units.Count,
             gammas.Count == 0 ? null : gammas.Min(), gammas.Count == 0 ? null : gammas.Max(),
             offsets.Count == 0 ? null : offsets.Min(), offsets.Count == 0 ? null : offsets.Max());
     }
@@ -36,10 +37,7 @@ internal static partial class SteeringVectors
     public static List<SteeredUnit> Units(TensorProto t, ModelSource side, string operation)
     {
         var bytes = TensorBytes.Of(t, side.BaseDirectory, side.Path).ReadAll();
-        var count = TensorBytes.ElementCount(t);
-        var expected = TensorBytes.ExpectedByteLength(t);
-        if (expected != bytes.Length)
-            throw new InvalidModelException($"{side.Path}: steering vector '{t.Name}' holds {bytes.Length} bytes, expected {expected}");
+        var count = DataTypes.ElementCount(t.Dims);
         var units = new List<SteeredUnit>();
         for (var i = 0; i < count; i++)
         {
