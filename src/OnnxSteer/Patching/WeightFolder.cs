@@ -9,123 +9,175 @@ namespace OnnxSteer.Patching;
 internal sealed record FoldResult(SiteEdit Edit, IReadOnlyList<string> Tensors);
 
 /// <summary>
-/// Folds a scale vector into a projection's weights, where that is exact up to one rounding per weight:
+/// Folds a scale vector into weights, where that is exact up to one rounding per stored number:
 /// <list type="bullet">
 /// <item>attn, mlp (input units): MatMul B[K,N] row i ×= v_i; Gemm likewise on the K axis (B[:, i] when transB).</item>
-/// <item>mlp-out (output units): MatMul B column j ×= v_j; Gemm B on the N axis and bias C[j] ×= v_j;
-/// MatMulNBits: every block scale of output channel j and bias[j] ×= v_j (dequantised weight = (q − zp)·s, so this
-/// scales column j exactly; for a power-of-two v_j it is bitwise the same as the Mul).</item>
+/// <item>mlp-out (output units): MatMul B column j ×= v_j (and a following constant bias Add); Gemm B on the N axis
+/// and bias C[j]; MatMulNBits: every block scale of output channel j and bias[j] ×= v_j. The dequantised weight is
+/// (q − zp)·s, so this scales column j exactly; for a power-of-two v_j it is bitwise the Mul's result.</item>
+/// <item>mlp (input units) of an int4 MatMulNBits down projection: one unit shares its block scale with its neighbours,
+/// so the down projection cannot take it. But m = act(gate)·up is linear in up, so scaling the up projection's output
+/// channel i (its block scales, as above) scales m_i exactly — done when up feeds only that Mul.</item>
 /// </list>
-/// An int4 MatMulNBits cannot take an input-unit fold: one unit shares its block scale with its neighbours, so it
-/// would need requantising. Such sites, shared weights and unusual layouts are left to a Mul, with the reason.
+/// Anything else (shared weights, float zero points, unusual layouts) is left to a Mul, with the reason.
 /// </summary>
 internal static class WeightFolder
 {
     private const string MsDomain = "com.microsoft";
 
-    public static FoldResult? TryFold(GraphProto graph, SiteSteering steering, InitializerData data, ISet<string> foldedSoFar, out string reason)
+    private sealed class Context(GraphProto graph, ISet<string> foldedSoFar)
     {
-        var site = steering.Site;
-        var node = GraphPatcher.FindNode(graph, site.ProjectionNode)!;
-        var index = new GraphIndex(graph);
-        var output = site.Kind == SiteKind.MlpOut;
-        var originals = new List<TensorProto>();
-        var changed = new List<(TensorProto Original, TensorProto Folded)>();
+        public GraphProto Graph { get; } = graph;
+        public GraphIndex Index { get; } = new(graph);
 
-        // A weight read by another node (tied embeddings, shared layers) cannot be scaled for one reader only.
-        TensorProto? Exclusive(string name, out string why)
+        /// <summary>A weight read only by its projection (tied embeddings, shared layers cannot be scaled for one reader).</summary>
+        public TensorProto? Exclusive(string name, out string why)
         {
             why = "";
-            var init = index.Initializer(name);
+            var init = Index.Initializer(name);
             if (init is null) { why = $"'{name}' is not a constant initializer"; return null; }
-            if (index.Consumers(name).Count != 1 || index.IsGraphOutput(name) || graph.Input.Any(i => i.Name == name))
+            if (Index.Consumers(name).Count != 1 || Index.IsGraphOutput(name) || Graph.Input.Any(i => i.Name == name))
             { why = $"weight '{name}' is shared or overridable"; return null; }
             if (foldedSoFar.Contains(name)) { why = $"weight '{name}' was already folded for another site"; return null; }
             return init;
         }
+    }
 
-        switch ((node.Domain is "" or "ai.onnx" ? "" : node.Domain, node.OpType))
+    public static FoldResult? TryFold(GraphProto graph, SiteSteering steering, InitializerData data, ISet<string> foldedSoFar, out string reason)
+    {
+        var site = steering.Site;
+        var ctx = new Context(graph, foldedSoFar);
+        var node = GraphPatcher.FindNode(graph, site.ProjectionNode)!;
+        string? note = null;
+        var changes = site.Kind == SiteKind.MlpOut
+            ? OutputChannels(ctx, node, site.Width, steering.Vector, site.BiasAddNode, data, out reason)
+            : InputChannels(ctx, node, site.ValueName, site.Width, steering.Vector, data, out reason);
+        if (changes is null && site.Kind == SiteKind.Mlp && IsNBits(node))
         {
-            case ("", "MatMul") or ("", "Gemm"):
-            {
-                var gemm = node.OpType == "Gemm";
-                if (node.Input[0] != site.ValueName && !output) { reason = "the steered value is not the projection's first input"; return null; }
-                if (gemm && !output && Attr(node, "transA") != 0) { reason = "Gemm with transA"; return null; }
-                var weight = Exclusive(node.Input[1], out var why);
-                if (weight is null) { reason = why; return null; }
-                if (weight.Dims.Count != 2 || !ElementEncoding.IsSupported(weight.DataType))
-                { reason = $"weight '{weight.Name}' is not a 2-D float matrix"; return null; }
-                var transB = gemm && Attr(node, "transB") != 0;
-                // Axis of B that carries the steered units: K (rows of B[K,N]) for inputs, N for outputs; transB swaps.
-                var axis = (output ? 1 : 0) ^ (transB ? 1 : 0);
-                if (weight.Dims[axis] != site.Width)
-                { reason = $"weight '{weight.Name}' dims [{string.Join(",", weight.Dims)}] do not match width {site.Width}"; return null; }
-                changed.Add((weight, ScaleAxis(weight, data.ReadRaw(weight), steering.Vector, axis)));
-                if (gemm && output && node.Input.Count > 2 && node.Input[2].Length > 0)
-                {
-                    var bias = Exclusive(node.Input[2], out why);
-                    if (bias is null) { reason = why; return null; }
-                    if (Count(bias) != site.Width || !ElementEncoding.IsSupported(bias.DataType))
-                    { reason = $"Gemm bias '{bias.Name}' is not a per-output vector"; return null; }
-                    changed.Add((bias, ScaleAxis(bias, data.ReadRaw(bias), steering.Vector, bias.Dims.Count - 1)));
-                }
-                if (output && site.BiasAddNode is { Length: > 0 } addName)
-                {
-                    // MatMul + Add(bias): the steered value is the Add's output, so the bias is scaled too.
-                    var add = GraphPatcher.FindNode(graph, addName);
-                    var biasName = add?.Input.FirstOrDefault(i => index.Initializer(i) is not null);
-                    if (add is null || biasName is null) { reason = $"bias Add '{addName}' has no constant bias"; return null; }
-                    var bias = Exclusive(biasName, out why);
-                    if (bias is null) { reason = why; return null; }
-                    if (Count(bias) != site.Width || bias.Dims.Count == 0 || bias.Dims[^1] != site.Width || !ElementEncoding.IsSupported(bias.DataType))
-                    { reason = $"bias '{bias.Name}' is not a per-output vector"; return null; }
-                    changed.Add((bias, ScaleAxis(bias, data.ReadRaw(bias), steering.Vector, bias.Dims.Count - 1)));
-                }
-                break;
-            }
-            case (MsDomain, "MatMulNBits"):
-            {
-                if (!output) { reason = "int4 MatMulNBits: scaling one input channel would need requantising its block (not exact)"; return null; }
-                var n = Attr(node, "N");
-                if (n != site.Width) { reason = $"MatMulNBits N={n} does not match width {site.Width}"; return null; }
-                if (node.Input.Count > 3 && node.Input[3].Length > 0)
-                {
-                    var zp = index.Initializer(node.Input[3]);
-                    if (zp is null || zp.DataType != (int)TensorProto.Types.DataType.Uint8)
-                    { reason = "MatMulNBits zero points are not packed uint8"; return null; }
-                }
-                var scales = Exclusive(node.Input[2], out var why);
-                if (scales is null) { reason = why; return null; }
-                if (!ElementEncoding.IsSupported(scales.DataType) || Count(scales) % n != 0)
-                { reason = $"MatMulNBits scales '{scales.Name}' are not a float [N, blocks] array"; return null; }
-                changed.Add((scales, ScaleRows(scales, data.ReadRaw(scales), steering.Vector, (int)(Count(scales) / n))));
-                if (node.Input.Count > 5 && node.Input[5].Length > 0)
-                {
-                    var bias = Exclusive(node.Input[5], out why);
-                    if (bias is null) { reason = why; return null; }
-                    if (Count(bias) != n || !ElementEncoding.IsSupported(bias.DataType)) { reason = "MatMulNBits bias is not [N]"; return null; }
-                    changed.Add((bias, ScaleRows(bias, data.ReadRaw(bias), steering.Vector, 1)));
-                }
-                break;
-            }
-            default:
-                reason = $"projection op {node.OpType} has no known weight layout";
-                return null;
+            changes = UpProjection(ctx, site, steering.Vector, data, out var up, out var why);
+            if (changes is null) reason += $"; the up projection cannot take it either ({why})";
+            else note = $"folded into the output channels of up projection '{up}'";
         }
+        if (changes is null) return null;
 
         // Only now that every tensor of this site folds are they replaced, so a refusal leaves the graph untouched.
-        foreach (var (original, folded) in changed)
-        {
-            var position = graph.Initializer.IndexOf(original);
-            graph.Initializer[position] = folded;
-            originals.Add(original);
-        }
+        foreach (var (original, folded) in changes)
+            graph.Initializer[graph.Initializer.IndexOf(original)] = folded;
         reason = "";
         return new FoldResult(new SiteEdit
         {
-            Site = site.Id, Kind = EditKind.Fold, Projection = site.ProjectionNode, Units = steering.Units.Count,
-            OriginalTensors = originals.Select(t => Convert.ToBase64String(t.ToByteArray())).ToList(),
-        }, changed.Select(c => c.Folded.Name).ToList());
+            Site = site.Id, Kind = EditKind.Fold, Projection = site.ProjectionNode, Units = steering.Units.Count, Note = note,
+            OriginalTensors = changes.Select(c => Convert.ToBase64String(c.Original.ToByteArray())).ToList(),
+        }, changes.Select(c => c.Folded.Name).ToList());
+    }
+
+    private static bool IsNBits(NodeProto node) => node.Domain == MsDomain && node.OpType == "MatMulNBits";
+
+    private static bool IsFloatProjection(NodeProto node) => node.Domain is "" or "ai.onnx" && node.OpType is "MatMul" or "Gemm";
+
+    /// <summary>Scales input unit i of a float MatMul/Gemm: the K axis of B.</summary>
+    private static List<(TensorProto Original, TensorProto Folded)>? InputChannels(Context ctx, NodeProto node, string value, int width,
+        float[] v, InitializerData data, out string reason)
+    {
+        if (IsNBits(node)) { reason = "int4 MatMulNBits: scaling one input channel would need requantising its block (not exact)"; return null; }
+        if (!IsFloatProjection(node)) { reason = $"projection op {node.OpType} has no known weight layout"; return null; }
+        if (node.Input[0] != value) { reason = "the steered value is not the projection's first input"; return null; }
+        var gemm = node.OpType == "Gemm";
+        if (gemm && Attr(node, "transA") != 0) { reason = "Gemm with transA"; return null; }
+        return ScaleMatrix(ctx, node, width, v, data, outputAxis: false, out reason);
+    }
+
+    /// <summary>Scales output channel j of a projection: B's N axis, and every bias that adds into it.</summary>
+    private static List<(TensorProto Original, TensorProto Folded)>? OutputChannels(Context ctx, NodeProto node, int width, float[] v,
+        string? biasAddNode, InitializerData data, out string reason)
+    {
+        List<(TensorProto, TensorProto)>? changes;
+        if (IsNBits(node)) changes = NBitsOutputChannels(ctx, node, width, v, data, out reason);
+        else if (IsFloatProjection(node))
+        {
+            changes = ScaleMatrix(ctx, node, width, v, data, outputAxis: true, out reason);
+            if (changes is not null && node.OpType == "Gemm" && node.Input.Count > 2 && node.Input[2].Length > 0
+                && !ScaleBias(ctx, node.Input[2], width, v, data, changes, out reason)) return null;
+        }
+        else { reason = $"projection op {node.OpType} has no known weight layout"; return null; }
+        if (changes is null) return null;
+        if (biasAddNode is { Length: > 0 })
+        {
+            // MatMul + Add(bias): the steered value is the Add's output, so the bias is scaled too.
+            var add = GraphPatcher.FindNode(ctx.Graph, biasAddNode);
+            var biasName = add?.Input.FirstOrDefault(i => ctx.Index.Initializer(i) is not null);
+            if (biasName is null) { reason = $"bias Add '{biasAddNode}' has no constant bias"; return null; }
+            if (!ScaleBias(ctx, biasName, width, v, data, changes, out reason)) return null;
+        }
+        return changes;
+    }
+
+    /// <summary>MatMulNBits: scales (input 2, [N, blocks]) row j and bias (input 5) entry j; packed uint8 zero points only.</summary>
+    private static List<(TensorProto, TensorProto)>? NBitsOutputChannels(Context ctx, NodeProto node, int width, float[] v,
+        InitializerData data, out string reason)
+    {
+        var n = Attr(node, "N");
+        if (n != width) { reason = $"MatMulNBits N={n} does not match width {width}"; return null; }
+        if (node.Input.Count > 3 && node.Input[3].Length > 0
+            && ctx.Index.Initializer(node.Input[3]) is not { DataType: (int)TensorProto.Types.DataType.Uint8 })
+        { reason = "MatMulNBits zero points are not packed uint8"; return null; }
+        var scales = ctx.Exclusive(node.Input[2], out reason);
+        if (scales is null) return null;
+        if (!ElementEncoding.IsSupported(scales.DataType) || Count(scales) % n != 0)
+        { reason = $"MatMulNBits scales '{scales.Name}' are not a float [N, blocks] array"; return null; }
+        var changes = new List<(TensorProto, TensorProto)> { (scales, ScaleRows(scales, data.ReadRaw(scales), v, (int)(Count(scales) / n))) };
+        if (node.Input.Count > 5 && node.Input[5].Length > 0 && !ScaleBias(ctx, node.Input[5], width, v, data, changes, out reason)) return null;
+        return changes;
+    }
+
+    /// <summary>The 2-D float weight B of a MatMul/Gemm with the K axis (inputs) or N axis (outputs) scaled.</summary>
+    private static List<(TensorProto, TensorProto)>? ScaleMatrix(Context ctx, NodeProto node, int width, float[] v, InitializerData data,
+        bool outputAxis, out string reason)
+    {
+        var weight = ctx.Exclusive(node.Input[1], out reason);
+        if (weight is null) return null;
+        if (weight.Dims.Count != 2 || !ElementEncoding.IsSupported(weight.DataType))
+        { reason = $"weight '{weight.Name}' is not a 2-D float matrix"; return null; }
+        var transB = node.OpType == "Gemm" && Attr(node, "transB") != 0;
+        // Axis of B that carries the units: K (rows of B[K,N]) for inputs, N for outputs; transB swaps them.
+        var axis = (outputAxis ? 1 : 0) ^ (transB ? 1 : 0);
+        if (weight.Dims[axis] != width)
+        { reason = $"weight '{weight.Name}' dims [{string.Join(",", weight.Dims)}] do not match width {width}"; return null; }
+        return [(weight, ScaleAxis(weight, data.ReadRaw(weight), v, axis))];
+    }
+
+    private static bool ScaleBias(Context ctx, string name, int width, float[] v, InitializerData data,
+        List<(TensorProto, TensorProto)> changes, out string reason)
+    {
+        var bias = ctx.Exclusive(name, out reason);
+        if (bias is null) return false;
+        if (Count(bias) != width || bias.Dims.Count == 0 || bias.Dims[^1] != width || !ElementEncoding.IsSupported(bias.DataType))
+        { reason = $"bias '{bias.Name}' is not a per-output vector"; return false; }
+        changes.Add((bias, ScaleAxis(bias, data.ReadRaw(bias), v, bias.Dims.Count - 1)));
+        return true;
+    }
+
+    /// <summary>
+    /// For m = act(gate)·up feeding the down projection: finds the up projection (the Mul's input produced directly by a
+    /// projection read by nothing else) and scales its output channels.
+    /// </summary>
+    private static List<(TensorProto, TensorProto)>? UpProjection(Context ctx, SteeringSite site, float[] v, InitializerData data,
+        out string? upName, out string reason)
+    {
+        upName = null;
+        var mul = ctx.Index.Producer(site.ValueName);
+        if (mul is not { OpType: "Mul" } || mul.Domain is not ("" or "ai.onnx") || mul.Input.Count != 2)
+        { reason = "the mlp value is not a gate·up product"; return null; }
+        if (ctx.Index.Consumers(site.ValueName).Count != 1 || ctx.Index.IsGraphOutput(site.ValueName))
+        { reason = "the mlp value has other readers"; return null; }
+        var candidates = mul.Input
+            .Select(i => (Value: i, Node: ctx.Index.Producer(i)))
+            .Where(c => c.Node is not null && (IsNBits(c.Node) || IsFloatProjection(c.Node)) && c.Node.Output.Count == 1
+                        && ctx.Index.Consumers(c.Value).Count == 1 && !ctx.Index.IsGraphOutput(c.Value))
+            .ToList();
+        if (candidates.Count != 1) { reason = "no single up projection feeds the gate·up product"; return null; }
+        upName = candidates[0].Node!.Name;
+        return OutputChannels(ctx, candidates[0].Node!, site.Width, v, null, data, out reason);
     }
 
     private static long Attr(NodeProto node, string name) => node.Attribute.FirstOrDefault(a => a.Name == name)?.I ?? 0;

@@ -1,0 +1,74 @@
+using System.CommandLine;
+using OnnxSteer.Patching;
+using OnnxSteer.Sites;
+
+namespace OnnxSteer.Cli.Commands;
+
+/// <summary><c>onnxsteer patch MODEL PROFILE -o OUT</c>: write a steered copy of a model.</summary>
+public sealed class PatchCommand : ICliCommand
+{
+    public Command Build()
+    {
+        var model = new Argument<string>("model") { Description = "The model to steer (.onnx file, or a folder holding model.onnx). It is never modified." };
+        var profile = new Argument<string>("profile") { Description = "The profile JSON written by 'onnxsteer profile' (or 'select')." };
+        var output = new Option<string>("--output", "-o")
+        {
+            Description = "Where to write: a folder (the model keeps its file name; data files, genai_config.json and tokenizer " +
+                          "files are hard-linked beside it) or a .onnx file path. Same folder as the input: the data files are shared.",
+            Required = true,
+        };
+        var k = new Option<int?>("--k") { Description = "Re-select this many units from the profile's counts (per site kind)." };
+        var alpha = new Option<double?>("--alpha") { Description = "Re-select with this steering strength (gamma = ±alpha·r)." };
+        var sites = new Option<string?>("--sites") { Description = "Re-select from these site kinds only, comma-separated: attn, mlp, mlp-out." };
+        var fold = new Option<bool>("--fold")
+        {
+            Description = "Fold the scale into the projection's weights instead of inserting a Mul (same op count, no extra cost). " +
+                          "Sites that cannot be folded exactly (int4 input channels, shared weights) get a Mul, and the output says so.",
+        };
+        var replace = new Option<bool>("--replace") { Description = "The model is already steered: remove that steering first." };
+        var stack = new Option<bool>("--stack") { Description = "The model is already steered: add this steering on top of it." };
+        var force = new Option<bool>("--force") { Description = "Apply a profile recorded on another model (fingerprint or dtype differ), with a warning." };
+
+        var command = new Command("patch",
+            "Write a steered copy of MODEL: each selected unit's activation is multiplied by (1 + gamma) (caa profiles: a vector " +
+            "is added), through one Mul (or Add) per site, or folded into the weights with --fold. The output records what was " +
+            "done in its metadata; 'onnxsteer unpatch' undoes it.");
+        command.Arguments.Add(model);
+        command.Arguments.Add(profile);
+        foreach (var o in new Option[] { output, k, alpha, sites, fold, replace, stack, force }) command.Options.Add(o);
+        command.SetAction(parse => CommandRunner.Run(parse, () =>
+        {
+            if (parse.GetValue(replace) && parse.GetValue(stack))
+                throw new OnnxSteerException("--replace and --stack cannot be used together", ExitCodes.Usage);
+            var existing = parse.GetValue(replace) ? ExistingSteering.Replace : parse.GetValue(stack) ? ExistingSteering.Stack : ExistingSteering.Refuse;
+            var request = new PlanRequest(parse.GetValue(k), parse.GetValue(alpha), ParseSites(parse.GetValue(sites)), parse.GetValue(force));
+            var job = new PatchJob(parse.GetValue(model)!, parse.GetValue(profile)!, parse.GetValue(output)!, request,
+                new PatchOptions(parse.GetValue(fold), existing));
+            var outcome = ModelPatcher.Patch(job, line => Console.Error.WriteLine(line));
+
+            var step = outcome.Patch.Step;
+            var units = outcome.Plan.Sites.Sum(s => s.Units.Count);
+            Console.Out.WriteLine($"steered {units} unit(s) at {step.Sites.Count} site(s) ({string.Join(", ", step.Sites)}) " +
+                                  $"with {step.Method}, alpha {step.Alpha}{(step.K is { } kk ? $", k {kk}" : "")}: {step.Apply}");
+            Console.Out.WriteLine($"wrote {outcome.Written.ModelFile}");
+            if (outcome.Written.DataFile is { } data) Console.Out.WriteLine($"wrote {data} (folded weights)");
+            if (outcome.Written.Linked.Count > 0) Console.Out.WriteLine($"linked {string.Join(", ", outcome.Written.Linked)}");
+            if (outcome.Written.Copied.Count > 0) Console.Out.WriteLine($"copied {string.Join(", ", outcome.Written.Copied)}");
+            return ExitCodes.Success;
+        }));
+        return command;
+    }
+
+    private static IReadOnlyList<SiteKind>? ParseSites(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return null;
+        var kinds = new List<SiteKind>();
+        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!SiteKinds.TryParse(part, out var kind))
+                throw new OnnxSteerException($"--sites: unknown site kind '{part}': expected attn, mlp or mlp-out", ExitCodes.Usage);
+            kinds.Add(kind);
+        }
+        return kinds;
+    }
+}
