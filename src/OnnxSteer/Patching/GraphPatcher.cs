@@ -1,6 +1,5 @@
 using Google.Protobuf;
 using Onnx;
-using OnnxSteer.Graph;
 using OnnxSteer.ModelFiles;
 using OnnxSteer.Sites;
 
@@ -52,7 +51,7 @@ public static class GraphPatcher
         var foldedNames = new HashSet<string>(StringComparer.Ordinal);
         var edits = new List<SiteEdit>();
         var names = new NameSet(proto.Graph);
-        var data = new InitializerData(model.BaseDirectory, source);
+        byte[] data(TensorProto t) => TensorData.ReadBytes(t, model.BaseDirectory, source);
 
         foreach (var site in plan.Sites)
         {

@@ -3,6 +3,8 @@ using Onnx;
 using OnnxSteer.Graph;
 using OnnxSteer.Sites;
 
+using TensorReader = System.Func<Onnx.TensorProto, byte[]>;
+
 namespace OnnxSteer.Patching;
 
 /// <summary>A successful fold: the edit record and the initializers whose data changed.</summary>
@@ -43,7 +45,7 @@ internal static class WeightFolder
         }
     }
 
-    public static FoldResult? TryFold(GraphProto graph, SiteSteering steering, InitializerData data, ISet<string> foldedSoFar, out string reason)
+    public static FoldResult? TryFold(GraphProto graph, SiteSteering steering, TensorReader data, ISet<string> foldedSoFar, out string reason)
     {
         var site = steering.Site;
         var ctx = new Context(graph, foldedSoFar);
@@ -77,7 +79,7 @@ internal static class WeightFolder
 
     /// <summary>Scales input unit i of a float MatMul/Gemm: the K axis of B.</summary>
     private static List<(TensorProto Original, TensorProto Folded)>? InputChannels(Context ctx, NodeProto node, string value, int width,
-        float[] v, InitializerData data, out string reason)
+        float[] v, TensorReader data, out string reason)
     {
         if (IsNBits(node)) { reason = "int4 MatMulNBits: scaling one input channel would need requantising its block (not exact)"; return null; }
         if (!IsFloatProjection(node)) { reason = $"projection op {node.OpType} has no known weight layout"; return null; }
@@ -89,7 +91,7 @@ internal static class WeightFolder
 
     /// <summary>Scales output channel j of a projection: B's N axis, and every bias that adds into it.</summary>
     private static List<(TensorProto Original, TensorProto Folded)>? OutputChannels(Context ctx, NodeProto node, int width, float[] v,
-        string? biasAddNode, InitializerData data, out string reason)
+        string? biasAddNode, TensorReader data, out string reason)
     {
         List<(TensorProto, TensorProto)>? changes;
         if (IsNBits(node)) changes = NBitsOutputChannels(ctx, node, width, v, data, out reason);
@@ -114,7 +116,7 @@ internal static class WeightFolder
 
     /// <summary>MatMulNBits: scales (input 2, [N, blocks]) row j and bias (input 5) entry j; packed uint8 zero points only.</summary>
     private static List<(TensorProto, TensorProto)>? NBitsOutputChannels(Context ctx, NodeProto node, int width, float[] v,
-        InitializerData data, out string reason)
+        TensorReader data, out string reason)
     {
         var n = Attr(node, "N");
         if (n != width) { reason = $"MatMulNBits N={n} does not match width {width}"; return null; }
@@ -125,13 +127,13 @@ internal static class WeightFolder
         if (scales is null) return null;
         if (!ElementEncoding.IsSupported(scales.DataType) || Count(scales) % n != 0)
         { reason = $"MatMulNBits scales '{scales.Name}' are not a float [N, blocks] array"; return null; }
-        var changes = new List<(TensorProto, TensorProto)> { (scales, ScaleRows(scales, data.ReadRaw(scales), v, (int)(Count(scales) / n))) };
+        var changes = new List<(TensorProto, TensorProto)> { (scales, ScaleRows(scales, data(scales), v, (int)(Count(scales) / n))) };
         if (node.Input.Count > 5 && node.Input[5].Length > 0 && !ScaleBias(ctx, node.Input[5], width, v, data, changes, out reason)) return null;
         return changes;
     }
 
     /// <summary>The 2-D float weight B of a MatMul/Gemm with the K axis (inputs) or N axis (outputs) scaled.</summary>
-    private static List<(TensorProto, TensorProto)>? ScaleMatrix(Context ctx, NodeProto node, int width, float[] v, InitializerData data,
+    private static List<(TensorProto, TensorProto)>? ScaleMatrix(Context ctx, NodeProto node, int width, float[] v, TensorReader data,
         bool outputAxis, out string reason)
     {
         var weight = ctx.Exclusive(node.Input[1], out reason);
@@ -143,17 +145,17 @@ internal static class WeightFolder
         var axis = (outputAxis ? 1 : 0) ^ (transB ? 1 : 0);
         if (weight.Dims[axis] != width)
         { reason = $"weight '{weight.Name}' dims [{string.Join(",", weight.Dims)}] do not match width {width}"; return null; }
-        return [(weight, ScaleAxis(weight, data.ReadRaw(weight), v, axis))];
+        return [(weight, ScaleAxis(weight, data(weight), v, axis))];
     }
 
-    private static bool ScaleBias(Context ctx, string name, int width, float[] v, InitializerData data,
+    private static bool ScaleBias(Context ctx, string name, int width, float[] v, TensorReader data,
         List<(TensorProto, TensorProto)> changes, out string reason)
     {
         var bias = ctx.Exclusive(name, out reason);
         if (bias is null) return false;
         if (Count(bias) != width || bias.Dims.Count == 0 || bias.Dims[^1] != width || !ElementEncoding.IsSupported(bias.DataType))
         { reason = $"bias '{bias.Name}' is not a per-output vector"; return false; }
-        changes.Add((bias, ScaleAxis(bias, data.ReadRaw(bias), v, bias.Dims.Count - 1)));
+        changes.Add((bias, ScaleAxis(bias, data(bias), v, bias.Dims.Count - 1)));
         return true;
     }
 
@@ -161,7 +163,7 @@ internal static class WeightFolder
     /// For m = act(gate)·up feeding the down projection: finds the up projection (the Mul's input produced directly by a
     /// projection read by nothing else) and scales its output channels.
     /// </summary>
-    private static List<(TensorProto, TensorProto)>? UpProjection(Context ctx, SteeringSite site, float[] v, InitializerData data,
+    private static List<(TensorProto, TensorProto)>? UpProjection(Context ctx, SteeringSite site, float[] v, TensorReader data,
         out string? upName, out string reason)
     {
         upName = null;
