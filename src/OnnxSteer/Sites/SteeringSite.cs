@@ -41,7 +41,9 @@ public static class SiteKinds
 /// <summary>
 /// One steering site found in a graph: a value of width <see cref="Width"/> whose scalars are steered.
 /// For <see cref="SiteKind.Attn"/> and <see cref="SiteKind.Mlp"/>, <see cref="ValueName"/> is the projection's
-/// activation input; for <see cref="SiteKind.MlpOut"/> it is the projection's output.
+/// activation input; for <see cref="SiteKind.MlpOut"/> it is the projection's output, or, when a MatMul is followed by
+/// an Add of a constant bias, that Add's output (see <see cref="BiasAddNode"/>). Sites are found by
+/// <see cref="SiteFinder"/>; <see cref="ProjectionNode"/> is empty for an unnamed node.
 /// </summary>
 /// <param name="Kind">The site kind.</param>
 /// <param name="Layer">Decoder layer index, 0-based.</param>
