@@ -53,4 +53,34 @@ public sealed class GraphIndex
 
     /// <summary>True when <paramref name="value"/> is a graph output.</summary>
     public bool IsGraphOutput(string value) => Graph.Output.Any(o => o.Name == value);
+
+    /// <summary>True when <paramref name="value"/> is a graph input.</summary>
+    public bool IsGraphInput(string value) => Graph.Input.Any(i => i.Name == value);
+
+    /// <summary>True when this graph defines <paramref name="value"/>: graph input, initializer or node output.
+    /// (A subgraph may also read values of enclosing graphs; see <see cref="Subgraphs"/>.)</summary>
+    public bool IsDefined(string value) => _producers.ContainsKey(value) || _initializers.ContainsKey(value) || IsGraphInput(value);
+
+    /// <summary>Position of <paramref name="node"/> in the graph's node list, or -1.</summary>
+    public int PositionOf(NodeProto node) => Graph.Node.IndexOf(node);
+
+    /// <summary>The nodes of this graph whose subgraphs (If/Loop/Scan bodies) read <paramref name="value"/> from
+    /// this scope: consumers that <see cref="Consumers"/> does not list.</summary>
+    public IReadOnlyList<NodeProto> SubgraphConsumers(string value)
+    {
+        _implicitInputs ??= Graph.Node.Where(n => Subgraphs.Of(n).Any()).ToDictionary(n => n, Subgraphs.ImplicitInputs);
+        return _implicitInputs.Where(kv => kv.Value.Contains(value)).Select(kv => kv.Key).ToList();
+    }
+
+    private Dictionary<NodeProto, IReadOnlySet<string>>? _implicitInputs;
+
+    /// <summary>
+    /// Element type and shape of <paramref name="value"/> where the model says: initializers (exact), graph inputs
+    /// and outputs, and value_info entries. Null when the model declares nothing for it.
+    /// </summary>
+    public TensorTypeInfo? TypeOf(string value)
+    {
+        if (_initializers.TryGetValue(value, out var init)) return TensorTypeInfo.From(init);
+        return _valueInfos.TryGetValue(value, out var vi) ? TensorTypeInfo.From(vi) : null;
+    }
 }
