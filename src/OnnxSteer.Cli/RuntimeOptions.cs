@@ -1,0 +1,70 @@
+using System.CommandLine;
+using OnnxSteer.Runtime;
+
+namespace OnnxSteer.Cli;
+
+/// <summary>
+/// The options every command that runs a model shares: <c>--ort-library PATH</c>, <c>--device cpu|cuda|auto</c>,
+/// <c>--device-id N</c>, <c>--threads N</c>. Create one instance per command, <see cref="AddTo"/> it, and turn the parse
+/// result into <see cref="RuntimeSettings"/> with <see cref="Read"/>.
+/// </summary>
+public sealed class RuntimeOptions
+{
+    /// <summary>--ort-library PATH.</summary>
+    public Option<string?> OrtLibrary { get; } = new("--ort-library")
+    {
+        Description = "ONNX Runtime library to use: a libonnxruntime.so.1 file or the folder holding it (e.g. an ONNX Runtime GPU "
+            + "build with its provider libraries). Default: $" + Runtime.OrtLibrary.EnvironmentVariable
+            + ", else runtimes/linux-x64/libonnxruntime.so.1 from `make setup`.",
+        HelpName = "PATH",
+    };
+
+    /// <summary>--device cpu|cuda|auto.</summary>
+    public Option<string> Device { get; } = new("--device")
+    {
+        Description = "Where to run the model: cpu, cuda (fails if the CUDA provider cannot load), or auto (CUDA when it loads, else CPU).",
+        DefaultValueFactory = _ => "cpu",
+        HelpName = "cpu|cuda|auto",
+    };
+
+    /// <summary>--device-id N.</summary>
+    public Option<int> DeviceId { get; } = new("--device-id")
+    {
+        Description = "CUDA device ordinal (with --device cuda or auto).",
+        DefaultValueFactory = _ => 0,
+        HelpName = "N",
+    };
+
+    /// <summary>--threads N.</summary>
+    public Option<int> Threads { get; } = new("--threads")
+    {
+        Description = "Intra-op threads for ONNX Runtime (0 = one per physical core).",
+        DefaultValueFactory = _ => 0,
+        HelpName = "N",
+    };
+
+    public RuntimeOptions()
+    {
+        Device.AcceptOnlyFromAmong("cpu", "cuda", "auto");
+    }
+
+    /// <summary>Adds the four options to <paramref name="command"/>.</summary>
+    public RuntimeOptions AddTo(Command command)
+    {
+        command.Options.Add(OrtLibrary);
+        command.Options.Add(Device);
+        command.Options.Add(DeviceId);
+        command.Options.Add(Threads);
+        return this;
+    }
+
+    /// <summary>The settings the user asked for; notices (auto falling back to CPU) go to stderr.</summary>
+    public RuntimeSettings Read(ParseResult parse) => new()
+    {
+        LibraryPath = parse.GetValue(OrtLibrary),
+        Device = ExecutionProviders.ParseDevice(parse.GetValue(Device) ?? "cpu"),
+        DeviceId = parse.GetValue(DeviceId),
+        Threads = parse.GetValue(Threads),
+        Notice = line => Console.Error.WriteLine(line),
+    };
+}
