@@ -56,7 +56,7 @@ public static class ProfileMerger
         var sources = profiles.Select(x => x.Profile.Source).Distinct().ToList();
         merged.Source = sources.Count == 1 ? sources[0] : string.Join(" + ", sources.Where(s => s is not null));
         merged.Shards = MergeShards(profiles, sources.Count == 1);
-        return merged.Pairs > 0 && (merged.Units.Count > 0 || merged.Caa.Count > 0 || merged.Selection.K > 0)
+        return merged.Pairs > 0 && merged.Selection.Sites.Count > 0
             ? UnitSelector.Reselect(merged)
             : merged;
     }

@@ -1,0 +1,160 @@
+using System.CommandLine;
+using OnnxSteer.Pairs;
+using OnnxSteer.Profiles;
+using OnnxSteer.Recording;
+using Spectre.Console;
+
+namespace OnnxSteer.Cli.Commands;
+
+/// <summary>
+/// <c>onnxsteer profile MODEL (--pairs FILE | --task T --data FILE) ... -o profile.json</c>: record last-token
+/// activations on contrastive pairs, count activation momenta, select units, write the profile.
+/// </summary>
+public sealed class ProfileCommand : ICliCommand
+{
+    public Command Build()
+    {
+        var model = new Argument<string>("MODEL") { Description = "The ONNX model (a .onnx file, or a folder holding model.onnx and tokenizer.json). It is never modified." };
+        var pairs = new Option<string?>("--pairs") { Description = "Contrastive pairs as JSON Lines: {\"prompt\", \"positive\", \"negative\"} per line; answers are appended to the prompt as they are.", HelpName = "FILE" };
+        var task = new Option<string?>("--task") { Description = "Build pairs from benchmark data in the method's templates: boolq, copa, winogrande or svamp (needs --data).", HelpName = "TASK" };
+        var data = new Option<string?>("--data") { Description = "The task's data file (boolq/copa .jsonl, copa .xml, winogrande .json/.jsonl, svamp .json).", HelpName = "FILE" };
+        var limit = new Option<int?>("--pairs-limit", "--limit") { Description = "Use at most this many pairs.", HelpName = "N" };
+        var skip = new Option<int>("--skip") { Description = "Pass over the first M records of the source (keeps profiling and evaluation items apart).", HelpName = "M" };
+        var sites = new Option<string>("--sites") { Description = "Site kinds to select from, comma-separated: attn, mlp, mlp-out. All kinds are recorded, so 'select' can choose others later.", DefaultValueFactory = _ => "attn" };
+        var jointly = new Option<bool>("--rank-jointly") { Description = "Rank several site kinds in one list (default: top k of each kind)." };
+        var method = new Option<string>("--method") { Description = "austeer (momentum), actdiff (|mean difference|), random (seeded) or caa (mean-difference vectors).", DefaultValueFactory = _ => "austeer" };
+        var k = new Option<int>("--k") { Description = "Units to keep (per site kind unless --rank-jointly).", DefaultValueFactory = _ => 10 };
+        var alpha = new Option<double>("--alpha") { Description = "Steering strength: gamma = alpha*r_pos or -alpha*r_neg.", DefaultValueFactory = _ => 10 };
+        var seed = new Option<int>("--seed") { Description = "Seed for --method random." };
+        var layers = new Option<string?>("--layers") { Description = "caa only: comma-separated layers to build vectors for (default: the middle layer)." };
+        var batch = new Option<int>("--batch-size") { Description = "Sequences per run; a pair's two sequences go together.", DefaultValueFactory = _ => 8, HelpName = "B" };
+        var shard = new Option<string?>("--shard") { Description = "Process only shard i of n (0-based; pairs j with j mod n = i). 'onnxsteer merge' of all shards equals the unsharded profile.", HelpName = "i/n" };
+        var maxTokens = new Option<int?>("--max-tokens") { Description = "Longest sequence; longer prompts lose tokens from the left (the answer is kept). Default: genai_config.json's context_length, else 512.", HelpName = "N" };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "tokenizer.json or its folder (default: the model's folder).", HelpName = "PATH" };
+        var skipBad = new Option<bool>("--skip-bad") { Description = "Skip bad records (malformed, missing fields, answer longer than the context) and report how many, instead of stopping at the first." };
+        var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress output." };
+        var output = new Option<string>("--output", "-o") { Description = "Where to write profile.json (atomically: an interrupted run leaves no file).", Required = true };
+        var runtime = new RuntimeOptions();
+
+        var command = new Command("profile",
+            "Record last-token activations at every steering site on contrastive pairs, count activation momenta exactly, " +
+            "select the top units (AUSteer) and write profile.json.");
+        command.Arguments.Add(model);
+        foreach (var o in new Option[] { pairs, task, data, limit, skip, sites, jointly, method, k, alpha, seed, layers, batch, shard, maxTokens, tokenizer, skipBad, quiet, output })
+            command.Options.Add(o);
+        runtime.AddTo(command);
+        command.SetAction(parse => CommandRunner.Run(parse, () =>
+        {
+            // Usage errors first, before any file is read.
+            var shardSpec = parse.GetValue(shard) is { } s ? ShardSpec.Parse(s) : ShardSpec.All;
+            var methodValue = SelectionText.ParseMethod(parse.GetValue(method)!);
+            var kinds = SelectionText.ParseSites(parse.GetValue(sites)!);
+            var layerList = parse.GetValue(layers) is { } l ? SelectionText.ParseLayers(l) : null;
+            var options = new PairOptions(parse.GetValue(skip), parse.GetValue(limit), parse.GetValue(skipBad));
+            var pairSet = (parse.GetValue(pairs), parse.GetValue(task), parse.GetValue(data)) switch
+            {
+                ({ } file, null, null) => PairsJsonl.Read(file, options),
+                (null, { } t, { } file) => TaskPairs.Build(TaskTemplates.ParseTask(t), file, options),
+                (null, { }, null) => throw new OnnxSteerException("profile: --task needs --data FILE", ExitCodes.Usage),
+                (null, null, _) => throw new OnnxSteerException("profile: give --pairs FILE, or --task T --data FILE", ExitCodes.Usage),
+                _ => throw new OnnxSteerException("profile: --pairs and --task are alternatives; give one", ExitCodes.Usage),
+            };
+            var request = new ProfileRequest
+            {
+                ModelPath = parse.GetValue(model)!,
+                Pairs = pairSet,
+                TokenizerPath = parse.GetValue(tokenizer),
+                Method = methodValue,
+                SiteKinds = kinds,
+                K = parse.GetValue(k),
+                Alpha = parse.GetValue(alpha),
+                RankJointly = parse.GetValue(jointly),
+                Seed = parse.GetValue(seed),
+                Layers = layerList,
+                BatchSize = parse.GetValue(batch),
+                Shard = shardSpec,
+                MaxTokens = parse.GetValue(maxTokens),
+                SkipBad = parse.GetValue(skipBad),
+                Runtime = runtime.Read(parse),
+            };
+            var isQuiet = parse.GetValue(quiet);
+            foreach (var reason in pairSet.SkipReasons) if (!isQuiet) Console.Error.WriteLine($"skipped {reason}");
+
+            using var cancel = new CancellationTokenSource();
+            ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
+            Console.CancelKeyPress += onCancel;
+            SteeringProfile profile;
+            try
+            {
+                profile = isQuiet ? ProfileRunner.Run(request, null, cancel.Token)
+                    : !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive ? WithProgressBar(request, cancel.Token)
+                    : ProfileRunner.Run(request, new PlainProgress(), cancel.Token);
+            }
+            finally
+            {
+                Console.CancelKeyPress -= onCancel;
+            }
+
+            var outPath = parse.GetValue(output)!;
+            profile.Save(outPath);
+            if (!isQuiet)
+            {
+                Console.WriteLine($"profiled {profile.Pairs} pairs{(request.Shard.Count > 1 ? $" (shard {request.Shard})" : "")} at {profile.Sites.Count} sites; " +
+                                  $"{profile.Truncated} sequences truncated from the left, {profile.SkippedBad} bad records skipped");
+                if (profile.Pairs > 0) Console.Write(SelectionText.Summary(profile));
+            }
+            Console.WriteLine($"wrote {outPath}");
+            return 0;
+        }));
+        return command;
+    }
+
+    private static SteeringProfile WithProgressBar(ProfileRequest request, CancellationToken cancel)
+    {
+        SteeringProfile? result = null;
+        AnsiConsole.Progress()
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RateColumn(), new RemainingTimeColumn())
+            .Start(ctx =>
+            {
+                var bar = ctx.AddTask("profiling", maxValue: 1);
+                result = ProfileRunner.Run(request, new Progress(p =>
+                {
+                    bar.MaxValue = Math.Max(1, p.PairsTotal);
+                    bar.Value = p.PairsDone;
+                    bar.Description = $"profiling {p.PairsDone}/{p.PairsTotal} pairs";
+                    RateColumn.Latest = p.PairsPerSecond;
+                }), cancel);
+                bar.Value = bar.MaxValue;
+            });
+        return result!;
+    }
+
+    /// <summary>Synchronous progress (System.Progress posts to a thread pool; these must be seen in order).</summary>
+    private sealed class Progress(Action<ProfileProgress> report) : IProgress<ProfileProgress>
+    {
+        public void Report(ProfileProgress value) => report(value);
+    }
+
+    /// <summary>Pairs per second, as the runner measured it.</summary>
+    private sealed class RateColumn : ProgressColumn
+    {
+        public static double Latest;
+
+        public override Spectre.Console.Rendering.IRenderable Render(Spectre.Console.Rendering.RenderOptions options, ProgressTask task, TimeSpan deltaTime) =>
+            new Text($"{Latest:0.0} pairs/s");
+    }
+
+    /// <summary>When output is not a terminal: a line on stderr at most every 10 seconds, and at the end.</summary>
+    private sealed class PlainProgress : IProgress<ProfileProgress>
+    {
+        private TimeSpan _last = TimeSpan.MinValue;
+
+        public void Report(ProfileProgress p)
+        {
+            if (p.PairsDone < p.PairsTotal && p.Elapsed - _last < TimeSpan.FromSeconds(10)) return;
+            _last = p.Elapsed;
+            var eta = p.Eta is { } e ? $", ETA {e:hh\\:mm\\:ss}" : "";
+            Console.Error.WriteLine($"profile: {p.PairsDone}/{p.PairsTotal} pairs ({100.0 * p.PairsDone / Math.Max(1, p.PairsTotal):0.0}%), {p.PairsPerSecond:0.0} pairs/s{eta}");
+        }
+    }
+}

@@ -1,0 +1,87 @@
+using Google.Protobuf;
+using Onnx;
+using OnnxSteer.ModelFiles;
+using OnnxSteer.Sites;
+
+namespace OnnxSteer.Recording;
+
+/// <summary>
+/// A copy of a model's graph with one extra output per steering site holding only the last real token's row of that
+/// site's activation, so full [batch, sequence, width] activations never leave the runtime. Each tap is
+/// <c>Reshape(site, [-1, width]) → Gather(rows, axis 0) → Cast(float)</c>, where <see cref="RowsInput"/> is a new
+/// int64 [batch] input holding, for sequence b, the flat row b·T + (length_b − 1). The original outputs are dropped,
+/// so the runtime prunes what only they needed (e.g. the LM head). The source model is never modified.
+/// </summary>
+public sealed class ActivationTaps
+{
+    /// <summary>Name of the added input: flat row index of each sequence's last real token.</summary>
+    public const string RowsInput = "onnxsteer_tap_rows";
+
+    /// <summary>The edited model (weights not loaded: external data still refers to the source folder).</summary>
+    public ModelProto Model { get; }
+
+    /// <summary>The tapped sites, in output order.</summary>
+    public IReadOnlyList<SteeringSite> Sites { get; }
+
+    /// <summary>Output name of each site's tap, in <see cref="Sites"/> order; each is float [batch, width].</summary>
+    public IReadOnlyList<string> OutputNames { get; }
+
+    private ActivationTaps(ModelProto model, IReadOnlyList<SteeringSite> sites, IReadOnlyList<string> outputs)
+    {
+        Model = model;
+        Sites = sites;
+        OutputNames = outputs;
+    }
+
+    /// <summary>Builds the tapped copy of <paramref name="model"/> for <paramref name="sites"/>.</summary>
+    public static ActivationTaps Build(OnnxModel model, IReadOnlyList<SteeringSite> sites)
+    {
+        if (sites.Count == 0) throw new ArgumentException("no sites to tap", nameof(sites));
+        var proto = model.Proto.Clone();
+        var graph = proto.Graph;
+        var taken = new HashSet<string>(graph.Node.SelectMany(n => n.Output).Concat(graph.Input.Select(i => i.Name))
+            .Concat(graph.Initializer.Select(i => i.Name)), StringComparer.Ordinal);
+        if (taken.Contains(RowsInput)) throw new InvalidModelException($"{model.FilePath}: the model already has a value named {RowsInput}");
+
+        graph.Input.Add(TensorInfo(RowsInput, TensorProto.Types.DataType.Int64, new TensorShapeProto { Dim = { Symbolic("batch") } }));
+        graph.Output.Clear();
+        var outputs = new List<string>();
+        foreach (var site in sites)
+        {
+            var prefix = $"onnxsteer_tap/{site.Id}";
+            var shapeName = $"{prefix}/shape";
+            var shape = new TensorProto { Name = shapeName, DataType = (int)TensorProto.Types.DataType.Int64, Dims = { 2 } };
+            shape.Int64Data.Add(-1);
+            shape.Int64Data.Add(site.Width);
+            graph.Initializer.Add(shape);
+            graph.Node.Add(Node("Reshape", $"{prefix}/Reshape", [site.ValueName, shapeName], $"{prefix}/flat"));
+            graph.Node.Add(Node("Gather", $"{prefix}/Gather", [$"{prefix}/flat", RowsInput], $"{prefix}/rows", ("axis", 0)));
+            var output = $"{prefix}/last";
+            // fp16/bf16 → fp32 is exact, and the counter works in float.
+            graph.Node.Add(Node("Cast", $"{prefix}/Cast", [$"{prefix}/rows"], output, ("to", (long)TensorProto.Types.DataType.Float)));
+            graph.Output.Add(TensorInfo(output, TensorProto.Types.DataType.Float,
+                new TensorShapeProto { Dim = { Symbolic("batch"), new TensorShapeProto.Types.Dimension { DimValue = site.Width } } }));
+            outputs.Add(output);
+        }
+        return new ActivationTaps(proto, sites, outputs);
+    }
+
+    /// <summary>The edited model's bytes, for an in-memory session.</summary>
+    public byte[] ToBytes() => Model.ToByteArray();
+
+    private static TensorShapeProto.Types.Dimension Symbolic(string name) => new() { DimParam = name };
+
+    private static ValueInfoProto TensorInfo(string name, TensorProto.Types.DataType type, TensorShapeProto shape) => new()
+    {
+        Name = name,
+        Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type, Shape = shape } },
+    };
+
+    private static NodeProto Node(string op, string name, string[] inputs, string output, params (string Name, long Value)[] attributes)
+    {
+        var node = new NodeProto { OpType = op, Name = name, Input = { inputs }, Output = { output } };
+        foreach (var (n, v) in attributes)
+            node.Attribute.Add(new AttributeProto { Name = n, Type = AttributeProto.Types.AttributeType.Int, I = v });
+        return node;
+    }
+}

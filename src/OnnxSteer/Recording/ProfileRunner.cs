@@ -1,0 +1,135 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using OnnxSteer.ModelFiles;
+using OnnxSteer.Pairs;
+using OnnxSteer.Profiles;
+using OnnxSteer.Runtime;
+using OnnxSteer.Sites;
+using OnnxSteer.Tokenizers;
+
+namespace OnnxSteer.Recording;
+
+/// <summary>What to profile and how to select afterwards.</summary>
+public sealed record ProfileRequest
+{
+    /// <summary>The model file (or folder holding model.onnx).</summary>
+    public required string ModelPath { get; init; }
+    /// <summary>The pairs (after skip/limit/bad-record handling).</summary>
+    public required PairSet Pairs { get; init; }
+    /// <summary>Folder or tokenizer.json; null = the model's folder.</summary>
+    public string? TokenizerPath { get; init; }
+    /// <summary>Selection method.</summary>
+    public SteeringMethod Method { get; init; } = SteeringMethod.AuSteer;
+    /// <summary>Site kinds to select from (all kinds are recorded, so <c>select</c> can choose others later).</summary>
+    public IReadOnlyList<SiteKind> SiteKinds { get; init; } = [SiteKind.Attn];
+    public int K { get; init; } = 10;
+    public double Alpha { get; init; } = 10;
+    public bool RankJointly { get; init; }
+    public int Seed { get; init; }
+    /// <summary>caa only: layers (null = middle).</summary>
+    public IReadOnlyList<int>? Layers { get; init; }
+    /// <summary>Sequences per run (positives and negatives together; at least 2).</summary>
+    public int BatchSize { get; init; } = 8;
+    /// <summary>The part of the pairs to process.</summary>
+    public ShardSpec Shard { get; init; } = ShardSpec.All;
+    /// <summary>Longest sequence in tokens; null = genai_config.json's context_length, else 512.</summary>
+    public int? MaxTokens { get; init; }
+    /// <summary>Skip pairs that cannot be encoded (answer longer than the context) instead of failing.</summary>
+    public bool SkipBad { get; init; }
+    /// <summary>How to run ONNX Runtime.</summary>
+    public RuntimeSettings Runtime { get; init; } = RuntimeSettings.Default;
+}
+
+/// <summary>Progress after each batch.</summary>
+public readonly record struct ProfileProgress(int PairsDone, int PairsTotal, TimeSpan Elapsed)
+{
+    /// <summary>Pairs per second so far.</summary>
+    public double PairsPerSecond => Elapsed.TotalSeconds > 0 ? PairsDone / Elapsed.TotalSeconds : 0;
+
+    /// <summary>Estimated time left at the current rate, or null before the first batch.</summary>
+    public TimeSpan? Eta => PairsDone > 0 ? TimeSpan.FromSeconds((PairsTotal - PairsDone) / PairsPerSecond) : null;
+}
+
+/// <summary>
+/// Profiling end to end: finds the sites, tokenizes and fits the pairs of this shard, records last-token activations
+/// in batches, counts momenta exactly and selects units. Returns the profile; the caller saves it (atomically), so an
+/// interruption leaves nothing behind.
+/// </summary>
+public static class ProfileRunner
+{
+    /// <summary>Fallback longest sequence: the AUSteer authors' limit.</summary>
+    public const int DefaultMaxTokens = 512;
+
+    /// <summary>Runs the profile. Cancellation is checked between batches.</summary>
+    public static SteeringProfile Run(ProfileRequest request, IProgress<ProfileProgress>? progress = null, CancellationToken cancel = default)
+    {
+        if (request.BatchSize < 1) throw new OnnxSteerException($"--batch-size {request.BatchSize}: must be at least 1", ExitCodes.Usage);
+        var model = OnnxModel.Load(request.ModelPath);
+        var sites = SiteFinder.Find(model).Sites;
+        var ordered = sites.OrderBy(s => s.Kind).ThenBy(s => s.Layer).ToList();
+        var tokenizer = TokenizerLoader.Load(request.TokenizerPath ?? model.BaseDirectory);
+        var encoder = new SequenceEncoder(tokenizer, request.MaxTokens ?? ContextLength(model.BaseDirectory) ?? DefaultMaxTokens);
+
+        var mine = request.Pairs.Pairs.Where((_, j) => request.Shard.Contains(j)).ToList();
+        // Bad input records belong to no shard: shard 0 counts them, so a merge of all shards counts each once.
+        var skipped = request.Shard.Index == 0 ? request.Pairs.SkippedBad : 0;
+        var encoded = new List<EncodedPair>(mine.Count);
+        foreach (var pair in mine)
+        {
+            try { encoded.Add(encoder.Encode(pair)); }
+            catch (BadRecordException e)
+            {
+                if (!request.SkipBad) throw new InvalidProfileException($"{pair.Origin}: {e.Message} (--skip-bad skips such pairs)");
+                skipped++;
+            }
+        }
+
+        var counter = new MomentumCounter(ordered.Select(ProfileSite.From));
+        var pairsPerBatch = Math.Max(1, request.BatchSize / 2);
+        var clock = Stopwatch.StartNew();
+        if (encoded.Count > 0)
+        {
+            using var recorder = new ActivationRecorder(model, ordered, request.Runtime);
+            for (var start = 0; start < encoded.Count; start += pairsPerBatch)
+            {
+                cancel.ThrowIfCancellationRequested();
+                var chunk = encoded.Skip(start).Take(pairsPerBatch).ToList();
+                var rows = recorder.Record(chunk.SelectMany(p => new[] { p.Positive, p.Negative }).ToList());
+                for (var i = 0; i < chunk.Count; i++) counter.AddPair(rows[2 * i], rows[2 * i + 1]);
+                progress?.Report(new ProfileProgress(counter.Pairs, encoded.Count, clock.Elapsed));
+            }
+        }
+
+        var profile = counter.ToProfile(ModelFingerprint.Compute(model, sites), request.Method);
+        profile.ModelFile = model.FilePath is null ? null : Path.GetFileName(model.FilePath);
+        profile.Source = request.Pairs.Description;
+        profile.Shards = request.Shard.Count == 1 ? null : [request.Shard.ToString()];
+        profile.Truncated = encoded.Sum(p => p.TruncatedSequences);
+        profile.SkippedBad = skipped;
+        var kinds = request.SiteKinds.Distinct().OrderBy(k => k).ToList();
+        profile.Selection = new SelectionSettings
+        {
+            K = request.K, Alpha = request.Alpha, Sites = kinds, RankJointly = request.RankJointly, Seed = request.Seed,
+            Layers = request.Method == SteeringMethod.Caa ? request.Layers?.ToList() : null,
+        };
+        return profile.Pairs > 0
+            ? UnitSelector.Select(profile, request.K, request.Alpha, kinds, request.RankJointly, request.Method, request.Seed, request.Layers)
+            : profile;
+    }
+
+    /// <summary>context_length from genai_config.json beside the model, if there is one.</summary>
+    public static int? ContextLength(string modelDirectory)
+    {
+        var path = Path.Combine(modelDirectory, "genai_config.json");
+        if (!File.Exists(path)) return null;
+        try
+        {
+            var node = JsonNode.Parse(File.ReadAllText(path));
+            return node?["model"]?["context_length"]?.GetValue<int>();
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or FormatException)
+        {
+            return null;
+        }
+    }
+}

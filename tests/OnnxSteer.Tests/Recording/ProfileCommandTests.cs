@@ -1,0 +1,71 @@
+using OnnxSteer.Cli;
+using OnnxSteer.Import;
+using OnnxSteer.Profiles;
+using OnnxSteer.Sites;
+using OnnxSteer.Tests.Infrastructure;
+using Xunit;
+
+namespace OnnxSteer.Tests.Recording;
+
+public class ProfileCommandTests(Stories260KModels models) : IClassFixture<Stories260KModels>, IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("onnxsteer-profile-cli-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static int Run(params string[] args) => CliApp.BuildRoot().Parse(args).Invoke();
+
+    private string PairsFile(params string[] extra)
+    {
+        var path = Path.Combine(_dir, "pairs.jsonl");
+        File.WriteAllLines(path, new[]
+        {
+            """{"prompt": "Once upon a time, there was a little girl named Lily. She", "positive": " was happy", "negative": " was sad"}""",
+            """{"prompt": "Tom had a big red ball. He liked to", "positive": " play", "negative": " cry"}""",
+            """{"prompt": "The sun was hot and the dog was", "positive": " tired", "negative": " blue"}""",
+        }.Concat(extra));
+        return path;
+    }
+
+    [SharedFact]
+    public void Profile_writes_a_loadable_profile_and_shards_merge_to_it()
+    {
+        var model = models.Dir(ExportStyle.Standard);
+        var pairs = PairsFile();
+        var whole = Path.Combine(_dir, "whole.json");
+        Assert.Equal(0, Run("profile", model, "--pairs", pairs, "--sites", "mlp-out", "--k", "3", "--alpha", "5", "--quiet", "-o", whole));
+        var p = SteeringProfile.Load(whole);
+        Assert.Equal((3, 3), (p.Pairs, p.Units.Count));
+        Assert.All(p.Units, u => Assert.StartsWith("mlp-out.", u.Site));
+        Assert.Equal(15, p.Sites.Count);
+        Assert.Equal("model.onnx", p.ModelFile);
+
+        var s0 = Path.Combine(_dir, "s0.json");
+        var s1 = Path.Combine(_dir, "s1.json");
+        Assert.Equal(0, Run("profile", model, "--pairs", pairs, "--sites", "mlp-out", "--k", "3", "--alpha", "5", "--shard", "0/2", "--batch-size", "2", "--quiet", "-o", s0));
+        Assert.Equal(0, Run("profile", model, "--pairs", pairs, "--sites", "mlp-out", "--k", "3", "--alpha", "5", "--shard", "1/2", "--quiet", "-o", s1));
+        var merged = Path.Combine(_dir, "merged.json");
+        Assert.Equal(0, Run("merge", s1, s0, "-o", merged));
+        Assert.Equal(File.ReadAllBytes(whole), File.ReadAllBytes(merged));
+    }
+
+    [SharedFact]
+    public void A_bad_pairs_line_fails_naming_it_and_leaves_no_profile_unless_skipped()
+    {
+        var model = models.Dir(ExportStyle.Standard);
+        var pairs = PairsFile("""{"prompt": "x", "positive": ""}""");
+        var output = Path.Combine(_dir, "p.json");
+        Assert.Equal(ExitCodes.InvalidInput, Run("profile", model, "--pairs", pairs, "--quiet", "-o", output));
+        Assert.Empty(Directory.GetFiles(_dir, "*.json"));
+        Assert.Equal(0, Run("profile", model, "--pairs", pairs, "--skip-bad", "--pairs-limit", "2", "--quiet", "-o", output));
+        var p = SteeringProfile.Load(output);
+        Assert.Equal((2, 0), (p.Pairs, p.SkippedBad)); // the limit stops before the bad line
+        Assert.Equal(0, Run("profile", model, "--pairs", pairs, "--skip-bad", "--max-tokens", "12", "--quiet", "-o", output));
+        p = SteeringProfile.Load(output);
+        Assert.Equal(3, p.Pairs);
+        Assert.Equal(1, p.SkippedBad);
+        Assert.True(p.Truncated >= 4, $"prompts longer than 12 tokens are cut from the left; {p.Truncated} sequences were");
+        Assert.Equal(ExitCodes.Usage, Run("profile", model, "--pairs", pairs, "--shard", "2/2", "-o", output));
+        Assert.Equal(ExitCodes.Usage, Run("profile", model, "--task", "boolq", "-o", output));
+    }
+}
