@@ -7,7 +7,7 @@ namespace OnnxSteer.Import;
 /// Builds a Llama graph the way onnxruntime-genai's model builder does: SimplifiedLayerNormalization and
 /// com.microsoft SkipSimplifiedLayerNormalization, com.microsoft GroupQueryAttention with fused interleaved rotary
 /// embedding and past/present KV in BNSH layout, SiLU as Sigmoid*x, MatMulNBits for int4, and the builder's node,
-/// initializer and I/O names. Weights stream into <see cref="ExternalTensorStream"/> as the graph is built.
+/// initializer and I/O names. Weights stream into the <see cref="WeightSink"/> as the graph is built.
 /// <para>
 /// ONNX Runtime's CPU GroupQueryAttention needs a head size that is a multiple of 16. For smaller heads (stories260K
 /// has 8) the writer does what the builder does where GQA is unavailable: com.microsoft RotaryEmbedding
@@ -18,13 +18,13 @@ namespace OnnxSteer.Import;
 public sealed class GenaiGraphWriter
 {
     private readonly ILlamaWeights weights;
-    private readonly ExternalTensorStream sink;
+    private readonly WeightSink sink;
     private readonly ExportDType dtype;
     private readonly LlamaConfig _c;
     private readonly bool _groupQuery;
 
     /// <summary>A writer for <paramref name="weights"/> in <paramref name="dtype"/>, streaming weights to <paramref name="sink"/>.</summary>
-    public GenaiGraphWriter(ILlamaWeights weights, ExternalTensorStream sink, ExportDType dtype)
+    public GenaiGraphWriter(ILlamaWeights weights, WeightSink sink, ExportDType dtype)
     {
         _groupQuery = UsesGroupQueryAttention(weights.Config);
         this.weights = _groupQuery || weights.Config.KvHeads == weights.Config.Heads ? weights : new RepeatedKvWeights(weights);

@@ -65,7 +65,13 @@ public sealed class Llama2cCheckpoint : ILlamaWeights
     public static Llama2cCheckpoint Load(string path)
     {
         if (!File.Exists(path)) throw new InvalidModelException($"{path}: no such checkpoint file");
-        var bytes = File.ReadAllBytes(path);
+        return Parse(File.ReadAllBytes(path), path);
+    }
+
+    /// <summary>Parses checkpoint bytes; <paramref name="source"/> names them in error messages.</summary>
+    public static Llama2cCheckpoint Parse(byte[] bytes, string source)
+    {
+        var path = source;
         if (bytes.Length < HeaderInts * 4) throw new InvalidModelException($"{path}: too short for a llama2.c header ({bytes.Length} bytes)");
         var header = new int[HeaderInts];
         Buffer.BlockCopy(bytes, 0, header, 0, HeaderInts * 4);
@@ -88,6 +94,43 @@ public sealed class Llama2cCheckpoint : ILlamaWeights
             return array;
         }
         return new Llama2cCheckpoint(config, shared, Next, config.HeadSize);
+    }
+
+    /// <summary>
+    /// Serialises any weights as a llama2.c checkpoint, the classifier always as its own array (negative vocab_size in
+    /// the header). Holds the whole model in memory, so it is meant for small models (the reference pass on synthetic
+    /// models in tests).
+    /// </summary>
+    public static byte[] ToLlama2cBytes(ILlamaWeights weights)
+    {
+        var c = weights.Config;
+        using var memory = new MemoryStream();
+        using var writer = new BinaryWriter(memory);
+        foreach (var v in new[] { c.Dim, c.HiddenDim, c.Layers, c.Heads, c.KvHeads, -c.VocabSize, c.MaxSequenceLength }) writer.Write(v);
+        void Matrix(LlamaTensor t, int layer, bool transpose)
+        {
+            var (rows, cols) = LlamaTensorShapes.Of(t, c);
+            var m = new float[rows * cols];
+            for (int r = 0; r < rows; r++) weights.ReadRow(t, layer, r, 0, m.AsSpan(r * cols, cols));
+            if (!transpose) { foreach (var v in m) writer.Write(v); return; }
+            for (int col = 0; col < cols; col++) for (int r = 0; r < rows; r++) writer.Write(m[r * cols + col]);
+        }
+        void PerLayer(LlamaTensor t, bool transpose) { for (int l = 0; l < c.Layers; l++) Matrix(t, l, transpose); }
+        Matrix(LlamaTensor.Embedding, 0, transpose: false);
+        PerLayer(LlamaTensor.AttentionNorm, false);
+        PerLayer(LlamaTensor.Query, true);
+        PerLayer(LlamaTensor.Key, true);
+        PerLayer(LlamaTensor.Value, true);
+        PerLayer(LlamaTensor.Output, true);
+        PerLayer(LlamaTensor.FeedForwardNorm, false);
+        PerLayer(LlamaTensor.Gate, true);
+        PerLayer(LlamaTensor.Down, true);
+        PerLayer(LlamaTensor.Up, true);
+        Matrix(LlamaTensor.FinalNorm, 0, false);
+        for (long i = 0; i < (long)c.MaxSequenceLength * c.HeadSize; i++) writer.Write(0f); // legacy freq_cis, unused
+        Matrix(LlamaTensor.LmHead, 0, transpose: true);
+        writer.Flush();
+        return memory.ToArray();
     }
 
     private static long ExpectedFloats(LlamaConfig c, bool shared)

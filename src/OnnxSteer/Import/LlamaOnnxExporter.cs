@@ -1,6 +1,7 @@
 using Google.Protobuf;
 using Onnx;
 using OnnxSteer.IO;
+using OnnxSteer.ModelFiles;
 
 namespace OnnxSteer.Import;
 
@@ -13,7 +14,8 @@ public sealed record ExportResult(string Directory, string ModelPath, string Dat
 
 /// <summary>
 /// Writes a Llama decoder as model.onnx + model.onnx.data + genai_config.json in either export style and dtype.
-/// Weights stream from the <see cref="ILlamaWeights"/> straight into the data file (written atomically), so the
+/// Weights stream from the <see cref="ILlamaWeights"/> through <see cref="ExternalDataWriter"/> into the data file (written
+/// under a temporary name and renamed when complete), so the
 /// model is never held in memory.
 /// </summary>
 public static class LlamaOnnxExporter
@@ -31,23 +33,24 @@ public static class LlamaOnnxExporter
         Directory.CreateDirectory(outputDirectory);
         string modelPath = Path.Combine(outputDirectory, ModelFileName), dataPath = Path.Combine(outputDirectory, DataFileName);
 
-        GraphProto? graph = null;
-        long dataBytes = 0;
-        AtomicFile.Write(dataPath, stream =>
+        GraphProto graph;
+        long dataBytes;
+        using (var data = new ExternalDataWriter(outputDirectory, DataFileName))
         {
-            var sink = new ExternalTensorStream(stream, DataFileName);
+            var sink = new WeightSink(data);
             graph = style == ExportStyle.Genai
                 ? new GenaiGraphWriter(weights, sink, dtype).Build()
                 : new StandardGraphWriter(weights, sink, dtype).Build();
-            dataBytes = sink.Length;
-        });
+            dataBytes = data.Length;
+            data.Commit(); // the data file first, then the model that points into it
+        }
 
         var model = new ModelProto
         {
             IrVersion = 10,
             ProducerName = "onnxsteer",
             ProducerVersion = typeof(LlamaOnnxExporter).Assembly.GetName().Version?.ToString() ?? "0",
-            Graph = graph!,
+            Graph = graph,
         };
         model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = 21 });
         if (style == ExportStyle.Genai) model.OpsetImport.Add(new OperatorSetIdProto { Domain = "com.microsoft", Version = 1 });

@@ -1,3 +1,5 @@
+using System.Numerics;
+
 namespace OnnxSteer.Import;
 
 /// <summary>
@@ -23,16 +25,46 @@ public sealed class SyntheticLlamaWeights(LlamaConfig config, ulong seed) : ILla
         // Uniform(-a, a) with variance 1/fanIn keeps activations O(1) through the layers; norms sit near 1.
         float amplitude = isNorm ? 0.1f : tensor == LlamaTensor.Embedding ? 1.0f : MathF.Sqrt(3f / rows);
         float center = isNorm ? 1f : 0f;
-        ulong index = (ulong)row * (ulong)cols + (ulong)colStart;
-        for (int j = 0; j < dest.Length; j++)
+        uint key = (uint)(stream ^ (stream >> 32));
+        // Element index within the tensor; tensors hold fewer than 2^32 elements, so 32 bits name every element.
+        uint index = (uint)((ulong)row * (ulong)cols + (ulong)colStart);
+        int j = 0;
+        if (Vector.IsHardwareAccelerated && dest.Length >= Vector<uint>.Count)
         {
-            ulong bits = Mix(stream + (index + (ulong)j) * 0x9E3779B97F4A7C15UL);
-            float unit = (bits >> 40) * (1f / (1 << 24)); // [0, 1) from the top 24 bits
-            dest[j] = center + amplitude * (2f * unit - 1f);
+            var lanes = Vector<uint>.Indices;
+            var keys = new Vector<uint>(key);
+            for (; j <= dest.Length - Vector<uint>.Count; j += Vector<uint>.Count)
+            {
+                var x = Hash((new Vector<uint>(index + (uint)j) + lanes) * Golden + keys);
+                var unit = Vector.ConvertToSingle(Vector.AsVectorInt32(Vector.ShiftRightLogical(x, 8))) * (1f / (1 << 24));
+                (new Vector<float>(center) + new Vector<float>(amplitude) * (unit * 2f - Vector<float>.One)).CopyTo(dest[j..]);
+            }
+        }
+        for (; j < dest.Length; j++)
+        {
+            uint x = Hash((index + (uint)j) * Golden + key);
+            float unit = (int)(x >> 8) * (1f / (1 << 24));
+            dest[j] = center + amplitude * (unit * 2f - 1f);
         }
     }
 
-    /// <summary>SplitMix64's finaliser: a fast, well-mixed bijection on 64-bit integers.</summary>
+    private const uint Golden = 0x9E3779B9u;
+
+    /// <summary>lowbias32 (Wellons): a fast, well-mixed bijection on 32-bit integers; vector and scalar forms agree.</summary>
+    private static uint Hash(uint x)
+    {
+        x ^= x >> 16; x *= 0x7FEB352Du; x ^= x >> 15; x *= 0x846CA68Bu; x ^= x >> 16;
+        return x;
+    }
+
+    private static Vector<uint> Hash(Vector<uint> x)
+    {
+        x ^= Vector.ShiftRightLogical(x, 16); x *= 0x7FEB352Du;
+        x ^= Vector.ShiftRightLogical(x, 15); x *= 0x846CA68Bu;
+        return x ^ Vector.ShiftRightLogical(x, 16);
+    }
+
+    /// <summary>SplitMix64's finaliser: mixes seed, tensor and layer into one stream key.</summary>
     private static ulong Mix(ulong z)
     {
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;

@@ -33,7 +33,7 @@ public sealed class ExportStructureTests(ITestOutputHelper output) : IDisposable
             var entries = t.ExternalData.ToDictionary(e => e.Key, e => e.Value);
             Assert.Equal("model.onnx.data", entries["location"]);
             long offset = long.Parse(entries["offset"]), length = long.Parse(entries["length"]);
-            Assert.Equal(0, offset % 64);
+            Assert.Equal(0, offset % ExternalDataWriter.DefaultAlignment);
             Assert.True(offset + length <= dataLength, $"{t.Name} ends past the data file");
         }
         Assert.True(File.Exists(Path.Combine(_dir, "genai_config.json")));
@@ -80,13 +80,15 @@ public sealed class ExportStructureTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public void Synthetic_export_streams_allocating_far_less_than_the_model_size()
     {
-        // 4 layers x 512 wide, 1408 intermediate, 8000 vocab in fp16: ~ 38 MB of weights.
-        var config = new LlamaConfig(512, 1408, 4, 8, 2, 8000, 256);
+        // One layer 1024 wide with a 2816-wide MLP and 4000 tokens, fp16: ~ 42 MB of weights in a dozen tensors. Working
+        // memory is per tensor (row buffers, the data writer's 1 MB copy buffer), never a whole tensor or model, so
+        // everything allocated during the export (an upper bound on what was live at once) stays well below its size.
+        var config = new LlamaConfig(1024, 2816, 1, 16, 16, 4000, 256);
         long before = GC.GetAllocatedBytesForCurrentThread();
         var result = LlamaOnnxExporter.Export(new SyntheticLlamaWeights(config, 1), _dir, ExportStyle.Genai, ExportDType.Fp16, Tokens);
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         output.WriteLine($"data {result.DataBytes / 1e6:F1} MB, allocated on this thread {allocated / 1e6:F1} MB");
-        Assert.True(result.DataBytes > 30_000_000);
-        Assert.True(allocated < result.DataBytes / 10, $"allocated {allocated} bytes for {result.DataBytes} bytes of weights");
+        Assert.True(result.DataBytes > 40_000_000);
+        Assert.True(allocated < result.DataBytes / 3, $"allocated {allocated} bytes for {result.DataBytes} bytes of weights");
     }
 }

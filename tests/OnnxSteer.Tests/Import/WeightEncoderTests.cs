@@ -1,10 +1,24 @@
+using Onnx;
 using OnnxSteer.Import;
+using OnnxSteer.ModelFiles;
 using Xunit;
 
 namespace OnnxSteer.Tests.Import;
 
-public sealed class WeightEncoderTests
+public sealed class WeightEncoderTests : IDisposable
 {
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), $"onnxsteer-encoder-{Guid.NewGuid():N}");
+    public void Dispose() { if (Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true); }
+
+    /// <summary>Runs <paramref name="encode"/> against a real external data file and returns the file's bytes.</summary>
+    private byte[] Encode(Action<WeightSink> encode)
+    {
+        using var writer = new ExternalDataWriter(_dir, "x.data");
+        encode(new WeightSink(writer));
+        writer.Commit();
+        return File.ReadAllBytes(Path.Combine(_dir, "x.data"));
+    }
+
     // K = 70 is not a multiple of 32, so the last block is padded.
     private static readonly LlamaConfig Shape = new(Dim: 64, HiddenDim: 70, Layers: 1, Heads: 4, KvHeads: 2, VocabSize: 300, MaxSequenceLength: 16);
 
@@ -26,11 +40,9 @@ public sealed class WeightEncoderTests
     {
         var weights = new SyntheticLlamaWeights(Shape, seed: 7);
         var dense = Dense(weights, LlamaTensor.Down); // [K=70, N=64]
-        using var data = new MemoryStream();
-        var sink = new ExternalTensorStream(data, "x.data");
-        var (b, scales) = WeightEncoder.MatMulNBits(sink, "b", "s", weights, LlamaTensor.Down, 0);
+        TensorProto b = null!, scales = null!;
+        var bytes = Encode(sink => (b, scales) = WeightEncoder.MatMulNBits(sink, "b", "s", weights, LlamaTensor.Down, 0));
         Assert.Equal(new long[] { 64, 3, 16 }, b.Dims.ToArray());
-        var bytes = data.ToArray();
         long bOffset = long.Parse(b.ExternalData.Single(e => e.Key == "offset").Value);
         long sOffset = long.Parse(scales.ExternalData.Single(e => e.Key == "offset").Value);
         for (int n = 0; n < 64; n++)
@@ -49,12 +61,10 @@ public sealed class WeightEncoderTests
     {
         var weights = new SyntheticLlamaWeights(Shape, seed: 8);
         var dense = Dense(weights, LlamaTensor.Down);
-        using var data = new MemoryStream();
-        var sink = new ExternalTensorStream(data, "x.data");
-        var (q, scales) = WeightEncoder.BlockedInt4(sink, "q", "s", weights, LlamaTensor.Down, 0);
+        TensorProto q = null!, scales = null!;
+        var bytes = Encode(sink => (q, scales) = WeightEncoder.BlockedInt4(sink, "q", "s", weights, LlamaTensor.Down, 0));
         Assert.Equal(new long[] { 70, 64 }, q.Dims.ToArray());
         Assert.Equal(new long[] { 3, 64 }, scales.Dims.ToArray());
-        var bytes = data.ToArray();
         long qOffset = long.Parse(q.ExternalData.Single(e => e.Key == "offset").Value);
         long sOffset = long.Parse(scales.ExternalData.Single(e => e.Key == "offset").Value);
         for (int k = 0; k < 70; k++)
