@@ -40,7 +40,12 @@ public static class DiffText
         w.Line(DiffStyle.Title, r.Identical ? "The models are identical." : "The models differ: " + Counts(r) + ".");
         if (r.Steering is { } s) Steering(w, s);
         if (r.Prompt is { } p) Prompt(w, p);
-        if (r.Identical) return w.Lines;
+        if (r.Identical)
+        {
+            if (r.Initializers.SharedExternal > 0)
+                w.Line(DiffStyle.Note, $"{r.Initializers.SharedExternal} of {r.Initializers.Unchanged} initializers share the same external data bytes and were not read.");
+            return w.Lines;
+        }
 
         w.Section("Model", r.Model, c => (DiffStyle.Changed, $"~ {c.Name}: {c.A} -> {c.B}"));
         w.Section("Opsets", r.Opsets, c => (DiffStyle.Changed, $"~ {(c.Domain.Length == 0 ? "ai.onnx" : c.Domain)}: {c.A?.ToString() ?? "none"} -> {c.B?.ToString() ?? "none"}"));

@@ -1,0 +1,73 @@
+using Google.Protobuf;
+using OnnxSteer.Diffing;
+using OnnxSteer.ModelFiles;
+using OnnxSteer.Patching;
+using OnnxSteer.Sites;
+using OnnxSteer.Tests.Infrastructure;
+using Xunit;
+
+namespace OnnxSteer.Tests.Diffing;
+
+/// <summary>
+/// Diffs the real onnxruntime-genai export (fp16, external data) against copies steered by the real patcher:
+/// the summary must name exactly the planned units and say nothing else moved.
+/// </summary>
+public sealed class RealModelDiffTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("onnxsteer-diff-real-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static readonly (SiteKind Kind, int Layer, int Index, double Gamma)[] Units =
+        [(SiteKind.Attn, 0, 3, 0.5), (SiteKind.Mlp, 1, 10, -0.5), (SiteKind.MlpOut, 1, 7, 2.0)];
+
+    /// <summary>Patches the shared model and saves the result beside a copy of its data file (a hard link when possible).</summary>
+    private (OnnxModel Original, string PatchedPath) Patch(bool fold)
+    {
+        var original = OnnxModel.Load(Path.Combine(SharedData.TinyGenaiModelDir, "model.onnx"));
+        var plan = SteeringPlan.Scale(SiteFinder.Find(original).Sites, Units, new SteeringProvenance("austeer", 3, 1, null), "test");
+        var patched = GraphPatcher.Apply(original, plan, new PatchOptions(Fold: fold)).Model;
+        var data = Path.Combine(_dir, "model.onnx.data");
+        if (!File.Exists(data)) File.Copy(Path.Combine(SharedData.TinyGenaiModelDir, "model.onnx.data"), data);
+        var path = Path.Combine(_dir, fold ? "folded.onnx" : "steered.onnx");
+        File.WriteAllBytes(path, patched.Proto.ToByteArray());
+        return (original, path);
+    }
+
+    [SharedTheory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Steered_genai_export_reports_the_planned_units_and_nothing_else(bool fold)
+    {
+        var (original, path) = Patch(fold);
+        var report = ModelDiffer.Compare(original, OnnxModel.Load(path));
+
+        var s = Assert.IsType<SteeringSummary>(report.Steering);
+        Assert.True(s.RestUnchanged, string.Join("; ", s.OtherChanges));
+        var found = s.Sites.SelectMany(x => x.Units.Select(u => (x.Kind, x.Layer, u.Index, Gamma: u.Gamma!.Value))).OrderBy(x => x).ToList();
+        var planned = Units.Select(u => (Kind: u.Kind.ToName(), u.Layer, u.Index, u.Gamma)).OrderBy(x => x).ToList();
+        Assert.Equal(planned.Select(p => (p.Kind, p.Layer, p.Index)), found.Select(f => (f.Kind, f.Layer, f.Index)));
+        foreach (var (p, f) in planned.Zip(found))
+        {
+            // fp16: the stored factor (node) or the ratio of rounded weights (fold) is within 2^-9 of 1 + gamma, relatively.
+            Assert.True(Math.Abs(f.Gamma - p.Gamma) <= Math.Pow(2, -9) * Math.Abs(1 + p.Gamma), $"{f}: planned {p.Gamma}");
+        }
+        // Each folded site changed one weight (the patcher leaves a second site on an already-folded weight as a Mul);
+        // every other weight was compared as a stream of the copied data file and found equal.
+        var folded = s.Sites.Count(x => x.Mode == "folded");
+        Assert.Equal(fold, folded > 0);
+        Assert.Equal(folded, report.Initializers.Changed.Count);
+        Assert.Equal(original.Graph.Initializer.Count - folded, report.Initializers.Unchanged);
+    }
+
+    [SharedFact]
+    public void A_model_diffed_with_itself_reads_no_external_data()
+    {
+        var path = Path.Combine(SharedData.TinyGenaiModelDir, "model.onnx");
+        var report = ModelDiffer.Compare(path, path);
+        Assert.True(report.Identical);
+        var external = OnnxModel.Load(path).ExternalTensors().Count();
+        Assert.True(external > 0);
+        Assert.Equal(external, report.Initializers.SharedExternal);
+    }
+}
