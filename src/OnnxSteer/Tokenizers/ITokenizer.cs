@@ -17,4 +17,7 @@ public interface ITokenizer
 
     /// <summary>Number of ids, added tokens included.</summary>
     int VocabSize { get; }
+
+    /// <summary>Number of ids <see cref="EncodeToIds"/> returns for <paramref name="text"/>.</summary>
+    int CountTokens(string text, bool addBos = true) => EncodeToIds(text, addBos).Count;
 }
