@@ -65,6 +65,9 @@ public sealed class Llama2cCheckpoint : ILlamaWeights
     public static Llama2cCheckpoint Load(string path)
     {
         if (!File.Exists(path)) throw new InvalidModelException($"{path}: no such checkpoint file");
+        long length = new FileInfo(path).Length;
+        if (length > Array.MaxLength)
+            throw new InvalidModelException($"{path}: {length:N0} bytes; llama2.c checkpoints over 2 GB are not supported (the reader holds the file in memory)");
         return Parse(File.ReadAllBytes(path), path);
     }
 
