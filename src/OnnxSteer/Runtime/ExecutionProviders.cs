@@ -21,7 +21,7 @@ public static class ExecutionProviders
 
     /// <summary>The one-line message for a CUDA provider that cannot be added, with ORT's own reason.</summary>
     public static string CudaUnavailableMessage(string ortMessage) =>
-        $"the CUDA execution provider could not be loaded: {ortMessage.Trim().ReplaceLineEndings(" ")}. "
+        $"the CUDA execution provider could not be loaded: {Essence(ortMessage)}. "
         + $"It needs {CudaProviderLibraries[0]} and {CudaProviderLibraries[1]} beside {OrtLibrary.LoadedPath ?? "libonnxruntime.so.1"} "
         + "(and CUDA 12 with cuDNN 9 on the host). Point --ort-library or " + OrtLibrary.EnvironmentVariable
         + " at the folder of an ONNX Runtime GPU build (onnxruntime-linux-x64-gpu) holding libonnxruntime.so.1 and those two libraries, or use --device cpu.";
@@ -54,7 +54,7 @@ public static class ExecutionProviders
                     catch (ExecutionProviderUnavailableException e)
                     {
                         _cudaFailure = (e.InnerException as OrtException)?.OrtMessage ?? e.Message;
-                        notice?.Invoke($"onnxsteer: notice: CUDA is not available ({FirstLine(_cudaFailure)}); running on CPU.");
+                        notice?.Invoke($"onnxsteer: notice: CUDA is not available ({Shorten(Essence(_cudaFailure), 200)}); running on CPU.");
                     }
                 }
                 return ExecutionDevice.Cpu;
@@ -72,9 +72,13 @@ public static class ExecutionProviders
         _ => throw new OnnxSteerException($"--device {text}: expected cpu, cuda or auto", ExitCodes.Usage),
     };
 
-    private static string FirstLine(string s)
+    /// <summary>ORT's message without its source-location prefix ("/path/file.cc:123 fn [ONNXRuntimeError] : 1 : FAIL : "), on one line.</summary>
+    internal static string Essence(string ortMessage)
     {
-        var line = s.Trim().Split('\n')[0].Trim();
-        return line.Length > 160 ? line[..160] + "…" : line;
+        var text = ortMessage.Trim().ReplaceLineEndings(" ");
+        var match = System.Text.RegularExpressions.Regex.Match(text, @"\[ONNXRuntimeError\] : \d+ : \w+ : ");
+        return (match.Success ? text[(match.Index + match.Length)..] : text).TrimEnd('.');
     }
+
+    private static string Shorten(string s, int max) => s.Length > max ? s[..max] + "…" : s;
 }

@@ -1,0 +1,250 @@
+using OnnxSteer.Runtime;
+
+namespace OnnxSteer.Generation;
+
+/// <summary>
+/// A decoder-only language model export opened for running: full-sequence <see cref="Forward"/> (all positions' logits,
+/// used by evaluation and diffing) and incremental steps over a <see cref="KvCache"/> (used by <see cref="Generator"/>).
+/// Batch size is 1.
+/// </summary>
+public sealed class DecoderModel : IDisposable
+{
+    /// <summary>The session running the model.</summary>
+    public InferenceSession Session { get; }
+
+    /// <summary>Names and KV-cache shape.</summary>
+    public DecoderLayout Layout { get; }
+
+    /// <summary>The model file.</summary>
+    public string ModelPath { get; }
+
+    /// <summary>genai_config.json beside the model, when there is one.</summary>
+    public GenaiConfigFile? Config { get; }
+
+    // Where present tensors are produced and left: on the GPU when CUDA runs the model, so the cache never crosses to the host.
+    private readonly OrtMemoryInfo _kvMemory;
+    private readonly bool _ownsSession;
+
+    /// <summary>Wraps an open session (not owned unless <paramref name="ownsSession"/>).</summary>
+    public DecoderModel(InferenceSession session, DecoderLayout layout, GenaiConfigFile? config = null, bool ownsSession = false, int cudaDeviceId = 0)
+    {
+        Session = session;
+        Layout = layout;
+        Config = config;
+        ModelPath = session.ModelPath ?? "(model bytes)";
+        _ownsSession = ownsSession;
+        _kvMemory = session.Providers.Contains("CUDAExecutionProvider") ? OrtMemoryInfo.Cuda(cudaDeviceId) : OrtMemoryInfo.DefaultInstance;
+    }
+
+    /// <summary>
+    /// Opens a model folder (its genai_config.json names the file, else model.onnx) or a .onnx file (a genai_config.json
+    /// beside it is used for names and special tokens).
+    /// </summary>
+    public static DecoderModel Open(string modelDirOrFile, RuntimeSettings? settings = null)
+    {
+        settings ??= RuntimeSettings.Default;
+        string file;
+        GenaiConfigFile? config;
+        if (Directory.Exists(modelDirOrFile))
+        {
+            config = GenaiConfigFile.TryRead(modelDirOrFile);
+            file = Path.Combine(modelDirOrFile, config?.ModelFileName ?? "model.onnx");
+            if (!File.Exists(file))
+                throw new InvalidModelException($"{modelDirOrFile}: no {Path.GetFileName(file)} in this folder" + (config is null ? " and no genai_config.json" : $" (named by {GenaiConfigFile.FileName})"));
+        }
+        else if (File.Exists(modelDirOrFile))
+        {
+            file = modelDirOrFile;
+            config = GenaiConfigFile.TryRead(Path.GetDirectoryName(Path.GetFullPath(file))!);
+        }
+        else
+        {
+            throw new InvalidModelException($"{modelDirOrFile}: no such model file or folder");
+        }
+        var session = settings.OpenSession(file);
+        try
+        {
+            return new DecoderModel(session, DecoderLayout.Detect(session, config, file), config, ownsSession: true, settings.DeviceId);
+        }
+        catch
+        {
+            session.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>An empty cache for a new sequence.</summary>
+    public KvCache CreateCache() => new(Layout);
+
+    /// <summary>
+    /// Logits at every position of <paramref name="ids"/> from one full-sequence run (empty past). Float16/bfloat16
+    /// logits are widened to float.
+    /// </summary>
+    public LogitsMatrix Forward(IReadOnlyList<int> ids, RunOptions? runOptions = null)
+    {
+        using var inputs = CreateInputs(ids);
+        using var outputs = Session.Run(inputs.Names, inputs.Values, [Layout.Logits], runOptions);
+        var logits = outputs[0];
+        var (rows, vocab) = RowsAndVocab(logits);
+        if (rows != ids.Count)
+            throw new InvalidModelException($"{ModelPath}: {Layout.Logits} has {rows} positions for {ids.Count} input tokens (the export returns only the last position's logits)");
+        return new LogitsMatrix(ReadRows(logits, 0, rows, vocab), rows, vocab);
+    }
+
+    /// <summary>
+    /// The inputs of a full-sequence run over <paramref name="ids"/> (empty KV cache), for callers that run the session
+    /// themselves, e.g. to fetch extra outputs. Dispose after the run.
+    /// </summary>
+    public DecoderInputs CreateInputs(IReadOnlyList<int> ids) => BuildInputs(ids, null);
+
+    /// <summary>
+    /// Runs <paramref name="newIds"/> after the tokens in <paramref name="cache"/> and returns the logits for the last
+    /// new position; the cache then covers the new tokens too. Outputs are bound with an <see cref="OrtIoBinding"/> so the
+    /// present tensors stay where ORT produced them.
+    /// </summary>
+    public float[] Step(IReadOnlyList<int> newIds, KvCache cache, RunOptions? runOptions = null)
+    {
+        if (!Layout.HasKvCache) throw new InvalidOperationException($"{ModelPath} has no KV-cache inputs; use Forward");
+        using var inputs = BuildInputs(newIds, cache);
+        using var binding = Session.CreateIoBinding();
+        for (var i = 0; i < inputs.Names.Count; i++) binding.BindInput(inputs.Names[i], inputs.Values[i]);
+        binding.BindOutputToDevice(Layout.Logits, OrtMemoryInfo.DefaultInstance);
+        for (var l = 0; l < Layout.Layers; l++)
+        {
+            binding.BindOutputToDevice(Layout.PresentKeys[l], _kvMemory);
+            binding.BindOutputToDevice(Layout.PresentValues[l], _kvMemory);
+        }
+        Session.RunWithBinding(binding, runOptions);
+        using var outputs = binding.GetOutputValues();
+        var logits = outputs[Layout.Logits];
+        var (rows, vocab) = RowsAndVocab(logits);
+        var last = ReadRows(logits, rows - 1, 1, vocab);
+        var keys = new OrtValue[Layout.Layers];
+        var values = new OrtValue[Layout.Layers];
+        for (var l = 0; l < Layout.Layers; l++)
+        {
+            keys[l] = outputs.Detach(Layout.PresentKeys[l]);
+            values[l] = outputs.Detach(Layout.PresentValues[l]);
+        }
+        cache.Replace(keys, values, cache.Length + newIds.Count);
+        return last;
+    }
+
+    private DecoderInputs BuildInputs(IReadOnlyList<int> ids, KvCache? cache)
+    {
+        if (ids.Count == 0) throw new ArgumentException("at least one token id is needed", nameof(ids));
+        var past = cache?.Length ?? 0;
+        var n = ids.Count;
+        var inputs = new DecoderInputs();
+        try
+        {
+            inputs.AddOwned(Layout.InputIds, IdTensor(Layout.InputIdsType, ids.Select(i => (long)i), n));
+            if (Layout.AttentionMask is { } mask)
+                inputs.AddOwned(mask, IdTensor(Layout.AttentionMaskType, Enumerable.Repeat(1L, past + n), past + n));
+            if (Layout.PositionIds is { } pos)
+                inputs.AddOwned(pos, IdTensor(Layout.PositionIdsType, Enumerable.Range(past, n).Select(i => (long)i), n));
+            if (Layout.UseCacheBranch is { } branch)
+                inputs.AddOwned(branch, OrtValue.CreateTensorValueFromMemory(new[] { past > 0 }, [1]));
+            if (Layout.HasKvCache)
+            {
+                var source = cache ?? new KvCache(Layout);
+                if (cache is null) inputs.Own(source);
+                for (var l = 0; l < Layout.Layers; l++)
+                {
+                    inputs.AddBorrowed(Layout.PastKeys[l], source.Key(l));
+                    inputs.AddBorrowed(Layout.PastValues[l], source.Value(l));
+                }
+            }
+            return inputs;
+        }
+        catch
+        {
+            inputs.Dispose();
+            throw;
+        }
+    }
+
+    private static OrtValue IdTensor(TensorElementType type, IEnumerable<long> values, int length) => type == TensorElementType.Int32
+        ? OrtValue.CreateTensorValueFromMemory(values.Select(v => checked((int)v)).ToArray(), [1, length])
+        : OrtValue.CreateTensorValueFromMemory(values.ToArray(), [1, length]);
+
+    private (int Rows, int Vocab) RowsAndVocab(OrtValue logits)
+    {
+        var shape = logits.Shape;
+        if (shape.Length is < 2 or > 3 || shape[0] != 1)
+            throw new InvalidModelException($"{ModelPath}: {Layout.Logits} has shape [{string.Join(",", shape)}]; expected [1, positions, vocab]");
+        return shape.Length == 3 ? ((int)shape[1], (int)shape[2]) : (1, (int)shape[1]);
+    }
+
+    /// <summary>Copies rows of a float/float16/bfloat16 logits tensor into floats.</summary>
+    private static float[] ReadRows(OrtValue logits, int firstRow, int rows, int vocab)
+    {
+        var start = firstRow * vocab;
+        var count = rows * vocab;
+        var result = new float[count];
+        switch (logits.ElementType)
+        {
+            case TensorElementType.Float:
+                logits.GetTensorDataAsSpan<float>().Slice(start, count).CopyTo(result);
+                break;
+            case TensorElementType.Float16:
+            {
+                var src = logits.GetTensorDataAsSpan<Half>().Slice(start, count);
+                for (var i = 0; i < count; i++) result[i] = (float)src[i];
+                break;
+            }
+            case TensorElementType.BFloat16:
+            {
+                var src = logits.GetTensorDataAsSpan<BFloat16>().Slice(start, count);
+                for (var i = 0; i < count; i++) result[i] = (float)src[i];
+                break;
+            }
+            default:
+                throw new InvalidModelException($"logits are {logits.ElementType}; expected float, float16 or bfloat16");
+        }
+        return result;
+    }
+
+    public void Dispose()
+    {
+        if (!ReferenceEquals(_kvMemory, OrtMemoryInfo.DefaultInstance)) _kvMemory.Dispose();
+        if (_ownsSession) Session.Dispose();
+    }
+}
+
+/// <summary>Named inputs for one run; disposes the values it created, not those it borrowed (a cache's tensors).</summary>
+public sealed class DecoderInputs : IDisposable
+{
+    private readonly List<string> _names = [];
+    private readonly List<OrtValue> _values = [];
+    private readonly List<IDisposable> _owned = [];
+
+    /// <summary>Input names, parallel to <see cref="Values"/>.</summary>
+    public IReadOnlyList<string> Names => _names;
+
+    /// <summary>Input values.</summary>
+    public IReadOnlyList<OrtValue> Values => _values;
+
+    /// <summary>The inputs as a dictionary.</summary>
+    public IReadOnlyDictionary<string, OrtValue> ToDictionary() => _names.Zip(_values).ToDictionary(p => p.First, p => p.Second);
+
+    internal void AddOwned(string name, OrtValue value)
+    {
+        _owned.Add(value);
+        AddBorrowed(name, value);
+    }
+
+    internal void AddBorrowed(string name, OrtValue value)
+    {
+        _names.Add(name);
+        _values.Add(value);
+    }
+
+    internal void Own(IDisposable d) => _owned.Add(d);
+
+    public void Dispose()
+    {
+        foreach (var d in _owned) d.Dispose();
+        _owned.Clear();
+    }
+}
