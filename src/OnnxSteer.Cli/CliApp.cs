@@ -29,6 +29,15 @@ public static class CliApp
     public static async Task<int> RunAsync(string[] args)
     {
         var root = BuildRoot();
-        return await root.Parse(args).InvokeAsync();
+        var parse = root.Parse(args);
+        // Usage mistakes get the documented exit code and one line each, not System.CommandLine's default of 1.
+        if (parse.Errors.Count > 0)
+        {
+            foreach (var error in parse.Errors) Console.Error.WriteLine($"onnxsteer: error: {error.Message}");
+            var name = parse.CommandResult.Command.Name;
+            Console.Error.WriteLine($"Try 'onnxsteer {(parse.CommandResult.Command == root ? "" : name + " ")}--help'.");
+            return ExitCodes.Usage;
+        }
+        return await parse.InvokeAsync();
     }
 }
