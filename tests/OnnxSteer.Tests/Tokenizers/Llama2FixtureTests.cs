@@ -41,7 +41,7 @@ public sealed class Llama2FixtureTests
     [SharedFact]
     public void Encoding_matches_the_independent_implementation_on_every_string()
     {
-        var tokenizer = TokenizerLoader.Load(SharedData.TinyGenaiModelDir);
+        var tokenizer = LoadedTokenizers.Llama2;
         var (_, cases) = ReadFixture();
         var mismatches = cases
             .Select(c => (c, Actual: tokenizer.EncodeToIds(c.Text, addBos: true).ToArray()))
@@ -54,7 +54,7 @@ public sealed class Llama2FixtureTests
     [SharedFact]
     public void Decoding_inverts_encoding_on_every_string_that_can_round_trip()
     {
-        var tokenizer = TokenizerLoader.Load(SharedData.TinyGenaiModelDir);
+        var tokenizer = LoadedTokenizers.Llama2;
         var (_, cases) = ReadFixture();
         var roundTripping = cases.Where(c => c.RoundTrips).ToList();
         Assert.True(roundTripping.Count >= 200, $"only {roundTripping.Count} round-trip cases");
@@ -69,7 +69,7 @@ public sealed class Llama2FixtureTests
     [SharedFact]
     public void Special_tokens_come_from_tokenizer_config_not_the_exporters_genai_config()
     {
-        var tokenizer = TokenizerLoader.Load(SharedData.TinyGenaiModelDir);
+        var tokenizer = LoadedTokenizers.Llama2;
         // genai_config.json of this export says bos 0 / eos 1; tokenizer_config.json names <s> (1) and </s> (2).
         Assert.Equal(1, tokenizer.BosTokenId);
         Assert.Equal(2, tokenizer.EosTokenId);
@@ -96,7 +96,7 @@ public sealed class Llama2FixtureTests
     [SharedFact]
     public void Long_words_use_the_priority_queue_and_agree_with_the_pair_scan()
     {
-        var tokenizer = TokenizerLoader.Load(SharedData.TinyGenaiModelDir);
+        var tokenizer = LoadedTokenizers.Llama2;
         var (_, cases) = ReadFixture();
         foreach (var text in cases.Select(c => "▁" + c.Text.Replace(' ', '▁')).Where(t => t.Length > 1))
         {
