@@ -24,15 +24,21 @@ public sealed class InspectCommand : ICliCommand
             $"Exits with {ExitCodes.InvalidInput} after the summary when the model has no steering site.");
         command.Arguments.Add(model);
         command.Options.Add(json);
-        command.SetAction(parse => CommandRunner.Run(parse, () =>
-        {
-            var summary = ModelInspector.Inspect(OnnxModel.Load(parse.GetValue(model)!));
-            Console.Out.Write(parse.GetValue(json) ? SummaryJson.Write(summary) + Environment.NewLine : SummaryText.Write(summary));
-            Console.Out.Flush();
-            // The summary is still useful without sites, but a steering tool must not pass silently over such a model.
-            if (summary.SiteError is not null) throw new NoSitesFoundException(summary.SiteError);
-            return ExitCodes.Success;
-        }));
+        command.SetAction(parse => CommandRunner.Run(parse, () => Execute(parse.GetValue(model)!, parse.GetValue(json), Console.Out)));
         return command;
+    }
+
+    /// <summary>
+    /// Writes the summary of <paramref name="modelPath"/> to <paramref name="output"/> and returns the exit code;
+    /// throws <see cref="NoSitesFoundException"/> after writing when the model has no steering site.
+    /// </summary>
+    public static int Execute(string modelPath, bool json, TextWriter output)
+    {
+        var summary = ModelInspector.Inspect(OnnxModel.Load(modelPath));
+        output.Write(json ? SummaryJson.Write(summary) + Environment.NewLine : SummaryText.Write(summary));
+        output.Flush();
+        // The summary is still useful without sites, but a steering tool must not pass silently over such a model.
+        if (summary.SiteError is not null) throw new NoSitesFoundException(summary.SiteError);
+        return ExitCodes.Success;
     }
 }

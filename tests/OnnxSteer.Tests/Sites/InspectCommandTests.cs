@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using Google.Protobuf;
 using Onnx;
+using OnnxSteer.Cli.Commands;
 using OnnxSteer.Tests.Infrastructure;
 using Xunit;
 
@@ -14,7 +15,22 @@ public class InspectCommandTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static (int Code, string Out, string Err) Inspect(params string[] args)
+    /// <summary>The command's body in-process, output captured (fast; exit-code mapping is checked by <see cref="InspectProcess"/>).</summary>
+    private static (int Code, string Out, string Err) Inspect(string model, string? json = null)
+    {
+        var output = new StringWriter();
+        try
+        {
+            return (InspectCommand.Execute(model, json == "--json", output), output.ToString(), "");
+        }
+        catch (OnnxSteerException e)
+        {
+            return (e.ExitCode, output.ToString(), e.Message);
+        }
+    }
+
+    /// <summary>The real process, as a user runs it: exit code, stdout and stderr.</summary>
+    private static (int Code, string Out, string Err) InspectProcess(params string[] args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "OnnxSteer.Cli.dll"));
@@ -106,7 +122,7 @@ public class InspectCommandTests : IDisposable
         var path = Path.Combine(_dir, "misleading.onnx");
         File.WriteAllBytes(path, SiteGraphs.MisleadinglyNamed().ToByteArray());
 
-        var (code, stdout, stderr) = Inspect(path, "--json");
+        var (code, stdout, stderr) = InspectProcess(path, "--json");
         Assert.Equal(ExitCodes.InvalidInput, code);
         Assert.Contains("no steering site found: looked for attention output projections", stderr);
         var root = JsonDocument.Parse(stdout).RootElement;
@@ -122,7 +138,7 @@ public class InspectCommandTests : IDisposable
     [Fact]
     public void MissingFileIsAnInputError()
     {
-        var (code, _, stderr) = Inspect(Path.Combine(_dir, "absent.onnx"));
+        var (code, _, stderr) = InspectProcess(Path.Combine(_dir, "absent.onnx"));
         Assert.Equal(ExitCodes.InvalidInput, code);
         Assert.Contains("absent.onnx", stderr);
     }
