@@ -147,11 +147,11 @@ public sealed class ProfileCommand : ICliCommand
     /// <summary>When output is not a terminal: a line on stderr at most every 10 seconds, and at the end.</summary>
     private sealed class PlainProgress : IProgress<ProfileProgress>
     {
-        private TimeSpan _last = TimeSpan.MinValue;
+        private TimeSpan? _last;
 
         public void Report(ProfileProgress p)
         {
-            if (p.PairsDone < p.PairsTotal && p.Elapsed - _last < TimeSpan.FromSeconds(10)) return;
+            if (p.PairsDone < p.PairsTotal && _last is { } last && p.Elapsed - last < TimeSpan.FromSeconds(10)) return;
             _last = p.Elapsed;
             var eta = p.Eta is { } e ? $", ETA {e:hh\\:mm\\:ss}" : "";
             Console.Error.WriteLine($"profile: {p.PairsDone}/{p.PairsTotal} pairs ({100.0 * p.PairsDone / Math.Max(1, p.PairsTotal):0.0}%), {p.PairsPerSecond:0.0} pairs/s{eta}");

@@ -47,7 +47,7 @@ public readonly record struct ProfileProgress(int PairsDone, int PairsTotal, Tim
     public double PairsPerSecond => Elapsed.TotalSeconds > 0 ? PairsDone / Elapsed.TotalSeconds : 0;
 
     /// <summary>Estimated time left at the current rate, or null before the first batch.</summary>
-    public TimeSpan? Eta => PairsDone > 0 ? TimeSpan.FromSeconds((PairsTotal - PairsDone) / PairsPerSecond) : null;
+    public TimeSpan? Eta => PairsDone > 0 && PairsPerSecond > 0 ? TimeSpan.FromSeconds((PairsTotal - PairsDone) / PairsPerSecond) : null;
 }
 
 /// <summary>

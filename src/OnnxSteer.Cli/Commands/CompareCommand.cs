@@ -1,0 +1,83 @@
+using System.CommandLine;
+using System.Text.Json;
+using OnnxSteer.Comparison;
+using OnnxSteer.Generation;
+using OnnxSteer.IO;
+using OnnxSteer.Tokenizers;
+using Spectre.Console;
+
+namespace OnnxSteer.Cli.Commands;
+
+/// <summary><c>onnxsteer compare</c>: greedy continuations of two models side by side, with word counts.</summary>
+public sealed class CompareCommand : ICliCommand
+{
+    public Command Build()
+    {
+        var vanilla = new Argument<string>("vanilla") { Description = "The original model (folder with model.onnx, or the .onnx file)." };
+        var steered = new Argument<string>("steered") { Description = "The steered model written by 'onnxsteer patch'." };
+        var prompts = new Option<string>("--prompts") { Description = "A text file with one prompt per line (blank lines ignored).", Required = true, HelpName = "FILE" };
+        var maxNew = new Option<int>("--max-new-tokens") { Description = "Tokens to generate per prompt (greedy).", DefaultValueFactory = _ => 30, HelpName = "N" };
+        var count = new Option<string[]>("--count")
+        {
+            Description = "A group of words to count in the continuations, comma-separated (e.g. dog,dogs,puppy). Repeat for several groups.",
+            AllowMultipleArgumentsPerToken = false,
+            HelpName = "WORDS",
+        };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "tokenizer.json or its folder (default: the vanilla model's folder).", HelpName = "PATH" };
+        var json = new Option<string?>("--json") { Description = "Also write the continuations and counts as JSON to this file.", HelpName = "FILE" };
+        var runtime = new RuntimeOptions();
+        var command = new Command("compare", "Generate greedily from two models (vanilla and steered) on the same prompts and show the continuations side by side, with how often chosen words appear in each.");
+        command.Arguments.Add(vanilla);
+        command.Arguments.Add(steered);
+        foreach (var o in new Option[] { prompts, maxNew, count, tokenizer, json }) command.Options.Add(o);
+        runtime.AddTo(command);
+        command.SetAction(parse => CommandRunner.Run(parse, () =>
+        {
+            var promptFile = parse.GetValue(prompts)!;
+            if (!File.Exists(promptFile)) throw new OnnxSteerException($"{promptFile}: no such file", ExitCodes.InvalidInput);
+            var lines = File.ReadAllLines(promptFile).Select(l => l.TrimEnd()).Where(l => l.Length > 0).ToList();
+            if (lines.Count == 0) throw new OnnxSteerException($"{promptFile}: no prompts in the file", ExitCodes.InvalidInput);
+            var groups = (parse.GetValue(count) ?? [])
+                .Select(g => (IReadOnlyList<string>)g.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                .Where(g => g.Count > 0).ToList();
+            var settings = runtime.Read(parse);
+            var vanillaPath = parse.GetValue(vanilla)!;
+            var tok = TokenizerLoader.Load(parse.GetValue(tokenizer) ?? ModelFolder(vanillaPath));
+            using var a = DecoderModel.Open(vanillaPath, settings);
+            using var b = DecoderModel.Open(parse.GetValue(steered)!, settings);
+            var report = SideBySide.Run(a, b, tok, lines, parse.GetValue(maxNew), groups, Print);
+            PrintCounts(report);
+            if (parse.GetValue(json) is { } jsonPath)
+                AtomicFile.WriteAllText(jsonPath, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase }));
+            return 0;
+        }));
+        return command;
+    }
+
+    private static string ModelFolder(string path) => Directory.Exists(path) ? path : Path.GetDirectoryName(Path.GetFullPath(path))!;
+
+    private static void Print(ContinuationPair pair)
+    {
+        var table = new Table().Border(TableBorder.Rounded).Expand();
+        table.AddColumn(new TableColumn("[grey]vanilla[/]"));
+        table.AddColumn(new TableColumn("[green]steered[/]"));
+        table.AddRow(Markup.Escape(pair.Vanilla.Trim()), Markup.Escape(pair.Steered.Trim()));
+        AnsiConsole.MarkupLine($"[bold]{Markup.Escape(pair.Prompt)}[/]");
+        AnsiConsole.Write(table);
+    }
+
+    private static void PrintCounts(SideBySideReport report)
+    {
+        if (report.Counts.Count == 0) return;
+        var table = new Table().Border(TableBorder.Simple);
+        table.AddColumn("words");
+        table.AddColumn(new TableColumn("vanilla: hits (prompts)").RightAligned());
+        table.AddColumn(new TableColumn("steered: hits (prompts)").RightAligned());
+        foreach (var c in report.Counts)
+            table.AddRow(Markup.Escape(string.Join(", ", c.Words)),
+                $"{c.VanillaHits} ({c.VanillaPrompts}/{report.Pairs.Count})",
+                $"{c.SteeredHits} ({c.SteeredPrompts}/{report.Pairs.Count})");
+        AnsiConsole.MarkupLine($"[bold]Word counts over {report.Pairs.Count} greedy continuations of {report.MaxNewTokens} tokens[/]");
+        AnsiConsole.Write(table);
+    }
+}
