@@ -74,6 +74,53 @@ public class Stories260KRecordingTests(Stories260KModels models) : IClassFixture
         }
     }
 
+    [SharedFact]
+    public void Batching_is_bitwise_invariant_on_the_genai_fp16_export_with_past_inputs()
+    {
+        // onnxruntime-genai's model builder: MultiHeadAttention + RotaryEmbedding (position_ids), fp16, past_key_values
+        // inputs fed empty. Rows are cast to float inside the graph, which is exact.
+        var dir = SharedData.TinyGenaiModelDir;
+        var (model, sites) = Open(dir);
+        var encoder = new SequenceEncoder(TokenizerLoader.Load(dir), 2048);
+        var sequences = new[] { "Hello", "The quick brown fox jumps over the lazy dog", "A B C D E F", "Once upon a time" }
+            .Select(t => encoder.Encode(new ContrastivePair(t, " yes", " no", "t"))).SelectMany(p => new[] { p.Positive, p.Negative }).ToList();
+        using var recorder = new ActivationRecorder(model, sites);
+        var batched = recorder.Record(sequences);
+        for (var b = 0; b < sequences.Count; b++)
+        {
+            var alone = recorder.Record([sequences[b]])[0];
+            for (var s = 0; s < sites.Count; s++)
+            {
+                Assert.True(alone[s].AsSpan().SequenceEqual(batched[b][s]), $"sequence {b} site {sites[s].Id}: batched row differs");
+                Assert.Contains(alone[s], v => v != 0);
+            }
+        }
+    }
+
+    [SharedFact]
+    public void A_cancelled_run_stops_between_batches_and_returns_nothing()
+    {
+        var pairs = TaskPairs.Build(BenchmarkTask.Copa, SharedData.Path("data", "copa", "val.jsonl"), new PairOptions(Limit: 4));
+        using var cancel = new CancellationTokenSource();
+        var progress = new Progress(_ => cancel.Cancel());
+        Assert.Throws<OperationCanceledException>(() => ProfileRunner.Run(new ProfileRequest
+        {
+            ModelPath = models.Dir(ExportStyle.Standard), Pairs = pairs, BatchSize = 2,
+        }, progress, cancel.Token));
+        Assert.Equal(1, progress.Reports); // one batch ran, then the cancellation was seen
+    }
+
+    private sealed class Progress(Action<ProfileProgress> onReport) : IProgress<ProfileProgress>
+    {
+        public int Reports { get; private set; }
+
+        public void Report(ProfileProgress value)
+        {
+            Reports++;
+            onReport(value);
+        }
+    }
+
     /// <summary>The reference's activation at the last position for a site.</summary>
     private static float[] ReferenceRow(ReferenceRun run, SteeringSite site) => site.Kind switch
     {
