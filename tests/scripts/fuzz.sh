@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# `make fuzz`: the reader fuzzer (tests/OnnxSteer.Tests/Hardening/ReaderFuzzer.cs) with a long budget.
+# ONNXSTEER_FUZZ_ITERATIONS (default 20000) and ONNXSTEER_FUZZ_SEED pick the inputs; failing inputs are kept in
+# ONNXSTEER_FUZZ_OUT (default artifacts/fuzz-failures) with their seed in the file name, so each one reproduces.
+# The first argument (the CLI command line, passed by the Makefile) is not needed: the fuzzer calls the library.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export ONNXSTEER_FUZZ_ITERATIONS=${ONNXSTEER_FUZZ_ITERATIONS:-20000}
+export ONNXSTEER_FUZZ_OUT=${ONNXSTEER_FUZZ_OUT:-$PWD/artifacts/fuzz-failures}
+echo "fuzz: $ONNXSTEER_FUZZ_ITERATIONS inputs, failing inputs go to $ONNXSTEER_FUZZ_OUT"
+dotnet test OnnxSteer.sln -c "${CONFIG:-Release}" --no-build --nologo \
+  --filter "FullyQualifiedName~OnnxSteer.Tests.Hardening.ReaderFuzzTests" \
+  --logger "console;verbosity=detailed"
