@@ -30,6 +30,11 @@ public sealed class BpeTokenizer : ITokenizer
         var maxId = -1;
         foreach (var id in model.Vocab.Values) maxId = Math.Max(maxId, id);
         foreach (var token in addedTokens.Tokens) maxId = Math.Max(maxId, token.Id);
+        // Ids index arrays sized by the largest one: a negative or absurd id in a (hostile) file must be refused here,
+        // not turn into an IndexOutOfRangeException or a multi-GB allocation. 16M is far above any real vocabulary.
+        var minId = model.Vocab.Values.Concat(addedTokens.Tokens.Select(t => t.Id)).DefaultIfEmpty(0).Min();
+        if (minId < 0) throw new InvalidTokenizerException($"token id {minId} is negative");
+        if (maxId >= MaxVocabularySize) throw new InvalidTokenizerException($"token id {maxId} is beyond any plausible vocabulary ({MaxVocabularySize})");
         VocabSize = maxId + 1;
         _idToToken = new string?[VocabSize];
         _isSpecial = new bool[VocabSize];
@@ -43,6 +48,9 @@ public sealed class BpeTokenizer : ITokenizer
             _addedByContent[token.Content] = token.Id;
         }
     }
+
+    /// <summary>Largest accepted token id + 1; larger ids in a file are rejected as malformed.</summary>
+    public const int MaxVocabularySize = 1 << 24;
 
     public BpeModel Model { get; }
     public AddedVocabulary AddedTokens { get; }
