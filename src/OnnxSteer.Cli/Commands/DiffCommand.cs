@@ -1,6 +1,7 @@
 using System.CommandLine;
 using OnnxSteer.Diffing;
 using OnnxSteer.IO;
+using OnnxSteer.Tokenizers;
 using Spectre.Console;
 
 namespace OnnxSteer.Cli.Commands;
@@ -19,6 +20,21 @@ public sealed class DiffCommand : ICliCommand
             Description = "Show at most this many entries per section in the text report (JSON lists all).",
             DefaultValueFactory = _ => 40,
         };
+        var prompt = new Option<string?>("--prompt")
+        {
+            Description = "Also run both models on this text and compare the next-token distributions (top-5 of each, KL(A||B), max |delta logit|).",
+            HelpName = "TEXT",
+        };
+        var tokenizer = new Option<string?>("--tokenizer")
+        {
+            Description = "Tokenizer for --prompt: a tokenizer.json, a llama2.c tok*.bin, or a folder holding one. Default: the one beside the original model.",
+            HelpName = "PATH",
+        };
+        var generate = new Option<int>("--generate")
+        {
+            Description = "With --prompt: also generate N tokens greedily with each model and show both continuations.",
+            HelpName = "N",
+        };
         var noColor = new Option<bool>("--no-color") { Description = "Plain text even on a terminal (also: NO_COLOR=1). Output is plain when piped." };
 
         var command = new Command("diff",
@@ -31,11 +47,27 @@ public sealed class DiffCommand : ICliCommand
         command.Options.Add(output);
         command.Options.Add(maxItems);
         command.Options.Add(noColor);
+        command.Options.Add(prompt);
+        command.Options.Add(tokenizer);
+        command.Options.Add(generate);
+        var runtime = new RuntimeOptions().AddTo(command);
         command.SetAction(parse => CommandRunner.Run(parse, () =>
         {
             try
             {
-                var report = ModelDiffer.Compare(parse.GetValue(original)!, parse.GetValue(patched)!);
+                var (pathA, pathB) = (parse.GetValue(original)!, parse.GetValue(patched)!);
+                var report = ModelDiffer.Compare(pathA, pathB);
+                if (parse.GetValue(prompt) is { } text)
+                {
+                    var tokens = parse.GetValue(generate);
+                    if (tokens < 0) throw new OnnxSteerException("--generate must be 0 or more", ExitCodes.Usage);
+                    var tok = TokenizerLoader.Load(parse.GetValue(tokenizer) ?? ModelFolder(pathA));
+                    report = report with { Prompt = PromptComparer.Compare(pathA, pathB, tok, text, tokens, runtime.Read(parse)) };
+                }
+                else if (parse.GetValue(generate) > 0 || parse.GetValue(tokenizer) is not null)
+                {
+                    throw new OnnxSteerException("--generate and --tokenizer need --prompt", ExitCodes.Usage);
+                }
                 if (parse.GetValue(output) is { } path) AtomicFile.WriteAllText(path, DiffJson.Serialize(report));
                 if (parse.GetValue(json)) Console.Out.Write(DiffJson.Serialize(report));
                 else Print(DiffText.Render(report, Math.Max(1, parse.GetValue(maxItems))), parse.GetValue(noColor));
@@ -49,6 +81,9 @@ public sealed class DiffCommand : ICliCommand
         }));
         return command;
     }
+
+    /// <summary>The folder a model path names or lives in (where its tokenizer is looked for).</summary>
+    private static string ModelFolder(string path) => Directory.Exists(path) ? path : Path.GetDirectoryName(Path.GetFullPath(path))!;
 
     /// <summary>Coloured through Spectre.Console on a terminal; plain lines, unwrapped, when redirected or asked.</summary>
     private static void Print(IReadOnlyList<DiffLine> lines, bool noColor)

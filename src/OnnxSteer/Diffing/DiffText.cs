@@ -180,11 +180,25 @@ public static class DiffText
     }
 
     private static string TokenText(TokenProbability t) =>
-        $"{Escape(t.Text)} #{t.Id} {(t.Probability * 100).ToString("0.00", CultureInfo.InvariantCulture)}%";
+        $"{Escape(t.Text)} #{t.Id} {(t.Probability * 100).ToString(t.Probability >= 0.001 ? "0.00" : "G3", CultureInfo.InvariantCulture)}%";
 
     private static string Fit(string s, int width) => s.Length <= width ? s : s[..(width - 1)] + "…";
 
-    private static string Escape(string s) => "\"" + s.Replace("\n", "\\n").Replace("\t", "\\t") + "\"";
+    /// <summary>Quoted, with newlines, tabs and other control characters shown as escapes so columns stay aligned.</summary>
+    private static string Escape(string s)
+    {
+        var b = new System.Text.StringBuilder("\"");
+        foreach (var c in s)
+            b.Append(c switch
+            {
+                '\n' => "\\n",
+                '\t' => "\\t",
+                '"' => "\\\"",
+                _ when char.IsControl(c) => $"\\x{(int)c:x2}",
+                _ => c.ToString(),
+            });
+        return b.Append('"').ToString();
+    }
 
     /// <summary>A number with up to 6 significant digits, invariant culture.</summary>
     public static string G(double v) => v.ToString("G6", CultureInfo.InvariantCulture);

@@ -61,6 +61,47 @@ public sealed class RealModelDiffTests : IDisposable
     }
 
     [SharedFact]
+    public void Prompt_comparison_of_a_steered_model_matches_a_direct_computation_on_its_logits()
+    {
+        var (_, path) = Patch(fold: false);
+        var original = Path.Combine(SharedData.TinyGenaiModelDir, "model.onnx");
+        var tokenizer = OnnxSteer.Tokenizers.TokenizerLoader.Load(SharedData.TinyGenaiModelDir);
+        var cmp = PromptComparer.Compare(original, path, tokenizer, "Once upon a time", generate: 4);
+
+        // Independent: the last-position logits of a full forward pass of each model, softmax and KL written out here.
+        float[] Last(string model)
+        {
+            using var m = OnnxSteer.Generation.DecoderModel.Open(model);
+            var all = m.Forward(tokenizer.EncodeToIds("Once upon a time"));
+            return all.Row(all.Positions - 1).ToArray();
+        }
+        var a = Last(original);
+        var b = Last(path);
+        double ma = a.Max(), mb = b.Max();
+        var za = a.Sum(x => Math.Exp(x - ma));
+        var zb = b.Sum(x => Math.Exp(x - mb));
+        var kl = Enumerable.Range(0, a.Length).Sum(i =>
+        {
+            var pa = Math.Exp(a[i] - ma) / za;
+            return pa * ((a[i] - ma - Math.Log(za)) - (b[i] - mb - Math.Log(zb)));
+        });
+        // The comparer takes its logits from a KV-cache step, the check from a full pass: same math, float32 kernels,
+        // so agreement to 1e-4 in logits and 1e-6 nats in KL.
+        Assert.Equal(kl, cmp.KlAB, 1e-6);
+        Assert.Equal(Enumerable.Range(0, a.Length).Max(i => Math.Abs((double)b[i] - a[i])), cmp.MaxAbsLogitDiff, 1e-4);
+        Assert.True(cmp.MaxAbsLogitDiff > 0, "steering gamma 2.0 on an mlp-out unit must move the logits");
+        Assert.Equal(Enumerable.Range(0, a.Length).OrderByDescending(i => a[i]).First(), cmp.TopA[0].Id);
+        Assert.Equal(5, cmp.TopB.Count);
+        Assert.NotNull(cmp.Generation);
+        Assert.Equal(4, cmp.Generation.IdsA.Count);
+
+        var same = PromptComparer.Compare(original, original, tokenizer, "Once upon a time", generate: 4);
+        Assert.Equal(0, same.KlAB);
+        Assert.Equal(0, same.MaxAbsLogitDiff);
+        Assert.Null(same.Generation!.FirstDivergence);
+    }
+
+    [SharedFact]
     public void A_model_diffed_with_itself_reads_no_external_data()
     {
         var path = Path.Combine(SharedData.TinyGenaiModelDir, "model.onnx");

@@ -1,0 +1,71 @@
+using OnnxSteer.Generation;
+using OnnxSteer.Runtime;
+using OnnxSteer.Tokenizers;
+
+namespace OnnxSteer.Diffing;
+
+/// <summary>
+/// Runs both models of a diff on one prompt: the next-token distributions after it (top tokens of each, KL(A||B),
+/// max |Δlogit|) and, optionally, both greedy continuations.
+/// </summary>
+public static class PromptComparer
+{
+    /// <summary>Number of top tokens listed per model.</summary>
+    public const int TopTokens = 5;
+
+    /// <param name="modelA">Original model (.onnx file or folder).</param>
+    /// <param name="modelB">Changed model.</param>
+    /// <param name="tokenizer">The tokenizer both models use.</param>
+    /// <param name="prompt">Prompt text; BOS is added when the tokenizer has one.</param>
+    /// <param name="generate">Greedy tokens to generate with each model (0: none).</param>
+    /// <param name="settings">ONNX Runtime settings (device, threads).</param>
+    public static PromptComparison Compare(string modelA, string modelB, ITokenizer tokenizer, string prompt, int generate, RuntimeSettings? settings = null)
+    {
+        var ids = tokenizer.EncodeToIds(prompt, addBos: true);
+        if (ids.Count == 0) throw new OnnxSteerException("--prompt: the prompt encodes to no tokens", ExitCodes.Usage);
+        using var a = DecoderModel.Open(modelA, settings);
+        using var b = DecoderModel.Open(modelB, settings);
+        var logitsA = NextTokenLogits(a, ids);
+        var logitsB = NextTokenLogits(b, ids);
+        if (logitsA.Length != logitsB.Length)
+            throw new InvalidModelException($"{modelB}: its vocabulary has {logitsB.Length} entries, {modelA} has {logitsA.Length}; the models cannot be compared token by token");
+
+        var cmp = LogitComparison.Compare(logitsA, logitsB, TopTokens);
+        TokenProbability Named(RankedToken t) => new(t.Id, tokenizer.Decode([t.Id], skipSpecialTokens: false), t.Probability, t.Logit);
+        return new PromptComparison(prompt, ids.Count, cmp.TopA.Select(Named).ToList(), cmp.TopB.Select(Named).ToList(),
+            cmp.KlAB, cmp.MaxAbsLogitDiff, generate > 0 ? Continue(a, b, tokenizer, ids, generate) : null);
+    }
+
+    /// <summary>Logits for the token after <paramref name="ids"/>: one cached step when the export has a KV cache
+    /// (some exports return only the last position), else the last row of a full forward pass.</summary>
+    public static float[] NextTokenLogits(DecoderModel model, IReadOnlyList<int> ids)
+    {
+        if (model.Layout.HasKvCache)
+        {
+            using var cache = model.CreateCache();
+            return model.Step(ids, cache);
+        }
+        var all = model.Forward(ids);
+        return all.Row(all.Positions - 1).ToArray();
+    }
+
+    private static GenerationPair Continue(DecoderModel a, DecoderModel b, ITokenizer tokenizer, IReadOnlyList<int> ids, int tokens)
+    {
+        var options = new GenerationOptions
+        {
+            MaxNewTokens = tokens,
+            Temperature = 0,
+            EosTokenIds = tokenizer.EosTokenId is { } eos ? [eos] : null,
+        };
+        var outA = new Generator(a).Generate(ids, options).GeneratedIds;
+        var outB = new Generator(b).Generate(ids, options).GeneratedIds;
+        int? diverge = null;
+        for (var i = 0; i < Math.Max(outA.Count, outB.Count); i++)
+        {
+            if (i < outA.Count && i < outB.Count && outA[i] == outB[i]) continue;
+            diverge = i;
+            break;
+        }
+        return new GenerationPair(tokens, tokenizer.Decode(outA), tokenizer.Decode(outB), outA, outB, diverge);
+    }
+}
