@@ -1,3 +1,4 @@
+using OnnxSteer.Tests.Infrastructure;
 using System.Diagnostics;
 using System.Text.Json;
 using Xunit;
@@ -7,18 +8,7 @@ namespace OnnxSteer.Tests.Diffing;
 /// <summary>The command as a user runs it: exit status like diff(1), JSON on stdout, plain text when piped.</summary>
 public class DiffCommandTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var cli = Path.Combine(AppContext.BaseDirectory, "OnnxSteer.Cli.dll");
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = DiffFixtures.Folder };
-        psi.ArgumentList.Add(cli);
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        p.WaitForExit();
-        return (p.ExitCode, stdout.Result, stderr.Result);
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => CliProcess.Run(DiffFixtures.Folder, args);
 
     [Fact]
     public void Exit_status_is_0_identical_1_different_2_error()

@@ -88,18 +88,7 @@ public class Stories260KEvalTests(ITestOutputHelper output)
         output.WriteLine(EvalReport.Text("stories260K", result));
     }
 
-    private static (int Code, string Stdout, string Stderr) RunCli(params string[] args)
-    {
-        var cli = Path.Combine(AppContext.BaseDirectory, "OnnxSteer.Cli.dll");
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(cli);
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        p.WaitForExit();
-        return (p.ExitCode, stdout.Result, stderr.Result);
-    }
+    private static (int Code, string Stdout, string Stderr) RunCli(params string[] args) => CliProcess.Run(null, args);
 
     [SharedFact]
     public void Cli_AgainstAnotherModel_PairedCountsAgreeWithTheItemsFile()

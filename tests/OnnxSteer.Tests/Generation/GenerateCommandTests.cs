@@ -13,18 +13,7 @@ namespace OnnxSteer.Tests.Generation;
 /// </summary>
 public class GenerateCommandTests
 {
-    private static (int Code, string Stdout, string Stderr) RunCli(params string[] args)
-    {
-        var cli = Path.Combine(AppContext.BaseDirectory, "OnnxSteer.Cli.dll");
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(cli);
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        p.WaitForExit();
-        return (p.ExitCode, stdout.Result, stderr.Result);
-    }
+    private static (int Code, string Stdout, string Stderr) RunCli(params string[] args) => CliProcess.Run(null, args);
 
     [SharedFact]
     public void Json_GivesPromptIdsGeneratedIdsAndText()

@@ -1,0 +1,24 @@
+using System.Diagnostics;
+
+namespace OnnxSteer.Tests.Infrastructure;
+
+/// <summary>Runs the built CLI as a child process: its exit code, stdout and stderr are the contract under test.</summary>
+public static class CliProcess
+{
+    /// <summary>The CLI assembly copied beside the tests.</summary>
+    public static string CliDll => Path.Combine(AppContext.BaseDirectory, "OnnxSteer.Cli.dll");
+
+    /// <summary>Runs <c>dotnet OnnxSteer.Cli.dll ARGS</c> in <paramref name="workingDirectory"/> (null: the current one) and waits.</summary>
+    public static (int Code, string Stdout, string Stderr) Run(string? workingDirectory, params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (workingDirectory is not null) psi.WorkingDirectory = workingDirectory;
+        psi.ArgumentList.Add(CliDll);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        p.WaitForExit();
+        return (p.ExitCode, stdout.Result, stderr.Result);
+    }
+}
