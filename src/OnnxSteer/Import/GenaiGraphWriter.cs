@@ -112,20 +112,11 @@ public sealed class GenaiGraphWriter
     private string AdditiveAttentionMask()
     {
         const string b = "/model/attn_mask_reformat";
-        string idsShape = _g.Op("Shape", $"{b}/input_ids_subgraph/Shape", ["input_ids"]);
-        string seq = _g.Op("Gather", $"{b}/input_ids_subgraph/Gather", [idsShape, _g.Int64(1)], Attr("axis", 0L));
-        string maskShape = _g.Op("Shape", $"{b}/attn_mask_subgraph/Shape", ["attention_mask"]);
-        string total = _g.Op("Gather", $"{b}/attn_mask_subgraph/Gather", [maskShape, _g.Int64(1)], Attr("axis", 0L));
-        string past = _g.Op("Sub", $"{b}/input_ids_subgraph/Sub", [total, seq]);
-        string keyPositions = _g.Op("Range", $"{b}/input_ids_subgraph/Range", [_g.Int64(0), total, _g.Int64(1)]);
-        string queryPositions = _g.Op("Range", $"{b}/input_ids_subgraph/Range_1", [past, total, _g.Int64(1)]);
-        string queryColumn = _g.Op("Unsqueeze", $"{b}/input_ids_subgraph/Unsqueeze", [queryPositions, _g.Int64s(1)]);
-        string causal = _g.Op("LessOrEqual", $"{b}/input_ids_subgraph/LessOrEqual", [keyPositions, queryColumn]);
-        string padding = _g.Op("Cast", $"{b}/attn_mask_subgraph/Cast", ["attention_mask"], Attr("to", (long)TensorProto.Types.DataType.Bool));
-        string padding4d = _g.Op("Unsqueeze", $"{b}/attn_mask_subgraph/Unsqueeze", [padding, _g.Int64s(1, 2)]);
-        string visible = _g.Op("And", $"{b}/And", [causal, padding4d]);
-        float lowest = Fp16 ? -65504f : float.MinValue;
-        return _g.Op("Where", $"{b}/Where", [visible, _g.Float(0f, Fp16), _g.Float(lowest, Fp16)]);
+        return AttentionMaskGraph.Additive(_g, Fp16, new AttentionMaskNames(
+            $"{b}/input_ids_subgraph/Shape", $"{b}/input_ids_subgraph/Gather", $"{b}/attn_mask_subgraph/Shape",
+            $"{b}/attn_mask_subgraph/Gather", $"{b}/input_ids_subgraph/Sub", $"{b}/input_ids_subgraph/Range",
+            $"{b}/input_ids_subgraph/Range_1", $"{b}/input_ids_subgraph/Unsqueeze", $"{b}/input_ids_subgraph/LessOrEqual",
+            $"{b}/attn_mask_subgraph/Cast", $"{b}/attn_mask_subgraph/Unsqueeze", $"{b}/And", $"{b}/Where"));
     }
 
     private (string Cos, string Sin) RotaryCaches()

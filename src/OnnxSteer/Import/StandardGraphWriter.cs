@@ -65,20 +65,9 @@ public sealed class StandardGraphWriter(ILlamaWeights weights, WeightSink sink, 
     private string AttentionMask()
     {
         const string b = "/model/attn_mask";
-        string idsShape = _g.Op("Shape", $"{b}/Shape", ["input_ids"]);
-        string seq = _g.Op("Gather", $"{b}/Gather", [idsShape, _g.Int64(1)], Attr("axis", 0L));
-        string maskShape = _g.Op("Shape", $"{b}/Shape_1", ["attention_mask"]);
-        string total = _g.Op("Gather", $"{b}/Gather_1", [maskShape, _g.Int64(1)], Attr("axis", 0L));
-        string past = _g.Op("Sub", $"{b}/Sub", [total, seq]);
-        string keyPositions = _g.Op("Range", $"{b}/Range", [_g.Int64(0), total, _g.Int64(1)]);
-        string queryPositions = _g.Op("Range", $"{b}/Range_1", [past, total, _g.Int64(1)]);
-        string queryColumn = _g.Op("Unsqueeze", $"{b}/Unsqueeze", [queryPositions, _g.Int64s(1)]);
-        string causal = _g.Op("LessOrEqual", $"{b}/LessOrEqual", [keyPositions, queryColumn]);
-        string padding = _g.Op("Cast", $"{b}/Cast", ["attention_mask"], Attr("to", (long)TensorProto.Types.DataType.Bool));
-        string padding4d = _g.Op("Unsqueeze", $"{b}/Unsqueeze_1", [padding, _g.Int64s(1, 2)]);
-        string visible = _g.Op("And", $"{b}/And", [causal, padding4d]);
-        float lowest = Fp16 ? -65504f : float.MinValue;
-        return _g.Op("Where", $"{b}/Where", [visible, _g.Float(0f, Fp16), _g.Float(lowest, Fp16)]);
+        return AttentionMaskGraph.Additive(_g, Fp16, new AttentionMaskNames(
+            $"{b}/Shape", $"{b}/Gather", $"{b}/Shape_1", $"{b}/Gather_1", $"{b}/Sub", $"{b}/Range", $"{b}/Range_1",
+            $"{b}/Unsqueeze", $"{b}/LessOrEqual", $"{b}/Cast", $"{b}/Unsqueeze_1", $"{b}/And", $"{b}/Where"));
     }
 
     /// <summary>cos/sin of each position's rotary angles, gathered once: [batch, seq, 1, headSize/2, 1].</summary>
