@@ -26,6 +26,9 @@ public sealed class OnnxModel
         BaseDirectory = baseDirectory ?? (FilePath is null ? Directory.GetCurrentDirectory() : Path.GetDirectoryName(FilePath)!);
     }
 
+    /// <summary>Initializers left in the file by <see cref="StreamingModelRewriter.LoadLean"/>; null for an ordinary load.</summary>
+    internal StreamedInitializers? Streamed { get; init; }
+
     /// <summary>The main graph.</summary>
     public GraphProto Graph => Proto.Graph;
 

@@ -25,7 +25,8 @@ public static class ModelPatcher
     /// <summary>Runs <paramref name="job"/>; <paramref name="notice"/> receives lines for the user as they happen.</summary>
     public static PatchOutcome Patch(PatchJob job, Action<string>? notice = null)
     {
-        var model = OnnxModel.Load(job.ModelPath);
+        // Without --fold no weight is read: inline weights stay in the file and are copied through by the writer.
+        var model = job.Options.Fold ? OnnxModel.Load(job.ModelPath) : StreamingModelRewriter.LoadLean(job.ModelPath);
         var source = model.FilePath!;
         var steered = SteeringMetadata.IsSteered(model.Proto);
         if (steered && job.Options.Existing == ExistingSteering.Refuse)

@@ -50,6 +50,15 @@ public static class SteeredModelWriter
         var proto = result.Proto.Clone();
         var steerDataName = Path.GetFileName(outFile) + SteerDataSuffix;
         var needed = ReferencedDataFiles(proto, sourceFile);
+        var streamed = StreamingModelRewriter.IsStreamed(source);
+        if (streamed)
+        {
+            // A lean-loaded inline model: its large initializers point into the source model file until the streaming
+            // writer copies them into the output, so that file is not a data file to carry.
+            if (rewritten.Count > 0)
+                throw new ArgumentException("a lean-loaded model cannot have rewritten (folded) tensors: load it with OnnxModel.Load", nameof(source));
+            needed.Remove(Path.GetFileName(sourceFile));
+        }
         if (needed.Contains(steerDataName))
             throw new OnnxSteerException($"{Path.Combine(outDir, steerDataName)}: the input model's weights live in this file; choose another output name");
 
@@ -87,7 +96,7 @@ public static class SteeredModelWriter
                 }
             }
 
-            staging.WriteModel(Path.GetFileName(outFile), proto);
+            staging.WriteModel(Path.GetFileName(outFile), streamed ? source : null, proto);
             staging.Commit();
             WarnAboutGenaiConfig(outDir, outFile, notice);
             return new WriteResult(outFile, dataFile, linked, copied);
@@ -250,12 +259,15 @@ public static class SteeredModelWriter
             return false;
         }
 
-        public void WriteModel(string name, ModelProto proto)
+        /// <summary>Writes the model; with <paramref name="streamedSource"/>, its inline weights are copied from that
+        /// model's file as byte ranges (<see cref="StreamingModelRewriter"/>) instead of serialised from memory.</summary>
+        public void WriteModel(string name, OnnxModel? streamedSource, ModelProto proto)
         {
             _modelFinal = Path.Combine(Folder, name);
             _modelTemp = _wholeFolder ? _modelFinal : AtomicFile.TempNameFor(_modelFinal);
             using var stream = new FileStream(_modelTemp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20);
-            proto.WriteTo(stream);
+            if (streamedSource is not null) StreamingModelRewriter.Write(streamedSource, proto, stream);
+            else proto.WriteTo(stream);
             stream.Flush(flushToDisk: true);
         }
 
