@@ -40,9 +40,23 @@ public static class ModelPatcher
         // Profiles are recorded on unsteered models: fingerprint and sites come from the model without its steering.
         var clean = steered ? GraphUnpatcher.Remove(model) : model;
         var sites = SiteFinder.Find(clean).Sites;
-        var profile = SteeringProfile.Load(job.ProfilePath);
         var sha = ProfilePlanner.Sha256OfFile(job.ProfilePath);
-        var (plan, warnings) = ProfilePlanner.Build(profile, job.ProfilePath, sha, clean, sites, job.Request);
+        var request = job.Request;
+        var imported = new List<string>();
+        SteeringProfile profile;
+        if (Interop.ControlVectorProfiles.IsGguf(job.ProfilePath))
+        {
+            // A llama.cpp / repeng control vector used directly: --alpha is its strength (default 1).
+            if (request.K is not null || request.Sites is not null)
+                throw new OnnxSteerException($"{job.ProfilePath}: a control vector adds one vector per layer output; --k and --sites do not apply (only --alpha, its strength)", ExitCodes.Usage);
+            var cv = Interop.ControlVectorProfiles.Import(job.ProfilePath, clean, sites, request.Alpha ?? 1.0);
+            profile = cv.Profile;
+            imported.AddRange(cv.Warnings);
+            request = request with { Alpha = null };
+        }
+        else profile = SteeringProfile.Load(job.ProfilePath);
+        var (plan, planWarnings) = ProfilePlanner.Build(profile, job.ProfilePath, sha, clean, sites, request);
+        var warnings = imported.Concat(planWarnings).ToList();
         foreach (var w in warnings) notice?.Invoke("warning: " + w);
 
         OnnxModel target;

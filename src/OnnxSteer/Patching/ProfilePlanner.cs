@@ -48,7 +48,14 @@ public static class ProfilePlanner
         }
 
         var selected = profile;
-        if (request.Reselects)
+        if (request.Reselects && profile.ControlVector is not null)
+        {
+            // An imported control vector has no statistics to re-select from: --alpha re-scales its vectors.
+            if (request.K is not null || request.Sites is not null)
+                throw new InvalidProfileException($"{profilePath}: an imported control vector has no statistics to re-select from; only --alpha (its strength) applies");
+            selected = Interop.ControlVectorProfiles.Rescale(profile, request.Alpha!.Value, profilePath);
+        }
+        else if (request.Reselects)
         {
             var s = profile.Selection;
             var k = request.K ?? s.K;

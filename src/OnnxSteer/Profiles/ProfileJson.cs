@@ -143,6 +143,12 @@ public static class ProfileJson
                 if (!float.IsFinite(v.Vector[j])) Fail($"{f}.vector[{j}]", "not a finite number");
         }
 
+        if (p.ControlVector is { } cv)
+        {
+            if (!double.IsFinite(cv.Strength)) Fail("controlVector.strength", "not a finite number");
+            if (p.Method != SteeringMethod.Caa) Fail("controlVector", $"an imported control vector is additive: method must be caa, found {p.Method.ToName()}");
+        }
+
         if (p.Shards is not null)
             for (var i = 0; i < p.Shards.Count; i++)
                 if (!ShardSpec.TryParse(p.Shards[i], out _))

@@ -63,6 +63,12 @@ public sealed class SteeringProfile
     /// <summary>Per-site exact statistics, one entry per site in <see cref="Sites"/> order.</summary>
     [JsonPropertyOrder(15), JsonRequired] public List<SiteStatistics> Counts { get; set; } = [];
 
+    /// <summary>
+    /// Set when the profile was imported from a llama.cpp / repeng control vector (GGUF): where it came from and the
+    /// strength its <see cref="Caa"/> vectors were scaled by. Absent (null) for profiles recorded by OnnxSteer.
+    /// </summary>
+    [JsonPropertyOrder(16)] public ControlVectorOrigin? ControlVector { get; set; }
+
     /// <summary>The site with identifier <paramref name="id"/> (e.g. <c>attn.3</c>), or null.</summary>
     public ProfileSite? Site(string id) => Sites.FirstOrDefault(s => s.Id == id);
 
@@ -173,6 +179,25 @@ public sealed class CaaVector
     [JsonPropertyOrder(1)] public int Layer { get; set; }
     /// <summary>alpha × mean(pos − neg), one entry per unit of the site.</summary>
     [JsonPropertyOrder(2)] public float[] Vector { get; set; } = [];
+}
+
+/// <summary>
+/// Where an imported control vector came from. Its direction for layer N is stored, times <see cref="Strength"/>, as the
+/// caa vector of site <c>mlp-out.N</c>: adding c to the MLP's output before the residual add is adding c to layer N's
+/// output (h + (m + c) = (h + m) + c up to one float rounding), which is where llama.cpp and repeng add it.
+/// </summary>
+public sealed class ControlVectorOrigin
+{
+    /// <summary>File name of the GGUF it was imported from.</summary>
+    [JsonPropertyOrder(0)] public string File { get; set; } = "";
+    /// <summary><c>controlvector.model_hint</c> of the file (e.g. llama), if any.</summary>
+    [JsonPropertyOrder(1)] public string? ModelHint { get; set; }
+    /// <summary><c>controlvector.layer_count</c> of the file, if any.</summary>
+    [JsonPropertyOrder(2)] public long? LayerCount { get; set; }
+    /// <summary>The factor the directions were multiplied by (llama.cpp's --control-vector-scaled strength).</summary>
+    [JsonPropertyOrder(3)] public double Strength { get; set; } = 1;
+    /// <summary>The 0-based layers that had a direction.</summary>
+    [JsonPropertyOrder(4)] public List<int> Layers { get; set; } = [];
 }
 
 /// <summary>Facts about this build of the tool.</summary>

@@ -19,13 +19,19 @@ public sealed class LlamaReference(Llama2cCheckpoint checkpoint)
     public static LlamaReference Load(string checkpointPath) => new(Llama2cCheckpoint.Load(checkpointPath));
 
     /// <summary>Runs <paramref name="tokens"/> from position 0 and records logits and per-layer activations at every position.</summary>
-    public ReferenceRun Forward(IReadOnlyList<int> tokens)
+    public ReferenceRun Forward(IReadOnlyList<int> tokens) => Forward(tokens, null);
+
+    /// <summary>
+    /// Same, with <paramref name="layerOutputOffsets"/>[l] added to layer l's output (the hidden state after its MLP
+    /// residual add) at every position: where llama.cpp and repeng add a control vector.
+    /// </summary>
+    public ReferenceRun Forward(IReadOnlyList<int> tokens, IReadOnlyDictionary<int, float[]>? layerOutputOffsets)
     {
         if (tokens.Count == 0) throw new ArgumentException("no tokens", nameof(tokens));
         if (tokens.Count > _c.MaxSequenceLength) throw new ArgumentException($"{tokens.Count} tokens exceed the context of {_c.MaxSequenceLength}");
         var state = new State(_c);
         var run = new ReferenceRun(_c.Layers, tokens.Count);
-        for (int pos = 0; pos < tokens.Count; pos++) Step(state, tokens[pos], pos, run);
+        for (int pos = 0; pos < tokens.Count; pos++) Step(state, tokens[pos], pos, run, layerOutputOffsets);
         return run;
     }
 
@@ -64,7 +70,7 @@ public sealed class LlamaReference(Llama2cCheckpoint checkpoint)
         public readonly float[] ValueCache = new float[(long)c.Layers * c.MaxSequenceLength * c.KvDim];
     }
 
-    private float[] Step(State s, int token, int pos, ReferenceRun? record)
+    private float[] Step(State s, int token, int pos, ReferenceRun? record, IReadOnlyDictionary<int, float[]>? layerOutputOffsets = null)
     {
         int dim = _c.Dim, kvDim = _c.KvDim, hidden = _c.HiddenDim, hs = _c.HeadSize, groupSize = _c.GroupSize;
         var w = checkpoint;
@@ -130,6 +136,8 @@ public sealed class LlamaReference(Llama2cCheckpoint checkpoint)
             MatVec(s.Xb, s.Hb, w.W2, (long)l * dim * hidden);
             record?.Layers[l].DownProjOutput[pos] = (float[])s.Xb.Clone();
             for (int i = 0; i < dim; i++) s.X[i] += s.Xb[i];
+            if (layerOutputOffsets is not null && layerOutputOffsets.TryGetValue(l, out var offset))
+                for (int i = 0; i < dim; i++) s.X[i] += offset[i];
         }
 
         RmsNorm(s.X, s.X, w.RmsFinal);
@@ -178,7 +186,7 @@ public sealed class LlamaReference(Llama2cCheckpoint checkpoint)
     }
 }
 
-/// <summary>Logits and recorded activations of one <see cref="LlamaReference.Forward"/> call.</summary>
+/// <summary>Logits and recorded activations of one <see cref="LlamaReference.Forward(IReadOnlyList{int})"/> call.</summary>
 public sealed class ReferenceRun
 {
     internal ReferenceRun(int layers, int positions)
