@@ -10,9 +10,9 @@ ONNXSTEER := $(DOTNET) $(CLI_DLL)
 export DOTNET_CLI_TELEMETRY_OPTOUT := 1
 export DOTNET_NOLOGO := 1
 
-.PHONY: setup restore runtime build test demo bench fuzz pack clean
+.PHONY: setup restore runtime ggufjs build test demo bench fuzz pack clean
 
-setup: restore runtime
+setup: restore runtime ggufjs
 
 restore:
 	$(DOTNET) restore OnnxSteer.sln
@@ -28,6 +28,15 @@ $(ORT_LIB):
 	cp .cache/npm/package/bin/napi-v6/linux/x64/libonnxruntime.so.1 $(ORT_LIB).tmp && mv $(ORT_LIB).tmp $(ORT_LIB)
 	rm -rf .cache/npm/package
 	@echo "ONNX Runtime $(ORT_VERSION) (CPU) -> $(ORT_LIB)"
+
+# hyllama (npm, no dependencies) is an independent JavaScript GGUF parser: the Interop tests read the GGUF files OnnxSteer
+# writes with it when node and the package are present, and say so when they are not. Optional: a failure here is ignored.
+HYLLAMA := .cache/npm/hyllama/package/src/hyllama.js
+ggufjs: $(HYLLAMA)
+
+$(HYLLAMA):
+	@mkdir -p .cache/npm/hyllama
+	-cd .cache/npm/hyllama && npm pack --silent hyllama@0.2.2 >/dev/null && tar -xzf hyllama-0.2.2.tgz
 
 build: setup
 	$(DOTNET) build OnnxSteer.sln -c $(CONFIG) --nologo -v:q
