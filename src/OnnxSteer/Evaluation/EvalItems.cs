@@ -42,6 +42,9 @@ public static class EvalItems
         {
             BenchmarkTask.BoolQ => [TaskTemplates.Yes, TaskTemplates.No],
             BenchmarkTask.Copa or BenchmarkTask.WinoGrande => [TaskTemplates.A, TaskTemplates.B],
+            // Negative first: ties go to the first choice, so a pair counts as right only when the positive answer's
+            // log-probability strictly exceeds the negative's.
+            BenchmarkTask.Pairs => [pair.Negative, pair.Positive],
             _ => [pair.Positive, pair.Negative],
         };
         var gold = Array.IndexOf(choices, pair.Positive);

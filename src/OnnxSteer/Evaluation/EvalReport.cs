@@ -83,14 +83,39 @@ public static class EvalReport
         return o;
     }
 
-    /// <summary>The whole JSON document: the model's run and, with a comparison, the other run and the paired counts.</summary>
-    public static string Json(EvalResult model, EvalComparison? comparison)
+    /// <summary>The fluency guard beside accuracy: "fluency model: mean log-likelihood -2.1234 nats/token (perplexity 8.36, 412 tokens)".</summary>
+    public static string FluencyText(string label, FluencyResult f, FluencyResult? baseline = null)
+    {
+        var delta = baseline is null ? "" : string.Create(CultureInfo.InvariantCulture, $"; {(f.MeanLogLikelihood >= baseline.MeanLogLikelihood ? "+" : "")}{F(f.MeanLogLikelihood - baseline.MeanLogLikelihood)} vs model");
+        return string.Create(CultureInfo.InvariantCulture,
+            $"fluency {label}: mean log-likelihood {F(f.MeanLogLikelihood)} nats/token (perplexity {f.Perplexity:0.00}, {f.Tokens} tokens of {f.Texts} texts){delta}\n");
+    }
+
+    /// <summary>JSON of a fluency measurement.</summary>
+    public static JsonObject Json(FluencyResult f) => new()
+    {
+        ["mean_loglik"] = f.MeanLogLikelihood,
+        ["perplexity"] = f.Perplexity,
+        ["tokens"] = f.Tokens,
+        ["texts"] = f.Texts,
+        ["truncated"] = f.Truncated,
+    };
+
+    /// <summary>
+    /// The whole JSON document: the model's run and, with a comparison, the other run and the paired counts; with
+    /// fluency measurements, <c>model.fluency</c> / <c>against.fluency</c> and <c>fluency_texts</c>.
+    /// </summary>
+    public static string Json(EvalResult model, EvalComparison? comparison, FluencyResult? modelFluency = null,
+        FluencyResult? againstFluency = null, string? fluencyTexts = null)
     {
         var doc = new JsonObject { ["schema"] = Schema, ["model"] = Json(model) };
+        if (modelFluency is not null) ((JsonObject)doc["model"]!)["fluency"] = Json(modelFluency);
+        if (fluencyTexts is not null) doc["fluency_texts"] = fluencyTexts;
         if (comparison is { } c)
         {
             var k = c.Counts;
             doc["against"] = Json(c.Other);
+            if (againstFluency is not null) ((JsonObject)doc["against"]!)["fluency"] = Json(againstFluency);
             doc["paired"] = new JsonObject
             {
                 ["items"] = k.Total,

@@ -64,6 +64,8 @@ public sealed class Evaluator(DecoderModel model, ITokenizer tokenizer)
     /// </summary>
     public EvalResult Run(BenchmarkTask task, EvalMode mode, IReadOnlyList<EvalItem> items, Action<ItemResult>? onItem = null, CancellationToken cancel = default)
     {
+        if (task == BenchmarkTask.Pairs && mode == EvalMode.Generate)
+            throw new OnnxSteerException("--task pairs is scored by log-likelihood only: use --mode loglik", ExitCodes.Usage);
         var results = new List<ItemResult>(items.Count);
         foreach (var item in items)
         {

@@ -23,6 +23,7 @@ public static class TaskPairs
                 path.EndsWith(".xml", StringComparison.OrdinalIgnoreCase) ? CopaXml(path) : Json(path, Copa), options, description),
             BenchmarkTask.WinoGrande => PairCollector.Collect(Json(path, WinoGrande), options, description),
             BenchmarkTask.Svamp => PairCollector.Collect(Svamp(path), options, description + " (wrong answer: " + SvampNeighbours.SimilarityName + ")"),
+            BenchmarkTask.Pairs => PairsJsonl.Read(path, options),
             _ => throw new ArgumentOutOfRangeException(nameof(task)),
         };
     }

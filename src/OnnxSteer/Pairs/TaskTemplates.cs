@@ -3,7 +3,13 @@ using System.Globalization;
 namespace OnnxSteer.Pairs;
 
 /// <summary>The benchmark tasks with built-in prompt templates.</summary>
-public enum BenchmarkTask { BoolQ, Copa, WinoGrande, Svamp }
+public enum BenchmarkTask
+{
+    BoolQ, Copa, WinoGrande, Svamp,
+
+    /// <summary>Contrastive pairs as JSON Lines (<see cref="PairsJsonl"/>): prompt, positive, negative.</summary>
+    Pairs,
+}
 
 /// <summary>
 /// The prompt templates of the AUSteer authors' released code (docs/method.md, "Evaluation"), shared by pair building
@@ -11,14 +17,15 @@ public enum BenchmarkTask { BoolQ, Copa, WinoGrande, Svamp }
 /// </summary>
 public static class TaskTemplates
 {
-    /// <summary>Parses boolq, copa, winogrande or svamp.</summary>
+    /// <summary>Parses boolq, copa, winogrande, svamp or pairs.</summary>
     public static BenchmarkTask ParseTask(string name) => name.Trim().ToLowerInvariant() switch
     {
         "boolq" => BenchmarkTask.BoolQ,
         "copa" => BenchmarkTask.Copa,
         "winogrande" => BenchmarkTask.WinoGrande,
         "svamp" => BenchmarkTask.Svamp,
-        _ => throw new OnnxSteerException($"--task: unknown task '{name}': expected boolq, copa, winogrande or svamp", ExitCodes.Usage),
+        "pairs" => BenchmarkTask.Pairs,
+        _ => throw new OnnxSteerException($"--task: unknown task '{name}': expected boolq, copa, winogrande, svamp or pairs", ExitCodes.Usage),
     };
 
     /// <summary>Lower-case name of a task.</summary>

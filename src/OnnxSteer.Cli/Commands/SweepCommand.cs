@@ -1,0 +1,154 @@
+using System.CommandLine;
+using OnnxSteer.Evaluation;
+using OnnxSteer.Pairs;
+using OnnxSteer.Profiles;
+using OnnxSteer.Sweeping;
+using Spectre.Console;
+
+namespace OnnxSteer.Cli.Commands;
+
+/// <summary>
+/// <c>onnxsteer sweep MODEL --profile P --task T --data FILE --k LIST --alpha LIST --val N [--test N]</c>: every
+/// (k, alpha) re-selected from the profile's counts and patched in memory, compared on a validation slice; the best one
+/// (validation only) evaluated once on a disjoint test slice beside the vanilla model.
+/// </summary>
+public sealed class SweepCommand : ICliCommand
+{
+    public Command Build()
+    {
+        var model = new Argument<string>("MODEL") { Description = "The unsteered ONNX model: a folder holding model.onnx (or the file genai_config.json names) and tokenizer.json, or a .onnx file. It is never modified and no steered copy is written." };
+        var profile = new Option<string>("--profile") { Description = "profile.json from 'onnxsteer profile' (austeer, actdiff or random); units are re-selected from its counts for every setting.", Required = true, HelpName = "FILE" };
+        var task = new Option<string>("--task") { Description = "boolq, copa, winogrande, svamp, or pairs (a pairs JSONL; loglik only).", Required = true, HelpName = "TASK" };
+        var data = new Option<string>("--data") { Description = "The task's data file. When it is the file the profile's pairs came from, the slices are kept off those records.", Required = true, HelpName = "FILE" };
+        var k = new Option<string>("--k") { Description = "Comma-separated k values (units per site kind).", DefaultValueFactory = _ => "1,2,4,8,16,32,64,100", HelpName = "LIST" };
+        var alpha = new Option<string>("--alpha") { Description = "Comma-separated alpha values (steering strength; 0 leaves the model unchanged).", DefaultValueFactory = _ => "1,5,10,20,50,100", HelpName = "LIST" };
+        var val = new Option<int>("--val") { Description = "Validation items: every setting is evaluated on them and the best is chosen on them alone.", Required = true, HelpName = "N" };
+        var test = new Option<int?>("--test") { Description = "Test items, right after the validation slice: the chosen setting and the vanilla model are evaluated on them once. Default: the rest of the file (stopping before the profile's records if they come later).", HelpName = "N" };
+        var offset = new Option<int?>("--offset") { Description = "First record of the validation slice. Default: 0, or right after the profile's records when the data is the profile's pairs file and they would overlap. An offset that overlaps them is refused.", HelpName = "M" };
+        var mode = new Option<string>("--mode") { Description = "generate: greedy, exact match (as the AUSteer authors). loglik: each choice scored by summed log-probability (acc).", DefaultValueFactory = _ => "generate", HelpName = "generate|loglik" };
+        mode.AcceptOnlyFromAmong("generate", "loglik");
+        var sites = new Option<string?>("--sites") { Description = "Site kinds to select from, comma-separated (attn, mlp, mlp-out). Default: the profile's selection.", HelpName = "KINDS" };
+        var outDir = new Option<string>("--out-dir") { Description = "Folder for sweep.json, heatmap.svg, chosen-profile.json (loadable by 'onnxsteer patch') and test-items.jsonl.", DefaultValueFactory = _ => "sweep-out", HelpName = "DIR" };
+        var fluency = new Option<string?>("--fluency") { Description = "Neutral texts for the fluency guard, one per line (default: 20 built-in short stories).", HelpName = "FILE" };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "tokenizer.json or its folder (default: MODEL's folder).", HelpName = "PATH" };
+        var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress output." };
+        var runtime = new RuntimeOptions();
+
+        var command = new Command("sweep",
+            "Tune k and alpha honestly: evaluate every (k, alpha) steered in memory on a validation slice, choose the best on validation only, " +
+            "then evaluate it once on a disjoint test slice beside the vanilla model (McNemar). Writes sweep.json, heatmap.svg and chosen-profile.json.");
+        command.Arguments.Add(model);
+        foreach (var o in new Option[] { profile, task, data, k, alpha, val, test, offset, mode, sites, outDir, fluency, tokenizer, quiet })
+            command.Options.Add(o);
+        runtime.AddTo(command);
+        command.SetAction(parse => CommandRunner.Run(parse, () =>
+        {
+            var (texts, textsName) = NeutralTexts.LoadOrDefault(parse.GetValue(fluency));
+            var request = new SweepRequest
+            {
+                ModelPath = parse.GetValue(model)!,
+                ProfilePath = parse.GetValue(profile)!,
+                Task = TaskTemplates.ParseTask(parse.GetValue(task)!),
+                DataPath = parse.GetValue(data)!,
+                Ks = SweepGrid.ParseK(parse.GetValue(k)!),
+                Alphas = SweepGrid.ParseAlpha(parse.GetValue(alpha)!),
+                Sites = parse.GetValue(sites) is { } s ? SelectionText.ParseSites(s) : null,
+                Validation = parse.GetValue(val),
+                Test = parse.GetValue(test),
+                Offset = parse.GetValue(offset),
+                Mode = parse.GetValue(mode) == "loglik" ? EvalMode.Loglik : EvalMode.Generate,
+                FluencyTexts = texts,
+                FluencySource = textsName,
+                TokenizerPath = parse.GetValue(tokenizer),
+                Runtime = runtime.Read(parse),
+            };
+            var dir = parse.GetValue(outDir)!;
+            var isQuiet = parse.GetValue(quiet);
+
+            using var cancel = new CancellationTokenSource();
+            ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
+            Console.CancelKeyPress += onCancel;
+            SweepResult result;
+            try
+            {
+                // Keep sweep.json and the heat map current after every setting: Ctrl-C or a crash keeps what finished.
+                void Checkpoint(SweepResult partial)
+                {
+                    SweepReport.Write(dir, partial);
+                    if (!isQuiet && !TerminalProgress.Enabled) Console.Error.WriteLine(SettingLine(partial));
+                }
+                result = TerminalProgress.Run(isQuiet, "sweep", report =>
+                    SweepRunner.Run(request, new SyncProgress<SweepProgress>(p => report(p.Stage, p.Done, p.Total)), Checkpoint, cancel.Token));
+            }
+            finally { Console.CancelKeyPress -= onCancel; }
+
+            if (!isQuiet) foreach (var note in result.Slices.Notes) Console.Error.WriteLine(note);
+            var written = SweepReport.Write(dir, result);
+            Console.Write(SweepReport.Text(result));
+            Console.WriteLine($"wrote {string.Join(", ", written)}");
+            if (result.Interrupted)
+            {
+                Console.Error.WriteLine($"interrupted: {Path.Combine(dir, SweepReport.JsonFile)} keeps the {result.Settings.Count} finished settings" +
+                                        (result.Chosen is null ? "; no setting was chosen or tested" : "; the test slice did not finish"));
+                return ExitCodes.Interrupted;
+            }
+            return 0;
+        }));
+        return command;
+    }
+
+    private static string SettingLine(SweepResult r)
+    {
+        var s = r.Settings[^1];
+        var total = r.Request.Ks.Count * r.Request.Alphas.Count;
+        var delta = r.VanillaFluency is { } v ? $", fluency {s.Fluency.MeanLogLikelihood - v.MeanLogLikelihood:+0.0000;-0.0000} vs vanilla" : "";
+        return $"sweep: {r.Settings.Count}/{total} {s.Setting}: val acc {s.Validation.Accuracy:0.0000} ({s.Validation.Correct}/{s.Validation.Items.Count}){delta}";
+    }
+}
+
+/// <summary>IProgress that reports on the caller's thread, in order (System.Progress posts to the thread pool).</summary>
+internal sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
+{
+    public void Report(T value) => report(value);
+}
+
+/// <summary>
+/// A Spectre.Console progress bar on stderr, only when stderr is an interactive terminal; otherwise the work runs
+/// without one (redirected output, tests and logs stay plain).
+/// </summary>
+internal static class TerminalProgress
+{
+    private static readonly Lazy<IAnsiConsole?> Console = new(() =>
+    {
+        if (System.Console.IsErrorRedirected) return null;
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(System.Console.Error) });
+        return console.Profile.Capabilities.Interactive ? console : null;
+    });
+
+    /// <summary>True when a progress bar will be drawn.</summary>
+    public static bool Enabled => Console.Value is not null;
+
+    /// <summary>
+    /// Runs <paramref name="work"/>, which reports (description, done, total) through the action it is given; a bar
+    /// shows them when <see cref="Enabled"/> and not <paramref name="quiet"/>.
+    /// </summary>
+    public static T Run<T>(bool quiet, string label, Func<Action<string, int, int>, T> work)
+    {
+        if (quiet || Console.Value is not { } console) return work((_, _, _) => { });
+        T result = default!;
+        console.Progress()
+            .AutoClear(false)
+            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+            .Start(ctx =>
+            {
+                var bar = ctx.AddTask(label, maxValue: 1);
+                result = work((stage, done, total) =>
+                {
+                    bar.MaxValue = Math.Max(1, total);
+                    bar.Value = done;
+                    bar.Description = Markup.Escape($"{label}: {stage}");
+                });
+            });
+        return result;
+    }
+}

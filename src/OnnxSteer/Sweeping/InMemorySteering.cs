@@ -1,0 +1,107 @@
+using Google.Protobuf;
+using OnnxSteer.Generation;
+using OnnxSteer.ModelFiles;
+using OnnxSteer.Patching;
+using OnnxSteer.Profiles;
+using OnnxSteer.Runtime;
+using OnnxSteer.Sites;
+
+namespace OnnxSteer.Sweeping;
+
+/// <summary>
+/// Opens steered versions of one model without writing files: the profile's units are re-selected for a (k, alpha),
+/// the graph is patched in memory (a Mul per steered site, exactly as <c>onnxsteer patch</c> without --fold), serialized,
+/// and handed to ONNX Runtime as bytes whose external data is read from the original model's folder.
+/// </summary>
+public sealed class InMemorySteering
+{
+    private readonly OnnxModel _model;
+    private readonly IReadOnlyList<SteeringSite> _sites;
+    private readonly string _profileSha256;
+    private readonly RuntimeSettings _runtime;
+
+    /// <summary>The model file (resolved from a folder through genai_config.json, else model.onnx).</summary>
+    public string ModelFile { get; }
+
+    /// <summary>genai_config.json beside the model, when there is one.</summary>
+    public GenaiConfigFile? Config { get; }
+
+    /// <summary>The profile the units are selected from.</summary>
+    public SteeringProfile Profile { get; }
+
+    /// <summary>The profile file, for messages and provenance.</summary>
+    public string ProfilePath { get; }
+
+    /// <summary>Loads the unsteered model's graph (not its weights) and the profile; checks they belong together.</summary>
+    /// <exception cref="OnnxSteerException">The model is already steered, or the profile is a caa profile or was
+    /// recorded on another model.</exception>
+    public InMemorySteering(string modelDirOrFile, string profilePath, RuntimeSettings? runtime = null)
+    {
+        (ModelFile, Config) = Resolve(modelDirOrFile);
+        _runtime = runtime ?? RuntimeSettings.Default;
+        _model = OnnxModel.Load(ModelFile);
+        if (SteeringMetadata.IsSteered(_model.Proto))
+            throw new OnnxSteerException($"{ModelFile}: the model is already steered; sweep the original (unsteered) model", ExitCodes.InvalidInput);
+        _sites = SiteFinder.Find(_model).Sites;
+        ProfilePath = profilePath;
+        Profile = SteeringProfile.Load(profilePath);
+        if (Profile.Method == SteeringMethod.Caa)
+            throw new InvalidProfileException($"{profilePath}: a caa profile has no units to choose k of; sweep needs an austeer, actdiff or random profile");
+        _profileSha256 = ProfilePlanner.Sha256OfFile(profilePath);
+        var fingerprint = ModelFingerprint.Compute(_model, _sites);
+        if (!string.Equals(fingerprint, Profile.ModelFingerprint, StringComparison.Ordinal))
+            throw new InvalidProfileException($"{profilePath}: recorded on another model ({Profile.ModelFile ?? Profile.ModelFingerprint}), not {ModelFile}");
+    }
+
+    /// <summary>The site kinds a sweep selects from when none are given: the profile's stored selection, else every kind recorded.</summary>
+    public IReadOnlyList<SiteKind> DefaultKinds =>
+        Profile.Selection.Sites.Count > 0 ? Profile.Selection.Sites : Profile.Sites.Select(s => s.Kind).Distinct().Order().ToList();
+
+    /// <summary>A copy of the profile with the units of (k, alpha) on <paramref name="kinds"/> selected (the profile's method, ranking and seed kept).</summary>
+    public SteeringProfile Select(SweepSetting setting, IReadOnlyList<SiteKind> kinds)
+    {
+        var s = Profile.Selection;
+        return UnitSelector.Select(Profile, setting.K, setting.Alpha, kinds, s.RankJointly, Profile.Method, s.Seed, s.Layers);
+    }
+
+    /// <summary>The steered graph of <paramref name="selected"/>, in memory (same as <c>patch</c> without --fold writes).</summary>
+    public OnnxModel Patch(SteeringProfile selected)
+    {
+        var (plan, _) = ProfilePlanner.Build(selected, ProfilePath, _profileSha256, _model, _sites, new PlanRequest());
+        return GraphPatcher.Apply(_model, plan, PatchOptions.Default).Model;
+    }
+
+    /// <summary>Opens the steered model of <paramref name="selected"/> from bytes; the caller disposes it.</summary>
+    public DecoderModel Open(SteeringProfile selected)
+    {
+        var bytes = Patch(selected).Proto.ToByteArray();
+        using var options = _runtime.CreateSessionOptions();
+        var session = new InferenceSession(bytes, options, _model.BaseDirectory);
+        try
+        {
+            var source = $"{ModelFile} (steered in memory: k {selected.Selection.K}, alpha {selected.Selection.Alpha})";
+            return new DecoderModel(session, DecoderLayout.Detect(session, Config, source), Config, ownsSession: true, _runtime.DeviceId);
+        }
+        catch
+        {
+            session.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Opens the unsteered model from its file; the caller disposes it.</summary>
+    public DecoderModel OpenVanilla() => DecoderModel.Open(ModelFile, _runtime);
+
+    private static (string File, GenaiConfigFile? Config) Resolve(string modelDirOrFile)
+    {
+        if (Directory.Exists(modelDirOrFile))
+        {
+            var config = GenaiConfigFile.TryRead(modelDirOrFile);
+            var file = Path.Combine(modelDirOrFile, config?.ModelFileName ?? "model.onnx");
+            if (!File.Exists(file)) throw new InvalidModelException($"{modelDirOrFile}: no {Path.GetFileName(file)} in this folder");
+            return (file, config);
+        }
+        if (File.Exists(modelDirOrFile)) return (modelDirOrFile, GenaiConfigFile.TryRead(Path.GetDirectoryName(Path.GetFullPath(modelDirOrFile))!));
+        throw new InvalidModelException($"{modelDirOrFile}: no such model file or folder");
+    }
+}

@@ -1,0 +1,196 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using OnnxSteer.Evaluation;
+using OnnxSteer.IO;
+using OnnxSteer.Pairs;
+using OnnxSteer.Sites;
+
+namespace OnnxSteer.Sweeping;
+
+/// <summary>
+/// Writes a sweep's results: sweep.json (schema <c>onnxsteer.sweep/1</c>), a text table, heatmap.svg, chosen-profile.json
+/// and test-items.jsonl, every file through <see cref="AtomicFile"/> (temporary name, then rename).
+/// </summary>
+public static class SweepReport
+{
+    /// <summary>The JSON schema name.</summary>
+    public const string Schema = "onnxsteer.sweep/1";
+
+    /// <summary>File names in the output folder.</summary>
+    public const string JsonFile = "sweep.json", HeatmapFile = "heatmap.svg", ChosenProfileFile = "chosen-profile.json", TestItemsFile = "test-items.jsonl";
+
+    private static string F(double v) => v.ToString("0.0000", CultureInfo.InvariantCulture);
+    private static string G(double v) => v.ToString("G", CultureInfo.InvariantCulture);
+
+    /// <summary>Writes every output of <paramref name="result"/> into <paramref name="outDir"/> (created if missing); returns the paths written.</summary>
+    public static IReadOnlyList<string> Write(string outDir, SweepResult result)
+    {
+        Directory.CreateDirectory(outDir);
+        var written = new List<string>();
+        void Text(string name, string text)
+        {
+            var path = Path.Combine(outDir, name);
+            AtomicFile.WriteAllText(path, text);
+            written.Add(path);
+        }
+        Text(JsonFile, Json(result));
+        Text(HeatmapFile, Heatmap.Svg(result));
+        if (result.ChosenProfile is { } profile)
+        {
+            var path = Path.Combine(outDir, ChosenProfileFile);
+            profile.Save(path);
+            written.Add(path);
+        }
+        if (result.Test is { } test)
+        {
+            var path = Path.Combine(outDir, TestItemsFile);
+            // Vanilla first, steered as "against": the same layout as `eval MODEL --against STEERED --out`.
+            EvalReport.WriteItems(path, test.Vanilla, test.Steered);
+            written.Add(path);
+        }
+        return written;
+    }
+
+    /// <summary>The sweep.json document.</summary>
+    public static string Json(SweepResult r)
+    {
+        var q = r.Request;
+        var doc = new JsonObject
+        {
+            ["schema"] = Schema,
+            ["model"] = r.ModelFile,
+            ["profile"] = q.ProfilePath,
+            ["task"] = q.Task.Name(),
+            ["data"] = q.DataPath,
+            ["mode"] = q.Mode.ToString().ToLowerInvariant(),
+            ["sites"] = new JsonArray(r.Sites.Select(s => (JsonNode?)s.ToName()).ToArray()),
+            ["grid"] = new JsonObject
+            {
+                ["k"] = new JsonArray(q.Ks.Order().Select(k => (JsonNode?)k).ToArray()),
+                ["alpha"] = new JsonArray(q.Alphas.Order().Select(a => (JsonNode?)a).ToArray()),
+            },
+            ["tie_rule"] = SettingChooser.TieRule,
+            ["slices"] = new JsonObject
+            {
+                ["validation"] = Slice(r.Slices.Validation, r.ValidationIds),
+                ["test"] = Slice(r.Slices.Test, r.TestIds),
+                ["checks"] = new JsonArray(r.Slices.Notes.Select(n => (JsonNode?)n).ToArray()),
+            },
+            ["fluency_texts"] = new JsonObject { ["source"] = q.FluencySource, ["texts"] = q.FluencyTexts.Count },
+            ["vanilla"] = new JsonObject
+            {
+                ["validation"] = r.VanillaValidation is { } vv ? Accuracy(vv) : null,
+                ["fluency"] = r.VanillaFluency is { } vf ? Fluency(vf, null) : null,
+            },
+            ["settings"] = new JsonArray(r.Settings.Select(s => (JsonNode?)new JsonObject
+            {
+                ["k"] = s.Setting.K,
+                ["alpha"] = s.Setting.Alpha,
+                ["units"] = s.Units,
+                ["validation"] = Accuracy(s.Validation),
+                ["fluency"] = Fluency(s.Fluency, r.VanillaFluency),
+            }).ToArray()),
+            ["interrupted"] = r.Interrupted,
+            ["chosen"] = r.Chosen is { } c ? new JsonObject { ["k"] = c.Setting.K, ["alpha"] = c.Setting.Alpha, ["units"] = c.Units } : null,
+        };
+        if (r.Test is { } t)
+        {
+            var k = t.Comparison.Counts;
+            doc["test"] = new JsonObject
+            {
+                ["steered"] = Accuracy(t.Steered),
+                ["vanilla"] = Accuracy(t.Vanilla),
+                ["steered_fluency"] = Fluency(t.SteeredFluency, r.VanillaFluency),
+                ["paired"] = new JsonObject
+                {
+                    ["items"] = k.Total,
+                    ["difference"] = k.Difference,
+                    ["both_right"] = k.BothRight,
+                    ["only_vanilla"] = k.OnlyFirst,
+                    ["only_steered"] = k.OnlySecond,
+                    ["both_wrong"] = k.BothWrong,
+                    ["mcnemar_exact_p"] = k.McNemarP,
+                },
+            };
+        }
+        else doc["test"] = null;
+        return doc.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }) + "\n";
+    }
+
+    private static JsonObject Slice(RecordRange range, IReadOnlyList<string> ids) => new()
+    {
+        ["offset"] = range.Offset,
+        ["items"] = ids.Count,
+        ["first_id"] = ids.Count > 0 ? ids[0] : null,
+        ["last_id"] = ids.Count > 0 ? ids[^1] : null,
+    };
+
+    private static JsonObject Accuracy(EvalResult e)
+    {
+        var o = EvalReport.Json(e);
+        o.Remove("task");
+        o.Remove("mode");
+        return o;
+    }
+
+    private static JsonObject Fluency(FluencyResult f, FluencyResult? vanilla)
+    {
+        var o = new JsonObject
+        {
+            ["mean_loglik"] = f.MeanLogLikelihood,
+            ["perplexity"] = f.Perplexity,
+            ["tokens"] = f.Tokens,
+        };
+        if (vanilla is not null) o["delta_vs_vanilla"] = f.MeanLogLikelihood - vanilla.MeanLogLikelihood;
+        return o;
+    }
+
+    /// <summary>
+    /// The text summary: validation accuracy over k (rows) × alpha (columns), the chosen cell starred, each setting's
+    /// fluency change, and the test-slice comparison.
+    /// </summary>
+    public static string Text(SweepResult r)
+    {
+        var sb = new StringBuilder();
+        var ks = r.Request.Ks.Order().ToList();
+        var alphas = r.Request.Alphas.Order().ToList();
+        var by = r.Settings.ToDictionary(s => s.Setting);
+        sb.AppendLine(CultureInfo.InvariantCulture, $"validation accuracy ({r.ValidationIds.Count} items, {r.Request.Task.Name()} {r.Request.Mode.ToString().ToLowerInvariant()}; * = chosen):");
+        Grid(sb, ks, alphas, s => by.TryGetValue(s, out var x) ? F(x.Validation.Accuracy) + (r.Chosen?.Setting == s ? "*" : " ") : "   -   ");
+        if (r.VanillaFluency is { } vf)
+        {
+            sb.AppendLine(CultureInfo.InvariantCulture, $"fluency change (mean log-likelihood per token minus vanilla's {F(vf.MeanLogLikelihood)}, {vf.Tokens} tokens):");
+            Grid(sb, ks, alphas, s => by.TryGetValue(s, out var x) ? Signed(x.Fluency.MeanLogLikelihood - vf.MeanLogLikelihood) + " " : "   -   ");
+        }
+        if (r.VanillaValidation is { } vv) sb.Append(EvalReport.Text("vanilla, validation", vv));
+        if (r.Chosen is { } c)
+            sb.AppendLine(CultureInfo.InvariantCulture, $"chosen on validation: {c.Setting} ({c.Units} units), acc {F(c.Validation.Accuracy)}; rule: {SettingChooser.TieRule}");
+        if (r.Test is { } t)
+        {
+            sb.Append(EvalReport.Text("vanilla, test", t.Vanilla));
+            sb.Append(EvalReport.Text("steered, test", t.Steered));
+            sb.Append(EvalReport.Text(t.Comparison).Replace("(against - model)", "(steered - vanilla)").Replace("only model", "only vanilla").Replace("only against", "only steered"));
+        }
+        if (r.Interrupted) sb.AppendLine(CultureInfo.InvariantCulture, $"interrupted: {r.Settings.Count} of {ks.Count * alphas.Count} settings finished{(r.Chosen is null ? "; nothing chosen" : "")}");
+        return sb.ToString();
+    }
+
+    private static string Signed(double v) => (v >= 0 ? "+" : "") + v.ToString("0.0000", CultureInfo.InvariantCulture);
+
+    private static void Grid(StringBuilder sb, IReadOnlyList<int> ks, IReadOnlyList<double> alphas, Func<SweepSetting, string> cell)
+    {
+        const int width = 9;
+        sb.Append("  k \\ alpha".PadRight(12));
+        foreach (var a in alphas) sb.Append(G(a).PadLeft(width));
+        sb.AppendLine();
+        foreach (var k in ks)
+        {
+            sb.Append(("  " + k.ToString(CultureInfo.InvariantCulture)).PadRight(12));
+            foreach (var a in alphas) sb.Append(cell(new SweepSetting(k, a)).PadLeft(width));
+            sb.AppendLine();
+        }
+    }
+}
