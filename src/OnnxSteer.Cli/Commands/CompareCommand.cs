@@ -29,7 +29,9 @@ public sealed class CompareCommand : ICliCommand
         var command = new Command("compare", "Generate greedily from two models (vanilla and steered) on the same prompts and show the continuations side by side, with how often chosen words appear in each.");
         command.Arguments.Add(vanilla);
         command.Arguments.Add(steered);
-        foreach (var o in new Option[] { prompts, maxNew, count, tokenizer, json }) command.Options.Add(o);
+        var strength = new StrengthOption();
+        strength.Option.Description = "For a STEERED model patched with --switchable: scale its steering by S (1 = as patched, 0 = off).";
+        foreach (var o in new Option[] { prompts, maxNew, count, tokenizer, json, strength.Option }) command.Options.Add(o);
         runtime.AddTo(command);
         command.SetAction(parse => CommandRunner.Run(parse, () =>
         {
@@ -45,6 +47,7 @@ public sealed class CompareCommand : ICliCommand
             var tok = TokenizerLoader.Load(parse.GetValue(tokenizer) ?? ModelFolder(vanillaPath));
             using var a = DecoderModel.Open(vanillaPath, settings);
             using var b = DecoderModel.Open(parse.GetValue(steered)!, settings);
+            using var strengthValue = strength.Apply(parse, b);
             var report = SideBySide.Run(a, b, tok, lines, parse.GetValue(maxNew), groups, Print);
             PrintCounts(report);
             if (parse.GetValue(json) is { } jsonPath)

@@ -41,7 +41,8 @@ public sealed class GenerateCommand : ICliCommand
             "--top-k, --top-p, --seed). Stops at the model's EOS token (genai_config.json, else the tokenizer's) or after " +
             "--max-new-tokens. Text streams to stdout as it is produced.");
         command.Arguments.Add(model);
-        foreach (var o in new Option[] { prompt, maxNew, temperature, topK, topP, seed, tokenizer, json }) command.Options.Add(o);
+        var strength = new StrengthOption();
+        foreach (var o in new Option[] { prompt, maxNew, temperature, topK, topP, seed, tokenizer, json, strength.Option }) command.Options.Add(o);
         runtime.AddTo(command);
 
         command.SetAction(parse => CommandRunner.Run(parse, () =>
@@ -60,6 +61,7 @@ public sealed class GenerateCommand : ICliCommand
             options.Validate();
 
             using var decoder = DecoderModel.Open(modelPath, runtime.Read(parse));
+            using var strengthValue = strength.Apply(parse, decoder);
             var tok = TokenizerLoader.Load(tokenizerPath);
             if (decoder.Layout.EosTokenIds.Count == 0 && tok.EosTokenId is { } eos) options = options with { EosTokenIds = [eos] };
             var text = parse.GetValue(prompt)!;

@@ -20,6 +20,15 @@ internal sealed class RecordedSites
     /// <summary>Folded projection node name → site.</summary>
     public Dictionary<string, (string Kind, int Layer)> ByFold { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>
+    /// Inserted node name → what <c>patch --switchable</c> added around it: the vector initializer (also a graph input),
+    /// the value the node reads, the helper nodes and constants, and the strength input.
+    /// </summary>
+    public Dictionary<string, SwitchParts> Switches { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>The pieces of one switchable site.</summary>
+    public sealed record SwitchParts(string Vector, string Factor, IReadOnlyList<string> Nodes, IReadOnlyList<string> Initializers, string Strength);
+
     public static RecordedSites Read(ModelProto model)
     {
         var sites = new RecordedSites();
@@ -36,7 +45,12 @@ internal sealed class RecordedSites
                 {
                     if (ParseSite(Str(edit, "site")) is not { } site) continue;
                     if (Str(edit, "kind") == "fold" && Str(edit, "projection") is { } projection) sites.ByFold[projection] = site;
-                    else if (Str(edit, "node") is { } node) sites.ByNode[node] = site;
+                    else if (Str(edit, "node") is { } node)
+                    {
+                        sites.ByNode[node] = site;
+                        if (edit.TryGetProperty("switch", out var sw) && ReadSwitch(sw, Str(edit, "initializer")) is { } parts)
+                            sites.Switches[node] = parts;
+                    }
                 }
             }
         }
@@ -46,6 +60,17 @@ internal sealed class RecordedSites
         }
         return sites;
     }
+
+    private static SwitchParts? ReadSwitch(JsonElement sw, string? vector)
+    {
+        if (vector is null || Str(sw, "factor") is not { } factor || Str(sw, "strength") is not { } strength) return null;
+        return new SwitchParts(vector, factor, Strings(sw, "nodes"), Strings(sw, "initializers"), strength);
+    }
+
+    private static List<string> Strings(JsonElement e, string name) =>
+        e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Array
+            ? v.EnumerateArray().Where(x => x.ValueKind == JsonValueKind.String).Select(x => x.GetString()!).ToList()
+            : [];
 
     private static string? Str(JsonElement e, string name) =>
         e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;

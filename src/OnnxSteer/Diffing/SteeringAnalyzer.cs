@@ -54,12 +54,26 @@ internal static partial class SteeringAnalyzer
     private static SteeredSite? NodeSite(NodeInfo node, GraphIndex index, ModelSource sideB, Explained explained, DiffReport report, RecordedSites recorded)
     {
         if (node.OpType is not ("Mul" or "Add") || node.Inputs.Count != 2 || node.Outputs.Count != 1) return null;
+        if (recorded.Switches.Values.Any(p => p.Nodes.Contains(node.Name))) return null; // a switchable factor's helper
         var scaleSlot = -1;
-        for (var i = 0; i < 2; i++)
-            if (index.Initializer(node.Inputs[i]) is not null && (SteeringVectors.IsSteeringName(node.Inputs[i]) || scaleSlot < 0))
-                scaleSlot = i;
-        if (scaleSlot < 0) return null;
-        var vector = index.Initializer(node.Inputs[scaleSlot])!;
+        TensorProto? vector = null;
+        if (recorded.Switches.TryGetValue(node.Name, out var sw) && node.Inputs.Contains(sw.Factor) && index.Initializer(sw.Vector) is { } switchVector)
+        {
+            // patch --switchable: the node reads a factor computed from an overridable vector and the strength input.
+            scaleSlot = node.Inputs.ToList().IndexOf(sw.Factor);
+            vector = switchVector;
+            explained.Nodes.UnionWith(sw.Nodes);
+            explained.Initializers.UnionWith(sw.Initializers.Append(sw.Strength));
+            explained.Inputs.UnionWith([sw.Vector, sw.Strength]);
+        }
+        else
+        {
+            for (var i = 0; i < 2; i++)
+                if (index.Initializer(node.Inputs[i]) is not null && (SteeringVectors.IsSteeringName(node.Inputs[i]) || scaleSlot < 0))
+                    scaleSlot = i;
+            if (scaleSlot < 0) return null;
+            vector = index.Initializer(node.Inputs[scaleSlot])!;
+        }
         if (!SteeringVectors.IsSteeringName(node.Name) && !SteeringVectors.IsSteeringName(vector.Name) && !recorded.ByNode.ContainsKey(node.Name))
             return null;
         var data = node.Inputs[1 - scaleSlot];
@@ -174,7 +188,7 @@ internal static partial class SteeringAnalyzer
         lines.AddRange(r.Model.Select(c => $"model {c.Name} changed: {c.A} -> {c.B}"));
         lines.AddRange(r.Opsets.Select(c => $"opset '{(c.Domain.Length == 0 ? "ai.onnx" : c.Domain)}' changed: {c.A?.ToString() ?? "none"} -> {c.B?.ToString() ?? "none"}"));
         lines.AddRange(r.Metadata.Where(c => !e.Metadata.Contains(c.Name)).Select(c => $"metadata '{c.Name}' {c.Change}"));
-        lines.AddRange(r.Inputs.Select(c => $"graph input '{c.Name}' {c.Change}"));
+        lines.AddRange(r.Inputs.Where(c => !e.Inputs.Contains(c.Name)).Select(c => $"graph input '{c.Name}' {c.Change}"));
         lines.AddRange(r.Outputs.Select(c => $"graph output '{c.Name}' {c.Change}"));
         lines.AddRange(r.Nodes.Added.Where(n => !e.Nodes.Contains(n.Name)).Select(n => $"node '{n.Name}' ({n.OpType}) added"));
         lines.AddRange(r.Nodes.Removed.Select(n => $"node '{n.Name}' ({n.OpType}) removed"));
@@ -197,6 +211,8 @@ internal static partial class SteeringAnalyzer
         public HashSet<string> Nodes { get; } = new(StringComparer.Ordinal);
         public HashSet<string> Initializers { get; } = new(StringComparer.Ordinal);
         public HashSet<string> Metadata { get; } = new(StringComparer.Ordinal);
+        /// <summary>Graph inputs added by --switchable (the overridable vectors and the strength).</summary>
+        public HashSet<string> Inputs { get; } = new(StringComparer.Ordinal);
         /// <summary>Nodes whose output was renamed so an inserted node could take the old name.</summary>
         public HashSet<string> OutputRenames { get; } = new(StringComparer.Ordinal);
         public HashSet<EdgeRewire> Rewires { get; } = [];

@@ -39,6 +39,11 @@ public sealed record DecoderLayout
     /// <summary>Whether the model takes a KV cache.</summary>
     public bool HasKvCache => Layers > 0;
 
+    /// <summary>The inputs <see cref="DecoderModel"/> feeds itself (ids, mask, positions, cache branch, past key/values).</summary>
+    public IReadOnlySet<string> ManagedInputs =>
+        new[] { InputIds, AttentionMask, PositionIds, UseCacheBranch }.OfType<string>().Concat(PastKeys).Concat(PastValues)
+            .ToHashSet(StringComparer.Ordinal);
+
     /// <summary>Reads the layout from a session (and its genai_config.json, if any); <paramref name="source"/> names the model in errors.</summary>
     public static DecoderLayout Detect(InferenceSession session, GenaiConfigFile? config, string source)
     {

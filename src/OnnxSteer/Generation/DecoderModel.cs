@@ -24,6 +24,7 @@ public sealed class DecoderModel : IDisposable
     // Where present tensors are produced and left: on the GPU when CUDA runs the model, so the cache never crosses to the host.
     private readonly OrtMemoryInfo _kvMemory;
     private readonly bool _ownsSession;
+    private readonly Dictionary<string, OrtValue> _modelInputs = new(StringComparer.Ordinal);
 
     /// <summary>Wraps an open session (not owned unless <paramref name="ownsSession"/>).</summary>
     public DecoderModel(InferenceSession session, DecoderLayout layout, GenaiConfigFile? config = null, bool ownsSession = false, int cudaDeviceId = 0)
@@ -71,6 +72,23 @@ public sealed class DecoderModel : IDisposable
             session.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Feeds <paramref name="value"/> as input <paramref name="name"/> on every later run (like onnxruntime-genai's
+    /// SetModelInput): an input the decoder layout does not manage, or an overridable initializer such as the steering
+    /// strength of a <c>patch --switchable</c> model. The caller keeps ownership of the value and must keep it alive;
+    /// null stops feeding it.
+    /// </summary>
+    /// <exception cref="InvalidModelException">The model has no such input, or the layout feeds it itself.</exception>
+    public void SetModelInput(string name, OrtValue? value)
+    {
+        if (value is null) { _modelInputs.Remove(name); return; }
+        if (Layout.ManagedInputs.Contains(name))
+            throw new InvalidModelException($"{ModelPath}: input '{name}' is fed by the decoder itself");
+        if (!Session.InputMetadata.ContainsKey(name) && !Session.OverridableInitializerMetadata.ContainsKey(name))
+            throw new InvalidModelException($"{ModelPath}: the model has no input or overridable initializer named '{name}'");
+        _modelInputs[name] = value;
     }
 
     /// <summary>An empty cache for a new sequence.</summary>
@@ -155,6 +173,7 @@ public sealed class DecoderModel : IDisposable
                     inputs.AddBorrowed(Layout.PastValues[l], source.Value(l));
                 }
             }
+            foreach (var (name, value) in _modelInputs) inputs.AddBorrowed(name, value);
             return inputs;
         }
         catch

@@ -44,6 +44,8 @@ public static class GraphPatcher
             }
         }
         if (plan.Sites.Count == 0) throw new InvalidProfileException($"{source}: the plan steers no site");
+        if (options.Fold && options.Switchable)
+            throw new ArgumentException("fold and switchable cannot be combined: a folded weight has no vector to override");
 
         var proto = model.Proto.Clone();
         var notes = new List<string>();
@@ -72,7 +74,7 @@ public static class GraphPatcher
             {
                 notes.Add($"{site.Site.Id}: additive steering cannot be folded into a weight; inserted an Add instead");
             }
-            edits.Add(InsertNode(proto.Graph, site, plan.Operation, names, notes));
+            edits.Add(InsertNode(proto.Graph, site, plan.Operation, names, options.Switchable));
         }
 
         var apply = edits.All(e => e.Kind == EditKind.Fold) ? "fold"
@@ -89,6 +91,7 @@ public static class GraphPatcher
             Apply = apply,
             Sites = plan.Sites.Select(s => s.Site.Id).ToList(),
             Edits = edits,
+            Switchable = options.Switchable ? true : null,
         };
         steps.Add(step);
         SteeringMetadata.Write(proto, steps);
@@ -122,14 +125,16 @@ public static class GraphPatcher
     internal static string EdgeNode(SteeringSite site) =>
         site.Kind == SiteKind.MlpOut && site.BiasAddNode is { Length: > 0 } add ? add : site.ProjectionNode;
 
-    private static SiteEdit InsertNode(GraphProto graph, SiteSteering steering, SteeringOperation op, NameSet names, List<string> notes)
+    private static SiteEdit InsertNode(GraphProto graph, SiteSteering steering, SteeringOperation op, NameSet names, bool switchable)
     {
         var site = steering.Site;
         var projection = FindNode(graph, EdgeNode(site))!;
         var prefix = names.FreePrefix(SteerPrefix(site));
         var opType = OpName(op);
-        var nodeName = $"{prefix}/{opType}";
-        var initName = prefix + (op == SteeringOperation.Scale ? ".scale" : ".bias");
+        var nodeName = names.Add($"{prefix}/{opType}");
+        var position = graph.Node.IndexOf(projection) + (site.Kind == SiteKind.MlpOut ? 1 : 0);
+
+        var initName = names.Add(prefix + (op == SteeringOperation.Scale ? ".scale" : ".bias"));
         var constant = new TensorProto
         {
             Name = initName,
@@ -138,10 +143,11 @@ public static class GraphPatcher
         };
         constant.Dims.Add(site.Width);
         graph.Initializer.Add(constant);
-        names.Add(nodeName, initName);
+        var switchEdit = switchable ? SwitchableSteering.Insert(graph, steering, op, initName, prefix, position, names.Add) : null;
+        position += switchEdit?.Nodes.Count ?? 0;
+        var factor = switchEdit?.Factor ?? initName;
 
         var node = new NodeProto { Name = nodeName, OpType = opType };
-        var position = graph.Node.IndexOf(projection);
         if (site.Kind == SiteKind.MlpOut)
         {
             // The projection writes a new value; the Mul writes the old name, so every reader (graph outputs and
@@ -150,20 +156,20 @@ public static class GraphPatcher
             var index = projection.Output.IndexOf(site.ValueName);
             projection.Output[index] = unsteered;
             node.Input.Add(unsteered);
-            node.Input.Add(initName);
+            node.Input.Add(factor);
             node.Output.Add(site.ValueName);
-            graph.Node.Insert(position + 1, node);
+            graph.Node.Insert(position, node);
             return new SiteEdit
             {
                 Site = site.Id, Kind = EditKind.OutputEdge, Projection = site.ProjectionNode, Node = nodeName,
-                Initializer = initName, Input = unsteered, Output = site.ValueName, Units = steering.Units.Count,
+                Initializer = initName, Input = unsteered, Output = site.ValueName, Units = steering.Units.Count, Switch = switchEdit,
             };
         }
 
         // Only the projection's own input is rewired: another reader of the same value keeps the original.
         var steered = names.Add($"{prefix}/{opType}/output_0");
         node.Input.Add(site.ValueName);
-        node.Input.Add(initName);
+        node.Input.Add(factor);
         node.Output.Add(steered);
         for (var i = 0; i < projection.Input.Count; i++)
             if (projection.Input[i] == site.ValueName) projection.Input[i] = steered;
@@ -171,7 +177,7 @@ public static class GraphPatcher
         return new SiteEdit
         {
             Site = site.Id, Kind = EditKind.InputEdge, Projection = site.ProjectionNode, Node = nodeName,
-            Initializer = initName, Input = site.ValueName, Output = steered, Units = steering.Units.Count,
+            Initializer = initName, Input = site.ValueName, Output = steered, Units = steering.Units.Count, Switch = switchEdit,
         };
     }
 
@@ -188,7 +194,7 @@ public static class GraphPatcher
     }
 
     /// <summary>Every name in use in a graph (nodes, values, initializers), so inserted names never collide.</summary>
-    private sealed class NameSet
+    internal sealed class NameSet
     {
         private readonly HashSet<string> _names = new(StringComparer.Ordinal);
 

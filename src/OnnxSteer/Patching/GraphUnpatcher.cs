@@ -45,7 +45,7 @@ public static class GraphUnpatcher
             case EditKind.InputEdge or EditKind.OutputEdge:
             {
                 var node = graph.Node.FirstOrDefault(n => n.Name == edit.Node) ?? throw Mismatch($"node '{edit.Node}' is missing");
-                if (node.Input.Count != 2 || node.Input[0] != edit.Input || node.Input[1] != edit.Initializer
+                if (node.Input.Count != 2 || node.Input[0] != edit.Input || node.Input[1] != (edit.Switch?.Factor ?? edit.Initializer)
                     || node.Output.Count != 1 || node.Output[0] != edit.Output)
                     throw Mismatch($"node '{edit.Node}' is not wired as recorded");
                 graph.Node.Remove(node);
@@ -65,11 +65,32 @@ public static class GraphUnpatcher
                 var init = IndexOfInitializer(graph, edit.Initializer!);
                 if (init < 0) throw Mismatch($"constant '{edit.Initializer}' is missing");
                 graph.Initializer.RemoveAt(init);
+                if (edit.Switch is { } sw) UndoSwitch(graph, edit, sw, Mismatch);
                 return;
             }
             default:
                 throw Mismatch($"unknown edit kind {edit.Kind}");
         }
+    }
+
+    /// <summary>Removes what <c>--switchable</c> added: the helper nodes and constants, the vector's graph input, and
+    /// the strength input when this edit created it.</summary>
+    private static void UndoSwitch(GraphProto graph, SiteEdit edit, SwitchEdit sw, Func<string, InvalidModelException> mismatch)
+    {
+        foreach (var name in sw.Nodes)
+            graph.Node.Remove(graph.Node.FirstOrDefault(n => n.Name == name) ?? throw mismatch($"node '{name}' is missing"));
+        var removals = sw.Initializers.ToList();
+        if (sw.StrengthCreated) removals.Add(sw.Strength);
+        foreach (var name in removals)
+        {
+            var index = IndexOfInitializer(graph, name);
+            if (index < 0) throw mismatch($"constant '{name}' is missing");
+            graph.Initializer.RemoveAt(index);
+        }
+        var inputs = new List<string> { edit.Initializer! };
+        if (sw.StrengthCreated) inputs.Add(sw.Strength);
+        foreach (var name in inputs)
+            graph.Input.Remove(graph.Input.FirstOrDefault(i => i.Name == name) ?? throw mismatch($"graph input '{name}' is missing"));
     }
 
     private static int IndexOfInitializer(GraphProto graph, string name)

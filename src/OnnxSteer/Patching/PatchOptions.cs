@@ -14,7 +14,10 @@ public enum ExistingSteering
 /// <summary>Choices for <see cref="GraphPatcher.Apply"/>.</summary>
 /// <param name="Fold">Fold the scale vector into the projection's weight where that is exact; other sites get a Mul.</param>
 /// <param name="Existing">Policy for a model that is already steered.</param>
-public sealed record PatchOptions(bool Fold = false, ExistingSteering Existing = ExistingSteering.Refuse)
+/// <param name="Switchable">Make each steering vector an overridable initializer and add the scalar input
+/// <see cref="SwitchableSteering.StrengthName"/>, so a host can change the steering per run (see <see cref="SwitchableSteering"/>).
+/// Cannot be combined with <paramref name="Fold"/>.</param>
+public sealed record PatchOptions(bool Fold = false, ExistingSteering Existing = ExistingSteering.Refuse, bool Switchable = false)
 {
     /// <summary>Insert Mul/Add nodes, refuse steered models.</summary>
     public static PatchOptions Default { get; } = new();

@@ -32,10 +32,25 @@ public sealed record SiteEdit
     [JsonPropertyName("units")] public int Units { get; init; }
     [JsonPropertyName("original_tensors")] public List<string>? OriginalTensors { get; init; }
     [JsonPropertyName("note")] public string? Note { get; init; }
+    [JsonPropertyName("switch")] public SwitchEdit? Switch { get; init; }
 
     /// <summary>The original tensors of a fold, parsed.</summary>
     public IEnumerable<TensorProto> ParseOriginalTensors() =>
         (OriginalTensors ?? []).Select(b => TensorProto.Parser.ParseFrom(Convert.FromBase64String(b)));
+}
+
+/// <summary>
+/// What <c>patch --switchable</c> added around one steering node: the value the node reads as its factor, the helper
+/// nodes and constants that compute it, and the strength input (<see cref="StrengthCreated"/>: this edit added it, so
+/// undoing the edit removes it). The edit's <see cref="SiteEdit.Initializer"/> is then also a graph input.
+/// </summary>
+public sealed record SwitchEdit
+{
+    [JsonPropertyName("factor")] public required string Factor { get; init; }
+    [JsonPropertyName("nodes")] public required List<string> Nodes { get; init; }
+    [JsonPropertyName("initializers")] public required List<string> Initializers { get; init; }
+    [JsonPropertyName("strength")] public required string Strength { get; init; }
+    [JsonPropertyName("strength_created")] public bool StrengthCreated { get; init; }
 }
 
 /// <summary>One application of onnxsteer patch, as recorded in the model (key <c>onnxsteer.steering</c>, a JSON array).</summary>
@@ -50,6 +65,7 @@ public sealed record SteeringStep
     [JsonPropertyName("apply")] public required string Apply { get; init; }
     [JsonPropertyName("sites")] public required List<string> Sites { get; init; }
     [JsonPropertyName("edits")] public required List<SiteEdit> Edits { get; init; }
+    [JsonPropertyName("switchable")] public bool? Switchable { get; init; }
 }
 
 /// <summary>Reads and writes the steering record in a model's metadata_props.</summary>

@@ -27,6 +27,15 @@ public sealed unsafe class InferenceSession : IDisposable
     /// <summary>Declared type and shape of each output.</summary>
     public IReadOnlyDictionary<string, NodeMetadata> OutputMetadata { get; }
 
+    /// <summary>
+    /// Initializers that are also graph inputs, which a run may override by feeding a value under their name (absent
+    /// from <see cref="InputNames"/>: they have defaults). <c>onnxsteer patch --switchable</c> makes its steering
+    /// vectors and strength such initializers.
+    /// </summary>
+    public IReadOnlyDictionary<string, NodeMetadata> OverridableInitializerMetadata => _overridable.Value;
+
+    private readonly Lazy<IReadOnlyDictionary<string, NodeMetadata>> _overridable;
+
     /// <summary>Execution providers requested for this session, in priority order (CPU last).</summary>
     public IReadOnlyList<string> Providers { get; }
 
@@ -41,6 +50,7 @@ public sealed unsafe class InferenceSession : IDisposable
         Handle = new OrtSafeHandle(OrtNative.CreateSession(OrtEnv.Instance.Handle.Pointer, full, opts.Handle.Pointer), OrtNative.SlotReleaseSession);
         Providers = [.. opts.AppendedProviders, "CPUExecutionProvider"];
         (InputNames, InputMetadata, OutputNames, OutputMetadata) = ReadSignature();
+        _overridable = new(ReadOverridable);
     }
 
     /// <summary>
@@ -55,6 +65,7 @@ public sealed unsafe class InferenceSession : IDisposable
         Handle = new OrtSafeHandle(OrtNative.CreateSessionFromArray(OrtEnv.Instance.Handle.Pointer, model, owned.Handle.Pointer), OrtNative.SlotReleaseSession);
         Providers = [.. owned.AppendedProviders, "CPUExecutionProvider"];
         (InputNames, InputMetadata, OutputNames, OutputMetadata) = ReadSignature();
+        _overridable = new(ReadOverridable);
     }
 
     private (string[], Dictionary<string, NodeMetadata>, string[], Dictionary<string, NodeMetadata>) ReadSignature()
@@ -64,6 +75,10 @@ public sealed unsafe class InferenceSession : IDisposable
         var (outNames, outMeta) = ReadSide(session, OrtNative.SlotSessionGetOutputCount, OrtNative.SlotSessionGetOutputName, OrtNative.SlotSessionGetOutputTypeInfo);
         return (inNames, inMeta, outNames, outMeta);
     }
+
+    private IReadOnlyDictionary<string, NodeMetadata> ReadOverridable() =>
+        ReadSide(Handle.Pointer, OrtNative.SlotSessionGetOverridableInitializerCount,
+            OrtNative.SlotSessionGetOverridableInitializerName, OrtNative.SlotSessionGetOverridableInitializerTypeInfo).Item2;
 
     private static (string[], Dictionary<string, NodeMetadata>) ReadSide(nint session, int countSlot, int nameSlot, int typeSlot)
     {

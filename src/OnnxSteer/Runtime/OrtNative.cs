@@ -16,6 +16,8 @@ internal static unsafe class OrtNative
         SlotSetGraphOptimizationLevel = 23, SlotSetIntraOpNumThreads = 24, SlotSetInterOpNumThreads = 25,
         SlotSessionGetInputCount = 30, SlotSessionGetOutputCount = 31, SlotSessionGetInputTypeInfo = 33,
         SlotSessionGetOutputTypeInfo = 34, SlotSessionGetInputName = 36, SlotSessionGetOutputName = 37,
+        SlotSessionGetOverridableInitializerCount = 32, SlotSessionGetOverridableInitializerTypeInfo = 35,
+        SlotSessionGetOverridableInitializerName = 38,
         SlotCreateRunOptions = 39, SlotRunOptionsSetRunLogSeverityLevel = 41, SlotRunOptionsSetTerminate = 46,
         SlotRunOptionsUnsetTerminate = 47, SlotCreateTensorAsOrtValue = 48, SlotCreateTensorWithDataAsOrtValue = 49,
         SlotIsTensor = 50, SlotGetTensorMutableData = 51, SlotCastTypeInfoToTensorInfo = 55,

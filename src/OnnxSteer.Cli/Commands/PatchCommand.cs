@@ -25,6 +25,13 @@ public sealed class PatchCommand : ICliCommand
             Description = "Fold the scale into the projection's weights instead of inserting a Mul (same op count, no extra cost). " +
                           "Sites that cannot be folded exactly (int4 input channels, shared weights) get a Mul, and the output says so.",
         };
+        var switchable = new Option<bool>("--switchable")
+        {
+            Description = "Make the steering adjustable at run time without reloading: each site's vector becomes an overridable " +
+                          "initializer ('<site prefix>/steer.gamma', or '.bias' for additive profiles) and the float scalar input " +
+                          "'onnxsteer.strength' (default 1) scales them all. At the defaults the output equals a plain patch. " +
+                          "Not with --fold.",
+        };
         var replace = new Option<bool>("--replace") { Description = "The model is already steered: remove that steering first." };
         var stack = new Option<bool>("--stack") { Description = "The model is already steered: add this steering on top of it." };
         var force = new Option<bool>("--force") { Description = "Apply a profile recorded on another model (fingerprint or dtype differ), with a warning." };
@@ -35,21 +42,26 @@ public sealed class PatchCommand : ICliCommand
             "done in its metadata; 'onnxsteer unpatch' undoes it.");
         command.Arguments.Add(model);
         command.Arguments.Add(profile);
-        foreach (var o in new Option[] { output, k, alpha, sites, fold, replace, stack, force }) command.Options.Add(o);
+        foreach (var o in new Option[] { output, k, alpha, sites, fold, switchable, replace, stack, force }) command.Options.Add(o);
         command.SetAction(parse => CommandRunner.Run(parse, () =>
         {
             if (parse.GetValue(replace) && parse.GetValue(stack))
                 throw new OnnxSteerException("--replace and --stack cannot be used together", ExitCodes.Usage);
+            if (parse.GetValue(fold) && parse.GetValue(switchable))
+                throw new OnnxSteerException("--fold and --switchable cannot be used together: a folded weight has no vector to override", ExitCodes.Usage);
             var existing = parse.GetValue(replace) ? ExistingSteering.Replace : parse.GetValue(stack) ? ExistingSteering.Stack : ExistingSteering.Refuse;
             var request = new PlanRequest(parse.GetValue(k), parse.GetValue(alpha), ParseSites(parse.GetValue(sites)), parse.GetValue(force));
             var job = new PatchJob(parse.GetValue(model)!, parse.GetValue(profile)!, parse.GetValue(output)!, request,
-                new PatchOptions(parse.GetValue(fold), existing));
+                new PatchOptions(parse.GetValue(fold), existing, parse.GetValue(switchable)));
             var outcome = ModelPatcher.Patch(job, line => Console.Error.WriteLine(line));
 
             var step = outcome.Patch.Step;
             var units = outcome.Plan.Sites.Sum(s => s.Units.Count);
             Console.Out.WriteLine($"steered {units} unit(s) at {step.Sites.Count} site(s) ({string.Join(", ", step.Sites)}) " +
                                   $"with {step.Method}, alpha {step.Alpha}{(step.K is { } kk ? $", k {kk}" : "")}: {step.Apply}");
+            if (step.Switchable == true)
+                Console.Out.WriteLine($"switchable: feed '{SwitchableSteering.StrengthName}' (float scalar, default 1) to scale the steering, " +
+                                      $"or a site's vector ({string.Join(", ", step.Edits.Select(e => e.Initializer))}) to replace it");
             Console.Out.WriteLine($"wrote {outcome.Written.ModelFile}");
             if (outcome.Written.DataFile is { } data) Console.Out.WriteLine($"wrote {data} (folded weights)");
             if (outcome.Written.Linked.Count > 0) Console.Out.WriteLine($"linked {string.Join(", ", outcome.Written.Linked)}");

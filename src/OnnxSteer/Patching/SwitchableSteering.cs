@@ -1,0 +1,109 @@
+using Google.Protobuf;
+using Onnx;
+
+namespace OnnxSteer.Patching;
+
+/// <summary>
+/// The graph pieces of <c>patch --switchable</c>. Each site's steering vector, the same constant a plain patch writes
+/// (<c>…/steer.scale</c>: 1 + gamma per unit; <c>…/steer.bias</c>: the offset), becomes an overridable initializer: an
+/// initializer that is also a graph input, so ONNX Runtime uses it unless a run feeds a tensor of the same name, type
+/// and shape. One float32 scalar graph input, <see cref="StrengthName"/> (default 1), scales every site's steering:
+/// <list type="bullet">
+/// <item>scaling: the Mul reads <c>strength == 1 ? v : 1 + strength·(v − 1)</c>;</item>
+/// <item>adding: the Add reads <c>strength·c</c>.</item>
+/// </list>
+/// The Where makes the default exact by construction (the Mul reads v itself, whatever the runtime does with casts), so at
+/// strength 1 the model computes exactly what a plain patch computes, feeding another selection's vectors gives exactly
+/// that re-patch, and strength 0 multiplies by exactly 1 (or adds zero).
+/// </summary>
+public static class SwitchableSteering
+{
+    /// <summary>The scalar graph input that scales every switchable site (float32, shape [], default 1).</summary>
+    public const string StrengthName = "onnxsteer.strength";
+
+    private const int Float = (int)TensorProto.Types.DataType.Float;
+
+    /// <summary>
+    /// The vector a host feeds for one site to get <paramref name="steering"/>: the factor per unit (scaling) or the
+    /// offset (adding), full width; encode it in the site's element type (<see cref="ElementEncoding.Encode"/>).
+    /// </summary>
+    public static float[] HostVector(SiteSteering steering) => (float[])steering.Vector.Clone();
+
+    /// <summary>
+    /// Lists <paramref name="vectorName"/> as a graph input, adds the strength input (once per graph) and inserts at
+    /// <paramref name="position"/> the nodes computing the factor the steering node reads; returns what unpatching needs.
+    /// </summary>
+    internal static SwitchEdit Insert(GraphProto graph, SiteSteering steering, SteeringOperation op, string vectorName,
+        string prefix, int position, Func<string[], string> reserve)
+    {
+        var site = steering.Site;
+        var type = site.ElementType;
+        graph.Input.Add(Input(vectorName, type, [site.Width]));
+        var strengthCreated = !graph.Initializer.Any(t => t.Name == StrengthName);
+        if (strengthCreated)
+        {
+            graph.Initializer.Add(Scalar(StrengthName, Float, 1f));
+            graph.Input.Add(Input(StrengthName, Float, []));
+        }
+
+        var nodes = new List<NodeProto>();
+        var constants = new List<string>();
+        string Constant(string suffix, int elementType, float value)
+        {
+            var name = reserve([prefix + suffix]);
+            graph.Initializer.Add(Scalar(name, elementType, value));
+            constants.Add(name);
+            return name;
+        }
+        string Node(string opType, string[] inputs, AttributeProto? attribute = null)
+        {
+            var name = reserve([$"{prefix}/strength/{opType}"]);
+            var node = new NodeProto { Name = name, OpType = opType };
+            node.Input.Add(inputs);
+            node.Output.Add(reserve([$"{name}/output_0"]));
+            if (attribute is not null) node.Attribute.Add(attribute);
+            nodes.Add(node);
+            return node.Output[0];
+        }
+
+        var strength = type == Float ? StrengthName
+            : Node("Cast", [StrengthName], new AttributeProto { Name = "to", Type = AttributeProto.Types.AttributeType.Int, I = type });
+        string factor;
+        if (op == SteeringOperation.Scale)
+        {
+            var isOne = Node("Equal", [StrengthName, Constant(".strength_one", Float, 1f)]);
+            var one = Constant(".one", type, 1f);
+            var scaled = Node("Add", [Node("Mul", [Node("Sub", [vectorName, one]), strength]), one]);
+            factor = Node("Where", [isOne, vectorName, scaled]);
+        }
+        else
+        {
+            factor = Node("Mul", [vectorName, strength]);
+        }
+        for (var i = 0; i < nodes.Count; i++) graph.Node.Insert(position + i, nodes[i]);
+
+        return new SwitchEdit
+        {
+            Factor = factor, Nodes = nodes.Select(n => n.Name).ToList(), Initializers = constants,
+            Strength = StrengthName, StrengthCreated = strengthCreated,
+        };
+    }
+
+    private static TensorProto Scalar(string name, int elementType, float value) => new()
+    {
+        Name = name,
+        DataType = elementType,
+        RawData = ByteString.CopyFrom(ElementEncoding.Encode([value], elementType)),
+    };
+
+    private static ValueInfoProto Input(string name, int elementType, long[] dims)
+    {
+        var shape = new TensorShapeProto();
+        foreach (var d in dims) shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
+        return new ValueInfoProto
+        {
+            Name = name,
+            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = elementType, Shape = shape } },
+        };
+    }
+}
