@@ -53,9 +53,11 @@ bench: build
 fuzz: build
 	@bash tests/scripts/fuzz.sh "$(ONNXSTEER)"
 
+# The library (with XML docs) and the tool (with the CPU ONNX Runtime) as NuGet packages in artifacts/; install the tool
+# with: dotnet tool install -g OnnxSteer.Cli --add-source artifacts   (tests/…/Packaging checks exactly that).
 pack: build
-	$(DOTNET) pack src/OnnxSteer/OnnxSteer.csproj -c $(CONFIG) -o artifacts --nologo
-	$(DOTNET) pack src/OnnxSteer.Cli/OnnxSteer.Cli.csproj -c $(CONFIG) -o artifacts --nologo
+	$(DOTNET) pack src/OnnxSteer/OnnxSteer.csproj -c $(CONFIG) --no-build -o artifacts --nologo
+	$(DOTNET) pack src/OnnxSteer.Cli/OnnxSteer.Cli.csproj -c $(CONFIG) --no-build -o artifacts --nologo
 
 clean:
 	$(DOTNET) clean OnnxSteer.sln -v:q

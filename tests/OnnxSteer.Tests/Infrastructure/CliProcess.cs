@@ -9,12 +9,20 @@ public static class CliProcess
     public static string CliDll => Path.Combine(AppContext.BaseDirectory, "OnnxSteer.Cli.dll");
 
     /// <summary>Runs <c>dotnet OnnxSteer.Cli.dll ARGS</c> in <paramref name="workingDirectory"/> (null: the current one) and waits.</summary>
-    public static (int Code, string Stdout, string Stderr) Run(string? workingDirectory, params string[] args)
+    public static (int Code, string Stdout, string Stderr) Run(string? workingDirectory, params string[] args) =>
+        Exec("dotnet", workingDirectory, [CliDll, .. args]);
+
+    /// <summary>
+    /// Runs any program with <paramref name="args"/> and waits; <paramref name="configure"/> may adjust the start info
+    /// (e.g. the environment).
+    /// </summary>
+    public static (int Code, string Stdout, string Stderr) Exec(string fileName, string? workingDirectory, IEnumerable<string> args,
+        Action<ProcessStartInfo>? configure = null)
     {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var psi = new ProcessStartInfo(fileName) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         if (workingDirectory is not null) psi.WorkingDirectory = workingDirectory;
-        psi.ArgumentList.Add(CliDll);
         foreach (var a in args) psi.ArgumentList.Add(a);
+        configure?.Invoke(psi);
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
