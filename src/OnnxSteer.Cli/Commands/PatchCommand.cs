@@ -10,7 +10,7 @@ public sealed class PatchCommand : ICliCommand
     public Command Build()
     {
         var model = new Argument<string>("model") { Description = "The model to steer (.onnx file, or a folder holding model.onnx). It is never modified." };
-        var profile = new Argument<string>("profile") { Description = "The profile JSON written by 'onnxsteer profile' (or 'select')." };
+        var profile = new Argument<string>("profile") { Description = "The profile JSON written by 'onnxsteer profile' (or 'select', 'import-vector'), or a llama.cpp / repeng control vector (.gguf: direction.N is added to layer N's output; --alpha is its strength, default 1)." };
         var output = new Option<string>("--output", "-o")
         {
             Description = "Where to write: a folder (the model keeps its file name; data files, genai_config.json and tokenizer " +
@@ -18,7 +18,7 @@ public sealed class PatchCommand : ICliCommand
             Required = true,
         };
         var k = new Option<int?>("--k") { Description = "Re-select this many units from the profile's counts (per site kind)." };
-        var alpha = new Option<double?>("--alpha") { Description = "Re-select with this steering strength (gamma = ±alpha·r)." };
+        var alpha = new Option<double?>("--alpha") { Description = "Re-select with this steering strength (gamma = ±alpha·r); for a control vector (.gguf or imported), its strength." };
         var sites = new Option<string?>("--sites") { Description = "Re-select from these site kinds only, comma-separated: attn, mlp, mlp-out." };
         var fold = new Option<bool>("--fold")
         {
