@@ -51,6 +51,7 @@ public static class GgufReader
         if (tensor.Type != GgmlType.F32)
             throw new InvalidGgufException($"{file.Path}: tensor '{tensor.Name}' is {tensor.TypeName}; only F32 tensors can be read (convert it to F32 first)");
         var count = tensor.ElementCount;
+        if (count > int.MaxValue / 4) throw new InvalidGgufException($"{file.Path}: tensor '{tensor.Name}' has {count} elements, too many to read");
         var start = DataPosition(file, tensor, count * 4);
         var values = new float[(int)count];
         try
@@ -229,7 +230,9 @@ public static class GgufReader
         };
         if (count > (ulong)c.Remaining / (ulong)minSize)
             throw new InvalidGgufException($"{c.Path}: metadata '{key}' claims {count} array elements, more than the {c.Remaining} bytes left can hold (corrupt or truncated)");
-        var items = new List<GgufValue>((int)count);
+        if (count > int.MaxValue) throw new InvalidGgufException($"{c.Path}: metadata '{key}' claims {count} array elements (at most {int.MaxValue} allowed)");
+        // Grown as elements are actually read, so a count near the file size costs nothing until the bytes are there.
+        var items = new List<GgufValue>((int)Math.Min(count, 1 << 16));
         for (ulong i = 0; i < count; i++) items.Add(ReadValue(c, elementType, key, depth + 1));
         return new GgufArray(elementType, items);
     }
