@@ -66,7 +66,16 @@ public static class ProfilePlanner
             selected = UnitSelector.Select(profile, k, alpha, kinds, s.RankJointly, profile.Method, s.Seed, s.Layers);
         }
 
+        // The checks depend only on the site, so each site is checked once (not once per unit: a profile selecting
+        // every unit of a 7B model has ~500k units).
+        var checkedSites = new Dictionary<(string, int), SiteKind>();
         SiteKind KindOf(string siteId, int layer)
+        {
+            if (checkedSites.TryGetValue((siteId, layer), out var known)) return known;
+            return checkedSites[(siteId, layer)] = CheckSite(siteId, layer);
+        }
+
+        SiteKind CheckSite(string siteId, int layer)
         {
             var ps = selected.Site(siteId) ?? throw new InvalidProfileException($"{profilePath}: unit on site '{siteId}', which the profile does not describe");
             var ms = sites.FirstOrDefault(x => x.Kind == ps.Kind && x.Layer == ps.Layer);

@@ -59,9 +59,10 @@ public sealed class SteeringPlan
         string source = "profile")
     {
         var bySite = new Dictionary<string, (SteeringSite Site, SortedDictionary<int, double> Units)>(StringComparer.Ordinal);
+        var found = new Dictionary<(SiteKind, int), SteeringSite>();
         foreach (var (kind, layer, index, gamma) in units)
         {
-            var site = FindSite(modelSites, kind, layer, source);
+            if (!found.TryGetValue((kind, layer), out var site)) found[(kind, layer)] = site = FindSite(modelSites, kind, layer, source);
             if (index < 0 || index >= site.Width)
                 throw new InvalidProfileException($"{source}: unit {site.Id}[{index}] is beyond the site's width {site.Width}");
             if (!double.IsFinite(gamma))

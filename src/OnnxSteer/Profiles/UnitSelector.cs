@@ -40,7 +40,7 @@ public static class UnitSelector
         if (method.NeedsSums() && profile.Counts.Any(c => c.SumDiff is null))
             throw new OnnxSteerException($"method {method.ToName()} needs sums of differences, which this profile lacks", ExitCodes.InvalidInput);
 
-        var result = profile.Clone();
+        var result = profile.CloneWithoutSelection();
         result.Method = method;
         result.Selection = new SelectionSettings
         {
@@ -59,11 +59,14 @@ public static class UnitSelector
         var random = new Random(seed);
         foreach (var group in groups)
         {
-            var candidates = Candidates(profile, group);
+            // Only the random method depends on the candidates' base order; the rankings are total orders (kind, layer
+            // and index together are unique), so one array sort with a struct comparer gives the same units as a LINQ
+            // multi-key sort, several times faster on models with hundreds of thousands of units (issue 9, B1).
+            var candidates = Candidates(profile, group, sorted: method == SteeringMethod.Random);
             IEnumerable<Candidate> chosen = method switch
             {
-                SteeringMethod.AuSteer => candidates.OrderByDescending(c => c.MaxCount).ThenBy(c => c.Layer).ThenBy(c => c.Index).ThenBy(c => c.Kind).Take(k),
-                SteeringMethod.ActDiff => candidates.OrderByDescending(c => AbsSum(c.Sum)).ThenBy(c => c.Layer).ThenBy(c => c.Index).ThenBy(c => c.Kind).Take(k),
+                SteeringMethod.AuSteer => Ranked(candidates, new ByMaxCount(), k),
+                SteeringMethod.ActDiff => Ranked(candidates, new ByAbsSum(), k),
                 SteeringMethod.Random => RandomSubset(candidates, k, random).OrderBy(c => c.Kind).ThenBy(c => c.Layer).ThenBy(c => c.Index),
                 _ => throw new ArgumentOutOfRangeException(nameof(method)),
             };
@@ -89,7 +92,56 @@ public static class UnitSelector
         public int MaxCount => Math.Max(Pos, Neg);
     }
 
-    private static List<Candidate> Candidates(SteeringProfile profile, IReadOnlyCollection<SiteKind> kinds)
+    /// <summary>The first <paramref name="k"/> candidates in <paramref name="order"/>, in that order. For k much smaller
+    /// than the candidates a bounded heap keeps the k best (O(n log k)); otherwise the whole array is sorted.</summary>
+    private static Candidate[] Ranked<TOrder>(List<Candidate> candidates, TOrder order, int k) where TOrder : struct, IComparer<Candidate>
+    {
+        Candidate[] best;
+        if ((long)k * 8 < candidates.Count)
+        {
+            // The heap's root is the worst of the k kept so far (reversed order); a candidate enters only if it beats it.
+            var heap = new PriorityQueue<Candidate, Candidate>(k + 1, Comparer<Candidate>.Create((a, b) => order.Compare(b, a)));
+            foreach (var c in candidates)
+            {
+                if (heap.Count < k) heap.Enqueue(c, c);
+                else if (order.Compare(c, heap.Peek()) < 0) heap.EnqueueDequeue(c, c);
+            }
+            best = heap.UnorderedItems.Select(e => e.Element).ToArray();
+        }
+        else best = candidates.ToArray();
+        Array.Sort(best, order);
+        return best.Length > k ? best[..k] : best;
+    }
+
+    /// <summary>AuSteer's ranking: most momenta first, then layer, index, kind.</summary>
+    private readonly struct ByMaxCount : IComparer<Candidate>
+    {
+        public int Compare(Candidate a, Candidate b)
+        {
+            var c = b.MaxCount.CompareTo(a.MaxCount);
+            return c != 0 ? c : Tie(a, b);
+        }
+    }
+
+    /// <summary>ActDiff's ranking: largest |sum of differences| first, then layer, index, kind.</summary>
+    private readonly struct ByAbsSum : IComparer<Candidate>
+    {
+        public int Compare(Candidate a, Candidate b)
+        {
+            var c = AbsSum(b.Sum).CompareTo(AbsSum(a.Sum));
+            return c != 0 ? c : Tie(a, b);
+        }
+    }
+
+    private static int Tie(Candidate a, Candidate b)
+    {
+        var c = a.Layer.CompareTo(b.Layer);
+        if (c != 0) return c;
+        c = a.Index.CompareTo(b.Index);
+        return c != 0 ? c : ((int)a.Kind).CompareTo((int)b.Kind);
+    }
+
+    private static List<Candidate> Candidates(SteeringProfile profile, IReadOnlyCollection<SiteKind> kinds, bool sorted = true)
     {
         var list = new List<Candidate>();
         for (var s = 0; s < profile.Sites.Count; s++)
@@ -101,7 +153,7 @@ public static class UnitSelector
                 list.Add(new Candidate(site.Kind, site.Id, site.Layer, i, c.Positive[i], c.Negative[i], c.SumDiff?[i] ?? 0));
         }
         // A fixed base order so that seeded random choices do not depend on the order sites are stored in.
-        list.Sort((a, b) => (a.Kind, a.Layer, a.Index).CompareTo((b.Kind, b.Layer, b.Index)));
+        if (sorted) list.Sort((a, b) => (a.Kind, a.Layer, a.Index).CompareTo((b.Kind, b.Layer, b.Index)));
         return list;
     }
 

@@ -1,0 +1,74 @@
+using BenchmarkDotNet.Running;
+
+namespace OnnxSteer.Bench;
+
+/// <summary>
+/// In-process benchmarks for issue 9, driven by bench/run.sh (make bench). Each command appends a markdown fragment
+/// to the report file named by --report. Benchmarks are not tests: nothing here fails CI.
+/// <code>
+/// b1 MODEL_DIR PROFILE WORK ROUNDS cold|warm --report F      external-data patch cost (B1)
+/// b1-inline MODEL_FILE PROFILE WORK ROUNDS --report F        inline patch vs copy (B1)
+/// profile MODEL_DIR PROFILE                                  write a synthetic k=100 profile (no inference)
+/// b2 MODEL_DIR LABEL ROUNDS --report F                       profiling with taps vs without (B2)
+/// b3 WORK VANILLA_DIR PROFILE ROUNDS NEW_TOKENS --report F   prefill/decode of vanilla, Mul, Mul-all, folded (B3)
+/// b4 TOKENIZER_JSON TEXT                                     one timed encode pass; prints JSON (B4)
+/// b4-text OUT                                                write the mixed text for B4 from ../shared/data
+/// rss baseline | rss patch MODEL PROFILE OUT 100|all [force] child process: prints VmHWM (KiB)
+/// bdn [BenchmarkDotNet args]                                  BenchmarkDotNet micro-benchmarks (see PatchBenchmarks)
+/// </code>
+/// </summary>
+public static class Program
+{
+    public static int Main(string[] args)
+    {
+        var report = new Report(Option(ref args, "--report") ?? "/dev/null");
+        switch (args.FirstOrDefault())
+        {
+            case "b1":
+                PatchBench.EnsureProfile(args[1], args[2]);
+                PatchBench.External(args[1], args[2], Work(args[3]), int.Parse(args[4]), args[5] == "cold", report);
+                break;
+            case "b1-inline":
+                PatchBench.Inline(args[1], args[2], Work(args[3]), int.Parse(args[4]), report);
+                break;
+            case "profile":
+                PatchBench.EnsureProfile(args[1], args[2]);
+                return 0;
+            case "b2":
+                ProfilingBench.Run(args[1], args[2], int.Parse(args[3]), report);
+                break;
+            case "b3":
+                InferenceBench.Run(Work(args[1]), args[2], args[3], int.Parse(args[4]), int.Parse(args[5]), report);
+                break;
+            case "b4":
+                return TokenizerBench.EncodeOnce(args[1], args[2]);
+            case "b4-text":
+                return TokenizerBench.WriteText(args[1]);
+            case "rss":
+                return PatchBench.RssChild(args);
+            case "bdn":
+                BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args[1..]);
+                return 0;
+            default:
+                Console.Error.WriteLine("usage: see the comment at the top of bench/OnnxSteer.Bench/Program.cs");
+                return 2;
+        }
+        report.Save();
+        return 0;
+    }
+
+    private static string Work(string path)
+    {
+        Directory.CreateDirectory(path);
+        return Path.GetFullPath(path);
+    }
+
+    private static string? Option(ref string[] args, string name)
+    {
+        var i = Array.IndexOf(args, name);
+        if (i < 0 || i + 1 >= args.Length) return null;
+        var value = args[i + 1];
+        args = args.Take(i).Concat(args.Skip(i + 2)).ToArray();
+        return value;
+    }
+}
