@@ -44,6 +44,14 @@ public class SweepTests(ITestOutputHelper output)
             new EvalResult(BenchmarkTask.Copa, EvalMode.Loglik, Enumerable.Range(0, 4).Select(i => new ItemResult($"x:{i}", "A", "A", i < correct)).ToList(), false),
             new FluencyResult(-1, 1, 1, 0));
         Assert.Equal(new SweepSetting(2, 5), SettingChooser.Choose([Fake(4, 1, 3), Fake(2, 50, 3), Fake(2, 5, 3), Fake(1, 1, 2)])!.Setting);
+        // The fluency guard: settings more than the allowed drop below vanilla's fluency are passed over, ties or not.
+        SettingResult Fluent(int k, int correct, double fluency) => Fake(k, 1, correct) with { Fluency = new FluencyResult(fluency, 10, 1, 0) };
+        var vanilla = new FluencyResult(-2.0, 10, 1, 0);
+        List<SettingResult> guarded = [Fluent(1, 4, -2.6), Fluent(2, 3, -2.08), Fluent(3, 3, -2.04)];
+        Assert.Equal(1, SettingChooser.Choose(guarded)!.Setting.K);
+        Assert.Equal(2, SettingChooser.Choose(guarded, vanilla, 0.1)!.Setting.K);
+        Assert.Equal(3, SettingChooser.Choose(guarded, vanilla, 0.05)!.Setting.K);
+        Assert.Null(SettingChooser.Choose(guarded, vanilla, 0.01));
         // Each setting's unit count is what the selector keeps for that k (attn only: k units).
         Assert.All(r.Settings, s => Assert.Equal(s.Setting.K, s.Units));
     }
