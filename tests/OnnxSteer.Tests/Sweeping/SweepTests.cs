@@ -44,6 +44,14 @@ public class SweepTests(ITestOutputHelper output)
             new EvalResult(BenchmarkTask.Copa, EvalMode.Loglik, Enumerable.Range(0, 4).Select(i => new ItemResult($"x:{i}", "A", "A", i < correct)).ToList(), false),
             new FluencyResult(-1, 1, 1, 0));
         Assert.Equal(new SweepSetting(2, 5), SettingChooser.Choose([Fake(4, 1, 3), Fake(2, 50, 3), Fake(2, 5, 3), Fake(1, 1, 2)])!.Setting);
+        // The fluency guard: settings more than the allowed drop below vanilla's fluency are passed over, ties or not.
+        SettingResult Fluent(int k, int correct, double fluency) => Fake(k, 1, correct) with { Fluency = new FluencyResult(fluency, 10, 1, 0) };
+        var vanilla = new FluencyResult(-2.0, 10, 1, 0);
+        List<SettingResult> guarded = [Fluent(1, 4, -2.6), Fluent(2, 3, -2.08), Fluent(3, 3, -2.04)];
+        Assert.Equal(1, SettingChooser.Choose(guarded)!.Setting.K);
+        Assert.Equal(2, SettingChooser.Choose(guarded, vanilla, 0.1)!.Setting.K);
+        Assert.Equal(3, SettingChooser.Choose(guarded, vanilla, 0.05)!.Setting.K);
+        Assert.Null(SettingChooser.Choose(guarded, vanilla, 0.01));
         // Each setting's unit count is what the selector keeps for that k (attn only: k units).
         Assert.All(r.Settings, s => Assert.Equal(s.Setting.K, s.Units));
     }
@@ -231,7 +239,7 @@ public class SweepTests(ITestOutputHelper output)
     {
         var dir = Path.Combine(F.Dir, "cli");
         var (code, stdout, stderr) = CliProcess.Run(null, "sweep", F.Model, "--profile", F.ProfilePath, "--task", "copa", "--data", SweepFixture.CopaVal,
-            "--k", "1,4", "--alpha", "1,20", "--val", "8", "--test", "8", "--mode", "loglik", "--out-dir", dir, "--threads", "1");
+            "--k", "4", "--alpha", "1,20", "--val", "8", "--test", "8", "--mode", "loglik", "--out-dir", dir, "--threads", "1");
         Assert.True(code == 0, stderr);
         Assert.Contains("validation accuracy (8 items", stdout);
         Assert.Contains("McNemar exact p", stdout);
@@ -240,7 +248,7 @@ public class SweepTests(ITestOutputHelper output)
             Assert.True(File.Exists(Path.Combine(dir, f)), f);
         // The CLI's validation numbers are the library's.
         using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, SweepReport.JsonFile)));
-        Assert.Equal(F.Result.Settings.Select(s => s.Validation.Correct),
+        Assert.Equal(F.Result.Settings.Where(s => s.Setting.K == 4).Select(s => s.Validation.Correct),
             doc.RootElement.GetProperty("settings").EnumerateArray().Select(s => s.GetProperty("validation").GetProperty("correct").GetInt32()));
         Assert.DoesNotContain(Directory.GetFiles(dir), f => f.EndsWith(".tmp", StringComparison.Ordinal));
 
