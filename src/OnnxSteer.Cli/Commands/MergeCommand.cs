@@ -22,6 +22,9 @@ public sealed class MergeCommand : ICliCommand
         command.SetAction(parse => CommandRunner.Run(parse, () =>
         {
             var files = parse.GetValue(inputs)!;
+            // A list argument swallows unknown options; a profile path never starts with '-'.
+            if (files.FirstOrDefault(f => f.StartsWith('-')) is { } unknown)
+                throw new OnnxSteerException($"merge: unknown option '{unknown}' (see onnxsteer merge --help)", ExitCodes.Usage);
             var merged = ProfileMerger.Merge(files.Select(f => (SteeringProfile.Load(f), f)).ToList());
             var outPath = parse.GetValue(output)!;
             merged.Save(outPath);
