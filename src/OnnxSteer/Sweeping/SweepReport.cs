@@ -25,7 +25,11 @@ public static class SweepReport
     private static string F(double v) => v.ToString("0.0000", CultureInfo.InvariantCulture);
     private static string G(double v) => v.ToString("G", CultureInfo.InvariantCulture);
 
-    /// <summary>Writes every output of <paramref name="result"/> into <paramref name="outDir"/> (created if missing); returns the paths written.</summary>
+    /// <summary>
+    /// Writes every output of <paramref name="result"/> into <paramref name="outDir"/> (created if missing); returns the
+    /// paths written. chosen-profile.json and test-items.jsonl left by an earlier sweep are removed when this result has
+    /// no choice or no test (interrupted, or nothing passed the fluency guard).
+    /// </summary>
     public static IReadOnlyList<string> Write(string outDir, SweepResult result)
     {
         Directory.CreateDirectory(outDir);
@@ -38,19 +42,22 @@ public static class SweepReport
         }
         Text(JsonFile, Json(result));
         Text(HeatmapFile, Heatmap.Svg(result));
+        var chosenPath = Path.Combine(outDir, ChosenProfileFile);
+        var itemsPath = Path.Combine(outDir, TestItemsFile);
         if (result.ChosenProfile is { } profile)
         {
-            var path = Path.Combine(outDir, ChosenProfileFile);
-            profile.Save(path);
-            written.Add(path);
+            profile.Save(chosenPath);
+            written.Add(chosenPath);
         }
+        // An earlier sweep's choice and test items must not sit beside this sweep's sweep.json as if they were its own.
+        else File.Delete(chosenPath);
         if (result.Test is { } test)
         {
-            var path = Path.Combine(outDir, TestItemsFile);
             // Vanilla first, steered as "against": the same layout as `eval MODEL --against STEERED --out`.
-            EvalReport.WriteItems(path, test.Vanilla, test.Steered);
-            written.Add(path);
+            EvalReport.WriteItems(itemsPath, test.Vanilla, test.Steered);
+            written.Add(itemsPath);
         }
+        else File.Delete(itemsPath);
         return written;
     }
 

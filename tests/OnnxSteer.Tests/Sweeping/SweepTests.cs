@@ -224,7 +224,11 @@ public class SweepTests(ITestOutputHelper output)
         Assert.Null(r.Chosen);
         Assert.Null(r.Test);
         var dir = Path.Combine(F.Dir, "cancelled");
+        // The folder held a finished sweep before: its choice and test items must not survive beside the new sweep.json.
+        SweepReport.Write(dir, F.Result);
+        Assert.True(File.Exists(Path.Combine(dir, SweepReport.TestItemsFile)));
         SweepReport.Write(dir, r);
+        Assert.False(File.Exists(Path.Combine(dir, SweepReport.TestItemsFile)));
         using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, SweepReport.JsonFile)));
         Assert.True(doc.RootElement.GetProperty("interrupted").GetBoolean());
         Assert.Equal(1, doc.RootElement.GetProperty("settings").GetArrayLength());
