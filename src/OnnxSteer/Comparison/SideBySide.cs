@@ -18,8 +18,13 @@ public sealed record ContinuationPair(string Prompt, string Vanilla, string Stee
 /// <param name="SteeredPrompts">Prompts whose steered continuation contains a word of the group.</param>
 public sealed record WordCount(IReadOnlyList<string> Words, int VanillaHits, int SteeredHits, int VanillaPrompts, int SteeredPrompts);
 
-/// <summary>The result of <see cref="SideBySide.Run"/>.</summary>
-public sealed record SideBySideReport(IReadOnlyList<ContinuationPair> Pairs, IReadOnlyList<WordCount> Counts, int MaxNewTokens);
+/// <summary>The result of <see cref="SideBySide.Run"/> (written by <c>compare --json</c> as schema <see cref="Schema"/>).</summary>
+public sealed record SideBySideReport(IReadOnlyList<ContinuationPair> Pairs, IReadOnlyList<WordCount> Counts, int MaxNewTokens)
+{
+    /// <summary>The JSON schema name, first in the file.</summary>
+    [System.Text.Json.Serialization.JsonPropertyOrder(-1)]
+    public string Schema => "onnxsteer.compare/1";
+}
 
 /// <summary>
 /// Greedy continuations of the same prompts from two models (typically vanilla and steered), and how often chosen
