@@ -37,13 +37,13 @@ public sealed class EvalCommand : ICliCommand
         {
             var taskValue = TaskTemplates.ParseTask(parse.GetValue(task)!);
             var modeValue = parse.GetValue(mode) == "loglik" ? EvalMode.Loglik : EvalMode.Generate;
+            if (taskValue == BenchmarkTask.Pairs && modeValue == EvalMode.Generate)
+                throw new OnnxSteerException("--task pairs is scored by log-likelihood only: use --mode loglik", ExitCodes.Usage);
             var items = EvalItems.Load(taskValue, parse.GetValue(data)!, parse.GetValue(offset), parse.GetValue(limit));
             var modelPath = parse.GetValue(model)!;
             var tok = TokenizerLoader.Load(parse.GetValue(tokenizer) ?? TokenizerFolder(modelPath));
             var settings = runtime.Read(parse);
             var isQuiet = parse.GetValue(quiet);
-            if (taskValue == BenchmarkTask.Pairs && modeValue == EvalMode.Generate)
-                throw new OnnxSteerException("--task pairs is scored by log-likelihood only: use --mode loglik", ExitCodes.Usage);
             var otherPath = parse.GetValue(against);
             // The fluency guard runs beside --against (default texts), or whenever --fluency names texts.
             var fluencyPath = parse.GetValue(fluency);

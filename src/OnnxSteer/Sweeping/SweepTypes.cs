@@ -1,0 +1,94 @@
+using OnnxSteer.Evaluation;
+using OnnxSteer.Pairs;
+using OnnxSteer.Profiles;
+using OnnxSteer.Runtime;
+using OnnxSteer.Sites;
+
+namespace OnnxSteer.Sweeping;
+
+/// <summary>What to sweep.</summary>
+public sealed record SweepRequest
+{
+    /// <summary>The unsteered model (folder or .onnx file).</summary>
+    public required string ModelPath { get; init; }
+    /// <summary>The profile whose counts units are re-selected from.</summary>
+    public required string ProfilePath { get; init; }
+    /// <summary>The task (templates and choices).</summary>
+    public required BenchmarkTask Task { get; init; }
+    /// <summary>The task's data file.</summary>
+    public required string DataPath { get; init; }
+    /// <summary>k values (units per site kind).</summary>
+    public required IReadOnlyList<int> Ks { get; init; }
+    /// <summary>alpha values.</summary>
+    public required IReadOnlyList<double> Alphas { get; init; }
+    /// <summary>Site kinds to select from; null = the profile's stored selection (else every kind recorded).</summary>
+    public IReadOnlyList<SiteKind>? Sites { get; init; }
+    /// <summary>Validation items.</summary>
+    public required int Validation { get; init; }
+    /// <summary>Test items; null = the rest of the file (see <see cref="SweepSlices.Plan"/>).</summary>
+    public int? Test { get; init; }
+    /// <summary>First record of the validation slice; null = chosen to avoid the profile's pairs.</summary>
+    public int? Offset { get; init; }
+    /// <summary>How items are answered.</summary>
+    public EvalMode Mode { get; init; } = EvalMode.Loglik;
+    /// <summary>
+    /// Fluency guard for the choice: settings whose mean log-likelihood per token falls more than this many nats below the
+    /// vanilla model's are not chosen (null = fluency is reported only).
+    /// </summary>
+    public double? MaxFluencyDrop { get; init; }
+    /// <summary>Neutral texts for the fluency guard.</summary>
+    public IReadOnlyList<string> FluencyTexts { get; init; } = NeutralTexts.Default;
+    /// <summary>Where the fluency texts came from, for reports.</summary>
+    public string FluencySource { get; init; } = NeutralTexts.DefaultName;
+    /// <summary>tokenizer.json or its folder; null = the model's folder.</summary>
+    public string? TokenizerPath { get; init; }
+    /// <summary>How to run ONNX Runtime.</summary>
+    public RuntimeSettings Runtime { get; init; } = RuntimeSettings.Default;
+}
+
+/// <summary>One setting's validation outcome.</summary>
+/// <param name="Setting">k and alpha.</param>
+/// <param name="Units">Units actually steered (fewer than k per kind only when a kind has fewer units).</param>
+/// <param name="Validation">Accuracy on the validation slice.</param>
+/// <param name="Fluency">Mean token log-likelihood of the neutral texts under this setting.</param>
+public sealed record SettingResult(SweepSetting Setting, int Units, EvalResult Validation, FluencyResult Fluency);
+
+/// <summary>The chosen setting and the vanilla model on the test slice, paired item by item.</summary>
+public sealed record SweepTest(EvalResult Steered, EvalResult Vanilla, EvalComparison Comparison, FluencyResult SteeredFluency);
+
+/// <summary>Progress: units of work are items evaluated and fluency texts scored.</summary>
+/// <param name="Stage">What is running, e.g. "validation k 4, alpha 20".</param>
+/// <param name="Done">Units done over the whole sweep.</param>
+/// <param name="Total">Units in the whole sweep.</param>
+public readonly record struct SweepProgress(string Stage, int Done, int Total);
+
+/// <summary>Everything a sweep found; complete, or cut short by cancellation (<see cref="Interrupted"/>).</summary>
+public sealed record SweepResult
+{
+    /// <summary>The request.</summary>
+    public required SweepRequest Request { get; init; }
+    /// <summary>The model file swept.</summary>
+    public required string ModelFile { get; init; }
+    /// <summary>Site kinds units were selected from.</summary>
+    public required IReadOnlyList<SiteKind> Sites { get; init; }
+    /// <summary>The slices and what was checked.</summary>
+    public required SweepSlices Slices { get; init; }
+    /// <summary>Ids of the validation items, in order.</summary>
+    public required IReadOnlyList<string> ValidationIds { get; init; }
+    /// <summary>Ids of the test items, in order.</summary>
+    public required IReadOnlyList<string> TestIds { get; init; }
+    /// <summary>The unsteered model on the validation slice (for reference; never used to choose).</summary>
+    public EvalResult? VanillaValidation { get; init; }
+    /// <summary>The unsteered model's fluency.</summary>
+    public FluencyResult? VanillaFluency { get; init; }
+    /// <summary>Finished settings, in grid order (k, then alpha, ascending).</summary>
+    public required IReadOnlyList<SettingResult> Settings { get; init; }
+    /// <summary>The best setting on validation (see <see cref="SettingChooser"/>); null when interrupted before the end of the grid, or when no setting passed the fluency guard.</summary>
+    public SettingResult? Chosen { get; init; }
+    /// <summary>The profile with the chosen setting's selection.</summary>
+    public SteeringProfile? ChosenProfile { get; init; }
+    /// <summary>The test-slice evaluation of the chosen setting and the vanilla model; null when not reached.</summary>
+    public SweepTest? Test { get; init; }
+    /// <summary>Stopped early by cancellation.</summary>
+    public bool Interrupted { get; init; }
+}
