@@ -19,7 +19,7 @@ public sealed class EvalCommand : ICliCommand
         var data = new Option<string>("--data") { Description = "The task's data file (boolq/copa .jsonl, copa .xml, winogrande .json/.jsonl, svamp .json, pairs .jsonl).", Required = true, HelpName = "FILE" };
         var limit = new Option<int?>("--limit") { Description = "Evaluate at most N items.", HelpName = "N" };
         var offset = new Option<int>("--offset") { Description = "Skip the first M records (keep evaluation items apart from those the profile was built on).", HelpName = "M" };
-        var mode = new Option<string>("--mode") { Description = "generate: greedy, exact match after lower-casing and trimming (svamp: the number after #### or the last number, up to 50 new tokens). loglik: each choice scored by its summed log-probability (acc and acc_norm, as lm-evaluation-harness).", DefaultValueFactory = _ => "generate", HelpName = "generate|loglik" };
+        var mode = new Option<string?>("--mode") { Description = "generate: greedy, exact match after lower-casing and trimming (svamp: the number after #### or the last number, up to 50 new tokens). loglik: each choice scored by its summed log-probability (acc and acc_norm, as lm-evaluation-harness). Default: generate, or loglik for --task pairs.", HelpName = "generate|loglik" };
         mode.AcceptOnlyFromAmong("generate", "loglik");
         var json = new Option<bool>("--json") { Description = "Print the summary as JSON (schema onnxsteer.eval/1) instead of text." };
         var output = new Option<string?>("--out") { Description = "Write one JSON line per item (id, prediction, gold, correct; with --against also against_prediction, against_correct).", HelpName = "FILE" };
@@ -36,7 +36,7 @@ public sealed class EvalCommand : ICliCommand
         command.SetAction(parse => CommandRunner.Run(parse, () =>
         {
             var taskValue = TaskTemplates.ParseTask(parse.GetValue(task)!);
-            var modeValue = parse.GetValue(mode) == "loglik" ? EvalMode.Loglik : EvalMode.Generate;
+            var modeValue = EvalModes.Resolve(parse.GetValue(mode), taskValue);
             if (taskValue == BenchmarkTask.Pairs && modeValue == EvalMode.Generate)
                 throw new OnnxSteerException("--task pairs is scored by log-likelihood only: use --mode loglik", ExitCodes.Usage);
             var items = EvalItems.Load(taskValue, parse.GetValue(data)!, parse.GetValue(offset), parse.GetValue(limit));

@@ -25,7 +25,7 @@ public sealed class SweepCommand : ICliCommand
         var val = new Option<int>("--val") { Description = "Validation items: every setting is evaluated on them and the best is chosen on them alone.", Required = true, HelpName = "N" };
         var test = new Option<int?>("--test") { Description = "Test items, right after the validation slice: the chosen setting and the vanilla model are evaluated on them once. Default: the rest of the file (stopping before the profile's records if they come later).", HelpName = "N" };
         var offset = new Option<int?>("--offset") { Description = "First record of the validation slice. Default: 0, or right after the profile's records when the data is the profile's pairs file and they would overlap. An offset that overlaps them is refused.", HelpName = "M" };
-        var mode = new Option<string>("--mode") { Description = "generate: greedy, exact match (as the AUSteer authors). loglik: each choice scored by summed log-probability (acc).", DefaultValueFactory = _ => "generate", HelpName = "generate|loglik" };
+        var mode = new Option<string?>("--mode") { Description = "generate: greedy, exact match (as the AUSteer authors). loglik: each choice scored by summed log-probability (acc). Default: generate, or loglik for --task pairs.", HelpName = "generate|loglik" };
         mode.AcceptOnlyFromAmong("generate", "loglik");
         var sites = new Option<string?>("--sites") { Description = "Site kinds to select from, comma-separated (attn, mlp, mlp-out). Default: the profile's selection.", HelpName = "KINDS" };
         var outDir = new Option<string>("--out-dir") { Description = "Folder for sweep.json, heatmap.svg, chosen-profile.json (loadable by 'onnxsteer patch') and test-items.jsonl.", DefaultValueFactory = _ => "sweep-out", HelpName = "DIR" };
@@ -44,12 +44,13 @@ public sealed class SweepCommand : ICliCommand
         runtime.AddTo(command);
         command.SetAction(parse => CommandRunner.Run(parse, () =>
         {
+            var taskValue = TaskTemplates.ParseTask(parse.GetValue(task)!);
             var (texts, textsName) = NeutralTexts.LoadOrDefault(parse.GetValue(fluency));
             var request = new SweepRequest
             {
                 ModelPath = parse.GetValue(model)!,
                 ProfilePath = parse.GetValue(profile)!,
-                Task = TaskTemplates.ParseTask(parse.GetValue(task)!),
+                Task = taskValue,
                 DataPath = parse.GetValue(data)!,
                 Ks = SweepGrid.ParseK(parse.GetValue(k)!),
                 Alphas = SweepGrid.ParseAlpha(parse.GetValue(alpha)!),
@@ -57,7 +58,7 @@ public sealed class SweepCommand : ICliCommand
                 Validation = parse.GetValue(val),
                 Test = parse.GetValue(test),
                 Offset = parse.GetValue(offset),
-                Mode = parse.GetValue(mode) == "loglik" ? EvalMode.Loglik : EvalMode.Generate,
+                Mode = EvalModes.Resolve(parse.GetValue(mode), taskValue),
                 MaxFluencyDrop = parse.GetValue(maxDrop),
                 FluencyTexts = texts,
                 FluencySource = textsName,

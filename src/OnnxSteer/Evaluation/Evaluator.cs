@@ -15,6 +15,22 @@ public enum EvalMode
     Loglik,
 }
 
+/// <summary>Parses <c>--mode</c>.</summary>
+public static class EvalModes
+{
+    /// <summary>
+    /// "generate" or "loglik"; when not given, generate (as the AUSteer authors) except for <see cref="BenchmarkTask.Pairs"/>,
+    /// which is scored by log-likelihood only.
+    /// </summary>
+    public static EvalMode Resolve(string? name, BenchmarkTask task) => name switch
+    {
+        null => task == BenchmarkTask.Pairs ? EvalMode.Loglik : EvalMode.Generate,
+        "generate" => EvalMode.Generate,
+        "loglik" => EvalMode.Loglik,
+        _ => throw new OnnxSteerException($"--mode: unknown mode '{name}': expected generate or loglik", ExitCodes.Usage),
+    };
+}
+
 /// <summary>One item's outcome.</summary>
 /// <param name="Id">The item's origin.</param>
 /// <param name="Prediction">Generated text (generate) or the chosen answer (loglik).</param>

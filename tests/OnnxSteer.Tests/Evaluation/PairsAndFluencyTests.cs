@@ -91,7 +91,7 @@ public class PairsAndFluencyTests(ITestOutputHelper output) : IDisposable
     {
         var path = WritePairs();
         var fp16 = ImportedModels.Get(ExportStyle.Genai, ExportDType.Fp16);
-        var (code, stdout, stderr) = CliProcess.Run(null, "eval", Model, "--task", "pairs", "--data", path, "--mode", "loglik",
+        var (code, stdout, stderr) = CliProcess.Run(null, "eval", Model, "--task", "pairs", "--data", path,
             "--against", fp16, "--json", "--threads", "1");
         Assert.True(code == 0, stderr);
         using var doc = JsonDocument.Parse(stdout);
@@ -119,6 +119,15 @@ public class PairsAndFluencyTests(ITestOutputHelper output) : IDisposable
         Assert.Contains($"mean log-likelihood {a1.MeanLogLikelihood.ToString("0.0000", System.Globalization.CultureInfo.InvariantCulture)} nats/token", line);
         Assert.Contains($"{(a1.MeanLogLikelihood - m1.MeanLogLikelihood).ToString("+0.0000;-0.0000", System.Globalization.CultureInfo.InvariantCulture)} vs model", line);
         output.WriteLine(stdout);
+    }
+
+    [Fact]
+    public void Mode_defaults_to_generate_except_for_pairs_which_is_loglik_only()
+    {
+        Assert.Equal(EvalMode.Generate, EvalModes.Resolve(null, BenchmarkTask.Copa));
+        Assert.Equal(EvalMode.Loglik, EvalModes.Resolve(null, BenchmarkTask.Pairs));
+        Assert.Equal(EvalMode.Loglik, EvalModes.Resolve("loglik", BenchmarkTask.BoolQ));
+        Assert.Equal(ExitCodes.Usage, Assert.Throws<OnnxSteerException>(() => EvalModes.Resolve("beam", BenchmarkTask.Copa)).ExitCode);
     }
 
     [Fact]

@@ -239,6 +239,26 @@ public class SweepTests(ITestOutputHelper output)
     }
 
     [SharedFact]
+    public void A_pairs_file_sweeps_in_loglik_with_ids_from_its_lines()
+    {
+        var path = Path.Combine(F.Dir, "heldout-pairs.jsonl");
+        File.WriteAllLines(path, new[]
+        {
+            ("Once upon a time, there was a little", " girl", " xylophone"), ("The sun was warm and the sky was", " blue", " loud"),
+            ("Mom made soup for", " dinner", " Tom"), ("The cat sat by the", " window", " cat"),
+            ("Tom had a red", " ball", " sky"), ("They went to the", " park", " soup"),
+        }.Select(p => JsonSerializer.Serialize(new { prompt = p.Item1, positive = p.Item2, negative = p.Item3 })));
+        var r = SweepRunner.Run(F.Request() with { Task = BenchmarkTask.Pairs, DataPath = path, Ks = [2], Alphas = [5], Validation = 3, Test = null });
+        Assert.Equal([$"{path}:1", $"{path}:2", $"{path}:3"], r.ValidationIds);
+        Assert.Equal([$"{path}:4", $"{path}:5", $"{path}:6"], r.TestIds);
+        Assert.Contains("not heldout-pairs.jsonl", Assert.Single(r.Slices.Notes));
+        Assert.Equal(new SweepSetting(2, 5), r.Chosen!.Setting);
+        Assert.Equal(3, r.Test!.Comparison.Counts.Total);
+        Assert.Equal(ExitCodes.Usage, Assert.Throws<OnnxSteerException>(() =>
+            SweepRunner.Run(F.Request() with { Task = BenchmarkTask.Pairs, DataPath = path, Mode = EvalMode.Generate })).ExitCode);
+    }
+
+    [SharedFact]
     public void Cli_sweep_writes_its_outputs_and_refuses_an_offset_inside_the_profiles_pairs()
     {
         var dir = Path.Combine(F.Dir, "cli");
