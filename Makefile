@@ -10,7 +10,7 @@ ONNXSTEER := $(DOTNET) $(CLI_DLL)
 export DOTNET_CLI_TELEMETRY_OPTOUT := 1
 export DOTNET_NOLOGO := 1
 
-.PHONY: setup restore runtime ggufjs build test demo bench fuzz pack clean
+.PHONY: setup restore runtime ggufjs build test demo bench fuzz pack docs clean
 
 setup: restore runtime ggufjs
 
@@ -52,6 +52,10 @@ bench: build
 
 fuzz: build
 	@bash tests/scripts/fuzz.sh "$(ONNXSTEER)"
+
+# docs/cli.md from the commands' own --help text (a test fails when it is stale).
+docs: build
+	ONNXSTEER_UPDATE_DOCS=1 $(DOTNET) test OnnxSteer.sln -c $(CONFIG) --no-build --nologo -v:q --filter "FullyQualifiedName~CliReferenceTests"
 
 # The library (with XML docs) and the tool (with the CPU ONNX Runtime) as NuGet packages in artifacts/; install the tool
 # with: dotnet tool install -g OnnxSteer.Cli --add-source artifacts   (tests/…/Packaging checks exactly that).

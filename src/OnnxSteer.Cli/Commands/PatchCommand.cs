@@ -28,7 +28,7 @@ public sealed class PatchCommand : ICliCommand
         var switchable = new Option<bool>("--switchable")
         {
             Description = "Make the steering adjustable at run time without reloading: each site's vector becomes an overridable " +
-                          "initializer ('<site prefix>/steer.gamma', or '.bias' for additive profiles) and the float scalar input " +
+                          "initializer (the same '<projection>/steer.scale' constant a plain patch writes, or '.bias' for additive profiles) and the float scalar input " +
                           "'onnxsteer.strength' (default 1) scales them all. At the defaults the output equals a plain patch. " +
                           "Not with --fold.",
         };
