@@ -19,7 +19,9 @@ internal sealed record FoldResult(SiteEdit Edit, IReadOnlyList<string> Tensors);
 /// (q − zp)·s, so this scales column j exactly; for a power-of-two v_j it is bitwise the Mul's result.</item>
 /// <item>mlp (input units) of an int4 MatMulNBits down projection: one unit shares its block scale with its neighbours,
 /// so the down projection cannot take it. But m = act(gate)·up is linear in up, so scaling the up projection's output
-/// channel i (its block scales, as above) scales m_i exactly — done when up feeds only that Mul.</item>
+/// channel i (its block scales, as above) scales m_i exactly — done when up feeds only that Mul. When up is a
+/// Split/Slice part of a fused gate_up projection (Phi-3), only the channels of up's last-axis range are scaled; refused
+/// unless that range and every other part's range are constant and disjoint, so the gate half is never touched.</item>
 /// </list>
 /// Anything else (shared weights, float zero points, unusual layouts) is left to a Mul, with the reason.
 /// </summary>
