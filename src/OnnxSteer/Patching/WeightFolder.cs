@@ -19,7 +19,9 @@ internal sealed record FoldResult(SiteEdit Edit, IReadOnlyList<string> Tensors);
 /// (q − zp)·s, so this scales column j exactly; for a power-of-two v_j it is bitwise the Mul's result.</item>
 /// <item>mlp (input units) of an int4 MatMulNBits down projection: one unit shares its block scale with its neighbours,
 /// so the down projection cannot take it. But m = act(gate)·up is linear in up, so scaling the up projection's output
-/// channel i (its block scales, as above) scales m_i exactly — done when up feeds only that Mul.</item>
+/// channel i (its block scales, as above) scales m_i exactly — done when up feeds only that Mul. When up is a
+/// Split/Slice part of a fused gate_up projection (Phi-3), only the channels of up's last-axis range are scaled; refused
+/// unless that range and every other part's range are constant and disjoint, so the gate half is never touched.</item>
 /// </list>
 /// Anything else (shared weights, float zero points, unusual layouts) is left to a Mul, with the reason.
 /// </summary>
@@ -177,9 +179,59 @@ internal static class WeightFolder
             .Where(c => c.Node is not null && (IsNBits(c.Node) || IsFloatProjection(c.Node)) && c.Node.Output.Count == 1
                         && ctx.Index.Consumers(c.Value).Count == 1 && !ctx.Index.IsGraphOutput(c.Value))
             .ToList();
+        if (candidates.Count == 0) return FusedUpPart(ctx, mul, site, v, data, out upName, out reason);
         if (candidates.Count != 1) { reason = "no single up projection feeds the gate·up product"; return null; }
         upName = candidates[0].Node!.Name;
         return OutputChannels(ctx, candidates[0].Node!, site.Width, v, null, data, out reason);
+    }
+
+    /// <summary>
+    /// m = act(gate)·up where up is a Split/Slice part of one fused gate_up projection (Phi-3): scales the projection's
+    /// output channels inside the up part's range [start, start + width) and leaves every other channel at factor 1.
+    /// Refused unless the up part is read only by the Mul, the fused output only by Split/Slice nodes, and every other
+    /// part's range is known and disjoint from up's, so the gate can never be scaled.
+    /// </summary>
+    private static List<(TensorProto, TensorProto)>? FusedUpPart(Context ctx, NodeProto mul, SteeringSite site, float[] v,
+        TensorReader data, out string? upName, out string reason)
+    {
+        upName = null;
+        var patterns = new GraphPatterns(ctx.Index);
+        var parts = mul.Input
+            .Select(patterns.PartOf)
+            .Where(p => p is not null && ctx.Index.Producer(p.Source) is { } n && (IsNBits(n) || IsFloatProjection(n))
+                        && ctx.Index.Consumers(p.Value).Count == 1 && !ctx.Index.IsGraphOutput(p.Value))
+            .ToList();
+        if (parts.Count != 1) { reason = "no single up projection feeds the gate·up product"; return null; }
+        var up = parts[0]!;
+        var fused = ctx.Index.Producer(up.Source)!;
+        var total = OutputWidth(ctx, fused);
+        if (total <= 0) { reason = $"fused gate_up projection '{fused.Name}' has no known output width"; return null; }
+        var readers = ctx.Index.Consumers(up.Source);
+        if (ctx.Index.IsGraphOutput(up.Source) || ctx.Index.SubgraphConsumers(up.Source).Count > 0
+            || readers.Any(r => r.OpType is not ("Slice" or "Split") || r.Input[0] != up.Source))
+        { reason = $"fused gate_up output '{up.Source}' has readers other than its Split/Slice"; return null; }
+        if (patterns.LastAxisRange(up, total) is not { } range || range.Length != site.Width)
+        { reason = $"the up part of fused gate_up '{fused.Name}' is not a constant last-axis range of width {site.Width}"; return null; }
+        foreach (var reader in readers)
+            foreach (var output in reader.Output.Where(o => o.Length > 0 && o != up.Value))
+            {
+                var other = patterns.LastAxisRange(new ValuePart(output, reader, up.Source, reader.Output.IndexOf(output)), total);
+                if (other is not { } r || (r.Length > 0 && r.Start < range.Start + range.Length && range.Start < r.Start + r.Length))
+                { reason = $"another part of fused gate_up '{fused.Name}' ('{output}') may overlap the up part"; return null; }
+            }
+        var full = new float[total];
+        Array.Fill(full, 1f);
+        Array.Copy(v, 0, full, range.Start, range.Length);
+        upName = $"{fused.Name}[{range.Start}..{range.Start + range.Length})";
+        return OutputChannels(ctx, fused, (int)total, full, null, data, out reason);
+    }
+
+    /// <summary>N of a projection: MatMulNBits attribute N, else the weight's output axis; 0 when unknown.</summary>
+    private static long OutputWidth(Context ctx, NodeProto node)
+    {
+        if (IsNBits(node)) return Attr(node, "N");
+        if (ctx.Index.Initializer(node.Input[1]) is not { Dims.Count: 2 } w) return 0;
+        return node.OpType == "Gemm" && Attr(node, "transB") != 0 ? w.Dims[0] : w.Dims[1];
     }
 
     private static long Attr(NodeProto node, string name) => node.Attribute.FirstOrDefault(a => a.Name == name)?.I ?? 0;

@@ -148,6 +148,138 @@ internal sealed class GraphPatterns(GraphIndex index)
         return new ElementwiseLeaves(leaves, nonlinear);
     }
 
+    /// <summary>
+    /// When <paramref name="value"/> is one output of a Slice or Split (a part of a wider value, e.g. the gate or up half
+    /// of a fused gate_up projection), that part; else null.
+    /// </summary>
+    public ValuePart? PartOf(string value)
+    {
+        var producer = Index.Producer(value);
+        if (producer is not { OpType: "Slice" or "Split" } || producer.Domain is not ("" or "ai.onnx") || producer.Input.Count == 0) return null;
+        return new ValuePart(value, producer, producer.Input[0], producer.Output.IndexOf(value));
+    }
+
+    /// <summary>
+    /// Whether <paramref name="part"/> cuts along the last axis of its source: true, false, or null when the graph does
+    /// not say (axis not constant, rank unknown).
+    /// </summary>
+    public bool? CutsLastAxis(ValuePart part)
+    {
+        var axis = PartAxis(part.Splitter);
+        if (axis is null) return null;
+        if (axis == -1) return true;
+        var rank = RankOf(part.Source);
+        // Axis 0 is never the unit axis of a projection's output (rank >= 2); other axes need the rank to judge.
+        if (rank is null) return axis == 0 ? false : null;
+        return axis == rank - 1 || axis + rank == rank - 1;
+    }
+
+    /// <summary>
+    /// The range [Start, Start + Length) of the last axis that <paramref name="part"/> takes from a source whose last
+    /// dimension is <paramref name="sourceWidth"/>; null unless the cut is on the last axis with constant bounds and step 1.
+    /// </summary>
+    public (long Start, long Length)? LastAxisRange(ValuePart part, long sourceWidth)
+    {
+        if (CutsLastAxis(part) != true || sourceWidth <= 0) return null;
+        var node = part.Splitter;
+        if (node.OpType == "Slice")
+        {
+            long[]? starts, ends, steps = null;
+            if (Attribute(node, "starts") is { } sa)
+            {
+                // Opset 1-9: bounds are attributes.
+                starts = [.. sa.Ints];
+                ends = Attribute(node, "ends")?.Ints.ToArray();
+            }
+            else
+            {
+                starts = node.Input.Count > 1 ? ConstantInt64s(node.Input[1]) : null;
+                ends = node.Input.Count > 2 ? ConstantInt64s(node.Input[2]) : null;
+                if (node.Input.Count > 4 && node.Input[4].Length > 0) steps = ConstantInt64s(node.Input[4]);
+            }
+            if (starts is not [var s] || ends is not [var e] || steps is not (null or [1])) return null;
+            s = s < 0 ? Math.Max(0, s + sourceWidth) : Math.Min(s, sourceWidth);
+            e = e < 0 ? Math.Max(0, e + sourceWidth) : Math.Min(e, sourceWidth);
+            return (s, Math.Max(0, e - s));
+        }
+        // Split: explicit sizes (input 1 from opset 13, attribute before), else equal parts (the last one smaller, opset 18).
+        var count = node.Output.Count;
+        var sizes = node.Input.Count > 1 && node.Input[1].Length > 0 ? ConstantInt64s(node.Input[1])
+            : Attribute(node, "split") is { } splitAttr ? [.. splitAttr.Ints] : null;
+        if (sizes is null)
+        {
+            if (count == 0) return null;
+            var chunk = (sourceWidth + count - 1) / count;
+            sizes = Enumerable.Range(0, count).Select(i => Math.Max(0, Math.Min(chunk, sourceWidth - i * chunk))).ToArray();
+        }
+        if (sizes.Length != count || sizes.Sum() != sourceWidth || part.Index < 0 || part.Index >= count) return null;
+        return (sizes.Take(part.Index).Sum(), sizes[part.Index]);
+    }
+
+    /// <summary>The axis a Slice or Split cuts, when it is a single constant axis; else null.</summary>
+    private long? PartAxis(NodeProto node)
+    {
+        if (node.OpType == "Split") return Attribute(node, "axis")?.I ?? 0;
+        long[]? axes = Attribute(node, "axes") is { } a ? [.. a.Ints]
+            : node.Input.Count > 3 && node.Input[3].Length > 0 ? ConstantInt64s(node.Input[3])
+            : null;
+        // Without axes, Slice cuts axes 0..len(starts)-1: the last axis only for 1-D data, which a projection never gives.
+        return axes is [var axis] ? axis : null;
+    }
+
+    /// <summary>Ops whose output has the rank of their first input (norms, casts, unary activations, softmax).</summary>
+    private static readonly HashSet<string> RankKeepingOps =
+        ["LayerNormalization", "SimplifiedLayerNormalization", "SkipLayerNormalization", "SkipSimplifiedLayerNormalization",
+         "RMSNormalization", "Cast", "Identity", "Softmax", "Dropout", .. NonlinearOps];
+
+    private readonly Dictionary<string, int?> _ranks = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The rank of a value: declared, else followed back through projections with a 2-D weight (MatMul keeps the rank),
+    /// norms, activations and broadcasting elementwise ops (the largest known rank) to a value that declares it; null
+    /// when nothing says. Residual chains are long, so the walk is memoised and allowed deep.
+    /// </summary>
+    public int? RankOf(string value, int depth = 0)
+    {
+        if (_ranks.TryGetValue(value, out var known)) return known;
+        int? rank = null;
+        if (DeclaredShape(value) is { } dims) rank = dims.Length;
+        else if (Index.Initializer(value) is { } init) rank = init.Dims.Count;
+        else if (Index.Producer(value) is { Input.Count: > 0 } producer && depth < 1024)
+        {
+            rank = producer.OpType switch
+            {
+                "Gemm" => 2,
+                "MatMulNBits" => RankOf(producer.Input[0], depth + 1),
+                "MatMul" when producer.Input.Count == 2 && ConstantShape(producer.Input[1]) is { Length: 2 } => RankOf(producer.Input[0], depth + 1),
+                "Add" or "Mul" or "Sub" or "Div" => producer.Input.Where(i => i.Length > 0).Select(i => RankOf(i, depth + 1)).Max(),
+                var op when RankKeepingOps.Contains(op) => RankOf(producer.Input[0], depth + 1),
+                _ => null,
+            };
+        }
+        _ranks[value] = rank;
+        return rank;
+    }
+
+    /// <summary>A small constant integer tensor (initializer or Constant node, int64 or int32, inline data), or null.</summary>
+    public long[]? ConstantInt64s(string value)
+    {
+        var tensor = Index.Initializer(value)
+                     ?? (Index.Producer(value) is { OpType: "Constant" } c ? Attribute(c, "value")?.T : null);
+        if (tensor is null || tensor.DataLocation == TensorProto.Types.DataLocation.External) return null;
+        var raw = tensor.RawData.Span;
+        return tensor.DataType switch
+        {
+            (int)TensorProto.Types.DataType.Int64 when raw.Length > 0 =>
+                System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(raw).ToArray(),
+            (int)TensorProto.Types.DataType.Int64 => [.. tensor.Int64Data],
+            (int)TensorProto.Types.DataType.Int32 when raw.Length > 0 =>
+                System.Runtime.InteropServices.MemoryMarshal.Cast<byte, int>(raw).ToArray().Select(i => (long)i).ToArray(),
+            (int)TensorProto.Types.DataType.Int32 => tensor.Int32Data.Select(i => (long)i).ToArray(),
+            _ => null,
+        };
+    }
+
     /// <summary>The attribute named <paramref name="name"/> of <paramref name="node"/>, or null.</summary>
     public static AttributeProto? Attribute(NodeProto node, string name) => node.Attribute.FirstOrDefault(a => a.Name == name);
 }
@@ -158,3 +290,10 @@ internal sealed record ElementwiseLeaves(IReadOnlyList<string> Values, bool Nonl
     /// <summary>The only leaf when there is exactly one, else null.</summary>
     public string? Single => Values.Count == 1 ? Values[0] : null;
 }
+
+/// <summary>One output of a Slice or Split: a part of <paramref name="Source"/>.</summary>
+/// <param name="Value">The part.</param>
+/// <param name="Splitter">The Slice or Split node.</param>
+/// <param name="Source">The value it cuts.</param>
+/// <param name="Index">Which output of the splitter the part is (0 for a Slice).</param>
+internal sealed record ValuePart(string Value, NodeProto Splitter, string Source, int Index);

@@ -16,6 +16,12 @@ namespace OnnxSteer.Sites;
 /// <param name="ElementType">Element type of x and y as the weight implies (TensorProto.DataType), or 0.</param>
 internal sealed record Projection(NodeProto Node, int Order, string Activation, string Weight, int InputWidth, int OutputWidth, int ElementType)
 {
+    /// <summary>
+    /// Why the projection's input cannot be a steering site although its output is an ordinary projection output
+    /// (Gemm with transA=1), or null. Such a projection still counts as gate, up or fc1, and its output as mlp-out.
+    /// </summary>
+    public string? InputUnsupported { get; init; }
+
     /// <summary>The projection's output value.</summary>
     public string Output => Node.Output[0];
 
@@ -34,13 +40,19 @@ internal sealed record Projection(NodeProto Node, int Order, string Activation, 
         }
         if (domain is "" or "ai.onnx" && node.OpType == "Gemm")
         {
-            // transA would make x's last dimension M rather than K: not a projection of the activation's rows.
-            if ((GraphPatterns.Attribute(node, "transA")?.I ?? 0) != 0) return null;
             if (!graph.IsConstant(w) || graph.IsConstant(x)) return null;
             var dims = graph.ConstantShape(w);
             var transB = (GraphPatterns.Attribute(node, "transB")?.I ?? 0) != 0;
             var (k, n) = dims is { Length: 2 } ? (transB ? (dims[1], dims[0]) : (dims[0], dims[1])) : (0L, 0L);
-            return new Projection(node, order, x, w, (int)k, (int)n, graph.ConstantElementType(w));
+            // transA: Y = x^T B with x stored [K, M], so x's units lie on axis 0, not on the last axis that a site's
+            // Mul (and the recorder's last-token read) assume. The output Y [M, N] is ordinary.
+            var transA = (GraphPatterns.Attribute(node, "transA")?.I ?? 0) != 0;
+            return new Projection(node, order, x, w, (int)k, (int)n, graph.ConstantElementType(w))
+            {
+                InputUnsupported = transA
+                    ? "Gemm with transA=1 reads its input transposed ([K, tokens]): the units lie on axis 0, but steering and recording work on the last axis"
+                    : null,
+            };
         }
         if (domain == "com.microsoft" && node.OpType == "MatMulNBits" && node.Input.Count >= 3)
         {

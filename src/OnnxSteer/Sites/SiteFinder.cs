@@ -16,6 +16,9 @@ namespace OnnxSteer.Sites;
 /// <item><c>mlp-out</c>: the down projection's output as the residual add consumes it (after a constant bias Add when a
 /// MatMul has one; Gemm and MatMulNBits include their bias).</item>
 /// </list>
+/// Gate and up may also be two parts (Split outputs or Slices on the last axis) of one fused gate_up projection
+/// (Phi-3). Structures found inside If/Loop/Scan bodies, and projections that read their input transposed (Gemm with
+/// transA=1), are not sites: they are listed in <see cref="SiteReport.Unsupported"/> and the warnings, with the reason.
 /// Node names only number layers (<c>layers.N</c>, <c>h.N</c>, <c>blocks.N</c>); without usable numbers, layers are
 /// numbered by order of appearance. Where names and structure disagree, the report says so in its warnings.
 /// </summary>
@@ -30,8 +33,9 @@ public static class SiteFinder
     public const string WhatWasLookedFor =
         "looked for attention output projections (MatMul, Gemm or MatMulNBits with a constant weight whose input comes, " +
         "possibly through Reshape/Transpose/Flatten, from GroupQueryAttention/MultiHeadAttention/Attention or from a " +
-        "softmax(QK^T)V MatMul) and MLP down projections (whose input is act(gate)*up or act(fc1), act being Sigmoid*x, " +
-        "Gelu, FastGelu, QuickGelu, Relu or similar)";
+        "softmax(QK^T)V MatMul) and MLP down projections (whose input is act(gate)*up, with gate and up separate projections " +
+        "or two Split/Slice parts of one fused gate_up projection, or act(fc1), act being Sigmoid*x, Gelu, FastGelu, QuickGelu, " +
+        "Relu or similar)";
 
     /// <summary>Finds the sites of <paramref name="model"/>; throws <see cref="NoSitesFoundException"/> when there are none.</summary>
     public static SiteReport Find(OnnxModel model) => Find(model.Graph, model.FilePath ?? "(in-memory model)");
@@ -50,9 +54,40 @@ public static class SiteFinder
     /// <summary>Like <see cref="Find(GraphProto, string)"/> but returns an empty report instead of throwing.</summary>
     public static SiteReport Scan(GraphProto graph)
     {
-        var patterns = new GraphPatterns(new GraphIndex(graph));
         var warnings = new List<string>();
-        var projections = graph.Node.Select((node, order) => Projection.TryRead(node, order, patterns))
+        var unsupported = new List<UnsupportedSite>();
+        var main = ScanGraph(graph, graph.Node.Count, "main", warnings, unsupported);
+        foreach (var scope in Subgraphs.Walk(graph).Skip(1))
+        {
+            // A site inside an If/Loop/Scan body is reported, not used: a patch inserts its Mul into the main graph and
+            // the recorder reads sites as main-graph outputs, which a value inside a body cannot be.
+            var view = ScopeView(scope, out var ownNodes);
+            var inner = ScanGraph(view, ownNodes, scope.Path, [], unsupported);
+            foreach (var site in inner)
+                unsupported.Add(new UnsupportedSite(site.Id, site.Kind, site.ProjectionNode, site.ProjectionOpType, site.ValueName,
+                    scope.Path, SubgraphReason, site.Evidence ?? ""));
+        }
+        foreach (var u in unsupported)
+            warnings.Add($"{u.Id} in {u.Location}: '{u.ProjectionNode}' ({u.ProjectionOpType}) has the structure of a {u.Kind.ToName()} site " +
+                         $"({u.Evidence}) but is not used: {u.Reason}");
+        return new SiteReport(main, warnings) { Unsupported = unsupported };
+    }
+
+    /// <summary>Why sites inside subgraphs are not used.</summary>
+    public const string SubgraphReason =
+        "it lies inside an If/Loop/Scan body; patching rewires and recording taps values of the main graph only " +
+        "(a value inside a body cannot be a model output)";
+
+    /// <summary>
+    /// The sites whose projections are among the last <paramref name="ownNodes"/> nodes of <paramref name="graph"/>
+    /// (earlier nodes belong to enclosing scopes and only help to resolve values); unusable ones go to <paramref name="unsupported"/>.
+    /// </summary>
+    private static List<SteeringSite> ScanGraph(GraphProto graph, int ownNodes, string location, List<string> warnings,
+        List<UnsupportedSite> unsupported)
+    {
+        var patterns = new GraphPatterns(new GraphIndex(graph));
+        var firstOwn = graph.Node.Count - ownNodes;
+        var projections = graph.Node.Select((node, order) => order < firstOwn ? null : Projection.TryRead(node, order, patterns))
             .OfType<Projection>().ToList();
         var byOutput = new Dictionary<string, Projection>(StringComparer.Ordinal);
         foreach (var p in projections) byOutput.TryAdd(p.Output, p);
@@ -70,19 +105,52 @@ public static class SiteFinder
         var sites = new List<SteeringSite>();
         var attnLayers = NumberLayers(attn, warnings);
         var mlpLayers = NumberLayers(mlp, warnings);
-        for (var i = 0; i < attn.Count; i++) AddSite(sites, warnings, patterns, attn[i], attnLayers[i], SiteKind.Attn);
+        void Add(Candidate candidate, int layer, SiteKind kind)
+        {
+            if (kind != SiteKind.MlpOut && candidate.Projection.InputUnsupported is { } why)
+            {
+                var p = candidate.Projection;
+                unsupported.Add(new UnsupportedSite($"{kind.ToName()}.{layer}", kind, p.Node.Name, p.Node.OpType, p.Activation, location, why, candidate.Evidence));
+                return;
+            }
+            AddSite(sites, warnings, patterns, candidate, layer, kind);
+        }
+        for (var i = 0; i < attn.Count; i++) Add(attn[i], attnLayers[i], SiteKind.Attn);
         for (var i = 0; i < mlp.Count; i++)
         {
-            AddSite(sites, warnings, patterns, mlp[i], mlpLayers[i], SiteKind.Mlp);
-            AddSite(sites, warnings, patterns, mlp[i], mlpLayers[i], SiteKind.MlpOut);
+            Add(mlp[i], mlpLayers[i], SiteKind.Mlp);
+            Add(mlp[i], mlpLayers[i], SiteKind.MlpOut);
         }
 
         WarnAboutNames(attn.Concat(mlp).ToList(), projections, warnings);
         if (attn.Count > 0 && mlp.Count > 0 && attn.Count != mlp.Count)
             warnings.Add($"found {attn.Count} attention output projections but {mlp.Count} MLP down projections; layers may not line up");
 
-        var ordered = sites.OrderBy(s => s.Kind).ThenBy(s => s.Layer).ToList();
-        return new SiteReport(ordered, warnings);
+        return sites.OrderBy(s => s.Kind).ThenBy(s => s.Layer).ToList();
+    }
+
+    /// <summary>
+    /// A graph to search a subgraph in: the enclosing scopes' initializers, value types and nodes (a body may read
+    /// weights and values of its parents) followed by the subgraph's own nodes, of which there are <paramref name="ownNodes"/>.
+    /// The messages are shared, not copied.
+    /// </summary>
+    private static GraphProto ScopeView(GraphScope scope, out int ownNodes)
+    {
+        var chain = new List<GraphScope>();
+        for (var s = scope; s is not null; s = s.Parent) chain.Insert(0, s);
+        var view = new GraphProto { Name = scope.Graph.Name };
+        foreach (var s in chain)
+        {
+            view.Initializer.Add(s.Graph.Initializer);
+            view.ValueInfo.Add(s.Graph.ValueInfo);
+            if (s != scope) view.ValueInfo.Add(s.Graph.Input.Concat(s.Graph.Output));
+            if (s != scope) view.Node.Add(s.Graph.Node);
+        }
+        view.Input.Add(scope.Graph.Input);
+        view.Output.Add(scope.Graph.Output);
+        view.Node.Add(scope.Graph.Node);
+        ownNodes = scope.Graph.Node.Count;
+        return view;
     }
 
     /// <summary>The one-line explanation given when a graph has no site.</summary>
@@ -124,12 +192,30 @@ public static class SiteFinder
         {
             var (act, linear) = (sides[s], sides[1 - s]);
             if (!act.Nonlinear || linear.Nonlinear || act.Single is not { } gateOut || linear.Single is not { } upOut) continue;
-            if (gateOut == upOut || !byOutput.TryGetValue(gateOut, out var gate) || !byOutput.TryGetValue(upOut, out var up)) continue;
+            if (gateOut == upOut) continue;
+            if (FusedGateUp(gateOut, upOut, graph, byOutput) is { } fused) return fused;
+            if (!byOutput.TryGetValue(gateOut, out var gate) || !byOutput.TryGetValue(upOut, out var up)) continue;
             if (graph.SkipShapeOps(gate.Activation) != graph.SkipShapeOps(up.Activation))
                 warnings.Add($"'{projection.Node.Name}': gate '{gate.Node.Name}' and up '{up.Node.Name}' projections read different inputs; treated as a gated MLP anyway");
             return $"input is act(gate)*up, gate = {gate.Node.OpType} '{gate.Node.Name}', up = {up.Node.OpType} '{up.Node.Name}'";
         }
         return null;
+    }
+
+    /// <summary>
+    /// Evidence for m = act(gate)·up where gate and up are two different parts (Split outputs or Slices on the last
+    /// axis) of one fused gate_up projection, as Phi-3 exports write it; null otherwise.
+    /// </summary>
+    private static string? FusedGateUp(string gateOut, string upOut, GraphPatterns graph, IReadOnlyDictionary<string, Projection> byOutput)
+    {
+        if (graph.PartOf(gateOut) is not { } gate || graph.PartOf(upOut) is not { } up) return null;
+        var source = graph.SkipShapeOps(gate.Source);
+        if (source != graph.SkipShapeOps(up.Source) || !byOutput.TryGetValue(source, out var fused)) return null;
+        if (gate.Splitter == up.Splitter && gate.Index == up.Index) return null;
+        // A cut along tokens or heads is not a gate/up split.
+        if (graph.CutsLastAxis(gate) == false || graph.CutsLastAxis(up) == false) return null;
+        var how = gate.Splitter == up.Splitter ? $"{gate.Splitter.OpType} '{gate.Splitter.Name}'" : $"Slices '{gate.Splitter.Name}', '{up.Splitter.Name}'";
+        return $"input is act(gate)*up from fused gate_up = {fused.Node.OpType} '{fused.Node.Name}' cut by {how}";
     }
 
     /// <summary>
