@@ -33,6 +33,8 @@ public static class SweepRunner
         var test = EvalItems.Load(request.Task, request.DataPath, slices.Test.Offset, slices.Test.Count);
         if (test.Count == 0)
             throw new OnnxSteerException($"{request.DataPath}: no records left for the test slice after record {slices.Test.Offset}", ExitCodes.InvalidInput);
+        if (request.Test is { } asked && test.Count < asked)
+            slices = slices with { Notes = [.. slices.Notes, $"warning: only {test.Count} test records after record {slices.Test.Offset} (--test {asked})"] };
         var tokenizer = TokenizerLoader.Load(request.TokenizerPath ?? Path.GetDirectoryName(Path.GetFullPath(steering.ModelFile))!);
         var grid = SweepGrid.Settings(request.Ks, request.Alphas);
         // Validate the selection once up front (unknown site kinds, empty profile) before any model runs.
