@@ -12,6 +12,7 @@ namespace OnnxSteer.Bench;
 /// b2 MODEL_DIR LABEL ROUNDS --report F                       profiling with taps vs without (B2)
 /// b3 WORK VANILLA_DIR PROFILE ROUNDS NEW_TOKENS --report F   prefill/decode of vanilla, Mul, Mul-all, folded (B3)
 /// b4 TOKENIZER_JSON TEXT                                     one timed encode pass; prints JSON (B4)
+/// b4-report RUNS_JSONL TOKENIZER_JSON --report F            summarise alternating runs of both implementations
 /// b4-text OUT                                                write the mixed text for B4 from ../shared/data
 /// rss baseline | rss patch MODEL PROFILE OUT 100|all [force] child process: prints VmHWM (KiB)
 /// bdn [BenchmarkDotNet args]                                  BenchmarkDotNet micro-benchmarks (see PatchBenchmarks)
@@ -42,6 +43,9 @@ public static class Program
                 break;
             case "b4":
                 return TokenizerBench.EncodeOnce(args[1], args[2]);
+            case "b4-report":
+                TokenizerBench.Summarise(args[1], args[2], report);
+                break;
             case "b4-text":
                 return TokenizerBench.WriteText(args[1]);
             case "rss":

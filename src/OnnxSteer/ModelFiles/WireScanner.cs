@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace OnnxSteer.ModelFiles;
 
 /// <summary>
@@ -87,9 +89,15 @@ internal sealed class WireScanner : IDisposable
         _bufferPos = 0;
     }
 
-    /// <summary>Copies the next <paramref name="count"/> bytes to <paramref name="output"/>.</summary>
+    /// <summary>Ranges at least this long go file-to-file in the kernel where possible.</summary>
+    private const long KernelCopyMin = 64 * 1024;
+
+    /// <summary>Copies the next <paramref name="count"/> bytes to <paramref name="output"/>: file to file in the kernel
+    /// (copy_file_range, as File.Copy does on Linux) when both are files, otherwise through the buffer.</summary>
     public void CopyTo(Stream output, long count)
     {
+        if (count >= KernelCopyMin && output is FileStream file && OperatingSystem.IsLinux())
+            count -= KernelCopy(file, count);
         while (count > 0)
         {
             if (_bufferPos >= _bufferLength && !Fill()) throw Truncated();
@@ -98,6 +106,34 @@ internal sealed class WireScanner : IDisposable
             _bufferPos += n;
             count -= n;
         }
+    }
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern nint copy_file_range(int fdIn, ref long offIn, int fdOut, ref long offOut, nuint len, uint flags);
+
+    /// <summary>Copies up to <paramref name="count"/> bytes from the current position to <paramref name="output"/>'s
+    /// position with copy_file_range; returns how many were copied (0 when the kernel or file system cannot, e.g.
+    /// across file systems on old kernels: the caller copies the rest through the buffer). Both positions advance.</summary>
+    private long KernelCopy(FileStream output, long count)
+    {
+        long copied = 0;
+        try
+        {
+            output.Flush();
+            var inFd = (int)_file.SafeFileHandle.DangerousGetHandle();
+            var outFd = (int)output.SafeFileHandle.DangerousGetHandle();
+            long inOff = Position, outOff = output.Position;
+            while (copied < count)
+            {
+                var n = copy_file_range(inFd, ref inOff, outFd, ref outOff, (nuint)Math.Min(count - copied, 1L << 30), 0);
+                if (n <= 0) break; // error or end of file: the buffered copy goes on (and reports a truncated file)
+                copied += n;
+            }
+            output.Position = outOff;
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { }
+        Seek(Position + copied);
+        return copied;
     }
 
     /// <summary>The bytes of a field's value after its tag, for wire type <paramref name="wireType"/>, copied to
