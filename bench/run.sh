@@ -7,7 +7,7 @@
 # Knobs (environment):
 #   BENCH_RUNS=5          rounds per figure (median, min-max reported)
 #   BENCH_QUICK=1         skip the full-size B1 model (32 layers, 4096 hidden, 11008 intermediate, fp16: 12.6 GiB of data)
-#   BENCH_SKIP="..."      parts to skip: b1 b1inline b2 b2big b3 b4 bdn
+#   BENCH_SKIP="..."      parts to skip: b1 b1inline bdn b2 b2big b3 b4
 #   BENCH_COLD=1          B1: also time a cold read of the data file (evicted from the page cache first)
 #   BENCH_B2_BIG_PASSES=1 passes of all 256 pairs on the ~100M model (each pass is split into 5 blocks for the spread)
 #   BENCH_NEW_TOKENS=32   decode length for B3
@@ -70,6 +70,29 @@ if ! skip b1inline; then
   fi
   say "B1 inline: $RUNS rounds: File.Copy, streaming patch, ordinary patch"
   bench b1-inline "$b1i/inline/model.onnx" "$b1i/profile.json" "$work/tmp" "$RUNS" --report "$report"
+fi
+
+# ---------------------------------------------------------------- B1 stages under BenchmarkDotNet
+if ! skip bdn; then
+  bdn_model=$work/b1-L32-H4096-I11008-V32000-fp16
+  [[ $QUICK == 1 || ! -f $bdn_model/profile.json ]] && bdn_model=$work/b1i-L8-H2048-I5504-V32000-fp16
+  if [[ -f $bdn_model/profile.json ]]; then
+    say "B1 stages: BenchmarkDotNet on $bdn_model"
+    rm -rf "$work/bdn"
+    BENCH_BDN_MODEL=$bdn_model/model BENCH_BDN_PROFILE=$bdn_model/profile.json \
+      bench bdn --filter '*PatchStageBenchmarks*' --artifacts "$work/bdn" > "$work/bdn.log" 2>&1 || echo "bench: BenchmarkDotNet failed (see $work/bdn.log)" >&2
+    if compgen -G "$work/bdn/results/*-report-github.md" > /dev/null; then
+      {
+        echo "### B1 stages under BenchmarkDotNet 0.14.0"
+        echo ""
+        echo "The stages of a k=100 patch on \`$bdn_model/model\` (profile.json $(du -h "$bdn_model/profile.json" | cut -f1)), in-process toolchain, 3 warm-ups and 7 iterations"
+        echo "(class \`PatchStageBenchmarks\`). BenchmarkDotNet runs one benchmark after another, so unlike the tables above these are not interleaved."
+        echo ""
+        sed -n '/^|/,$p' "$work"/bdn/results/*-report-github.md
+        echo ""
+      } >> "$report"
+    fi
+  fi
 fi
 
 # ---------------------------------------------------------------- B2: profiling overhead

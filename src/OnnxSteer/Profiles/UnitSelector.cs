@@ -62,12 +62,11 @@ public static class UnitSelector
             // Only the random method depends on the candidates' base order; the rankings are total orders (kind, layer
             // and index together are unique), so one array sort with a struct comparer gives the same units as a LINQ
             // multi-key sort, several times faster on models with hundreds of thousands of units (issue 9, B1).
-            var candidates = Candidates(profile, group, sorted: method == SteeringMethod.Random);
             IEnumerable<Candidate> chosen = method switch
             {
-                SteeringMethod.AuSteer => Ranked(candidates, new ByMaxCount(), k),
-                SteeringMethod.ActDiff => Ranked(candidates, new ByAbsSum(), k),
-                SteeringMethod.Random => RandomSubset(candidates, k, random).OrderBy(c => c.Kind).ThenBy(c => c.Layer).ThenBy(c => c.Index),
+                SteeringMethod.AuSteer => Ranked(profile, group, new ByMaxCount(), k),
+                SteeringMethod.ActDiff => Ranked(profile, group, new ByAbsSum(), k),
+                SteeringMethod.Random => RandomSubset(Candidates(profile, group), k, random).OrderBy(c => c.Kind).ThenBy(c => c.Layer).ThenBy(c => c.Index),
                 _ => throw new ArgumentOutOfRangeException(nameof(method)),
             };
             result.Units.AddRange(chosen.Select(c => ToUnit(c, profile.Pairs, alpha, method)));
@@ -94,11 +93,15 @@ public static class UnitSelector
 
     /// <summary>The first <paramref name="k"/> candidates in <paramref name="order"/>, in that order. For k much smaller
     /// than the candidates a bounded heap keeps the k best (O(n log k)); otherwise the whole array is sorted.</summary>
-    private static Candidate[] Ranked<TOrder>(List<Candidate> candidates, TOrder order, int k) where TOrder : struct, IComparer<Candidate>
+    private static Candidate[] Ranked<TOrder>(SteeringProfile profile, IReadOnlyCollection<SiteKind> kinds, TOrder order, int k)
+        where TOrder : struct, IComparer<Candidate>
     {
         Candidate[] best;
-        if ((long)k * 8 < candidates.Count)
+        var count = profile.Sites.Where(s => kinds.Contains(s.Kind)).Sum(s => (long)s.Width);
+        var candidates = EnumerateCandidates(profile, kinds);
+        if ((long)k * 8 < count)
         {
+            // No list of all candidates is built: on a 7B model that is ~600k entries, tens of MB to allocate and fault in.
             // The heap's root is the worst of the k kept so far (reversed order); a candidate enters only if it beats it.
             var heap = new PriorityQueue<Candidate, Candidate>(k + 1, Comparer<Candidate>.Create((a, b) => order.Compare(b, a)));
             foreach (var c in candidates)
@@ -141,19 +144,23 @@ public static class UnitSelector
         return c != 0 ? c : ((int)a.Kind).CompareTo((int)b.Kind);
     }
 
-    private static List<Candidate> Candidates(SteeringProfile profile, IReadOnlyCollection<SiteKind> kinds, bool sorted = true)
+    private static IEnumerable<Candidate> EnumerateCandidates(SteeringProfile profile, IReadOnlyCollection<SiteKind> kinds)
     {
-        var list = new List<Candidate>();
         for (var s = 0; s < profile.Sites.Count; s++)
         {
             var site = profile.Sites[s];
             if (!kinds.Contains(site.Kind)) continue;
             var c = profile.Counts[s];
             for (var i = 0; i < site.Width; i++)
-                list.Add(new Candidate(site.Kind, site.Id, site.Layer, i, c.Positive[i], c.Negative[i], c.SumDiff?[i] ?? 0));
+                yield return new Candidate(site.Kind, site.Id, site.Layer, i, c.Positive[i], c.Negative[i], c.SumDiff?[i] ?? 0);
         }
+    }
+
+    private static List<Candidate> Candidates(SteeringProfile profile, IReadOnlyCollection<SiteKind> kinds)
+    {
+        var list = EnumerateCandidates(profile, kinds).ToList();
         // A fixed base order so that seeded random choices do not depend on the order sites are stored in.
-        if (sorted) list.Sort((a, b) => (a.Kind, a.Layer, a.Index).CompareTo((b.Kind, b.Layer, b.Index)));
+        list.Sort((a, b) => (a.Kind, a.Layer, a.Index).CompareTo((b.Kind, b.Layer, b.Index)));
         return list;
     }
 

@@ -1,0 +1,67 @@
+using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Exporters;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
+using OnnxSteer.ModelFiles;
+using OnnxSteer.Patching;
+using OnnxSteer.Profiles;
+using OnnxSteer.Sites;
+
+namespace OnnxSteer.Bench;
+
+/// <summary>
+/// BenchmarkDotNet micro-benchmarks of the stages of a patch that fit it (each well under a second, no multi-GB I/O):
+/// the lean graph load, the unit selection, the plan, and the graph rewrite, on the model named by
+/// <c>BENCH_BDN_MODEL</c> with the profile <c>BENCH_BDN_PROFILE</c> (bench/run.sh sets both). In-process toolchain
+/// (no generated project to build), one launch, 3 warm-ups, 7 measured iterations.
+/// </summary>
+[Config(typeof(Settings))]
+public class PatchStageBenchmarks
+{
+    private sealed class Settings : ManualConfig
+    {
+        public Settings()
+        {
+            AddJob(Job.Default.WithToolchain(InProcessEmitToolchain.Instance)
+                .WithLaunchCount(1).WithWarmupCount(3).WithIterationCount(7).WithId("InProcess"));
+            AddExporter(MarkdownExporter.GitHub);
+            WithOptions(ConfigOptions.DisableOptimizationsValidator);
+        }
+    }
+
+    private string _model = "", _profilePath = "";
+    private OnnxModel _lean = null!;
+    private IReadOnlyList<SteeringSite> _sites = [];
+    private SteeringProfile _profile = null!;
+    private SteeringPlan _plan = null!;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _model = Environment.GetEnvironmentVariable("BENCH_BDN_MODEL") ?? throw new InvalidOperationException("set BENCH_BDN_MODEL");
+        _profilePath = Environment.GetEnvironmentVariable("BENCH_BDN_PROFILE") ?? throw new InvalidOperationException("set BENCH_BDN_PROFILE");
+        _lean = StreamingModelRewriter.LoadLean(_model);
+        _sites = SiteFinder.Find(_lean).Sites;
+        _profile = SteeringProfile.Load(_profilePath);
+        _plan = ProfilePlanner.Build(_profile, _profilePath, "bench", _lean, _sites, new PlanRequest(K: 100)).Plan;
+    }
+
+    [Benchmark(Description = "LoadLean (parse the graph, weights left in place)")]
+    public OnnxModel LoadLean() => StreamingModelRewriter.LoadLean(_model);
+
+    [Benchmark(Description = "SiteFinder.Find")]
+    public int FindSites() => SiteFinder.Find(_lean).Sites.Count;
+
+    [Benchmark(Description = "SteeringProfile.Load (JSON)")]
+    public SteeringProfile LoadProfile() => SteeringProfile.Load(_profilePath);
+
+    [Benchmark(Description = "UnitSelector.Select k=100")]
+    public int SelectK100() => UnitSelector.Select(_profile, 100, 2, [SiteKind.Attn, SiteKind.Mlp, SiteKind.MlpOut], false, SteeringMethod.AuSteer).Units.Count;
+
+    [Benchmark(Description = "ProfilePlanner.Build k=100 (fingerprint, select, check, vectors)")]
+    public int PlanK100() => ProfilePlanner.Build(_profile, _profilePath, "bench", _lean, _sites, new PlanRequest(K: 100)).Plan.Sites.Count;
+
+    [Benchmark(Description = "GraphPatcher.Apply k=100 (clone graph, insert Mul nodes, metadata)")]
+    public int Apply() => GraphPatcher.Apply(_lean, _plan, PatchOptions.Default).Model.Graph.Node.Count;
+}
