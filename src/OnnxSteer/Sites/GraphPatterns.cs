@@ -242,6 +242,9 @@ internal sealed class GraphPatterns(GraphIndex index)
     public int? RankOf(string value, int depth = 0)
     {
         if (_ranks.TryGetValue(value, out var known)) return known;
+        // Marked unknown while its producers are walked: a cycle (only a malformed graph has one) ends there instead of
+        // being walked again down every branch of every Add, and each value is visited once.
+        _ranks[value] = null;
         int? rank = null;
         if (DeclaredShape(value) is { } dims) rank = dims.Length;
         else if (Index.Initializer(value) is { } init) rank = init.Dims.Count;

@@ -59,6 +59,9 @@ public static class SiteFinder
         var main = ScanGraph(graph, graph.Node.Count, "main", warnings, unsupported);
         foreach (var scope in Subgraphs.Walk(graph).Skip(1))
         {
+            // Building a scope's view copies its parents' nodes; bodies without a projection (most If/Loop bodies) skip
+            // that, so a graph of many small bodies costs linear time, not quadratic.
+            if (!scope.Graph.Node.Any(n => n.OpType is "MatMul" or "Gemm" or "MatMulNBits")) continue;
             // A site inside an If/Loop/Scan body is reported, not used: a patch inserts its Mul into the main graph and
             // the recorder reads sites as main-graph outputs, which a value inside a body cannot be.
             var view = ScopeView(scope, out var ownNodes);
