@@ -54,7 +54,8 @@ public static class ModelPatcher
             imported.AddRange(cv.Warnings);
             request = request with { Alpha = null };
         }
-        else profile = SteeringProfile.Load(job.ProfilePath);
+        // Applying the stored selection needs no counts: a large profile is then read in a fraction of the time.
+        else profile = request.Reselects ? SteeringProfile.Load(job.ProfilePath) : ProfileJson.LoadSelection(job.ProfilePath);
         var (plan, planWarnings) = ProfilePlanner.Build(profile, job.ProfilePath, sha, clean, sites, request);
         var warnings = imported.Concat(planWarnings).ToList();
         foreach (var w in warnings) notice?.Invoke("warning: " + w);

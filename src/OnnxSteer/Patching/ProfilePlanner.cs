@@ -57,6 +57,8 @@ public static class ProfilePlanner
         }
         else if (request.Reselects)
         {
+            if (profile.CountsOmitted)
+                throw new ArgumentException("re-selection needs the profile's counts: load it with SteeringProfile.Load, not LoadSelection");
             var s = profile.Selection;
             var k = request.K ?? s.K;
             var alpha = request.Alpha ?? s.Alpha;

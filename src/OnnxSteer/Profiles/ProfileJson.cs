@@ -26,9 +26,55 @@ public static class ProfileJson
         return Deserialize(bytes, path);
     }
 
+    /// <summary>
+    /// Loads a profile to apply its stored selection: the per-unit <c>counts</c>, most of a large profile's bytes (a
+    /// 7B model's is ~10 MB), are stepped over unparsed, and the result has <see cref="SteeringProfile.CountsOmitted"/>
+    /// set, so it cannot be re-selected or saved. Everything else is read and validated as by <see cref="Load"/>.
+    /// </summary>
+    public static SteeringProfile LoadSelection(string path)
+    {
+        if (!File.Exists(path)) throw new InvalidProfileException($"{path}: no such file");
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(path); }
+        catch (IOException e) { throw new InvalidProfileException($"{path}: cannot read ({e.Message})", e); }
+        if (CountsValueRange(bytes) is not var (start, length)) return Deserialize(bytes, path);
+        var lean = new byte[bytes.Length - length + 2];
+        bytes.AsSpan(0, start).CopyTo(lean);
+        "[]"u8.CopyTo(lean.AsSpan(start));
+        bytes.AsSpan(start + length).CopyTo(lean.AsSpan(start + 2));
+        return Deserialize(lean, path, countsOmitted: true);
+    }
+
+    /// <summary>Where the top-level <c>counts</c> array lies in <paramref name="json"/>; null when the JSON is not an
+    /// object with one (the ordinary reader then reports what is wrong).</summary>
+    private static (int Start, int Length)? CountsValueRange(ReadOnlySpan<byte> json)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(json, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Skip });
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject) return null;
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var isCounts = reader.ValueTextEquals("counts"u8);
+                if (!reader.Read()) return null;
+                if (isCounts && reader.TokenType == JsonTokenType.StartArray)
+                {
+                    var start = (int)reader.TokenStartIndex;
+                    reader.Skip();
+                    return (start, (int)reader.BytesConsumed - start);
+                }
+                reader.Skip();
+            }
+        }
+        catch (JsonException) { }
+        return null;
+    }
+
     /// <summary>Writes <paramref name="profile"/> to <paramref name="path"/> atomically, after validating it.</summary>
     public static void Save(SteeringProfile profile, string path)
     {
+        if (profile.CountsOmitted)
+            throw new InvalidOperationException("a profile loaded without its counts (LoadSelection) cannot be saved");
         Validate(profile, path);
         AtomicFile.WriteAllBytes(path, Serialize(profile));
     }
@@ -37,7 +83,9 @@ public static class ProfileJson
     public static byte[] Serialize(SteeringProfile profile) => JsonSerializer.SerializeToUtf8Bytes(profile, Options);
 
     /// <summary>Parses and validates profile JSON; <paramref name="name"/> names the source in error messages.</summary>
-    public static SteeringProfile Deserialize(ReadOnlySpan<byte> json, string name)
+    public static SteeringProfile Deserialize(ReadOnlySpan<byte> json, string name) => Deserialize(json, name, countsOmitted: false);
+
+    private static SteeringProfile Deserialize(ReadOnlySpan<byte> json, string name, bool countsOmitted)
     {
         SteeringProfile? profile;
         try
@@ -49,6 +97,7 @@ public static class ProfileJson
             throw new InvalidProfileException($"{name}: field '{FieldOf(e.Path)}': {CleanMessage(e.Message)}", e);
         }
         if (profile is null) throw new InvalidProfileException($"{name}: the file holds null, not a profile");
+        profile.CountsOmitted = countsOmitted;
         Validate(profile, name);
         return profile;
     }
@@ -81,8 +130,8 @@ public static class ProfileJson
             if (!ids.Add(s.Id)) Fail(f + ".id", $"site '{s.Id}' appears twice");
         }
 
-        if (p.Counts!.Count != p.Sites.Count) Fail("counts", $"has {p.Counts.Count} entries for {p.Sites.Count} sites");
-        for (var i = 0; i < p.Counts.Count; i++)
+        if (!p.CountsOmitted && p.Counts!.Count != p.Sites.Count) Fail("counts", $"has {p.Counts.Count} entries for {p.Sites.Count} sites");
+        for (var i = 0; i < p.Counts!.Count; i++)
         {
             var c = p.Counts[i];
             var f = $"counts[{i}]";

@@ -69,6 +69,12 @@ public sealed class SteeringProfile
     /// </summary>
     [JsonPropertyOrder(16)] public ControlVectorOrigin? ControlVector { get; set; }
 
+    /// <summary>
+    /// True when the profile was read by <see cref="ProfileJson.LoadSelection"/> without its <see cref="Counts"/>: its
+    /// stored selection can be applied, but it cannot be re-selected, merged or saved.
+    /// </summary>
+    [JsonIgnore] public bool CountsOmitted { get; set; }
+
     /// <summary>The site with identifier <paramref name="id"/> (e.g. <c>attn.3</c>), or null.</summary>
     public ProfileSite? Site(string id) => Sites.FirstOrDefault(s => s.Id == id);
 
