@@ -45,19 +45,30 @@ public sealed class OnnxModel
         if (Directory.Exists(path)) path = Path.Combine(path, "model.onnx");
         if (!File.Exists(path)) throw new InvalidModelException($"{path}: no such file");
         ModelProto proto;
-        try
-        {
-            using var stream = File.OpenRead(path);
-            proto = ModelProto.Parser.ParseFrom(stream);
-        }
-        catch (InvalidProtocolBufferException e)
-        {
-            throw new InvalidModelException($"{path}: not a valid ONNX model ({e.Message})", e);
-        }
+        using (var stream = File.OpenRead(path)) proto = Parse(stream, path);
         if (proto.Graph is null) throw new InvalidModelException($"{path}: the model has no graph");
         var model = new OnnxModel(proto, path);
         if (checkExternalData) model.CheckExternalData();
         return model;
+    }
+
+    /// <summary>
+    /// Parses model bytes; any malformed input becomes an <see cref="InvalidModelException"/> naming <paramref name="path"/>.
+    /// Google.Protobuf reports most damage as InvalidProtocolBufferException, but a truncated unknown field or string
+    /// inside a nested message can surface as ArgumentOutOfRangeException or IndexOutOfRangeException (found by the
+    /// 20k-input fuzz run), so those count as malformed input too.
+    /// </summary>
+    internal static ModelProto Parse(Stream stream, string path)
+    {
+        try
+        {
+            return ModelProto.Parser.ParseFrom(stream);
+        }
+        catch (Exception e) when (e is InvalidProtocolBufferException or ArgumentOutOfRangeException or IndexOutOfRangeException)
+        {
+            var why = e is InvalidProtocolBufferException ? e.Message : "a field runs past the end of its message";
+            throw new InvalidModelException($"{path}: not a valid ONNX model ({why})", e);
+        }
     }
 
     /// <summary>The opset version imported for <paramref name="domain"/> ("" = default domain), or null.</summary>

@@ -77,16 +77,8 @@ public static class StreamingModelRewriter
         }
         if (graphs != 1 || !streamable) return OnnxModel.Load(path);
 
-        ModelProto proto;
-        try
-        {
-            reduced.Position = 0;
-            proto = ModelProto.Parser.ParseFrom(reduced);
-        }
-        catch (InvalidProtocolBufferException e)
-        {
-            throw new InvalidModelException($"{path}: not a valid ONNX model ({e.Message})", e);
-        }
+        reduced.Position = 0;
+        var proto = OnnxModel.Parse(reduced, path);
         if (proto.Graph is null) throw new InvalidModelException($"{path}: the model has no graph");
 
         var fileName = Path.GetFileName(path);

@@ -154,7 +154,7 @@ public static class TokenizerLoader
         var type = OptString(n, "type");
         return type switch
         {
-            "Sequence" => new SequenceNormalizer(Required(n, "normalizers", source).EnumerateArray()
+            "Sequence" => new SequenceNormalizer(Steps(n, "normalizers", source)
                 .Select(x => ReadNormalizer(x, source)).OfType<INormalizer>().ToList()),
             "NFC" => new UnicodeNormalizer(NormalizationForm.FormC),
             "NFD" => new UnicodeNormalizer(NormalizationForm.FormD),
@@ -187,7 +187,7 @@ public static class TokenizerLoader
         switch (type)
         {
             case "Sequence":
-                return new SequencePreTokenizer(Required(p, "pretokenizers", source).EnumerateArray()
+                return new SequencePreTokenizer(Steps(p, "pretokenizers", source)
                     .Select(x => ReadPreTokenizer(x, source)).OfType<IPreTokenizer>().ToList());
             case "ByteLevel":
                 return new ByteLevelPreTokenizer(OptBool(p, "add_prefix_space") ?? true, OptBool(p, "use_regex") ?? true);
@@ -238,7 +238,7 @@ public static class TokenizerLoader
         var type = OptString(d, "type");
         return type switch
         {
-            "Sequence" => new SequenceDecoder(Required(d, "decoders", source).EnumerateArray()
+            "Sequence" => new SequenceDecoder(Steps(d, "decoders", source)
                 .Select(x => ReadDecoder(x, source)).OfType<IDecoder>().ToList()),
             "ByteLevel" => new ByteLevelDecoder(),
             "Replace" => new ReplaceDecoder(ReadReplace(d, source)),
@@ -291,6 +291,21 @@ public static class TokenizerLoader
 
     private static JsonElement? Opt(JsonElement json, string name) =>
         json.TryGetProperty(name, out var value) && value.ValueKind != JsonValueKind.Null ? value : null;
+
+    /// <summary>Most steps a Sequence may hold. Real tokenizers use a handful; each step copies the text, so tens of
+    /// thousands (a fuzzed file had 34,628 Prepend steps) would cost quadratic time and memory per encode.</summary>
+    public const int MaxSequenceSteps = 256;
+
+    /// <summary>The elements of a Sequence's step array, refused beyond <see cref="MaxSequenceSteps"/>.</summary>
+    private static JsonElement.ArrayEnumerator Steps(JsonElement json, string name, string source)
+    {
+        var array = Required(json, name, source);
+        if (array.ValueKind != JsonValueKind.Array)
+            throw new InvalidTokenizerException($"{source}: \"{name}\" is not an array");
+        if (array.GetArrayLength() > MaxSequenceSteps)
+            throw new InvalidTokenizerException($"{source}: \"{name}\" has {array.GetArrayLength()} steps; at most {MaxSequenceSteps} are supported");
+        return array.EnumerateArray();
+    }
 
     private static JsonElement Required(JsonElement json, string name, string source) =>
         Opt(json, name) ?? throw new InvalidTokenizerException($"{source}: missing \"{name}\"");
