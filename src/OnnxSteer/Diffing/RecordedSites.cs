@@ -26,6 +26,9 @@ internal sealed class RecordedSites
     /// </summary>
     public Dictionary<string, SwitchParts> Switches { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>The helper nodes of every switchable site (they compute a factor; none is a steering node itself).</summary>
+    public HashSet<string> SwitchHelperNodes { get; } = new(StringComparer.Ordinal);
+
     /// <summary>The pieces of one switchable site.</summary>
     public sealed record SwitchParts(string Vector, string Factor, IReadOnlyList<string> Nodes, IReadOnlyList<string> Initializers, string Strength);
 
@@ -49,7 +52,10 @@ internal sealed class RecordedSites
                     {
                         sites.ByNode[node] = site;
                         if (edit.TryGetProperty("switch", out var sw) && ReadSwitch(sw, Str(edit, "initializer")) is { } parts)
+                        {
                             sites.Switches[node] = parts;
+                            sites.SwitchHelperNodes.UnionWith(parts.Nodes);
+                        }
                     }
                 }
             }

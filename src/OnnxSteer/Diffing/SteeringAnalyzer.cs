@@ -54,7 +54,7 @@ internal static partial class SteeringAnalyzer
     private static SteeredSite? NodeSite(NodeInfo node, GraphIndex index, ModelSource sideB, Explained explained, DiffReport report, RecordedSites recorded)
     {
         if (node.OpType is not ("Mul" or "Add") || node.Inputs.Count != 2 || node.Outputs.Count != 1) return null;
-        if (recorded.Switches.Values.Any(p => p.Nodes.Contains(node.Name))) return null; // a switchable factor's helper
+        if (recorded.SwitchHelperNodes.Contains(node.Name)) return null; // a switchable factor's helper
         var scaleSlot = -1;
         TensorProto? vector = null;
         if (recorded.Switches.TryGetValue(node.Name, out var sw) && node.Inputs.Contains(sw.Factor) && index.Initializer(sw.Vector) is { } switchVector)

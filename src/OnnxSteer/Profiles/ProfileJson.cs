@@ -17,14 +17,7 @@ public static class ProfileJson
     private static readonly JsonSerializerOptions Options = CreateOptions();
 
     /// <summary>Loads and validates a profile file.</summary>
-    public static SteeringProfile Load(string path)
-    {
-        if (!File.Exists(path)) throw new InvalidProfileException($"{path}: no such file");
-        byte[] bytes;
-        try { bytes = File.ReadAllBytes(path); }
-        catch (IOException e) { throw new InvalidProfileException($"{path}: cannot read ({e.Message})", e); }
-        return Deserialize(bytes, path);
-    }
+    public static SteeringProfile Load(string path) => Deserialize(ReadFile(path), path);
 
     /// <summary>
     /// Loads a profile to apply its stored selection: the per-unit <c>counts</c>, most of a large profile's bytes (a
@@ -33,16 +26,20 @@ public static class ProfileJson
     /// </summary>
     public static SteeringProfile LoadSelection(string path)
     {
-        if (!File.Exists(path)) throw new InvalidProfileException($"{path}: no such file");
-        byte[] bytes;
-        try { bytes = File.ReadAllBytes(path); }
-        catch (IOException e) { throw new InvalidProfileException($"{path}: cannot read ({e.Message})", e); }
+        var bytes = ReadFile(path);
         if (CountsValueRange(bytes) is not var (start, length)) return Deserialize(bytes, path);
         var lean = new byte[bytes.Length - length + 2];
         bytes.AsSpan(0, start).CopyTo(lean);
         "[]"u8.CopyTo(lean.AsSpan(start));
         bytes.AsSpan(start + length).CopyTo(lean.AsSpan(start + 2));
         return Deserialize(lean, path, countsOmitted: true);
+    }
+
+    private static byte[] ReadFile(string path)
+    {
+        if (!File.Exists(path)) throw new InvalidProfileException($"{path}: no such file");
+        try { return File.ReadAllBytes(path); }
+        catch (IOException e) { throw new InvalidProfileException($"{path}: cannot read ({e.Message})", e); }
     }
 
     /// <summary>Where the top-level <c>counts</c> array lies in <paramref name="json"/>; null when the JSON is not an

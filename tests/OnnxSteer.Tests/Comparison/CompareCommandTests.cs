@@ -21,9 +21,8 @@ public class CompareCommandTests
     private const int MaxNew = 12;
 
     /// <summary>Greedy continuation by re-running the whole sequence each step: independent of the KV-cache path.</summary>
-    private static string GreedyByRecompute(string modelDir, ITokenizer tok, string prompt)
+    private static string GreedyByRecompute(DecoderModel model, ITokenizer tok, string prompt)
     {
-        using var model = DecoderModel.Open(modelDir);
         var ids = tok.EncodeToIds(prompt, addBos: true).ToList();
         var generated = new List<int>();
         for (var step = 0; step < MaxNew; step++)
@@ -67,8 +66,13 @@ public class CompareCommandTests
         Assert.Equal(Prompts, pairs.Select(p => p.GetProperty("prompt").GetString()));
 
         var tok = TokenizerLoader.Load(vanilla);
-        var vanillaTexts = Prompts.Select(p => GreedyByRecompute(vanilla, tok, p)).ToList();
-        var steeredTexts = Prompts.Select(p => GreedyByRecompute(tmp["steered"], tok, p)).ToList();
+        List<string> Continuations(string modelDir)
+        {
+            using var model = DecoderModel.Open(modelDir);
+            return Prompts.Select(p => GreedyByRecompute(model, tok, p)).ToList();
+        }
+        var vanillaTexts = Continuations(vanilla);
+        var steeredTexts = Continuations(tmp["steered"]);
         Assert.Equal(vanillaTexts, pairs.Select(p => p.GetProperty("vanilla").GetString()));
         Assert.Equal(steeredTexts, pairs.Select(p => p.GetProperty("steered").GetString()));
         Assert.NotEqual(vanillaTexts, steeredTexts); // k 24, alpha 6 moves a 260K model
