@@ -7,8 +7,8 @@ namespace OnnxSteer.Pairs;
 /// <param name="Prompt">The prompt text.</param>
 /// <param name="Positive">The correct answer, appended as is.</param>
 /// <param name="Negative">The wrong answer, appended as is.</param>
-/// <param name="Origin">Where the pair came from, e.g. <c>pairs.jsonl:12</c>, for messages.</param>
-public sealed record ContrastivePair(string Prompt, string Positive, string Negative, string Origin)
+/// <param name="Origin">Where the pair came from, e.g. <c>pairs.jsonl:12</c>, for messages; empty for pairs made in code.</param>
+public sealed record ContrastivePair(string Prompt, string Positive, string Negative, string Origin = "")
 {
     /// <summary>Prompt + correct answer.</summary>
     public string PositiveText => Prompt + Positive;

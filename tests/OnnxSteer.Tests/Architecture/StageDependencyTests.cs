@@ -1,0 +1,78 @@
+using System.Text.RegularExpressions;
+using OnnxSteer.Tests.Infrastructure;
+using Xunit;
+
+namespace OnnxSteer.Tests.Architecture;
+
+/// <summary>
+/// Keeps docs/architecture.md true: each stage folder of src/OnnxSteer may name only the stages its row lists.
+/// A reference is a <c>using OnnxSteer.X</c>, a qualified <c>OnnxSteer.X.</c>, or <c>X.Type</c> where Type is declared
+/// in folder X (so a property that happens to be called <c>Sites</c> is not mistaken for the stage).
+/// </summary>
+public sealed class StageDependencyTests
+{
+    private static readonly string Src = Path.Combine(SharedData.RepoRoot, "src", "OnnxSteer");
+
+    [Fact]
+    public void Every_stage_folder_uses_only_the_stages_its_row_allows()
+    {
+        var allowed = ReadTable();
+        var stages = StageFolders();
+        var typesByStage = stages.ToDictionary(s => s, DeclaredTypes);
+        var problems = new List<string>();
+        foreach (var stage in stages)
+        {
+            if (!allowed.TryGetValue(stage, out var may)) { problems.Add($"{stage}: not in docs/architecture.md"); continue; }
+            foreach (var file in Directory.EnumerateFiles(Path.Combine(Src, stage), "*.cs", SearchOption.AllDirectories))
+            {
+                var text = File.ReadAllText(file);
+                foreach (var other in stages.Where(o => o != stage && !may.Contains(o)))
+                    if (Mentions(text, other, typesByStage[other]) is { } where)
+                        problems.Add($"{stage} -> {other}: {Path.GetRelativePath(Src, file)} ({where})");
+            }
+        }
+        Assert.True(problems.Count == 0, "stage references that docs/architecture.md does not allow:\n" + string.Join("\n", problems));
+    }
+
+    [Fact]
+    public void The_checker_sees_a_qualified_reference_and_ignores_a_property_of_the_same_name()
+    {
+        var types = new HashSet<string> { "ControlVectorProfiles" };
+        Assert.NotNull(Mentions("if (Interop.ControlVectorProfiles.IsGguf(p))", "Interop", types));
+        Assert.NotNull(Mentions("using OnnxSteer.Interop;", "Interop", types));
+        Assert.Null(Mentions("var n = profile.Interop.Count; var m = Interop.Count;", "Interop", types));
+        Assert.Null(Mentions("using System.Runtime.InteropServices;", "Runtime", new HashSet<string> { "InteropServices" }));
+    }
+
+    private static string? Mentions(string text, string stage, ISet<string> stageTypes)
+    {
+        var qualified = Regex.Match(text, $@"\bOnnxSteer\.{stage}\b");
+        if (qualified.Success) return qualified.Value;
+        foreach (Match m in Regex.Matches(text, $@"(?<![\w.]){stage}\.([A-Z]\w*)"))
+            if (stageTypes.Contains(m.Groups[1].Value)) return m.Value;
+        return null;
+    }
+
+    private static List<string> StageFolders() =>
+        Directory.EnumerateDirectories(Src).Select(Path.GetFileName).OfType<string>()
+            .Where(d => d is not ("bin" or "obj" or "Proto")).Order(StringComparer.Ordinal).ToList();
+
+    private static HashSet<string> DeclaredTypes(string stage) =>
+        Directory.EnumerateFiles(Path.Combine(Src, stage), "*.cs", SearchOption.AllDirectories)
+            .SelectMany(f => Regex.Matches(File.ReadAllText(f), @"\b(?:class|struct|record|enum|interface)\s+([A-Z]\w*)").Select(m => m.Groups[1].Value))
+            .ToHashSet();
+
+    /// <summary>stage → the stages it may use, from the table's rows (a parenthesis after a stage is a comment).</summary>
+    private static Dictionary<string, HashSet<string>> ReadTable()
+    {
+        var rows = new Dictionary<string, HashSet<string>>();
+        foreach (var line in File.ReadLines(Path.Combine(SharedData.RepoRoot, "docs", "architecture.md")))
+        {
+            var cells = line.Split('|');
+            if (cells.Length < 5 || !Regex.IsMatch(cells[1].Trim(), @"^[A-Z]\w*$")) continue;
+            var may = Regex.Replace(cells[3], @"\([^)]*\)", "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+            rows[cells[1].Trim()] = may.ToHashSet();
+        }
+        return rows;
+    }
+}

@@ -1,0 +1,65 @@
+using System.Text.RegularExpressions;
+using OnnxSteer.ModelFiles;
+using OnnxSteer.Pairs;
+using OnnxSteer.Patching;
+using OnnxSteer.Sites;
+using OnnxSteer.Tests.Infrastructure;
+using Xunit;
+
+namespace OnnxSteer.Tests.Docs;
+
+/// <summary>
+/// The README's C# example is this file's <see cref="Example"/>, line for line (a test compares them), and it runs
+/// here on stories260K: so the front door shown to users compiles and does what the README says.
+/// </summary>
+public sealed class ReadmeExampleTests
+{
+    private static void Example(string modelDir, string steeredDir)
+    {
+        // README begin
+        var pairs = new[]
+        {
+            new ContrastivePair("Lily played with a ball all day. At the end of the day Lily felt very", " happy", " sad"),
+            new ContrastivePair("Tom got a new red bike. Tom was so", " happy", " sad"),
+        };
+        var profile = Steerer.Profile(modelDir, pairs, new ProfileSettings { K = 8, Alpha = 2, Sites = [SiteKind.Mlp] });
+        Steerer.Patch(modelDir, profile, steeredDir);
+        // README end
+    }
+
+    [Fact]
+    public void The_readme_shows_exactly_the_example_this_file_runs()
+    {
+        var readme = File.ReadAllText(Path.Combine(SharedData.RepoRoot, "README.md"));
+        var block = Regex.Match(readme, "```csharp\n(.*?)```", RegexOptions.Singleline);
+        Assert.True(block.Success, "README.md has no ```csharp block");
+        var shown = Statements(block.Groups[1].Value.Split('\n').Where(l => !l.StartsWith("using ")));
+
+        var source = File.ReadAllText(Path.Combine(SharedData.RepoRoot, "tests", "OnnxSteer.Tests", "Docs", "ReadmeExampleTests.cs"));
+        var here = Regex.Match(source, "// README begin\n(.*?)// README end", RegexOptions.Singleline).Groups[1].Value;
+        Assert.Equal(Statements(here.Split('\n')), shown);
+    }
+
+    [SharedFact]
+    public void The_example_profiles_and_writes_a_model_steered_at_eight_mlp_units()
+    {
+        var model = ImportedModels.Get("genai", "fp32");
+        var steered = Path.Combine(Path.GetTempPath(), $"onnxsteer-readme-{Guid.NewGuid():N}");
+        try
+        {
+            Example(model, steered);
+            var written = OnnxModel.Load(Path.Combine(steered, "model.onnx"));
+            var step = Assert.Single(SteeringMetadata.Read(written.Proto, "README example"));
+            Assert.Equal("austeer", step.Method);
+            Assert.All(step.Sites, s => Assert.StartsWith("mlp.", s));
+            var scales = written.Proto.Graph.Initializer.Where(t => t.Name.EndsWith("/steer.scale")).ToList();
+            Assert.NotEmpty(scales);
+            var steeredUnits = scales.Sum(t => TensorData.ReadFloats(t, written).Count(v => v != 1f));
+            Assert.Equal(8, steeredUnits);
+        }
+        finally { if (Directory.Exists(steered)) Directory.Delete(steered, recursive: true); }
+    }
+
+    private static List<string> Statements(IEnumerable<string> lines) =>
+        lines.Select(l => l.Trim()).Where(l => l.Length > 0).ToList();
+}
