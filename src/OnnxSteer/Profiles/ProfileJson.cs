@@ -82,7 +82,7 @@ public static class ProfileJson
     /// <summary>Parses and validates profile JSON; <paramref name="name"/> names the source in error messages.</summary>
     public static SteeringProfile Deserialize(ReadOnlySpan<byte> json, string name) => Deserialize(json, name, countsOmitted: false);
 
-    private static SteeringProfile Deserialize(ReadOnlySpan<byte> json, string name, bool countsOmitted)
+    internal static SteeringProfile Deserialize(ReadOnlySpan<byte> json, string name, bool countsOmitted)
     {
         SteeringProfile? profile;
         try

@@ -91,41 +91,20 @@ public sealed class SteeringProfile
     public SteeringProfile Clone() => ProfileJson.Deserialize(ProfileJson.Serialize(this), "(copy)");
 
     /// <summary>
-    /// A deep copy without the selection (units and caa vectors empty), for re-selecting. Copies fields directly: the
-    /// JSON round trip of <see cref="Clone"/> takes seconds on a profile of every unit of a 7B model (issue 9, B1).
-    /// Falls back to <see cref="Clone"/> when a profile type has gained properties this copy does not know.
+    /// A deep copy without the selection (units and caa vectors empty), for re-selecting. Only the statistics are big
+    /// (a 7B model's JSON round trip takes seconds, issue 9 B1), so they are copied array by array and everything
+    /// else goes through the JSON round trip of <see cref="Clone"/>: a property added later is copied either way.
     /// </summary>
     internal SteeringProfile CloneWithoutSelection()
     {
-        static int Props<T>() => typeof(T).GetProperties().Length;
-        if (Props<SteeringProfile>() != 16 || Props<ProfileSite>() != 8 || Props<SelectionSettings>() != 6 || Props<SiteStatistics>() != 4)
-        {
-            var copy = Clone();
-            copy.Units = [];
-            copy.Caa = [];
-            return copy;
-        }
-        return new SteeringProfile
-        {
-            Schema = Schema, ToolVersion = ToolVersion, ModelFingerprint = ModelFingerprint, ModelFile = ModelFile,
-            Sites = Sites.Select(s => new ProfileSite
-            {
-                Id = s.Id, Kind = s.Kind, Layer = s.Layer, ProjectionNode = s.ProjectionNode, ProjectionOpType = s.ProjectionOpType,
-                Value = s.Value, Width = s.Width, Dtype = s.Dtype,
-            }).ToList(),
-            Pairs = Pairs, Source = Source, Shards = Shards?.ToList(), Truncated = Truncated, SkippedBad = SkippedBad,
-            Method = Method,
-            Selection = new SelectionSettings
-            {
-                K = Selection.K, Alpha = Selection.Alpha, Sites = Selection.Sites.ToList(), RankJointly = Selection.RankJointly,
-                Seed = Selection.Seed, Layers = Selection.Layers?.ToList(),
-            },
-            Units = [], Caa = [], SumScaleLog2 = SumScaleLog2,
-            Counts = Counts.Select(c => new SiteStatistics
-            {
-                Site = c.Site, Positive = (int[])c.Positive.Clone(), Negative = (int[])c.Negative.Clone(), SumDiff = (long[]?)c.SumDiff?.Clone(),
-            }).ToList(),
-        };
+        var head = (SteeringProfile)MemberwiseClone();
+        head.Counts = [];
+        head.Units = [];
+        head.Caa = [];
+        var copy = ProfileJson.Deserialize(ProfileJson.Serialize(head), "(copy)", countsOmitted: true);
+        copy.Counts = Counts.Select(c => c.DeepCopy()).ToList();
+        copy.CountsOmitted = CountsOmitted;
+        return copy;
     }
 }
 
@@ -214,6 +193,15 @@ public sealed class SiteStatistics
     [JsonPropertyOrder(2)] public int[] Negative { get; set; } = [];
     /// <summary>Per unit: sum over pairs of (x(pos) − x(neg)) in fixed point (value / 2^sumScaleLog2); null if not recorded.</summary>
     [JsonPropertyOrder(3)] public long[]? SumDiff { get; set; }
+
+    /// <summary>A copy whose arrays are copies too, whatever arrays the statistics hold.</summary>
+    internal SiteStatistics DeepCopy()
+    {
+        var copy = (SiteStatistics)MemberwiseClone();
+        foreach (var p in typeof(SiteStatistics).GetProperties())
+            if (p.PropertyType.IsArray && p.GetValue(this) is Array a) p.SetValue(copy, a.Clone());
+        return copy;
+    }
 }
 
 /// <summary>A CAA steering vector for one site: added to the site's activation at every position.</summary>
