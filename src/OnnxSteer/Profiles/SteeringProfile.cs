@@ -70,6 +70,12 @@ public sealed class SteeringProfile
     [JsonPropertyOrder(16)] public ControlVectorOrigin? ControlVector { get; set; }
 
     /// <summary>
+    /// DSAS probes per site (<c>profile --probes</c>), for <c>patch --dynamic</c>; absent (null) otherwise. A probe is
+    /// a fit over this profile's pairs, not a sum over them, so merged shards carry none (see <see cref="ProfileMerger"/>).
+    /// </summary>
+    [JsonPropertyOrder(17)] public ProbeSet? Probes { get; set; }
+
+    /// <summary>
     /// True when the profile was read by <see cref="ProfileJson.LoadSelection"/> without its <see cref="Counts"/>: its
     /// stored selection can be applied, but it cannot be re-selected, merged or saved.
     /// </summary>
@@ -98,7 +104,7 @@ public sealed class SteeringProfile
     internal SteeringProfile CloneWithoutSelection()
     {
         static int Props<T>() => typeof(T).GetProperties().Length;
-        if (Props<SteeringProfile>() != 16 || Props<ProfileSite>() != 8 || Props<SelectionSettings>() != 6 || Props<SiteStatistics>() != 4)
+        if (Props<SteeringProfile>() != 17 || Props<ProfileSite>() != 8 || Props<SelectionSettings>() != 6 || Props<SiteStatistics>() != 4)
         {
             var copy = Clone();
             copy.Units = [];
@@ -120,7 +126,7 @@ public sealed class SteeringProfile
                 K = Selection.K, Alpha = Selection.Alpha, Sites = Selection.Sites.ToList(), RankJointly = Selection.RankJointly,
                 Seed = Selection.Seed, Layers = Selection.Layers?.ToList(),
             },
-            Units = [], Caa = [], SumScaleLog2 = SumScaleLog2,
+            Units = [], Caa = [], SumScaleLog2 = SumScaleLog2, Probes = Probes,
             Counts = Counts.Select(c => new SiteStatistics
             {
                 Site = c.Site, Positive = (int[])c.Positive.Clone(), Negative = (int[])c.Negative.Clone(), SumDiff = (long[]?)c.SumDiff?.Clone(),
