@@ -32,6 +32,11 @@ public static class DynamicFront
     [
         "lost a red ball", "could not find mom", "got wet in the rain", "had a bad dream", "saw the toy break", "was left alone at home",
     ];
+    /// <summary>Happy counterparts of <see cref="TestSadEvents"/>: pairs with names and events the probes never saw.</summary>
+    private static readonly string[] TestHappyEvents =
+    [
+        "found a red ball", "saw mom come home", "played in the rain", "had a good dream", "got a new toy", "had friends at home",
+    ];
     private static readonly string[] NeutralPrompts =
     [
         "Once upon a time, there was a little boy named Leo. He loved to play with his",
@@ -49,7 +54,7 @@ public static class DynamicFront
     ];
     private static readonly string[] HappyWords = ["happy", "glad", "smile", "smiled", "laugh", "laughed", "excited", "proud", "joy", "fun"];
     private static readonly string[] SadWords = ["sad", "cried", "cry", "scared", "upset", "angry", "mad", "hurt"];
-    private static readonly double[] Alphas = [0.5, 1, 2, 3, 4, 6, 8, 12];
+    private static readonly double[] Alphas = [0.5, 0.75, 1, 1.5, 2, 3, 4, 6, 8, 12];
     private const int K = 16;
     private const int NewTokens = 16;
     private const int NeutralTokens = 32;
@@ -102,12 +107,22 @@ public static class DynamicFront
                 Console.Error.WriteLine($"dsas: {points[^1]}");
             }
 
+        // Where do the gates open? Mean last-token gate (over the steered sites) on both answers of the training pairs and
+        // of pairs with new names and events, read from the alpha 2 dynamic model.
+        var gatedModel = Path.Combine(work, "dynamic-2", "model.onnx");
+        double LastGate(string text) => GateTrace.Run(gatedModel, tokenizer.EncodeToIds(text)).Gates.Average(g => g[^1]);
+        var freshPairs = TestNames.SelectMany(n => TestHappyEvents.Zip(TestSadEvents).Select(e => (Pos: $"One day, {n} {e.First}. {n} felt", Neg: $"One day, {n} {e.Second}. {n} felt"))).ToList();
+        var gateCheck = string.Create(CultureInfo.InvariantCulture,
+            $"| training pairs | {pairs.Pairs.Average(p => LastGate(p.NegativeText)):0.000} | {pairs.Pairs.Average(p => LastGate(p.PositiveText)):0.000} |\n" +
+            $"| new names+events | {freshPairs.Average(p => LastGate(p.Neg)):0.000} | {freshPairs.Average(p => LastGate(p.Pos)):0.000} |\n");
+
         File.WriteAllText(Path.Combine(outDir, "dynamic-front.csv"),
             "mode,alpha,sites,happy_rate,sad_rate,kl,delta_loglik,gate_sad,gate_neutral\n" +
             string.Concat(points.Select(p => string.Create(CultureInfo.InvariantCulture,
                 $"{p.Mode},{p.Alpha},{p.Sites},{p.HappyRate:0.####},{p.SadRate:0.####},{p.Kl:0.######},{p.DeltaLogLik:0.######},{p.GateSad:0.####},{p.GateNeutral:0.####}\n"))));
         File.WriteAllText(Path.Combine(outDir, "dynamic-front.svg"), Svg(points));
-        File.WriteAllText(Path.Combine(outDir, "dynamic-front.md"), Markdown(points, profile, l2Table, behaviour.Count));
+        File.WriteAllText(Path.Combine(outDir, "dynamic-front.md"), Markdown(points, profile, l2Table, behaviour.Count) +
+            "\nMean last-token gate of the alpha 2 dynamic model (average over its steered sites):\n\n| texts | sad answer (negative) | happy answer (positive) |\n|---|---|---|\n" + gateCheck);
     }
 
     /// <summary>Held-out accuracy of the probes per site for several L2 penalties, from the same recorded rows.</summary>
@@ -125,12 +140,35 @@ public static class DynamicFront
                 var rows = recorder.Record(encoded.SelectMany(p => new[] { p.Positive, p.Negative }).ToList());
                 for (var i = 0; i < encoded.Count; i++) { pos.Add(rows[2 * i]); neg.Add(rows[2 * i + 1]); }
             }
+        // Pairs of new names and events: does the probe read the mood, or the training names and events?
+        var fresh = TestNames.SelectMany(n => TestHappyEvents.Zip(TestSadEvents).Select(e =>
+            new ContrastivePair($"One day, {n}", $" {e.First}. {n} felt", $" {e.Second}. {n} felt", n))).ToList();
+        var freshX = new List<float[]>[sites.Count];
+        for (var s = 0; s < sites.Count; s++) freshX[s] = [];
+        var freshY = new List<int>();
+        using (var recorder = new ActivationRecorder(onnx, sites))
+            foreach (var chunk in fresh.Chunk(4))
+            {
+                var encoded = chunk.Select(encoder.Encode).ToList();
+                var rows = recorder.Record(encoded.SelectMany(p => new[] { p.Positive, p.Negative }).ToList());
+                for (var r = 0; r < rows.Length; r++)
+                {
+                    for (var s = 0; s < sites.Count; s++) freshX[s].Add(rows[r][s]);
+                    freshY.Add(r % 2);
+                }
+            }
+        double Fresh(LayerProbe p, int s) =>
+            ProbeFitter.Accuracy(p.Weights.Select(w => (double)w).ToArray(), p.Bias, freshX[s].ToArray(), freshY.ToArray());
+
         var penalties = new[] { 0.001, 0.01, 0.1, 1.0 };
         var fits = penalties.Select(l2 => ProbeFitter.Fit(sites.Select(ProfileSite.From).ToList(), pos, neg, l2)).ToList();
-        var sb = new StringBuilder("| site | " + string.Join(" | ", penalties.Select(p => $"l2 {p.ToString(CultureInfo.InvariantCulture)}")) + " |\n|---|" + string.Concat(penalties.Select(_ => "---|")) + "\n");
+        string A(double v) => v.ToString("0.000", CultureInfo.InvariantCulture);
+        var sb = new StringBuilder("| site | " + string.Join(" | ", penalties.Select(p => $"l2 {p.ToString(CultureInfo.InvariantCulture)}: held-out pairs / new names+events")) +
+                                   " |\n|---|" + string.Concat(penalties.Select(_ => "---|")) + "\n");
         for (var s = 0; s < sites.Count; s++)
-            sb.Append($"| {sites[s].Id} | " + string.Join(" | ", fits.Select(f => f.Sites[s].HeldOutAccuracy.ToString("0.000", CultureInfo.InvariantCulture))) + " |\n");
-        sb.Append("| mean | " + string.Join(" | ", fits.Select(f => f.Sites.Average(p => p.HeldOutAccuracy).ToString("0.000", CultureInfo.InvariantCulture))) + " |\n");
+            sb.Append($"| {sites[s].Id} | " + string.Join(" | ", fits.Select(f => $"{A(f.Sites[s].HeldOutAccuracy)} / {A(Fresh(f.Sites[s], s))}")) + " |\n");
+        sb.Append("| mean | " + string.Join(" | ", fits.Select(f => $"{A(f.Sites.Average(p => p.HeldOutAccuracy))} / {A(f.Sites.Select((p, s) => Fresh(p, s)).Average())}")) + " |\n");
+        sb.Append($"\n(new names+events: {fresh.Count} pairs, {TestNames.Length} names × {TestSadEvents.Length} events, none in the training pairs)\n");
         return sb.ToString();
     }
 
@@ -209,12 +247,23 @@ public static class DynamicFront
         return sb.ToString();
     }
 
-    /// <summary>Happy rate against KL to vanilla, one polyline per mode, vanilla as the shared origin.</summary>
+    /// <summary>Redraws the SVG from a CSV written by <see cref="Run"/> (bench dsas-plot CSV SVG).</summary>
+    public static void Plot(string csv, string svg)
+    {
+        var points = File.ReadAllLines(csv).Skip(1).Where(l => l.Length > 0).Select(l => l.Split(',')).Select(f =>
+        {
+            double D(int i) => double.Parse(f[i], CultureInfo.InvariantCulture);
+            return new Point(f[0], D(1), int.Parse(f[2], CultureInfo.InvariantCulture), D(3), D(4), D(5), D(6), D(7), D(8));
+        }).ToList();
+        File.WriteAllText(svg, Svg(points));
+    }
+
+    /// <summary>Happy rate against KL to vanilla (log axis; vanilla, at KL 0, is the dashed line), one polyline per mode.</summary>
     private static string Svg(List<Point> points)
     {
-        const double W = 640, H = 440, L = 70, R = 20, T = 40, B = 60;
-        var maxKl = Math.Max(1e-6, points.Max(p => p.Kl)) * 1.05;
-        double X(double kl) => L + kl / maxKl * (W - L - R);
+        const double W = 680, H = 460, L = 70, R = 20, T = 40, B = 70;
+        const double MinKl = 0.002, MaxKl = 6;
+        double X(double kl) => L + (Math.Log10(Math.Max(kl, MinKl)) - Math.Log10(MinKl)) / (Math.Log10(MaxKl) - Math.Log10(MinKl)) * (W - L - R);
         double Y(double rate) => H - B - rate * (H - T - B);
         string N(double v) => v.ToString("0.##", CultureInfo.InvariantCulture);
         var sb = new StringBuilder();
@@ -222,27 +271,31 @@ public static class DynamicFront
         sb.Append($"<rect width='{W}' height='{H}' fill='white'/>");
         sb.Append($"<text x='{W / 2}' y='22' text-anchor='middle' font-size='14'>stories260K, happy after sad events: uniform vs dynamic (DSAS) AUSteer, k={K} mlp</text>");
         sb.Append($"<line x1='{L}' y1='{H - B}' x2='{W - R}' y2='{H - B}' stroke='black'/><line x1='{L}' y1='{T}' x2='{L}' y2='{H - B}' stroke='black'/>");
+        foreach (var kl in new[] { 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3 })
+            sb.Append($"<line x1='{N(X(kl))}' y1='{H - B}' x2='{N(X(kl))}' y2='{H - B + 5}' stroke='black'/><line x1='{N(X(kl))}' y1='{T}' x2='{N(X(kl))}' y2='{H - B}' stroke='#eee'/>" +
+                      $"<text x='{N(X(kl))}' y='{H - B + 18}' text-anchor='middle'>{kl.ToString("0.###", CultureInfo.InvariantCulture)}</text>");
         for (var i = 0; i <= 5; i++)
         {
-            var kl = maxKl * i / 5;
-            sb.Append($"<line x1='{N(X(kl))}' y1='{H - B}' x2='{N(X(kl))}' y2='{H - B + 5}' stroke='black'/><text x='{N(X(kl))}' y='{H - B + 18}' text-anchor='middle'>{kl.ToString("0.###", CultureInfo.InvariantCulture)}</text>");
             var rate = i / 5.0;
             sb.Append($"<line x1='{L - 5}' y1='{N(Y(rate))}' x2='{L}' y2='{N(Y(rate))}' stroke='black'/><text x='{L - 8}' y='{N(Y(rate) + 4)}' text-anchor='end'>{rate:0.0}</text>");
             sb.Append($"<line x1='{L}' y1='{N(Y(rate))}' x2='{W - R}' y2='{N(Y(rate))}' stroke='#ddd'/>");
         }
-        sb.Append($"<text x='{(L + W - R) / 2}' y='{H - 20}' text-anchor='middle'>damage: mean KL(vanilla ‖ steered) per token on neutral text</text>");
+        sb.Append($"<text x='{(L + W - R) / 2}' y='{H - 38}' text-anchor='middle'>damage: mean KL(vanilla ‖ steered) per token on neutral text (log scale)</text>");
+        sb.Append($"<text x='{(L + W - R) / 2}' y='{H - 18}' text-anchor='middle' font-size='11'>labels: alpha; 36 behaviour prompts (binomial s.e. ≈ 0.06 near 0.8)</text>");
         sb.Append($"<text transform='translate(20,{(T + H - B) / 2}) rotate(-90)' text-anchor='middle'>happy rate on held-out sad-event prompts</text>");
-        var origin = points.First(p => p.Mode == "vanilla");
-        foreach (var (mode, color) in new[] { ("uniform", "#d62728"), ("dynamic", "#1f77b4") })
+        var vanilla = points.First(p => p.Mode == "vanilla");
+        sb.Append($"<line x1='{L}' y1='{N(Y(vanilla.HappyRate))}' x2='{W - R}' y2='{N(Y(vanilla.HappyRate))}' stroke='#777' stroke-dasharray='5,4'/>");
+        foreach (var (mode, color, dy) in new[] { ("uniform", "#d62728", 14.0), ("dynamic", "#1f77b4", -6.0) })
         {
-            var series = points.Where(p => p.Mode == mode).OrderBy(p => p.Alpha).Prepend(origin).ToList();
+            var series = points.Where(p => p.Mode == mode).OrderBy(p => p.Alpha).ToList();
             sb.Append($"<polyline fill='none' stroke='{color}' stroke-width='2' points='{string.Join(" ", series.Select(p => $"{N(X(p.Kl))},{N(Y(p.HappyRate))}"))}'/>");
-            foreach (var p in series.Skip(1))
-                sb.Append($"<circle cx='{N(X(p.Kl))}' cy='{N(Y(p.HappyRate))}' r='3.5' fill='{color}'/><text x='{N(X(p.Kl) + 5)}' y='{N(Y(p.HappyRate) - 5)}' fill='{color}' font-size='10'>{N(p.Alpha)}</text>");
+            foreach (var p in series)
+                sb.Append($"<circle cx='{N(X(p.Kl))}' cy='{N(Y(p.HappyRate))}' r='3.5' fill='{color}'/><text x='{N(X(p.Kl) + 4)}' y='{N(Y(p.HappyRate) + dy)}' fill='{color}' font-size='10'>{N(p.Alpha)}</text>");
         }
-        sb.Append($"<rect x='{W - R - 150}' y='{T + 8}' width='140' height='44' fill='white' stroke='#999'/>");
-        sb.Append($"<line x1='{W - R - 140}' y1='{T + 22}' x2='{W - R - 115}' y2='{T + 22}' stroke='#d62728' stroke-width='2'/><text x='{W - R - 108}' y='{T + 26}'>uniform (alpha)</text>");
-        sb.Append($"<line x1='{W - R - 140}' y1='{T + 40}' x2='{W - R - 115}' y2='{T + 40}' stroke='#1f77b4' stroke-width='2'/><text x='{W - R - 108}' y='{T + 44}'>dynamic (alpha)</text>");
+        sb.Append($"<rect x='{W - R - 170}' y='{T + 8}' width='160' height='62' fill='white' stroke='#999'/>");
+        sb.Append($"<line x1='{W - R - 160}' y1='{T + 22}' x2='{W - R - 135}' y2='{T + 22}' stroke='#d62728' stroke-width='2'/><text x='{W - R - 128}' y='{T + 26}'>uniform</text>");
+        sb.Append($"<line x1='{W - R - 160}' y1='{T + 40}' x2='{W - R - 135}' y2='{T + 40}' stroke='#1f77b4' stroke-width='2'/><text x='{W - R - 128}' y='{T + 44}'>dynamic (--dynamic)</text>");
+        sb.Append($"<line x1='{W - R - 160}' y1='{T + 58}' x2='{W - R - 135}' y2='{T + 58}' stroke='#777' stroke-dasharray='5,4'/><text x='{W - R - 128}' y='{T + 62}'>vanilla (KL 0)</text>");
         sb.Append("</svg>");
         return sb.ToString();
     }

@@ -21,6 +21,7 @@ public sealed record PatchResult(OnnxModel Model, SteeringStep Step, IReadOnlyLi
 /// <item>mlp-out: <c>P → y → consumers</c> becomes <c>P → y' → Mul(y', v) → y → consumers</c>; every reader of y (graph outputs
 /// included) sees the steered value and y keeps its name.</item>
 /// <item>with fold: no node; P's weight is scaled (row i of MatMul B for input units, column j and the bias for output units).</item>
+/// <item>with dynamic: the Mul (Add) reads a gated factor computed from the unsteered value instead of v (see <see cref="DynamicGate"/>).</item>
 /// </list>
 /// </summary>
 public static class GraphPatcher

@@ -9,7 +9,7 @@ namespace OnnxSteer.Profiles;
 /// </summary>
 public static class ProbeFitter
 {
-    /// <summary>Default penalty: chosen on stories260K happy/sad pairs (docs/dynamic.md, "probe choices").</summary>
+    /// <summary>Default penalty (on standardized features); docs/dynamic.md compares others on stories260K.</summary>
     public const double DefaultL2 = 0.01;
 
     /// <summary>Default: every 5th pair (20%) is held out for the accuracy.</summary>
