@@ -120,7 +120,7 @@ fi
 if ! skip b3; then
   b3=$work/b3-L4-H1024-I2752-V4096-fp32
   synth_once "$b3" --layers 4 --hidden 1024 --intermediate 2752 --heads 8 --vocab 4096 --dtype fp32 --style genai
-  say "B3: $RUNS rounds of prefill/decode on vanilla, Mul k=100, Mul every unit, folded"
+  say "B3: $RUNS rounds of prefill/decode on vanilla, Mul k=100, Mul every unit, folded, gated k=100 (DSAS)"
   bench b3 "$b3/variants" "$b3/model" "$b3/profile.json" "$RUNS" "$NEW_TOKENS" --report "$report"
 fi
 

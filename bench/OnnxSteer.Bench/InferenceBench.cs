@@ -23,19 +23,22 @@ public static class InferenceBench
     public static void Run(string work, string vanillaDir, string profile, int rounds, int newTokens, Report report)
     {
         PatchBench.EnsureProfile(vanillaDir, profile);
-        var variants = new (string Name, string Dir, PlanRequest Request, bool Fold)[]
+        var probed = WithProbes(profile);
+        var variants = new (string Name, string Dir, PlanRequest Request, bool Fold, bool Dynamic)[]
         {
-            ("vanilla", vanillaDir, new PlanRequest(), false),
-            ("Mul k=100", Path.Combine(work, "mul"), new PlanRequest(K: 100), false),
-            ("Mul every unit (attn+mlp)", Path.Combine(work, "all"), new PlanRequest(K: 100_000_000, Sites: [SiteKind.Attn, SiteKind.Mlp]), false),
-            ("folded k=100", Path.Combine(work, "fold"), new PlanRequest(K: 100), true),
+            ("vanilla", vanillaDir, new PlanRequest(), false, false),
+            ("Mul k=100", Path.Combine(work, "mul"), new PlanRequest(K: 100), false, false),
+            ("Mul every unit (attn+mlp)", Path.Combine(work, "all"), new PlanRequest(K: 100_000_000, Sites: [SiteKind.Attn, SiteKind.Mlp]), false, false),
+            ("folded k=100", Path.Combine(work, "fold"), new PlanRequest(K: 100), true, false),
+            ("gated k=100 (dynamic)", Path.Combine(work, "gated"), new PlanRequest(K: 100), false, true),
         };
         var units = new Dictionary<string, string>();
         foreach (var v in variants.Skip(1))
         {
             if (Directory.Exists(v.Dir)) Directory.Delete(v.Dir, recursive: true);
-            var o = ModelPatcher.Patch(new PatchJob(vanillaDir, profile, v.Dir, v.Request, new PatchOptions(v.Fold)));
-            units[v.Name] = $"{o.Plan.Sites.Sum(s => s.Units.Count)} unit(s) at {o.Plan.Sites.Count} site(s), apply={o.Patch.Step.Apply}";
+            var o = ModelPatcher.Patch(new PatchJob(vanillaDir, v.Dynamic ? probed : profile, v.Dir, v.Request, new PatchOptions(v.Fold, Dynamic: v.Dynamic)));
+            units[v.Name] = $"{o.Plan.Sites.Sum(s => s.Units.Count)} unit(s) at {o.Plan.Sites.Count} site(s), apply={o.Patch.Step.Apply}" +
+                            (v.Dynamic ? ", one gate per site" : "");
         }
 
         var tokenizer = TokenizerLoader.Load(vanillaDir);
@@ -84,7 +87,7 @@ public static class InferenceBench
             foreach (var v in variants.Skip(1)) report.Line($"- {v.Name}: {units[v.Name]}");
             report.Line();
             report.Line($"Prefill: one `DecoderModel.Step` over a {PromptTokens}-token prompt into an empty KV cache. Decode: after that prefill (untimed),");
-            report.Line($"{newTokens} greedy `Step`s of one token each with the KV cache; the figure is seconds per token. All four sessions are open at once and");
+            report.Line($"{newTokens} greedy `Step`s of one token each with the KV cache; the figure is seconds per token. All sessions are open at once and");
             report.Line("run round-robin (each round: prefill and decode of every variant, the starting one rotating), after one warm-up round.");
             report.Line();
             report.Line("| variant | prefill median | prefill min–max | decode per token median | decode min–max |");
@@ -104,11 +107,34 @@ public static class InferenceBench
                 report.Line($"| {v.Name} | {Md.Ratio(Stat.Paired(times[$"prefill {v.Name}"], times["prefill vanilla"]))} | {Md.Ratio(Stat.Paired(times[$"decode {v.Name}"], times["decode vanilla"]))} | {target} |");
             }
             report.Line();
+            report.Line("DSAS gate cost (issue 16): the gated model against the uniform patch of the same units (per-round pairs), median (min–max):");
+            report.Line($"prefill {Md.Ratio(Stat.Paired(times["prefill gated k=100 (dynamic)"], times["prefill Mul k=100"]))}, " +
+                        $"decode per token {Md.Ratio(Stat.Paired(times["decode gated k=100 (dynamic)"], times["decode Mul k=100"]))}.");
+            report.Line();
         }
         finally
         {
             foreach (var m in models) m.Dispose();
         }
+    }
+
+    /// <summary>A copy of the synthetic profile with seeded probes on every site (accuracy 1: every site is gated), for timing.</summary>
+    private static string WithProbes(string profilePath)
+    {
+        var path = Path.ChangeExtension(profilePath, ".probes.json");
+        var profile = OnnxSteer.Profiles.SteeringProfile.Load(profilePath);
+        var rng = new Random(16);
+        profile.Probes = new OnnxSteer.Profiles.ProbeSet
+        {
+            L2 = 0.01, HeldOutEvery = 5, TrainPairs = 0, HeldOutPairs = 0,
+            Sites = profile.Sites.Select(s => new OnnxSteer.Profiles.LayerProbe
+            {
+                Site = s.Id, Layer = s.Layer, TrainAccuracy = 1, HeldOutAccuracy = 1,
+                Weights = Enumerable.Range(0, s.Width).Select(_ => (float)((rng.NextDouble() * 2 - 1) / Math.Sqrt(s.Width))).ToArray(),
+            }).ToList(),
+        };
+        profile.Save(path);
+        return path;
     }
 
     private static int ArgMax(float[] values)

@@ -10,7 +10,9 @@ namespace OnnxSteer.Bench;
 /// b1-inline MODEL_FILE PROFILE WORK ROUNDS --report F        inline patch vs copy (B1)
 /// profile MODEL_DIR PROFILE                                  write a synthetic k=100 profile (no inference)
 /// b2 MODEL_DIR LABEL ROUNDS --report F                       profiling with taps vs without (B2)
-/// b3 WORK VANILLA_DIR PROFILE ROUNDS NEW_TOKENS --report F   prefill/decode of vanilla, Mul, Mul-all, folded (B3)
+/// b3 WORK VANILLA_DIR PROFILE ROUNDS NEW_TOKENS --report F   prefill/decode of vanilla, Mul, Mul-all, folded, gated (B3)
+/// dsas WORK OUT_DIR                                         DSAS fronts on stories260K: uniform vs dynamic (docs/dynamic.md)
+/// dsas-plot CSV SVG                                         redraw the DSAS figure from its CSV
 /// b4 TOKENIZER_JSON TEXT                                     one timed encode pass; prints JSON (B4)
 /// b4-report RUNS_JSONL TOKENIZER_JSON --report F            summarise alternating runs of both implementations
 /// b4-text OUT                                                write the mixed text for B4 from ../shared/data
@@ -41,6 +43,12 @@ public static class Program
             case "b3":
                 InferenceBench.Run(Work(args[1]), args[2], args[3], int.Parse(args[4]), int.Parse(args[5]), report);
                 break;
+            case "dsas":
+                DynamicFront.Run(Work(args[1]), args[2]);
+                return 0;
+            case "dsas-plot":
+                DynamicFront.Plot(args[1], args[2]);
+                return 0;
             case "b4":
                 return TokenizerBench.EncodeOnce(args[1], args[2]);
             case "b4-report":

@@ -34,6 +34,11 @@ public sealed class GenerateCommand : ICliCommand
             HelpName = "PATH",
         };
         var json = new Option<bool>("--json") { Description = $"Print one JSON object ({JsonSchema}: prompt ids, generated ids, text, stop reason) instead of streaming text." };
+        var showGates = new Option<bool>("--show-gates")
+        {
+            Description = "For a 'patch --dynamic' model: after the text, print each steered site's gate (0 = not steered, 1 = full " +
+                          "steering) at every token of the prompt and the continuation (with --json: a \"gates\" object).",
+        };
         var runtime = new RuntimeOptions();
 
         var command = new Command("generate",
@@ -42,7 +47,7 @@ public sealed class GenerateCommand : ICliCommand
             "--max-new-tokens. Text streams to stdout as it is produced.");
         command.Arguments.Add(model);
         var strength = new StrengthOption();
-        foreach (var o in new Option[] { prompt, maxNew, temperature, topK, topP, seed, tokenizer, json, strength.Option }) command.Options.Add(o);
+        foreach (var o in new Option[] { prompt, maxNew, temperature, topK, topP, seed, tokenizer, json, strength.Option, showGates }) command.Options.Add(o);
         runtime.AddTo(command);
 
         command.SetAction(parse => CommandRunner.Run(parse, () =>
@@ -73,21 +78,25 @@ public sealed class GenerateCommand : ICliCommand
             try
             {
                 var generator = new Generator(decoder);
+                GateValues? Gates(GenerationResult r) => parse.GetValue(showGates)
+                    ? GateTrace.Run(modelPath, r.PromptIds.Concat(r.GeneratedIds).ToList(), runtime.Read(parse))
+                    : null;
                 if (parse.GetValue(json))
                 {
                     var result = generator.Generate(promptIds, options, cancellationToken: cts.Token);
-                    Console.Out.WriteLine(ToJson(text, result, tok.Decode(result.GeneratedIds)));
+                    Console.Out.WriteLine(ToJson(text, result, tok.Decode(result.GeneratedIds), Gates(result)));
                 }
                 else
                 {
                     var streamer = new TextStreamer(tok);
                     Console.Out.Write(text);
-                    generator.Generate(promptIds, options, id =>
+                    var result = generator.Generate(promptIds, options, id =>
                     {
                         Console.Out.Write(streamer.Push(id));
                         Console.Out.Flush();
                     }, cts.Token);
                     Console.Out.WriteLine();
+                    if (Gates(result) is { } gates) Console.Out.Write(GateTable(gates, result.PromptIds.Concat(result.GeneratedIds).ToList(), result.PromptIds.Count, tok));
                 }
             }
             finally
@@ -99,8 +108,25 @@ public sealed class GenerateCommand : ICliCommand
         return command;
     }
 
-    /// <summary>The --json document.</summary>
-    public static string ToJson(string prompt, GenerationResult result, string text)
+    /// <summary>--show-gates as text: one row per token (prompt tokens marked), one column per gated site.</summary>
+    public static string GateTable(GateValues gates, IReadOnlyList<int> ids, int promptLength, ITokenizer tok)
+    {
+        var sb = new StringBuilder();
+        sb.Append("gates (sigmoid of each site's probe; steering there is scaled by it):\n");
+        sb.Append($"  {"pos",4}  {"token",-16}").Append(string.Concat(gates.Sites.Select(s => $" {s,9}"))).Append('\n');
+        for (var t = 0; t < ids.Count; t++)
+        {
+            var piece = tok.Decode([ids[t]]).Replace("\n", "\\n");
+            if (piece.Length > 15) piece = piece[..15];
+            sb.Append($"  {t,4}{(t < promptLength ? "p" : " ")} {piece,-16}");
+            foreach (var g in gates.Gates) sb.Append(System.FormattableString.Invariant($" {g[t],9:0.000}"));
+            sb.Append('\n');
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>The --json document; <paramref name="gates"/> (--show-gates) adds a "gates" object: site → gate per position.</summary>
+    public static string ToJson(string prompt, GenerationResult result, string text, GateValues? gates = null)
     {
         var buffer = new MemoryStream();
         using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
@@ -121,6 +147,17 @@ public sealed class GenerateCommand : ICliCommand
                 StopReason.TokenLimit => "max_new_tokens",
                 _ => "context_length",
             });
+            if (gates is not null)
+            {
+                w.WriteStartObject("gates");
+                for (var s = 0; s < gates.Sites.Count; s++)
+                {
+                    w.WriteStartArray(gates.Sites[s]);
+                    foreach (var g in gates.Gates[s]) w.WriteNumberValue(g);
+                    w.WriteEndArray();
+                }
+                w.WriteEndObject();
+            }
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(buffer.ToArray());

@@ -25,7 +25,9 @@ public sealed class MergeCommand : ICliCommand
             // A list argument swallows unknown options; a profile path never starts with '-'.
             if (files.FirstOrDefault(f => f.StartsWith('-')) is { } unknown)
                 throw new OnnxSteerException($"merge: unknown option '{unknown}' (see onnxsteer merge --help)", ExitCodes.Usage);
-            var merged = ProfileMerger.Merge(files.Select(f => (SteeringProfile.Load(f), f)).ToList());
+            var loaded = files.Select(f => (SteeringProfile.Load(f), f)).ToList();
+            var merged = ProfileMerger.Merge(loaded);
+            if (ProfileMerger.ProbesDroppedNote(loaded) is { } note) Console.Error.WriteLine("warning: " + note);
             var outPath = parse.GetValue(output)!;
             merged.Save(outPath);
             var shards = merged.Shards is null ? "complete" : "shards " + string.Join(",", merged.Shards);

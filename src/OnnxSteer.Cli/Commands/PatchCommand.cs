@@ -32,6 +32,18 @@ public sealed class PatchCommand : ICliCommand
                           "'onnxsteer.strength' (default 1) scales them all. At the defaults the output equals a plain patch. " +
                           "Not with --fold.",
         };
+        var dynamic = new Option<bool>("--dynamic")
+        {
+            Description = "DSAS: scale each site's steering, at every token, by its probe's gate g = sigmoid(w·h + b) computed in the graph " +
+                          "from the site's own activation h (scale: x·(1 + g·gamma); add: x + g·c). Needs a profile written with " +
+                          "'profile --probes'. Composes with --switchable. Not with --fold.",
+        };
+        var probeThreshold = new Option<double>("--probe-threshold")
+        {
+            Description = "With --dynamic: leave unsteered the sites whose probe's held-out accuracy is below this.",
+            DefaultValueFactory = _ => PatchOptions.DefaultProbeThreshold,
+            HelpName = "ACC",
+        };
         var replace = new Option<bool>("--replace") { Description = "The model is already steered: remove that steering first." };
         var stack = new Option<bool>("--stack") { Description = "The model is already steered: add this steering on top of it." };
         var force = new Option<bool>("--force") { Description = "Apply a profile recorded on another model (fingerprint or dtype differ), with a warning." };
@@ -42,17 +54,21 @@ public sealed class PatchCommand : ICliCommand
             "done in its metadata; 'onnxsteer unpatch' undoes it.");
         command.Arguments.Add(model);
         command.Arguments.Add(profile);
-        foreach (var o in new Option[] { output, k, alpha, sites, fold, switchable, replace, stack, force }) command.Options.Add(o);
+        foreach (var o in new Option[] { output, k, alpha, sites, fold, switchable, dynamic, probeThreshold, replace, stack, force }) command.Options.Add(o);
         command.SetAction(parse => CommandRunner.Run(parse, () =>
         {
             if (parse.GetValue(replace) && parse.GetValue(stack))
                 throw new OnnxSteerException("--replace and --stack cannot be used together", ExitCodes.Usage);
             if (parse.GetValue(fold) && parse.GetValue(switchable))
                 throw new OnnxSteerException("--fold and --switchable cannot be used together: a folded weight has no vector to override", ExitCodes.Usage);
+            if (parse.GetValue(fold) && parse.GetValue(dynamic))
+                throw new OnnxSteerException("--fold and --dynamic cannot be used together: a folded weight cannot depend on the input", ExitCodes.Usage);
+            if (parse.GetValue(probeThreshold) is var threshold && !(threshold is >= 0 and <= 1))
+                throw new OnnxSteerException($"--probe-threshold {threshold}: must be between 0 and 1", ExitCodes.Usage);
             var existing = parse.GetValue(replace) ? ExistingSteering.Replace : parse.GetValue(stack) ? ExistingSteering.Stack : ExistingSteering.Refuse;
             var request = new PlanRequest(parse.GetValue(k), parse.GetValue(alpha), ParseSites(parse.GetValue(sites)), parse.GetValue(force));
             var job = new PatchJob(parse.GetValue(model)!, parse.GetValue(profile)!, parse.GetValue(output)!, request,
-                new PatchOptions(parse.GetValue(fold), existing, parse.GetValue(switchable)));
+                new PatchOptions(parse.GetValue(fold), existing, parse.GetValue(switchable), parse.GetValue(dynamic), threshold));
             var outcome = ModelPatcher.Patch(job, line => Console.Error.WriteLine(line));
 
             var step = outcome.Patch.Step;
@@ -62,6 +78,9 @@ public sealed class PatchCommand : ICliCommand
             if (step.Switchable == true)
                 Console.Out.WriteLine($"switchable: feed '{SwitchableSteering.StrengthName}' (float scalar, default 1) to scale the steering, " +
                                       $"or a site's vector ({string.Join(", ", step.Edits.Select(e => e.Initializer))}) to replace it");
+            if (step.Dynamic == true)
+                Console.Out.WriteLine("dynamic: " + string.Join(", ", step.Edits.Where(e => e.Gate is not null)
+                    .Select(e => $"{e.Site} gated (probe accuracy {e.Gate!.ProbeAccuracy.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)})")));
             Console.Out.WriteLine($"wrote {outcome.Written.ModelFile}");
             if (outcome.Written.DataFile is { } data) Console.Out.WriteLine($"wrote {data} (folded weights)");
             if (outcome.Written.Linked.Count > 0) Console.Out.WriteLine($"linked {string.Join(", ", outcome.Written.Linked)}");

@@ -32,6 +32,12 @@ public sealed class ProfileCommand : ICliCommand
         var maxTokens = new Option<int?>("--max-tokens") { Description = "Longest sequence; longer prompts lose tokens from the left (the answer is kept). Default: genai_config.json's context_length, else 512.", HelpName = "N" };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "tokenizer.json or its folder (default: the model's folder).", HelpName = "PATH" };
         var skipBad = new Option<bool>("--skip-bad") { Description = "Skip bad records (malformed, missing fields, answer longer than the context) and report how many, instead of stopping at the first." };
+        var probes = new Option<bool>("--probes")
+        {
+            Description = "Also fit, per site, a logistic probe on the last-token activation that predicts the negative answer " +
+                          "(DSAS; for 'patch --dynamic'), and report each probe's accuracy on held-out pairs (every 5th). " +
+                          "Keeps all rows in memory until the fit; 'merge' drops probes (a fit does not add up over shards).",
+        };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress output." };
         var output = new Option<string>("--output", "-o") { Description = "Where to write profile.json (atomically: an interrupted run leaves no file).", Required = true };
         var runtime = new RuntimeOptions();
@@ -40,7 +46,7 @@ public sealed class ProfileCommand : ICliCommand
             "Record last-token activations at every steering site on contrastive pairs, count activation momenta exactly, " +
             "select the top units (AUSteer) and write profile.json.");
         command.Arguments.Add(model);
-        foreach (var o in new Option[] { pairs, task, data, limit, skip, sites, jointly, method, k, alpha, seed, layers, batch, shard, maxTokens, tokenizer, skipBad, quiet, output })
+        foreach (var o in new Option[] { pairs, task, data, limit, skip, sites, jointly, method, k, alpha, seed, layers, batch, shard, maxTokens, tokenizer, skipBad, probes, quiet, output })
             command.Options.Add(o);
         runtime.AddTo(command);
         command.SetAction(parse => CommandRunner.Run(parse, () =>
@@ -75,6 +81,7 @@ public sealed class ProfileCommand : ICliCommand
                 Shard = shardSpec,
                 MaxTokens = parse.GetValue(maxTokens),
                 SkipBad = parse.GetValue(skipBad),
+                Probes = parse.GetValue(probes),
                 Runtime = runtime.Read(parse),
             };
             var isQuiet = parse.GetValue(quiet);
@@ -102,6 +109,7 @@ public sealed class ProfileCommand : ICliCommand
                 Console.WriteLine($"profiled {profile.Pairs} pairs{(request.Shard.Count > 1 ? $" (shard {request.Shard})" : "")} at {profile.Sites.Count} sites; " +
                                   $"{profile.Truncated} sequences truncated from the left, {profile.SkippedBad} bad records skipped");
                 if (profile.Pairs > 0) Console.Write(SelectionText.Summary(profile));
+                if (profile.Probes is { } fitted) Console.Write(SelectionText.ProbeSummary(fitted));
             }
             Console.WriteLine($"wrote {outPath}");
             return 0;

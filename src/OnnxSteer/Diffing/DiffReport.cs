@@ -144,7 +144,9 @@ public sealed record SteeringSummary(
 /// <param name="Operation">"scale" (units carry gamma) or "add" (units carry an offset).</param>
 /// <param name="Node">The inserted node, or the projection whose weight was folded.</param>
 /// <param name="Tensor">The scale/bias initializer, or the folded weight.</param>
-public sealed record SteeredSite(string Kind, int Layer, string Mode, string Operation, string Node, string Tensor, IReadOnlyList<SteeredUnit> Units);
+/// <param name="Gate">For a <c>patch --dynamic</c> site, what gates it (its probe and the value it reads); absent otherwise.</param>
+public sealed record SteeredSite(string Kind, int Layer, string Mode, string Operation, string Node, string Tensor, IReadOnlyList<SteeredUnit> Units,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Gate = null);
 
 /// <summary>One steered unit: its activation index and, for a scale, gamma (the activation is multiplied by 1 + gamma);
 /// for an add, the offset added to it.</summary>

@@ -138,7 +138,8 @@ public static class DiffText
                                       $"{k.Units} unit{(k.Units == 1 ? "" : "s")}" + (k.MinGamma is { } lo ? "; gamma " + Range(lo, k.MaxGamma!.Value) : ""));
         w.List(s.Sites, site => (DiffStyle.Plain,
             $"  {site.Kind}.{site.Layer} ({site.Mode}: {site.Node}) " +
-            (site.Units.Count == 0 ? "no unit steered" : string.Join(", ", site.Units.Select(Unit)))));
+            (site.Units.Count == 0 ? "no unit steered" : string.Join(", ", site.Units.Select(Unit))) +
+            (site.Gate is { } gate ? $"; {gate}" : "")));
         // The full record (onnxsteer.steering) is what the sites above were read from; show the short keys.
         var keys = s.Metadata.Where(kv => kv.Key != RecordedSites.Key).Select(kv => $"{kv.Key} = {ProtoText.Clip(kv.Value, 60)}").ToList();
         if (keys.Count > 0) w.Line(DiffStyle.Note, "  " + string.Join("; ", keys));

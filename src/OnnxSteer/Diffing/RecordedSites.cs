@@ -26,8 +26,15 @@ internal sealed class RecordedSites
     /// </summary>
     public Dictionary<string, SwitchParts> Switches { get; } = new(StringComparer.Ordinal);
 
-    /// <summary>The helper nodes of every switchable site (they compute a factor; none is a steering node itself).</summary>
+    /// <summary>The helper nodes of every switchable or gated site (they compute a factor; none is a steering node itself).</summary>
     public HashSet<string> SwitchHelperNodes { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Inserted node name → the gate <c>patch --dynamic</c> put in front of it.</summary>
+    public Dictionary<string, GateParts> Gates { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>The pieces of one gated site: the gate value, the activation its probe reads, the factor the steering
+    /// node reads, the vector it scales, its helper nodes and constants, and the probe's held-out accuracy.</summary>
+    public sealed record GateParts(string Gate, string Reads, string Factor, string Vector, IReadOnlyList<string> Nodes, IReadOnlyList<string> Initializers, double? Accuracy);
 
     /// <summary>The pieces of one switchable site.</summary>
     public sealed record SwitchParts(string Vector, string Factor, IReadOnlyList<string> Nodes, IReadOnlyList<string> Initializers, string Strength);
@@ -56,6 +63,11 @@ internal sealed class RecordedSites
                             sites.Switches[node] = parts;
                             sites.SwitchHelperNodes.UnionWith(parts.Nodes);
                         }
+                        if (edit.TryGetProperty("gate", out var gate) && ReadGate(gate) is { } gateParts)
+                        {
+                            sites.Gates[node] = gateParts;
+                            sites.SwitchHelperNodes.UnionWith(gateParts.Nodes);
+                        }
                     }
                 }
             }
@@ -71,6 +83,13 @@ internal sealed class RecordedSites
     {
         if (vector is null || Str(sw, "factor") is not { } factor || Str(sw, "strength") is not { } strength) return null;
         return new SwitchParts(vector, factor, Strings(sw, "nodes"), Strings(sw, "initializers"), strength);
+    }
+
+    private static GateParts? ReadGate(JsonElement g)
+    {
+        if (Str(g, "gate") is not { } gate || Str(g, "factor") is not { } factor || Str(g, "vector") is not { } vector) return null;
+        double? accuracy = g.TryGetProperty("probe_accuracy", out var a) && a.ValueKind == JsonValueKind.Number ? a.GetDouble() : null;
+        return new GateParts(gate, Str(g, "reads") ?? "", factor, vector, Strings(g, "nodes"), Strings(g, "initializers"), accuracy);
     }
 
     private static List<string> Strings(JsonElement e, string name) =>

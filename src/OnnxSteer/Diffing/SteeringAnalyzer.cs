@@ -57,14 +57,30 @@ internal static partial class SteeringAnalyzer
         if (recorded.SwitchHelperNodes.Contains(node.Name)) return null; // a switchable factor's helper
         var scaleSlot = -1;
         TensorProto? vector = null;
-        if (recorded.Switches.TryGetValue(node.Name, out var sw) && node.Inputs.Contains(sw.Factor) && index.Initializer(sw.Vector) is { } switchVector)
+        string? gateText = null;
+        var gated = recorded.Gates.TryGetValue(node.Name, out var gate) && node.Inputs.Contains(gate.Factor);
+        if (gated)
+        {
+            // patch --dynamic: the node reads the gated factor; the vector under it is the constant or the switch's factor.
+            explained.Nodes.UnionWith(gate!.Nodes);
+            explained.Initializers.UnionWith(gate.Initializers);
+            gateText = $"gate sigmoid(w·h + b) on '{gate.Reads}'" +
+                       (gate.Accuracy is { } acc ? $", probe held-out accuracy {acc.ToString("0.###", CultureInfo.InvariantCulture)}" : "");
+        }
+        var factorName = gated ? gate!.Factor : null;
+        if (recorded.Switches.TryGetValue(node.Name, out var sw) && (node.Inputs.Contains(sw.Factor) || factorName is not null) && index.Initializer(sw.Vector) is { } switchVector)
         {
             // patch --switchable: the node reads a factor computed from an overridable vector and the strength input.
-            scaleSlot = node.Inputs.ToList().IndexOf(sw.Factor);
+            scaleSlot = node.Inputs.ToList().IndexOf(factorName ?? sw.Factor);
             vector = switchVector;
             explained.Nodes.UnionWith(sw.Nodes);
             explained.Initializers.UnionWith(sw.Initializers.Append(sw.Strength));
             explained.Inputs.UnionWith([sw.Vector, sw.Strength]);
+        }
+        else if (gated && index.Initializer(gate!.Vector) is { } gatedVector)
+        {
+            scaleSlot = node.Inputs.ToList().IndexOf(gate.Factor);
+            vector = gatedVector;
         }
         else
         {
@@ -93,7 +109,7 @@ internal static partial class SteeringAnalyzer
             ? site
             : (KindFromStructure(data, output, index) ?? KindFromName(node.Name), Layer(node.Name) ?? Layer(data) ?? -1);
         var operation = node.OpType == "Add" ? "add" : "scale";
-        return new SteeredSite(kind, layer, "node", operation, node.Name, vector.Name, SteeringVectors.Units(vector, sideB, operation));
+        return new SteeredSite(kind, layer, "node", operation, node.Name, vector.Name, SteeringVectors.Units(vector, sideB, operation), gateText);
     }
 
     /// <summary>

@@ -1,5 +1,6 @@
 using Google.Protobuf;
 using Onnx;
+using OnnxSteer.Graph;
 using OnnxSteer.ModelFiles;
 using OnnxSteer.Sites;
 
@@ -20,6 +21,7 @@ public sealed record PatchResult(OnnxModel Model, SteeringStep Step, IReadOnlyLi
 /// <item>mlp-out: <c>P → y → consumers</c> becomes <c>P → y' → Mul(y', v) → y → consumers</c>; every reader of y (graph outputs
 /// included) sees the steered value and y keeps its name.</item>
 /// <item>with fold: no node; P's weight is scaled (row i of MatMul B for input units, column j and the bias for output units).</item>
+/// <item>with dynamic: the Mul (Add) reads a gated factor computed from the unsteered value instead of v (see <see cref="DynamicGate"/>).</item>
 /// </list>
 /// </summary>
 public static class GraphPatcher
@@ -46,6 +48,10 @@ public static class GraphPatcher
         if (plan.Sites.Count == 0) throw new InvalidProfileException($"{source}: the plan steers no site");
         if (options.Fold && options.Switchable)
             throw new ArgumentException("fold and switchable cannot be combined: a folded weight has no vector to override");
+        if (options.Fold && options.Dynamic)
+            throw new ArgumentException("fold and dynamic cannot be combined: a folded weight cannot depend on the input");
+        if (options.Dynamic && plan.Sites.Any(s => s.Gate is null))
+            throw new ArgumentException("a dynamic patch needs a probe on every site: attach them with DynamicGate.Attach");
 
         var proto = model.Proto.Clone();
         var notes = new List<string>();
@@ -74,7 +80,7 @@ public static class GraphPatcher
             {
                 notes.Add($"{site.Site.Id}: additive steering cannot be folded into a weight; inserted an Add instead");
             }
-            edits.Add(InsertNode(proto.Graph, site, plan.Operation, names, options.Switchable));
+            edits.Add(InsertNode(proto.Graph, site, plan.Operation, names, options.Switchable, options.Dynamic));
         }
 
         var apply = edits.All(e => e.Kind == EditKind.Fold) ? "fold"
@@ -92,6 +98,7 @@ public static class GraphPatcher
             Sites = plan.Sites.Select(s => s.Site.Id).ToList(),
             Edits = edits,
             Switchable = options.Switchable ? true : null,
+            Dynamic = options.Dynamic ? true : null,
         };
         steps.Add(step);
         SteeringMetadata.Write(proto, steps);
@@ -125,7 +132,7 @@ public static class GraphPatcher
     internal static string EdgeNode(SteeringSite site) =>
         site.Kind == SiteKind.MlpOut && site.BiasAddNode is { Length: > 0 } add ? add : site.ProjectionNode;
 
-    private static SiteEdit InsertNode(GraphProto graph, SiteSteering steering, SteeringOperation op, NameSet names, bool switchable)
+    private static SiteEdit InsertNode(GraphProto graph, SiteSteering steering, SteeringOperation op, NameSet names, bool switchable, bool dynamic)
     {
         var site = steering.Site;
         var projection = FindNode(graph, EdgeNode(site))!;
@@ -147,14 +154,28 @@ public static class GraphPatcher
         position += switchEdit?.Nodes.Count ?? 0;
         var factor = switchEdit?.Factor ?? initName;
 
-        var node = new NodeProto { Name = nodeName, OpType = opType };
+        // mlp-out: the projection writes a new value, and the steering node writes the old name, so every reader
+        // (graph outputs and subgraphs included) sees the steered value and nothing else needs rewiring.
+        string? unsteered = null;
         if (site.Kind == SiteKind.MlpOut)
         {
-            // The projection writes a new value; the Mul writes the old name, so every reader (graph outputs and
-            // subgraphs included) sees the steered value and nothing else needs rewiring.
-            var unsteered = names.Add($"{prefix}/{opType}/input_0");
-            var index = projection.Output.IndexOf(site.ValueName);
-            projection.Output[index] = unsteered;
+            unsteered = names.Add($"{prefix}/{opType}/input_0");
+            projection.Output[projection.Output.IndexOf(site.ValueName)] = unsteered;
+        }
+        GateEdit? gateEdit = null;
+        if (dynamic)
+        {
+            // The gate's names come from the whole model's names (GraphEditor), so they are new everywhere.
+            gateEdit = DynamicGate.Insert(new GraphEditor(graph), steering, op, factor, unsteered ?? site.ValueName, prefix);
+            names.Add([.. gateEdit.Nodes, .. gateEdit.Initializers]);
+            factor = gateEdit.Factor;
+            var gateEnd = graph.Node.IndexOf(graph.Node.First(n => n.Output.Contains(factor))) + 1;
+            position = unsteered is null ? graph.Node.IndexOf(projection) : Math.Max(graph.Node.IndexOf(projection) + 1, gateEnd);
+        }
+
+        var node = new NodeProto { Name = nodeName, OpType = opType };
+        if (unsteered is not null)
+        {
             node.Input.Add(unsteered);
             node.Input.Add(factor);
             node.Output.Add(site.ValueName);
@@ -163,6 +184,7 @@ public static class GraphPatcher
             {
                 Site = site.Id, Kind = EditKind.OutputEdge, Projection = site.ProjectionNode, Node = nodeName,
                 Initializer = initName, Input = unsteered, Output = site.ValueName, Units = steering.Units.Count, Switch = switchEdit,
+                Gate = gateEdit,
             };
         }
 
@@ -178,6 +200,7 @@ public static class GraphPatcher
         {
             Site = site.Id, Kind = EditKind.InputEdge, Projection = site.ProjectionNode, Node = nodeName,
             Initializer = initName, Input = site.ValueName, Output = steered, Units = steering.Units.Count, Switch = switchEdit,
+            Gate = gateEdit,
         };
     }
 

@@ -45,10 +45,11 @@ public static class GraphUnpatcher
             case EditKind.InputEdge or EditKind.OutputEdge:
             {
                 var node = graph.Node.FirstOrDefault(n => n.Name == edit.Node) ?? throw Mismatch($"node '{edit.Node}' is missing");
-                if (node.Input.Count != 2 || node.Input[0] != edit.Input || node.Input[1] != (edit.Switch?.Factor ?? edit.Initializer)
+                if (node.Input.Count != 2 || node.Input[0] != edit.Input || node.Input[1] != edit.Factor
                     || node.Output.Count != 1 || node.Output[0] != edit.Output)
                     throw Mismatch($"node '{edit.Node}' is not wired as recorded");
                 graph.Node.Remove(node);
+                if (edit.Gate is { } gate) DynamicGate.Remove(graph, gate, Mismatch);
                 if (edit.Kind == EditKind.InputEdge)
                 {
                     // Readers of the steered value read the original again.

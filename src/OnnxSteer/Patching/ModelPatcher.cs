@@ -59,6 +59,12 @@ public static class ModelPatcher
         var (plan, planWarnings) = ProfilePlanner.Build(profile, job.ProfilePath, sha, clean, sites, request);
         var warnings = imported.Concat(planWarnings).ToList();
         foreach (var w in warnings) notice?.Invoke("warning: " + w);
+        if (job.Options.Dynamic)
+        {
+            if (job.Options.Fold) throw new OnnxSteerException("--fold and --dynamic cannot be used together: a folded weight cannot depend on the input", ExitCodes.Usage);
+            (plan, var dropped) = DynamicGate.Attach(plan, profile, job.Options.ProbeThreshold, job.ProfilePath);
+            foreach (var n in dropped) notice?.Invoke("note: " + n);
+        }
 
         OnnxModel target;
         PatchOptions options;

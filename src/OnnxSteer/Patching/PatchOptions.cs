@@ -17,8 +17,16 @@ public enum ExistingSteering
 /// <param name="Switchable">Make each steering vector an overridable initializer and add the scalar input
 /// <see cref="SwitchableSteering.StrengthName"/>, so a host can change the steering per run (see <see cref="SwitchableSteering"/>).
 /// Cannot be combined with <paramref name="Fold"/>.</param>
-public sealed record PatchOptions(bool Fold = false, ExistingSteering Existing = ExistingSteering.Refuse, bool Switchable = false)
+/// <param name="Dynamic">DSAS: scale each site's steering by its probe's gate sigmoid(w·h + b), computed in the graph at
+/// every position (see <see cref="DynamicGate"/>); needs a profile with probes. Cannot be combined with <paramref name="Fold"/>.</param>
+/// <param name="ProbeThreshold">With <paramref name="Dynamic"/>: sites whose probe's held-out accuracy is below this are
+/// left unsteered.</param>
+public sealed record PatchOptions(bool Fold = false, ExistingSteering Existing = ExistingSteering.Refuse, bool Switchable = false,
+    bool Dynamic = false, double ProbeThreshold = PatchOptions.DefaultProbeThreshold)
 {
+    /// <summary>The DSAS paper's cut-off: layers whose probe is less accurate than this are not steered.</summary>
+    public const double DefaultProbeThreshold = 0.75;
+
     /// <summary>Insert Mul/Add nodes, refuse steered models.</summary>
     public static PatchOptions Default { get; } = new();
 }

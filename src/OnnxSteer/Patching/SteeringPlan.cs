@@ -16,9 +16,10 @@ public sealed record UnitSteering(int Index, double Value);
 
 /// <summary>
 /// What to do at one site: the full-width vector (element type float32 here; it is rounded to the site's element
-/// type when written) and the units that differ from the identity.
+/// type when written) and the units that differ from the identity. <see cref="Gate"/>, when set (<c>patch --dynamic</c>),
+/// is the probe whose probability scales the steering at every position.
 /// </summary>
-public sealed record SiteSteering(SteeringSite Site, float[] Vector, IReadOnlyList<UnitSteering> Units);
+public sealed record SiteSteering(SteeringSite Site, float[] Vector, IReadOnlyList<UnitSteering> Units, Profiles.LayerProbe? Gate = null);
 
 /// <summary>Where a plan came from, recorded in the steered model's metadata.</summary>
 /// <param name="Method">Profile method, e.g. <c>austeer</c>, <c>random</c>, <c>caa</c>.</param>
@@ -120,6 +121,9 @@ public sealed class SteeringPlan
     /// <summary>The same plan on sites re-addressed by <paramref name="map"/> (e.g. value names in an already-steered graph).</summary>
     public SteeringPlan MapSites(Func<SteeringSite, SteeringSite> map) =>
         new(Operation, Sites.Select(s => s with { Site = map(s.Site) }).ToList(), Provenance);
+
+    /// <summary>The same plan with <paramref name="sites"/> in place of its sites (e.g. a subset, gated).</summary>
+    public SteeringPlan WithSites(IReadOnlyList<SiteSteering> sites) => new(Operation, sites, Provenance);
 
     private static SteeringSite FindSite(IReadOnlyList<SteeringSite> modelSites, SiteKind kind, int layer, string source) =>
         modelSites.FirstOrDefault(s => s.Kind == kind && s.Layer == layer)

@@ -33,6 +33,10 @@ public sealed record SiteEdit
     [JsonPropertyName("original_tensors")] public List<string>? OriginalTensors { get; init; }
     [JsonPropertyName("note")] public string? Note { get; init; }
     [JsonPropertyName("switch")] public SwitchEdit? Switch { get; init; }
+    [JsonPropertyName("gate")] public GateEdit? Gate { get; init; }
+
+    /// <summary>The value the steering node reads as its second input: the gated factor, the switch's factor, or the constant.</summary>
+    [JsonIgnore] public string? Factor => Gate?.Factor ?? Switch?.Factor ?? Initializer;
 
     /// <summary>The original tensors of a fold, parsed.</summary>
     public IEnumerable<TensorProto> ParseOriginalTensors() =>
@@ -66,6 +70,7 @@ public sealed record SteeringStep
     [JsonPropertyName("sites")] public required List<string> Sites { get; init; }
     [JsonPropertyName("edits")] public required List<SiteEdit> Edits { get; init; }
     [JsonPropertyName("switchable")] public bool? Switchable { get; init; }
+    [JsonPropertyName("dynamic")] public bool? Dynamic { get; init; }
 }
 
 /// <summary>Reads and writes the steering record in a model's metadata_props.</summary>

@@ -195,10 +195,35 @@ public static class ProfileJson
             if (p.Method != SteeringMethod.Caa) Fail("controlVector", $"an imported control vector is additive: method must be caa, found {p.Method.ToName()}");
         }
 
+        if (p.Probes is { } probes) ValidateProbes(p, probes, Fail);
+
         if (p.Shards is not null)
             for (var i = 0; i < p.Shards.Count; i++)
                 if (!ShardSpec.TryParse(p.Shards[i], out _))
                     Fail($"shards[{i}]", $"expected 'i/n' with 0 ≤ i < n, found '{p.Shards[i]}'");
+    }
+
+    private static void ValidateProbes(SteeringProfile p, ProbeSet probes, Action<string, string> fail)
+    {
+        if (probes.Sites is null) fail("probes.sites", "missing");
+        if (!double.IsFinite(probes.L2) || probes.L2 < 0) fail("probes.l2", $"must be a finite number ≥ 0, found {probes.L2}");
+        if (probes.Activation != ProbeSet.LastTokenSiteActivation)
+            fail("probes.activation", $"expected '{ProbeSet.LastTokenSiteActivation}', found '{probes.Activation}'");
+        for (var i = 0; i < probes.Sites!.Count; i++)
+        {
+            var probe = probes.Sites[i];
+            var f = $"probes.sites[{i}]";
+            if (probe is null) { fail(f, "null"); return; }
+            var site = p.Site(probe.Site);
+            if (site is null) { fail(f + ".site", $"unknown site '{probe.Site}'"); return; }
+            if (probe.Layer != site.Layer) fail(f + ".layer", $"site {site.Id} is layer {site.Layer}, found {probe.Layer}");
+            if (probe.Weights is null || probe.Weights.Length != site.Width)
+                fail(f + ".weights", $"must have {site.Width} entries (width of {site.Id}), found {probe.Weights?.Length.ToString() ?? "none"}");
+            if (probe.Weights!.Any(w => !float.IsFinite(w))) fail(f + ".weights", "holds a non-finite number");
+            if (!double.IsFinite(probe.Bias)) fail(f + ".bias", "not a finite number");
+            if (!(probe.HeldOutAccuracy is >= 0 and <= 1)) fail(f + ".heldOutAccuracy", $"must be in [0, 1], found {probe.HeldOutAccuracy}");
+            if (!(probe.TrainAccuracy is >= 0 and <= 1)) fail(f + ".trainAccuracy", $"must be in [0, 1], found {probe.TrainAccuracy}");
+        }
     }
 
     private static string FieldOf(string? path) =>

@@ -18,6 +18,8 @@ public static class ProfileMerger
         foreach (var (p, name) in profiles.Skip(1)) CheckCompatible(first, firstName, p, name);
 
         var merged = first.Clone();
+        // A logistic fit is not a sum over pairs: the shards' probes cannot be combined into the fit over all pairs.
+        merged.Probes = null;
         merged.Pairs = 0;
         merged.Truncated = 0;
         merged.SkippedBad = 0;
@@ -60,6 +62,16 @@ public static class ProfileMerger
             ? UnitSelector.Reselect(merged)
             : merged;
     }
+
+    /// <summary>
+    /// The line to print when some of <paramref name="profiles"/> carry probes: the merge drops them (exact merging is
+    /// the point of sharding, and a probe is a fit, not a count).
+    /// </summary>
+    public static string? ProbesDroppedNote(IReadOnlyList<(SteeringProfile Profile, string Name)> profiles) =>
+        profiles.Any(p => p.Profile.Probes is not null)
+            ? "the inputs' DSAS probes are not merged (a logistic fit over shards is not the fit over all pairs); " +
+              "for patch --dynamic, run 'profile --probes' unsharded over all pairs"
+            : null;
 
     private static void CheckCompatible(SteeringProfile a, string aName, SteeringProfile b, string bName)
     {

@@ -53,4 +53,16 @@ public static class SelectionText
         if (p.Units.Count > maxUnits) sb.Append(CultureInfo.InvariantCulture, $"  ... {p.Units.Count - maxUnits} more\n");
         return sb.ToString();
     }
+
+    /// <summary>The probe table printed by <c>profile --probes</c>: per site, accuracy on held-out and training pairs.</summary>
+    public static string ProbeSummary(ProbeSet probes)
+    {
+        var sb = new StringBuilder();
+        sb.Append(CultureInfo.InvariantCulture,
+            $"probes (logistic, l2 {probes.L2}, fit on {probes.TrainPairs} pairs, accuracy on {probes.HeldOutPairs} held-out pairs):\n");
+        sb.Append("  site          held-out   train\n");
+        foreach (var p in probes.Sites)
+            sb.Append(CultureInfo.InvariantCulture, $"  {p.Site,-12} {p.HeldOutAccuracy,9:0.000} {p.TrainAccuracy,7:0.000}\n");
+        return sb.ToString();
+    }
 }

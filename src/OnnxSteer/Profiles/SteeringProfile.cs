@@ -70,6 +70,12 @@ public sealed class SteeringProfile
     [JsonPropertyOrder(16)] public ControlVectorOrigin? ControlVector { get; set; }
 
     /// <summary>
+    /// DSAS probes per site (<c>profile --probes</c>), for <c>patch --dynamic</c>; absent (null) otherwise. A probe is
+    /// a fit over this profile's pairs, not a sum over them, so merged shards carry none (see <see cref="ProfileMerger"/>).
+    /// </summary>
+    [JsonPropertyOrder(17)] public ProbeSet? Probes { get; set; }
+
+    /// <summary>
     /// True when the profile was read by <see cref="ProfileJson.LoadSelection"/> without its <see cref="Counts"/>: its
     /// stored selection can be applied, but it cannot be re-selected, merged or saved.
     /// </summary>

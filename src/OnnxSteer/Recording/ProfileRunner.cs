@@ -38,6 +38,9 @@ public sealed record ProfileRequest
     public bool SkipBad { get; init; }
     /// <summary>How to run ONNX Runtime.</summary>
     public RuntimeSettings Runtime { get; init; } = RuntimeSettings.Default;
+    /// <summary>Also fit a DSAS probe per site (<see cref="ProbeFitter"/>) for <c>patch --dynamic</c>; keeps every
+    /// pair's last-token rows in memory until the fit (pairs × 2 × total site width floats).</summary>
+    public bool Probes { get; init; }
 }
 
 /// <summary>Progress after each batch.</summary>
@@ -87,6 +90,7 @@ public static class ProfileRunner
         var counter = new MomentumCounter(ordered.Select(ProfileSite.From));
         var pairsPerBatch = Math.Max(1, request.BatchSize / 2);
         var clock = Stopwatch.StartNew();
+        var kept = request.Probes ? (Positive: new List<float[][]>(encoded.Count), Negative: new List<float[][]>(encoded.Count)) : default;
         if (encoded.Count > 0)
         {
             using var recorder = new ActivationRecorder(model, ordered, request.Runtime);
@@ -95,7 +99,12 @@ public static class ProfileRunner
                 cancel.ThrowIfCancellationRequested();
                 var chunk = encoded.Skip(start).Take(pairsPerBatch).ToList();
                 var rows = recorder.Record(chunk.SelectMany(p => new[] { p.Positive, p.Negative }).ToList());
-                for (var i = 0; i < chunk.Count; i++) counter.AddPair(rows[2 * i], rows[2 * i + 1]);
+                for (var i = 0; i < chunk.Count; i++)
+                {
+                    counter.AddPair(rows[2 * i], rows[2 * i + 1]);
+                    kept.Positive?.Add(rows[2 * i]);
+                    kept.Negative?.Add(rows[2 * i + 1]);
+                }
                 progress?.Report(new ProfileProgress(counter.Pairs, encoded.Count, clock.Elapsed));
             }
         }
@@ -106,6 +115,7 @@ public static class ProfileRunner
         profile.Shards = request.Shard.Count == 1 ? null : [request.Shard.ToString()];
         profile.Truncated = encoded.Sum(p => p.TruncatedSequences);
         profile.SkippedBad = skipped;
+        if (request.Probes) profile.Probes = ProbeFitter.Fit(profile.Sites, kept.Positive!, kept.Negative!);
         var kinds = request.SiteKinds.Distinct().OrderBy(k => k).ToList();
         profile.Selection = new SelectionSettings
         {

@@ -1,6 +1,11 @@
 using OnnxSteer.Import;
+using OnnxSteer.Sites;
 
 namespace OnnxSteer.Reference;
+
+/// <summary>Called by <see cref="LlamaReference.Forward(IReadOnlyList{int}, ActivationHook)"/> with one site's activation
+/// at one position; may change it in place.</summary>
+public delegate void ActivationHook(SiteKind kind, int layer, Span<float> activation);
 
 /// <summary>
 /// A plain C# forward pass of a llama2.c checkpoint, written after llama2.c's run.c and independent of ONNX and of the
@@ -19,19 +24,29 @@ public sealed class LlamaReference(Llama2cCheckpoint checkpoint)
     public static LlamaReference Load(string checkpointPath) => new(Llama2cCheckpoint.Load(checkpointPath));
 
     /// <summary>Runs <paramref name="tokens"/> from position 0 and records logits and per-layer activations at every position.</summary>
-    public ReferenceRun Forward(IReadOnlyList<int> tokens) => Forward(tokens, null);
+    public ReferenceRun Forward(IReadOnlyList<int> tokens) => Forward(tokens, null, null);
 
     /// <summary>
     /// Same, with <paramref name="layerOutputOffsets"/>[l] added to layer l's output (the hidden state after its MLP
     /// residual add) at every position: where llama.cpp and repeng add a control vector.
     /// </summary>
-    public ReferenceRun Forward(IReadOnlyList<int> tokens, IReadOnlyDictionary<int, float[]>? layerOutputOffsets)
+    public ReferenceRun Forward(IReadOnlyList<int> tokens, IReadOnlyDictionary<int, float[]>? layerOutputOffsets) =>
+        Forward(tokens, layerOutputOffsets, null);
+
+    /// <summary>
+    /// Same, with <paramref name="hook"/> called at every steering site (attn: o_proj's input, mlp: down_proj's input,
+    /// mlp-out: down_proj's output) of every layer at every position, before the value is used; it may change the
+    /// activation in place, e.g. to apply steering by hand. The run records the activations as they were before the hook.
+    /// </summary>
+    public ReferenceRun Forward(IReadOnlyList<int> tokens, ActivationHook hook) => Forward(tokens, null, hook);
+
+    private ReferenceRun Forward(IReadOnlyList<int> tokens, IReadOnlyDictionary<int, float[]>? layerOutputOffsets, ActivationHook? hook)
     {
         if (tokens.Count == 0) throw new ArgumentException("no tokens", nameof(tokens));
         if (tokens.Count > _c.MaxSequenceLength) throw new ArgumentException($"{tokens.Count} tokens exceed the context of {_c.MaxSequenceLength}");
         var state = new State(_c);
         var run = new ReferenceRun(_c.Layers, tokens.Count);
-        for (int pos = 0; pos < tokens.Count; pos++) Step(state, tokens[pos], pos, run, layerOutputOffsets);
+        for (int pos = 0; pos < tokens.Count; pos++) Step(state, tokens[pos], pos, run, layerOutputOffsets, hook);
         return run;
     }
 
@@ -70,7 +85,8 @@ public sealed class LlamaReference(Llama2cCheckpoint checkpoint)
         public readonly float[] ValueCache = new float[(long)c.Layers * c.MaxSequenceLength * c.KvDim];
     }
 
-    private float[] Step(State s, int token, int pos, ReferenceRun? record, IReadOnlyDictionary<int, float[]>? layerOutputOffsets = null)
+    private float[] Step(State s, int token, int pos, ReferenceRun? record, IReadOnlyDictionary<int, float[]>? layerOutputOffsets = null,
+        ActivationHook? hook = null)
     {
         int dim = _c.Dim, kvDim = _c.KvDim, hidden = _c.HiddenDim, hs = _c.HeadSize, groupSize = _c.GroupSize;
         var w = checkpoint;
@@ -119,6 +135,7 @@ public sealed class LlamaReference(Llama2cCheckpoint checkpoint)
                 }
             }
             record?.Layers[l].OProjInput[pos] = (float[])s.Xb.Clone();
+            hook?.Invoke(SiteKind.Attn, l, s.Xb);
 
             MatVec(s.Xb2, s.Xb, w.Wo, (long)l * dim * dim);
             for (int i = 0; i < dim; i++) s.X[i] += s.Xb2[i];
@@ -132,9 +149,11 @@ public sealed class LlamaReference(Llama2cCheckpoint checkpoint)
                 s.Hb[i] = g * (1f / (1f + MathF.Exp(-g))) * s.Hb2[i];
             }
             record?.Layers[l].DownProjInput[pos] = (float[])s.Hb.Clone();
+            hook?.Invoke(SiteKind.Mlp, l, s.Hb);
 
             MatVec(s.Xb, s.Hb, w.W2, (long)l * dim * hidden);
             record?.Layers[l].DownProjOutput[pos] = (float[])s.Xb.Clone();
+            hook?.Invoke(SiteKind.MlpOut, l, s.Xb);
             for (int i = 0; i < dim; i++) s.X[i] += s.Xb[i];
             if (layerOutputOffsets is not null && layerOutputOffsets.TryGetValue(l, out var offset))
                 for (int i = 0; i < dim; i++) s.X[i] += offset[i];

@@ -1,0 +1,63 @@
+using Google.Protobuf;
+using Onnx;
+using OnnxSteer.ModelFiles;
+using OnnxSteer.Patching;
+using OnnxSteer.Runtime;
+
+namespace OnnxSteer.Generation;
+
+/// <summary>The gate of every dynamically steered site at every position of one sequence.</summary>
+/// <param name="Sites">Site identifiers (e.g. <c>mlp.3</c>), in the order of the steering record.</param>
+/// <param name="Gates">Gates[s][t]: site s's gate at position t, in [0, 1].</param>
+public sealed record GateValues(IReadOnlyList<string> Sites, float[][] Gates);
+
+/// <summary>
+/// Reads the gates of a <c>patch --dynamic</c> model (<c>generate --show-gates</c>): a copy of the model lists each
+/// recorded gate value as an extra output, and one full-sequence run (empty past) returns them at every position. The
+/// gates are causal, so they equal those the KV-cache decode computed token by token, up to float rounding.
+/// </summary>
+public static class GateTrace
+{
+    /// <summary>Runs <paramref name="ids"/> through the model at <paramref name="modelDirOrFile"/> and returns its gates.</summary>
+    /// <exception cref="InvalidModelException">The model carries no dynamic steering.</exception>
+    public static GateValues Run(string modelDirOrFile, IReadOnlyList<int> ids, RuntimeSettings? settings = null)
+    {
+        var config = GenaiConfigFile.TryRead(Directory.Exists(modelDirOrFile) ? modelDirOrFile : Path.GetDirectoryName(Path.GetFullPath(modelDirOrFile))!);
+        var file = Directory.Exists(modelDirOrFile) ? Path.Combine(modelDirOrFile, config?.ModelFileName ?? "model.onnx") : modelDirOrFile;
+        var model = OnnxModel.Load(file);
+        var gated = SteeringMetadata.Read(model.Proto, file).SelectMany(s => s.Edits).Where(e => e.Gate is not null).ToList();
+        if (gated.Count == 0) throw new InvalidModelException($"{file}: the model has no dynamic steering gates (onnxsteer patch --dynamic)");
+
+        var proto = model.Proto.Clone();
+        var outputs = new List<string>();
+        foreach (var edit in gated)
+        {
+            var output = $"onnxsteer_gate/{edit.Site}#{outputs.Count}";
+            proto.Graph.Node.Add(new NodeProto
+            {
+                OpType = "Cast", Name = output + "/Cast", Input = { edit.Gate!.Gate }, Output = { output },
+                Attribute = { new AttributeProto { Name = "to", Type = AttributeProto.Types.AttributeType.Int, I = (long)TensorProto.Types.DataType.Float } },
+            });
+            proto.Graph.Output.Add(new ValueInfoProto
+            {
+                Name = output, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Float } },
+            });
+            outputs.Add(output);
+        }
+
+        using var options = (settings ?? RuntimeSettings.Default).CreateSessionOptions();
+        var session = new InferenceSession(proto.ToByteArray(), options, model.BaseDirectory);
+        using var decoder = new DecoderModel(session, DecoderLayout.Detect(session, config, file), config, ownsSession: true);
+        using var inputs = decoder.CreateInputs(ids);
+        using var results = session.Run(inputs.Names, inputs.Values, outputs);
+        var gates = new float[gated.Count][];
+        for (var s = 0; s < gated.Count; s++)
+        {
+            var data = results[s].GetTensorDataAsSpan<float>();
+            if (data.Length != ids.Count)
+                throw new InvalidModelException($"{file}: the gate of {gated[s].Site} has {data.Length} values for {ids.Count} positions");
+            gates[s] = data.ToArray();
+        }
+        return new GateValues(gated.Select(e => e.Site).ToList(), gates);
+    }
+}
