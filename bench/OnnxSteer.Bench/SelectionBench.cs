@@ -96,8 +96,7 @@ public static class SelectionBench
     private static Metrics Measure(DecoderModel model, ITokenizer tok, IReadOnlyList<ContrastivePair> heldout, List<string> prompts,
         List<string> neutral, Study study)
     {
-        var margin = heldout.Average(p =>
-            ChoiceScorer.Score(model, tok, p.Prompt, p.Positive).LogLikelihood - ChoiceScorer.Score(model, tok, p.Prompt, p.Negative).LogLikelihood);
+        var margin = DirectionCheck.Margins(model, tok, heldout).Average();
         int pos = 0, neg = 0;
         foreach (var prompt in prompts)
         {

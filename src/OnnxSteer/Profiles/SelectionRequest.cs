@@ -53,7 +53,7 @@ public static class SelectionText
         sb.Append("  site          index   r_pos   r_neg     score      gamma    p_adj  effect   mean_pos   mean_neg\n");
         foreach (var u in p.Units.Take(maxUnits))
             sb.Append(CultureInfo.InvariantCulture,
-                $"  {u.Site,-12} {u.Index,6} {u.RPos,7:0.000} {u.RNeg,7:0.000} {u.Score,9:0.####} {u.Gamma,10:0.####} {Opt(u.PAdjusted, "0.###"),8} {Opt(u.EffectSize, "0.00"),7} {Opt(u.MeanPos, "0.####"),10} {Opt(u.MeanNeg, "0.####"),10}\n");
+                $"  {u.Site,-12} {u.Index,6} {u.RPos,7:0.000} {u.RNeg,7:0.000} {u.Score,9:0.####} {u.Gamma,10:0.####} {Opt(u.PAdjusted, "G2"),8} {Opt(u.EffectSize, "0.00"),7} {Opt(u.MeanPos, "0.####"),10} {Opt(u.MeanNeg, "0.####"),10}\n");
         if (p.Units.Count > maxUnits) sb.Append(CultureInfo.InvariantCulture, $"  ... {p.Units.Count - maxUnits} more\n");
         if (p.Units.FirstOrDefault() is { Ranked: { } family })
             sb.Append(CultureInfo.InvariantCulture,
