@@ -106,8 +106,7 @@ public static class UnitSelector
     public static double SignAwareGamma(int pos, int neg, int pairs, double alpha, int activationSign) =>
         activationSign < 0 ? -Gamma(pos, neg, pairs, alpha) : Gamma(pos, neg, pairs, alpha);
 
-    /// <param name="Effect">|effect size| for the evidence tie-break (0 when the profile lacks the sums).</param>
-    /// <param name="ActivationSign">Sign of the summed activation over both sides (0 when the profile lacks the sums).</param>
+    // One unit's statistics; the evidence sums are 0 (and HasSums false) when the profile lacks them (schema /1).
     private readonly record struct Candidate(SiteKind Kind, string Site, int Layer, int Index, int Pos, int Neg, long Sum,
         Int128 SumSq, long ActPos, long ActNeg, bool HasSums)
     {
