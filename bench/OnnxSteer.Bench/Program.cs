@@ -16,6 +16,7 @@ namespace OnnxSteer.Bench;
 /// b4 TOKENIZER_JSON TEXT                                     one timed encode pass; prints JSON (B4)
 /// b4-report RUNS_JSONL TOKENIZER_JSON --report F            summarise alternating runs of both implementations
 /// b4-text OUT                                                write the mixed text for B4 from ../shared/data
+/// selection MODEL_DIR DATA_DIR WORK --report F             selection study of issue 17 (docs/selection.md)
 /// rss baseline | rss patch MODEL PROFILE OUT 100|all [force] child process: prints VmHWM (KiB)
 /// bdn [BenchmarkDotNet args]                                  BenchmarkDotNet micro-benchmarks (see PatchBenchmarks)
 /// </code>
@@ -56,6 +57,9 @@ public static class Program
                 break;
             case "b4-text":
                 return TokenizerBench.WriteText(args[1]);
+            case "selection":
+                SelectionBench.Run(args[1], args[2], Work(args[3]), report);
+                break;
             case "rss":
                 return PatchBench.RssChild(args);
             case "bdn":

@@ -33,6 +33,7 @@ public sealed class MergeCommand : ICliCommand
             var shards = merged.Shards is null ? "complete" : "shards " + string.Join(",", merged.Shards);
             Console.WriteLine($"merged {files.Length} profiles: N={merged.Pairs} pairs ({shards})");
             Console.Write(SelectionText.Summary(merged));
+            Console.Error.Write(SelectionText.Warnings(merged));
             Console.WriteLine($"wrote {outPath}");
             return 0;
         }));

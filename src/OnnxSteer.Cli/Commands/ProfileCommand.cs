@@ -1,4 +1,5 @@
 using System.CommandLine;
+using OnnxSteer.Evaluation;
 using OnnxSteer.Pairs;
 using OnnxSteer.Profiles;
 using OnnxSteer.Recording;
@@ -27,6 +28,9 @@ public sealed class ProfileCommand : ICliCommand
         var alpha = new Option<double>("--alpha") { Description = "Steering strength: gamma = alpha*r_pos or -alpha*r_neg.", DefaultValueFactory = _ => 10 };
         var seed = new Option<int>("--seed") { Description = "Seed for --method random." };
         var layers = new Option<string?>("--layers") { Description = "caa only: comma-separated layers to build vectors for (default: the middle layer)." };
+        var tieBreak = new Option<string>("--tie-break") { Description = "austeer: order of units with equal scores. released: lower layer, then lower index (the released code, reproduces the paper); effect: larger |mean/sd| of pos - neg first.", DefaultValueFactory = _ => "released", HelpName = "released|effect" };
+        var direction = new Option<string>("--direction") { Description = "Sign of gamma. released: + when r_pos >= r_neg (the released code); sign-aware: flipped where the unit's mean activation is negative, so gamma*x moves towards the positive side.", DefaultValueFactory = _ => "released", HelpName = "released|sign-aware" };
+        var check = new Option<string?>("--check-pairs") { Description = "Held-out pairs (JSON Lines like --pairs, not used for profiling): after selecting, patch a temporary copy and report whether steering raises the log-prob margin of positive over negative answers.", HelpName = "FILE" };
         var batch = new Option<int>("--batch-size") { Description = "Sequences per run; a pair's two sequences go together.", DefaultValueFactory = _ => 8, HelpName = "B" };
         var shard = new Option<string?>("--shard") { Description = "Process only shard i of n (0-based; pairs j with j mod n = i). 'onnxsteer merge' of all shards equals the unsharded profile.", HelpName = "i/n" };
         var maxTokens = new Option<int?>("--max-tokens") { Description = "Longest sequence; longer prompts lose tokens from the left (the answer is kept). Default: genai_config.json's context_length, else 512.", HelpName = "N" };
@@ -46,7 +50,7 @@ public sealed class ProfileCommand : ICliCommand
             "Record last-token activations at every steering site on contrastive pairs, count activation momenta exactly, " +
             "select the top units (AUSteer) and write profile.json.");
         command.Arguments.Add(model);
-        foreach (var o in new Option[] { pairs, task, data, limit, skip, sites, jointly, method, k, alpha, seed, layers, batch, shard, maxTokens, tokenizer, skipBad, probes, quiet, output })
+        foreach (var o in new Option[] { pairs, task, data, limit, skip, sites, jointly, method, k, alpha, seed, layers, tieBreak, direction, check, batch, shard, maxTokens, tokenizer, skipBad, probes, quiet, output })
             command.Options.Add(o);
         runtime.AddTo(command);
         command.SetAction(parse => CommandRunner.Run(parse, () =>
@@ -56,6 +60,8 @@ public sealed class ProfileCommand : ICliCommand
             var methodValue = SelectionText.ParseMethod(parse.GetValue(method)!);
             var kinds = SelectionText.ParseSites(parse.GetValue(sites)!);
             var layerList = parse.GetValue(layers) is { } l ? SelectionText.ParseLayers(l) : null;
+            var tieBreakRule = SelectionRules.ParseTieBreak(parse.GetValue(tieBreak)!);
+            var directionRule = SelectionRules.ParseDirection(parse.GetValue(direction)!);
             var options = new PairOptions(parse.GetValue(skip), parse.GetValue(limit), parse.GetValue(skipBad));
             var pairSet = (parse.GetValue(pairs), parse.GetValue(task), parse.GetValue(data)) switch
             {
@@ -77,6 +83,8 @@ public sealed class ProfileCommand : ICliCommand
                 RankJointly = parse.GetValue(jointly),
                 Seed = parse.GetValue(seed),
                 Layers = layerList,
+                TieBreak = tieBreakRule,
+                Direction = directionRule,
                 BatchSize = parse.GetValue(batch),
                 Shard = shardSpec,
                 MaxTokens = parse.GetValue(maxTokens),
@@ -110,6 +118,12 @@ public sealed class ProfileCommand : ICliCommand
                                   $"{profile.Truncated} sequences truncated from the left, {profile.SkippedBad} bad records skipped");
                 if (profile.Pairs > 0) Console.Write(SelectionText.Summary(profile));
                 if (profile.Probes is { } fitted) Console.Write(SelectionText.ProbeSummary(fitted));
+            }
+            if (profile.Pairs > 0) Console.Error.Write(SelectionText.Warnings(profile));
+            if (parse.GetValue(check) is { } checkPath && profile.Pairs > 0)
+            {
+                var held = PairsJsonl.Read(checkPath, new PairOptions());
+                Console.WriteLine(DirectionCheck.Run(request.ModelPath, profile, held.Pairs, request.Runtime, request.TokenizerPath).Describe());
             }
             Console.WriteLine($"wrote {outPath}");
             return 0;

@@ -16,10 +16,12 @@ public sealed class SelectCommand : ICliCommand
         var method = new Option<string?>("--method") { Description = "austeer (momentum), actdiff (|mean difference|), random (seeded) or caa (mean-difference vectors). Default: the profile's method." };
         var seed = new Option<int?>("--seed") { Description = "Seed for --method random. Default: the profile's seed." };
         var layers = new Option<string?>("--layers") { Description = "caa only: comma-separated layers to build vectors for (default: the middle layer)." };
+        var tieBreak = new Option<string?>("--tie-break") { Description = "austeer: order of units with equal scores. released: lower layer, then lower index (the released code, reproduces the paper); effect: larger |mean/sd| of pos - neg first. Default: the profile's rule.", HelpName = "released|effect" };
+        var direction = new Option<string?>("--direction") { Description = "Sign of gamma. released: + when r_pos >= r_neg (the released code); sign-aware: flipped where the unit's mean activation is negative, so gamma*x moves towards the positive side. Default: the profile's rule.", HelpName = "released|sign-aware" };
         var output = new Option<string?>("--output", "-o") { Description = "Write the re-selected profile here (written atomically). Without it, only the summary is printed." };
         var command = new Command("select", "Re-select steering units from a profile's stored counts, without running the model. Prints the chosen units; -o writes a new profile.");
         command.Arguments.Add(profileArg);
-        foreach (var o in new Option[] { k, alpha, sites, jointly, method, seed, layers, output }) command.Options.Add(o);
+        foreach (var o in new Option[] { k, alpha, sites, jointly, method, seed, layers, tieBreak, direction, output }) command.Options.Add(o);
         command.SetAction(parse => CommandRunner.Run(parse, () =>
         {
             var path = parse.GetValue(profileArg)!;
@@ -35,8 +37,11 @@ public sealed class SelectCommand : ICliCommand
                 parse.GetValue(jointly) || (parse.GetValue(sites) is null && current.RankJointly),
                 m,
                 parse.GetValue(seed) ?? current.Seed,
-                parse.GetValue(layers) is { } ls ? SelectionText.ParseLayers(ls) : current.Layers);
+                parse.GetValue(layers) is { } ls ? SelectionText.ParseLayers(ls) : current.Layers,
+                parse.GetValue(tieBreak) is { } tb ? SelectionRules.ParseTieBreak(tb) : current.TieBreak,
+                parse.GetValue(direction) is { } dr ? SelectionRules.ParseDirection(dr) : current.Direction);
             Console.Write(SelectionText.Summary(selected));
+            Console.Error.Write(SelectionText.Warnings(selected));
             if (parse.GetValue(output) is { } outPath)
             {
                 selected.Save(outPath);

@@ -72,6 +72,8 @@ public static class ProfileJson
     {
         if (profile.CountsOmitted)
             throw new InvalidOperationException("a profile loaded without its counts (LoadSelection) cannot be saved");
+        // A profile read from a /1 file is written as /2: every /1 file is a valid /2 file without the optional sums.
+        profile.Schema = SteeringProfile.SchemaId;
         Validate(profile, path);
         AtomicFile.WriteAllBytes(path, Serialize(profile));
     }
@@ -104,8 +106,8 @@ public static class ProfileJson
     {
         void Fail(string field, string problem) => throw new InvalidProfileException($"{name}: field '{field}': {problem}");
 
-        if (p.Schema != SteeringProfile.SchemaId)
-            Fail("schema", $"expected '{SteeringProfile.SchemaId}', found '{p.Schema}'");
+        if (p.Schema != SteeringProfile.SchemaId && p.Schema != SteeringProfile.SchemaIdV1)
+            Fail("schema", $"expected '{SteeringProfile.SchemaId}' (or the older '{SteeringProfile.SchemaIdV1}'), found '{p.Schema}'");
         if (string.IsNullOrEmpty(p.ModelFingerprint)) Fail("modelFingerprint", "missing or empty");
         if (p.Pairs < 0) Fail("pairs", $"must be ≥ 0, found {p.Pairs}");
         if (p.SumScaleLog2 != FixedPoint.ScaleLog2) Fail("sumScaleLog2", $"expected {FixedPoint.ScaleLog2}, found {p.SumScaleLog2}");
@@ -139,6 +141,10 @@ public static class ProfileJson
                 Fail(f + ".positive", $"must have {site.Width} entries (site width), found {c.Positive?.Length.ToString() ?? "none"}");
             if (c.Negative is null || c.Negative.Length != site.Width)
                 Fail(f + ".negative", $"must have {site.Width} entries (site width), found {c.Negative?.Length.ToString() ?? "none"}");
+            void CheckLength(int? length, string field)
+            {
+                if (length is { } n && n != site.Width) Fail(field, $"must have {site.Width} entries (site width), found {n}");
+            }
             for (var u = 0; u < site.Width; u++)
             {
                 int pos = c.Positive![u], neg = c.Negative![u];
@@ -148,6 +154,12 @@ public static class ProfileJson
             }
             if (c.SumDiff is not null && c.SumDiff.Length != site.Width)
                 Fail(f + ".sumDiff", $"must have {site.Width} entries (site width), found {c.SumDiff.Length}");
+            CheckLength(c.SumSqDiff?.Length, f + ".sumSqDiff");
+            CheckLength(c.SumActivationPos?.Length, f + ".sumActivationPos");
+            CheckLength(c.SumActivationNeg?.Length, f + ".sumActivationNeg");
+            if (c.SumSqDiff is not null)
+                for (var u = 0; u < site.Width; u++)
+                    if (c.SumSqDiff[u] < 0) Fail($"{f}.sumSqDiff[{u}]", "a sum of squares must be ≥ 0");
             if (c.SumDiff is null && p.Method.NeedsSums())
                 Fail(f + ".sumDiff", $"method {p.Method.ToName()} needs the sums of differences, which are missing");
         }
@@ -247,6 +259,11 @@ public static class ProfileJson
         };
         o.Converters.Add(new SiteKindConverter());
         o.Converters.Add(new MethodConverter());
+        o.Converters.Add(new NameConverter<TieBreak>(SelectionRules.TryParseTieBreak, r => r.ToName(), "released or effect"));
+        o.Converters.Add(new NameConverter<DirectionRule>(SelectionRules.TryParseDirection, r => r.ToName(), "released or sign-aware"));
+        o.Converters.Add(new CompactArrayConverter<Int128>(
+            ReadInt128,
+            (sb, v) => sb.Append(v.ToString(CultureInfo.InvariantCulture))));
         o.Converters.Add(new CompactArrayConverter<int>(r => r.GetInt32(), (sb, v) => sb.Append(v.ToString(CultureInfo.InvariantCulture))));
         o.Converters.Add(new CompactArrayConverter<long>(r => r.GetInt64(), (sb, v) => sb.Append(v.ToString(CultureInfo.InvariantCulture))));
         o.Converters.Add(new CompactArrayConverter<float>(r => r.GetSingle(), (sb, v) =>
@@ -281,6 +298,26 @@ public static class ProfileJson
         public override void Write(Utf8JsonWriter writer, SteeringMethod value, JsonSerializerOptions options) => writer.WriteStringValue(value.ToName());
     }
 
+    // Utf8JsonReader has no GetInt128; the token's digits are parsed as they are (integers only, like GetInt64).
+    private static Int128 ReadInt128(Utf8JsonReader reader) => reader.HasValueSequence
+        ? Int128.Parse(System.Buffers.BuffersExtensions.ToArray(reader.ValueSequence), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture)
+        : Int128.Parse(reader.ValueSpan, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture);
+
+    private delegate bool TryParseName<T>(string name, out T value);
+
+    /// <summary>An enum written as one of its lower-case names.</summary>
+    private sealed class NameConverter<T>(TryParseName<T> tryParse, Func<T, string> name, string expected) : JsonConverter<T>
+    {
+        public override T Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+        {
+            if (reader.TokenType != JsonTokenType.String) throw new JsonException($"expected a string ({expected})");
+            var s = reader.GetString()!;
+            return tryParse(s, out var value) ? value : throw new JsonException($"unknown value '{s}': expected {expected}");
+        }
+
+        public override void Write(Utf8JsonWriter writer, T value, JsonSerializerOptions options) => writer.WriteStringValue(name(value));
+    }
+
     /// <summary>Numeric arrays on one line: profiles hold hundreds of thousands of counts, one per line would be unreadable.</summary>
     private sealed class CompactArrayConverter<T>(Func<Utf8JsonReader, T> read, Action<StringBuilder, T> format) : JsonConverter<T[]>
     {
@@ -294,7 +331,7 @@ public static class ProfileJson
                 if (reader.TokenType != JsonTokenType.Number)
                     throw new JsonException($"element {list.Count}: expected a number, found {reader.TokenType}");
                 try { list.Add(read(reader)); }
-                catch (FormatException) { throw new JsonException($"element {list.Count}: not a valid {typeof(T).Name}"); }
+                catch (Exception e) when (e is FormatException or OverflowException) { throw new JsonException($"element {list.Count}: not a valid {typeof(T).Name}"); }
             }
             return list.ToArray();
         }

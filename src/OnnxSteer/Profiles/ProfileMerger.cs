@@ -28,7 +28,13 @@ public static class ProfileMerger
             Array.Clear(c.Positive);
             Array.Clear(c.Negative);
             c.SumDiff = profiles.All(x => x.Profile.Counts.All(s => s.SumDiff is not null)) ? new long[c.Positive.Length] : null;
+            // The evidence sums are kept only when every part has them (a /1 part has none): a partial sum would lie.
+            var evidence = profiles.All(x => x.Profile.Counts.All(s => s.HasEvidenceSums));
+            c.SumSqDiff = evidence ? new Int128[c.Positive.Length] : null;
+            c.SumActivationPos = evidence ? new long[c.Positive.Length] : null;
+            c.SumActivationNeg = evidence ? new long[c.Positive.Length] : null;
         }
+        merged.Schema = SteeringProfile.SchemaId;
 
         foreach (var (p, name) in profiles)
         {
@@ -51,6 +57,7 @@ public static class ProfileMerger
                             throw new OnnxSteerException($"merge: {name}: sum of differences at {into.Site}[{i}] overflows", ExitCodes.Failure, e);
                         }
                     }
+                    if (into.SumSqDiff is not null) AddEvidenceSums(into, from, i, name);
                 }
             }
         }
@@ -86,6 +93,21 @@ public static class ProfileMerger
             ProfileSite x = a.Sites[i], y = b.Sites[i];
             if (x.Id != y.Id || x.Width != y.Width || x.Dtype != y.Dtype || x.Value != y.Value || x.ProjectionNode != y.ProjectionNode)
                 Refuse($"different sites (sites[{i}] is {y.Id} width {y.Width} at '{y.Value}' vs {x.Id} width {x.Width} at '{x.Value}')");
+        }
+    }
+
+    /// <summary>Adds unit <paramref name="i"/>'s sums of squares and of activations from <paramref name="from"/> into <paramref name="into"/>.</summary>
+    private static void AddEvidenceSums(SiteStatistics into, SiteStatistics from, int i, string name)
+    {
+        try
+        {
+            into.SumSqDiff![i] = FixedPoint.Add(into.SumSqDiff[i], from.SumSqDiff![i]);
+            into.SumActivationPos![i] = FixedPoint.Add(into.SumActivationPos[i], from.SumActivationPos![i]);
+            into.SumActivationNeg![i] = FixedPoint.Add(into.SumActivationNeg[i], from.SumActivationNeg![i]);
+        }
+        catch (OverflowException e)
+        {
+            throw new OnnxSteerException($"merge: {name}: a sum of squares or activations at {into.Site}[{i}] overflows", ExitCodes.Failure, e);
         }
     }
 

@@ -46,11 +46,18 @@ public static class SelectionText
             sb.Append(CultureInfo.InvariantCulture, $"alpha {s.Alpha}: {p.Caa.Count} vector(s) at {string.Join(", ", p.Caa.Select(v => v.Site))}\n");
             return sb.ToString();
         }
-        sb.Append(CultureInfo.InvariantCulture, $"k {s.K}, alpha {s.Alpha}{(p.Method == SteeringMethod.Random ? $", seed {s.Seed}" : "")}: {p.Units.Count} unit(s)\n");
-        sb.Append("  site          index   r_pos   r_neg     score      gamma\n");
+        var rules = s.TieBreak == TieBreak.Released && s.Direction == DirectionRule.Released
+            ? ""
+            : $", tie-break {s.TieBreak.ToName()}, direction {s.Direction.ToName()}";
+        sb.Append(CultureInfo.InvariantCulture, $"k {s.K}, alpha {s.Alpha}{(p.Method == SteeringMethod.Random ? $", seed {s.Seed}" : "")}{rules}: {p.Units.Count} unit(s)\n");
+        sb.Append("  site          index   r_pos   r_neg     score      gamma    p_adj  effect   mean_pos   mean_neg\n");
         foreach (var u in p.Units.Take(maxUnits))
-            sb.Append(CultureInfo.InvariantCulture, $"  {u.Site,-12} {u.Index,6} {u.RPos,7:0.000} {u.RNeg,7:0.000} {u.Score,9:0.####} {u.Gamma,10:0.####}\n");
+            sb.Append(CultureInfo.InvariantCulture,
+                $"  {u.Site,-12} {u.Index,6} {u.RPos,7:0.000} {u.RNeg,7:0.000} {u.Score,9:0.####} {u.Gamma,10:0.####} {Opt(u.PAdjusted, "G2"),8} {Opt(u.EffectSize, "0.00"),7} {Opt(u.MeanPos, "0.####"),10} {Opt(u.MeanNeg, "0.####"),10}\n");
         if (p.Units.Count > maxUnits) sb.Append(CultureInfo.InvariantCulture, $"  ... {p.Units.Count - maxUnits} more\n");
+        if (p.Units.FirstOrDefault() is { Ranked: { } family })
+            sb.Append(CultureInfo.InvariantCulture,
+                $"  p_adj: two-sided sign test, Bonferroni over the {family} units ranked together; effect: mean/sd of pos − neg{(p.Units.Any(u => u.MeanPos is null) ? " (effect and means need a profile/2 file: absent here)" : "")}\n");
         return sb.ToString();
     }
 
@@ -65,4 +72,11 @@ public static class SelectionText
             sb.Append(CultureInfo.InvariantCulture, $"  {p.Site,-12} {p.HeldOutAccuracy,9:0.000} {p.TrainAccuracy,7:0.000}\n");
         return sb.ToString();
     }
+
+    private static string Opt(double? value, string format) =>
+        value is { } v ? v.ToString(format, CultureInfo.InvariantCulture) : "-";
+
+    /// <summary>The selection's warnings (<see cref="SelectionWarnings"/>), each as a "warning: ..." line.</summary>
+    public static string Warnings(SteeringProfile p) =>
+        string.Concat(SelectionWarnings.For(p).Select(w => $"warning: {w}\n"));
 }

@@ -4,7 +4,8 @@ using OnnxSteer.Sites;
 namespace OnnxSteer.Profiles;
 
 /// <summary>
-/// The result of profiling a model on contrastive pairs (schema <c>onnxsteer.profile/1</c>, documented in the README):
+/// The result of profiling a model on contrastive pairs (schema <c>onnxsteer.profile/2</c>, documented in the README;
+/// <c>/1</c> files, which lack the sums of squares and per-side activation sums, still load):
 /// which model and sites it was recorded on, the exact per-unit statistics, and the units (or CAA vectors) selected
 /// from them. The statistics are integers, so profiles of disjoint pair sets merge exactly (<see cref="ProfileMerger"/>)
 /// and <see cref="UnitSelector"/> can re-select without running the model again.
@@ -13,9 +14,12 @@ namespace OnnxSteer.Profiles;
 public sealed class SteeringProfile
 {
     /// <summary>The schema identifier this version reads and writes.</summary>
-    public const string SchemaId = "onnxsteer.profile/1";
+    public const string SchemaId = "onnxsteer.profile/2";
 
-    /// <summary>Always <see cref="SchemaId"/>.</summary>
+    /// <summary>The previous schema: readable, without <see cref="SiteStatistics.SumSqDiff"/> and the activation sums.</summary>
+    public const string SchemaIdV1 = "onnxsteer.profile/1";
+
+    /// <summary><see cref="SchemaId"/> (written always) or <see cref="SchemaIdV1"/> (read from older files).</summary>
     [JsonPropertyOrder(0), JsonRequired] public string Schema { get; set; } = SchemaId;
 
     /// <summary>Version of the tool that wrote the file.</summary>
@@ -168,6 +172,10 @@ public sealed class SelectionSettings
     [JsonPropertyOrder(4)] public int Seed { get; set; }
     /// <summary>caa only: layers whose sites get a vector; null = the middle layer.</summary>
     [JsonPropertyOrder(5)] public List<int>? Layers { get; set; }
+    /// <summary>How units with equal scores are ordered (absent in older profiles: the released code's order).</summary>
+    [JsonPropertyOrder(6)] public TieBreak TieBreak { get; set; } = TieBreak.Released;
+    /// <summary>How the sign of gamma is chosen (absent in older profiles: the released code's rule).</summary>
+    [JsonPropertyOrder(7)] public DirectionRule Direction { get; set; } = DirectionRule.Released;
 }
 
 /// <summary>One selected unit and its steering factor: the site activation x_i becomes (1 + gamma) x_i.</summary>
@@ -184,8 +192,22 @@ public sealed class SelectedUnit
     [JsonPropertyOrder(4)] public double RNeg { get; set; }
     /// <summary>The ranking score: max(r_pos, r_neg) for austeer and random, |mean(pos − neg)| for actdiff.</summary>
     [JsonPropertyOrder(5)] public double Score { get; set; }
-    /// <summary>alpha * r_pos when r_pos ≥ r_neg, else −alpha * r_neg.</summary>
+    /// <summary>alpha * r_pos when r_pos ≥ r_neg, else −alpha * r_neg; negated by the sign-aware direction rule when
+    /// the unit's mean activation is negative.</summary>
     [JsonPropertyOrder(6)] public double Gamma { get; set; }
+    /// <summary>Two-sided exact sign test of the positive against the negative momentum counts (zeros left out).</summary>
+    [JsonPropertyOrder(7)] public double? P { get; set; }
+    /// <summary><see cref="P"/> after Bonferroni correction for the number of units ranked together (<see cref="Ranked"/>).</summary>
+    [JsonPropertyOrder(8)] public double? PAdjusted { get; set; }
+    /// <summary>The number of units the unit was ranked among: the multiple-testing family of <see cref="PAdjusted"/>.</summary>
+    [JsonPropertyOrder(9)] public int? Ranked { get; set; }
+    /// <summary>mean(m) / sd(m) over the pairs (Cohen's d_z); null when the profile lacks the sums of squares (schema /1),
+    /// N &lt; 2, or sd is 0.</summary>
+    [JsonPropertyOrder(10)] public double? EffectSize { get; set; }
+    /// <summary>Mean activation on the positive side; null when the profile lacks the activation sums (schema /1).</summary>
+    [JsonPropertyOrder(11)] public double? MeanPos { get; set; }
+    /// <summary>Mean activation on the negative side; null likewise.</summary>
+    [JsonPropertyOrder(12)] public double? MeanNeg { get; set; }
 }
 
 /// <summary>Exact statistics of one site over the profile's N pairs.</summary>
@@ -199,6 +221,16 @@ public sealed class SiteStatistics
     [JsonPropertyOrder(2)] public int[] Negative { get; set; } = [];
     /// <summary>Per unit: sum over pairs of (x(pos) − x(neg)) in fixed point (value / 2^sumScaleLog2); null if not recorded.</summary>
     [JsonPropertyOrder(3)] public long[]? SumDiff { get; set; }
+    /// <summary>Per unit: sum over pairs of (x(pos) − x(neg))², each square of the fixed-point difference rounded once to
+    /// the same scale (<see cref="FixedPoint.Square"/>); null in schema /1 profiles.</summary>
+    [JsonPropertyOrder(4)] public Int128[]? SumSqDiff { get; set; }
+    /// <summary>Per unit: sum over pairs of x(pos) in fixed point; null in schema /1 profiles.</summary>
+    [JsonPropertyOrder(5)] public long[]? SumActivationPos { get; set; }
+    /// <summary>Per unit: sum over pairs of x(neg) in fixed point; null in schema /1 profiles.</summary>
+    [JsonPropertyOrder(6)] public long[]? SumActivationNeg { get; set; }
+
+    /// <summary>True when the sums the evidence rules need (squares and per-side activations) are present.</summary>
+    [JsonIgnore] public bool HasEvidenceSums => SumDiff is not null && SumSqDiff is not null && SumActivationPos is not null && SumActivationNeg is not null;
 
     /// <summary>A copy whose arrays are copies too, whatever arrays the statistics hold.</summary>
     internal SiteStatistics DeepCopy()

@@ -7,7 +7,11 @@ namespace OnnxSteer.Profiles;
 /// r_pos = #(m &gt; 0)/N, r_neg = #(m &lt; 0)/N, score = max(r_pos, r_neg); all units of a site kind are ranked
 /// together across every layer (several kinds in one list only with rankJointly, otherwise top k of each kind);
 /// ties go to the lower layer, then the lower dimension (then kind order attn, mlp, mlp-out when ranked jointly);
-/// gamma = alpha·r_pos when r_pos ≥ r_neg, else −alpha·r_neg.
+/// gamma = alpha·r_pos when r_pos ≥ r_neg, else −alpha·r_neg. Those are the released code's rules and the defaults;
+/// <see cref="TieBreak.Effect"/> orders equal scores by |effect size| first, and <see cref="DirectionRule.SignAware"/>
+/// flips gamma for units whose mean activation is negative (both need the schema /2 sums).
+/// Every selected unit carries its evidence (<see cref="UnitEvidence"/>): sign-test p, Bonferroni-corrected over the
+/// units ranked together, effect size and mean activation per side.
 /// actdiff ranks by |mean(m)| instead; random keeps k seeded-random units; caa makes alpha·mean(m) vectors.
 /// </summary>
 public static class UnitSelector
@@ -24,8 +28,11 @@ public static class UnitSelector
     /// <param name="method">Selection method.</param>
     /// <param name="seed">Seed for <see cref="SteeringMethod.Random"/>.</param>
     /// <param name="layers">caa only: layers to make vectors for; null = the middle layer of each kind.</param>
+    /// <param name="tieBreak">austeer only: how equal scores are ordered.</param>
+    /// <param name="direction">Unit methods: how the sign of gamma is chosen.</param>
     public static SteeringProfile Select(SteeringProfile profile, int k, double alpha, IReadOnlyCollection<SiteKind> siteKinds,
-        bool rankJointly, SteeringMethod method, int seed = 0, IReadOnlyList<int>? layers = null)
+        bool rankJointly, SteeringMethod method, int seed = 0, IReadOnlyList<int>? layers = null,
+        TieBreak tieBreak = TieBreak.Released, DirectionRule direction = DirectionRule.Released)
     {
         if (profile.Pairs < 1) throw new OnnxSteerException("the profile holds no pairs: nothing to select from", ExitCodes.InvalidInput);
         if (!double.IsFinite(alpha)) throw new OnnxSteerException($"--alpha {alpha}: must be a finite number", ExitCodes.Usage);
@@ -39,6 +46,11 @@ public static class UnitSelector
                     $"the profile has no {kind.ToName()} sites (recorded: {string.Join(", ", recorded.Select(r => r.ToName()))})", ExitCodes.Usage);
         if (method.NeedsSums() && profile.Counts.Any(c => c.SumDiff is null))
             throw new OnnxSteerException($"method {method.ToName()} needs sums of differences, which this profile lacks", ExitCodes.InvalidInput);
+        var needsEvidence = method != SteeringMethod.Caa && (tieBreak != TieBreak.Released || direction != DirectionRule.Released);
+        if (needsEvidence && profile.Counts.Any(c => !c.HasEvidenceSums))
+            throw new OnnxSteerException(
+                $"--tie-break {tieBreak.ToName()} / --direction {direction.ToName()} need the sums of squares and activations of schema " +
+                $"{SteeringProfile.SchemaId}, which this profile ({profile.Schema}) lacks: profile the pairs again", ExitCodes.InvalidInput);
 
         var result = profile.CloneWithoutSelection();
         result.Method = method;
@@ -46,6 +58,7 @@ public static class UnitSelector
         {
             K = k, Alpha = alpha, Sites = kinds, RankJointly = rankJointly, Seed = seed,
             Layers = method == SteeringMethod.Caa && layers is not null ? layers.ToList() : null,
+            TieBreak = tieBreak, Direction = direction,
         };
         result.Units = [];
         result.Caa = [];
@@ -64,12 +77,14 @@ public static class UnitSelector
             // multi-key sort, several times faster on models with hundreds of thousands of units (issue 9, B1).
             IEnumerable<Candidate> chosen = method switch
             {
+                SteeringMethod.AuSteer when tieBreak == TieBreak.Effect => Ranked(profile, group, new ByMaxCountThenEffect(profile.Pairs), k),
                 SteeringMethod.AuSteer => Ranked(profile, group, new ByMaxCount(), k),
                 SteeringMethod.ActDiff => Ranked(profile, group, new ByAbsSum(), k),
                 SteeringMethod.Random => RandomSubset(Candidates(profile, group), k, random).OrderBy(c => c.Kind).ThenBy(c => c.Layer).ThenBy(c => c.Index),
                 _ => throw new ArgumentOutOfRangeException(nameof(method)),
             };
-            result.Units.AddRange(chosen.Select(c => ToUnit(c, profile.Pairs, alpha, method)));
+            var family = (int)Math.Min(int.MaxValue, profile.Sites.Where(s => group.Contains(s.Kind)).Sum(s => (long)s.Width));
+            result.Units.AddRange(chosen.Select(c => ToUnit(c, profile.Pairs, alpha, method, direction, family)));
         }
         return result;
     }
@@ -79,16 +94,24 @@ public static class UnitSelector
     {
         var s = profile.Selection;
         var kinds = s.Sites.Count > 0 ? s.Sites : profile.Sites.Select(x => x.Kind).Distinct().ToList();
-        return Select(profile, s.K, s.Alpha, kinds, s.RankJointly, profile.Method, s.Seed, s.Layers);
+        return Select(profile, s.K, s.Alpha, kinds, s.RankJointly, profile.Method, s.Seed, s.Layers, s.TieBreak, s.Direction);
     }
 
     /// <summary>gamma for a unit with <paramref name="pos"/> positive and <paramref name="neg"/> negative momenta of N pairs.</summary>
     public static double Gamma(int pos, int neg, int pairs, double alpha) =>
         pos >= neg ? alpha * ((double)pos / pairs) : -alpha * ((double)neg / pairs);
 
-    private readonly record struct Candidate(SiteKind Kind, string Site, int Layer, int Index, int Pos, int Neg, long Sum)
+    /// <summary>The sign-aware gamma: the released gamma, negated when the mean activation over both sides is negative
+    /// (<paramref name="activationSign"/> &lt; 0), so that gamma·x points from the negative side towards the positive.</summary>
+    public static double SignAwareGamma(int pos, int neg, int pairs, double alpha, int activationSign) =>
+        activationSign < 0 ? -Gamma(pos, neg, pairs, alpha) : Gamma(pos, neg, pairs, alpha);
+
+    // One unit's statistics; the evidence sums are 0 (and HasSums false) when the profile lacks them (schema /1).
+    private readonly record struct Candidate(SiteKind Kind, string Site, int Layer, int Index, int Pos, int Neg, long Sum,
+        Int128 SumSq, long ActPos, long ActNeg, bool HasSums)
     {
         public int MaxCount => Math.Max(Pos, Neg);
+        public int ActivationSign => HasSums ? ((Int128)ActPos + ActNeg).CompareTo(Int128.Zero) : 0;
     }
 
     /// <summary>The first <paramref name="k"/> candidates in <paramref name="order"/>, in that order. For k much smaller
@@ -126,6 +149,21 @@ public static class UnitSelector
         }
     }
 
+    /// <summary>AuSteer with the evidence tie-break: most momenta first, then larger |effect size|, then layer, index, kind.
+    /// The effect is computed in the comparison (a few flops) rather than stored, to keep candidates small.</summary>
+    private readonly struct ByMaxCountThenEffect(int pairs) : IComparer<Candidate>
+    {
+        public int Compare(Candidate a, Candidate b)
+        {
+            var c = b.MaxCount.CompareTo(a.MaxCount);
+            if (c != 0) return c;
+            c = Effect(b).CompareTo(Effect(a));
+            return c != 0 ? c : Tie(a, b);
+        }
+
+        private double Effect(Candidate x) => UnitEvidence.RankingEffect(x.Sum, x.SumSq, pairs);
+    }
+
     /// <summary>ActDiff's ranking: largest |sum of differences| first, then layer, index, kind.</summary>
     private readonly struct ByAbsSum : IComparer<Candidate>
     {
@@ -152,7 +190,11 @@ public static class UnitSelector
             if (!kinds.Contains(site.Kind)) continue;
             var c = profile.Counts[s];
             for (var i = 0; i < site.Width; i++)
-                yield return new Candidate(site.Kind, site.Id, site.Layer, i, c.Positive[i], c.Negative[i], c.SumDiff?[i] ?? 0);
+            {
+                var sums = c.HasEvidenceSums;
+                yield return new Candidate(site.Kind, site.Id, site.Layer, i, c.Positive[i], c.Negative[i], c.SumDiff?[i] ?? 0,
+                    sums ? c.SumSqDiff![i] : 0, sums ? c.SumActivationPos![i] : 0, sums ? c.SumActivationNeg![i] : 0, sums);
+            }
         }
     }
 
@@ -179,9 +221,10 @@ public static class UnitSelector
         return pool.Take(take);
     }
 
-    private static SelectedUnit ToUnit(Candidate c, int pairs, double alpha, SteeringMethod method)
+    private static SelectedUnit ToUnit(Candidate c, int pairs, double alpha, SteeringMethod method, DirectionRule direction, int family)
     {
         double rPos = (double)c.Pos / pairs, rNeg = (double)c.Neg / pairs;
+        var p = UnitEvidence.SignTestP(c.Pos, c.Neg);
         return new SelectedUnit
         {
             Site = c.Site,
@@ -190,7 +233,15 @@ public static class UnitSelector
             RPos = rPos,
             RNeg = rNeg,
             Score = method == SteeringMethod.ActDiff ? (double)AbsSum(c.Sum) / FixedPoint.Scale / pairs : Math.Max(rPos, rNeg),
-            Gamma = Gamma(c.Pos, c.Neg, pairs, alpha),
+            Gamma = direction == DirectionRule.SignAware
+                ? SignAwareGamma(c.Pos, c.Neg, pairs, alpha, c.ActivationSign)
+                : Gamma(c.Pos, c.Neg, pairs, alpha),
+            P = p,
+            PAdjusted = UnitEvidence.Bonferroni(p, family),
+            Ranked = family,
+            EffectSize = c.HasSums ? UnitEvidence.EffectSize(c.Sum, c.SumSq, pairs) : null,
+            MeanPos = c.HasSums ? UnitEvidence.Mean(c.ActPos, pairs) : null,
+            MeanNeg = c.HasSums ? UnitEvidence.Mean(c.ActNeg, pairs) : null,
         };
     }
 

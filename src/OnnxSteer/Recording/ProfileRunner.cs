@@ -28,6 +28,10 @@ public sealed record ProfileRequest
     public int Seed { get; init; }
     /// <summary>caa only: layers (null = middle).</summary>
     public IReadOnlyList<int>? Layers { get; init; }
+    /// <summary>austeer: how equal scores are ordered (default: the released code's order).</summary>
+    public TieBreak TieBreak { get; init; } = TieBreak.Released;
+    /// <summary>Unit methods: how gamma's sign is chosen (default: the released code's rule).</summary>
+    public DirectionRule Direction { get; init; } = DirectionRule.Released;
     /// <summary>Sequences per run (positives and negatives together; at least 2).</summary>
     public int BatchSize { get; init; } = 8;
     /// <summary>The part of the pairs to process.</summary>
@@ -121,9 +125,11 @@ public static class ProfileRunner
         {
             K = request.K, Alpha = request.Alpha, Sites = kinds, RankJointly = request.RankJointly, Seed = request.Seed,
             Layers = request.Method == SteeringMethod.Caa ? request.Layers?.ToList() : null,
+            TieBreak = request.TieBreak, Direction = request.Direction,
         };
         return profile.Pairs > 0
-            ? UnitSelector.Select(profile, request.K, request.Alpha, kinds, request.RankJointly, request.Method, request.Seed, request.Layers)
+            ? UnitSelector.Select(profile, request.K, request.Alpha, kinds, request.RankJointly, request.Method, request.Seed, request.Layers,
+                request.TieBreak, request.Direction)
             : profile;
     }
 

@@ -25,7 +25,7 @@ public class ProfileJsonTests : IDisposable
         Assert.Equal(ProfileJson.Serialize(p), ProfileJson.Serialize(back));
         Assert.Single(Directory.GetFiles(_dir));
         var json = JsonNode.Parse(File.ReadAllText(path))!;
-        Assert.Equal("onnxsteer.profile/1", (string?)json["schema"]);
+        Assert.Equal("onnxsteer.profile/2", (string?)json["schema"]);
         Assert.Equal("mlp", (string?)json["sites"]![2]!["kind"]);
         Assert.Equal("austeer", (string?)json["method"]);
         Assert.Equal(10.0, (double)json["units"]![0]!["gamma"]!);
@@ -34,7 +34,7 @@ public class ProfileJsonTests : IDisposable
 
     /// <summary>Edits the JSON of a valid profile and expects Load to name the file and the field.</summary>
     [Theory]
-    [InlineData("schema", "\"onnxsteer.profile/0\"", "schema", "expected 'onnxsteer.profile/1'")]
+    [InlineData("schema", "\"onnxsteer.profile/0\"", "schema", "expected 'onnxsteer.profile/2' (or the older 'onnxsteer.profile/1')")]
     [InlineData("sites/0/kind", "\"ffn\"", "sites[0].kind", "unknown site kind 'ffn'")]
     [InlineData("units/0/index", "9", "units[0].index", "outside 0..1")]
     [InlineData("units/1/gamma", "\"NaN\"", "units[1].gamma", "")]

@@ -172,6 +172,8 @@ public class Stories260KRecordingTests(Stories260KModels models) : IClassFixture
         var pos = sites.ToDictionary(s => s.Id, s => new int[s.Width]);
         var neg = sites.ToDictionary(s => s.Id, s => new int[s.Width]);
         var ambiguous = sites.ToDictionary(s => s.Id, s => new int[s.Width]);
+        // Per unit: Σ x(pos), Σ x(neg), Σ m, Σ m² in double, for the evidence (means, effect size).
+        var sums = sites.ToDictionary(s => s.Id, s => new double[s.Width, 4]);
         foreach (var pair in pairs.Pairs)
         {
             var e = encoder.Encode(pair);
@@ -182,6 +184,11 @@ public class Stories260KRecordingTests(Stories260KModels models) : IClassFixture
                 for (var i = 0; i < site.Width; i++)
                 {
                     var m = (double)a[i] - b[i];
+                    var acc = sums[site.Id];
+                    acc[i, 0] += a[i];
+                    acc[i, 1] += b[i];
+                    acc[i, 2] += m;
+                    acc[i, 3] += m * m;
                     // Momenta this close to zero may take either sign under a different summation order.
                     if (Math.Abs(m) <= 1e-4 + 1e-3 * Math.Max(Math.Abs(a[i]), Math.Abs(b[i]))) ambiguous[site.Id][i]++;
                     else if (m > 0) pos[site.Id][i]++;
@@ -217,6 +224,16 @@ public class Stories260KRecordingTests(Stories260KModels models) : IClassFixture
                         Assert.True(selectedScore >= Score(site.Id, i),
                             $"selected {unit.Site}[{unit.Index}] scores {selectedScore} by the reference, below {site.Id}[{i}] at {Score(site.Id, i)}");
             Assert.Equal(UnitSelector.Gamma(profile.StatisticsOf(unit.Site)!.Positive[unit.Index], profile.StatisticsOf(unit.Site)!.Negative[unit.Index], 8, 10), unit.Gamma);
+
+            // Evidence against the reference: per-side means to the activations' tolerance; d_z to 1%.
+            var r = sums[unit.Site];
+            double meanPos = r[unit.Index, 0] / 8, meanNeg = r[unit.Index, 1] / 8, meanDiff = r[unit.Index, 2] / 8;
+            var sd = Math.Sqrt((r[unit.Index, 3] - 8 * meanDiff * meanDiff) / 7);
+            Assert.True(Math.Abs(unit.MeanPos!.Value - meanPos) <= 1e-4 + 1e-3 * Math.Abs(meanPos), $"{unit.Site}[{unit.Index}] mean_pos {unit.MeanPos} vs reference {meanPos}");
+            Assert.True(Math.Abs(unit.MeanNeg!.Value - meanNeg) <= 1e-4 + 1e-3 * Math.Abs(meanNeg), $"{unit.Site}[{unit.Index}] mean_neg {unit.MeanNeg} vs reference {meanNeg}");
+            Assert.True(Math.Abs(unit.EffectSize!.Value - meanDiff / sd) <= 0.01 * Math.Abs(meanDiff / sd) + 1e-3,
+                $"{unit.Site}[{unit.Index}] effect {unit.EffectSize} vs reference {meanDiff / sd}");
+            Assert.Equal(UnitEvidence.SignTestP(profile.StatisticsOf(unit.Site)!.Positive[unit.Index], profile.StatisticsOf(unit.Site)!.Negative[unit.Index]), unit.P);
         }
     }
 

@@ -1,0 +1,68 @@
+using System.Globalization;
+using OnnxSteer.Generation;
+using OnnxSteer.Pairs;
+using OnnxSteer.Patching;
+using OnnxSteer.Profiles;
+using OnnxSteer.Runtime;
+using OnnxSteer.Tokenizers;
+
+namespace OnnxSteer.Evaluation;
+
+/// <summary>What <see cref="DirectionCheck"/> found.</summary>
+/// <param name="Pairs">Held-out pairs scored.</param>
+/// <param name="VanillaMargin">Mean over pairs of log p(positive | prompt) − log p(negative | prompt), unsteered (nats).</param>
+/// <param name="SteeredMargin">The same with the selection patched in.</param>
+/// <param name="MovedUp">Pairs whose margin rose under steering.</param>
+public sealed record DirectionCheckResult(int Pairs, double VanillaMargin, double SteeredMargin, int MovedUp)
+{
+    /// <summary>Steered minus vanilla margin: positive when steering moves towards the positive answers.</summary>
+    public double Shift => SteeredMargin - VanillaMargin;
+
+    /// <summary>One line for the user, with what to do when the shift has the wrong sign.</summary>
+    public string Describe()
+    {
+        FormattableString line = $"direction check on {Pairs} held-out pairs: log-prob margin of positive over negative {VanillaMargin:0.000} → {SteeredMargin:0.000} nats ({Shift:+0.000;-0.000}), {MovedUp} of {Pairs} pairs moved towards the positive";
+        return line.ToString(CultureInfo.InvariantCulture) +
+               (Shift > 0 ? "" : "; WRONG WAY: try --direction sign-aware, --tie-break effect, more pairs, or a smaller --alpha");
+    }
+}
+
+/// <summary>
+/// After profiling: patches the selection into a temporary copy of the model and scores held-out pairs with and without
+/// it (summed log-probability of each answer, as <see cref="ChoiceScorer"/>), so a user learns whether the chosen units
+/// move the model the intended way before using them. The temporary copy is removed afterwards.
+/// </summary>
+public static class DirectionCheck
+{
+    /// <summary>Runs the check of <paramref name="selected"/> (a profile of <paramref name="modelPath"/>) on <paramref name="pairs"/>.</summary>
+    public static DirectionCheckResult Run(string modelPath, SteeringProfile selected, IReadOnlyList<ContrastivePair> pairs,
+        RuntimeSettings? settings = null, string? tokenizerPath = null)
+    {
+        if (pairs.Count == 0) throw new OnnxSteerException("--check-pairs: the file holds no pairs", ExitCodes.InvalidInput);
+        var work = Directory.CreateTempSubdirectory("onnxsteer-check-").FullName;
+        try
+        {
+            var profilePath = Path.Combine(work, "profile.json");
+            selected.Save(profilePath);
+            var steeredDir = Path.Combine(work, "steered");
+            ModelPatcher.Patch(new PatchJob(modelPath, profilePath, steeredDir, new PlanRequest(), PatchOptions.Default));
+            using var vanilla = DecoderModel.Open(modelPath, settings);
+            var tokenizer = TokenizerLoader.Load(tokenizerPath ?? (Directory.Exists(modelPath) ? modelPath : Path.GetDirectoryName(Path.GetFullPath(modelPath))!));
+            var before = Margins(vanilla, tokenizer, pairs);
+            double[] after;
+            using (var steered = DecoderModel.Open(steeredDir, settings))
+                after = Margins(steered, tokenizer, pairs);
+            var up = before.Zip(after).Count(x => x.Second > x.First);
+            return new DirectionCheckResult(pairs.Count, before.Average(), after.Average(), up);
+        }
+        finally
+        {
+            try { Directory.Delete(work, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+    }
+
+    /// <summary>Per pair: log p(positive | prompt) − log p(negative | prompt) under <paramref name="model"/>.</summary>
+    public static double[] Margins(DecoderModel model, ITokenizer tokenizer, IReadOnlyList<ContrastivePair> pairs) =>
+        [.. pairs.Select(p => ChoiceScorer.Score(model, tokenizer, p.Prompt, p.Positive).LogLikelihood
+                              - ChoiceScorer.Score(model, tokenizer, p.Prompt, p.Negative).LogLikelihood)];
+}
