@@ -28,11 +28,12 @@ public sealed class StrengthOption
     {
         if (parse.GetValue(Option) is not { } strength) return null;
         if (!float.IsFinite(strength)) throw new OnnxSteerException($"--strength must be a finite number, not {strength}", ExitCodes.Usage);
-        if (!model.Session.OverridableInitializerMetadata.ContainsKey(SwitchableSteering.StrengthName))
+        if (!model.Session.OverridableInitializerMetadata.TryGetValue(SwitchableSteering.StrengthName, out var declared))
             throw new OnnxSteerException(
                 $"{model.ModelPath}: --strength needs a model patched with --switchable (it has no '{SwitchableSteering.StrengthName}' input)",
                 ExitCodes.InvalidInput);
-        var value = OrtValue.CreateTensorValueFromMemory(new[] { strength }, []);
+        // Models patched before the strength became [1] (for .onnx_adapter files) declare it as a scalar: feed what it declares.
+        var value = OrtValue.CreateTensorValueFromMemory(new[] { strength }, declared.Dimensions.ToArray());
         model.SetModelInput(SwitchableSteering.StrengthName, value);
         return value;
     }

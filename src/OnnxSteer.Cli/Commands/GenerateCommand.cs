@@ -76,11 +76,11 @@ public sealed class GenerateCommand : ICliCommand
                 if (parse.GetValue(json))
                 {
                     var result = generator.Generate(promptIds, options, cancellationToken: cts.Token);
-                    Console.Out.WriteLine(ToJson(text, result, tok.Decode(result.GeneratedIds)));
+                    Console.Out.WriteLine(ToJson(text, result, TextStreamer.Continuation(tok, promptIds, result.GeneratedIds)));
                 }
                 else
                 {
-                    var streamer = new TextStreamer(tok);
+                    var streamer = new TextStreamer(tok, promptIds);
                     Console.Out.Write(text);
                     generator.Generate(promptIds, options, id =>
                     {
