@@ -1,7 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using OnnxSteer.Interop;
-using OnnxSteer.ModelFiles;
 using OnnxSteer.Patching;
 
 namespace OnnxSteer.Cli.Commands;
@@ -37,26 +35,11 @@ public sealed class AdapterCommand : ICliCommand
         {
             var path = parse.GetValue(model)!;
             var s = parse.GetValue(strength);
-            if (!float.IsFinite(s)) throw new OnnxSteerException($"--strength must be a finite number, not {s}", ExitCodes.Usage);
-            RequireStrengthInput(OnnxModel.Load(path, checkExternalData: false), path);
             var file = parse.GetValue(output)!;
-            OnnxAdapterFile.Write(file, [SwitchableSteering.StrengthParameter(s)]);
+            StrengthOption.WriteAdapter(path, s, file);
             Console.Out.WriteLine($"wrote {file} ({SwitchableSteering.StrengthName} = {s.ToString(CultureInfo.InvariantCulture)})");
             return ExitCodes.Success;
         }));
         return command;
-    }
-
-    /// <summary>Checks that the model declares the strength as an overridable [1] tensor, as this version patches it.</summary>
-    private static void RequireStrengthInput(OnnxModel model, string path)
-    {
-        var input = model.Graph.Input.FirstOrDefault(i => i.Name == SwitchableSteering.StrengthName);
-        if (input is null || model.Graph.Initializer.All(t => t.Name != SwitchableSteering.StrengthName))
-            throw new OnnxSteerException($"{path}: not a switchable model (no '{SwitchableSteering.StrengthName}' input); patch it with --switchable",
-                ExitCodes.InvalidInput);
-        var dims = input.Type?.TensorType?.Shape?.Dim.Select(d => d.DimValue).ToArray() ?? [];
-        if (!dims.SequenceEqual(SwitchableSteering.StrengthShape))
-            throw new OnnxSteerException($"{path}: its '{SwitchableSteering.StrengthName}' has shape [{string.Join(",", dims)}], but adapters " +
-                "need [1]; re-patch the model with this version of onnxsteer", ExitCodes.InvalidInput);
     }
 }

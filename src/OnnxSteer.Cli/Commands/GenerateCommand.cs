@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text;
 using System.Text.Json;
+using OnnxSteer.Cli.Hosts;
 using OnnxSteer.Generation;
 using OnnxSteer.Tokenizers;
 
@@ -34,6 +35,14 @@ public sealed class GenerateCommand : ICliCommand
             HelpName = "PATH",
         };
         var json = new Option<bool>("--json") { Description = $"Print one JSON object ({JsonSchema}: prompt ids, generated ids, text, stop reason) instead of streaming text." };
+        var engine = new Option<string>("--engine")
+        {
+            Description = "What runs the model: onnxsteer (its own generation loop, the default) or genai (onnxruntime-genai, " +
+                          "reading the folder's genai_config.json; CPU only; --strength goes in as an .onnx_adapter).",
+            DefaultValueFactory = _ => "onnxsteer",
+            HelpName = "onnxsteer|genai",
+        };
+        engine.AcceptOnlyFromAmong("onnxsteer", "genai");
         var runtime = new RuntimeOptions();
 
         var command = new Command("generate",
@@ -42,7 +51,7 @@ public sealed class GenerateCommand : ICliCommand
             "--max-new-tokens. Text streams to stdout as it is produced.");
         command.Arguments.Add(model);
         var strength = new StrengthOption();
-        foreach (var o in new Option[] { prompt, maxNew, temperature, topK, topP, seed, tokenizer, json, strength.Option }) command.Options.Add(o);
+        foreach (var o in new Option[] { prompt, maxNew, temperature, topK, topP, seed, tokenizer, json, strength.Option, engine }) command.Options.Add(o);
         runtime.AddTo(command);
 
         command.SetAction(parse => CommandRunner.Run(parse, () =>
@@ -60,34 +69,35 @@ public sealed class GenerateCommand : ICliCommand
             };
             options.Validate();
 
-            using var decoder = DecoderModel.Open(modelPath, runtime.Read(parse));
-            using var strengthValue = strength.Apply(parse, decoder);
-            var tok = TokenizerLoader.Load(tokenizerPath);
-            if (decoder.Layout.EosTokenIds.Count == 0 && tok.EosTokenId is { } eos) options = options with { EosTokenIds = [eos] };
             var text = parse.GetValue(prompt)!;
-            var promptIds = tok.EncodeToIds(text);
-
+            // The model opens first, so a wrong model path is reported as such rather than as a missing tokenizer.
+            (ITokenizer, IReadOnlyList<int>) Encode()
+            {
+                var t = TokenizerLoader.Load(tokenizerPath);
+                return (t, t.EncodeToIds(text));
+            }
             using var cts = new CancellationTokenSource();
             ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
             Console.CancelKeyPress += onCancel;
             try
             {
-                var generator = new Generator(decoder);
-                if (parse.GetValue(json))
+                if (parse.GetValue(engine) == "genai")
                 {
-                    var result = generator.Generate(promptIds, options, cancellationToken: cts.Token);
-                    Console.Out.WriteLine(ToJson(text, result, TextStreamer.Continuation(tok, promptIds, result.GeneratedIds)));
+                    if (parse.GetValue(runtime.Device) == "cuda")
+                        throw new OnnxSteerException("--engine genai runs on the CPU here (no CUDA build of onnxruntime-genai is installed)", ExitCodes.Usage);
+                    using var genai = GenaiEngine.Open(modelPath);
+                    var (tok, promptIds) = Encode();
+                    using var adapter = parse.GetValue(strength.Option) is { } s ? TemporaryAdapter.ForStrength(modelPath, s) : null;
+                    Print(text, promptIds, tok, parse.GetValue(json), (onToken, token) => genai.Generate(promptIds, options, adapter?.Path, onToken, token), cts.Token);
                 }
                 else
                 {
-                    var streamer = new TextStreamer(tok, promptIds);
-                    Console.Out.Write(text);
-                    generator.Generate(promptIds, options, id =>
-                    {
-                        Console.Out.Write(streamer.Push(id));
-                        Console.Out.Flush();
-                    }, cts.Token);
-                    Console.Out.WriteLine();
+                    using var decoder = DecoderModel.Open(modelPath, runtime.Read(parse));
+                    using var strengthValue = strength.Apply(parse, decoder);
+                    var (tok, promptIds) = Encode();
+                    if (decoder.Layout.EosTokenIds.Count == 0 && tok.EosTokenId is { } eos) options = options with { EosTokenIds = [eos] };
+                    var generator = new Generator(decoder);
+                    Print(text, promptIds, tok, parse.GetValue(json), (onToken, token) => generator.Generate(promptIds, options, onToken, token), cts.Token);
                 }
             }
             finally
@@ -97,6 +107,26 @@ public sealed class GenerateCommand : ICliCommand
             return ExitCodes.Success;
         }));
         return command;
+    }
+
+    /// <summary>Runs <paramref name="generate"/> and prints its text as it streams, or the --json document at the end.</summary>
+    private static void Print(string prompt, IReadOnlyList<int> promptIds, ITokenizer tok, bool json,
+        Func<Action<int>?, CancellationToken, GenerationResult> generate, CancellationToken cancel)
+    {
+        if (json)
+        {
+            var result = generate(null, cancel);
+            Console.Out.WriteLine(ToJson(prompt, result, TextStreamer.Continuation(tok, promptIds, result.GeneratedIds)));
+            return;
+        }
+        var streamer = new TextStreamer(tok, promptIds);
+        Console.Out.Write(prompt);
+        generate(id =>
+        {
+            Console.Out.Write(streamer.Push(id));
+            Console.Out.Flush();
+        }, cancel);
+        Console.Out.WriteLine();
     }
 
     /// <summary>The --json document.</summary>
