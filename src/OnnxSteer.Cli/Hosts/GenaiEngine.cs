@@ -16,9 +16,12 @@ public sealed class GenaiEngine : IDisposable
     private readonly HashSet<string> _loaded = new(StringComparer.Ordinal);
     private readonly Lock _adapterLock = new();
 
-    private GenaiEngine(Model model, string folder)
+    private readonly GenaiConfigFile _config;
+
+    private GenaiEngine(Model model, string folder, GenaiConfigFile config)
     {
         _model = model;
+        _config = config;
         _adapters = new Adapters(model);
         Folder = folder;
     }
@@ -38,7 +41,7 @@ public sealed class GenaiEngine : IDisposable
         if (File.Exists(modelDirOrFile) && !string.Equals(Path.GetFileName(modelDirOrFile), config.ModelFileName ?? "model.onnx", StringComparison.Ordinal))
             throw new OnnxSteerException($"{modelDirOrFile}: {GenaiConfigFile.FileName} beside it names {config.ModelFileName ?? "model.onnx"}; onnxruntime-genai runs that file",
                 ExitCodes.InvalidInput);
-        return new GenaiEngine(Wrap(() => new Model(folder), folder), folder);
+        return new GenaiEngine(Wrap(() => new Model(folder), folder), folder, config);
     }
 
     /// <summary>
@@ -75,9 +78,9 @@ public sealed class GenaiEngine : IDisposable
                 generated.Add(id);
                 onToken?.Invoke(id);
             }
-            var eos = generated.Count > 0 && generator.IsDone() && generated.Count < options.MaxNewTokens;
-            var reason = generated.Count == options.MaxNewTokens ? StopReason.TokenLimit
-                : eos ? StopReason.EndOfSequence : StopReason.ContextLength;
+            // Reported as OnnxSteer's own loop does: EOS wins even when it is also the last allowed token.
+            var reason = generated.Count > 0 && _config.EosTokenIds.Contains(generated[^1]) ? StopReason.EndOfSequence
+                : generated.Count == options.MaxNewTokens ? StopReason.TokenLimit : StopReason.ContextLength;
             return new GenerationResult(promptIds.ToArray(), generated, reason);
         }, Folder);
     }
