@@ -1,5 +1,7 @@
 using System.CommandLine;
 using OnnxSteer.Generation;
+using OnnxSteer.Interop;
+using OnnxSteer.ModelFiles;
 using OnnxSteer.Patching;
 using OnnxSteer.Runtime;
 
@@ -28,12 +30,44 @@ public sealed class StrengthOption
     {
         if (parse.GetValue(Option) is not { } strength) return null;
         if (!float.IsFinite(strength)) throw new OnnxSteerException($"--strength must be a finite number, not {strength}", ExitCodes.Usage);
-        if (!model.Session.OverridableInitializerMetadata.ContainsKey(SwitchableSteering.StrengthName))
+        if (!model.Session.OverridableInitializerMetadata.TryGetValue(SwitchableSteering.StrengthName, out var declared))
             throw new OnnxSteerException(
                 $"{model.ModelPath}: --strength needs a model patched with --switchable (it has no '{SwitchableSteering.StrengthName}' input)",
                 ExitCodes.InvalidInput);
-        var value = OrtValue.CreateTensorValueFromMemory(new[] { strength }, []);
+        // Models patched before the strength became [1] (for .onnx_adapter files) declare it as a scalar: feed what it declares.
+        var value = OrtValue.CreateTensorValueFromMemory(new[] { strength }, declared.Dimensions.ToArray());
         model.SetModelInput(SwitchableSteering.StrengthName, value);
         return value;
+    }
+
+    /// <summary>
+    /// Writes an .onnx_adapter setting the strength of the switchable model at <paramref name="modelPath"/> to
+    /// <paramref name="strength"/> (what <c>onnxsteer adapter</c> and <c>generate --engine genai --strength</c> use).
+    /// </summary>
+    /// <exception cref="OnnxSteerException">S is not finite, or the model has no [1] strength input.</exception>
+    public static void WriteAdapter(string modelPath, float strength, string adapterFile)
+    {
+        if (!float.IsFinite(strength)) throw new OnnxSteerException($"--strength must be a finite number, not {strength}", ExitCodes.Usage);
+        RequireStrengthInput(OnnxModel.Load(ModelFileOf(modelPath), checkExternalData: false), modelPath);
+        OnnxAdapterFile.Write(adapterFile, [SwitchableSteering.StrengthParameter(strength)]);
+    }
+
+    /// <summary>The .onnx file of a model folder (the one its genai_config.json names, else model.onnx) or the file itself.</summary>
+    private static string ModelFileOf(string modelPath) =>
+        Directory.Exists(modelPath)
+            ? Path.Combine(modelPath, GenaiConfigFile.TryRead(modelPath)?.ModelFileName ?? "model.onnx")
+            : modelPath;
+
+    /// <summary>Checks that the model declares the strength as an overridable [1] tensor, as this version patches it.</summary>
+    private static void RequireStrengthInput(OnnxModel model, string path)
+    {
+        var input = model.Graph.Input.FirstOrDefault(i => i.Name == SwitchableSteering.StrengthName);
+        if (input is null || model.Graph.Initializer.All(t => t.Name != SwitchableSteering.StrengthName))
+            throw new OnnxSteerException($"{path}: not a switchable model (no '{SwitchableSteering.StrengthName}' input); patch it with --switchable",
+                ExitCodes.InvalidInput);
+        var dims = input.Type?.TensorType?.Shape?.Dim.Select(d => d.DimValue).ToArray() ?? [];
+        if (!dims.SequenceEqual(SwitchableSteering.StrengthShape))
+            throw new OnnxSteerException($"{path}: its '{SwitchableSteering.StrengthName}' has shape [{string.Join(",", dims)}], but adapters " +
+                "need [1]; re-patch the model with this version of onnxsteer", ExitCodes.InvalidInput);
     }
 }

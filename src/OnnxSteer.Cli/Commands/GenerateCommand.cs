@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text;
 using System.Text.Json;
+using OnnxSteer.Cli.Hosts;
 using OnnxSteer.Generation;
 using OnnxSteer.Tokenizers;
 
@@ -39,6 +40,14 @@ public sealed class GenerateCommand : ICliCommand
             Description = "For a 'patch --dynamic' model: after the text, print each steered site's gate (0 = not steered, 1 = full " +
                           "steering) at every token of the prompt and the continuation (with --json: a \"gates\" object).",
         };
+        var engine = new Option<string>("--engine")
+        {
+            Description = "What runs the model: onnxsteer (its own generation loop, the default) or genai (onnxruntime-genai, " +
+                          "reading the folder's genai_config.json; CPU only; --strength goes in as an .onnx_adapter).",
+            DefaultValueFactory = _ => "onnxsteer",
+            HelpName = "onnxsteer|genai",
+        };
+        engine.AcceptOnlyFromAmong("onnxsteer", "genai");
         var runtime = new RuntimeOptions();
 
         var command = new Command("generate",
@@ -47,7 +56,7 @@ public sealed class GenerateCommand : ICliCommand
             "--max-new-tokens. Text streams to stdout as it is produced.");
         command.Arguments.Add(model);
         var strength = new StrengthOption();
-        foreach (var o in new Option[] { prompt, maxNew, temperature, topK, topP, seed, tokenizer, json, strength.Option, showGates }) command.Options.Add(o);
+        foreach (var o in new Option[] { prompt, maxNew, temperature, topK, topP, seed, tokenizer, json, strength.Option, engine, showGates }) command.Options.Add(o);
         runtime.AddTo(command);
 
         command.SetAction(parse => CommandRunner.Run(parse, () =>
@@ -65,38 +74,39 @@ public sealed class GenerateCommand : ICliCommand
             };
             options.Validate();
 
-            using var decoder = DecoderModel.Open(modelPath, runtime.Read(parse));
-            using var strengthValue = strength.Apply(parse, decoder);
-            var tok = TokenizerLoader.Load(tokenizerPath);
-            if (decoder.Layout.EosTokenIds.Count == 0 && tok.EosTokenId is { } eos) options = options with { EosTokenIds = [eos] };
             var text = parse.GetValue(prompt)!;
-            var promptIds = tok.EncodeToIds(text);
-
+            // The model opens first, so a wrong model path is reported as such rather than as a missing tokenizer.
+            (ITokenizer, IReadOnlyList<int>) Encode()
+            {
+                var t = TokenizerLoader.Load(tokenizerPath);
+                return (t, t.EncodeToIds(text));
+            }
             using var cts = new CancellationTokenSource();
             ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
             Console.CancelKeyPress += onCancel;
             try
             {
-                var generator = new Generator(decoder);
-                GateValues? Gates(GenerationResult r) => parse.GetValue(showGates)
-                    ? GateTrace.Run(modelPath, r.PromptIds.Concat(r.GeneratedIds).ToList(), runtime.Read(parse))
-                    : null;
-                if (parse.GetValue(json))
+                if (parse.GetValue(engine) == "genai")
                 {
-                    var result = generator.Generate(promptIds, options, cancellationToken: cts.Token);
-                    Console.Out.WriteLine(ToJson(text, result, tok.Decode(result.GeneratedIds), Gates(result)));
+                    if (parse.GetValue(runtime.Device) == "cuda")
+                        throw new OnnxSteerException("--engine genai runs on the CPU here (no CUDA build of onnxruntime-genai is installed)", ExitCodes.Usage);
+                    using var genai = GenaiEngine.Open(modelPath);
+                    var (tok, promptIds) = Encode();
+                    using var adapter = parse.GetValue(strength.Option) is { } s ? TemporaryAdapter.ForStrength(modelPath, s) : null;
+                    if (parse.GetValue(showGates)) throw new OnnxSteerException("--show-gates runs the model in onnxsteer's own engine; leave out --engine genai", ExitCodes.Usage);
+                    Print(text, promptIds, tok, parse.GetValue(json), (onToken, token) => genai.Generate(promptIds, options, adapter?.Path, onToken, token), null, cts.Token);
                 }
                 else
                 {
-                    var streamer = new TextStreamer(tok);
-                    Console.Out.Write(text);
-                    var result = generator.Generate(promptIds, options, id =>
-                    {
-                        Console.Out.Write(streamer.Push(id));
-                        Console.Out.Flush();
-                    }, cts.Token);
-                    Console.Out.WriteLine();
-                    if (Gates(result) is { } gates) Console.Out.Write(GateTable(gates, result.PromptIds.Concat(result.GeneratedIds).ToList(), result.PromptIds.Count, tok));
+                    using var decoder = DecoderModel.Open(modelPath, runtime.Read(parse));
+                    using var strengthValue = strength.Apply(parse, decoder);
+                    var (tok, promptIds) = Encode();
+                    if (decoder.Layout.EosTokenIds.Count == 0 && tok.EosTokenId is { } eos) options = options with { EosTokenIds = [eos] };
+                    var generator = new Generator(decoder);
+                    GateValues? Gates(GenerationResult r) => parse.GetValue(showGates)
+                        ? GateTrace.Run(modelPath, r.PromptIds.Concat(r.GeneratedIds).ToList(), runtime.Read(parse))
+                        : null;
+                    Print(text, promptIds, tok, parse.GetValue(json), (onToken, token) => generator.Generate(promptIds, options, onToken, token), Gates, cts.Token);
                 }
             }
             finally
@@ -106,6 +116,28 @@ public sealed class GenerateCommand : ICliCommand
             return ExitCodes.Success;
         }));
         return command;
+    }
+
+    /// <summary>Runs <paramref name="generate"/> and prints its text as it streams, or the --json document at the end.</summary>
+    private static void Print(string prompt, IReadOnlyList<int> promptIds, ITokenizer tok, bool json,
+        Func<Action<int>?, CancellationToken, GenerationResult> generate, Func<GenerationResult, GateValues?>? gatesOf, CancellationToken cancel)
+    {
+        if (json)
+        {
+            var result = generate(null, cancel);
+            Console.Out.WriteLine(ToJson(prompt, result, TextStreamer.Continuation(tok, promptIds, result.GeneratedIds), gatesOf?.Invoke(result)));
+            return;
+        }
+        var streamer = new TextStreamer(tok, promptIds);
+        Console.Out.Write(prompt);
+        var streamed = generate(id =>
+        {
+            Console.Out.Write(streamer.Push(id));
+            Console.Out.Flush();
+        }, cancel);
+        Console.Out.WriteLine();
+        if (gatesOf?.Invoke(streamed) is { } gates)
+            Console.Out.Write(GateTable(gates, streamed.PromptIds.Concat(streamed.GeneratedIds).ToList(), streamed.PromptIds.Count, tok));
     }
 
     /// <summary>--show-gates as text: one row per token (prompt tokens marked), one column per gated site.</summary>

@@ -76,7 +76,7 @@ public sealed class PatchCommand : ICliCommand
             Console.Out.WriteLine($"steered {units} unit(s) at {step.Sites.Count} site(s) ({string.Join(", ", step.Sites)}) " +
                                   $"with {step.Method}, alpha {step.Alpha}{(step.K is { } kk ? $", k {kk}" : "")}: {step.Apply}");
             if (step.Switchable == true)
-                Console.Out.WriteLine($"switchable: feed '{SwitchableSteering.StrengthName}' (float scalar, default 1) to scale the steering, " +
+                Console.Out.WriteLine($"switchable: feed '{SwitchableSteering.StrengthName}' (float32 [1], default 1) to scale the steering (or load `onnxsteer adapter` files in onnxruntime-genai), " +
                                       $"or a site's vector ({string.Join(", ", step.Edits.Select(e => e.Initializer))}) to replace it");
             if (step.Dynamic == true)
                 Console.Out.WriteLine("dynamic: " + string.Join(", ", step.Edits.Where(e => e.Gate is not null)

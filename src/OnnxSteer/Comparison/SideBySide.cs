@@ -67,6 +67,6 @@ public static class SideBySide
     private static string Continue(DecoderModel model, IReadOnlyList<int> ids, GenerationOptions options, ITokenizer tokenizer)
     {
         var result = new Generator(model).Generate(ids, options);
-        return tokenizer.Decode(result.GeneratedIds);
+        return TextStreamer.Continuation(tokenizer, ids, result.GeneratedIds);
     }
 }

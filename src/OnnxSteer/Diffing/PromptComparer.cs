@@ -66,6 +66,6 @@ public static class PromptComparer
             diverge = i;
             break;
         }
-        return new GenerationPair(tokens, tokenizer.Decode(outA), tokenizer.Decode(outB), outA, outB, diverge);
+        return new GenerationPair(tokens, TextStreamer.Continuation(tokenizer, ids, outA), TextStreamer.Continuation(tokenizer, ids, outB), outA, outB, diverge);
     }
 }

@@ -7,7 +7,7 @@ namespace OnnxSteer.Patching;
 /// The graph pieces of <c>patch --switchable</c>. Each site's steering vector, the same constant a plain patch writes
 /// (<c>…/steer.scale</c>: 1 + gamma per unit; <c>…/steer.bias</c>: the offset), becomes an overridable initializer: an
 /// initializer that is also a graph input, so ONNX Runtime uses it unless a run feeds a tensor of the same name, type
-/// and shape. One float32 scalar graph input, <see cref="StrengthName"/> (default 1), scales every site's steering:
+/// and shape. One float32 graph input of shape [1], <see cref="StrengthName"/> (default 1), scales every site's steering:
 /// <list type="bullet">
 /// <item>scaling: the Mul reads <c>strength == 1 ? v : 1 + strength·(v − 1)</c>;</item>
 /// <item>adding: the Add reads <c>strength·c</c>.</item>
@@ -15,13 +15,25 @@ namespace OnnxSteer.Patching;
 /// The Where makes the default exact by construction (the Mul reads v itself, whatever the runtime does with casts), so at
 /// strength 1 the model computes exactly what a plain patch computes, feeding another selection's vectors gives exactly
 /// that re-patch, and strength 0 multiplies by exactly 1 (or adds zero).
+/// The strength has shape [1], not [], because ONNX Runtime's adapter format (.onnx_adapter, the way onnxruntime-genai
+/// overrides initializers per generator) refuses parameters without dimensions; see <see cref="Interop.OnnxAdapterFile"/>.
 /// </summary>
 public static class SwitchableSteering
 {
-    /// <summary>The scalar graph input that scales every switchable site (float32, shape [], default 1).</summary>
+    /// <summary>The graph input that scales every switchable site (float32, shape [1], default 1).</summary>
     public const string StrengthName = "onnxsteer.strength";
 
+    /// <summary>The shape of <see cref="StrengthName"/> in models patched by this version (older ones declare []).</summary>
+    public static readonly long[] StrengthShape = [1];
+
     private const int Float = (int)TensorProto.Types.DataType.Float;
+
+    /// <summary>
+    /// The adapter parameter that sets the strength to <paramref name="strength"/>: an .onnx_adapter holding it (see
+    /// <see cref="Interop.OnnxAdapterFile"/>) changes the strength for the generators or runs it is active in.
+    /// </summary>
+    public static Interop.OnnxAdapterParameter StrengthParameter(float strength) =>
+        new(StrengthName, StrengthShape, Float, ElementEncoding.Encode([strength], Float));
 
     /// <summary>
     /// The vector a host feeds for one site to get <paramref name="steering"/>: the factor per unit (scaling) or the
@@ -42,8 +54,10 @@ public static class SwitchableSteering
         var strengthCreated = !graph.Initializer.Any(t => t.Name == StrengthName);
         if (strengthCreated)
         {
-            graph.Initializer.Add(Scalar(StrengthName, Float, 1f));
-            graph.Input.Add(Input(StrengthName, Float, []));
+            var strengthInit = Scalar(StrengthName, Float, 1f);
+            strengthInit.Dims.Add(StrengthShape);
+            graph.Initializer.Add(strengthInit);
+            graph.Input.Add(Input(StrengthName, Float, StrengthShape));
         }
 
         var nodes = new List<NodeProto>();

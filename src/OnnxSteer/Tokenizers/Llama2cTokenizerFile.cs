@@ -232,7 +232,7 @@ public sealed class Llama2cTokenizerFile
         }
     }
 
-    private static bool IsByteToken(string piece) => ByteFallbackDecoder.TryParseByteToken(piece, out _);
+    internal static bool IsByteToken(string piece) => ByteFallbackDecoder.TryParseByteToken(piece, out _);
 
     private static void WriteReplace(Utf8JsonWriter w, string pattern, string content)
     {

@@ -24,6 +24,7 @@ public class CompareCommandTests
     private static string GreedyByRecompute(DecoderModel model, ITokenizer tok, string prompt)
     {
         var ids = tok.EncodeToIds(prompt, addBos: true).ToList();
+        var promptCount = ids.Count;
         var generated = new List<int>();
         for (var step = 0; step < MaxNew; step++)
         {
@@ -35,7 +36,8 @@ public class CompareCommandTests
             ids.Add(next);
             generated.Add(next);
         }
-        return tok.Decode(generated);
+        // The continuation as it reads after the prompt: the first token keeps its leading space.
+        return tok.Decode(ids)[tok.Decode(ids.Take(promptCount)).Length..];
     }
 
     private static int Hits(string text, string[] words) =>

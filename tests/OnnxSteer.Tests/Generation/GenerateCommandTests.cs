@@ -32,7 +32,7 @@ public class GenerateCommandTests
         using var model = DecoderModel.Open(dir);
         var expected = new Generator(model).Generate(promptIds, new GenerationOptions { MaxNewTokens = 6 });
         Assert.Equal(expected.GeneratedIds, generated);
-        Assert.Equal(tokenizer.Decode(generated), root.GetProperty("text").GetString());
+        Assert.Equal(TextStreamer.Continuation(tokenizer, promptIds, generated), root.GetProperty("text").GetString());
         Assert.Equal(expected.StopReason == StopReason.EndOfSequence ? "eos" : "max_new_tokens", root.GetProperty("stop_reason").GetString());
     }
 

@@ -54,7 +54,7 @@ public class SwitchablePatchTests
             foreach (var (name, data) in feeds ?? new Dictionary<string, float[]>())
             {
                 var type = model.Session.OverridableInitializerMetadata[name].ElementType;
-                var value = name == SwitchableSteering.StrengthName ? OrtValue.CreateTensorValueFromMemory(data, [])
+                var value = name == SwitchableSteering.StrengthName ? OrtValue.CreateTensorValueFromMemory(data, SwitchableSteering.StrengthShape)
                     : type == TensorElementType.Float16 ? OrtValue.CreateTensorValueFromMemory(data.Select(x => (Half)x).ToArray(), [data.Length])
                     : OrtValue.CreateTensorValueFromMemory(data, [data.Length]);
                 values.Add(value);
@@ -150,7 +150,7 @@ public class SwitchablePatchTests
         using var s = Prepare("genai", "fp32");
         var switchable = Patch(s, "switch", new PlanRequest(), switchable: true);
         using var model = DecoderModel.Open(switchable);
-        using var zero = OrtValue.CreateTensorValueFromMemory(new[] { 0f }, []);
+        using var zero = OrtValue.CreateTensorValueFromMemory(new[] { 0f }, SwitchableSteering.StrengthShape);
         model.SetModelInput(SwitchableSteering.StrengthName, zero);
         using var vanilla = DecoderModel.Open(s.ModelFile);
 
