@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text;
 using System.Text.Json;
 using OnnxSteer.Cli.Hosts;
+using OnnxSteer.Diffing;
 using OnnxSteer.Generation;
 using OnnxSteer.Tokenizers;
 

@@ -1,3 +1,4 @@
+using OnnxSteer.Numerics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;

@@ -1,3 +1,4 @@
+using OnnxSteer.Numerics;
 using System.Globalization;
 using OnnxSteer.Generation;
 using OnnxSteer.Pairs;

@@ -1,4 +1,4 @@
-using OnnxSteer.Evaluation;
+using OnnxSteer.Numerics;
 
 namespace OnnxSteer.Profiles;
 

@@ -1,3 +1,4 @@
+using OnnxSteer.Numerics;
 using System.Numerics;
 using OnnxSteer.Evaluation;
 using Xunit;

@@ -1,3 +1,4 @@
+using OnnxSteer.Numerics;
 using System.Diagnostics;
 using System.Text.Json;
 using OnnxSteer.Evaluation;

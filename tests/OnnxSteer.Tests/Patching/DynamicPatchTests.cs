@@ -58,7 +58,7 @@ public sealed class DynamicPatchTests(ITestOutputHelper output)
     private static float[] Logits(string modelFile, float? strength = null)
     {
         using var model = DecoderModel.Open(modelFile);
-        using var value = strength is { } v ? OrtValue.CreateTensorValueFromMemory(new[] { v }, []) : null;
+        using var value = strength is { } v ? OrtValue.CreateTensorValueFromMemory(new[] { v }, SwitchableSteering.StrengthShape) : null;
         if (value is not null) model.SetModelInput(SwitchableSteering.StrengthName, value);
         return model.Forward(Prompt).Data;
     }

@@ -1,3 +1,4 @@
+using OnnxSteer.Numerics;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using System.Xml.Linq;

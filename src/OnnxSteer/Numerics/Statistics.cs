@@ -1,4 +1,4 @@
-namespace OnnxSteer.Evaluation;
+namespace OnnxSteer.Numerics;
 
 /// <summary>A two-sided confidence interval for a proportion.</summary>
 /// <param name="Low">Lower bound, in [0, 1].</param>

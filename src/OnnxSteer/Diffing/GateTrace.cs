@@ -2,9 +2,10 @@ using Google.Protobuf;
 using Onnx;
 using OnnxSteer.ModelFiles;
 using OnnxSteer.Patching;
+using OnnxSteer.Generation;
 using OnnxSteer.Runtime;
 
-namespace OnnxSteer.Generation;
+namespace OnnxSteer.Diffing;
 
 /// <summary>The gate of every dynamically steered site at every position of one sequence.</summary>
 /// <param name="Sites">Site identifiers (e.g. <c>mlp.3</c>), in the order of the steering record.</param>
