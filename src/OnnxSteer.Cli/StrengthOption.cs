@@ -31,7 +31,7 @@ public sealed class StrengthOption
         if (!model.Session.OverridableInitializerMetadata.ContainsKey(SwitchableSteering.StrengthName))
             throw new OnnxSteerException(
                 $"{model.ModelPath}: --strength needs a model patched with --switchable (it has no '{SwitchableSteering.StrengthName}' input)",
-                ExitCodes.InvalidInput);
+                ExitCodes.Usage);
         var value = OrtValue.CreateTensorValueFromMemory(new[] { strength }, []);
         model.SetModelInput(SwitchableSteering.StrengthName, value);
         return value;

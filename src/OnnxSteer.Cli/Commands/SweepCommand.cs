@@ -21,7 +21,7 @@ public sealed class SweepCommand : ICliCommand
         var task = new Option<string>("--task") { Description = "boolq, copa, winogrande, svamp, or pairs (a pairs JSONL; loglik only).", Required = true, HelpName = "TASK" };
         var data = new Option<string>("--data") { Description = "The task's data file. When it is the file the profile's pairs came from, the slices are kept off those records.", Required = true, HelpName = "FILE" };
         var k = new Option<string>("--k") { Description = "Comma-separated k values (units per site kind).", DefaultValueFactory = _ => "1,2,4,8,16,32,64,100", HelpName = "LIST" };
-        var alpha = new Option<string>("--alpha") { Description = "Comma-separated alpha values (steering strength; 0 leaves the model unchanged).", DefaultValueFactory = _ => "1,5,10,20,50,100", HelpName = "LIST" };
+        var alpha = new Option<string>("--alpha") { Description = "Comma-separated alpha values (steering strength; 0 leaves the model unchanged, a negative alpha steers the other way: give it as --alpha=-5,1,5).", DefaultValueFactory = _ => "1,5,10,20,50,100", HelpName = "LIST" };
         var val = new Option<int>("--val") { Description = "Validation items: every setting is evaluated on them and the best is chosen on them alone.", Required = true, HelpName = "N" };
         var test = new Option<int?>("--test") { Description = "Test items, right after the validation slice: the chosen setting and the vanilla model are evaluated on them once. Default: the rest of the file (stopping before the profile's records if they come later).", HelpName = "N" };
         var offset = new Option<int?>("--offset") { Description = "First record of the validation slice. Default: 0, or right after the profile's records when the data is the profile's pairs file and they would overlap. An offset that overlaps them is refused.", HelpName = "M" };
@@ -45,6 +45,7 @@ public sealed class SweepCommand : ICliCommand
         command.SetAction(parse => CommandRunner.Run(parse, () =>
         {
             var taskValue = TaskTemplates.ParseTask(parse.GetValue(task)!);
+            OutputChecks.ReportFolder(parse.GetValue(outDir)!);
             var (texts, textsName) = NeutralTexts.LoadOrDefault(parse.GetValue(fluency));
             var request = new SweepRequest
             {
