@@ -87,7 +87,7 @@ public sealed class GenerateCommand : ICliCommand
                         Console.Out.Write(streamer.Push(id));
                         Console.Out.Flush();
                     }, cts.Token);
-                    Console.Out.WriteLine();
+                    Console.Out.WriteLine(streamer.Flush());
                 }
             }
             finally
@@ -103,7 +103,7 @@ public sealed class GenerateCommand : ICliCommand
     public static string ToJson(string prompt, GenerationResult result, string text)
     {
         var buffer = new MemoryStream();
-        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             w.WriteStartObject();
             w.WriteString("schema", JsonSchema);

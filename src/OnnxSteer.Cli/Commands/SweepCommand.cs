@@ -28,7 +28,7 @@ public sealed class SweepCommand : ICliCommand
         var mode = new Option<string?>("--mode") { Description = "generate: greedy, exact match (as the AUSteer authors). loglik: each choice scored by summed log-probability (acc). Default: generate, or loglik for --task pairs.", HelpName = "generate|loglik" };
         mode.AcceptOnlyFromAmong("generate", "loglik");
         var sites = new Option<string?>("--sites") { Description = "Site kinds to select from, comma-separated (attn, mlp, mlp-out). Default: the profile's selection.", HelpName = "KINDS" };
-        var outDir = new Option<string>("--out-dir") { Description = "Folder for sweep.json, heatmap.svg, chosen-profile.json (loadable by 'onnxsteer patch') and test-items.jsonl.", DefaultValueFactory = _ => "sweep-out", HelpName = "DIR" };
+        var outDir = new Option<string>("--out-dir") { Description = "Folder for sweep.json, heatmap.svg and heatmap.png (accuracy and fluency per setting), chosen-profile.json (loadable by 'onnxsteer patch') and test-items.jsonl.", DefaultValueFactory = _ => "sweep-out", HelpName = "DIR" };
         var maxDrop = new Option<double?>("--max-fluency-drop") { Description = "Fluency guard for the choice: skip settings whose mean log-likelihood per token on the neutral texts is more than D nats below the vanilla model's (default: report fluency only).", HelpName = "D" };
         var fluency = new Option<string?>("--fluency") { Description = "Neutral texts for the fluency guard, one per line (default: 20 built-in short stories).", HelpName = "FILE" };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "tokenizer.json or its folder (default: MODEL's folder).", HelpName = "PATH" };
@@ -37,7 +37,7 @@ public sealed class SweepCommand : ICliCommand
 
         var command = new Command("sweep",
             "Tune k and alpha honestly: evaluate every (k, alpha) steered in memory on a validation slice, choose the best on validation only, " +
-            "then evaluate it once on a disjoint test slice beside the vanilla model (McNemar). Writes sweep.json, heatmap.svg and chosen-profile.json.");
+            "then evaluate it once on a disjoint test slice beside the vanilla model (McNemar). Writes sweep.json, heatmap.svg, heatmap.png and chosen-profile.json.");
         command.Arguments.Add(model);
         foreach (var o in new Option[] { profile, task, data, k, alpha, val, test, offset, mode, sites, outDir, maxDrop, fluency, tokenizer, quiet })
             command.Options.Add(o);

@@ -5,7 +5,8 @@ namespace OnnxSteer.Generation;
 /// <summary>
 /// Turns a growing list of generated ids into text pieces to print as they come. Decodes the whole list each time and
 /// emits only what is new, so multi-token characters (byte fallback, emoji) and SentencePiece's leading spaces come out
-/// right; text ending in an incomplete character (U+FFFD) is held back until the character completes.
+/// right; text ending in an incomplete character (U+FFFD) is held back until the character completes or
+/// <see cref="Flush"/> ends the stream.
 /// </summary>
 public sealed class TextStreamer(ITokenizer tokenizer)
 {
@@ -26,6 +27,19 @@ public sealed class TextStreamer(ITokenizer tokenizer)
         var piece = text[_emitted.Length..];
         _emitted = text;
         return piece;
+    }
+
+    /// <summary>
+    /// At the end of generation: what is still held back, printed as decoded (U+FFFD for bytes that never became a
+    /// character), so the streamed text ends as the whole decoded text does.
+    /// </summary>
+    public string Flush()
+    {
+        var text = tokenizer.Decode(_ids);
+        if (!text.StartsWith(_emitted, StringComparison.Ordinal)) return "";
+        var rest = text[_emitted.Length..];
+        _emitted = text;
+        return rest;
     }
 
     /// <summary>The whole decoded text so far.</summary>
