@@ -34,5 +34,11 @@ public static class ConsoleStyle
     });
 
     /// <summary>Points <see cref="AnsiConsole"/> (used by the commands' tables) at stdout under the rule above.</summary>
-    public static void Configure() => AnsiConsole.Console = Create(Console.Out, PlainOut);
+    public static void Configure()
+    {
+        // Without ANSI, Spectre falls back to System.Console colours, and .NET then writes its own reset codes to a
+        // terminal unless NO_COLOR is set: so --no-color sets it for this process (and anything it starts).
+        if (NoColorFlag) Environment.SetEnvironmentVariable(NoColorVariable, "1");
+        AnsiConsole.Console = Create(Console.Out, PlainOut);
+    }
 }

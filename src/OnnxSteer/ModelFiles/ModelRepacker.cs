@@ -29,9 +29,10 @@ public static class ModelRepacker
             if (inputFiles.Any(f => string.Equals(RealPath.Resolve(f), real, StringComparison.Ordinal)))
                 throw new OnnxSteerException($"{written}: repack would overwrite its input '{model.FilePath}' or the input's data; choose another output", ExitCodes.Usage);
         }
+        var sourceFile = model.FilePath!; // Save points the model at its new file
         var saved = model.Save(outputPath, options);
         var sourceData = inputFiles.Skip(1).Select(Path.GetFileName).ToHashSet(StringComparer.Ordinal);
-        var carried = CarrySidecars(model.FilePath!, sourceData, outputFiles.Select(f => Path.GetFileName(f)!).ToHashSet(StringComparer.Ordinal), outputPath);
+        var carried = CarrySidecars(sourceFile, sourceData, outputFiles.Select(f => Path.GetFileName(f)!).ToHashSet(StringComparer.Ordinal), outputPath);
         return new RepackResult(saved, carried);
     }
 
@@ -56,6 +57,7 @@ public static class ModelRepacker
             var temp = IO.AtomicFile.TempNameFor(final);
             if (!Patching.HardLink.TryCreate(from, temp)) File.Copy(from, temp);
             File.Move(temp, final, overwrite: true);
+            IO.AtomicFile.TryDelete(temp); // left by rename(2) when both names already link one file
             carried.Add(name);
         }
         return carried;
