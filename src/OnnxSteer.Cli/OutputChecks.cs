@@ -73,6 +73,36 @@ public static class OutputChecks
         return stale;
     }
 
+    /// <summary>
+    /// The external data files (full paths) the model at <paramref name="modelFile"/> references; empty when it is not
+    /// there or not readable. Taken before a forced repack replaces it, to remove afterwards those the new model and
+    /// the input no longer use. Reads no weights.
+    /// </summary>
+    public static IReadOnlyList<string> DataFilesOf(string modelFile)
+    {
+        if (!System.IO.File.Exists(modelFile)) return [];
+        try
+        {
+            var model = ModelFiles.OnnxModel.Load(modelFile, checkExternalData: false);
+            return model.DataFileLocations().Select(l => Path.GetFullPath(Path.Combine(model.BaseDirectory, l))).ToList();
+        }
+        catch (OnnxSteerException) { return []; }
+    }
+
+    /// <summary>Deletes each of <paramref name="candidates"/> not in <paramref name="keep"/> (compared by real path); returns those deleted.</summary>
+    public static IReadOnlyList<string> RemoveUnused(IEnumerable<string> candidates, IEnumerable<string> keep)
+    {
+        var kept = keep.Select(ModelFiles.RealPath.Resolve).ToHashSet(StringComparer.Ordinal);
+        var removed = new List<string>();
+        foreach (var file in candidates.Distinct(StringComparer.Ordinal))
+        {
+            if (!System.IO.File.Exists(file) || kept.Contains(ModelFiles.RealPath.Resolve(file))) continue;
+            System.IO.File.Delete(file);
+            removed.Add(file);
+        }
+        return removed;
+    }
+
     private static OnnxSteerException Exists(string path) =>
         new($"{path}: already exists; give --force to replace it", ExitCodes.Usage);
 

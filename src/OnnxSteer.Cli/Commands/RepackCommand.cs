@@ -52,11 +52,16 @@ public sealed class RepackCommand : ICliCommand
             // The file repack writes: into an existing folder the model keeps its name.
             var target = Directory.Exists(outPath) ? Path.Combine(outPath, Directory.Exists(inPath) ? "model.onnx" : Path.GetFileName(inPath)) : outPath;
             OutputChecks.File(target, parse.GetValue(force));
+            // A forced repack over an earlier one: its data file may be one the new model does not use.
+            var previous = parse.GetValue(force) ? OutputChecks.DataFilesOf(target) : [];
             var (result, carried) = ModelRepacker.Repack(inPath, outPath, options);
+            var inputModel = Directory.Exists(inPath) ? Path.Combine(inPath, "model.onnx") : inPath;
+            var removed = OutputChecks.RemoveUnused(previous, OutputChecks.DataFilesOf(inputModel).Concat(OutputChecks.DataFilesOf(result.ModelFile)));
             Console.WriteLine($"wrote {result.ModelFile} ({result.ModelBytes} bytes)");
             if (result.DataFile is not null)
                 Console.WriteLine($"wrote {result.DataFile} ({result.ExternalBytes} bytes, {result.ExternalTensors} tensors)");
             if (carried.Count > 0) Console.WriteLine($"carried {string.Join(", ", carried)}");
+            foreach (var file in removed) Console.WriteLine($"removed {file} (the replaced model's data; this one does not use it)");
             return 0;
         }));
         return command;

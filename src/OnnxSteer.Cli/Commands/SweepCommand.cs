@@ -117,15 +117,16 @@ internal sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
 }
 
 /// <summary>
-/// A Spectre.Console progress bar on stderr, only when stderr is an interactive terminal; otherwise the work runs
-/// without one (redirected output, tests and logs stay plain).
+/// A Spectre.Console progress bar on stderr, only when stderr is an interactive terminal and colour is not turned off
+/// (<see cref="ConsoleStyle"/>); otherwise the work runs without one (redirected output, tests and logs stay plain).
 /// </summary>
 internal static class TerminalProgress
 {
     private static readonly Lazy<IAnsiConsole?> Console = new(() =>
     {
-        if (System.Console.IsErrorRedirected) return null;
-        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(System.Console.Error) });
+        // NO_COLOR or --no-color: plain progress lines instead of a (coloured) bar, as when stderr is not a terminal.
+        if (ConsoleStyle.PlainError) return null;
+        var console = ConsoleStyle.Create(System.Console.Error, plain: false);
         return console.Profile.Capabilities.Interactive ? console : null;
     });
 

@@ -86,7 +86,14 @@ public sealed class CliOverwriteTests(ITestOutputHelper output)
         var repacked = CliFixture.Run("generate", dir, "--prompt", "Once upon a time", "--max-new-tokens", "8");
         Assert.True(repacked.Code == 0, repacked.Stderr);
         Assert.Equal(original.Stdout, repacked.Stdout);
-        // And a second repack onto it needs --force.
-        Assert.Equal(64, CliFixture.Run("repack", f.Model, "-o", outModel).Code);
+        // A second repack onto it needs --force; inline, it leaves no unused model.onnx.data behind.
+        Assert.Equal(64, CliFixture.Run("repack", f.Model, "-o", outModel, "--inline").Code);
+        var inline = CliFixture.Run("repack", f.Model, "-o", outModel, "--inline", "--force");
+        output.WriteLine(inline.Stdout);
+        Assert.Equal(0, inline.Code);
+        Assert.False(File.Exists(Path.Combine(dir, "model.onnx.data")), "the replaced model's data file was left behind");
+        Assert.Empty(OnnxModel.Load(outModel).DataFileLocations());
+        Assert.True(File.Exists(Path.Combine(f.Model, "model.onnx.data")), "the input's data file must never be touched");
+        Assert.Equal(original.Stdout, CliFixture.Run("generate", dir, "--prompt", "Once upon a time", "--max-new-tokens", "8").Stdout);
     }
 }
