@@ -10,16 +10,16 @@ namespace OnnxSteer.Cli;
 public static class CliReference
 {
     /// <summary>Markdown for every command under <paramref name="root"/>, in name order.</summary>
-    public static string Markdown(RootCommand root)
+    public static string Markdown(Command root)
     {
         var md = new StringBuilder();
         md.Append("# onnxsteer command reference\n\n");
         md.Append("Generated from the commands' own `--help` text by `make docs`; a test fails when it is out of date.\n");
         md.Append(root.Description).Append("\n\n");
-        md.Append("Every command takes `-h`/`--help` and `--verbose` (full error details when something fails); ")
-          .Append("`onnxsteer --version` prints the version. Exit codes are listed in the README.\n\n");
+        md.Append("Every command takes `-h`/`--help` and `--verbose` (full error details when something fails) and `--no-color` (plain text; see [errors.md](errors.md#colour)); ")
+          .Append("`onnxsteer --version` prints the version. Exit codes, the overwrite rule and the sign of alpha are in [errors.md](errors.md).\n\n");
         var leaves = new List<(string Words, Command Command)>();
-        Collect(root, "onnxsteer", leaves);
+        Collect(root, root.Name, leaves);
         md.Append("| command | what it does |\n|---|---|\n");
         foreach (var (words, command) in leaves) md.Append($"| [`{words}`](#{Anchor(words)}) | {Cell(FirstSentence(command.Description))} |\n");
         foreach (var (words, command) in leaves) Section(md, words, command);

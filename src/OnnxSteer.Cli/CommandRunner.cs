@@ -36,9 +36,10 @@ public static class CommandRunner
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            Console.Error.WriteLine($"onnxsteer: error: {e.Message}");
+            var (line, code) = IoErrors.Describe(e);
+            Console.Error.WriteLine($"onnxsteer: error: {line}");
             if (verbose) Console.Error.WriteLine(e);
-            return ExitCodes.Failure;
+            return code;
         }
         catch (Exception e)
         {

@@ -33,7 +33,7 @@ public sealed class StrengthOption
         if (!model.Session.OverridableInitializerMetadata.TryGetValue(SwitchableSteering.StrengthName, out var declared))
             throw new OnnxSteerException(
                 $"{model.ModelPath}: --strength needs a model patched with --switchable (it has no '{SwitchableSteering.StrengthName}' input)",
-                ExitCodes.InvalidInput);
+                ExitCodes.Usage);
         // Models patched before the strength became [1] (for .onnx_adapter files) declare it as a scalar: feed what it declares.
         var value = OrtValue.CreateTensorValueFromMemory(new[] { strength }, declared.Dimensions.ToArray());
         model.SetModelInput(SwitchableSteering.StrengthName, value);

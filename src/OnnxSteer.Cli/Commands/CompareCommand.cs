@@ -35,6 +35,7 @@ public sealed class CompareCommand : ICliCommand
         runtime.AddTo(command);
         command.SetAction(parse => CommandRunner.Run(parse, () =>
         {
+            if (parse.GetValue(json) is { } reportPath) OutputChecks.Report(reportPath);
             var promptFile = parse.GetValue(prompts)!;
             if (!File.Exists(promptFile)) throw new OnnxSteerException($"{promptFile}: no such file", ExitCodes.InvalidInput);
             var lines = File.ReadAllLines(promptFile).Select(l => l.TrimEnd()).Where(l => l.Length > 0).ToList();

@@ -35,7 +35,6 @@ public sealed class DiffCommand : ICliCommand
             Description = "With --prompt: also generate N tokens greedily with each model and show both continuations.",
             HelpName = "N",
         };
-        var noColor = new Option<bool>("--no-color") { Description = "Plain text even on a terminal (also: NO_COLOR=1). Output is plain when piped." };
 
         var command = new Command("diff",
             "Show what changed between two ONNX models: nodes, edges, initializers (with value statistics), inputs/outputs, " +
@@ -46,7 +45,6 @@ public sealed class DiffCommand : ICliCommand
         command.Options.Add(json);
         command.Options.Add(output);
         command.Options.Add(maxItems);
-        command.Options.Add(noColor);
         command.Options.Add(prompt);
         command.Options.Add(tokenizer);
         command.Options.Add(generate);
@@ -56,26 +54,26 @@ public sealed class DiffCommand : ICliCommand
             try
             {
                 var (pathA, pathB) = (parse.GetValue(original)!, parse.GetValue(patched)!);
+                if (parse.GetValue(prompt) is null && (parse.GetValue(generate) > 0 || parse.GetValue(tokenizer) is not null))
+                    throw new OnnxSteerException("--generate and --tokenizer need --prompt", ExitCodes.Usage);
+                if (parse.GetValue(generate) < 0) throw new OnnxSteerException("--generate must be 0 or more", ExitCodes.Usage);
+                if (parse.GetValue(output) is { } reportPath) OutputChecks.Report(reportPath);
                 var report = ModelDiffer.Compare(pathA, pathB);
                 if (parse.GetValue(prompt) is { } text)
                 {
                     var tokens = parse.GetValue(generate);
-                    if (tokens < 0) throw new OnnxSteerException("--generate must be 0 or more", ExitCodes.Usage);
                     var tok = TokenizerLoader.Load(parse.GetValue(tokenizer) ?? ModelFolder(pathA));
                     report = report with { Prompt = PromptComparer.Compare(pathA, pathB, tok, text, tokens, runtime.Read(parse)) };
                 }
-                else if (parse.GetValue(generate) > 0 || parse.GetValue(tokenizer) is not null)
-                {
-                    throw new OnnxSteerException("--generate and --tokenizer need --prompt", ExitCodes.Usage);
-                }
                 if (parse.GetValue(output) is { } path) AtomicFile.WriteAllText(path, DiffJson.Serialize(report));
                 if (parse.GetValue(json)) Console.Out.Write(DiffJson.Serialize(report));
-                else Print(DiffText.Render(report, Math.Max(1, parse.GetValue(maxItems))), parse.GetValue(noColor));
+                else Print(DiffText.Render(report, Math.Max(1, parse.GetValue(maxItems))));
                 return report.Identical ? ExitCodes.Success : ExitCodes.Different;
             }
-            catch (OnnxSteerException e) when (e.ExitCode != ExitCodes.Failure)
+            catch (OnnxSteerException e) when (e.ExitCode is not (ExitCodes.Failure or ExitCodes.Usage))
             {
-                // diff(1) convention: every error is 2, so scripts can tell "different" (1) from "could not compare".
+                // diff(1) convention: every error with the inputs is 2, so scripts can tell "different" (1) from "could not
+                // compare"; a bad command line stays 64, as for every command.
                 throw new OnnxSteerException(e.Message, ExitCodes.Failure, e);
             }
         }));
@@ -86,10 +84,9 @@ public sealed class DiffCommand : ICliCommand
     private static string ModelFolder(string path) => Directory.Exists(path) ? path : Path.GetDirectoryName(Path.GetFullPath(path))!;
 
     /// <summary>Coloured through Spectre.Console on a terminal; plain lines, unwrapped, when redirected or asked.</summary>
-    private static void Print(IReadOnlyList<DiffLine> lines, bool noColor)
+    private static void Print(IReadOnlyList<DiffLine> lines)
     {
-        var plain = noColor || Console.IsOutputRedirected || !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("NO_COLOR"));
-        if (plain)
+        if (ConsoleStyle.PlainOut)
         {
             foreach (var line in lines) Console.Out.WriteLine(line.Text);
             return;

@@ -23,9 +23,11 @@ public sealed class ExportCommand : ICliCommand
             "Export a profile's selection for notebooks (CSV, JSON: one row per selected unit; value = gamma for scaled units, the " +
             "offset for caa vectors) or as a llama.cpp / repeng control vector (GGUF: direction.N = the vector added to layer N's output).");
         command.Arguments.Add(profileArg);
-        foreach (var o in new Option[] { output, format, hint }) command.Options.Add(o);
+        var force = OutputChecks.ForceOption();
+        foreach (var o in new Option[] { output, format, hint, force }) command.Options.Add(o);
         command.SetAction(parse => CommandRunner.Run(parse, () =>
         {
+            OutputChecks.File(parse.GetValue(output)!, parse.GetValue(force));
             var path = parse.GetValue(profileArg)!;
             var outPath = parse.GetValue(output)!;
             var profile = SteeringProfile.Load(path);

@@ -136,7 +136,7 @@ public sealed class GenerateCommand : ICliCommand
             Console.Out.Write(streamer.Push(id));
             Console.Out.Flush();
         }, cancel);
-        Console.Out.WriteLine();
+        Console.Out.WriteLine(streamer.Flush());
         if (gatesOf?.Invoke(streamed) is { } gates)
             Console.Out.Write(GateTable(gates, streamed.PromptIds.Concat(streamed.GeneratedIds).ToList(), streamed.PromptIds.Count, tok));
     }
@@ -162,7 +162,7 @@ public sealed class GenerateCommand : ICliCommand
     public static string ToJson(string prompt, GenerationResult result, string text, GateValues? gates = null)
     {
         var buffer = new MemoryStream();
-        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             w.WriteStartObject();
             w.WriteString("schema", JsonSchema);

@@ -26,8 +26,11 @@ public sealed class ImportCommand : ICliCommand
         command.Options.Add(output);
         command.Options.Add(style);
         command.Options.Add(dtype);
+        var force = OutputChecks.ForceOption();
+        command.Options.Add(force);
         command.SetAction(parse => CommandRunner.Run(parse, () =>
         {
+            OutputChecks.ModelFolder(parse.GetValue(output)!, parse.GetValue(force));
             var result = Llama2cImporter.Import(parse.GetValue(checkpoint)!, parse.GetValue(tokenizer)!, parse.GetValue(output)!,
                 ExportNames.ParseStyle(parse.GetValue(style)!), ExportNames.ParseDType(parse.GetValue(dtype)!));
             Console.WriteLine($"wrote {result.ModelPath} ({result.DataBytes:N0} bytes of weights in {Path.GetFileName(result.DataPath)})");

@@ -17,15 +17,18 @@ public sealed class ImportVectorCommand : ICliCommand
             Required = true,
         };
         var output = new Option<string>("--output", "-o") { Description = "The profile.json to write (atomically).", Required = true };
-        var alpha = new Option<double?>("--alpha", "--strength") { Description = "Multiply every direction by this (llama.cpp's --control-vector-scaled strength; negative inverts it). Default 1." };
+        var alpha = new Option<double?>("--alpha", "--strength") { Description = "Multiply every direction by this (llama.cpp's --control-vector-scaled strength; negative inverts it, the same sign rule as every --alpha). Default 1." };
         var command = new Command("import-vector",
             "Convert a llama.cpp / repeng control vector into an additive (caa) profile for MODEL. direction.N is added to the output " +
             "of decoder layer N (0-based) at every position, applied as an Add right after layer N's MLP output (the same sum). " +
             "Then: onnxsteer patch MODEL profile.json -o OUT (or give the .gguf to patch directly).");
         command.Arguments.Add(vectorArg);
-        foreach (var o in new Option[] { model, output, alpha }) command.Options.Add(o);
+        var force = OutputChecks.ForceOption();
+        foreach (var o in new Option[] { model, output, alpha, force }) command.Options.Add(o);
         command.SetAction(parse => CommandRunner.Run(parse, () =>
         {
+            SelectionArguments.Check(null, parse.GetValue(alpha));
+            OutputChecks.File(parse.GetValue(output)!, parse.GetValue(force));
             var onnx = OnnxModel.Load(parse.GetValue(model)!);
             var sites = SiteFinder.Find(onnx).Sites;
             var vectorPath = parse.GetValue(vectorArg)!;

@@ -19,12 +19,15 @@ public sealed class MergeCommand : ICliCommand
             "The merge of all shards of a pair list equals the unsharded profile. Refuses different models, sites, methods or overlapping shards.");
         command.Arguments.Add(inputs);
         command.Options.Add(output);
+        var force = OutputChecks.ForceOption();
+        command.Options.Add(force);
         command.SetAction(parse => CommandRunner.Run(parse, () =>
         {
             var files = parse.GetValue(inputs)!;
             // A list argument swallows unknown options; a profile path never starts with '-'.
             if (files.FirstOrDefault(f => f.StartsWith('-')) is { } unknown)
                 throw new OnnxSteerException($"merge: unknown option '{unknown}' (see onnxsteer merge --help)", ExitCodes.Usage);
+            OutputChecks.File(parse.GetValue(output)!, parse.GetValue(force));
             var loaded = files.Select(f => (SteeringProfile.Load(f), f)).ToList();
             var merged = ProfileMerger.Merge(loaded);
             if (ProfileMerger.ProbesDroppedNote(loaded) is { } note) Console.Error.WriteLine("warning: " + note);

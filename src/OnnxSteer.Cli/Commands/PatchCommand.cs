@@ -1,5 +1,6 @@
 using System.CommandLine;
 using OnnxSteer.Patching;
+using OnnxSteer.Profiles;
 using OnnxSteer.Sites;
 
 namespace OnnxSteer.Cli.Commands;
@@ -46,7 +47,11 @@ public sealed class PatchCommand : ICliCommand
         };
         var replace = new Option<bool>("--replace") { Description = "The model is already steered: remove that steering first." };
         var stack = new Option<bool>("--stack") { Description = "The model is already steered: add this steering on top of it." };
-        var force = new Option<bool>("--force") { Description = "Apply a profile recorded on another model (fingerprint or dtype differ), with a warning." };
+        var force = new Option<bool>("--force")
+        {
+            Description = "Go ahead where patch would refuse: replace an existing output model (removing a stale .steer.data an earlier --fold left there), " +
+                          "and apply a profile recorded on another model (fingerprint or dtype differ), with a warning.",
+        };
 
         var command = new Command("patch",
             "Write a steered copy of MODEL: each selected unit's activation is multiplied by (1 + gamma) (caa profiles: a vector " +
@@ -65,12 +70,18 @@ public sealed class PatchCommand : ICliCommand
                 throw new OnnxSteerException("--fold and --dynamic cannot be used together: a folded weight cannot depend on the input", ExitCodes.Usage);
             if (parse.GetValue(probeThreshold) is var threshold && !(threshold is >= 0 and <= 1))
                 throw new OnnxSteerException($"--probe-threshold {threshold}: must be between 0 and 1", ExitCodes.Usage);
+            SelectionArguments.Check(parse.GetValue(k), parse.GetValue(alpha));
+            OutputChecks.SteeredModel(parse.GetValue(output)!, parse.GetValue(model)!, parse.GetValue(force));
             var existing = parse.GetValue(replace) ? ExistingSteering.Replace : parse.GetValue(stack) ? ExistingSteering.Stack : ExistingSteering.Refuse;
             var request = new PlanRequest(parse.GetValue(k), parse.GetValue(alpha), ParseSites(parse.GetValue(sites)), parse.GetValue(force));
             var job = new PatchJob(parse.GetValue(model)!, parse.GetValue(profile)!, parse.GetValue(output)!, request,
                 new PatchOptions(parse.GetValue(fold), existing, parse.GetValue(switchable), parse.GetValue(dynamic), threshold));
             var outcome = ModelPatcher.Patch(job, line => Console.Error.WriteLine(line));
 
+            if (outcome.Plan.Operation == SteeringOperation.Scale
+                && SignRule.NegativeFactorWarning(outcome.Plan.Provenance.Alpha, outcome.Plan.Sites.SelectMany(x => x.Units).Select(u => u.Value).ToList()) is { } sign)
+                Console.Error.WriteLine(sign);
+            var stale = OutputChecks.RemoveStaleSteerData(outcome.Written);
             var step = outcome.Patch.Step;
             var units = outcome.Plan.Sites.Sum(s => s.Units.Count);
             Console.Out.WriteLine($"steered {units} unit(s) at {step.Sites.Count} site(s) ({string.Join(", ", step.Sites)}) " +
@@ -85,6 +96,7 @@ public sealed class PatchCommand : ICliCommand
             if (outcome.Written.DataFile is { } data) Console.Out.WriteLine($"wrote {data} (folded weights)");
             if (outcome.Written.Linked.Count > 0) Console.Out.WriteLine($"linked {string.Join(", ", outcome.Written.Linked)}");
             if (outcome.Written.Copied.Count > 0) Console.Out.WriteLine($"copied {string.Join(", ", outcome.Written.Copied)}");
+            if (stale is not null) Console.Out.WriteLine($"removed {stale} (an earlier --fold's data; this model does not use it)");
             return ExitCodes.Success;
         }));
         return command;

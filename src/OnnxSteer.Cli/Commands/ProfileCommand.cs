@@ -45,12 +45,13 @@ public sealed class ProfileCommand : ICliCommand
         var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress output." };
         var output = new Option<string>("--output", "-o") { Description = "Where to write profile.json (atomically: an interrupted run leaves no file).", Required = true };
         var runtime = new RuntimeOptions();
+        var force = OutputChecks.ForceOption();
 
         var command = new Command("profile",
             "Record last-token activations at every steering site on contrastive pairs, count activation momenta exactly, " +
             "select the top units (AUSteer) and write profile.json.");
         command.Arguments.Add(model);
-        foreach (var o in new Option[] { pairs, task, data, limit, skip, sites, jointly, method, k, alpha, seed, layers, tieBreak, direction, check, batch, shard, maxTokens, tokenizer, skipBad, probes, quiet, output })
+        foreach (var o in new Option[] { pairs, task, data, limit, skip, sites, jointly, method, k, alpha, seed, layers, tieBreak, direction, check, batch, shard, maxTokens, tokenizer, skipBad, probes, quiet, output, force })
             command.Options.Add(o);
         runtime.AddTo(command);
         command.SetAction(parse => CommandRunner.Run(parse, () =>
@@ -62,6 +63,9 @@ public sealed class ProfileCommand : ICliCommand
             var layerList = parse.GetValue(layers) is { } l ? SelectionText.ParseLayers(l) : null;
             var tieBreakRule = SelectionRules.ParseTieBreak(parse.GetValue(tieBreak)!);
             var directionRule = SelectionRules.ParseDirection(parse.GetValue(direction)!);
+            SelectionArguments.Check(methodValue == SteeringMethod.Caa ? null : parse.GetValue(k), parse.GetValue(alpha));
+            var outPath = parse.GetValue(output)!;
+            OutputChecks.File(outPath, parse.GetValue(force));
             var options = new PairOptions(parse.GetValue(skip), parse.GetValue(limit), parse.GetValue(skipBad));
             var pairSet = (parse.GetValue(pairs), parse.GetValue(task), parse.GetValue(data)) switch
             {
@@ -71,6 +75,10 @@ public sealed class ProfileCommand : ICliCommand
                 (null, null, _) => throw new OnnxSteerException("profile: give --pairs FILE, or --task T --data FILE", ExitCodes.Usage),
                 _ => throw new OnnxSteerException("profile: --pairs and --task are alternatives; give one", ExitCodes.Usage),
             };
+            // An empty source would give a profile of 0 pairs that every later command refuses; say so before the model loads.
+            if (pairSet.Pairs.Count == 0)
+                throw new InvalidProfileException($"{parse.GetValue(pairs) ?? parse.GetValue(data)}: no pairs to profile" +
+                    (pairSet.SkippedBad > 0 ? $" ({pairSet.SkippedBad} bad records skipped)" : parse.GetValue(skip) > 0 || parse.GetValue(limit) is not null ? " after --skip/--limit" : " (the file is empty)"));
             var request = new ProfileRequest
             {
                 ModelPath = parse.GetValue(model)!,
@@ -110,8 +118,8 @@ public sealed class ProfileCommand : ICliCommand
                 Console.CancelKeyPress -= onCancel;
             }
 
-            var outPath = parse.GetValue(output)!;
             profile.Save(outPath);
+            if (SignRule.NegativeFactorWarning(profile) is { } sign) Console.Error.WriteLine(sign);
             if (!isQuiet)
             {
                 Console.WriteLine($"profiled {profile.Pairs} pairs{(request.Shard.Count > 1 ? $" (shard {request.Shard})" : "")} at {profile.Sites.Count} sites; " +

@@ -36,6 +36,8 @@ public sealed class RepackCommand : ICliCommand
         command.Options.Add(inline);
         command.Options.Add(threshold);
         command.Options.Add(align);
+        var force = OutputChecks.ForceOption();
+        command.Options.Add(force);
         command.SetAction(parse => CommandRunner.Run(parse, () =>
         {
             var dataFile = parse.GetValue(external);
@@ -46,10 +48,20 @@ public sealed class RepackCommand : ICliCommand
             var options = dataFile is null
                 ? SaveOptions.Inline
                 : SaveOptions.External(dataFile, parse.GetValue(threshold), parse.GetValue(align));
-            var result = ModelRepacker.Repack(parse.GetValue(input)!, parse.GetValue(output)!, options);
+            var (inPath, outPath) = (parse.GetValue(input)!, parse.GetValue(output)!);
+            // The file repack writes: into an existing folder the model keeps its name.
+            var target = Directory.Exists(outPath) ? Path.Combine(outPath, Directory.Exists(inPath) ? "model.onnx" : Path.GetFileName(inPath)) : outPath;
+            OutputChecks.File(target, parse.GetValue(force));
+            // A forced repack over an earlier one: its data file may be one the new model does not use.
+            var previous = parse.GetValue(force) ? OutputChecks.DataFilesOf(target) : [];
+            var (result, carried) = ModelRepacker.Repack(inPath, outPath, options);
+            var inputModel = Directory.Exists(inPath) ? Path.Combine(inPath, "model.onnx") : inPath;
+            var removed = OutputChecks.RemoveUnused(previous, OutputChecks.DataFilesOf(inputModel).Concat(OutputChecks.DataFilesOf(result.ModelFile)));
             Console.WriteLine($"wrote {result.ModelFile} ({result.ModelBytes} bytes)");
             if (result.DataFile is not null)
                 Console.WriteLine($"wrote {result.DataFile} ({result.ExternalBytes} bytes, {result.ExternalTensors} tensors)");
+            if (carried.Count > 0) Console.WriteLine($"carried {string.Join(", ", carried)}");
+            foreach (var file in removed) Console.WriteLine($"removed {file} (the replaced model's data; this one does not use it)");
             return 0;
         }));
         return command;

@@ -19,28 +19,36 @@ public sealed class SelectCommand : ICliCommand
         var tieBreak = new Option<string?>("--tie-break") { Description = "austeer: order of units with equal scores. released: lower layer, then lower index (the released code, reproduces the paper); effect: larger |mean/sd| of pos - neg first. Default: the profile's rule.", HelpName = "released|effect" };
         var direction = new Option<string?>("--direction") { Description = "Sign of gamma. released: + when r_pos >= r_neg (the released code); sign-aware: flipped where the unit's mean activation is negative, so gamma*x moves towards the positive side. Default: the profile's rule.", HelpName = "released|sign-aware" };
         var output = new Option<string?>("--output", "-o") { Description = "Write the re-selected profile here (written atomically). Without it, only the summary is printed." };
+        var force = OutputChecks.ForceOption();
         var command = new Command("select", "Re-select steering units from a profile's stored counts, without running the model. Prints the chosen units; -o writes a new profile.");
         command.Arguments.Add(profileArg);
-        foreach (var o in new Option[] { k, alpha, sites, jointly, method, seed, layers, tieBreak, direction, output }) command.Options.Add(o);
+        foreach (var o in new Option[] { k, alpha, sites, jointly, method, seed, layers, tieBreak, direction, output, force }) command.Options.Add(o);
         command.SetAction(parse => CommandRunner.Run(parse, () =>
         {
+            SelectionArguments.Check(parse.GetValue(k), parse.GetValue(alpha));
+            if (parse.GetValue(output) is { } target) OutputChecks.File(target, parse.GetValue(force));
             var path = parse.GetValue(profileArg)!;
             var profile = SteeringProfile.Load(path);
+            if (profile.Pairs < 1) throw new InvalidProfileException($"{path}: the profile holds no pairs: nothing to select from");
             var current = profile.Selection;
             var m = parse.GetValue(method) is { } ms ? SelectionText.ParseMethod(ms) : profile.Method;
             var kinds = parse.GetValue(sites) is { } ss ? SelectionText.ParseSites(ss)
                 : current.Sites.Count > 0 ? current.Sites : profile.Sites.Select(s => s.Kind).Distinct().ToList();
+            var kValue = parse.GetValue(k) ?? current.K;
+            var jointlyValue = parse.GetValue(jointly) || (parse.GetValue(sites) is null && current.RankJointly);
             var selected = UnitSelector.Select(profile,
-                parse.GetValue(k) ?? current.K,
+                kValue,
                 parse.GetValue(alpha) ?? current.Alpha,
                 kinds,
-                parse.GetValue(jointly) || (parse.GetValue(sites) is null && current.RankJointly),
+                jointlyValue,
                 m,
                 parse.GetValue(seed) ?? current.Seed,
                 parse.GetValue(layers) is { } ls ? SelectionText.ParseLayers(ls) : current.Layers,
                 parse.GetValue(tieBreak) is { } tb ? SelectionRules.ParseTieBreak(tb) : current.TieBreak,
                 parse.GetValue(direction) is { } dr ? SelectionRules.ParseDirection(dr) : current.Direction);
             Console.Write(SelectionText.Summary(selected));
+            foreach (var note in SelectionArguments.KBeyondUnits(selected, kValue, kinds, jointlyValue)) Console.Error.WriteLine(note);
+            if (SignRule.NegativeFactorWarning(selected) is { } sign) Console.Error.WriteLine(sign);
             Console.Error.Write(SelectionText.Warnings(selected));
             if (parse.GetValue(output) is { } outPath)
             {

@@ -21,14 +21,14 @@ public sealed class SweepCommand : ICliCommand
         var task = new Option<string>("--task") { Description = "boolq, copa, winogrande, svamp, or pairs (a pairs JSONL; loglik only).", Required = true, HelpName = "TASK" };
         var data = new Option<string>("--data") { Description = "The task's data file. When it is the file the profile's pairs came from, the slices are kept off those records.", Required = true, HelpName = "FILE" };
         var k = new Option<string>("--k") { Description = "Comma-separated k values (units per site kind).", DefaultValueFactory = _ => "1,2,4,8,16,32,64,100", HelpName = "LIST" };
-        var alpha = new Option<string>("--alpha") { Description = "Comma-separated alpha values (steering strength; 0 leaves the model unchanged).", DefaultValueFactory = _ => "1,5,10,20,50,100", HelpName = "LIST" };
+        var alpha = new Option<string>("--alpha") { Description = "Comma-separated alpha values (steering strength; 0 leaves the model unchanged, a negative alpha steers the other way: give it as --alpha=-5,1,5).", DefaultValueFactory = _ => "1,5,10,20,50,100", HelpName = "LIST" };
         var val = new Option<int>("--val") { Description = "Validation items: every setting is evaluated on them and the best is chosen on them alone.", Required = true, HelpName = "N" };
         var test = new Option<int?>("--test") { Description = "Test items, right after the validation slice: the chosen setting and the vanilla model are evaluated on them once. Default: the rest of the file (stopping before the profile's records if they come later).", HelpName = "N" };
         var offset = new Option<int?>("--offset") { Description = "First record of the validation slice. Default: 0, or right after the profile's records when the data is the profile's pairs file and they would overlap. An offset that overlaps them is refused.", HelpName = "M" };
         var mode = new Option<string?>("--mode") { Description = "generate: greedy, exact match (as the AUSteer authors). loglik: each choice scored by summed log-probability (acc). Default: generate, or loglik for --task pairs.", HelpName = "generate|loglik" };
         mode.AcceptOnlyFromAmong("generate", "loglik");
         var sites = new Option<string?>("--sites") { Description = "Site kinds to select from, comma-separated (attn, mlp, mlp-out). Default: the profile's selection.", HelpName = "KINDS" };
-        var outDir = new Option<string>("--out-dir") { Description = "Folder for sweep.json, heatmap.svg, chosen-profile.json (loadable by 'onnxsteer patch') and test-items.jsonl.", DefaultValueFactory = _ => "sweep-out", HelpName = "DIR" };
+        var outDir = new Option<string>("--out-dir") { Description = "Folder for sweep.json, heatmap.svg and heatmap.png (accuracy and fluency per setting), chosen-profile.json (loadable by 'onnxsteer patch') and test-items.jsonl.", DefaultValueFactory = _ => "sweep-out", HelpName = "DIR" };
         var maxDrop = new Option<double?>("--max-fluency-drop") { Description = "Fluency guard for the choice: skip settings whose mean log-likelihood per token on the neutral texts is more than D nats below the vanilla model's (default: report fluency only).", HelpName = "D" };
         var fluency = new Option<string?>("--fluency") { Description = "Neutral texts for the fluency guard, one per line (default: 20 built-in short stories).", HelpName = "FILE" };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "tokenizer.json or its folder (default: MODEL's folder).", HelpName = "PATH" };
@@ -37,7 +37,7 @@ public sealed class SweepCommand : ICliCommand
 
         var command = new Command("sweep",
             "Tune k and alpha honestly: evaluate every (k, alpha) steered in memory on a validation slice, choose the best on validation only, " +
-            "then evaluate it once on a disjoint test slice beside the vanilla model (McNemar). Writes sweep.json, heatmap.svg and chosen-profile.json.");
+            "then evaluate it once on a disjoint test slice beside the vanilla model (McNemar). Writes sweep.json, heatmap.svg, heatmap.png and chosen-profile.json.");
         command.Arguments.Add(model);
         foreach (var o in new Option[] { profile, task, data, k, alpha, val, test, offset, mode, sites, outDir, maxDrop, fluency, tokenizer, quiet })
             command.Options.Add(o);
@@ -45,6 +45,7 @@ public sealed class SweepCommand : ICliCommand
         command.SetAction(parse => CommandRunner.Run(parse, () =>
         {
             var taskValue = TaskTemplates.ParseTask(parse.GetValue(task)!);
+            OutputChecks.ReportFolder(parse.GetValue(outDir)!);
             var (texts, textsName) = NeutralTexts.LoadOrDefault(parse.GetValue(fluency));
             var request = new SweepRequest
             {
@@ -116,15 +117,16 @@ internal sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
 }
 
 /// <summary>
-/// A Spectre.Console progress bar on stderr, only when stderr is an interactive terminal; otherwise the work runs
-/// without one (redirected output, tests and logs stay plain).
+/// A Spectre.Console progress bar on stderr, only when stderr is an interactive terminal and colour is not turned off
+/// (<see cref="ConsoleStyle"/>); otherwise the work runs without one (redirected output, tests and logs stay plain).
 /// </summary>
 internal static class TerminalProgress
 {
     private static readonly Lazy<IAnsiConsole?> Console = new(() =>
     {
-        if (System.Console.IsErrorRedirected) return null;
-        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(System.Console.Error) });
+        // NO_COLOR or --no-color: plain progress lines instead of a (coloured) bar, as when stderr is not a terminal.
+        if (ConsoleStyle.PlainError) return null;
+        var console = ConsoleStyle.Create(System.Console.Error, plain: false);
         return console.Profile.Capabilities.Interactive ? console : null;
     });
 

@@ -28,10 +28,12 @@ public sealed class SynthCommand : ICliCommand
         var dtype = ExportOptionsCli.DTypeOption();
         var command = new Command("llama", "Write a Llama-architecture model (RMSNorm, rotary attention, SwiGLU) with pseudo-random weights, " +
                                            "streamed to model.onnx.data so multi-GB models need little memory.");
-        foreach (var option in new Option[] { output, layers, hidden, intermediate, heads, kvHeads, vocab, context, seed, style, dtype })
+        var force = OutputChecks.ForceOption();
+        foreach (var option in new Option[] { output, layers, hidden, intermediate, heads, kvHeads, vocab, context, seed, style, dtype, force })
             command.Options.Add(option);
         command.SetAction(parse => CommandRunner.Run(parse, () =>
         {
+            OutputChecks.ModelFolder(parse.GetValue(output)!, parse.GetValue(force));
             int headCount = parse.GetValue(heads);
             var config = new LlamaConfig(parse.GetValue(hidden), parse.GetValue(intermediate), parse.GetValue(layers), headCount,
                 parse.GetValue(kvHeads) ?? headCount, parse.GetValue(vocab), parse.GetValue(context));

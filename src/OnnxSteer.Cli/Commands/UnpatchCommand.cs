@@ -18,10 +18,14 @@ public sealed class UnpatchCommand : ICliCommand
             "Remove the steering that 'onnxsteer patch' recorded in a model: inserted nodes and constants go, folded weights " +
             "get back their original data, and the result is structurally equal to the model before patching.");
         command.Arguments.Add(model);
+        var force = OutputChecks.ForceOption();
         command.Options.Add(output);
+        command.Options.Add(force);
         command.SetAction(parse => CommandRunner.Run(parse, () =>
         {
+            OutputChecks.SteeredModel(parse.GetValue(output)!, parse.GetValue(model)!, parse.GetValue(force));
             var (written, removed) = ModelPatcher.Unpatch(parse.GetValue(model)!, parse.GetValue(output)!, line => Console.Error.WriteLine(line));
+            if (OutputChecks.RemoveStaleSteerData(written) is { } stale) Console.Out.WriteLine($"removed {stale} (this model does not use it)");
             foreach (var step in removed)
                 Console.Out.WriteLine($"removed {step.Method} steering at {string.Join(", ", step.Sites)} ({step.Apply})");
             Console.Out.WriteLine($"wrote {written.ModelFile}");

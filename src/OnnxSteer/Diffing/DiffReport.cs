@@ -140,7 +140,8 @@ public sealed record SteeringSummary(
 
 /// <summary>One steered site.</summary>
 /// <param name="Kind">"attn", "mlp", "mlp-out", or "unknown".</param>
-/// <param name="Mode">"node" (an inserted Mul or Add) or "folded" (rows or columns of the projection weight scaled).</param>
+/// <param name="Mode">"node" (an inserted Mul or Add), "folded" (rows or columns of the projection weight scaled) or
+/// "vector" (a steering vector present in both models whose values differ; B's steering shown).</param>
 /// <param name="Operation">"scale" (units carry gamma) or "add" (units carry an offset).</param>
 /// <param name="Node">The inserted node, or the projection whose weight was folded.</param>
 /// <param name="Tensor">The scale/bias initializer, or the folded weight.</param>

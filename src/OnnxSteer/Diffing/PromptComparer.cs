@@ -31,9 +31,20 @@ public static class PromptComparer
             throw new InvalidModelException($"{modelB}: its vocabulary has {logitsB.Length} entries, {modelA} has {logitsA.Length}; the models cannot be compared token by token");
 
         var cmp = LogitComparison.Compare(logitsA, logitsB, TopTokens);
-        TokenProbability Named(RankedToken t) => new(t.Id, tokenizer.Decode([t.Id], skipSpecialTokens: false), t.Probability, t.Logit);
+        TokenProbability Named(RankedToken t) => new(t.Id, TextAfter(tokenizer, ids, t.Id), t.Probability, t.Logit);
         return new PromptComparison(prompt, ids.Count, cmp.TopA.Select(Named).ToList(), cmp.TopB.Select(Named).ToList(),
             cmp.KlAB, cmp.MaxAbsLogitDiff, generate > 0 ? Continue(a, b, tokenizer, ids, generate) : null);
+    }
+
+    /// <summary>
+    /// The text <paramref name="id"/> adds after <paramref name="prompt"/>, leading space included: decoded alone, a
+    /// SentencePiece token loses it ("▁do" reads "do"), so "do" and " do" would look the same.
+    /// </summary>
+    public static string TextAfter(ITokenizer tokenizer, IReadOnlyList<int> prompt, int id)
+    {
+        var before = tokenizer.Decode(prompt, skipSpecialTokens: false);
+        var after = tokenizer.Decode([.. prompt, id], skipSpecialTokens: false);
+        return after.StartsWith(before, StringComparison.Ordinal) ? after[before.Length..] : tokenizer.Decode([id], skipSpecialTokens: false);
     }
 
     /// <summary>Logits for the token after <paramref name="ids"/>: one cached step when the export has a KV cache

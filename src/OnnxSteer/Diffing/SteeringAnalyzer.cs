@@ -30,9 +30,12 @@ internal static partial class SteeringAnalyzer
             if (NodeSite(node, index, sideB, explained, report, recorded) is { } site) sites.Add(site);
         foreach (var change in report.Initializers.Changed)
             if (FoldedSite(change, index, explained, recorded) is { } site) sites.Add(site);
+            else if (ChangedVectorSite(change, index, explained, recorded, sideB) is { } changed) sites.Add(changed);
 
+        // Only keys that differ: both models may carry onnxsteer.* keys from the import (export_dtype, export_style).
+        var changedKeys = report.Metadata.Select(m => m.Name).ToHashSet(StringComparer.Ordinal);
         var metadata = b.Proto.MetadataProps
-            .Where(p => p.Key.StartsWith(MetadataPrefix, StringComparison.OrdinalIgnoreCase))
+            .Where(p => p.Key.StartsWith(MetadataPrefix, StringComparison.OrdinalIgnoreCase) && changedKeys.Contains(p.Key))
             .GroupBy(p => p.Key).ToDictionary(g => g.Key, g => g.Last().Value, StringComparer.Ordinal);
         foreach (var m in report.Metadata)
             if (m.Name.StartsWith(MetadataPrefix, StringComparison.OrdinalIgnoreCase)) explained.Metadata.Add(m.Name);
@@ -162,6 +165,24 @@ internal static partial class SteeringAnalyzer
             return new SteeredSite(kind, layer, "folded", "scale", node.Name, change.Name, units);
         }
         return null;
+    }
+
+    /// <summary>
+    /// A steering vector both models have, with other values in B (two steered copies that differ in strength or units):
+    /// the site as B steers it, in mode "vector".
+    /// </summary>
+    private static SteeredSite? ChangedVectorSite(TensorChange change, GraphIndex index, Explained explained, RecordedSites recorded, ModelSource sideB)
+    {
+        if (!SteeringVectors.IsSteeringName(change.Name) || index.Initializer(change.Name) is not { } vector) return null;
+        var node = index.Consumers(change.Name).FirstOrDefault(n => n.OpType is "Mul" or "Add");
+        if (node is null) return null;
+        explained.Initializers.Add(change.Name);
+        var data = node.Input.First(i => i != change.Name);
+        var (kind, layer) = recorded.ByNode.TryGetValue(node.Name, out var site)
+            ? site
+            : (KindFromStructure(data, node.Output[0], index) ?? KindFromName(node.Name), Layer(node.Name) ?? Layer(data) ?? -1);
+        var operation = node.OpType == "Add" ? "add" : "scale";
+        return new SteeredSite(kind, layer, "vector", operation, node.Name, change.Name, SteeringVectors.Units(vector, sideB, operation));
     }
 
     /// <summary>mlp-out when the steered value comes out of a down projection; attn/mlp when it feeds o_proj/down_proj.</summary>

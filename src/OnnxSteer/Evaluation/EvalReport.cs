@@ -128,7 +128,7 @@ public static class EvalReport
                 ["mcnemar_exact_p"] = k.McNemarP,
             };
         }
-        return doc.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n";
+        return doc.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = Relaxed }) + "\n";
     }
 
     /// <summary>One JSON line for an item; with <paramref name="other"/>, that run's prediction and correctness beside it.</summary>
@@ -149,8 +149,11 @@ public static class EvalReport
             o["against_prediction"] = other.Prediction;
             o["against_correct"] = other.Correct;
         }
-        return o.ToJsonString();
+        return o.ToJsonString(new JsonSerializerOptions { Encoder = Relaxed });
     }
+
+    // Model text is shown as written ("a \"quote\"", not "\u0022"); the output is a file, never embedded in HTML.
+    private static readonly System.Text.Encodings.Web.JavaScriptEncoder Relaxed = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping;
 
     /// <summary>Writes one line per item of <paramref name="model"/> (paired with <paramref name="other"/>'s when given), atomically.</summary>
     public static void WriteItems(string path, EvalResult model, EvalResult? other = null)

@@ -7,7 +7,8 @@ namespace OnnxSteer.Generation;
 /// context (the prompt's ids) and everything generated — each time and emits only what is new, so the first generated
 /// token keeps its leading space (SentencePiece-style decoders strip the space of the first token they see, which must be
 /// the prompt's, not the continuation's), multi-token characters (byte fallback, emoji) come out right, and text ending
-/// in an incomplete character (U+FFFD) is held back until the character completes.
+/// in an incomplete character (U+FFFD) is held back until the character completes or
+/// <see cref="Flush"/> ends the stream.
 /// </summary>
 public sealed class TextStreamer
 {
@@ -41,6 +42,19 @@ public sealed class TextStreamer
         var piece = text[_emitted.Length..];
         _emitted = text;
         return piece;
+    }
+
+    /// <summary>
+    /// At the end of generation: what is still held back, printed as decoded (U+FFFD for bytes that never became a
+    /// character), so the streamed text ends as the whole decoded text does.
+    /// </summary>
+    public string Flush()
+    {
+        var text = _tokenizer.Decode(_ids);
+        if (!text.StartsWith(_emitted, StringComparison.Ordinal)) return "";
+        var rest = text[_emitted.Length..];
+        _emitted = text;
+        return rest;
     }
 
     /// <summary>The text of everything generated so far, as it continues the context.</summary>

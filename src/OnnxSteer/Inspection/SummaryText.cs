@@ -50,11 +50,13 @@ public static class SummaryText
             var rows = s.Sites.Sites.Select(x => new[]
             {
                 x.Id, x.Width.ToString(), ModelInspector.ElementTypeName(x.ElementType), x.ProjectionOpType,
-                x.ProjectionNode.Length == 0 ? "(unnamed)" : x.ProjectionNode, x.ValueName,
-            }).Prepend(["site", "width", "dtype", "op", "projection", "value"]).ToList();
-            var widths = Enumerable.Range(0, 5).Select(c => rows.Max(r => r[c].Length)).ToArray();
+                x.ProjectionNode.Length == 0 ? "(unnamed)" : x.ProjectionNode, x.ValueName, x.Evidence ?? "-",
+            }).Prepend(["site", "width", "dtype", "op", "projection", "value", "evidence"]).ToList();
+            // Every column but the last (the evidence, the longest) is padded to its widest cell.
+            var last = rows[0].Length - 1;
+            var widths = Enumerable.Range(0, last).Select(c => rows.Max(r => r[c].Length)).ToArray();
             foreach (var r in rows)
-                o.AppendLine("  " + string.Join("  ", r.Select((cell, c) => c < 5 ? cell.PadRight(widths[c]) : cell)).TrimEnd());
+                o.AppendLine("  " + string.Join("  ", r.Select((cell, c) => c < last ? cell.PadRight(widths[c]) : cell)).TrimEnd());
         }
         foreach (var warning in s.Sites.Warnings) o.AppendLine($"warning: {warning}");
         return o.ToString();

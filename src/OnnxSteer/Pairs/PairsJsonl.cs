@@ -12,7 +12,23 @@ public static class PairsJsonl
     public static PairSet Read(string path, PairOptions options)
     {
         if (!File.Exists(path)) throw new InvalidProfileException($"{path}: no such pairs file");
+        RefuseProfile(path);
         return PairCollector.Collect(Records(path), options, $"pairs {Path.GetFileName(path)}");
+    }
+
+    /// <summary>
+    /// A profile given where pairs belong (an easy slip: both are .json files) fails on its first line with a JSON
+    /// error that says nothing useful; name the mistake instead.
+    /// </summary>
+    private static void RefuseProfile(string path)
+    {
+        var head = new char[4096];
+        int read;
+        using (var reader = new StreamReader(path)) read = reader.ReadBlock(head, 0, head.Length);
+        var text = new string(head, 0, read);
+        if (text.Contains($"\"{Profiles.SteeringProfile.SchemaId}\"", StringComparison.Ordinal))
+            throw new InvalidProfileException($"{path}: this is a profile (written by 'onnxsteer profile'), not pairs: --pairs wants JSON Lines, " +
+                                              "one {\"prompt\", \"positive\", \"negative\"} object per line");
     }
 
     private static IEnumerable<(string, Func<ContrastivePair>)> Records(string path)
@@ -31,7 +47,7 @@ public static class PairsJsonl
     {
         JsonDocument doc;
         try { doc = JsonDocument.Parse(line); }
-        catch (JsonException e) { throw new BadRecordException($"not valid JSON ({e.Message.Split(" Path:")[0]})"); }
+        catch (JsonException e) { throw new BadRecordException(JsonLineError.Describe(e)); }
         using (doc)
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new BadRecordException("expected a JSON object");
@@ -77,7 +93,7 @@ public static class JsonRecords
             using var doc = JsonDocument.Parse(line);
             return doc.RootElement.Clone();
         }
-        catch (JsonException e) { throw new BadRecordException($"not valid JSON ({e.Message.Split(" Path:")[0]})"); }
+        catch (JsonException e) { throw new BadRecordException(JsonLineError.Describe(e)); }
     }
 
     /// <summary>A string field; missing or not a string is a bad record.</summary>
@@ -122,5 +138,21 @@ public static class JsonRecords
         var i = (int)d;
         if (i != d || !allowed.Contains(i)) throw new BadRecordException($"field '{name}' must be one of {string.Join(", ", allowed)}, found {d}");
         return i;
+    }
+}
+
+/// <summary>A JSON Lines parse error in our words, without System.Text.Json's 0-based "LineNumber" (the caller names the line).</summary>
+public static class JsonLineError
+{
+    /// <summary>"not valid JSON: ..." for one line.</summary>
+    public static string Describe(JsonException e)
+    {
+        var column = (e.BytePositionInLine ?? 0) + 1;
+        var message = e.Message;
+        if (message.Contains("Expected depth to be zero", StringComparison.Ordinal) || message.Contains("end of data", StringComparison.Ordinal)
+            || message.Contains("reached the end", StringComparison.OrdinalIgnoreCase))
+            return "not valid JSON: the line ends before its object does (cut short, or a record spread over several lines? each record must be one line)";
+        var reason = message.Split(" LineNumber:")[0].Split(" Path:")[0].Trim().TrimEnd('.');
+        return $"not valid JSON at column {column}: {reason}";
     }
 }

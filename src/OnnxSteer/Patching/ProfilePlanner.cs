@@ -63,7 +63,9 @@ public static class ProfilePlanner
             var k = request.K ?? s.K;
             var alpha = request.Alpha ?? s.Alpha;
             if (profile.Method != SteeringMethod.Caa && k < 1)
-                throw new InvalidProfileException($"{profilePath}: the profile stores no selection (k = 0); give --k and --alpha");
+                throw request.K is not null
+                    ? new OnnxSteerException($"--k {k}: must be at least 1", ExitCodes.Usage)
+                    : new InvalidProfileException($"{profilePath}: the profile stores no selection (k = 0); give --k and --alpha");
             var kinds = request.Sites ?? (s.Sites.Count > 0 ? s.Sites : profile.Sites.Select(x => x.Kind).Distinct().ToList());
             selected = UnitSelector.Select(profile, k, alpha, kinds, s.RankJointly, profile.Method, s.Seed, s.Layers);
         }

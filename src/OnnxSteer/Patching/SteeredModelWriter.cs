@@ -44,7 +44,7 @@ public static class SteeredModelWriter
         var sourceDir = Path.GetFullPath(source.BaseDirectory);
         var (outDir, outFile) = ResolveOutput(output, sourceFile);
         if (SameFile(outFile, sourceFile))
-            throw new OnnxSteerException($"{output}: this is the input model itself; the input is never modified, choose another output");
+            throw new OnnxSteerException($"{output}: this is the input model itself; the input is never modified, choose another output", ExitCodes.Usage);
         var sameDir = SameFile(outDir, sourceDir);
 
         var proto = result.Proto.Clone();
@@ -278,7 +278,13 @@ public static class SteeredModelWriter
                 Directory.Move(Folder, _target);
                 return;
             }
-            foreach (var (temp, final) in _files) File.Move(temp, final, overwrite: true);
+            foreach (var (temp, final) in _files)
+            {
+                File.Move(temp, final, overwrite: true);
+                // rename(2) does nothing when both names are links to one file (a data file carried again into a
+                // folder it was carried to before), leaving the temporary name behind.
+                AtomicFile.TryDelete(temp);
+            }
             // The model lands last, so it never points at data that is not there yet.
             File.Move(_modelTemp!, _modelFinal!, overwrite: true);
             _files.Clear();

@@ -6,7 +6,7 @@ namespace OnnxSteer.Sweeping;
 public static class SettingChooser
 {
     /// <summary>The rule, for reports.</summary>
-    public const string TieRule = "highest validation accuracy; ties go to the smaller k, then the smaller alpha (the smaller intervention)";
+    public const string TieRule = "highest validation accuracy; ties go to the smaller k, then the smaller |alpha| (the smaller intervention), then the lower alpha";
 
     /// <summary>
     /// The setting with the most validation items right; ties to the smaller k, then the smaller alpha. With
@@ -15,7 +15,7 @@ public static class SettingChooser
     /// </summary>
     public static SettingResult? Choose(IReadOnlyList<SettingResult> settings, FluencyResult? vanilla = null, double? maxFluencyDrop = null) =>
         settings.Where(s => Eligible(s, vanilla, maxFluencyDrop))
-            .OrderByDescending(s => s.Validation.Accuracy).ThenBy(s => s.Setting.K).ThenBy(s => s.Setting.Alpha).FirstOrDefault();
+            .OrderByDescending(s => s.Validation.Accuracy).ThenBy(s => s.Setting.K).ThenBy(s => Math.Abs(s.Setting.Alpha)).ThenBy(s => s.Setting.Alpha).FirstOrDefault();
 
     /// <summary>True when <paramref name="setting"/> passes the fluency guard (always, without one).</summary>
     public static bool Eligible(SettingResult setting, FluencyResult? vanilla, double? maxFluencyDrop) =>

@@ -19,10 +19,13 @@ public static class SweepGrid
         Items(text, "--k").Select(s => int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var k) && k >= 1
             ? k : throw new OnnxSteerException($"--k: '{s}' is not a whole number ≥ 1", ExitCodes.Usage)).Distinct().Order().ToList();
 
-    /// <summary>Parses <c>1,5,10,20</c>: finite numbers ≥ 0 (0 leaves the model unchanged), duplicates removed, ascending.</summary>
+    /// <summary>
+    /// Parses <c>-5,1,5,10</c>: finite numbers (0 leaves the model unchanged; a negative alpha steers the other way, as
+    /// everywhere: <see cref="Profiles.SignRule"/>), duplicates removed, ascending.
+    /// </summary>
     public static IReadOnlyList<double> ParseAlpha(string text) =>
-        Items(text, "--alpha").Select(s => double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var a) && double.IsFinite(a) && a >= 0
-            ? a : throw new OnnxSteerException($"--alpha: '{s}' is not a finite number ≥ 0", ExitCodes.Usage)).Distinct().Order().ToList();
+        Items(text, "--alpha").Select(s => double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var a) && double.IsFinite(a)
+            ? a : throw new OnnxSteerException($"--alpha: '{s}' is not a finite number", ExitCodes.Usage)).Distinct().Order().ToList();
 
     /// <summary>Every (k, alpha), k ascending, then alpha ascending: the order settings are evaluated and reported in.</summary>
     public static IReadOnlyList<SweepSetting> Settings(IReadOnlyList<int> ks, IReadOnlyList<double> alphas) =>

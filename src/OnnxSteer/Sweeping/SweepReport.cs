@@ -11,7 +11,7 @@ using OnnxSteer.Sites;
 namespace OnnxSteer.Sweeping;
 
 /// <summary>
-/// Writes a sweep's results: sweep.json (schema <c>onnxsteer.sweep/1</c>), a text table, heatmap.svg, chosen-profile.json
+/// Writes a sweep's results: sweep.json (schema <c>onnxsteer.sweep/1</c>), a text table, heatmap.svg and heatmap.png, chosen-profile.json
 /// and test-items.jsonl, every file through <see cref="AtomicFile"/> (temporary name, then rename).
 /// </summary>
 public static class SweepReport
@@ -20,7 +20,7 @@ public static class SweepReport
     public const string Schema = "onnxsteer.sweep/1";
 
     /// <summary>File names in the output folder.</summary>
-    public const string JsonFile = "sweep.json", HeatmapFile = "heatmap.svg", ChosenProfileFile = "chosen-profile.json", TestItemsFile = "test-items.jsonl";
+    public const string JsonFile = "sweep.json", HeatmapFile = "heatmap.svg", HeatmapPngFile = "heatmap.png", ChosenProfileFile = "chosen-profile.json", TestItemsFile = "test-items.jsonl";
 
     private static string F(double v) => v.ToString("0.0000", CultureInfo.InvariantCulture);
     private static string G(double v) => v.ToString("G", CultureInfo.InvariantCulture);
@@ -42,6 +42,9 @@ public static class SweepReport
         }
         Text(JsonFile, Json(result));
         Text(HeatmapFile, Heatmap.Svg(result));
+        var png = Path.Combine(outDir, HeatmapPngFile);
+        AtomicFile.WriteAllBytes(png, HeatmapPng.Render(result));
+        written.Add(png);
         var chosenPath = Path.Combine(outDir, ChosenProfileFile);
         var itemsPath = Path.Combine(outDir, TestItemsFile);
         if (result.ChosenProfile is { } profile)

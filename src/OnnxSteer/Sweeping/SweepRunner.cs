@@ -37,8 +37,14 @@ public static class SweepRunner
             slices = slices with { Notes = [.. slices.Notes, $"warning: only {test.Count} test records after record {slices.Test.Offset} (--test {asked})"] };
         var tokenizer = TokenizerLoader.Load(request.TokenizerPath ?? Path.GetDirectoryName(Path.GetFullPath(steering.ModelFile))!);
         var grid = SweepGrid.Settings(request.Ks, request.Alphas);
-        // Validate the selection once up front (unknown site kinds, empty profile) before any model runs.
+        // Validate the selection once up front (unknown site kinds, empty profile) before any model runs, and say which
+        // settings flip the sign of some unit (a factor 1 + gamma below zero): selection is cheap next to one evaluation.
         steering.Select(grid[0], kinds);
+        var flipping = grid.Select(s => (Setting: s, Warning: Profiles.SignRule.NegativeFactorWarning(steering.Select(s, kinds))))
+            .Where(x => x.Warning is not null).ToList();
+        if (flipping.Count > 0)
+            slices = slices with { Notes = [.. slices.Notes, $"warning: {flipping.Count} of {grid.Count} settings make a factor 1+gamma negative " +
+                $"(their units' activations change sign), e.g. {flipping[0].Setting}: {flipping[0].Warning!["warning: ".Length..]}"] };
 
         var fluencyCount = request.FluencyTexts.Count;
         var total = (grid.Count + 1) * (validation.Count + fluencyCount) + 2 * test.Count + fluencyCount;

@@ -83,8 +83,9 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
         using var dir = new TempDir();
         var input = CopyTinyGenai(dir["input"]);
         var inputHashes = HashFolder(input);
-        string[] inline = ["repack", input, "-o", dir["out/model.onnx"], "--inline"];
-        string[] external = ["repack", input, "-o", dir["out/model.onnx"], "--external-data", "model.onnx.data", "--threshold", "64"];
+        // --force: each run replaces the output the one before left (docs/errors.md, "Outputs").
+        string[] inline = ["repack", input, "-o", dir["out/model.onnx"], "--inline", "--force"];
+        string[] external = ["repack", input, "-o", dir["out/model.onnx"], "--external-data", "model.onnx.data", "--threshold", "64", "--force"];
         Directory.CreateDirectory(dir["out"]);
 
         // The two possible whole results, each written alone.

@@ -60,7 +60,7 @@ public class ProfileCommandTests(Stories260KModels models) : IClassFixture<Stori
         Assert.Equal(0, Run("profile", model, "--pairs", pairs, "--skip-bad", "--pairs-limit", "2", "--quiet", "-o", output));
         var p = SteeringProfile.Load(output);
         Assert.Equal((2, 0), (p.Pairs, p.SkippedBad)); // the limit stops before the bad line
-        Assert.Equal(0, Run("profile", model, "--pairs", pairs, "--skip-bad", "--max-tokens", "12", "--quiet", "-o", output));
+        Assert.Equal(0, Run("profile", model, "--pairs", pairs, "--skip-bad", "--max-tokens", "12", "--quiet", "-o", output, "--force")); // replaces the profile above
         p = SteeringProfile.Load(output);
         Assert.Equal(3, p.Pairs);
         Assert.Equal(1, p.SkippedBad);

@@ -68,7 +68,9 @@ public class SweepSlicesTests
         Assert.Equal([1, 4, 16], SweepGrid.ParseK("16, 4,1,4"));
         Assert.Equal([0, 2.5, 20], SweepGrid.ParseAlpha("20,0,2.5"));
         Assert.Equal(ExitCodes.Usage, Assert.Throws<OnnxSteerException>(() => SweepGrid.ParseK("1,0")).ExitCode);
-        Assert.Equal(ExitCodes.Usage, Assert.Throws<OnnxSteerException>(() => SweepGrid.ParseAlpha("1,-5")).ExitCode);
+        // A negative alpha is a setting like any other (docs/errors.md, "The sign of alpha").
+        Assert.Equal([-5, 1], SweepGrid.ParseAlpha("1,-5"));
+        Assert.Equal(ExitCodes.Usage, Assert.Throws<OnnxSteerException>(() => SweepGrid.ParseAlpha("1,x")).ExitCode);
         Assert.Equal(ExitCodes.Usage, Assert.Throws<OnnxSteerException>(() => SweepGrid.ParseAlpha("nan")).ExitCode);
         Assert.Equal([new SweepSetting(1, 1), new SweepSetting(1, 5), new SweepSetting(2, 1), new SweepSetting(2, 5)], SweepGrid.Settings([2, 1], [5, 1]));
     }

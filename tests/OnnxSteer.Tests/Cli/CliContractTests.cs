@@ -1,14 +1,16 @@
 using System.CommandLine;
 using OnnxSteer.Cli;
+using OnnxSteer.Tests.Hardening;
 using Xunit;
 using Xunit.Abstractions;
 
-namespace OnnxSteer.Tests.Hardening;
+namespace OnnxSteer.Tests.Cli;
 
 /// <summary>
 /// The CLI's error contract, for every subcommand of the root command (found the way the CLI finds them): an unknown
 /// option, a missing input file, and a directory where a file is expected each give exactly one line on stderr, no
-/// stack trace, and a documented non-zero exit code (parse errors: <see cref="ExitCodes.Usage"/>).
+/// stack trace, no escape codes (stderr is a pipe here), and a documented non-zero exit code (parse errors:
+/// <see cref="ExitCodes.Usage"/>). Siblings in this folder hold the rest of the contract (docs/errors.md).
 /// </summary>
 public sealed class CliContractTests(ITestOutputHelper output)
 {
@@ -52,6 +54,8 @@ public sealed class CliContractTests(ITestOutputHelper output)
             else if (lines.Length != 1) problem = $"{lines.Length} lines on stderr";
             else if (stderr.Contains("   at ", StringComparison.Ordinal) || stderr.Contains("internal error", StringComparison.Ordinal))
                 problem = "a stack trace or internal error";
+            else if (stderr.Contains('\u001b')) problem = "escape codes on a stderr that is not a terminal";
+            else if (!lines[0].StartsWith("onnxsteer: error: ", StringComparison.Ordinal)) problem = "not the contract's 'onnxsteer: error: ' form";
             lock (failures)
             {
                 output.WriteLine($"{c.Name}: exit {code}: {lines.FirstOrDefault()}");

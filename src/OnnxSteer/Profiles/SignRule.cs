@@ -1,0 +1,38 @@
+using System.Globalization;
+
+namespace OnnxSteer.Profiles;
+
+/// <summary>
+/// The one rule for the sign of alpha, the same in profile, select, patch, sweep and import-vector (docs/errors.md,
+/// "The sign of alpha"): alpha is any finite number. A scaled unit is multiplied by 1 + gamma with
+/// gamma = alpha·r_pos (r_pos ≥ r_neg) or −alpha·r_neg, so a negative alpha steers the other way and alpha 0 changes
+/// nothing; an additive vector is alpha times the mean difference, so a negative alpha inverts it. A factor 1 + gamma
+/// below zero flips the sign of that unit's activation, rather than only damping or amplifying it: allowed, but
+/// announced by <see cref="NegativeFactorWarning"/>.
+/// </summary>
+public static class SignRule
+{
+    /// <summary>Where the rule is documented, for messages.</summary>
+    public const string DocLink = "docs/errors.md#the-sign-of-alpha";
+
+    /// <summary>Refuses only what no rule can use: NaN and infinities.</summary>
+    /// <exception cref="OnnxSteerException">Exit 64.</exception>
+    public static double CheckAlpha(double alpha, string option = "--alpha") =>
+        double.IsFinite(alpha) ? alpha : throw new OnnxSteerException($"{option} {alpha.ToString(CultureInfo.InvariantCulture)}: must be a finite number", ExitCodes.Usage);
+
+    /// <summary>
+    /// A one-line warning when any of <paramref name="gammas"/> makes the factor 1 + gamma negative; null when none does.
+    /// </summary>
+    public static string? NegativeFactorWarning(double alpha, IReadOnlyCollection<double> gammas)
+    {
+        var flipped = gammas.Where(g => 1 + g < 0).ToList();
+        if (flipped.Count == 0) return null;
+        return string.Create(CultureInfo.InvariantCulture,
+            $"warning: alpha {alpha:G} makes the factor 1+gamma negative for {flipped.Count} of {gammas.Count} unit(s) (lowest {1 + flipped.Min():0.###}): " +
+            $"their activations change sign, not only size ({DocLink})");
+    }
+
+    /// <summary><see cref="NegativeFactorWarning(double, IReadOnlyCollection{double})"/> for a profile's selected scaled units (none for caa).</summary>
+    public static string? NegativeFactorWarning(SteeringProfile profile) =>
+        profile.Method == SteeringMethod.Caa ? null : NegativeFactorWarning(profile.Selection.Alpha, profile.Units.Select(u => u.Gamma).ToList());
+}
