@@ -125,7 +125,7 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
         return folder;
     }
 
-    private static string WriteProfile(string modelDir, string folder)
+    internal static string WriteProfile(string modelDir, string folder)
     {
         var model = OnnxModel.Load(modelDir);
         var sites = SiteFinder.Find(model).Sites;
