@@ -9,14 +9,15 @@ namespace OnnxSteer.Tests.Generation;
 
 /// <summary>
 /// <c>onnxsteer generate</c> run as a child process (its stdout/stderr and exit code are the contract), checked
-/// against the library's own greedy generation.
+/// against the library's own greedy generation: CLI plumbing tests, not coverage of generation itself, which
+/// Stories260KGenerationTests checks against the C# reference and Llama2cRunAnchorTests against llama2.c's run.c.
 /// </summary>
 public class GenerateCommandTests
 {
     private static (int Code, string Stdout, string Stderr) RunCli(params string[] args) => CliProcess.Run(null, args);
 
     [SharedFact]
-    public void Json_GivesPromptIdsGeneratedIdsAndText()
+    public void Json_CarriesTheLibraryGeneratorsPromptIdsGeneratedIdsAndText()
     {
         var dir = SharedData.TinyGenaiModelDir;
         var (code, stdout, stderr) = RunCli("generate", dir, "--prompt", "Once upon a time", "--max-new-tokens", "6", "--json", "--threads", "1");

@@ -11,20 +11,16 @@ namespace OnnxSteer.Tests.Interop;
 /// <summary>
 /// Files written by <see cref="GgufWriter"/> read by an independent GGUF implementation: hyllama, a JavaScript parser of
 /// GGUF metadata and tensor infos (npm, fetched by <c>make setup</c> into .cache/npm/hyllama). Skipped, with the reason
-/// printed, when node or the package is absent.
+/// in the runner's report, when node or the package is absent; under CI=true (which installs both) they fail instead.
 /// </summary>
 public sealed class HyllamaCrossCheckTests(ITestOutputHelper output)
 {
-    private static string Hyllama => Path.Combine(SharedData.RepoRoot, ".cache", "npm", "hyllama", "package", "src", "hyllama.js");
+    private static string Hyllama => Requirements.HyllamaScript;
 
-    /// <summary>hyllama's view of <paramref name="path"/> as JSON (bigints as strings), or null with the reason printed.</summary>
-    private JsonDocument? ParseWithHyllama(string path)
+    /// <summary>hyllama's view of <paramref name="path"/> as JSON (bigints as strings).</summary>
+    private JsonDocument ParseWithHyllama(string path)
     {
-        if (!File.Exists(Hyllama))
-        {
-            output.WriteLine($"SKIPPED: {Hyllama} is absent (make setup fetches it with npm)");
-            return null;
-        }
+        Requirements.Require(Requirement.Hyllama);
         const string script = """
             const [lib, file] = process.argv.slice(1);
             const { ggufMetadata } = await import('file://' + lib);
@@ -35,24 +31,18 @@ public sealed class HyllamaCrossCheckTests(ITestOutputHelper output)
             """;
         var psi = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in new[] { "--input-type=module", "-e", script, Hyllama, path }) psi.ArgumentList.Add(a);
-        Process? p;
-        try { p = Process.Start(psi); }
-        catch (System.ComponentModel.Win32Exception)
+        using (var p = Process.Start(psi)!)
         {
-            output.WriteLine("SKIPPED: node is not on PATH");
-            return null;
-        }
-        using (p)
-        {
-            var stdout = p!.StandardOutput.ReadToEnd();
+            var stdout = p.StandardOutput.ReadToEnd();
             var stderr = p.StandardError.ReadToEnd();
             p.WaitForExit();
             Assert.True(p.ExitCode == 0, $"hyllama failed: {stderr}");
+            output.WriteLine($"hyllama read {path}: {stdout.Length} characters of JSON");
             return JsonDocument.Parse(stdout);
         }
     }
 
-    [Fact]
+    [HyllamaFact]
     public void Hyllama_reads_the_metadata_and_tensor_infos_of_a_control_vector_written_here()
     {
         using var dir = new TempDir();
@@ -61,7 +51,6 @@ public sealed class HyllamaCrossCheckTests(ITestOutputHelper output)
         var directions = new[] { 1, 2, 5 }.ToDictionary(l => l, _ => Enumerable.Range(0, 10).Select(_ => (float)rng.NextDouble()).ToArray());
         ControlVectorFile.Write(path, new ControlVector("llama", 3, directions), "sha256:abc");
         using var doc = ParseWithHyllama(path);
-        if (doc is null) return;
 
         var metadata = doc.RootElement.GetProperty("metadata");
         Assert.Equal(3, metadata.GetProperty("version").GetInt32());
@@ -86,7 +75,7 @@ public sealed class HyllamaCrossCheckTests(ITestOutputHelper output)
         Assert.Equal(["0", "64", "128"], infos.Select(t => t.GetProperty("offset").GetString())); // 40 bytes, padded to 32
     }
 
-    [Fact]
+    [HyllamaFact]
     public void Hyllama_reads_every_metadata_value_type_written_here()
     {
         using var dir = new TempDir();
@@ -107,7 +96,6 @@ public sealed class HyllamaCrossCheckTests(ITestOutputHelper output)
             new("t.strings", new(GgufValueType.Array, new GgufArray(GgufValueType.String, [GgufValue.Of("a"), GgufValue.Of("")]))),
         ], [new GgufF32Tensor("m", [3, 2], new float[6])]);
         using var doc = ParseWithHyllama(path);
-        if (doc is null) return;
         var m = doc.RootElement.GetProperty("metadata");
         Assert.Equal(250, m.GetProperty("t.u8").GetInt32());
         Assert.Equal(-5, m.GetProperty("t.i8").GetInt32());

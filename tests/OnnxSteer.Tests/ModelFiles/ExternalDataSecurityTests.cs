@@ -1,5 +1,6 @@
 using Onnx;
 using OnnxSteer.ModelFiles;
+using OnnxSteer.Tests.Infrastructure;
 using Xunit;
 
 namespace OnnxSteer.Tests.ModelFiles;
@@ -165,15 +166,5 @@ public sealed class ExternalDataSecurityTests : IDisposable
         var file = TestModels.Write(model, Path.Combine(_modelDir, "model.onnx"));
         var e = Assert.Throws<InvalidModelException>(() => OnnxModel.Load(file));
         Assert.Contains("offset '-8'", e.Message);
-    }
-}
-
-/// <summary>A fact that needs root (to create device nodes); skipped with the reason otherwise.</summary>
-public sealed class RootFactAttribute : FactAttribute
-{
-    public RootFactAttribute()
-    {
-        if (!OperatingSystem.IsLinux() || !Environment.IsPrivilegedProcess)
-            Skip = "skipped: creating a device node (mknod) needs root on Linux";
     }
 }

@@ -1,6 +1,7 @@
 using Google.Protobuf;
 using Onnx;
 using OnnxSteer.ModelFiles;
+using OnnxSteer.Tests.Infrastructure;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -9,7 +10,7 @@ namespace OnnxSteer.Tests.ModelFiles;
 /// <summary>Round trips every model of Debian's libonnx-testdata (real files written by the ONNX tools).</summary>
 public sealed class LibOnnxRoundTripTests(ITestOutputHelper output) : IDisposable
 {
-    public const string DataRoot = "/usr/share/libonnx-testdata/data";
+    public const string DataRoot = Requirements.LibOnnxDataRoot;
     public const int ExpectedModelCount = 1072;
     private readonly TempFolder _temp = new();
 
@@ -81,15 +82,5 @@ public sealed class LibOnnxRoundTripTests(ITestOutputHelper output) : IDisposabl
             checkedCount++;
         }
         return checkedCount;
-    }
-}
-
-/// <summary>A fact that needs Debian's libonnx-testdata package; skipped with the reason when it is absent.</summary>
-public sealed class LibOnnxFactAttribute : FactAttribute
-{
-    public LibOnnxFactAttribute()
-    {
-        if (!Directory.Exists(LibOnnxRoundTripTests.DataRoot))
-            Skip = $"skipped: {LibOnnxRoundTripTests.DataRoot} is absent (apt-get install libonnx-testdata)";
     }
 }

@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using Onnx;
 using OnnxSteer.ModelFiles;
 using OnnxSteer.Runtime;
+using OnnxSteer.Tests.Infrastructure;
 using Xunit;
 using Xunit.Abstractions;
 

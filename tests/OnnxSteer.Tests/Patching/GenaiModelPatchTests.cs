@@ -148,11 +148,50 @@ public class GenaiModelPatchTests
         var stacked = ModelPatcher.Patch(job with { Output = tmp["stacked"], Options = new PatchOptions(Existing: ExistingSteering.Stack) });
         var model = OnnxModel.Load(stacked.Written.ModelFile);
         Assert.Equal(2, SteeringMetadata.Read(model.Proto).Count);
-        // Two Mul nodes per site: each unit's factor is applied twice, i.e. (1+gamma)^2 overall.
+        // Two Mul nodes per site; that they multiply the activation by (1+gamma)^2 is checked in
+        // Stacked_steering_multiplies_the_activation_by_one_plus_gamma_squared.
         Assert.Equal(12, model.Graph.Node.Count(n => n.Name.Contains("/steer")));
         Assert.Equal(OnnxModel.Load(ModelPath).Proto, GraphUnpatcher.Remove(model).Proto);
         using var logits = new TempDir();
         Assert.True(Run(stacked.Written.ModelFile, Prompts[0])["logits"].All(float.IsFinite));
+    }
+
+    [SharedFact]
+    public void Stacked_steering_multiplies_the_activation_by_one_plus_gamma_squared()
+    {
+        using var tmp = new TempDir();
+        var profile = Profile(tmp.Path);
+        var request = new PlanRequest(Sites: [SiteKind.Mlp]);
+        var once = Patch(profile, tmp["once"], request);
+        var stacked = ModelPatcher.Patch(new PatchJob(once.Written.ModelFile, profile, tmp["stacked"], request,
+            new PatchOptions(Existing: ExistingSteering.Stack)));
+        // Layer 0's mlp input has nothing steered upstream of it, so the original model's value is the x both Muls scale.
+        var first = once.Plan.Sites.Single(s => s.Site.Layer == 0);
+        var second = stacked.Plan.Sites.Single(s => s.Site.Layer == 0);
+        var output = stacked.Patch.Step.Edits.Single(e => e.Site == second.Site.Id).Output!;
+        var x = Run(ModelPath, Prompts[1], first.Site.ValueName)[first.Site.ValueName];
+        var y = Run(stacked.Written.ModelFile, Prompts[1], output)[output];
+        var v1 = first.Vector.Select(v => ElementEncoding.RoundTrip(v, F16)).ToArray();
+        var v2 = second.Vector.Select(v => ElementEncoding.RoundTrip(v, F16)).ToArray();
+        Assert.Equal(v1, v2); // the same profile and request select the same units with the same gammas
+        var steered = 0;
+        for (var i = 0; i < x.Length; i++)
+        {
+            var factor = v1[i % first.Site.Width];
+            if (factor == 1f)
+            {
+                Assert.Equal(BitConverter.SingleToInt32Bits(x[i]), BitConverter.SingleToInt32Bits(y[i]));
+                continue;
+            }
+            // Two fp16 Muls, each rounding once (relative 2^-11), after x's own rounding: within 2^-9 of (1+gamma)^2 x.
+            // One factor alone, (1+gamma) x, is off by |gamma|/(1+gamma) relative: far outside for the gammas selected
+            // (checked by replacing the expectation with (1+gamma) x: the test then fails at the first steered unit).
+            var expected = (double)x[i] * factor * factor;
+            Assert.True(Math.Abs(y[i] - expected) <= Math.Pow(2, -9) * Math.Abs(expected) + 1e-7,
+                $"unit {i % first.Site.Width}: {y[i]} vs (1+gamma)^2 x = {expected} (x = {x[i]}, 1+gamma = {factor})");
+            if (x[i] != 0f && Math.Abs(factor - 1) > 0.01) steered++;
+        }
+        Assert.True(steered > 0, "no steered unit with a nonzero activation to compare");
     }
 
     [SharedFact]

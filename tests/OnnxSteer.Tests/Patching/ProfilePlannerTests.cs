@@ -28,8 +28,9 @@ public class ProfilePlannerTests
     }
 
     [Fact]
-    public void K_alpha_and_sites_reselect_from_the_counts()
+    public void K_alpha_and_sites_are_handed_to_the_unit_selector()
     {
+        // Plumbing: the expected units come from UnitSelector itself, whose ranking UnitSelectorTests checks by hand.
         var d = new TinyDecoder();
         var model = d.Model();
         var sites = d.Sites();

@@ -1,5 +1,6 @@
 using OnnxSteer.ModelFiles;
 using OnnxSteer.Sites;
+using OnnxSteer.Tests.Infrastructure;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -8,12 +9,11 @@ namespace OnnxSteer.Tests.Sites;
 /// <summary>The finder on every model of Debian's libonnx-testdata: it must never crash, whatever the graph.</summary>
 public class TestDataSweepTests(ITestOutputHelper output)
 {
-    private const string Root = "/usr/share/libonnx-testdata/data";
+    private const string Root = Requirements.LibOnnxDataRoot;
 
-    [Fact]
+    [LibOnnxFact]
     public void ScanNeverFailsOnRealGraphs()
     {
-        if (!Directory.Exists(Root)) return;
         var files = Directory.EnumerateFiles(Root, "model.onnx", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToList();
         var scanned = 0;
         var withSites = new List<string>();
