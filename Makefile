@@ -10,7 +10,7 @@ ONNXSTEER := $(DOTNET) $(CLI_DLL)
 export DOTNET_CLI_TELEMETRY_OPTOUT := 1
 export DOTNET_NOLOGO := 1
 
-.PHONY: setup restore runtime ggufjs openaijs build test demo bench fuzz pack docs clean
+.PHONY: setup restore runtime ggufjs openaijs build test demo bench bench-serve fuzz pack docs clean
 
 setup: restore runtime ggufjs openaijs
 
@@ -58,6 +58,10 @@ demo: build
 
 bench: build
 	@bash bench/run.sh "$(ONNXSTEER)"
+
+# onnxsteer serve under 1, 4 and 16 concurrent clients on loopback vs in-process sequential generation (issue 22).
+bench-serve: build
+	@bash bench/serve.sh "$(ONNXSTEER)"
 
 fuzz: build
 	@bash tests/scripts/fuzz.sh "$(ONNXSTEER)"
