@@ -4,13 +4,14 @@
 # clients and compares with the same requests run one at a time in-process; a dated section is appended to
 # bench/results.md. Exits non-zero when a request failed or an answer differed from the in-process one.
 #
-# Knobs (environment): BENCH_SERVE_REQUESTS=96 requests per concurrency level; BENCH_SERVE_TOKENS=32 max_tokens;
+# Knobs (environment): BENCH_SERVE_REQUESTS=48 requests per pass; BENCH_SERVE_ROUNDS=3 rounds; BENCH_SERVE_TOKENS=32 max_tokens;
 # BENCH_OUT=bench/results.md.
 set -euo pipefail
 ONNXSTEER=${1:-"dotnet src/OnnxSteer.Cli/bin/Release/net10.0/OnnxSteer.Cli.dll"}
 cd "$(dirname "$0")/.."
-REQUESTS=${BENCH_SERVE_REQUESTS:-96}
+REQUESTS=${BENCH_SERVE_REQUESTS:-48}
 TOKENS=${BENCH_SERVE_TOKENS:-32}
+ROUNDS=${BENCH_SERVE_ROUNDS:-3}
 OUT=${BENCH_OUT:-bench/results.md}
 work=bench/work
 shared=${ONNXSTEER_SHARED:-../shared}
@@ -25,7 +26,7 @@ dotnet build bench/OnnxSteer.Bench -c Release -v:q --nologo > "$work/bench-serve
 body=$work/serve.body.md
 : > "$body"
 status=0
-dotnet bench/OnnxSteer.Bench/bin/Release/net10.0/OnnxSteer.Bench.dll serve "$ONNXSTEER" "$(realpath "$model")" "$work" "$REQUESTS" "$TOKENS" --report "$body" || status=$?
+dotnet bench/OnnxSteer.Bench/bin/Release/net10.0/OnnxSteer.Bench.dll serve "$ONNXSTEER" "$(realpath "$model")" "$work" "$REQUESTS" "$TOKENS" "$ROUNDS" --report "$body" || status=$?
 { echo; cat "$body"; } >> "$OUT"
 echo "appended to $OUT" >&2
 exit $status

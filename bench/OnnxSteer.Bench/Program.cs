@@ -14,7 +14,7 @@ namespace OnnxSteer.Bench;
 /// b4 TOKENIZER_JSON TEXT                                     one timed encode pass; prints JSON (B4)
 /// b4-report RUNS_JSONL TOKENIZER_JSON --report F            summarise alternating runs of both implementations
 /// b4-text OUT                                                write the mixed text for B4 from ../shared/data
-/// serve CLI MODEL_DIR WORK REQUESTS MAX_TOKENS --report F   onnxsteer serve under 1/4/16 clients vs in-process (issue 22)
+/// serve CLI MODEL_DIR WORK REQUESTS MAX_TOKENS ROUNDS --report F onnxsteer serve under 1/4/16 clients vs in-process (issue 22)
 /// rss baseline | rss patch MODEL PROFILE OUT 100|all [force] child process: prints VmHWM (KiB)
 /// bdn [BenchmarkDotNet args]                                  BenchmarkDotNet micro-benchmarks (see PatchBenchmarks)
 /// </code>
@@ -51,7 +51,7 @@ public static class Program
                 return TokenizerBench.WriteText(args[1]);
             case "serve":
             {
-                var code = ServeBench.Run(args[1], args[2], Work(args[3]), int.Parse(args[4]), int.Parse(args[5]), report);
+                var code = ServeBench.Run(args[1], args[2], Work(args[3]), int.Parse(args[4]), int.Parse(args[5]), int.Parse(args[6]), report);
                 report.Save();
                 return code;
             }

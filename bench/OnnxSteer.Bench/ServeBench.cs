@@ -21,7 +21,7 @@ public static class ServeBench
     private static readonly string[] Prompts =
         ["Once upon a time", "Lily wanted to", "The dog ran to the park and", "Tom had a big red ball.", "One day, a little bird"];
 
-    public static int Run(string cli, string modelDir, string work, int requests, int maxTokens, Report report)
+    public static int Run(string cli, string modelDir, string work, int requests, int maxTokens, int rounds, Report report)
     {
         var happy = Path.Combine(work, "serve-happy.json");
         PatchBench.EnsureProfile(modelDir, happy);
@@ -30,62 +30,58 @@ public static class ServeBench
         var profiles = new Dictionary<string, string> { ["happy"] = happy, ["calm"] = calm };
         var jobs = Enumerable.Range(0, requests).Select(i => (Prompt: Prompts[i % Prompts.Length], Setting: Settings[i % Settings.Length])).ToList();
 
-        // Baseline: the same engines in-process, one request at a time.
+        // Baseline: the same engines in-process, one request at a time. Rounds alternate a baseline pass with one server
+        // pass per client count, so load drift on a shared machine hits both alike; ratios are per-round pairs.
         var tokenizer = TokenizerLoader.Load(modelDir);
-        var expected = new List<int[]>();
-        double baselineSeconds;
-        int baselineTokens;
-        using (var models = SteeredModels.Prepare(modelDir, profiles))
-        using (var router = new SteeringRouter([new GenaiEngine(modelDir, models.Folders), new SessionEngine(models.Folders)]))
-        {
-            foreach (var (p, s) in jobs) Generate(router, tokenizer, p, s, maxTokens); // warm-up: one whole pass, as the server gets below
-            var clock = Stopwatch.StartNew();
-            foreach (var (p, s) in jobs) expected.Add(Generate(router, tokenizer, p, s, maxTokens));
-            baselineSeconds = clock.Elapsed.TotalSeconds;
-            baselineTokens = expected.Sum(e => e.Length);
-        }
+        using var models = SteeredModels.Prepare(modelDir, profiles);
+        using var router = new SteeringRouter([new GenaiEngine(modelDir, models.Folders), new SessionEngine(models.Folders)]);
+        var expected = jobs.Select(j => Generate(router, tokenizer, j.Prompt, j.Setting, maxTokens)).ToList(); // also the warm-up
+        var tokensPerPass = expected.Sum(e => e.Length);
 
-        var server = StartServer(cli, modelDir, profiles, out var address);
-        var rows = new List<string>();
+        int[] clientCounts = [1, 4, 16];
+        var baseline = new List<double>();
+        var passes = clientCounts.ToDictionary(c => c, _ => new List<(double Seconds, double[] Latencies)>());
         var failures = 0;
         var changed = 0;
         long rss;
+        var server = StartServer(cli, modelDir, profiles, out var address);
         try
         {
             using var http = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromMinutes(2) };
             var modelId = new DirectoryInfo(modelDir).Name;
             foreach (var (p, s) in jobs) Post(http, modelId, p, s, maxTokens).GetAwaiter().GetResult(); // warm-up: one whole pass
-            foreach (var clients in new[] { 1, 4, 16 })
+            for (var round = 0; round < rounds; round++)
             {
-                var latencies = new double[jobs.Count];
-                var tokens = 0;
-                var next = -1;
                 var clock = Stopwatch.StartNew();
-                var workers = Enumerable.Range(0, clients).Select(_ => Task.Run(async () =>
+                foreach (var (p, s) in jobs) Generate(router, tokenizer, p, s, maxTokens);
+                baseline.Add(clock.Elapsed.TotalSeconds);
+                foreach (var clients in clientCounts)
                 {
-                    int i;
-                    while ((i = Interlocked.Increment(ref next)) < jobs.Count)
+                    var latencies = new double[jobs.Count];
+                    var next = -1;
+                    clock.Restart();
+                    var workers = Enumerable.Range(0, clients).Select(_ => Task.Run(async () =>
                     {
-                        var one = Stopwatch.StartNew();
-                        try
+                        int i;
+                        while ((i = Interlocked.Increment(ref next)) < jobs.Count)
                         {
-                            var ids = await Post(http, modelId, jobs[i].Prompt, jobs[i].Setting, maxTokens);
-                            latencies[i] = one.Elapsed.TotalMilliseconds;
-                            Interlocked.Add(ref tokens, ids.Length);
-                            if (!ids.SequenceEqual(expected[i])) Interlocked.Increment(ref changed);
+                            var one = Stopwatch.StartNew();
+                            try
+                            {
+                                var ids = await Post(http, modelId, jobs[i].Prompt, jobs[i].Setting, maxTokens);
+                                latencies[i] = one.Elapsed.TotalMilliseconds;
+                                if (!ids.SequenceEqual(expected[i])) Interlocked.Increment(ref changed);
+                            }
+                            catch (Exception e) when (e is HttpRequestException or InvalidOperationException or TaskCanceledException)
+                            {
+                                Interlocked.Increment(ref failures);
+                                Console.Error.WriteLine($"request {i} failed: {e.Message}");
+                            }
                         }
-                        catch (Exception e) when (e is HttpRequestException or InvalidOperationException or TaskCanceledException)
-                        {
-                            Interlocked.Increment(ref failures);
-                            Console.Error.WriteLine($"request {i} failed: {e.Message}");
-                        }
-                    }
-                })).ToArray();
-                Task.WaitAll(workers);
-                var seconds = clock.Elapsed.TotalSeconds;
-                Array.Sort(latencies);
-                rows.Add($"| {clients} | {jobs.Count} | {F(jobs.Count / seconds)} | {F(tokens / seconds)} | {F(Percentile(latencies, 0.5))} ms | {F(Percentile(latencies, 0.99))} ms | " +
-                         $"{F(seconds)} s | {F(seconds / baselineSeconds)} |");
+                    })).ToArray();
+                    Task.WaitAll(workers);
+                    passes[clients].Add((clock.Elapsed.TotalSeconds, latencies));
+                }
             }
             rss = PeakRssKiB(server.Id);
         }
@@ -93,6 +89,15 @@ public static class ServeBench
         {
             Stop(server);
         }
+        var rows = clientCounts.Select(c =>
+        {
+            var seconds = Median(passes[c].Select(x => x.Seconds));
+            var all = passes[c].SelectMany(x => x.Latencies).Order().ToArray();
+            var ratios = passes[c].Select((x, r) => x.Seconds / baseline[r]).ToList();
+            return $"| {c} | {F(jobs.Count / seconds)} | {F(tokensPerPass / seconds)} | {F(Percentile(all, 0.5))} ms | {F(Percentile(all, 0.99))} ms | " +
+                   $"{F(seconds)} s | {F(Median(ratios))} ({F(ratios.Min())}–{F(ratios.Max())}) |";
+        }).ToList();
+        var baselineSeconds = Median(baseline);
 
         report.Line($"## Serve — `onnxsteer serve` under load on loopback ({DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC)");
         report.Line();
@@ -101,11 +106,13 @@ public static class ServeBench
                     $"steering cycling through {string.Join(", ", Settings.Select(Describe))} (genai serves vanilla and strength 1, OnnxSteer's own loop the rest), " +
                     $"over {Prompts.Length} prompts. Clients share one HttpClient and take the next request as they finish one.");
         report.Line();
-        report.Line($"Baseline: the same {jobs.Count} requests one at a time in-process through the same engines (no HTTP, no JSON): " +
-                    $"{F(baselineSeconds)} s, {F(jobs.Count / baselineSeconds)} requests/s, {F(baselineTokens / baselineSeconds)} tokens/s.");
+        report.Line($"Baseline: the same {jobs.Count} requests ({tokensPerPass} tokens) one at a time in-process through the same engines (no HTTP, no JSON): " +
+                    $"median {F(baselineSeconds)} s per pass, {F(jobs.Count / baselineSeconds)} requests/s, {F(tokensPerPass / baselineSeconds)} tokens/s. " +
+                    $"{rounds} rounds; each runs the baseline pass, then one server pass per client count; figures are medians over rounds, " +
+                    "latency percentiles over all requests of all rounds, ratios per-round pairs (min–max in brackets).");
         report.Line();
-        report.Line("| clients | requests | requests/s | tokens/s | p50 latency | p99 latency | wall | wall / in-process sequential |");
-        report.Line("|---|---|---|---|---|---|---|---|");
+        report.Line("| clients | requests/s | tokens/s | p50 latency | p99 latency | wall per pass | wall / in-process sequential |");
+        report.Line("|---|---|---|---|---|---|---|");
         foreach (var r in rows) report.Line(r);
         report.Line();
         report.Line($"Failed requests: {failures}. Answers that differ from the in-process sequential answer, token for token: {changed}. " +
@@ -170,6 +177,12 @@ public static class ServeBench
     {
         var line = File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
         return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+    }
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var v = values.Order().ToArray();
+        return v.Length % 2 == 1 ? v[v.Length / 2] : (v[v.Length / 2 - 1] + v[v.Length / 2]) / 2;
     }
 
     private static double Percentile(double[] sorted, double q) => sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)];
