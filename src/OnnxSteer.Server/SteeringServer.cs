@@ -32,6 +32,7 @@ public sealed class SteeringServer : IAsyncDisposable
     private readonly Action<string> _log;
     private readonly int _contextLength;
     private readonly IReadOnlyList<string> _profileNames;
+    private readonly HashSet<int> _eos;
 
     /// <summary>The model id clients name.</summary>
     public string ModelId { get; }
@@ -43,7 +44,7 @@ public sealed class SteeringServer : IAsyncDisposable
     public SteeringRouter Router => _router;
 
     private SteeringServer(WebApplication app, SteeringRouter router, SteeredModels models, PromptBuilder prompts, ServeOptions options,
-        string modelId, int contextLength)
+        string modelId, GenaiConfigFile config)
     {
         _app = app;
         _router = router;
@@ -52,7 +53,8 @@ public sealed class SteeringServer : IAsyncDisposable
         _options = options;
         _log = options.Log ?? (line => Console.Error.WriteLine(line));
         ModelId = modelId;
-        _contextLength = contextLength;
+        _contextLength = config.ContextLength ?? int.MaxValue;
+        _eos = EosIds(config, prompts.Tokenizer);
         _profileNames = options.Profiles.Keys.OrderBy(k => k, StringComparer.Ordinal).ToList();
     }
 
@@ -88,7 +90,7 @@ public sealed class SteeringServer : IAsyncDisposable
                 k.AddServerHeader = false;
             });
             var app = builder.Build();
-            var server = new SteeringServer(app, router, models, prompts, options, modelId, config.ContextLength ?? int.MaxValue);
+            var server = new SteeringServer(app, router, models, prompts, options, modelId, config);
             server.Map(app);
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
             var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
@@ -197,7 +199,7 @@ public sealed class SteeringServer : IAsyncDisposable
 
         var streamer = new TextStreamer(_prompts.Tokenizer);
         var stops = new StopMatcher(request.Stop);
-        var eos = EosIds();
+        var eos = _eos;
         var ids = new List<int>();
         var finish = "length";
         var ct = context.RequestAborted;
@@ -242,12 +244,9 @@ public sealed class SteeringServer : IAsyncDisposable
         }
     }
 
-    private HashSet<int> EosIds()
-    {
-        var config = GenaiConfigFile.TryRead(_options.Model);
-        if (config is { EosTokenIds.Count: > 0 }) return [.. config.EosTokenIds];
-        return _prompts.Tokenizer.EosTokenId is { } e ? [e] : [];
-    }
+    /// <summary>Stop tokens: genai_config.json's (what genai stops at), else the tokenizer's EOS.</summary>
+    private static HashSet<int> EosIds(GenaiConfigFile config, ITokenizer tokenizer) =>
+        config.EosTokenIds.Count > 0 ? [.. config.EosTokenIds] : tokenizer.EosTokenId is { } e ? [e] : [];
 
     private SteeringChoice ResolveSteering(ApiRequest request)
     {
