@@ -10,9 +10,9 @@ ONNXSTEER := $(DOTNET) $(CLI_DLL)
 export DOTNET_CLI_TELEMETRY_OPTOUT := 1
 export DOTNET_NOLOGO := 1
 
-.PHONY: setup restore runtime ggufjs build test demo bench fuzz pack docs clean
+.PHONY: setup restore runtime ggufjs openaijs build test demo bench bench-serve fuzz pack docs clean
 
-setup: restore runtime ggufjs
+setup: restore runtime ggufjs openaijs
 
 restore:
 	$(DOTNET) restore OnnxSteer.sln
@@ -39,6 +39,15 @@ $(HYLLAMA):
 	@mkdir -p .cache/npm/hyllama
 	cd .cache/npm/hyllama && { npm pack --silent hyllama@0.2.2 >/dev/null && tar -xzf hyllama-0.2.2.tgz; } || [ "$$CI" != true ]
 
+# The official npm `openai` client (no dependencies): the Serve tests drive `onnxsteer serve` with it through node
+# (tests/openai-js/client.mjs). Optional like hyllama: a failure here is ignored, and the test says what is missing.
+OPENAIJS := .cache/npm/openai/node_modules/openai/package.json
+openaijs: $(OPENAIJS)
+
+$(OPENAIJS):
+	@mkdir -p .cache/npm/openai
+	-cd .cache/npm/openai && npm install --silent --no-audit --no-fund --prefix . openai@7.55.0 >/dev/null
+
 build: setup
 	$(DOTNET) build OnnxSteer.sln -c $(CONFIG) --nologo -v:q
 
@@ -50,6 +59,10 @@ demo: build
 
 bench: build
 	@bash bench/run.sh "$(ONNXSTEER)"
+
+# onnxsteer serve under 1, 4 and 16 concurrent clients on loopback vs in-process sequential generation (issue 22).
+bench-serve: build
+	@bash bench/serve.sh "$(ONNXSTEER)"
 
 fuzz: build
 	@bash tests/scripts/fuzz.sh "$(ONNXSTEER)"

@@ -1,0 +1,87 @@
+using System.CommandLine;
+using OnnxSteer.Server;
+
+namespace OnnxSteer.Cli.Commands;
+
+/// <summary><c>onnxsteer serve MODEL [--profile NAME=PATH ...]</c>: an OpenAI-compatible server, steering chosen per request.</summary>
+public sealed class ServeCommand : ICliCommand
+{
+    public Command Build()
+    {
+        var model = new Argument<string>("model") { Description = "The base model folder (with genai_config.json, e.g. from onnxsteer import)." };
+        var profiles = new Option<string[]>("--profile")
+        {
+            Description = "A steering setting requests may name: NAME=PATH, PATH a profile (.json) or control vector (.gguf), " +
+                          "patched --switchable at start, or a folder already patched --switchable. Repeatable.",
+            HelpName = "NAME=PATH",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var host = new Option<string>("--host") { Description = "Address to listen on. Beyond loopback an API key is required.", DefaultValueFactory = _ => "127.0.0.1", HelpName = "ADDR" };
+        var port = new Option<int>("--port") { Description = "Port to listen on (0 = any free port; the address is printed).", DefaultValueFactory = _ => 8000, HelpName = "N" };
+        var apiKey = new Option<string?>("--api-key") { Description = $"Bearer token every request must carry. Default: ${SteeringServer.ApiKeyVariable}.", HelpName = "KEY" };
+        var modelId = new Option<string?>("--model-id") { Description = "The model id clients name (default: the model folder's name).", HelpName = "ID" };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "tokenizer.json, a llama2.c tok*.bin, or a folder holding one. Default: the model's folder.", HelpName = "PATH" };
+        var maxTokens = new Option<int>("--max-tokens-limit") { Description = "Largest max_tokens a request may ask for.", DefaultValueFactory = _ => 1024, HelpName = "N" };
+        var defaultMax = new Option<int>("--default-max-tokens") { Description = "max_tokens of a request that gives none.", DefaultValueFactory = _ => 64, HelpName = "N" };
+        var maxStrength = new Option<float>("--max-strength") { Description = "Largest |steering.strength| a request may ask for.", DefaultValueFactory = _ => 4f, HelpName = "S" };
+        var maxBody = new Option<int>("--max-body-bytes") { Description = "Largest request body.", DefaultValueFactory = _ => 1 << 20, HelpName = "N" };
+        var runtime = new RuntimeOptions();
+
+        var command = new Command("serve",
+            "Serve MODEL over an OpenAI-compatible HTTP API (/v1/models, /v1/completions, /v1/chat/completions, streaming " +
+            "with server-sent events) with the steering chosen per request: \"steering\": {\"profile\": NAME, \"strength\": S} " +
+            "in the body (or model \"ID:NAME\"); no steering field = the vanilla model. Stops on SIGTERM or Ctrl+C, letting " +
+            "in-flight requests finish. See docs/serve.md.");
+        command.Arguments.Add(model);
+        foreach (var o in new Option[] { profiles, host, port, apiKey, modelId, tokenizer, maxTokens, defaultMax, maxStrength, maxBody }) command.Options.Add(o);
+        runtime.AddTo(command);
+
+        command.SetAction(parse => CommandRunner.Run(parse, () =>
+        {
+            var named = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var item in parse.GetValue(profiles) ?? [])
+            {
+                var eq = item.IndexOf('=');
+                if (eq <= 0 || eq == item.Length - 1) throw new OnnxSteerException($"--profile {item}: expected NAME=PATH", ExitCodes.Usage);
+                if (!named.TryAdd(item[..eq], item[(eq + 1)..])) throw new OnnxSteerException($"--profile {item[..eq]}: given twice", ExitCodes.Usage);
+            }
+            var limits = new ServeLimits
+            {
+                MaxTokens = Positive(parse.GetValue(maxTokens), "--max-tokens-limit"),
+                DefaultMaxTokens = Positive(parse.GetValue(defaultMax), "--default-max-tokens"),
+                MaxStrength = parse.GetValue(maxStrength) is var s && float.IsFinite(s) && s >= 0 ? s : throw new OnnxSteerException("--max-strength must be a finite number >= 0", ExitCodes.Usage),
+                MaxBodyBytes = Positive(parse.GetValue(maxBody), "--max-body-bytes"),
+            };
+            var key = parse.GetValue(apiKey) ?? Environment.GetEnvironmentVariable(SteeringServer.ApiKeyVariable);
+            var options = new ServeOptions
+            {
+                Model = parse.GetValue(model)!,
+                Profiles = named,
+                Host = parse.GetValue(host)!,
+                Port = parse.GetValue(port) is var p and >= 0 and <= 65535 ? p : throw new OnnxSteerException("--port must be in [0, 65535]", ExitCodes.Usage),
+                ApiKey = string.IsNullOrEmpty(key) ? null : key,
+                ModelId = parse.GetValue(modelId),
+                Tokenizer = parse.GetValue(tokenizer),
+                Limits = limits,
+                Runtime = runtime.Read(parse),
+                HandleSignals = true,
+            };
+            var server = SteeringServer.StartAsync(options).GetAwaiter().GetResult();
+            try
+            {
+                // The host's console lifetime turns SIGTERM and Ctrl+C into a graceful stop.
+                server.WaitForShutdownAsync().GetAwaiter().GetResult();
+            }
+            finally
+            {
+                server.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            }
+            Console.Error.WriteLine("onnxsteer serve: stopped");
+            return ExitCodes.Success;
+        }));
+        return command;
+    }
+
+    private static int Positive(int value, string name) =>
+        value > 0 ? value : throw new OnnxSteerException($"{name} must be at least 1", ExitCodes.Usage);
+}

@@ -1,0 +1,43 @@
+using OnnxSteer.Runtime;
+
+namespace OnnxSteer.Server;
+
+/// <summary>What <c>onnxsteer serve</c> runs and how it listens.</summary>
+public sealed record ServeOptions
+{
+    /// <summary>The base model folder (with genai_config.json).</summary>
+    public required string Model { get; init; }
+
+    /// <summary>Named steering settings: name → profile (.json), control vector (.gguf) or switchable patched folder.</summary>
+    public IReadOnlyDictionary<string, string> Profiles { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>The tokenizer (file or folder); null = the model's folder.</summary>
+    public string? Tokenizer { get; init; }
+
+    /// <summary>The model id clients name; null = the model folder's name.</summary>
+    public string? ModelId { get; init; }
+
+    /// <summary>Address to listen on (an IP address or localhost).</summary>
+    public string Host { get; init; } = "127.0.0.1";
+
+    /// <summary>Port; 0 = a free port chosen at start (see <see cref="SteeringServer.BaseAddress"/>).</summary>
+    public int Port { get; init; } = 8000;
+
+    /// <summary>Bearer token every request must carry; null = none (allowed on loopback only).</summary>
+    public string? ApiKey { get; init; }
+
+    /// <summary>Request limits.</summary>
+    public ServeLimits Limits { get; init; } = new();
+
+    /// <summary>How long in-flight requests may run on after a stop signal before they are cut.</summary>
+    public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How OnnxSteer's own engine runs its sessions.</summary>
+    public RuntimeSettings? Runtime { get; init; }
+
+    /// <summary>Stop on SIGTERM / Ctrl+C (the CLI); off for a server embedded in another process (tests).</summary>
+    public bool HandleSignals { get; init; }
+
+    /// <summary>Where log lines go (one line per request); null = stderr.</summary>
+    public Action<string>? Log { get; init; }
+}

@@ -1,0 +1,66 @@
+using System.Text.RegularExpressions;
+
+namespace OnnxSteer.Server;
+
+/// <summary>
+/// The steered models the server runs, one per named profile: a profile (.json) or control vector (.gguf) is patched
+/// at start with <c>--switchable</c> into a private temporary folder (removed on dispose); a folder is taken as a model
+/// already patched with <c>--switchable</c>. Requests only ever name these profiles, never a path.
+/// </summary>
+public sealed partial class SteeredModels : IDisposable
+{
+    private readonly DirectoryInfo? _temp;
+
+    /// <summary>Profile name to patched model folder.</summary>
+    public IReadOnlyDictionary<string, string> Folders { get; }
+
+    private SteeredModels(Dictionary<string, string> folders, DirectoryInfo? temp)
+    {
+        Folders = folders;
+        _temp = temp;
+    }
+
+    /// <summary>Allowed profile names: what a request can carry without quoting or path meaning.</summary>
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+    public static partial Regex NamePattern();
+
+    /// <summary>Patches (or adopts) each of <paramref name="profiles"/> (name → path) for <paramref name="baseModel"/>.</summary>
+    public static SteeredModels Prepare(string baseModel, IReadOnlyDictionary<string, string> profiles, Action<string>? log = null)
+    {
+        var folders = new Dictionary<string, string>(StringComparer.Ordinal);
+        DirectoryInfo? temp = null;
+        try
+        {
+            foreach (var (name, path) in profiles)
+            {
+                if (!NamePattern().IsMatch(name))
+                    throw new OnnxSteerException($"--profile {name}: a name is 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit", ExitCodes.Usage);
+                if (Directory.Exists(path))
+                {
+                    folders[name] = Path.GetFullPath(path);
+                    continue;
+                }
+                if (!File.Exists(path)) throw new OnnxSteerException($"{path}: no such profile file or model folder", ExitCodes.InvalidInput);
+                temp ??= Directory.CreateTempSubdirectory("onnxsteer-serve-");
+                var output = Path.Combine(temp.FullName, name);
+                Steerer.Patch(baseModel, path, output, new PatchSettings { Switchable = true });
+                log?.Invoke($"profile '{name}': {path} patched (switchable) for {baseModel}");
+                folders[name] = output;
+            }
+            return new SteeredModels(folders, temp);
+        }
+        catch
+        {
+            Delete(temp);
+            throw;
+        }
+    }
+
+    private static void Delete(DirectoryInfo? folder)
+    {
+        try { folder?.Delete(recursive: true); }
+        catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+
+    public void Dispose() => Delete(_temp);
+}

@@ -1,0 +1,50 @@
+namespace OnnxSteer.Server;
+
+/// <summary>
+/// The steering one request asks for: a profile loaded at start, by name, and the strength to apply it at (1 = as
+/// profiled and patched, 0 = off). <see cref="Vanilla"/> is the unsteered model.
+/// </summary>
+public sealed record SteeringChoice(string? Profile, float Strength)
+{
+    /// <summary>No steering: the base model.</summary>
+    public static SteeringChoice Vanilla { get; } = new(null, 0f);
+
+    /// <summary>Whether this computes exactly what the base model computes (no profile, or strength 0).</summary>
+    public bool IsVanilla => Profile is null || Strength == 0f;
+}
+
+/// <summary>How one request decodes: greedy at temperature 0, else sampled (top-p nucleus, seeded when a seed is given).</summary>
+public sealed record SamplingSettings
+{
+    /// <summary>At most this many new tokens.</summary>
+    public int MaxTokens { get; init; } = 16;
+
+    /// <summary>0 = greedy.</summary>
+    public float Temperature { get; init; }
+
+    /// <summary>Nucleus mass (1 = all tokens).</summary>
+    public float TopP { get; init; } = 1f;
+
+    /// <summary>Seed for sampling; null = random.</summary>
+    public int? Seed { get; init; }
+}
+
+/// <summary>
+/// Produces tokens for one request: a prompt, the steering to apply and how to decode, in, generated ids out (the last
+/// one is the stop token when the model stopped by itself). Every steering mechanism the server can use is one of these,
+/// so the mechanism that applies a per-request strength can be swapped without touching the HTTP side.
+/// </summary>
+public interface IGenerationEngine : IDisposable
+{
+    /// <summary>A short name for logs and responses ("genai", "onnxsteer").</summary>
+    string Name { get; }
+
+    /// <summary>Whether this engine can apply <paramref name="steering"/>.</summary>
+    bool Serves(SteeringChoice steering);
+
+    /// <summary>
+    /// The generated ids, produced lazily, one per step, on the calling thread; disposing the enumerator frees the
+    /// generation state. Cancelling stops between steps.
+    /// </summary>
+    IEnumerable<int> Generate(IReadOnlyList<int> promptIds, SteeringChoice steering, SamplingSettings sampling, CancellationToken cancellationToken);
+}
