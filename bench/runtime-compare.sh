@@ -26,7 +26,7 @@ row() { grep -m1 "^| $2 |" "$1" | awk -F'|' '{ gsub(/ ms/, ""); print $3, $5 }';
 for ((i = 0; i < pairs; i++)); do
   for side in old new; do
     report=$out/$side-$i.md
-    rm -rf "$out/variants-$side"
+    rm -rf "$out/variants-$side" "$report" # the bench appends to an existing report
     dotnet "${dll[$side]}" b3 "$out/variants-$side" "$b3/model" "$out/profile-$side.json" "$rounds" "$tokens" --report "$report" > /dev/null
     echo "$side $i vanilla $(row "$report" vanilla) mulk100 $(row "$report" 'Mul k=100') load $(cut -d' ' -f1 /proc/loadavg)"
   done

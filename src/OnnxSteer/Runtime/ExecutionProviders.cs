@@ -36,12 +36,17 @@ public static class ExecutionProviders
     public static string CudaUnavailableMessage(string ortMessage)
     {
         var reason = Essence(ortMessage);
-        var cpuBuild = reason.Contains("not enabled in this build", StringComparison.OrdinalIgnoreCase)
-            || (reason.Contains("Failed to load library " + CudaProviderLibrary, StringComparison.Ordinal) && !ProviderLibraryPresent());
-        if (cpuBuild)
+        // A build without CUDA says so; a CUDA build whose provider libraries are not beside it fails to open one of them
+        // ("Failed to load library X/libonnxruntime_providers_shared.so with error: X/…: cannot open shared object file").
+        var providerMissing = System.Text.RegularExpressions.Regex.Match(reason, @"Failed to load library (\S*?(libonnxruntime_providers_\w+\.so)) with error: \1: cannot open");
+        var absent = providerMissing.Success ? providerMissing.Groups[2].Value
+            : reason.Contains("not enabled in this build", StringComparison.OrdinalIgnoreCase)
+              || (reason.Contains("Failed to load library " + CudaProviderLibrary, StringComparison.Ordinal) && !ProviderLibraryPresent())
+                ? CudaProviderLibrary : null;
+        if (absent is not null)
             return $"the CUDA execution provider could not be loaded: this ONNX Runtime ({OrtLibrary.LoadedPath ?? "Microsoft.ML.OnnxRuntime, the CPU build"}) "
-                + $"has no {CudaProviderLibrary}. Use OnnxSteer's CUDA build (ONNX Runtime from Microsoft.ML.OnnxRuntime.Gpu.Linux; see docs/install.md), "
-                + $"point --ort-library at an ONNX Runtime GPU build, or use --device cpu. ORT said: {reason}";
+                + $"has no {absent}. Use OnnxSteer's CUDA build (ONNX Runtime from Microsoft.ML.OnnxRuntime.Gpu.Linux; see docs/install.md), "
+                + $"point --ort-library at an ONNX Runtime GPU build with its provider libraries beside it, or use --device cpu. ORT said: {reason}";
         var missing = CudaHostLibraries.Where(l => !CanLoad(l)).ToList();
         var what = missing.Count == 0
             ? "the CUDA 13 libraries load, but ORT refused the provider (no GPU visible, or a driver too old for CUDA 13?)"
@@ -58,14 +63,14 @@ public static class ExecutionProviders
         return true;
     }
 
-    // The provider library sits beside libonnxruntime.so: the NuGet natives folder, or the folder of --ort-library.
+    // The provider library sits beside libonnxruntime.so: the folder of --ort-library when one was given, else the NuGet
+    // natives folder (runtimes/<rid>/native beside the application).
     private static bool ProviderLibraryPresent()
     {
-        var folders = new List<string>();
-        if (OrtLibrary.LoadedPath is { } own) folders.Add(Path.GetDirectoryName(own)!);
-        folders.Add(AppContext.BaseDirectory);
-        folders.Add(Path.Combine(AppContext.BaseDirectory, "runtimes", RuntimeInformation.RuntimeIdentifier, "native"));
-        folders.Add(Path.Combine(AppContext.BaseDirectory, "runtimes", "linux-x64", "native"));
+        string[] folders = OrtLibrary.LoadedPath is { } own
+            ? [Path.GetDirectoryName(own)!]
+            : [AppContext.BaseDirectory, Path.Combine(AppContext.BaseDirectory, "runtimes", RuntimeInformation.RuntimeIdentifier, "native"),
+               Path.Combine(AppContext.BaseDirectory, "runtimes", "linux-x64", "native")];
         return folders.Any(f => File.Exists(Path.Combine(f, CudaProviderLibrary)));
     }
 
