@@ -2,32 +2,23 @@
 SHELL := /bin/bash
 DOTNET ?= dotnet
 CONFIG ?= Release
-ORT_VERSION := 1.30.0
-ORT_DIR := runtimes/linux-x64
-ORT_LIB := $(ORT_DIR)/libonnxruntime.so.1
 CLI_DLL := src/OnnxSteer.Cli/bin/$(CONFIG)/net10.0/OnnxSteer.Cli.dll
 ONNXSTEER := $(DOTNET) $(CLI_DLL)
 export DOTNET_CLI_TELEMETRY_OPTOUT := 1
 export DOTNET_NOLOGO := 1
 
-.PHONY: setup restore runtime ggufjs openaijs build test demo bench bench-serve fuzz pack docs clean
+.PHONY: setup restore ggufjs openaijs build test demo bench bench-serve fuzz pack docs clean
 
-setup: restore runtime ggufjs openaijs
+# ONNX Runtime comes from NuGet with the restore (Microsoft.ML.OnnxRuntime, CPU). `make build CUDA=1` builds against the
+# CUDA 13 natives instead (Microsoft.ML.OnnxRuntime.Gpu.Linux, 276 MiB): see docs/install.md.
+ifeq ($(CUDA),1)
+export OnnxSteerCuda := true
+endif
+
+setup: restore ggufjs openaijs
 
 restore:
 	$(DOTNET) restore OnnxSteer.sln
-
-# The CPU build of ONNX Runtime ships inside the npm package onnxruntime-node; its postinstall downloads
-# CUDA files and cannot run offline, so take the library straight out of the tarball.
-runtime: $(ORT_LIB)
-
-$(ORT_LIB):
-	@mkdir -p $(ORT_DIR) .cache/npm
-	cd .cache/npm && npm pack --silent onnxruntime-node@$(ORT_VERSION) >/dev/null
-	tar -xzf .cache/npm/onnxruntime-node-$(ORT_VERSION).tgz -C .cache/npm package/bin/napi-v6/linux/x64/libonnxruntime.so.1
-	cp .cache/npm/package/bin/napi-v6/linux/x64/libonnxruntime.so.1 $(ORT_LIB).tmp && mv $(ORT_LIB).tmp $(ORT_LIB)
-	rm -rf .cache/npm/package
-	@echo "ONNX Runtime $(ORT_VERSION) (CPU) -> $(ORT_LIB)"
 
 # hyllama (npm, no dependencies) is an independent JavaScript GGUF parser: the Interop tests read the GGUF files OnnxSteer
 # writes with it when node and the package are present, and are skipped with that reason when not. Optional, except
@@ -71,7 +62,8 @@ fuzz: build
 docs: build
 	ONNXSTEER_UPDATE_DOCS=1 $(DOTNET) test OnnxSteer.sln -c $(CONFIG) --no-build --nologo -v:q --filter "FullyQualifiedName~CliReferenceTests"
 
-# The library (with XML docs) and the tool (with the CPU ONNX Runtime) as NuGet packages in artifacts/; install the tool
+# The library (with XML docs) and the tool (ONNX Runtime from NuGet: CPU, or CUDA with CUDA=1, ids OnnxSteer.Cuda and
+# OnnxSteer.Cli.Cuda) as NuGet packages in artifacts/; install the tool
 # with: dotnet tool install -g OnnxSteer.Cli --add-source artifacts   (tests/…/Packaging checks exactly that).
 pack: build
 	$(DOTNET) pack src/OnnxSteer/OnnxSteer.csproj -c $(CONFIG) --no-build -o artifacts --nologo

@@ -1,3 +1,5 @@
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 using System.Diagnostics;
 using Onnx;
 using OnnxSteer.ModelFiles;
@@ -55,8 +57,7 @@ public static class ProfilingBench
 
         var settings = RuntimeSettings.Default;
         using var recorder = new ActivationRecorder(model, sites, settings);
-        using var options = settings.CreateSessionOptions();
-        using var plain = new InferenceSession(model.FilePath!, options);
+        using var plain = settings.OpenSession(model.FilePath!);
         var inputs = model.Graph.Input.Where(i => plain.InputNames.Contains(i.Name)).ToList();
 
         // Batch by batch, alternating which contender goes first: both see the same load, batch for batch. A pass is all
@@ -136,7 +137,7 @@ public static class ProfilingBench
                     "position_ids" => OrtValue.CreateTensorValueFromMemory(batch.PositionIds, shape),
                     _ => EmptyPast(input, batch.Batch),
                 });
-            using var outputs = session.Run(inputs.Select(i => i.Name).ToList(), values, session.OutputNames);
+            using var outputs = session.RunNamed(inputs.Select(i => i.Name).ToList(), values, session.OutputNames);
         }
         finally
         {
@@ -150,6 +151,6 @@ public static class ProfilingBench
         var shape = tensor.Shape.Dim.Select((d, i) => d.ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue
             ? d.DimValue
             : i == 0 || d.DimParam.Contains("batch", StringComparison.OrdinalIgnoreCase) ? batch : 0L).ToArray();
-        return OrtValue.CreateAllocatedTensorValue((TensorElementType)tensor.ElemType, shape);
+        return OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, (TensorElementType)tensor.ElemType, shape);
     }
 }

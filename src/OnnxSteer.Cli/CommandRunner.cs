@@ -29,6 +29,13 @@ public static class CommandRunner
             if (verbose) Console.Error.WriteLine(e);
             return e.ExitCode;
         }
+        catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException e)
+        {
+            // Runs go through OrtException; this catches ORT errors from any other call, with ORT's message and exit 4.
+            Console.Error.WriteLine($"onnxsteer: error: ONNX Runtime: {e.Message.ReplaceLineEndings(" ")}");
+            if (verbose) Console.Error.WriteLine(e);
+            return ExitCodes.Runtime;
+        }
         catch (OperationCanceledException)
         {
             Console.Error.WriteLine("onnxsteer: interrupted");

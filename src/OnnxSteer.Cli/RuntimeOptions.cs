@@ -13,9 +13,9 @@ public sealed class RuntimeOptions
     /// <summary>--ort-library PATH.</summary>
     public Option<string?> OrtLibrary { get; } = new("--ort-library")
     {
-        Description = "ONNX Runtime library to use: a libonnxruntime.so.1 file or the folder holding it (e.g. an ONNX Runtime GPU "
-            + "build with its provider libraries). Default: $" + Runtime.OrtLibrary.EnvironmentVariable
-            + ", else runtimes/linux-x64/libonnxruntime.so.1 from `make setup`.",
+        Description = "An ONNX Runtime build of your own (1.32 or newer): its libonnxruntime.so or the folder holding it, e.g. a GPU "
+            + "build with its provider libraries. Default: $" + Runtime.OrtLibrary.EnvironmentVariable
+            + ", else the ONNX Runtime OnnxSteer was built with (NuGet).",
         HelpName = "PATH",
     };
 

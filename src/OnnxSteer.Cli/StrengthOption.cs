@@ -1,3 +1,4 @@
+using Microsoft.ML.OnnxRuntime;
 using System.CommandLine;
 using OnnxSteer.Generation;
 using OnnxSteer.Interop;
@@ -35,7 +36,7 @@ public sealed class StrengthOption
                 $"{model.ModelPath}: --strength needs a model patched with --switchable (it has no '{SwitchableSteering.StrengthName}' input)",
                 ExitCodes.Usage);
         // Models patched before the strength became [1] (for .onnx_adapter files) declare it as a scalar: feed what it declares.
-        var value = OrtValue.CreateTensorValueFromMemory(new[] { strength }, declared.Dimensions.ToArray());
+        var value = OrtValue.CreateTensorValueFromMemory(new[] { strength }, declared.Dimensions.Select(d => (long)d).ToArray());
         model.SetModelInput(SwitchableSteering.StrengthName, value);
         return value;
     }

@@ -1,3 +1,4 @@
+using Microsoft.ML.OnnxRuntime;
 using OnnxSteer.Generation;
 using OnnxSteer.Patching;
 using OnnxSteer.Runtime;
@@ -46,7 +47,7 @@ public sealed class SessionEngine : IGenerationEngine
         if (!Serves(steering)) throw new ArgumentException($"no switchable model for {steering}", nameof(steering));
         var shared = _profiles[steering.Profile!];
         using var view = new DecoderModel(shared.Session, shared.Layout, shared.Config, ownsSession: false);
-        using var strength = OrtValue.CreateTensorValueFromMemory(new[] { steering.Strength }, []);
+        using var strength = OrtValue.CreateTensorValueFromMemory(new[] { steering.Strength }, SwitchableSteering.StrengthShape);
         view.SetModelInput(SwitchableSteering.StrengthName, strength);
         var options = new GenerationOptions
         {

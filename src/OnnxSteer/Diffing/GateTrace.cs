@@ -1,3 +1,4 @@
+using Microsoft.ML.OnnxRuntime;
 using Google.Protobuf;
 using Onnx;
 using OnnxSteer.ModelFiles;
@@ -46,11 +47,10 @@ public static class GateTrace
             outputs.Add(output);
         }
 
-        using var options = (settings ?? RuntimeSettings.Default).CreateSessionOptions();
-        var session = new InferenceSession(proto.ToByteArray(), options, model.BaseDirectory);
+        var session = (settings ?? RuntimeSettings.Default).OpenSession(proto.ToByteArray(), model.BaseDirectory);
         using var decoder = new DecoderModel(session, DecoderLayout.Detect(session, config, file), config, ownsSession: true);
         using var inputs = decoder.CreateInputs(ids);
-        using var results = session.Run(inputs.Names, inputs.Values, outputs);
+        using var results = session.RunNamed(inputs.Names, inputs.Values, outputs);
         var gates = new float[gated.Count][];
         for (var s = 0; s < gated.Count; s++)
         {

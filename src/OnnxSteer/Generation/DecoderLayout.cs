@@ -1,3 +1,5 @@
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 using OnnxSteer.Runtime;
 
 namespace OnnxSteer.Generation;
@@ -93,13 +95,13 @@ public sealed record DecoderLayout
         if (layers > 0)
         {
             var meta = inputs[pastKeys[0]];
-            if (meta.Dimensions.Count != 4)
-                throw new InvalidModelException($"{source}: {pastKeys[0]} has shape {meta.ShapeText}; expected [batch, kv_heads, past_length, head_size]");
-            kvType = meta.ElementType;
+            if (meta.Dimensions.Length != 4)
+                throw new InvalidModelException($"{source}: {pastKeys[0]} has shape {meta.ShapeText()}; expected [batch, kv_heads, past_length, head_size]");
+            kvType = meta.ElementDataType;
             kvHeads = meta.Dimensions[1] > 0 ? (int)meta.Dimensions[1] : config?.NumKeyValueHeads ?? 0;
             headSize = meta.Dimensions[3] > 0 ? (int)meta.Dimensions[3] : config?.HeadSize ?? 0;
             if (kvHeads <= 0 || headSize <= 0)
-                throw new InvalidModelException($"{source}: {pastKeys[0]} has shape {meta.ShapeText} and no genai_config.json gives num_key_value_heads/head_size");
+                throw new InvalidModelException($"{source}: {pastKeys[0]} has shape {meta.ShapeText()} and no genai_config.json gives num_key_value_heads/head_size");
         }
 
         return new DecoderLayout
@@ -126,7 +128,7 @@ public sealed record DecoderLayout
     }
 
     private static TensorElementType IdType(NodeMetadata meta, string name, string source) =>
-        meta.ElementType is TensorElementType.Int64 or TensorElementType.Int32
-            ? meta.ElementType
-            : throw new InvalidModelException($"{source}: input {name} is {meta.ElementType}; expected int64 or int32");
+        meta.ElementDataType is TensorElementType.Int64 or TensorElementType.Int32
+            ? meta.ElementDataType
+            : throw new InvalidModelException($"{source}: input {name} is {meta.ElementDataType}; expected int64 or int32");
 }

@@ -1,3 +1,5 @@
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 using OnnxSteer.Runtime;
 
 namespace OnnxSteer.Generation;
@@ -26,15 +28,21 @@ public sealed class DecoderModel : IDisposable
     private readonly bool _ownsSession;
     private readonly Dictionary<string, OrtValue> _modelInputs = new(StringComparer.Ordinal);
 
-    /// <summary>Wraps an open session (not owned unless <paramref name="ownsSession"/>).</summary>
-    public DecoderModel(InferenceSession session, DecoderLayout layout, GenaiConfigFile? config = null, bool ownsSession = false, int cudaDeviceId = 0)
+    /// <summary>
+    /// Wraps an open session (not owned unless <paramref name="ownsSession"/>) of the model <paramref name="modelPath"/>
+    /// (for messages), running on <paramref name="device"/> (CUDA keeps the KV cache on GPU <paramref name="cudaDeviceId"/>).
+    /// </summary>
+    public DecoderModel(InferenceSession session, DecoderLayout layout, GenaiConfigFile? config = null, bool ownsSession = false,
+        string? modelPath = null, ExecutionDevice device = ExecutionDevice.Cpu, int cudaDeviceId = 0)
     {
         Session = session;
         Layout = layout;
         Config = config;
-        ModelPath = session.ModelPath ?? "(model bytes)";
+        ModelPath = modelPath ?? "(model bytes)";
         _ownsSession = ownsSession;
-        _kvMemory = session.Providers.Contains("CUDAExecutionProvider") ? OrtMemoryInfo.Cuda(cudaDeviceId) : OrtMemoryInfo.DefaultInstance;
+        _kvMemory = device == ExecutionDevice.Cuda
+            ? new OrtMemoryInfo(OrtMemoryInfo.allocatorCUDA, OrtAllocatorType.DeviceAllocator, cudaDeviceId, OrtMemType.Default)
+            : OrtMemoryInfo.DefaultInstance;
     }
 
     /// <summary>
@@ -62,10 +70,10 @@ public sealed class DecoderModel : IDisposable
         {
             throw new InvalidModelException($"{modelDirOrFile}: no such model file or folder");
         }
-        var session = settings.OpenSession(file);
+        var session = settings.OpenSession(file, out var device);
         try
         {
-            return new DecoderModel(session, DecoderLayout.Detect(session, config, file), config, ownsSession: true, settings.DeviceId);
+            return new DecoderModel(session, DecoderLayout.Detect(session, config, file), config, ownsSession: true, Path.GetFullPath(file), device, settings.DeviceId);
         }
         catch
         {
@@ -101,7 +109,7 @@ public sealed class DecoderModel : IDisposable
     public LogitsMatrix Forward(IReadOnlyList<int> ids, RunOptions? runOptions = null)
     {
         using var inputs = CreateInputs(ids);
-        using var outputs = Session.Run(inputs.Names, inputs.Values, [Layout.Logits], runOptions);
+        using var outputs = Session.RunNamed(inputs.Names, inputs.Values, [Layout.Logits], runOptions);
         var logits = outputs[0];
         var (rows, vocab) = RowsAndVocab(logits);
         if (rows != ids.Count)
@@ -126,14 +134,16 @@ public sealed class DecoderModel : IDisposable
         using var inputs = BuildInputs(newIds, cache);
         using var binding = Session.CreateIoBinding();
         for (var i = 0; i < inputs.Names.Count; i++) binding.BindInput(inputs.Names[i], inputs.Values[i]);
+        var bound = new List<string>(1 + 2 * Layout.Layers) { Layout.Logits };
         binding.BindOutputToDevice(Layout.Logits, OrtMemoryInfo.DefaultInstance);
         for (var l = 0; l < Layout.Layers; l++)
         {
             binding.BindOutputToDevice(Layout.PresentKeys[l], _kvMemory);
             binding.BindOutputToDevice(Layout.PresentValues[l], _kvMemory);
+            bound.Add(Layout.PresentKeys[l]);
+            bound.Add(Layout.PresentValues[l]);
         }
-        Session.RunWithBinding(binding, runOptions);
-        using var outputs = binding.GetOutputValues();
+        using var outputs = Session.RunBound(binding, bound, runOptions);
         var logits = outputs[Layout.Logits];
         var (rows, vocab) = RowsAndVocab(logits);
         var last = ReadRows(logits, rows - 1, 1, vocab);
@@ -189,7 +199,7 @@ public sealed class DecoderModel : IDisposable
 
     private (int Rows, int Vocab) RowsAndVocab(OrtValue logits)
     {
-        var shape = logits.Shape;
+        var shape = logits.Shape();
         if (shape.Length is < 2 or > 3 || shape[0] != 1)
             throw new InvalidModelException($"{ModelPath}: {Layout.Logits} has shape [{string.Join(",", shape)}]; expected [1, positions, vocab]");
         return shape.Length == 3 ? ((int)shape[1], (int)shape[2]) : (1, (int)shape[1]);
@@ -198,30 +208,7 @@ public sealed class DecoderModel : IDisposable
     /// <summary>Copies rows of a float/float16/bfloat16 logits tensor into floats.</summary>
     private static float[] ReadRows(OrtValue logits, int firstRow, int rows, int vocab)
     {
-        var start = firstRow * vocab;
-        var count = rows * vocab;
-        var result = new float[count];
-        switch (logits.ElementType)
-        {
-            case TensorElementType.Float:
-                logits.GetTensorDataAsSpan<float>().Slice(start, count).CopyTo(result);
-                break;
-            case TensorElementType.Float16:
-            {
-                var src = logits.GetTensorDataAsSpan<Half>().Slice(start, count);
-                for (var i = 0; i < count; i++) result[i] = (float)src[i];
-                break;
-            }
-            case TensorElementType.BFloat16:
-            {
-                var src = logits.GetTensorDataAsSpan<BFloat16>().Slice(start, count);
-                for (var i = 0; i < count; i++) result[i] = (float)src[i];
-                break;
-            }
-            default:
-                throw new InvalidModelException($"logits are {logits.ElementType}; expected float, float16 or bfloat16");
-        }
-        return result;
+        return logits.ReadFloats(firstRow * vocab, rows * vocab);
     }
 
     public void Dispose()

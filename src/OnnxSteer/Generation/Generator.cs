@@ -1,3 +1,4 @@
+using Microsoft.ML.OnnxRuntime;
 using System.Runtime.CompilerServices;
 using OnnxSteer.Runtime;
 
@@ -51,7 +52,7 @@ public sealed class Generator(DecoderModel model)
         var sequence = new List<int>(promptIds);
 
         using var runOptions = new RunOptions();
-        using var cancel = cancellationToken.Register(runOptions.Terminate); // stops a long run mid-graph
+        using var cancel = cancellationToken.Register(() => runOptions.Terminate = true); // stops a long run mid-graph
         using var cache = useCache ? Model.CreateCache() : null;
         stop.Reason = StopReason.TokenLimit;
         IReadOnlyList<int> pending = promptIds;

@@ -1,3 +1,4 @@
+using Microsoft.ML.OnnxRuntime;
 using OnnxSteer.Runtime;
 
 namespace OnnxSteer.Generation;
@@ -21,8 +22,8 @@ public sealed class KvCache : IDisposable
         long[] empty = [1, layout.KvHeads, 0, layout.HeadSize];
         for (var l = 0; l < layout.Layers; l++)
         {
-            _keys[l] = OrtValue.CreateAllocatedTensorValue(layout.KvType, empty);
-            _values[l] = OrtValue.CreateAllocatedTensorValue(layout.KvType, empty);
+            _keys[l] = OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, layout.KvType, empty);
+            _values[l] = OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, layout.KvType, empty);
         }
     }
 

@@ -1,3 +1,5 @@
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 using Onnx;
 using OnnxSteer.ModelFiles;
 using OnnxSteer.Runtime;
@@ -33,8 +35,7 @@ public sealed class ActivationRecorder : IDisposable
                 throw new InvalidModelException(
                     $"{model.FilePath}: input '{input.Name}' is not one profiling can feed (input_ids, attention_mask, position_ids, past_key_values.*)");
         if (!_inputs.Any(i => i.Name == "input_ids")) throw new InvalidModelException($"{model.FilePath}: the model has no input_ids input");
-        using var options = (settings ?? RuntimeSettings.Default).CreateSessionOptions();
-        _session = new InferenceSession(_taps.ToBytes(), options, model.BaseDirectory);
+        _session = (settings ?? RuntimeSettings.Default).OpenSession(_taps.ToBytes(), model.BaseDirectory, out _, model.FilePath ?? "(model)");
     }
 
     private static bool IsKnownInput(string name) =>
@@ -64,7 +65,7 @@ public sealed class ActivationRecorder : IDisposable
             }
             names.Add(ActivationTaps.RowsInput);
             values.Add(OrtValue.CreateTensorValueFromMemory(batch.LastRows, [batch.Batch]));
-            using var outputs = _session.Run(names, values, _taps.OutputNames);
+            using var outputs = _session.RunNamed(names, values, _taps.OutputNames);
             var result = new float[batch.Batch][][];
             for (var b = 0; b < batch.Batch; b++) result[b] = new float[_taps.Sites.Count][];
             for (var s = 0; s < _taps.Sites.Count; s++)
@@ -92,7 +93,7 @@ public sealed class ActivationRecorder : IDisposable
             ? d.DimValue
             : i == 0 || d.DimParam.Contains("batch", StringComparison.OrdinalIgnoreCase) ? batch : 0L).ToArray();
         if (!shape.Contains(0)) throw new InvalidModelException($"input '{input.Name}': no symbolic past-length dimension to set to 0");
-        return OrtValue.CreateAllocatedTensorValue((TensorElementType)tensor.ElemType, shape);
+        return OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, (TensorElementType)tensor.ElemType, shape);
     }
 
     public void Dispose() => _session.Dispose();

@@ -1,22 +1,30 @@
+using Microsoft.ML.OnnxRuntime;
+
 namespace OnnxSteer.Runtime;
 
-/// <summary>An error reported by ONNX Runtime (a non-null OrtStatus): carries ORT's error code and message.</summary>
+/// <summary>
+/// An error ONNX Runtime reported (an <see cref="OnnxRuntimeException"/> from Microsoft.ML.OnnxRuntime), as the tool's
+/// runtime error: exit code 4, ORT's error code and message kept.
+/// </summary>
 public class OrtException : RuntimeUnavailableException
 {
-    /// <summary>ORT's error code.</summary>
-    public OrtErrorCode ErrorCode { get; }
-
     /// <summary>ORT's own message, unchanged.</summary>
     public string OrtMessage { get; }
 
-    public OrtException(OrtErrorCode code, string ortMessage, string? context = null)
-        : base(context is null ? $"ONNX Runtime: [{code}] {ortMessage}" : $"{context}: ONNX Runtime: [{code}] {ortMessage}")
+    public OrtException(OnnxRuntimeException inner, string? context = null)
+        : base(context is null ? $"ONNX Runtime: {inner.Message}" : $"{context}: ONNX Runtime: {inner.Message}", inner)
     {
-        ErrorCode = code;
-        OrtMessage = ortMessage;
+        OrtMessage = inner.Message;
+    }
+
+    /// <summary>Runs <paramref name="call"/>, turning an <see cref="OnnxRuntimeException"/> into an <see cref="OrtException"/>.</summary>
+    internal static T Wrap<T>(Func<T> call, string? context = null)
+    {
+        try { return call(); }
+        catch (OnnxRuntimeException e) { throw new OrtException(e, context); }
     }
 }
 
 /// <summary>An execution provider (e.g. CUDA) could not be added to a session.</summary>
-public sealed class ExecutionProviderUnavailableException(string message, OrtException? inner = null)
+public sealed class ExecutionProviderUnavailableException(string message, Exception? inner = null)
     : RuntimeUnavailableException(message, inner);

@@ -1,97 +1,134 @@
+using System.Reflection;
 using System.Runtime.InteropServices;
+using Microsoft.ML.OnnxRuntime;
 
 namespace OnnxSteer.Runtime;
 
 /// <summary>
-/// Finds and loads the ONNX Runtime shared library once per process.
-/// Where it looks, first match wins: the path given to <see cref="Configure"/> (the CLI's <c>--ort-library</c>),
-/// then <c>$ONNXSTEER_ORT_LIBRARY</c>, then <c>runtimes/&lt;rid&gt;/libonnxruntime.so.1</c> in the application folder
-/// or any folder above it (the repository's <c>make setup</c> puts it there). A path may name the library file or the
-/// folder holding it (e.g. an ONNX Runtime GPU build with its provider libraries beside it).
+/// Which ONNX Runtime native library the Microsoft.ML.OnnxRuntime bindings load, once per process. By default the one
+/// restored from NuGet with OnnxSteer (Microsoft.ML.OnnxRuntime for CPU, or Microsoft.ML.OnnxRuntime.Gpu.Linux in the CUDA
+/// build). A build of one's own is chosen with <see cref="Configure"/> (the CLI's <c>--ort-library</c>) or
+/// <c>$ONNXSTEER_ORT_LIBRARY</c>: a libonnxruntime.so file or the folder holding it, hooked in with
+/// <see cref="NativeLibrary.SetDllImportResolver"/> on the bindings' assembly before their first call.
 /// </summary>
 public static unsafe class OrtLibrary
 {
     /// <summary>Environment variable naming the library (file or folder).</summary>
     public const string EnvironmentVariable = "ONNXSTEER_ORT_LIBRARY";
 
-    /// <summary>The OrtApi version requested: every slot this binding calls exists from ONNX Runtime 1.16 on.</summary>
-    public const uint RequiredApiVersion = 16;
+    /// <summary>The name the bindings import (<c>[DllImport("onnxruntime")]</c>).</summary>
+    private const string ImportName = "onnxruntime";
 
     private static readonly object Gate = new();
     private static string? _configuredPath;
-    private static nint* _api;
     private static string? _loadedPath;
-    private static string? _version;
+    private static nint _handle;
+    private static bool _loaded;
 
-    /// <summary>The file the library was loaded from; null until first use.</summary>
+    /// <summary>The library file chosen with --ort-library or the environment; null while the NuGet package's library is used.</summary>
     public static string? LoadedPath => _loadedPath;
 
-    /// <summary>ONNX Runtime's version string (e.g. "1.30.0"); loads the library if needed.</summary>
-    public static string Version { get { EnsureLoaded(); return _version!; } }
+    /// <summary>ONNX Runtime's version string (e.g. "1.32.0"); loads the library if needed.</summary>
+    public static string Version
+    {
+        get
+        {
+            EnsureLoaded();
+            return OrtEnv.Instance().GetVersionString();
+        }
+    }
+
+    /// <summary>The version of the Microsoft.ML.OnnxRuntime bindings: a library of one's own must be at least this new.</summary>
+    public static Version BindingsVersion { get; } =
+        typeof(OrtEnv).Assembly.GetName().Version is { } v ? new Version(v.Major, v.Minor) : new Version(1, 0);
 
     /// <summary>
-    /// Chooses the library to load (an explicit <c>--ort-library</c>); null keeps the default search.
+    /// Chooses the library to load (an explicit <c>--ort-library</c>); null or empty keeps the default.
     /// Once a library is loaded it stays for the process: asking for a different one then is an error.
     /// </summary>
     public static void Configure(string? path)
     {
+        if (string.IsNullOrEmpty(path)) return;
         lock (Gate)
         {
-            if (string.IsNullOrEmpty(path)) return;
-            if (_api != null)
+            if (_loaded)
             {
                 var wanted = ResolveFile(Path.GetFullPath(path));
-                if (wanted is not null && SameFile(wanted, _loadedPath!)) return;
+                if (wanted is not null && _loadedPath is not null && SameFile(wanted, _loadedPath)) return;
                 throw new RuntimeUnavailableException(
-                    $"ONNX Runtime is already loaded from {_loadedPath}; cannot switch to {path} in the same process");
+                    $"ONNX Runtime is already loaded from {_loadedPath ?? "the Microsoft.ML.OnnxRuntime package"}; cannot switch to {path} in the same process");
             }
             _configuredPath = path;
         }
     }
 
-    /// <summary>The OrtApi function table, loading the library on first use.</summary>
-    internal static nint* Api => _api != null ? _api : EnsureLoaded();
-
-    /// <summary>Loads the library if it is not loaded yet; throws <see cref="RuntimeUnavailableException"/> with one clear message otherwise.</summary>
-    public static nint* EnsureLoaded()
+    /// <summary>
+    /// Loads the library if it is not loaded yet and creates the process's ORT environment (log level Error, so ORT's
+    /// warnings do not clutter the tool's output). Throws <see cref="RuntimeUnavailableException"/> with one clear message
+    /// when the library cannot be used.
+    /// </summary>
+    public static void EnsureLoaded()
     {
-        if (_api != null) return _api;
+        if (_loaded) return;
         lock (Gate)
         {
-            if (_api != null) return _api;
-            var path = Resolve(_configuredPath, Environment.GetEnvironmentVariable(EnvironmentVariable), AppContext.BaseDirectory);
-            var api = Open(path, out var version, out var problem);
-            if (api == null) throw new RuntimeUnavailableException(problem! + " " + FixHint);
-            _version = version;
-            _loadedPath = path;
-            _api = api;
-            return api;
+            if (_loaded) return;
+            var path = Resolve(_configuredPath, Environment.GetEnvironmentVariable(EnvironmentVariable));
+            if (path is not null)
+            {
+                var handle = Open(path, out var problem);
+                if (handle == 0) throw new RuntimeUnavailableException(problem! + " " + FixHint);
+                try
+                {
+                    NativeLibrary.SetDllImportResolver(typeof(OrtEnv).Assembly,
+                        (name, _, _) => name == ImportName ? _handle : 0);
+                }
+                catch (InvalidOperationException)
+                {
+                    throw new RuntimeUnavailableException(
+                        $"cannot use {path}: the application already set a native library resolver for Microsoft.ML.OnnxRuntime");
+                }
+                _handle = handle;
+                _loadedPath = path;
+            }
+            CreateEnvironment();
+            _loaded = true;
+        }
+    }
+
+    private static void CreateEnvironment()
+    {
+        try
+        {
+            if (OrtEnv.IsCreated) return;
+            var options = new EnvironmentCreationOptions { logId = "onnxsteer", logLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR };
+            OrtEnv.CreateInstanceWithOptions(ref options);
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or TypeInitializationException or BadImageFormatException)
+        {
+            throw new RuntimeUnavailableException(
+                $"the ONNX Runtime native library could not be loaded ({(e.InnerException ?? e).Message.ReplaceLineEndings(" ")}). {FixHint}", e);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new OrtException(e, "creating the ONNX Runtime environment");
         }
     }
 
     /// <summary>How to fix a missing or unusable library, appended to every such message.</summary>
     public const string FixHint =
-        "Run `make setup` in the repository (it fetches ONNX Runtime 1.30 into runtimes/linux-x64/), or point --ort-library or "
-        + EnvironmentVariable + " at a libonnxruntime.so.1 (or the folder holding it).";
+        "OnnxSteer brings ONNX Runtime from NuGet (Microsoft.ML.OnnxRuntime); to use a build of your own, point --ort-library or "
+        + EnvironmentVariable + " at its libonnxruntime.so (or the folder holding it).";
 
     /// <summary>
-    /// Picks the library file: explicit path, else the environment value, else the default search from
-    /// <paramref name="baseDirectory"/> upwards. Throws naming every place looked at when nothing is found.
+    /// The library file to load: the explicit path, else the environment value, else null (the NuGet package's library).
+    /// Throws naming the path and where it came from when it does not exist.
     /// </summary>
-    public static string Resolve(string? explicitPath, string? environmentValue, string baseDirectory)
+    public static string? Resolve(string? explicitPath, string? environmentValue)
     {
         if (!string.IsNullOrEmpty(explicitPath)) return ResolveGiven(explicitPath, "--ort-library");
         if (!string.IsNullOrEmpty(environmentValue)) return ResolveGiven(environmentValue, EnvironmentVariable);
-        var looked = new List<string>();
-        for (var dir = new DirectoryInfo(Path.GetFullPath(baseDirectory)); dir is not null; dir = dir.Parent)
-        {
-            var folder = Path.Combine(dir.FullName, "runtimes", RuntimeFolder);
-            var file = ResolveFile(folder);
-            if (file is not null) return file;
-            looked.Add(Path.Combine(folder, FileNames[0]));
-        }
-        throw new RuntimeUnavailableException(
-            $"ONNX Runtime library not found: {EnvironmentVariable} is not set and none of {string.Join(", ", looked)} exists. {FixHint}");
+        return null;
     }
 
     private static string ResolveGiven(string given, string source)
@@ -117,48 +154,38 @@ public static unsafe class OrtLibrary
     public static IReadOnlyList<string> FileNames { get; } =
         OperatingSystem.IsWindows() ? ["onnxruntime.dll"]
         : OperatingSystem.IsMacOS() ? ["libonnxruntime.dylib"]
-        : ["libonnxruntime.so.1", "libonnxruntime.so"];
-
-    /// <summary>The runtimes sub-folder for this platform, e.g. linux-x64.</summary>
-    public static string RuntimeFolder { get; } =
-        (OperatingSystem.IsWindows() ? "win" : OperatingSystem.IsMacOS() ? "osx" : "linux") + "-"
-        + RuntimeInformation.ProcessArchitecture.ToString().ToLowerInvariant();
+        : ["libonnxruntime.so", "libonnxruntime.so.1"];
 
     /// <summary>
-    /// Loads <paramref name="path"/> and fetches its OrtApi table without touching the process-wide state.
-    /// Returns null and a one-line <paramref name="problem"/> when the file cannot be loaded, has no OrtGetApiBase,
-    /// or does not offer <see cref="RequiredApiVersion"/>.
+    /// Loads <paramref name="path"/> and checks it is an ONNX Runtime at least as new as the bindings, without touching the
+    /// process-wide state. Returns the library handle, or 0 and a one-line <paramref name="problem"/> when the file cannot
+    /// be loaded, has no OrtGetApiBase, or is too old.
     /// </summary>
-    internal static nint* Open(string path, out string? version, out string? problem)
+    internal static nint Open(string path, out string? problem)
     {
-        version = null;
         if (!NativeLibrary.TryLoad(path, out var lib))
         {
             problem = $"ONNX Runtime library {path} could not be loaded (not a shared library for this platform, or a dependency is missing; `ldd {path}` tells which).";
-            return null;
+            return 0;
         }
         if (!NativeLibrary.TryGetExport(lib, "OrtGetApiBase", out var getApiBase))
         {
+            NativeLibrary.Free(lib);
             problem = $"{path} is not an ONNX Runtime library: it does not export OrtGetApiBase.";
-            return null;
+            return 0;
         }
         // OrtApiBase is { const OrtApi* (*GetApi)(uint32_t version); const char* (*GetVersionString)(void); }.
         var apiBase = ((delegate* unmanaged<nint*>)getApiBase)();
-        if (apiBase == null)
+        var versionPtr = apiBase == null ? null : ((delegate* unmanaged<byte*>)apiBase[1])();
+        var version = versionPtr == null ? null : Marshal.PtrToStringUTF8((nint)versionPtr);
+        if (!System.Version.TryParse(version, out var parsed) || new Version(parsed.Major, parsed.Minor) < BindingsVersion)
         {
-            problem = $"{path}: OrtGetApiBase returned nothing.";
-            return null;
-        }
-        var versionPtr = ((delegate* unmanaged<byte*>)apiBase[1])();
-        version = versionPtr == null ? "unknown" : Marshal.PtrToStringUTF8((nint)versionPtr) ?? "unknown";
-        var api = ((delegate* unmanaged<uint, nint*>)apiBase[0])(RequiredApiVersion);
-        if (api == null)
-        {
-            problem = $"{path} is ONNX Runtime {version}, which does not offer API version {RequiredApiVersion}; OnnxSteer needs ONNX Runtime 1.16 or newer.";
-            return null;
+            NativeLibrary.Free(lib);
+            problem = $"{path} is ONNX Runtime {version ?? "of unknown version"}; the Microsoft.ML.OnnxRuntime {BindingsVersion} bindings OnnxSteer uses need ONNX Runtime {BindingsVersion} or newer.";
+            return 0;
         }
         problem = null;
-        return api;
+        return lib;
     }
 
     private static bool SameFile(string a, string b) =>

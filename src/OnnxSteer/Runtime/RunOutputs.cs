@@ -1,3 +1,5 @@
+using Microsoft.ML.OnnxRuntime;
+
 namespace OnnxSteer.Runtime;
 
 /// <summary>The values a run returned, in the order their names were asked for; disposing releases them all.</summary>
@@ -8,23 +10,16 @@ public sealed class RunOutputs : IReadOnlyList<OrtValue>, IDisposable
     /// <summary>The output names, parallel to the values.</summary>
     public IReadOnlyList<string> Names { get; }
 
-    internal RunOutputs(IReadOnlyList<string> names, OrtValue[] values)
+    internal RunOutputs(IReadOnlyList<string> names, IEnumerable<OrtValue> values)
     {
         Names = names;
-        _values = values;
+        _values = values.ToArray();
     }
 
     public OrtValue this[int index] => _values[index];
 
     /// <summary>The value of output <paramref name="name"/>.</summary>
-    public OrtValue this[string name]
-    {
-        get
-        {
-            for (var i = 0; i < Names.Count; i++) if (Names[i] == name) return _values[i];
-            throw new KeyNotFoundException($"no output named {name} in this run");
-        }
-    }
+    public OrtValue this[string name] => _values[IndexOf(name)];
 
     public int Count => _values.Length;
 
@@ -34,13 +29,15 @@ public sealed class RunOutputs : IReadOnlyList<OrtValue>, IDisposable
     /// </summary>
     public OrtValue Detach(string name)
     {
-        for (var i = 0; i < Names.Count; i++)
-        {
-            if (Names[i] != name) continue;
-            var v = _values[i];
-            _values[i] = null!;
-            return v ?? throw new InvalidOperationException($"output {name} was already detached");
-        }
+        var i = IndexOf(name);
+        var v = _values[i];
+        _values[i] = null!;
+        return v ?? throw new InvalidOperationException($"output {name} was already detached");
+    }
+
+    private int IndexOf(string name)
+    {
+        for (var i = 0; i < Names.Count; i++) if (Names[i] == name) return i;
         throw new KeyNotFoundException($"no output named {name} in this run");
     }
 

@@ -1,3 +1,5 @@
+using Microsoft.ML.OnnxRuntime;
+
 namespace OnnxSteer.Runtime;
 
 /// <summary>
@@ -6,7 +8,10 @@ namespace OnnxSteer.Runtime;
 /// </summary>
 public sealed record RuntimeSettings
 {
-    /// <summary>ONNX Runtime library file or folder; null = $ONNXSTEER_ORT_LIBRARY or the default search.</summary>
+    /// <summary>Session config key: the folder external-data locations are relative to, for sessions made from bytes.</summary>
+    public const string ExternalInitializersFolderKey = "session.model_external_initializers_file_folder_path";
+
+    /// <summary>ONNX Runtime library file or folder; null = $ONNXSTEER_ORT_LIBRARY, else the one from NuGet.</summary>
     public string? LibraryPath { get; init; }
 
     /// <summary>Device to run on.</summary>
@@ -19,26 +24,31 @@ public sealed record RuntimeSettings
     public int Threads { get; init; }
 
     /// <summary>Graph optimisation level for sessions.</summary>
-    public GraphOptimizationLevel OptimizationLevel { get; init; } = GraphOptimizationLevel.EnableAll;
+    public GraphOptimizationLevel OptimizationLevel { get; init; } = GraphOptimizationLevel.ORT_ENABLE_ALL;
 
     /// <summary>Receives one-line notices (e.g. auto falling back to CPU); null drops them.</summary>
     public Action<string>? Notice { get; init; }
 
-    /// <summary>Defaults: CPU, ORT's default threads, default library search.</summary>
+    /// <summary>Defaults: CPU, ORT's default threads, the NuGet library.</summary>
     public static RuntimeSettings Default { get; } = new();
 
     /// <summary>Loads the library (if not yet loaded) and creates session options for these settings.</summary>
-    public SessionOptions CreateSessionOptions()
+    public SessionOptions CreateSessionOptions() => CreateSessionOptions(out _);
+
+    /// <summary>As <see cref="CreateSessionOptions()"/>, also telling which device the options run on (auto resolved).</summary>
+    public SessionOptions CreateSessionOptions(out ExecutionDevice device)
     {
         if (DeviceId < 0) throw new OnnxSteerException($"--device-id {DeviceId}: must be 0 or more", ExitCodes.Usage);
         if (Threads < 0) throw new OnnxSteerException($"--threads {Threads}: must be 0 (default) or more", ExitCodes.Usage);
         OrtLibrary.Configure(LibraryPath);
+        OrtLibrary.EnsureLoaded();
         var options = new SessionOptions();
         try
         {
+            options.LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR;
             if (Threads > 0) options.IntraOpNumThreads = Threads;
             options.GraphOptimizationLevel = OptimizationLevel;
-            ExecutionProviders.Apply(options, Device, DeviceId, Notice);
+            device = ExecutionProviders.Apply(options, Device, DeviceId, Notice);
             return options;
         }
         catch
@@ -48,10 +58,30 @@ public sealed record RuntimeSettings
         }
     }
 
-    /// <summary>Opens a session on <paramref name="modelPath"/> with these settings.</summary>
-    public InferenceSession OpenSession(string modelPath)
+    /// <summary>Opens a session on <paramref name="modelPath"/> with these settings; its external data is read relative to the model's folder.</summary>
+    public InferenceSession OpenSession(string modelPath) => OpenSession(modelPath, out _);
+
+    /// <summary>As <see cref="OpenSession(string)"/>, also telling which device the session runs on.</summary>
+    public InferenceSession OpenSession(string modelPath, out ExecutionDevice device)
     {
-        using var options = CreateSessionOptions();
-        return new InferenceSession(modelPath, options);
+        var full = Path.GetFullPath(modelPath);
+        if (!File.Exists(full)) throw new InvalidModelException($"{modelPath}: no such model file");
+        using var options = CreateSessionOptions(out device);
+        return OrtException.Wrap(() => new InferenceSession(full, options), modelPath);
     }
+
+    /// <summary>
+    /// Opens a model from bytes. When it has external data, <paramref name="externalDataFolder"/> names the folder its
+    /// locations are relative to.
+    /// </summary>
+    public InferenceSession OpenSession(byte[] model, string? externalDataFolder, out ExecutionDevice device, string source = "(model bytes)")
+    {
+        using var options = CreateSessionOptions(out device);
+        if (externalDataFolder is not null)
+            options.AddSessionConfigEntry(ExternalInitializersFolderKey, Path.GetFullPath(externalDataFolder));
+        return OrtException.Wrap(() => new InferenceSession(model, options), source);
+    }
+
+    /// <summary>As the overload above, for callers that do not need the device.</summary>
+    public InferenceSession OpenSession(byte[] model, string? externalDataFolder = null) => OpenSession(model, externalDataFolder, out _);
 }

@@ -1,3 +1,4 @@
+using Microsoft.ML.OnnxRuntime;
 using Google.Protobuf;
 using OnnxSteer.Generation;
 using OnnxSteer.ModelFiles;
@@ -75,12 +76,11 @@ public sealed class InMemorySteering
     public DecoderModel Open(SteeringProfile selected)
     {
         var bytes = Patch(selected).Proto.ToByteArray();
-        using var options = _runtime.CreateSessionOptions();
-        var session = new InferenceSession(bytes, options, _model.BaseDirectory);
+        var source = $"{ModelFile} (steered in memory: k {selected.Selection.K}, alpha {selected.Selection.Alpha})";
+        var session = _runtime.OpenSession(bytes, _model.BaseDirectory, out var device, source);
         try
         {
-            var source = $"{ModelFile} (steered in memory: k {selected.Selection.K}, alpha {selected.Selection.Alpha})";
-            return new DecoderModel(session, DecoderLayout.Detect(session, Config, source), Config, ownsSession: true, _runtime.DeviceId);
+            return new DecoderModel(session, DecoderLayout.Detect(session, Config, source), Config, ownsSession: true, ModelFile, device, _runtime.DeviceId);
         }
         catch
         {

@@ -32,7 +32,7 @@ public class TinyLlamaGenerationTests(ITestOutputHelper output, TinyLlamaGenerat
         Assert.Equal(2, layout.Layers);
         Assert.Equal(1, layout.KvHeads);
         Assert.Equal(16, layout.HeadSize);
-        Assert.Equal(OnnxSteer.Runtime.TensorElementType.Float16, layout.KvType);
+        Assert.Equal(TensorElementType.Float16, layout.KvType);
         Assert.Equal("position_ids", layout.PositionIds);
         Assert.Equal(new[] { 1 }, layout.EosTokenIds);
         Assert.Equal(2048, layout.ContextLength);

@@ -20,7 +20,7 @@ public sealed class OnnxLlamaRunner : IDisposable
         var past = _session.InputMetadata["past_key_values.0.key"];
         _kvHeads = (int)past.Dimensions[1];
         _headSize = (int)past.Dimensions[3];
-        _fp16 = past.ElementType == TensorElementType.Float16;
+        _fp16 = past.ElementDataType == TensorElementType.Float16;
         _hasPositionIds = _session.InputNames.Contains("position_ids");
     }
 
@@ -70,7 +70,7 @@ public sealed class OnnxLlamaRunner : IDisposable
     {
         var type = _fp16 ? TensorElementType.Float16 : TensorElementType.Float;
         var list = new List<OrtValue>();
-        for (int i = 0; i < 2 * _layers; i++) list.Add(OrtValue.CreateAllocatedTensorValue(type, [1, _kvHeads, 0, _headSize]));
+        for (int i = 0; i < 2 * _layers; i++) list.Add(OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, type, [1, _kvHeads, 0, _headSize]));
         return list;
     }
 
@@ -88,7 +88,7 @@ public sealed class OnnxLlamaRunner : IDisposable
             names.Add($"past_key_values.{l}.key"); values.Add(pasts[2 * l]);
             names.Add($"past_key_values.{l}.value"); values.Add(pasts[2 * l + 1]);
         }
-        return _session.Run(names, values, _session.OutputNames);
+        return _session.RunNamed(names, values, _session.OutputNames);
     }
 
     private static float[][] SplitRows(float[] flat, int rows)

@@ -86,11 +86,11 @@ public sealed class OrtRoundTripTests(ITestOutputHelper output) : IDisposable
     /// <summary>Runs the model file on the inputs; returns each output's bytes.</summary>
     private static byte[][] Run(string path, List<(string Name, TensorProto Tensor)> inputs)
     {
-        using var session = new InferenceSession(path);
+        using var session = RuntimeSettings.Default.OpenSession(path);
         var values = inputs.Select(i => ToOrtValue(i.Tensor, path)).ToList();
         try
         {
-            using var outputs = session.Run(inputs.Select(i => i.Name).ToList(), values, session.OutputNames);
+            using var outputs = session.RunNamed(inputs.Select(i => i.Name).ToList(), values, session.OutputNames);
             return outputs.Select(BytesOf).ToArray();
         }
         finally
@@ -107,7 +107,7 @@ public sealed class OrtRoundTripTests(ITestOutputHelper output) : IDisposable
         {
             TensorProto.Types.DataType.Float => Copy<float>(bytes, shape),
             TensorProto.Types.DataType.Double => Copy<double>(bytes, shape),
-            TensorProto.Types.DataType.Float16 => Copy<Half>(bytes, shape),
+            TensorProto.Types.DataType.Float16 => Copy<Float16>(bytes, shape),
             TensorProto.Types.DataType.Int64 => Copy<long>(bytes, shape),
             TensorProto.Types.DataType.Int32 => Copy<int>(bytes, shape),
             TensorProto.Types.DataType.Int16 => Copy<short>(bytes, shape),
@@ -122,13 +122,13 @@ public sealed class OrtRoundTripTests(ITestOutputHelper output) : IDisposable
     }
 
     private static OrtValue Copy<T>(byte[] bytes, long[] shape) where T : unmanaged =>
-        OrtValue.CreateTensorWithCopy<T>(MemoryMarshal.Cast<byte, T>(bytes), shape);
+        OrtValue.CreateTensorValueFromMemory(MemoryMarshal.Cast<byte, T>(bytes).ToArray(), shape);
 
-    private static byte[] BytesOf(OrtValue v) => v.ElementType switch
+    private static byte[] BytesOf(OrtValue v) => v.ElementType() switch
     {
         TensorElementType.Float => MemoryMarshal.AsBytes(v.GetTensorDataAsSpan<float>()).ToArray(),
         TensorElementType.Double => MemoryMarshal.AsBytes(v.GetTensorDataAsSpan<double>()).ToArray(),
-        TensorElementType.Float16 => MemoryMarshal.AsBytes(v.GetTensorDataAsSpan<Half>()).ToArray(),
+        TensorElementType.Float16 => MemoryMarshal.AsBytes(v.GetTensorDataAsSpan<Float16>()).ToArray(),
         TensorElementType.Int64 => MemoryMarshal.AsBytes(v.GetTensorDataAsSpan<long>()).ToArray(),
         TensorElementType.Int32 => MemoryMarshal.AsBytes(v.GetTensorDataAsSpan<int>()).ToArray(),
         TensorElementType.Int16 => MemoryMarshal.AsBytes(v.GetTensorDataAsSpan<short>()).ToArray(),

@@ -43,13 +43,21 @@ public sealed class PackagingTests : IDisposable
     {
         using var zip = ZipFile.OpenRead(Pack("src/OnnxSteer/OnnxSteer.csproj"));
         Assert.NotNull(zip.GetEntry("lib/net10.0/OnnxSteer.dll"));
+        // ONNX Runtime comes as NuGet dependencies (bindings + CPU natives), not inside the package.
+        using (var nuspec = zip.Entries.Single(e => e.FullName.EndsWith(".nuspec", StringComparison.Ordinal)).Open())
+        {
+            var deps = XDocument.Load(nuspec).Descendants().Where(e => e.Name.LocalName == "dependency").Select(e => (string?)e.Attribute("id")).ToList();
+            Assert.Contains("Microsoft.ML.OnnxRuntime.Managed", deps);
+            Assert.Contains("Microsoft.ML.OnnxRuntime", deps);
+        }
+        Assert.DoesNotContain(zip.Entries, e => e.Name.StartsWith("libonnxruntime", StringComparison.Ordinal));
         var docs = zip.GetEntry("lib/net10.0/OnnxSteer.xml");
         Assert.NotNull(docs);
         using var stream = docs!.Open();
         var members = XDocument.Load(stream).Descendants("member").Select(m => (string?)m.Attribute("name")).ToHashSet();
         // Public entry points a library user starts from are documented.
         foreach (var type in new[] { "OnnxSteer.Patching.GraphPatcher", "OnnxSteer.Patching.SwitchableSteering",
-                     "OnnxSteer.ModelFiles.OnnxModel", "OnnxSteer.Runtime.InferenceSession", "OnnxSteer.Generation.DecoderModel" })
+                     "OnnxSteer.ModelFiles.OnnxModel", "OnnxSteer.Runtime.RuntimeSettings", "OnnxSteer.Generation.DecoderModel" })
             Assert.Contains("T:" + type, members);
     }
 
@@ -58,7 +66,7 @@ public sealed class PackagingTests : IDisposable
     {
         var package = Pack("src/OnnxSteer.Cli/OnnxSteer.Cli.csproj");
         using (var zip = ZipFile.OpenRead(package))
-            Assert.NotNull(zip.GetEntry("tools/net10.0/any/runtimes/linux-x64/libonnxruntime.so.1"));
+            Assert.NotNull(zip.GetEntry("tools/net10.0/any/runtimes/linux-x64/native/libonnxruntime.so")); // from Microsoft.ML.OnnxRuntime
 
         var toolPath = Path.Combine(_tmp, "tools");
         var (code, stdout, stderr) = CliProcess.Exec("dotnet", _tmp,
@@ -66,7 +74,7 @@ public sealed class PackagingTests : IDisposable
         Assert.True(code == 0, $"dotnet tool install failed ({code}):\n{stdout}\n{stderr}");
 
         var onnxsteer = Path.Combine(toolPath, "onnxsteer");
-        // Without the repository's runtimes/ or the environment variable, the runtime must come from the package.
+        // Without the environment variable, the runtime must come from the package.
         void Isolated(System.Diagnostics.ProcessStartInfo psi) => psi.Environment.Remove("ONNXSTEER_ORT_LIBRARY");
         (code, stdout, stderr) = CliProcess.Exec(onnxsteer, _tmp, ["--version"], Isolated);
         Assert.True(code == 0, stderr);

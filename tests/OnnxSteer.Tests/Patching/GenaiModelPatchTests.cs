@@ -39,7 +39,7 @@ public class GenaiModelPatchTests
         };
         for (var layer = 0; layer < 2; layer++)
             foreach (var kv in new[] { "key", "value" })
-                inputs[$"past_key_values.{layer}.{kv}"] = OrtValue.CreateTensorValueFromMemory(Array.Empty<Half>(), [1, 1, 0, 16]);
+                inputs[$"past_key_values.{layer}.{kv}"] = OrtValue.CreateTensorValueFromMemory(Array.Empty<Float16>(), [1, 1, 0, 16]);
         try
         {
             return OrtHarness.Run(model.Proto, model.BaseDirectory, inputs, ["logits", .. extra], F16);

@@ -23,16 +23,16 @@ internal static class OrtHarness
                     Name = name,
                     Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = elementType } },
                 });
-        using var session = new InferenceSession(copy.ToByteArray(), externalDataFolder: folder);
-        using var outputs = session.Run(inputs, wanted);
+        using var session = RuntimeSettings.Default.OpenSession(copy.ToByteArray(), folder);
+        using var outputs = session.RunNamed(inputs, wanted);
         return wanted.ToDictionary(n => n, n => outputs[n].ToFloatArray());
     }
 
     /// <summary>An input tensor of the given element type from float values.</summary>
     public static OrtValue Tensor(float[] values, long[] shape, int elementType) => elementType switch
     {
-        (int)TensorProto.Types.DataType.Float => OrtValue.CreateTensorWithCopy<float>(values, shape),
-        (int)TensorProto.Types.DataType.Float16 => OrtValue.CreateTensorWithCopy<Half>(values.Select(v => (Half)v).ToArray(), shape),
+        (int)TensorProto.Types.DataType.Float => OrtValue.CreateTensorValueFromMemory(values.ToArray(), shape),
+        (int)TensorProto.Types.DataType.Float16 => OrtValue.CreateTensorValueFromMemory(values.Select(v => (Float16)v).ToArray(), shape),
         _ => throw new ArgumentOutOfRangeException(nameof(elementType)),
     };
 

@@ -53,9 +53,9 @@ public class SwitchablePatchTests
         {
             foreach (var (name, data) in feeds ?? new Dictionary<string, float[]>())
             {
-                var type = model.Session.OverridableInitializerMetadata[name].ElementType;
+                var type = model.Session.OverridableInitializerMetadata[name].ElementDataType;
                 var value = name == SwitchableSteering.StrengthName ? OrtValue.CreateTensorValueFromMemory(data, SwitchableSteering.StrengthShape)
-                    : type == TensorElementType.Float16 ? OrtValue.CreateTensorValueFromMemory(data.Select(x => (Half)x).ToArray(), [data.Length])
+                    : type == TensorElementType.Float16 ? OrtValue.CreateTensorValueFromMemory(data.Select(x => (Float16)x).ToArray(), [data.Length])
                     : OrtValue.CreateTensorValueFromMemory(data, [data.Length]);
                 values.Add(value);
                 model.SetModelInput(name, value);

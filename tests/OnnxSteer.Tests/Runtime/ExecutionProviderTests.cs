@@ -4,24 +4,37 @@ using Xunit;
 namespace OnnxSteer.Tests.Runtime;
 
 /// <summary>
-/// No GPU and no CUDA provider libraries exist on the test machines, so these tests check the failure path: the error
-/// names the provider libraries and the fix, and auto falls back to CPU with one notice line.
+/// No GPU exists on the test machines and the default build carries the CPU natives (Microsoft.ML.OnnxRuntime), so these
+/// tests check the failure path: the error names what is missing and the fix, and auto falls back to CPU with one notice
+/// line. In the CUDA build (OnnxSteerCuda=true: the provider library is there, the CUDA 13 libraries are not) the error
+/// names the missing CUDA libraries instead.
 /// </summary>
 public class ExecutionProviderTests
 {
+    private static bool CudaBuild => File.Exists(Path.Combine(Path.GetDirectoryName(OrtLibraryTests.PackageLibrary)!, ExecutionProviders.CudaProviderLibrary));
+
     [Fact]
-    public void Cuda_WithoutProviderLibraries_NamesThemAndTheFix()
+    public void Cuda_WhereItCannotLoad_NamesWhatIsMissingOnOneLine()
     {
+        OrtLibrary.EnsureLoaded();
         using var options = new SessionOptions();
-        var e = Assert.Throws<ExecutionProviderUnavailableException>(() => options.AppendExecutionProvider_CUDA(0));
-        Assert.Contains("libonnxruntime_providers_shared.so", e.Message);
-        Assert.Contains("libonnxruntime_providers_cuda.so", e.Message);
-        Assert.Contains("--ort-library", e.Message);
-        Assert.Contains(OrtLibrary.EnvironmentVariable, e.Message);
+        var e = Assert.Throws<ExecutionProviderUnavailableException>(() => ExecutionProviders.AppendCuda(options, 0));
         Assert.DoesNotContain('\n', e.Message);
-        var ort = Assert.IsType<OrtException>(e.InnerException);
-        Assert.Contains("Failed to load library", e.Message); // ORT's own reason is kept
-        Assert.Empty(options.AppendedProviders);
+        Assert.Equal(ExitCodes.Runtime, e.ExitCode);
+        Assert.Contains("ORT said:", e.Message); // ORT's own reason is kept
+        Assert.IsType<OrtException>(e.InnerException);
+        if (CudaBuild)
+        {
+            // The provider library is there; what is missing is the host's CUDA 13 (none on the test machines).
+            Assert.Contains("missing libcudart.so.13", e.Message);
+            Assert.Contains("libcublasLt.so.13", e.Message);
+        }
+        else
+        {
+            Assert.Contains("has no libonnxruntime_providers_cuda.so", e.Message);
+            Assert.Contains("Microsoft.ML.OnnxRuntime.Gpu.Linux", e.Message);
+            Assert.Contains("--ort-library", e.Message);
+        }
     }
 
     [Fact]
@@ -37,14 +50,15 @@ public class ExecutionProviderTests
     {
         var notices = new List<string>();
         var settings = new RuntimeSettings { Device = ExecutionDevice.Auto, Notice = notices.Add };
-        using (var options = settings.CreateSessionOptions())
-            Assert.Empty(options.AppendedProviders);
-        using var session = settings.OpenSession(WriteDouble(out var path));
+        using (settings.CreateSessionOptions(out var device))
+            Assert.Equal(ExecutionDevice.Cpu, device);
+        var path = TinyModels.WriteTemp(TinyModels.Double());
         try
         {
-            Assert.Equal(new[] { "CPUExecutionProvider" }, session.Providers);
+            using var session = settings.OpenSession(path, out var device);
+            Assert.Equal(ExecutionDevice.Cpu, device);
             using var x = OrtValue.CreateTensorValueFromMemory(new float[] { 2 }, [1]);
-            using var y = session.Run(new Dictionary<string, OrtValue> { ["X"] = x });
+            using var y = session.RunNamed(new Dictionary<string, OrtValue> { ["X"] = x });
             Assert.Equal(4f, y[0].GetTensorDataAsSpan<float>()[0]);
         }
         finally { File.Delete(path); }
@@ -54,6 +68,7 @@ public class ExecutionProviderTests
         {
             Assert.DoesNotContain('\n', n);
             Assert.Contains("running on CPU", n);
+            Assert.Contains(CudaBuild ? "libcudart.so.13" : "libonnxruntime_providers_cuda.so", n);
         }
     }
 
@@ -76,6 +91,4 @@ public class ExecutionProviderTests
     [Fact]
     public void ParseDevice_RejectsOthers() =>
         Assert.Contains("expected cpu, cuda or auto", Assert.Throws<OnnxSteerException>(() => ExecutionProviders.ParseDevice("tpu")).Message);
-
-    private static string WriteDouble(out string path) => path = TinyModels.WriteTemp(TinyModels.Double());
 }

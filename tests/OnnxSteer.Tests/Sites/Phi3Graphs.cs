@@ -112,6 +112,6 @@ internal static class Phi3Graphs
     public static Dictionary<string, float[]> Run(ModelProto model, int tokens, int seed, params string[] wanted)
     {
         using var x = OrtHarness.Tensor(OrtHarness.Random(tokens * Hidden, seed), [1, tokens, Hidden], F32);
-        return OrtHarness.Run(model, null, new Dictionary<string, OnnxSteer.Runtime.OrtValue> { ["inputs_embeds"] = x }, wanted, F32);
+        return OrtHarness.Run(model, null, new Dictionary<string, OrtValue> { ["inputs_embeds"] = x }, wanted, F32);
     }
 }

@@ -64,7 +64,7 @@ public class UnsupportedSitesTests
     private static Dictionary<string, float[]> RunNBits(ModelProto model, int seed, params string[] wanted)
     {
         using var x = OrtHarness.Tensor(OrtHarness.Random(Tokens * K, seed), [1, Tokens, K], F32);
-        return OrtHarness.Run(model, null, new Dictionary<string, OnnxSteer.Runtime.OrtValue> { ["x"] = x }, wanted, F32);
+        return OrtHarness.Run(model, null, new Dictionary<string, OrtValue> { ["x"] = x }, wanted, F32);
     }
 
     [Theory]
