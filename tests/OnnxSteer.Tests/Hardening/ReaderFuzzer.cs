@@ -29,7 +29,8 @@ internal sealed class ReaderFuzzer(IReadOnlyList<FuzzTarget> targets, string wor
     public static readonly TimeSpan TimeLimit = TimeSpan.FromSeconds(10);
     public const long AllocationLimit = 512L << 20;
 
-    public FuzzSummary Run(int iterations, int baseSeed)
+    /// <summary>Runs <paramref name="iterations"/> inputs; <paramref name="progress"/> gets a line every 1000 inputs (long runs).</summary>
+    public FuzzSummary Run(int iterations, int baseSeed, Action<string>? progress = null)
     {
         var failures = new List<FuzzFailure>();
         var perTarget = targets.ToDictionary(t => t.Name, _ => 0);
@@ -39,13 +40,8 @@ internal sealed class ReaderFuzzer(IReadOnlyList<FuzzTarget> targets, string wor
         for (var i = 0; i < iterations; i++)
         {
             var seed = baseSeed + i;
-            var rng = new Random(seed);
             var target = targets[i % targets.Count];
-            var mutatorIndex = rng.Next(target.Mutators.Count);
-            var mutator = target.Mutators[mutatorIndex];
-            var input = mutator(target.Seeds[rng.Next(target.Seeds.Count)], rng);
-            // Sometimes stack a second mutation (e.g. truncate an inflated file).
-            if (rng.Next(4) == 0) input = target.Mutators[rng.Next(target.Mutators.Count)](input, rng);
+            var (input, mutator) = Input(target, seed);
             var path = Path.Combine(workDir, target.FileName);
             File.WriteAllBytes(path, input);
             perTarget[target.Name]++;
@@ -54,6 +50,9 @@ internal sealed class ReaderFuzzer(IReadOnlyList<FuzzTarget> targets, string wor
             if (outcome.Elapsed > slowest) slowest = outcome.Elapsed;
             if (outcome.Allocated > mostAllocated) mostAllocated = outcome.Allocated;
             if (outcome.Rejected) rejected[target.Name]++;
+            if (progress is not null && (i + 1) % 1000 == 0)
+                progress($"{DateTime.UtcNow:HH:mm:ss} {i + 1}/{iterations} inputs, {rejected.Values.Sum()} rejected, {failures.Count} failures, " +
+                         $"slowest {slowest.TotalMilliseconds:0} ms, most allocated {mostAllocated >> 20} MB");
             var problem = outcome.Problem;
             if (problem is null && outcome.Allocated > AllocationLimit + 64L * input.Length)
                 problem = $"allocated {outcome.Allocated >> 20} MB for a {input.Length}-byte input";
@@ -69,6 +68,17 @@ internal sealed class ReaderFuzzer(IReadOnlyList<FuzzTarget> targets, string wor
             if (outcome.Hung) break; // the reader's thread is still busy; stop rather than pile up.
         }
         return new FuzzSummary(iterations, perTarget, rejected, slowest, mostAllocated, failures);
+    }
+
+    /// <summary>The input iteration seed <paramref name="seed"/> feeds to <paramref name="target"/>, and its first mutation.</summary>
+    public static (byte[] Input, Func<byte[], Random, byte[]> Mutator) Input(FuzzTarget target, int seed)
+    {
+        var rng = new Random(seed);
+        var mutator = target.Mutators[rng.Next(target.Mutators.Count)];
+        var input = mutator(target.Seeds[rng.Next(target.Seeds.Count)], rng);
+        // Sometimes stack a second mutation (e.g. truncate an inflated file).
+        if (rng.Next(4) == 0) input = target.Mutators[rng.Next(target.Mutators.Count)](input, rng);
+        return (input, mutator);
     }
 
     private readonly record struct Outcome(bool Rejected, string? Problem, TimeSpan Elapsed, long Allocated, bool Hung);
