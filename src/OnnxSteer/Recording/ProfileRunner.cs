@@ -38,6 +38,8 @@ public sealed record ProfileRequest
     public bool SkipBad { get; init; }
     /// <summary>How to run ONNX Runtime.</summary>
     public RuntimeSettings Runtime { get; init; } = RuntimeSettings.Default;
+    /// <summary>Checkpointing of the counts (null = none).</summary>
+    public CheckpointOptions? Checkpoint { get; init; }
 }
 
 /// <summary>Progress after each batch.</summary>
@@ -64,7 +66,9 @@ public static class ProfileRunner
     public static SteeringProfile Run(ProfileRequest request, IProgress<ProfileProgress>? progress = null, CancellationToken cancel = default)
     {
         if (request.BatchSize < 1) throw new OnnxSteerException($"--batch-size {request.BatchSize}: must be at least 1", ExitCodes.Usage);
-        var model = OnnxModel.Load(request.ModelPath);
+        // Lean: inline weights stay in the file (the session reads them from there), so profiling holds no managed
+        // copy of them beside the runtime's.
+        var model = StreamingModelRewriter.LoadLean(request.ModelPath);
         var sites = SiteFinder.Find(model).Sites;
         var ordered = sites.OrderBy(s => s.Kind).ThenBy(s => s.Layer).ToList();
         var tokenizer = TokenizerLoader.Load(request.TokenizerPath ?? model.BaseDirectory);
@@ -84,23 +88,28 @@ public static class ProfileRunner
             }
         }
 
+        var fingerprint = ModelFingerprint.Compute(model, sites);
+        var checkpoints = request.Checkpoint is { } options ? new CheckpointWriter(options, request, fingerprint, encoded) : null;
+        var resumed = checkpoints?.Resume();
+        var done = resumed?.PairsDone ?? 0;
         var counter = new MomentumCounter(ordered.Select(ProfileSite.From));
         var pairsPerBatch = Math.Max(1, request.BatchSize / 2);
         var clock = Stopwatch.StartNew();
-        if (encoded.Count > 0)
+        if (encoded.Count > done)
         {
             using var recorder = new ActivationRecorder(model, ordered, request.Runtime);
-            for (var start = 0; start < encoded.Count; start += pairsPerBatch)
+            for (var start = done; start < encoded.Count; start += pairsPerBatch)
             {
                 cancel.ThrowIfCancellationRequested();
                 var chunk = encoded.Skip(start).Take(pairsPerBatch).ToList();
                 var rows = recorder.Record(chunk.SelectMany(p => new[] { p.Positive, p.Negative }).ToList());
                 for (var i = 0; i < chunk.Count; i++) counter.AddPair(rows[2 * i], rows[2 * i + 1]);
-                progress?.Report(new ProfileProgress(counter.Pairs, encoded.Count, clock.Elapsed));
+                checkpoints?.AfterBatch(resumed?.Counts, counter, request.Method);
+                progress?.Report(new ProfileProgress(done + counter.Pairs, encoded.Count, clock.Elapsed));
             }
         }
 
-        var profile = counter.ToProfile(ModelFingerprint.Compute(model, sites), request.Method);
+        var profile = ProfileCheckpoint.Add(resumed?.Counts, counter.ToProfile(fingerprint, request.Method));
         profile.ModelFile = model.FilePath is null ? null : Path.GetFileName(model.FilePath);
         profile.Source = request.Pairs.Description;
         profile.Shards = request.Shard.Count == 1 ? null : [request.Shard.ToString()];

@@ -31,7 +31,7 @@ public sealed class ReaderFuzzTests(ITestOutputHelper output)
                              string.Join(", ", targets.Select(t => $"{t.Name} {t.Seeds.Count}")));
             foreach (var (name, count) in summary.InputsPerTarget)
                 output.WriteLine($"  {name}: {count} inputs, {summary.Rejected[name]} rejected with OnnxSteerException, {count - summary.Rejected[name]} accepted or failed");
-            output.WriteLine($"  slowest input {summary.Slowest.TotalMilliseconds:0} ms, most allocated {summary.MostAllocated >> 20} MB");
+            output.WriteLine($"  slowest input {summary.Slowest.TotalMilliseconds:0} ms of the reader thread's CPU time, most allocated {summary.MostAllocated >> 20} MB");
             foreach (var f in summary.Failures)
                 output.WriteLine($"FAIL {f.Target} iteration {f.Iteration} seed {f.Seed} ({f.Mutation}){(f.SavedInput is null ? "" : " saved " + f.SavedInput)}: {f.Problem}");
 
