@@ -38,6 +38,10 @@ public sealed record ProfileRequest
     public bool SkipBad { get; init; }
     /// <summary>How to run ONNX Runtime.</summary>
     public RuntimeSettings Runtime { get; init; } = RuntimeSettings.Default;
+    /// <summary>Go on when the memory estimate exceeds the memory available (otherwise refuse before reading weights).</summary>
+    public bool IgnoreMemoryEstimate { get; init; }
+    /// <summary>Memory available to the run in bytes; null = ask the OS (<see cref="MemoryEstimate.Available"/>).</summary>
+    public long? MemoryAvailable { get; init; }
     /// <summary>Checkpointing of the counts (null = none).</summary>
     public CheckpointOptions? Checkpoint { get; init; }
 }
@@ -97,6 +101,7 @@ public static class ProfileRunner
         var clock = Stopwatch.StartNew();
         if (encoded.Count > done)
         {
+            CheckMemory(model, request);
             using var recorder = new ActivationRecorder(model, ordered, request.Runtime);
             for (var start = done; start < encoded.Count; start += pairsPerBatch)
             {
@@ -124,6 +129,18 @@ public static class ProfileRunner
         return profile.Pairs > 0
             ? UnitSelector.Select(profile, request.K, request.Alpha, kinds, request.RankJointly, request.Method, request.Seed, request.Layers)
             : profile;
+    }
+
+    /// <summary>Says in one line what the session will need; refuses, before any weight is read, when that exceeds what is available.</summary>
+    private static void CheckMemory(OnnxModel model, ProfileRequest request)
+    {
+        var estimate = MemoryEstimate.For(model, request.Runtime.Device == ExecutionDevice.Cpu ? ExecutionDevice.Cpu : ExecutionDevice.Cuda);
+        var available = request.MemoryAvailable ?? MemoryEstimate.Available();
+        request.Runtime.Notice?.Invoke(estimate.Describe(available));
+        if (estimate.Exceeds(available) && !request.IgnoreMemoryEstimate)
+            throw new OnnxSteerException(
+                $"{model.DisplayName}: profiling needs about {estimate.HostBytes / 1e9:0.0} GB on the {(estimate.Device == ExecutionDevice.Cpu ? "CPU" : "host")} " +
+                $"but {available!.Value / 1e9:0.0} GB is available; {estimate.Advice()}; --ignore-memory-estimate tries anyway", ExitCodes.Failure);
     }
 
     /// <summary>context_length from genai_config.json beside the model, if there is one.</summary>
