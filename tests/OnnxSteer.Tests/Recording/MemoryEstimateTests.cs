@@ -21,8 +21,8 @@ public class MemoryEstimateTests
         var cuda = MemoryEstimate.For(model, ExecutionDevice.Cuda);
         // The estimate also counts Constant-node tensors (a few bytes here): equal to the initializers' within 1 KB.
         Assert.InRange(cpu.HalfBytes, half, half + 1024);
-        Assert.Equal((long)(MemoryEstimate.CpuHalfFactor * half + MemoryEstimate.OtherFactor * cpu.OtherBytes) + MemoryEstimate.Overhead, cpu.HostBytes);
-        Assert.True(cuda.DeviceBytes < cpu.HostBytes && cuda.HostBytes < cpu.HostBytes);
+        Assert.Equal((long)(MemoryEstimate.CpuHalfFactor * cpu.HalfBytes + MemoryEstimate.OtherFactor * cpu.OtherBytes) + MemoryEstimate.Overhead, cpu.HostBytes);
+        Assert.True(cuda.DeviceBytes < cpu.HostBytes, "fp16 stays fp16 on the GPU");
         Assert.StartsWith("memory: about ", cpu.Describe(8_000_000_000));
         Assert.Contains("computed in fp32 on the CPU", cpu.Describe(null));
         Assert.True(cpu.Exceeds(cpu.HostBytes - 1));
