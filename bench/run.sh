@@ -7,7 +7,8 @@
 # Knobs (environment):
 #   BENCH_RUNS=5          rounds per figure (median, min-max reported)
 #   BENCH_QUICK=1         skip the full-size B1 model (32 layers, 4096 hidden, 11008 intermediate, fp16: 12.6 GiB of data)
-#   BENCH_SKIP="..."      parts to skip: b1 b1inline bdn b2 b2big b3 b4
+#   BENCH_SKIP="..."      parts to skip: b1 b1inline bdn b2 b2big b3 b4 bmem
+#   BENCH_MEM_RUNS=1      BMEM: rounds of generate/profile peak-RSS pairs (each a fresh process)
 #   BENCH_COLD=1          B1: also time a cold read of the data file (evicted from the page cache first)
 #   BENCH_B2_BIG_PASSES=1 passes of all 256 pairs on the ~100M model (each pass is split into 5 blocks for the spread)
 #   BENCH_NEW_TOKENS=32   decode length for B3
@@ -139,6 +140,37 @@ if ! skip b4; then
     if [[ $node_ok == 1 ]]; then node bench/node/encode.mjs "$tok" "$text" >> "$runs"; fi
   done
   bench b4-report "$runs" "$tok" --report "$report"
+fi
+
+# ---------------------------------------------------------------- BMEM: peak RSS of profile vs generate (issue 21)
+# Fresh processes, peak RSS from /usr/bin/time; fp16 at 337 MB of weights, external data and inline (profile loads
+# inline weights lean). Never a 7B shape here: the machine is shared.
+if ! skip bmem && [[ -x /usr/bin/time ]]; then
+  mem=$work/bmem-L8-H1024-I2816-V32000-fp16
+  synth_once "$mem" --layers 8 --hidden 1024 --intermediate 2816 --heads 16 --vocab 32000 --dtype fp16 --style genai
+  if [[ ! -f $mem/inline/model.onnx ]]; then
+    mkdir -p "$mem/inline" && cp "$mem"/model/{genai_config.json,tokenizer.json,tokenizer_config.json} "$mem/inline/"
+    cli repack "$mem/model" --inline -o "$mem/inline/model.onnx" > /dev/null
+  fi
+  for i in $(seq 0 15); do echo "{\"prompt\": \"Question $i: is the sky blue? Answer:\", \"positive\": \" yes\", \"negative\": \" no\"}"; done > "$mem/pairs.jsonl"
+  rss() { /usr/bin/time -f %M -o "$mem/rss" "$@" > /dev/null 2>&1; cat "$mem/rss"; }
+  {
+    echo "## BMEM: peak RSS of profile vs generate (fp16, 337 MB of weights, CPU)"
+    echo ""
+    echo "| layout | round | generate peak RSS | profile peak RSS | profile / generate | estimate printed by profile |"
+    echo "|---|---|---|---|---|---|"
+  } >> "$report"
+  for layout in model inline; do
+    for r in $(seq 1 "${BENCH_MEM_RUNS:-1}"); do
+      say "BMEM: $layout round $r"
+      g=$(rss "${CLI[@]}" generate "$mem/$layout" --prompt "Once upon a time" --max-new-tokens 4)
+      p=$(rss "${CLI[@]}" profile "$mem/$layout" --pairs "$mem/pairs.jsonl" -q -o "$mem/profile-$layout.json")
+      est=$("${CLI[@]}" profile "$mem/$layout" --pairs "$mem/pairs.jsonl" --pairs-limit 1 -q -o "$mem/est.json" 2>&1 >/dev/null | grep -m1 '^memory:' || true)
+      awk -v l="$([[ $layout == model ]] && echo external || echo inline)" -v r="$r" -v g="$g" -v p="$p" -v e="$est" \
+        'BEGIN { printf "| %s | %d | %.0f MB | %.0f MB | %.2f | %s |\n", l, r, g / 1024, p / 1024, p / g, e }' >> "$report"
+    done
+  done
+  echo "" >> "$report"
 fi
 
 load_end=$(load)

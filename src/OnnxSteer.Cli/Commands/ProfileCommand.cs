@@ -32,7 +32,11 @@ public sealed class ProfileCommand : ICliCommand
         var direction = new Option<string>("--direction") { Description = "Sign of gamma. released: + when r_pos >= r_neg (the released code); sign-aware: flipped where the unit's mean activation is negative, so gamma*x moves towards the positive side.", DefaultValueFactory = _ => "released", HelpName = "released|sign-aware" };
         var check = new Option<string?>("--check-pairs") { Description = "Held-out pairs (JSON Lines like --pairs, not used for profiling): after selecting, patch a temporary copy and report whether steering raises the log-prob margin of positive over negative answers.", HelpName = "FILE" };
         var batch = new Option<int>("--batch-size") { Description = "Sequences per run; a pair's two sequences go together.", DefaultValueFactory = _ => 8, HelpName = "B" };
-        var shard = new Option<string?>("--shard") { Description = "Process only shard i of n (0-based; pairs j with j mod n = i). 'onnxsteer merge' of all shards equals the unsharded profile.", HelpName = "i/n" };
+        var shard = new Option<string?>("--shard") { Description = "Process only shard i of n (0-based; pairs j with j mod n = i). 'onnxsteer merge' of all shards equals the unsharded profile. i may be env:VAR, read from an environment variable such as SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX (docs/scale.md).", HelpName = "i/n" };
+        var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Save the exact counts so far to OUTPUT.checkpoint (atomically) after every N pairs (whole batches); 0 = only by time.", HelpName = "N" };
+        var checkpointMinutes = new Option<double>("--checkpoint-minutes") { Description = "Also save the checkpoint when this many minutes passed since the last one; 0 = only by pairs.", DefaultValueFactory = _ => 10, HelpName = "M" };
+        var ignoreMemory = new Option<bool>("--ignore-memory-estimate") { Description = "Go on even when the memory estimate (printed before the weights are read) exceeds the memory available; by default such a run is refused." };
+        var resume = new Option<bool>("--resume") { Description = "Continue from OUTPUT.checkpoint when it exists (same model, pairs, shard and --batch-size); the result is byte-identical to an uninterrupted run. Without a checkpoint, start from the first pair." };
         var maxTokens = new Option<int?>("--max-tokens") { Description = "Longest sequence; longer prompts lose tokens from the left (the answer is kept). Default: genai_config.json's context_length, else 512.", HelpName = "N" };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "tokenizer.json or its folder (default: the model's folder).", HelpName = "PATH" };
         var skipBad = new Option<bool>("--skip-bad") { Description = "Skip bad records (malformed, missing fields, answer longer than the context) and report how many, instead of stopping at the first." };
@@ -51,20 +55,21 @@ public sealed class ProfileCommand : ICliCommand
             "Record last-token activations at every steering site on contrastive pairs, count activation momenta exactly, " +
             "select the top units (AUSteer) and write profile.json.");
         command.Arguments.Add(model);
-        foreach (var o in new Option[] { pairs, task, data, limit, skip, sites, jointly, method, k, alpha, seed, layers, tieBreak, direction, check, batch, shard, maxTokens, tokenizer, skipBad, probes, quiet, output, force })
+        foreach (var o in new Option[] { pairs, task, data, limit, skip, sites, jointly, method, k, alpha, seed, layers, tieBreak, direction, check, batch, shard, maxTokens, tokenizer, skipBad, probes, checkpointEvery, checkpointMinutes, resume, ignoreMemory, quiet, output, force })
             command.Options.Add(o);
         runtime.AddTo(command);
         command.SetAction(parse => CommandRunner.Run(parse, () =>
         {
             // Usage errors first, before any file is read.
-            var shardSpec = parse.GetValue(shard) is { } s ? ShardSpec.Parse(s) : ShardSpec.All;
+            var shardSpec = parse.GetValue(shard) is { } s ? ShardSpec.FromArgument(s) : ShardSpec.All;
+            var outPath = parse.GetValue(output)!;
+            var checkpoint = CheckpointOptionsFrom(parse.GetValue(checkpointEvery), parse.GetValue(checkpointMinutes), parse.GetValue(resume), outPath);
             var methodValue = SelectionText.ParseMethod(parse.GetValue(method)!);
             var kinds = SelectionText.ParseSites(parse.GetValue(sites)!);
             var layerList = parse.GetValue(layers) is { } l ? SelectionText.ParseLayers(l) : null;
             var tieBreakRule = SelectionRules.ParseTieBreak(parse.GetValue(tieBreak)!);
             var directionRule = SelectionRules.ParseDirection(parse.GetValue(direction)!);
             SelectionArguments.Check(methodValue == SteeringMethod.Caa ? null : parse.GetValue(k), parse.GetValue(alpha));
-            var outPath = parse.GetValue(output)!;
             OutputChecks.File(outPath, parse.GetValue(force));
             var options = new PairOptions(parse.GetValue(skip), parse.GetValue(limit), parse.GetValue(skipBad));
             var pairSet = (parse.GetValue(pairs), parse.GetValue(task), parse.GetValue(data)) switch
@@ -99,6 +104,8 @@ public sealed class ProfileCommand : ICliCommand
                 SkipBad = parse.GetValue(skipBad),
                 Probes = parse.GetValue(probes),
                 Runtime = runtime.Read(parse),
+                Checkpoint = checkpoint,
+                IgnoreMemoryEstimate = parse.GetValue(ignoreMemory),
             };
             var isQuiet = parse.GetValue(quiet);
             foreach (var reason in pairSet.SkipReasons) if (!isQuiet) Console.Error.WriteLine($"skipped {reason}");
@@ -120,6 +127,8 @@ public sealed class ProfileCommand : ICliCommand
 
             profile.Save(outPath);
             if (SignRule.NegativeFactorWarning(profile) is { } sign) Console.Error.WriteLine(sign);
+            // The profile is whole on disk: its checkpoint has nothing more to give.
+            if (checkpoint is not null) File.Delete(checkpoint.Path);
             if (!isQuiet)
             {
                 Console.WriteLine($"profiled {profile.Pairs} pairs{(request.Shard.Count > 1 ? $" (shard {request.Shard})" : "")} at {profile.Sites.Count} sites; " +
@@ -137,6 +146,21 @@ public sealed class ProfileCommand : ICliCommand
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>Checkpoint settings from the options; null when neither pairs nor minutes ask for one and there is no resume.</summary>
+    private static CheckpointOptions? CheckpointOptionsFrom(int everyPairs, double minutes, bool resume, string output)
+    {
+        if (everyPairs < 0) throw new OnnxSteerException($"--checkpoint-every {everyPairs}: must be ≥ 0", ExitCodes.Usage);
+        if (!double.IsFinite(minutes) || minutes < 0) throw new OnnxSteerException($"--checkpoint-minutes {minutes}: must be ≥ 0", ExitCodes.Usage);
+        if (everyPairs == 0 && minutes == 0 && !resume) return null;
+        return new CheckpointOptions
+        {
+            Path = CheckpointOptions.PathFor(output),
+            EveryPairs = everyPairs,
+            Every = minutes > 0 ? TimeSpan.FromMinutes(minutes) : null,
+            Resume = resume,
+        };
     }
 
     private static SteeringProfile WithProgressBar(ProfileRequest request, CancellationToken cancel)

@@ -35,4 +35,33 @@ public readonly record struct ShardSpec(int Index, int Count)
     public static ShardSpec Parse(string text) => TryParse(text, out var s)
         ? s
         : throw new OnnxSteerException($"--shard '{text}': expected i/n with 0 ≤ i < n (0-based), e.g. 0/4", ExitCodes.Usage);
+
+    /// <summary>
+    /// The command-line form: "i/n", or "env:VAR/n" where the environment variable VAR holds i (a job array's task index, e.g.
+    /// SLURM_ARRAY_TASK_ID or Kubernetes' JOB_COMPLETION_INDEX), or throws an <see cref="OnnxSteerException"/> (usage
+    /// error) saying what is expected.
+    /// </summary>
+    public static ShardSpec FromArgument(string text, Func<string, string?>? environment = null)
+    {
+        var resolved = ResolveEnvironment(text, environment ?? Environment.GetEnvironmentVariable);
+        return TryParse(resolved, out var s)
+            ? s
+            : throw new OnnxSteerException(
+                $"--shard '{text}'{(resolved == text ? "" : $" (= {resolved})")}: expected i/n with 0 ≤ i < n (0-based), e.g. 0/4 or env:SLURM_ARRAY_TASK_ID/4",
+                ExitCodes.Usage);
+    }
+
+    private const string EnvPrefix = "env:";
+
+    /// <summary>"env:VAR/n" → "value/n"; anything else unchanged. An unset or empty variable is a usage error.</summary>
+    private static string ResolveEnvironment(string text, Func<string, string?> environment)
+    {
+        if (!text.StartsWith(EnvPrefix, StringComparison.Ordinal)) return text;
+        var slash = text.LastIndexOf('/');
+        var name = slash > EnvPrefix.Length ? text[EnvPrefix.Length..slash] : text[EnvPrefix.Length..];
+        var value = environment(name);
+        if (string.IsNullOrWhiteSpace(value))
+            throw new OnnxSteerException($"--shard '{text}': environment variable {name} is not set (run inside the job array, or give i/n)", ExitCodes.Usage);
+        return slash > EnvPrefix.Length ? value.Trim() + text[slash..] : value.Trim();
+    }
 }

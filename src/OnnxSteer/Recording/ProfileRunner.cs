@@ -45,6 +45,12 @@ public sealed record ProfileRequest
     /// <summary>Also fit a DSAS probe per site (<see cref="ProbeFitter"/>) for <c>patch --dynamic</c>; keeps every
     /// pair's last-token rows in memory until the fit (pairs × 2 × total site width floats).</summary>
     public bool Probes { get; init; }
+    /// <summary>Go on when the memory estimate exceeds the memory available (otherwise refuse before reading weights).</summary>
+    public bool IgnoreMemoryEstimate { get; init; }
+    /// <summary>Memory available to the run in bytes; null = ask the OS (<see cref="MemoryEstimate.Available"/>).</summary>
+    public long? MemoryAvailable { get; init; }
+    /// <summary>Checkpointing of the counts (null = none).</summary>
+    public CheckpointOptions? Checkpoint { get; init; }
 }
 
 /// <summary>Progress after each batch.</summary>
@@ -71,7 +77,12 @@ public static class ProfileRunner
     public static SteeringProfile Run(ProfileRequest request, IProgress<ProfileProgress>? progress = null, CancellationToken cancel = default)
     {
         if (request.BatchSize < 1) throw new OnnxSteerException($"--batch-size {request.BatchSize}: must be at least 1", ExitCodes.Usage);
-        var model = OnnxModel.Load(request.ModelPath);
+        // A checkpoint keeps exact counts, not every pair's activations, so a resumed run could not fit the probes.
+        if (request.Probes && request.Checkpoint is not null)
+            throw new OnnxSteerException("--probes cannot be checkpointed or resumed: the probe fit needs every pair's activations, which a checkpoint does not keep", ExitCodes.Usage);
+        // Lean: inline weights stay in the file (the session reads them from there), so profiling holds no managed
+        // copy of them beside the runtime's.
+        var model = StreamingModelRewriter.LoadLean(request.ModelPath);
         var sites = SiteFinder.Find(model).Sites;
         var ordered = sites.OrderBy(s => s.Kind).ThenBy(s => s.Layer).ToList();
         var tokenizer = TokenizerLoader.Load(request.TokenizerPath ?? model.BaseDirectory);
@@ -91,14 +102,19 @@ public static class ProfileRunner
             }
         }
 
+        var fingerprint = ModelFingerprint.Compute(model, sites);
+        var checkpoints = request.Checkpoint is { } options ? new CheckpointWriter(options, request, fingerprint, encoded) : null;
+        var resumed = checkpoints?.Resume();
+        var done = resumed?.PairsDone ?? 0;
         var counter = new MomentumCounter(ordered.Select(ProfileSite.From));
         var pairsPerBatch = Math.Max(1, request.BatchSize / 2);
         var clock = Stopwatch.StartNew();
         var kept = request.Probes ? (Positive: new List<float[][]>(encoded.Count), Negative: new List<float[][]>(encoded.Count)) : default;
-        if (encoded.Count > 0)
+        if (encoded.Count > done)
         {
+            CheckMemory(model, request);
             using var recorder = new ActivationRecorder(model, ordered, request.Runtime);
-            for (var start = 0; start < encoded.Count; start += pairsPerBatch)
+            for (var start = done; start < encoded.Count; start += pairsPerBatch)
             {
                 cancel.ThrowIfCancellationRequested();
                 var chunk = encoded.Skip(start).Take(pairsPerBatch).ToList();
@@ -109,11 +125,12 @@ public static class ProfileRunner
                     kept.Positive?.Add(rows[2 * i]);
                     kept.Negative?.Add(rows[2 * i + 1]);
                 }
-                progress?.Report(new ProfileProgress(counter.Pairs, encoded.Count, clock.Elapsed));
+                checkpoints?.AfterBatch(resumed?.Counts, counter, request.Method);
+                progress?.Report(new ProfileProgress(done + counter.Pairs, encoded.Count, clock.Elapsed));
             }
         }
 
-        var profile = counter.ToProfile(ModelFingerprint.Compute(model, sites), request.Method);
+        var profile = ProfileCheckpoint.Add(resumed?.Counts, counter.ToProfile(fingerprint, request.Method));
         profile.ModelFile = model.FilePath is null ? null : Path.GetFileName(model.FilePath);
         profile.Source = request.Pairs.Description;
         profile.Shards = request.Shard.Count == 1 ? null : [request.Shard.ToString()];
@@ -131,6 +148,18 @@ public static class ProfileRunner
             ? UnitSelector.Select(profile, request.K, request.Alpha, kinds, request.RankJointly, request.Method, request.Seed, request.Layers,
                 request.TieBreak, request.Direction)
             : profile;
+    }
+
+    /// <summary>Says in one line what the session will need; refuses, before any weight is read, when that exceeds what is available.</summary>
+    private static void CheckMemory(OnnxModel model, ProfileRequest request)
+    {
+        var estimate = MemoryEstimate.For(model, request.Runtime.Device == ExecutionDevice.Cpu ? ExecutionDevice.Cpu : ExecutionDevice.Cuda);
+        var available = request.MemoryAvailable ?? MemoryEstimate.Available();
+        request.Runtime.Notice?.Invoke(estimate.Describe(available));
+        if (estimate.Exceeds(available) && !request.IgnoreMemoryEstimate)
+            throw new OnnxSteerException(
+                $"{model.DisplayName}: profiling needs about {estimate.HostBytes / 1e9:0.0} GB on the {(estimate.Device == ExecutionDevice.Cpu ? "CPU" : "host")} " +
+                $"but {available!.Value / 1e9:0.0} GB is available; {estimate.Advice()}; --ignore-memory-estimate tries anyway", ExitCodes.Failure);
     }
 
     /// <summary>context_length from genai_config.json beside the model, if there is one.</summary>

@@ -6,7 +6,8 @@ namespace OnnxSteer.Tests.Hardening;
 /// <summary>
 /// Mutation fuzzing of the model loader + site finder, the profile reader and the tokenizer readers (see
 /// <see cref="ReaderFuzzer"/>). <c>make test</c> runs a short seeded budget; <c>make fuzz</c> sets
-/// ONNXSTEER_FUZZ_ITERATIONS (and optionally ONNXSTEER_FUZZ_SEED, ONNXSTEER_FUZZ_OUT to keep failing inputs).
+/// ONNXSTEER_FUZZ_ITERATIONS (and optionally ONNXSTEER_FUZZ_SEED, ONNXSTEER_FUZZ_OUT to keep failing inputs,
+/// ONNXSTEER_FUZZ_PROGRESS to append a progress line every 1000 inputs).
 /// </summary>
 public sealed class ReaderFuzzTests(ITestOutputHelper output)
 {
@@ -22,13 +23,15 @@ public sealed class ReaderFuzzTests(ITestOutputHelper output)
         try
         {
             var targets = FuzzTargets.All(work);
-            var summary = new ReaderFuzzer(targets, work, failureDir).Run(iterations, baseSeed);
+            var progressFile = Environment.GetEnvironmentVariable("ONNXSTEER_FUZZ_PROGRESS");
+            var summary = new ReaderFuzzer(targets, work, failureDir).Run(iterations, baseSeed,
+                string.IsNullOrEmpty(progressFile) ? null : line => File.AppendAllText(progressFile, line + "\n"));
 
             output.WriteLine($"fuzz: {summary.Inputs} inputs (seed {baseSeed}), seeds per target: " +
                              string.Join(", ", targets.Select(t => $"{t.Name} {t.Seeds.Count}")));
             foreach (var (name, count) in summary.InputsPerTarget)
                 output.WriteLine($"  {name}: {count} inputs, {summary.Rejected[name]} rejected with OnnxSteerException, {count - summary.Rejected[name]} accepted or failed");
-            output.WriteLine($"  slowest input {summary.Slowest.TotalMilliseconds:0} ms, most allocated {summary.MostAllocated >> 20} MB");
+            output.WriteLine($"  slowest input {summary.Slowest.TotalMilliseconds:0} ms of the reader thread's CPU time, most allocated {summary.MostAllocated >> 20} MB");
             foreach (var f in summary.Failures)
                 output.WriteLine($"FAIL {f.Target} iteration {f.Iteration} seed {f.Seed} ({f.Mutation}){(f.SavedInput is null ? "" : " saved " + f.SavedInput)}: {f.Problem}");
 
@@ -59,6 +62,47 @@ public sealed class ReaderFuzzTests(ITestOutputHelper output)
         // 100 GB claimed by the graph's length: the loader must refuse it, not try to allocate it.
         var inflated = Mutations.InflateLength(model, new Random(1));
         Assert.NotEqual(model, inflated);
+    }
+
+    [Fact]
+    public void A_vocabulary_repeated_hundreds_of_times_reads_like_one_copy_without_a_string_per_piece()
+    {
+        // The 100k-input make fuzz run (seed 20261204) stopped at iteration 35751: seed 20296955, RepeatTail stacked
+        // twice, a 4 MB tok.bin holding the seed vocabulary 672 times (344,064 pieces).
+        var work = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), "onnxsteer-fuzz-" + Guid.NewGuid().ToString("N"))).FullName;
+        try
+        {
+            var target = FuzzTargets.All(work).Single(t => t.Name == "tokenizer-bin");
+            var (input, mutator) = ReaderFuzzer.Input(target, 20296955);
+            Assert.Equal("RepeatTail", mutator.Method.Name);
+            var seed = target.Seeds[0];
+            Assert.Equal(0, (input.Length - 4) % (seed.Length - 4));
+            var copies = (input.Length - 4) / (seed.Length - 4);
+            Assert.True(copies > 100, $"{copies} copies");
+            var repeated = Path.Combine(work, "repeated-tok.bin");
+            var single = Path.Combine(work, "single-tok.bin");
+            File.WriteAllBytes(repeated, input);
+            File.WriteAllBytes(single, seed);
+
+            var reference = OnnxSteer.Tokenizers.Llama2cTokenizerFile.Read(single);
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            var file = OnnxSteer.Tokenizers.Llama2cTokenizerFile.Read(repeated);
+            var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            output.WriteLine($"{input.Length} bytes, {copies} copies, {file.VocabSize} pieces, read allocated {allocated >> 20} MB");
+            Assert.Equal(reference.VocabSize * copies, file.VocabSize);
+            // Every repeat is the same string object as its first occurrence: no string per repeated piece.
+            for (var id = reference.VocabSize; id < file.VocabSize; id += 997)
+                Assert.Same(file.Pieces[id % reference.VocabSize], file.Pieces[id]);
+            // Before the fix reading allocated 31 MB (7.5x the file); now the file, the piece and score lists: under 4x.
+            Assert.True(allocated < 4L * input.Length, $"allocated {allocated} bytes for a {input.Length}-byte file");
+
+            const string text = "Hello world, once upon a time.";
+            Assert.Equal(OnnxSteer.Tokenizers.TokenizerLoader.Load(single).EncodeToIds(text), OnnxSteer.Tokenizers.TokenizerLoader.Load(repeated).EncodeToIds(text));
+        }
+        finally
+        {
+            try { Directory.Delete(work, recursive: true); } catch (IOException) { }
+        }
     }
 
     private static int EnvInt(string name, int fallback) =>
