@@ -1,3 +1,5 @@
+using OnnxSteer.IO;
+
 namespace OnnxSteer.ModelFiles;
 
 /// <summary>What a repack wrote: the model (and its data file) and the sidecar files carried beside it.</summary>
@@ -55,7 +57,7 @@ public static class ModelRepacker
             if (name.EndsWith(".steer.data", StringComparison.Ordinal)) continue;
             var final = Path.Combine(outDir, name);
             var temp = IO.AtomicFile.TempNameFor(final);
-            if (!Patching.HardLink.TryCreate(from, temp)) File.Copy(from, temp);
+            if (!HardLink.TryCreate(from, temp)) File.Copy(from, temp);
             File.Move(temp, final, overwrite: true);
             IO.AtomicFile.TryDelete(temp); // left by rename(2) when both names already link one file
             carried.Add(name);

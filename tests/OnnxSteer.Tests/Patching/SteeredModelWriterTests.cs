@@ -1,3 +1,4 @@
+using OnnxSteer.IO;
 using Google.Protobuf;
 using Onnx;
 using OnnxSteer.ModelFiles;

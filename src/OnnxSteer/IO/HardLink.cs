@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace OnnxSteer.Patching;
+namespace OnnxSteer.IO;
 
 /// <summary>Creates hard links (a second name for the same bytes), so carrying gigabytes of weights costs nothing.</summary>
 internal static partial class HardLink
