@@ -60,8 +60,7 @@ public static class Steerer
 
     /// <summary>The same profile with its units selected anew (no model run).</summary>
     public static SteeringProfile Select(SteeringProfile profile, int k, double alpha, IReadOnlyCollection<SiteKind>? sites = null) =>
-        UnitSelector.Select(profile, k, alpha, sites ?? profile.Selection.Sites, profile.Selection.RankJointly,
-            profile.Method, profile.Selection.Seed, profile.Selection.Layers);
+        UnitSelector.Reselect(profile, k, alpha, sites);
 
     /// <summary>Writes <paramref name="profile"/> to <paramref name="path"/> (atomically).</summary>
     public static void Save(SteeringProfile profile, string path) => ProfileJson.Save(profile, path);

@@ -66,8 +66,7 @@ public static class ProfilePlanner
                 throw request.K is not null
                     ? new OnnxSteerException($"--k {k}: must be at least 1", ExitCodes.Usage)
                     : new InvalidProfileException($"{profilePath}: the profile stores no selection (k = 0); give --k and --alpha");
-            var kinds = request.Sites ?? (s.Sites.Count > 0 ? s.Sites : profile.Sites.Select(x => x.Kind).Distinct().ToList());
-            selected = UnitSelector.Select(profile, k, alpha, kinds, s.RankJointly, profile.Method, s.Seed, s.Layers);
+            selected = UnitSelector.Reselect(profile, k, alpha, request.Sites);
         }
 
         // The checks depend only on the site, so each site is checked once (not once per unit: a profile selecting

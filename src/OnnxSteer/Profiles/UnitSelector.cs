@@ -90,11 +90,17 @@ public static class UnitSelector
     }
 
     /// <summary>Re-selects with the settings already stored in the profile (e.g. after a merge).</summary>
-    public static SteeringProfile Reselect(SteeringProfile profile)
+    public static SteeringProfile Reselect(SteeringProfile profile) => Reselect(profile, profile.Selection.K, profile.Selection.Alpha);
+
+    /// <summary>
+    /// Re-selects at another <paramref name="k"/>, <paramref name="alpha"/> and (when given) site kinds, keeping every other
+    /// rule stored in the profile: method, joint ranking, seed, caa layers, tie-break and direction.
+    /// </summary>
+    public static SteeringProfile Reselect(SteeringProfile profile, int k, double alpha, IReadOnlyCollection<SiteKind>? siteKinds = null)
     {
         var s = profile.Selection;
-        var kinds = s.Sites.Count > 0 ? s.Sites : profile.Sites.Select(x => x.Kind).Distinct().ToList();
-        return Select(profile, s.K, s.Alpha, kinds, s.RankJointly, profile.Method, s.Seed, s.Layers, s.TieBreak, s.Direction);
+        var kinds = siteKinds ?? (s.Sites.Count > 0 ? s.Sites : profile.Sites.Select(x => x.Kind).Distinct().ToList());
+        return Select(profile, k, alpha, kinds, s.RankJointly, profile.Method, s.Seed, s.Layers, s.TieBreak, s.Direction);
     }
 
     /// <summary>gamma for a unit with <paramref name="pos"/> positive and <paramref name="neg"/> negative momenta of N pairs.</summary>

@@ -58,11 +58,10 @@ public sealed class InMemorySteering
     public IReadOnlyList<SiteKind> DefaultKinds =>
         Profile.Selection.Sites.Count > 0 ? Profile.Selection.Sites : Profile.Sites.Select(s => s.Kind).Distinct().Order().ToList();
 
-    /// <summary>A copy of the profile with the units of (k, alpha) on <paramref name="kinds"/> selected (the profile's method, ranking and seed kept).</summary>
+    /// <summary>A copy of the profile with the units of (k, alpha) on <paramref name="kinds"/> selected (every other rule of the profile kept).</summary>
     public SteeringProfile Select(SweepSetting setting, IReadOnlyList<SiteKind> kinds)
     {
-        var s = Profile.Selection;
-        return UnitSelector.Select(Profile, setting.K, setting.Alpha, kinds, s.RankJointly, Profile.Method, s.Seed, s.Layers);
+        return UnitSelector.Reselect(Profile, setting.K, setting.Alpha, kinds);
     }
 
     /// <summary>The steered graph of <paramref name="selected"/>, in memory (same as <c>patch</c> without --fold writes).</summary>

@@ -109,6 +109,20 @@ public class UnitEvidenceTests : IDisposable
     }
 
     [Fact]
+    public void Re_selecting_at_another_k_keeps_the_stored_tie_break_and_direction()
+    {
+        // patch --k, sweep and Steerer.Select re-select through Reselect: the rules the profile was made with must hold.
+        var stored = UnitSelector.Select(Counted(), 1, 2, [SiteKind.Mlp], false, SteeringMethod.AuSteer,
+            tieBreak: TieBreak.Effect, direction: DirectionRule.SignAware);
+        var again = UnitSelector.Reselect(stored, 2, 3);
+        var direct = UnitSelector.Select(Counted(), 2, 3, [SiteKind.Mlp], false, SteeringMethod.AuSteer,
+            tieBreak: TieBreak.Effect, direction: DirectionRule.SignAware);
+        Assert.Equal("mlp.1[0] mlp.1[1]", Describe(again.Units));
+        Assert.Equal(direct.Units.Select(u => u.Gamma), again.Units.Select(u => u.Gamma));
+        Assert.Equal((TieBreak.Effect, DirectionRule.SignAware), (again.Selection.TieBreak, again.Selection.Direction));
+    }
+
+    [Fact]
     public void Sign_aware_direction_flips_gamma_only_where_the_mean_activation_is_negative()
     {
         var p = UnitSelector.Select(Counted(), 3, 2, [SiteKind.Mlp], false, SteeringMethod.AuSteer, direction: DirectionRule.SignAware);
