@@ -1,11 +1,13 @@
 using System.Globalization;
 using System.Text;
+using OnnxSteer.Diffing;
 using OnnxSteer.Generation;
 using OnnxSteer.Import;
 using OnnxSteer.ModelFiles;
 using OnnxSteer.Pairs;
 using OnnxSteer.Patching;
 using OnnxSteer.Profiles;
+using OnnxSteer.Profiling;
 using OnnxSteer.Recording;
 using OnnxSteer.Sites;
 using OnnxSteer.Tokenizers;

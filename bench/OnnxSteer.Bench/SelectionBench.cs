@@ -1,12 +1,13 @@
 using System.Globalization;
-using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using System.Text;
 using OnnxSteer.Evaluation;
 using OnnxSteer.Generation;
 using OnnxSteer.Pairs;
 using OnnxSteer.Patching;
 using OnnxSteer.Profiles;
+using OnnxSteer.Profiling;
 using OnnxSteer.Recording;
 using OnnxSteer.Sites;
 using OnnxSteer.Tokenizers;

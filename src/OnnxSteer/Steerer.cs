@@ -1,6 +1,7 @@
 using OnnxSteer.Pairs;
 using OnnxSteer.Patching;
 using OnnxSteer.Profiles;
+using OnnxSteer.Profiling;
 using OnnxSteer.Recording;
 using OnnxSteer.Runtime;
 using OnnxSteer.Sites;

@@ -1,11 +1,12 @@
 using OnnxSteer.Pairs;
 using OnnxSteer.Profiles;
+using OnnxSteer.Profiling;
 using OnnxSteer.Recording;
 using OnnxSteer.Sites;
 using OnnxSteer.Tests.Infrastructure;
 using OnnxSteer.Tests.Patching;
-using Xunit;
 using Xunit.Abstractions;
+using Xunit;
 
 namespace OnnxSteer.Tests.Profiles;
 

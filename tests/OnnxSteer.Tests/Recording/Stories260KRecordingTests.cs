@@ -2,6 +2,7 @@ using OnnxSteer.Import;
 using OnnxSteer.ModelFiles;
 using OnnxSteer.Pairs;
 using OnnxSteer.Profiles;
+using OnnxSteer.Profiling;
 using OnnxSteer.Recording;
 using OnnxSteer.Reference;
 using OnnxSteer.Sites;

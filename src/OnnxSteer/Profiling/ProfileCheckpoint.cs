@@ -1,10 +1,11 @@
 using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
+using System.Text;
 using OnnxSteer.IO;
 using OnnxSteer.Profiles;
+using OnnxSteer.Recording;
 
-namespace OnnxSteer.Recording;
+namespace OnnxSteer.Profiling;
 
 /// <summary>When <c>profile</c> saves a checkpoint, where, and whether it continues from one.</summary>
 public sealed record CheckpointOptions

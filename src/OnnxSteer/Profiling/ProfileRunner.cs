@@ -3,11 +3,12 @@ using System.Text.Json.Nodes;
 using OnnxSteer.ModelFiles;
 using OnnxSteer.Pairs;
 using OnnxSteer.Profiles;
+using OnnxSteer.Recording;
 using OnnxSteer.Runtime;
 using OnnxSteer.Sites;
 using OnnxSteer.Tokenizers;
 
-namespace OnnxSteer.Recording;
+namespace OnnxSteer.Profiling;
 
 /// <summary>What to profile and how to select afterwards.</summary>
 public sealed record ProfileRequest
