@@ -50,7 +50,7 @@ public sealed class StrengthOption
     {
         if (!float.IsFinite(strength)) throw new OnnxSteerException($"--strength must be a finite number, not {strength}", ExitCodes.Usage);
         RequireStrengthInput(OnnxModel.Load(ModelFileOf(modelPath), checkExternalData: false), modelPath);
-        OnnxAdapterFile.Write(adapterFile, [SwitchableSteering.StrengthParameter(strength)]);
+        OnnxAdapterFile.Write(adapterFile, [StrengthAdapter.Parameter(strength)]);
     }
 
     /// <summary>The .onnx file of a model folder (the one its genai_config.json names, else model.onnx) or the file itself.</summary>

@@ -1,3 +1,4 @@
+using OnnxSteer.Interop;
 using OnnxSteer.Pairs;
 using OnnxSteer.Patching;
 using OnnxSteer.Profiles;
@@ -88,6 +89,7 @@ public static class Steerer
     {
         settings ??= new PatchSettings();
         var options = new PatchOptions(settings.Fold, ExistingSteering.Refuse, settings.Switchable);
-        return ModelPatcher.Patch(new PatchJob(model, profilePath, output, new PlanRequest(Force: settings.Force), options));
+        return ModelPatcher.Patch(new PatchJob(model, profilePath, output, new PlanRequest(Force: settings.Force), options,
+            ControlVectorSource.For(profilePath)));
     }
 }

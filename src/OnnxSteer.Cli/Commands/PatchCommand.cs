@@ -1,4 +1,5 @@
 using System.CommandLine;
+using OnnxSteer.Interop;
 using OnnxSteer.Patching;
 using OnnxSteer.Profiles;
 using OnnxSteer.Sites;
@@ -75,7 +76,8 @@ public sealed class PatchCommand : ICliCommand
             var existing = parse.GetValue(replace) ? ExistingSteering.Replace : parse.GetValue(stack) ? ExistingSteering.Stack : ExistingSteering.Refuse;
             var request = new PlanRequest(parse.GetValue(k), parse.GetValue(alpha), ParseSites(parse.GetValue(sites)), parse.GetValue(force));
             var job = new PatchJob(parse.GetValue(model)!, parse.GetValue(profile)!, parse.GetValue(output)!, request,
-                new PatchOptions(parse.GetValue(fold), existing, parse.GetValue(switchable), parse.GetValue(dynamic), threshold));
+                new PatchOptions(parse.GetValue(fold), existing, parse.GetValue(switchable), parse.GetValue(dynamic), threshold),
+                ControlVectorSource.For(parse.GetValue(profile)!));
             var outcome = ModelPatcher.Patch(job, line => Console.Error.WriteLine(line));
 
             if (outcome.Plan.Operation == SteeringOperation.Scale

@@ -11,7 +11,9 @@ namespace OnnxSteer.Patching;
 /// <param name="Output">A folder or a file path.</param>
 /// <param name="Request">Re-selection and --force.</param>
 /// <param name="Options">--fold and the policy for an already-steered model.</param>
-public sealed record PatchJob(string ModelPath, string ProfilePath, string Output, PlanRequest Request, PatchOptions Options);
+/// <param name="Source">How to read <paramref name="ProfilePath"/>; null = a profile file (Interop supplies control vectors).</param>
+public sealed record PatchJob(string ModelPath, string ProfilePath, string Output, PlanRequest Request, PatchOptions Options,
+    IProfileSource? Source = null);
 
 /// <summary>What a patch run did.</summary>
 public sealed record PatchOutcome(WriteResult Written, PatchResult Patch, SteeringPlan Plan, IReadOnlyList<string> Warnings);
@@ -41,23 +43,9 @@ public static class ModelPatcher
         var clean = steered ? GraphUnpatcher.Remove(model) : model;
         var sites = SiteFinder.Find(clean).Sites;
         var sha = ProfilePlanner.Sha256OfFile(job.ProfilePath);
-        var request = job.Request;
-        var imported = new List<string>();
-        SteeringProfile profile;
-        if (Interop.ControlVectorProfiles.IsGguf(job.ProfilePath))
-        {
-            // A llama.cpp / repeng control vector used directly: --alpha is its strength (default 1).
-            if (request.K is not null || request.Sites is not null)
-                throw new OnnxSteerException($"{job.ProfilePath}: a control vector adds one vector per layer output; --k and --sites do not apply (only --alpha, its strength)", ExitCodes.Usage);
-            var cv = Interop.ControlVectorProfiles.Import(job.ProfilePath, clean, sites, request.Alpha ?? 1.0);
-            profile = cv.Profile;
-            imported.AddRange(cv.Warnings);
-            request = request with { Alpha = null };
-        }
-        // Applying the stored selection needs no counts: a large profile is then read in a fraction of the time.
-        else profile = request.Reselects ? SteeringProfile.Load(job.ProfilePath) : ProfileJson.LoadSelection(job.ProfilePath);
+        var (profile, request, loadWarnings) = (job.Source ?? new ProfileFile(job.ProfilePath)).Load(clean, sites, job.Request);
         var (plan, planWarnings) = ProfilePlanner.Build(profile, job.ProfilePath, sha, clean, sites, request);
-        var warnings = imported.Concat(planWarnings).ToList();
+        var warnings = loadWarnings.Concat(planWarnings).ToList();
         foreach (var w in warnings) notice?.Invoke("warning: " + w);
         if (job.Options.Dynamic)
         {

@@ -53,7 +53,7 @@ public static class ProfilePlanner
             // An imported control vector has no statistics to re-select from: --alpha re-scales its vectors.
             if (request.K is not null || request.Sites is not null)
                 throw new InvalidProfileException($"{profilePath}: an imported control vector has no statistics to re-select from; only --alpha (its strength) applies");
-            selected = Interop.ControlVectorProfiles.Rescale(profile, request.Alpha!.Value, profilePath);
+            selected = ImportedVectors.Rescale(profile, request.Alpha!.Value, profilePath);
         }
         else if (request.Reselects)
         {

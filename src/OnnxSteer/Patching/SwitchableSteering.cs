@@ -16,7 +16,7 @@ namespace OnnxSteer.Patching;
 /// strength 1 the model computes exactly what a plain patch computes, feeding another selection's vectors gives exactly
 /// that re-patch, and strength 0 multiplies by exactly 1 (or adds zero).
 /// The strength has shape [1], not [], because ONNX Runtime's adapter format (.onnx_adapter, the way onnxruntime-genai
-/// overrides initializers per generator) refuses parameters without dimensions; see <see cref="Interop.OnnxAdapterFile"/>.
+/// overrides initializers per generator) refuses parameters without dimensions (Interop's <c>StrengthAdapter</c> writes them).
 /// </summary>
 public static class SwitchableSteering
 {
@@ -27,13 +27,6 @@ public static class SwitchableSteering
     public static readonly long[] StrengthShape = [1];
 
     private const int Float = (int)TensorProto.Types.DataType.Float;
-
-    /// <summary>
-    /// The adapter parameter that sets the strength to <paramref name="strength"/>: an .onnx_adapter holding it (see
-    /// <see cref="Interop.OnnxAdapterFile"/>) changes the strength for the generators or runs it is active in.
-    /// </summary>
-    public static Interop.OnnxAdapterParameter StrengthParameter(float strength) =>
-        new(StrengthName, StrengthShape, Float, ElementEncoding.Encode([strength], Float));
 
     /// <summary>
     /// The vector a host feeds for one site to get <paramref name="steering"/>: the factor per unit (scaling) or the

@@ -25,7 +25,7 @@ public sealed class AdapterCommandTests : IDisposable
         var (code, stdout, stderr) = CliProcess.Run(null, "adapter", SteeredVariants.Get("genai/fp32", PatchMode.Switchable), "--strength", "0.5", "-o", file);
         Assert.True(code == 0, stderr);
         Assert.Contains("onnxsteer.strength = 0.5", stdout);
-        Assert.Equal(OnnxAdapterFile.ToBytes([SwitchableSteering.StrengthParameter(0.5f)]), File.ReadAllBytes(file));
+        Assert.Equal(OnnxAdapterFile.ToBytes([StrengthAdapter.Parameter(0.5f)]), File.ReadAllBytes(file));
 
         var refused = Path.Combine(_dir, "refused.onnx_adapter");
         (code, _, stderr) = CliProcess.Run(null, "adapter", SteeredVariants.Get("genai/fp32", PatchMode.Mul), "--strength", "2", "-o", refused);
@@ -38,7 +38,7 @@ public sealed class AdapterCommandTests : IDisposable
     [Fact]
     public void The_writer_lays_out_the_flatbuffer_and_refuses_what_onnx_runtime_would()
     {
-        var bytes = OnnxAdapterFile.ToBytes([SwitchableSteering.StrengthParameter(2f)]);
+        var bytes = OnnxAdapterFile.ToBytes([StrengthAdapter.Parameter(2f)]);
         Assert.Equal("TORT"u8.ToArray(), bytes[4..8]);
         Assert.Equal(0, bytes.Length % 8);
         // The float sits 8-byte aligned at the end of the buffer's last vector (force_align: 8 in the schema).
@@ -49,7 +49,7 @@ public sealed class AdapterCommandTests : IDisposable
         Assert.Throws<ArgumentException>(() => OnnxAdapterFile.ToBytes([]));
         Assert.Throws<ArgumentException>(() => OnnxAdapterFile.ToBytes([new OnnxAdapterParameter("s", [], 1, new byte[4])]));
         Assert.Throws<ArgumentException>(() => OnnxAdapterFile.ToBytes([new OnnxAdapterParameter("s", [2], 1, new byte[4])]));
-        var p = SwitchableSteering.StrengthParameter(1f);
+        var p = StrengthAdapter.Parameter(1f);
         Assert.Throws<ArgumentException>(() => OnnxAdapterFile.ToBytes([p, p]));
     }
 }

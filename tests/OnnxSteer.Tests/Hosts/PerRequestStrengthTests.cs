@@ -27,7 +27,7 @@ public sealed class PerRequestStrengthTests : IDisposable
     private string Adapter(float strength)
     {
         var path = Path.Combine(_dir, $"strength-{strength}.onnx_adapter");
-        OnnxAdapterFile.Write(path, [SwitchableSteering.StrengthParameter(strength)]);
+        OnnxAdapterFile.Write(path, [StrengthAdapter.Parameter(strength)]);
         return path;
     }
 

@@ -82,7 +82,7 @@ public static class SteeredVariants
         var output = Path.Combine(Root, Safe(source), $"mul-alpha-{alpha:R}");
         return Folders.GetOrAdd(($"{source}@{alpha:R}", PatchMode.Mul), _ => new Lazy<string>(() =>
         {
-            ModelPatcher.Patch(new PatchJob(Source(source), Profile(source), output, new PlanRequest(Alpha: alpha), PatchOptions.Default));
+            AnyProfilePatch.Run(new PatchJob(Source(source), Profile(source), output, new PlanRequest(Alpha: alpha), PatchOptions.Default));
             return output;
         })).Value;
     }
@@ -92,7 +92,7 @@ public static class SteeredVariants
         var output = Path.Combine(Root, Safe(source), mode.ToString().ToLowerInvariant());
         var steering = mode == PatchMode.Add ? ControlVectorFor(source) : Profile(source);
         var options = new PatchOptions(Fold: mode == PatchMode.Fold, Switchable: mode == PatchMode.Switchable);
-        ModelPatcher.Patch(new PatchJob(Source(source), steering, output, new PlanRequest(), options));
+        AnyProfilePatch.Run(new PatchJob(Source(source), steering, output, new PlanRequest(), options));
         return output;
     }
 

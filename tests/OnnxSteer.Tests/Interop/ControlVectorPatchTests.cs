@@ -46,7 +46,7 @@ public sealed class ControlVectorPatchTests(ITestOutputHelper output) : IDisposa
     }
 
     private PatchOutcome Patch(string model, string profileOrVector, string outName, double? alpha = null) =>
-        ModelPatcher.Patch(new PatchJob(model, profileOrVector, _dir[outName], new PlanRequest(Alpha: alpha), new PatchOptions(false)));
+        AnyProfilePatch.Run(new PatchJob(model, profileOrVector, _dir[outName], new PlanRequest(Alpha: alpha), new PatchOptions(false)));
 
     [SharedTheory]
     [InlineData(ExportStyle.Genai)]
@@ -122,7 +122,7 @@ public sealed class ControlVectorPatchTests(ITestOutputHelper output) : IDisposa
         Assert.Equal(direct.Plan.Sites.Select(s => s.Vector), viaProfile.Plan.Sites.Select(s => s.Vector));
         Assert.Equal(-2, viaProfile.Patch.Step.Alpha);
         var e = Assert.Throws<InvalidProfileException>(() =>
-            ModelPatcher.Patch(new PatchJob(model, profilePath, _dir["k"], new PlanRequest(K: 3), new PatchOptions(false))));
+            AnyProfilePatch.Run(new PatchJob(model, profilePath, _dir["k"], new PlanRequest(K: 3), new PatchOptions(false))));
         Assert.Contains("only --alpha", e.Message);
     }
 

@@ -1,0 +1,24 @@
+using OnnxSteer.ModelFiles;
+using OnnxSteer.Patching;
+using OnnxSteer.Sites;
+
+namespace OnnxSteer.Interop;
+
+/// <summary>
+/// A llama.cpp / repeng control vector (GGUF) as the profile of a patch: converted for the model being patched, with
+/// the request's alpha as its strength (default 1); k and sites do not apply.
+/// </summary>
+public sealed class ControlVectorSource(string ggufPath) : IProfileSource
+{
+    /// <summary>A <see cref="ControlVectorSource"/> when <paramref name="path"/> is a GGUF file, else null (a profile file).</summary>
+    public static IProfileSource? For(string path) => ControlVectorProfiles.IsGguf(path) ? new ControlVectorSource(path) : null;
+
+    /// <inheritdoc/>
+    public LoadedProfile Load(OnnxModel model, IReadOnlyList<SteeringSite> sites, PlanRequest request)
+    {
+        if (request.K is not null || request.Sites is not null)
+            throw new OnnxSteerException($"{ggufPath}: a control vector adds one vector per layer output; --k and --sites do not apply (only --alpha, its strength)", ExitCodes.Usage);
+        var cv = ControlVectorProfiles.Import(ggufPath, model, sites, request.Alpha ?? 1.0);
+        return new LoadedProfile(cv.Profile, request with { Alpha = null }, cv.Warnings);
+    }
+}

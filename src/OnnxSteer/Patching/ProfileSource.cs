@@ -1,0 +1,27 @@
+using OnnxSteer.ModelFiles;
+using OnnxSteer.Profiles;
+using OnnxSteer.Sites;
+
+namespace OnnxSteer.Patching;
+
+/// <summary>A profile ready to plan from, the request it is to be planned with, and what the user should be told.</summary>
+public sealed record LoadedProfile(SteeringProfile Profile, PlanRequest Request, IReadOnlyList<string> Warnings);
+
+/// <summary>
+/// Where a patch's profile comes from. The patcher knows profile files (<see cref="ProfileFile"/>); other formats
+/// (a GGUF control vector, in Interop) are turned into a profile before the patcher sees it, by a source the caller picks.
+/// </summary>
+public interface IProfileSource
+{
+    /// <summary>The profile for the unsteered <paramref name="model"/> with <paramref name="sites"/>.</summary>
+    LoadedProfile Load(OnnxModel model, IReadOnlyList<SteeringSite> sites, PlanRequest request);
+}
+
+/// <summary>A profile JSON file: read whole when the request re-selects, else only its stored selection.</summary>
+public sealed class ProfileFile(string path) : IProfileSource
+{
+    /// <inheritdoc/>
+    public LoadedProfile Load(OnnxModel model, IReadOnlyList<SteeringSite> sites, PlanRequest request) =>
+        // Applying the stored selection needs no counts: a large profile is then read in a fraction of the time.
+        new(request.Reselects ? SteeringProfile.Load(path) : ProfileJson.LoadSelection(path), request, []);
+}
