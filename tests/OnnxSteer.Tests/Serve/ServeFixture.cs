@@ -63,7 +63,7 @@ public sealed class ServeFixture : IAsyncLifetime
         });
         lock (decoder)
         {
-            using var strength = OrtValue.CreateTensorValueFromMemory(new[] { steering.Strength }, []);
+            using var strength = OrtValue.CreateTensorValueFromMemory(new[] { steering.Strength }, SwitchableSteering.StrengthShape);
             if (steering.Profile is not null) decoder.SetModelInput(SwitchableSteering.StrengthName, strength);
             try
             {
