@@ -34,7 +34,7 @@ public static class ServeBench
         // pass per client count, so load drift on a shared machine hits both alike; ratios are per-round pairs.
         var tokenizer = TokenizerLoader.Load(modelDir);
         using var models = SteeredModels.Prepare(modelDir, profiles);
-        using var router = new SteeringRouter([new GenaiEngine(modelDir, models.Folders), new SessionEngine(models.Folders)]);
+        using var router = new SteeringRouter([new GenaiEngine(modelDir, models.Folders)]);
         var expected = jobs.Select(j => Generate(router, tokenizer, j.Prompt, j.Setting, maxTokens)).ToList(); // also the warm-up
         var tokensPerPass = expected.Sum(e => e.Length);
 

@@ -49,7 +49,7 @@ public sealed class StrengthOption
     public static void WriteAdapter(string modelPath, float strength, string adapterFile)
     {
         if (!float.IsFinite(strength)) throw new OnnxSteerException($"--strength must be a finite number, not {strength}", ExitCodes.Usage);
-        RequireStrengthInput(OnnxModel.Load(ModelFileOf(modelPath), checkExternalData: false), modelPath);
+        SwitchableSteering.RequireAdapterStrength(OnnxModel.Load(ModelFileOf(modelPath), checkExternalData: false).Graph, modelPath);
         OnnxAdapterFile.Write(adapterFile, [StrengthAdapter.Parameter(strength)]);
     }
 
@@ -58,17 +58,4 @@ public sealed class StrengthOption
         Directory.Exists(modelPath)
             ? Path.Combine(modelPath, GenaiConfigFile.TryRead(modelPath)?.ModelFileName ?? "model.onnx")
             : modelPath;
-
-    /// <summary>Checks that the model declares the strength as an overridable [1] tensor, as this version patches it.</summary>
-    private static void RequireStrengthInput(OnnxModel model, string path)
-    {
-        var input = model.Graph.Input.FirstOrDefault(i => i.Name == SwitchableSteering.StrengthName);
-        if (input is null || model.Graph.Initializer.All(t => t.Name != SwitchableSteering.StrengthName))
-            throw new OnnxSteerException($"{path}: not a switchable model (no '{SwitchableSteering.StrengthName}' input); patch it with --switchable",
-                ExitCodes.InvalidInput);
-        var dims = input.Type?.TensorType?.Shape?.Dim.Select(d => d.DimValue).ToArray() ?? [];
-        if (!dims.SequenceEqual(SwitchableSteering.StrengthShape))
-            throw new OnnxSteerException($"{path}: its '{SwitchableSteering.StrengthName}' has shape [{string.Join(",", dims)}], but adapters " +
-                "need [1]; re-patch the model with this version of onnxsteer", ExitCodes.InvalidInput);
-    }
 }

@@ -1,26 +1,44 @@
 using Microsoft.ML.OnnxRuntimeGenAI;
+using GenaiConfigFile = OnnxSteer.Generation.GenaiConfigFile;
+using OnnxSteer.ModelFiles;
+using OnnxSteer.Patching;
 
 namespace OnnxSteer.Server;
 
 /// <summary>
-/// onnxruntime-genai as the host: one genai <see cref="Model"/> for the base model and one per profile (its
-/// <c>--switchable</c> patched folder, run at the strength it was patched with, 1). Serves the vanilla model and each
-/// profile at strength 1; other strengths need a host that feeds <c>onnxsteer.strength</c> per run, which genai 0.20
-/// does not (it lists no overridable initializer among the model's inputs).
+/// onnxruntime-genai as the host of every request: one genai <see cref="Model"/> for the base model, and per profile one
+/// of its <c>--switchable</c> patched folder with a <see cref="StrengthAdapters"/> set. A profile at strength 1 runs as
+/// patched; any other strength activates, for that request's generator only, an .onnx_adapter that sets
+/// <c>onnxsteer.strength</c> (genai 0.20 does not feed an overridable initializer through <c>SetModelInput</c>, but an
+/// adapter's parameters override it by name). Strength 0 runs the base model, which computes the same.
 /// </summary>
 public sealed class GenaiEngine : IGenerationEngine
 {
+    /// <summary>Strengths kept loaded per profile when no request uses them (see <see cref="StrengthAdapters"/>).</summary>
+    public const int DefaultAdapterCapacity = 16;
+
     private readonly Model _base;
-    private readonly Dictionary<string, Model> _profiles = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (Model Model, StrengthAdapters Strengths)> _profiles = new(StringComparer.Ordinal);
+    private readonly DirectoryInfo _adapterFolder;
     private Tokenizer? _templateTokenizer;
 
-    /// <summary>Opens <paramref name="baseFolder"/> and each profile's patched folder (both with a genai_config.json).</summary>
-    public GenaiEngine(string baseFolder, IReadOnlyDictionary<string, string> patchedFolders)
+    /// <summary>
+    /// Opens <paramref name="baseFolder"/> and each profile's patched folder (both with a genai_config.json; the profiles
+    /// patched with <c>--switchable</c>). Adapter files go to a private temporary folder, removed on dispose.
+    /// </summary>
+    public GenaiEngine(string baseFolder, IReadOnlyDictionary<string, string> patchedFolders, int adapterCapacity = DefaultAdapterCapacity)
     {
         _base = Open(baseFolder);
+        _adapterFolder = Directory.CreateTempSubdirectory("onnxsteer-serve-adapters-");
         try
         {
-            foreach (var (name, folder) in patchedFolders) _profiles[name] = Open(folder);
+            foreach (var (name, folder) in patchedFolders)
+            {
+                var modelFile = Path.Combine(folder, GenaiConfigFile.TryRead(folder)?.ModelFileName ?? "model.onnx");
+                SwitchableSteering.RequireAdapterStrength(OnnxModel.Load(modelFile, checkExternalData: false).Graph, folder);
+                var model = Open(folder);
+                _profiles[name] = (model, new StrengthAdapters(model, _adapterFolder.FullName, name + "-", adapterCapacity));
+            }
         }
         catch
         {
@@ -31,13 +49,15 @@ public sealed class GenaiEngine : IGenerationEngine
 
     public string Name => "genai";
 
-    public bool Serves(SteeringChoice steering) =>
-        steering.IsVanilla || (steering.Strength == 1f && _profiles.ContainsKey(steering.Profile!));
+    public bool Serves(SteeringChoice steering) => steering.IsVanilla || _profiles.ContainsKey(steering.Profile!);
+
+    /// <summary>The strengths whose adapters <paramref name="profile"/> holds loaded now.</summary>
+    public IReadOnlyCollection<float> LoadedStrengths(string profile) => _profiles[profile].Strengths.Loaded;
 
     public IEnumerable<int> Generate(IReadOnlyList<int> promptIds, SteeringChoice steering, SamplingSettings sampling, CancellationToken cancellationToken)
     {
         if (!Serves(steering)) throw new ArgumentException($"genai cannot apply {steering}", nameof(steering));
-        var model = steering.IsVanilla ? _base : _profiles[steering.Profile!];
+        var model = steering.IsVanilla ? _base : _profiles[steering.Profile!].Model;
         using var options = new GeneratorParams(model);
         options.SetSearchOption("max_length", promptIds.Count + sampling.MaxTokens);
         options.SetSearchOption("do_sample", sampling.Temperature > 0);
@@ -49,6 +69,9 @@ public sealed class GenaiEngine : IGenerationEngine
             if (sampling.Seed is { } seed) options.SetSearchOption("random_seed", seed);
         }
         using var generator = new Generator(model, options);
+        // The lease disposes the generator itself, under the adapter set's lock, before letting the adapter go.
+        using var adapter = steering.IsVanilla || steering.Strength == 1f ? null
+            : _profiles[steering.Profile!].Strengths.Activate(generator, steering.Strength);
         generator.AppendTokens(promptIds.ToArray());
         for (var produced = 0; produced < sampling.MaxTokens && !generator.IsDone(); produced++)
         {
@@ -90,9 +113,15 @@ public sealed class GenaiEngine : IGenerationEngine
 
     public void Dispose()
     {
-        foreach (var m in _profiles.Values) m.Dispose();
+        foreach (var (model, strengths) in _profiles.Values)
+        {
+            strengths.Dispose();
+            model.Dispose();
+        }
         _profiles.Clear();
         _templateTokenizer?.Dispose();
         _base?.Dispose();
+        try { _adapterFolder?.Delete(recursive: true); }
+        catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 }

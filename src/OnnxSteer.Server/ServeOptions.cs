@@ -1,4 +1,3 @@
-using OnnxSteer.Runtime;
 
 namespace OnnxSteer.Server;
 
@@ -31,9 +30,6 @@ public sealed record ServeOptions
 
     /// <summary>How long in-flight requests may run on after a stop signal before they are cut.</summary>
     public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(10);
-
-    /// <summary>How OnnxSteer's own engine runs its sessions.</summary>
-    public RuntimeSettings? Runtime { get; init; }
 
     /// <summary>Stop on SIGTERM / Ctrl+C (the CLI); off for a server embedded in another process (tests).</summary>
     public bool HandleSignals { get; init; }

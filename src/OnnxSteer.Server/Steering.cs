@@ -36,7 +36,7 @@ public sealed record SamplingSettings
 /// </summary>
 public interface IGenerationEngine : IDisposable
 {
-    /// <summary>A short name for logs and responses ("genai", "onnxsteer").</summary>
+    /// <summary>A short name for logs and responses ("genai").</summary>
     string Name { get; }
 
     /// <summary>Whether this engine can apply <paramref name="steering"/>.</summary>

@@ -2,8 +2,8 @@ namespace OnnxSteer.Server;
 
 /// <summary>
 /// Picks the engine that serves a request's steering: the first of its engines, in order, that can apply it. The
-/// server is built with genai first (vanilla and each profile at strength 1) and OnnxSteer's own loop second (any
-/// other strength); replacing the per-request strength mechanism means changing this list, nothing else.
+/// server is built with onnxruntime-genai alone (<see cref="GenaiEngine"/>: vanilla, and every profile at any strength
+/// through adapters); another host would be one more engine in this list, with nothing else changed.
 /// </summary>
 public sealed class SteeringRouter(IReadOnlyList<IGenerationEngine> engines) : IDisposable
 {

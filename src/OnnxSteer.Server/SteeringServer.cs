@@ -73,7 +73,7 @@ public sealed class SteeringServer : IAsyncDisposable
         try
         {
             var genai = new GenaiEngine(options.Model, models.Folders);
-            router = new SteeringRouter([genai, new SessionEngine(models.Folders, options.Runtime)]);
+            router = new SteeringRouter([genai]);
             var tokenizer = TokenizerLoader.Load(options.Tokenizer ?? options.Model);
             var prompts = new PromptBuilder(tokenizer, PromptBuilder.FolderHasChatTemplate(options.Model) ? genai.CreateChatTemplate() : null);
             var modelId = options.ModelId ?? new DirectoryInfo(options.Model).Name;

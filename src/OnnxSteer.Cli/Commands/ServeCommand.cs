@@ -25,7 +25,6 @@ public sealed class ServeCommand : ICliCommand
         var defaultMax = new Option<int>("--default-max-tokens") { Description = "max_tokens of a request that gives none.", DefaultValueFactory = _ => 64, HelpName = "N" };
         var maxStrength = new Option<float>("--max-strength") { Description = "Largest |steering.strength| a request may ask for.", DefaultValueFactory = _ => 4f, HelpName = "S" };
         var maxBody = new Option<int>("--max-body-bytes") { Description = "Largest request body.", DefaultValueFactory = _ => 1 << 20, HelpName = "N" };
-        var runtime = new RuntimeOptions();
 
         var command = new Command("serve",
             "Serve MODEL over an OpenAI-compatible HTTP API (/v1/models, /v1/completions, /v1/chat/completions, streaming " +
@@ -34,7 +33,6 @@ public sealed class ServeCommand : ICliCommand
             "in-flight requests finish. See docs/serve.md.");
         command.Arguments.Add(model);
         foreach (var o in new Option[] { profiles, host, port, apiKey, modelId, tokenizer, maxTokens, defaultMax, maxStrength, maxBody }) command.Options.Add(o);
-        runtime.AddTo(command);
 
         command.SetAction(parse => CommandRunner.Run(parse, () =>
         {
@@ -63,7 +61,6 @@ public sealed class ServeCommand : ICliCommand
                 ModelId = parse.GetValue(modelId),
                 Tokenizer = parse.GetValue(tokenizer),
                 Limits = limits,
-                Runtime = runtime.Read(parse),
                 HandleSignals = true,
             };
             var server = SteeringServer.StartAsync(options).GetAwaiter().GetResult();

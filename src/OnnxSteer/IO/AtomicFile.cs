@@ -22,6 +22,11 @@ public static class AtomicFile
             }
             File.Move(temp, full, overwrite: true);
         }
+        catch (IOException e) when (!IoFailure.NamesAFile(e))
+        {
+            TryDelete(temp);
+            throw IoFailure.Naming(e, full);
+        }
         catch
         {
             TryDelete(temp);

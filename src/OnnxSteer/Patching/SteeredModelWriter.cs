@@ -101,6 +101,12 @@ public static class SteeredModelWriter
             WarnAboutGenaiConfig(outDir, outFile, notice);
             return new WriteResult(outFile, dataFile, linked, copied);
         }
+        catch (IOException e) when (!IoFailure.NamesAFile(e))
+        {
+            // E.g. a full disk while copying a carried file: .NET names no file, the user's output is what failed.
+            staging.Abort();
+            throw IoFailure.Naming(e, outFile);
+        }
         catch
         {
             staging.Abort();

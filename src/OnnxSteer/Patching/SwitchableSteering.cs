@@ -29,6 +29,23 @@ public static class SwitchableSteering
     private const int Float = (int)TensorProto.Types.DataType.Float;
 
     /// <summary>
+    /// Checks that <paramref name="graph"/> declares the strength as an overridable [1] tensor, as this version patches
+    /// it, so an .onnx_adapter (Interop's <c>StrengthAdapter</c>) can set it (models patched before declare []).
+    /// </summary>
+    /// <exception cref="OnnxSteerException">Not switchable, or an older [] strength (exit 3, naming <paramref name="path"/>).</exception>
+    public static void RequireAdapterStrength(GraphProto graph, string path)
+    {
+        var input = graph.Input.FirstOrDefault(i => i.Name == StrengthName);
+        if (input is null || graph.Initializer.All(t => t.Name != StrengthName))
+            throw new OnnxSteerException($"{path}: not a switchable model (no '{StrengthName}' input); patch it with --switchable",
+                ExitCodes.InvalidInput);
+        var dims = input.Type?.TensorType?.Shape?.Dim.Select(d => d.DimValue).ToArray() ?? [];
+        if (!dims.SequenceEqual(StrengthShape))
+            throw new OnnxSteerException($"{path}: its '{StrengthName}' has shape [{string.Join(",", dims)}], but adapters " +
+                "need [1]; re-patch the model with this version of onnxsteer", ExitCodes.InvalidInput);
+    }
+
+    /// <summary>
     /// The vector a host feeds for one site to get <paramref name="steering"/>: the factor per unit (scaling) or the
     /// offset (adding), full width; encode it in the site's element type (<see cref="ElementEncoding.Encode"/>).
     /// </summary>

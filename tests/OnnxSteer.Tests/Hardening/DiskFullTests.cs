@@ -8,7 +8,8 @@ namespace OnnxSteer.Tests.Hardening;
 /// <summary>
 /// A full disk: `repack --inline` and `patch --fold` each write a ~2 MB model into a 1 MB tmpfs, mounted in a private
 /// mount namespace (<c>unshare -rm</c>, no privileges needed where user namespaces are allowed). Each command must fail
-/// with one error line on stderr (the last; patch's notes may come before it) and exit code 2, and leave no file (temporary or final) behind. Skipped, with the reason in the
+/// with one error line on stderr (the last; patch's notes may come before it), <c>onnxsteer: error: OUTPUT: no space
+/// left on device</c> naming the output path given with -o, and exit code 2, and leave no file (temporary or final) behind. Skipped, with the reason in the
 /// runner's report, where the namespace or the mount is refused (<see cref="Requirement.PrivateTmpfs"/>).
 /// </summary>
 public sealed class DiskFullTests(ITestOutputHelper output)
@@ -19,12 +20,13 @@ public sealed class DiskFullTests(ITestOutputHelper output)
         using var dir = new Patching.TempDir();
         var input = CrashSafetyTests.CopyTinyGenai(dir["input"]);
         var profile = CrashSafetyTests.WriteProfile(input, dir.Path);
-        var commands = new Dictionary<string, string>
+        // Each command and the output it names: {0} is the small tmpfs.
+        var commands = new Dictionary<string, (string Command, string Output)>
         {
-            ["repack"] = $"repack '{input}' -o '{{0}}/model.onnx' --inline",
-            ["patch --fold"] = $"patch '{input}' '{profile}' -o '{{0}}/steered.onnx' --fold",
+            ["repack"] = ($"repack '{input}' -o '{{0}}/model.onnx' --inline", "{0}/model.onnx"),
+            ["patch --fold"] = ($"patch '{input}' '{profile}' -o '{{0}}/steered.onnx' --fold", "{0}/steered.onnx"),
         };
-        foreach (var (name, command) in commands)
+        foreach (var (name, (command, outputPath)) in commands)
         {
             var small = Directory.CreateDirectory(dir[$"small-{name.Replace(' ', '-')}"]).FullName;
             var (stdout, lines) = RunInFullTmpfs(small, string.Format(command, small), dir[$"stderr-{name.Replace(' ', '-')}"]);
@@ -33,7 +35,8 @@ public sealed class DiskFullTests(ITestOutputHelper output)
             Assert.Contains("left=0", stdout);
             // patch prints its notes (sites not folded, files copied) before it fails: one error line, last, no trace.
             Assert.Single(lines, l => l.Contains("error", StringComparison.OrdinalIgnoreCase));
-            Assert.StartsWith("onnxsteer: error: ", lines[^1]);
+            // The contract's form, naming the output the user asked for (never a temporary name): <file>: <problem>.
+            Assert.Equal($"onnxsteer: error: {string.Format(outputPath, small)}: no space left on device", lines[^1]);
             Assert.All(lines, l => Assert.DoesNotContain("   at ", l));
         }
     }

@@ -35,4 +35,30 @@ public sealed class GenaiHostTests(ITestOutputHelper output)
         }
         Assert.True(mismatches.Count == 0, $"{source}:\n" + string.Join("\n", mismatches));
     }
+
+    /// <summary>
+    /// <c>patch --dynamic</c> in genai: the gates (sigmoid of a probe over each site's input, computed in the graph at
+    /// every position, so also over genai's KV-cached steps) must give our greedy tokens, and steer away from both the
+    /// vanilla tokens and the uniform patch's (or the gate would be idle or saturated).
+    /// </summary>
+    [SharedTheory]
+    [InlineData("genai/fp32")]
+    [InlineData("standard/fp32")]
+    [InlineData("genai/fp16")]
+    [InlineData("standard/int4")]
+    [InlineData(SteeredVariants.SharedGenai)]
+    public void Genai_greedy_tokens_equal_ours_for_a_dynamically_steered_model(string source)
+    {
+        var prompt = HostRuns.Prompt(SteeredVariants.Source(source));
+        var folder = SteeredVariants.Dynamic(source);
+        var ours = HostRuns.Ours(folder, prompt);
+        var genai = HostRuns.Genai(folder, prompt);
+        var vanilla = HostRuns.Ours(SteeredVariants.Source(source), prompt);
+        var uniform = HostRuns.Ours(SteeredVariants.Get(source, PatchMode.Mul), prompt);
+        output.WriteLine($"{source} dynamic: {ours.Zip(genai).TakeWhile(p => p.First == p.Second).Count()}/{ours.Count} tokens equal; " +
+                         $"differs from vanilla: {!ours.SequenceEqual(vanilla)}, from the uniform patch: {!ours.SequenceEqual(uniform)}");
+        Assert.Equal(ours, genai);
+        Assert.NotEqual(vanilla, ours);
+        Assert.NotEqual(uniform, ours);
+    }
 }

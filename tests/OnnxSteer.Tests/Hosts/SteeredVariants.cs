@@ -76,6 +76,23 @@ public static class SteeredVariants
             return TestProfiles.Save(TestProfiles.Make(model, SiteFinder.Find(model).Sites, k: 12, alpha: Alpha), folder);
         })).Value;
 
+    /// <summary>
+    /// <paramref name="source"/> patched <c>--dynamic</c>: the same selection as <see cref="Profile"/>, plus seeded probes
+    /// on every site (<see cref="TestProfiles.WithSeededProbes"/>), so each site's steering is scaled by its gate.
+    /// </summary>
+    public static string Dynamic(string source)
+    {
+        var output = Path.Combine(Root, Safe(source), "dynamic");
+        return Folders.GetOrAdd(($"{source}#dynamic", PatchMode.Mul), _ => new Lazy<string>(() =>
+        {
+            var model = OnnxModel.Load(Path.Combine(Source(source), "model.onnx"));
+            var profile = TestProfiles.WithSeededProbes(TestProfiles.Make(model, SiteFinder.Find(model).Sites, k: 12, alpha: Alpha));
+            var probed = TestProfiles.Save(profile, Directory.CreateDirectory(Path.Combine(Root, Safe(source))).FullName, "probed.json");
+            ModelPatcher.Patch(new PatchJob(Source(source), probed, output, new PlanRequest(), new PatchOptions(Dynamic: true)));
+            return output;
+        })).Value;
+    }
+
     /// <summary>A plain (Mul) patch of <paramref name="source"/> at <paramref name="alpha"/> with the profile's units.</summary>
     public static string PatchedAt(string source, double alpha)
     {

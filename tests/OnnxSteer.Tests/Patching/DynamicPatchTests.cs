@@ -28,8 +28,8 @@ public sealed class DynamicPatchTests(ITestOutputHelper output)
     }
 
     /// <summary>
-    /// A selection from seeded counts, with seeded probes on every site: weights of size 3/√width, so that on stories260K's
-    /// activations the gates spread over (0, 1) rather than saturate (each test checks that they do).
+    /// A selection from seeded counts, with seeded probes on every site (<see cref="TestProfiles.WithSeededProbes"/>;
+    /// each test checks that the gates do not saturate).
     /// </summary>
     private static Setup Prepare(string style, string dtype, SteeringMethod method = SteeringMethod.AuSteer, double lowAccuracySite = -1)
     {
@@ -37,18 +37,7 @@ public sealed class DynamicPatchTests(ITestOutputHelper output)
         var tmp = new TempDir();
         var model = OnnxModel.Load(modelFile);
         var sites = SiteFinder.Find(model).Sites;
-        var profile = TestProfiles.Make(model, sites, k: 12, alpha: 2, method: method);
-        var rng = new Random(11);
-        profile.Probes = new ProbeSet
-        {
-            L2 = 0.01, HeldOutEvery = 5, TrainPairs = 4, HeldOutPairs = 1,
-            Sites = profile.Sites.Select((s, i) => new LayerProbe
-            {
-                Site = s.Id, Layer = s.Layer, Bias = rng.NextDouble() - 0.5, TrainAccuracy = 1,
-                HeldOutAccuracy = i == lowAccuracySite ? 0.5 : 0.9,
-                Weights = Enumerable.Range(0, s.Width).Select(_ => (float)((rng.NextDouble() * 2 - 1) * 3 / Math.Sqrt(s.Width))).ToArray(),
-            }).ToList(),
-        };
+        var profile = TestProfiles.WithSeededProbes(TestProfiles.Make(model, sites, k: 12, alpha: 2, method: method), lowAccuracySite: (int)lowAccuracySite);
         return new Setup(modelFile, TestProfiles.Save(profile, tmp.Path), tmp);
     }
 

@@ -20,6 +20,27 @@ internal static class TestProfiles
         return UnitSelector.Select(profile, k, alpha, kinds ?? sites.Select(s => s.Kind).Distinct().ToList(), false, method);
     }
 
+    /// <summary>
+    /// Adds seeded probes on every site of <paramref name="profile"/> (what <c>patch --dynamic</c> needs): weights of
+    /// size 3/√width, so that on stories260K's activations the gates spread over (0, 1) rather than saturate. The site
+    /// at <paramref name="lowAccuracySite"/> gets held-out accuracy 0.5, the others 0.9.
+    /// </summary>
+    public static SteeringProfile WithSeededProbes(SteeringProfile profile, int seed = 11, int lowAccuracySite = -1)
+    {
+        var rng = new Random(seed);
+        profile.Probes = new ProbeSet
+        {
+            L2 = 0.01, HeldOutEvery = 5, TrainPairs = 4, HeldOutPairs = 1,
+            Sites = profile.Sites.Select((s, i) => new LayerProbe
+            {
+                Site = s.Id, Layer = s.Layer, Bias = rng.NextDouble() - 0.5, TrainAccuracy = 1,
+                HeldOutAccuracy = i == lowAccuracySite ? 0.5 : 0.9,
+                Weights = Enumerable.Range(0, s.Width).Select(_ => (float)((rng.NextDouble() * 2 - 1) * 3 / Math.Sqrt(s.Width))).ToArray(),
+            }).ToList(),
+        };
+        return profile;
+    }
+
     /// <summary>Saves <paramref name="profile"/> to a temp file and returns its path.</summary>
     public static string Save(SteeringProfile profile, string folder, string name = "profile.json")
     {

@@ -48,7 +48,7 @@ public sealed class OpenAiNodeClientTests(ServeFixture f, ITestOutputHelper outp
             Assert.Equal(12, result["completionTokens"]!.GetValue<int>());
             Assert.Null(result["completionSteering"]!["profile"]);
             Assert.Equal(Expected(new SteeringChoice("happy", 0.5f)), result["steered"]!.GetValue<string>());
-            Assert.Equal("onnxsteer", result["steeredSteering"]!["engine"]!.GetValue<string>());
+            Assert.Equal("genai", result["steeredSteering"]!["engine"]!.GetValue<string>());
             Assert.Equal(Expected(SteeringChoice.Vanilla), result["chat"]!.GetValue<string>());
             Assert.Equal(Expected(new SteeringChoice("calm", 2f)), result["streamed"]!.GetValue<string>());
             Assert.True(result["chunks"]!.GetValue<int>() > 3);

@@ -20,7 +20,7 @@ public sealed partial class ServeCommandTests(ServeFixture f)
     public async Task Sigterm_lets_the_in_flight_stream_finish_then_the_server_exits_0()
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { CliProcess.CliDll, "serve", f.ModelFolder, "--profile", $"happy={f.ProfileFiles["happy"]}", "--port", "0", "--threads", "1" })
+        foreach (var a in new[] { CliProcess.CliDll, "serve", f.ModelFolder, "--profile", $"happy={f.ProfileFiles["happy"]}", "--port", "0" })
             psi.ArgumentList.Add(a);
         using var process = Process.Start(psi)!;
         var stderr = new StringBuilder();
@@ -57,7 +57,7 @@ public sealed partial class ServeCommandTests(ServeFixture f)
             Assert.Equal(0, process.ExitCode);
             string log;
             lock (stderr) log = stderr.ToString();
-            Assert.Contains("200 POST /v1/completions steering=happy@0.5 engine=onnxsteer", log);
+            Assert.Contains("200 POST /v1/completions steering=happy@0.5 engine=genai", log);
             Assert.EndsWith("onnxsteer serve: stopped", log.TrimEnd());
         }
         finally

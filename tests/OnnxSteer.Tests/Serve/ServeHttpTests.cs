@@ -72,7 +72,7 @@ public sealed class ServeHttpTests(ServeFixture f)
             var applied = answers[i]["steering"]!;
             Assert.Equal(setting.Profile, applied["profile"]?.GetValue<string>());
             Assert.Equal(setting.Profile is null ? 0f : setting.Strength, applied["strength"]!.GetValue<float>());
-            Assert.Equal(setting.IsVanilla || setting.Strength == 1f ? "genai" : "onnxsteer", applied["engine"]!.GetValue<string>());
+            Assert.Equal("genai", applied["engine"]!.GetValue<string>());
             if (prompt == Prompt) distinct.Add(string.Join(",", expected));
         }
         // The settings must really steer, or equality would prove nothing about isolation.
@@ -109,7 +109,7 @@ public sealed class ServeHttpTests(ServeFixture f)
         Assert.Equal(whole["choices"]![0]!["text"]!.GetValue<string>(), text);
         Assert.True(chunks.Count > 3, $"{chunks.Count} chunks: the text did not stream");
         Assert.Equal(whole["usage"]!["completion_tokens"]!.GetValue<int>(), chunks[^1]["usage"]!["completion_tokens"]!.GetValue<int>());
-        Assert.Equal("onnxsteer", chunks[0]["steering"]!["engine"]!.GetValue<string>());
+        Assert.Equal("genai", chunks[0]["steering"]!["engine"]!.GetValue<string>());
     }
 
     [SharedFact]
