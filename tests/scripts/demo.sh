@@ -6,6 +6,8 @@ ONNXSTEER=${1:-"dotnet src/OnnxSteer.Cli/bin/Release/net10.0/OnnxSteer.Cli.dll"}
 cd "$(dirname "$0")/../.."
 out=models/demo
 src=models/stories260K-src
+# Each run starts from an empty models/demo/ (the commands refuse to overwrite outputs without --force).
+rm -rf "$out"
 mkdir -p "$out"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 started=$(date +%s)
