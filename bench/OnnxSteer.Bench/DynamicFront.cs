@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using OnnxSteer.Diffing;
 using OnnxSteer.Generation;
 using OnnxSteer.Import;
 using OnnxSteer.ModelFiles;
