@@ -27,6 +27,21 @@ public static class GpuCheck
     /// </summary>
     private static double Tolerance(TensorElementType kv) => kv == TensorElementType.Float16 ? 0.1 : 2e-2;
 
+    /// <summary>
+    /// Check 1: prints ONNX Runtime's version and the providers this build has, then opens <paramref name="modelFile"/>
+    /// (when given) with <paramref name="settings"/> and prints the device the session got. Non-zero when it is not the
+    /// device asked for.
+    /// </summary>
+    public static int Providers(string? modelFile, RuntimeSettings settings)
+    {
+        Console.WriteLine($"onnxruntime version: {OrtLibrary.Version}");
+        Console.WriteLine($"available providers: {string.Join(", ", OrtEnv.Instance().GetAvailableProviders())}");
+        if (modelFile is null) return 0;
+        using var session = settings.OpenSession(modelFile, out var device);
+        Console.WriteLine($"session on {modelFile}: asked {settings.Device}, got {device}");
+        return settings.Device == ExecutionDevice.Auto || device == settings.Device ? 0 : 1;
+    }
+
     /// <summary>Runs the check on every <c>NAME=DIR[@STRENGTH]</c>; true when all pass. Tokens go to <paramref name="tokensPath"/> (JSON Lines).</summary>
     public static bool Run(string tokensPath, IReadOnlyList<string> specs, RuntimeSettings device, Report report)
     {

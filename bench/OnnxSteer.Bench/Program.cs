@@ -13,6 +13,7 @@ namespace OnnxSteer.Bench;
 /// b2 MODEL_DIR LABEL ROUNDS [--batch 8] --report F           profiling with taps vs without (B2)
 /// b3 WORK VANILLA_DIR PROFILE ROUNDS NEW_TOKENS [--prompt-tokens 128] --report F
 ///                                                            prefill/decode of vanilla, Mul, Mul-all, folded, gated (B3)
+/// providers [MODEL_FILE]                                   ORT version, providers, and the device a session gets (bench/gpu)
 /// gpu-check TOKENS_JSONL NAME=DIR[@STRENGTH]... --report F   CPU vs --device: max |Δlogit| and greedy tokens (bench/gpu)
 /// b2, b3 and gpu-check take --device cpu|cuda|auto (default cpu): the device the measured sessions run on.
 /// dsas WORK OUT_DIR                                         DSAS fronts on stories260K: uniform vs dynamic (docs/dynamic.md)
@@ -56,6 +57,8 @@ public static class Program
             case "b3":
                 InferenceBench.Run(Work(args[1]), args[2], args[3], int.Parse(args[4]), int.Parse(args[5]), report, settings, promptTokens);
                 break;
+            case "providers":
+                return GpuCheck.Providers(args.ElementAtOrDefault(1), settings);
             case "gpu-check":
                 if (!GpuCheck.Run(args[1], args[2..], settings, report)) { report.Save(); return 1; }
                 break;
