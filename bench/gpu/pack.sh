@@ -35,8 +35,13 @@ for project in src/OnnxSteer.Cli/OnnxSteer.Cli.csproj bench/OnnxSteer.Bench/Onnx
   dotnet publish "$stage/src/$project" -c Release -r linux-x64 --self-contained -p:OnnxSteerCuda=true -p:PackAsTool=false \
     -p:PublishReadyToRun=false -o "$app" --nologo -v:q > "$stage/publish.log" 2>&1 || { tail -n 30 "$stage/publish.log"; exit 1; }
 done
-# The TensorRT provider is a stub the check never loads.
-rm -f "$app/libonnxruntime_providers_tensorrt.so"
+# Microsoft.ML.OnnxRuntimeGenAI (the CLI's genai engine) depends on the CPU package, whose libonnxruntime.so has the same
+# name as the CUDA package's: a RID-specific publish may keep either. Put the CUDA package's natives in place, from the
+# NuGet cache (the publish just restored them), and drop the Windows natives the genai package copies anyway and the
+# TensorRT stub the check never loads.
+gpu_natives=$(dotnet nuget locals global-packages --list | sed 's/^global-packages: *//')microsoft.ml.onnxruntime.gpu.linux/1.32.0/runtimes/linux-x64/native
+cp "$gpu_natives"/libonnxruntime.so "$gpu_natives"/libonnxruntime_providers_shared.so "$gpu_natives"/libonnxruntime_providers_cuda.so "$app/"
+rm -f "$app/libonnxruntime_providers_tensorrt.so" "$app"/onnxruntime*.dll "$app"/*.dylib
 for lib in libonnxruntime.so libonnxruntime_providers_shared.so libonnxruntime_providers_cuda.so; do
   [[ -f $app/$lib ]] || { echo "pack: $app/$lib is missing: not the CUDA natives?" >&2; exit 1; }
 done
