@@ -32,10 +32,10 @@ printf 'step\tseconds\n' > "$OUT/timings.tsv"
 # step NAME CMD...: run, log to OUT/NAME.log, time it.
 step() {
   local name=$1; shift
-  local s=$EPOCHREALTIME
+  local started=$EPOCHREALTIME
   printf '== %s: %s\n' "$name" "$*" >&2
   "$@" > "$OUT/$name.log" 2>&1; local rc=$?
-  local secs=$(awk "BEGIN { print $EPOCHREALTIME - $s }")
+  local secs=$(awk "BEGIN { print $EPOCHREALTIME - $started }")
   printf '%s\t%.1f\n' "$name" "$secs" >> "$OUT/timings.tsv"
   printf '   %s: exit %d, %.1f s\n' "$name" "$rc" "$secs" >&2
   [[ $rc == 0 ]] || tail -n 15 "$OUT/$name.log" >&2
@@ -75,11 +75,11 @@ report=$OUT/gpu.md
 } > "$report"
 
 # ------------------------------------------------------------------ stories260K fp32/fp16 and their steered copies
-s=$work/stories
-prepare_stories() {
+stories=$work/stories
+prepare_stories() (
   set -e
   for dtype in fp32 fp16; do
-    local m=$s/$dtype
+    local m=$stories/$dtype
     "${CLI[@]}" import llama2c "$STORIES/stories260K.bin" --tokenizer "$STORIES/tok512.bin" -o "$m/vanilla" --style genai --dtype $dtype --force
     # The demo's happy/sad pairs, small: the profile is computed on the CPU (deterministic), on the model's own dtype.
     "${CLI[@]}" profile "$m/vanilla" --pairs "$here/stories-pairs.jsonl" -o "$m/profile.json" --k 20 --alpha 10 --sites attn,mlp --quiet --force
@@ -87,7 +87,7 @@ prepare_stories() {
     "${CLI[@]}" patch "$m/vanilla" "$m/profile.json" -o "$m/folded" --fold
     "${CLI[@]}" patch "$m/vanilla" "$m/profile.json" -o "$m/switchable" --switchable
   done
-}
+)
 
 # The synthetic Llama is made while checks 1 and 2 run (it needs only the CPU).
 synth_pid=
@@ -100,7 +100,7 @@ if ! skip 2 || ! skip 1; then step stories-prepare prepare_stories || status=1; 
 
 # ------------------------------------------------------------------ check 1
 if ! skip 1; then
-  step check1-providers "${BENCH[@]}" providers "$s/fp32/vanilla/model.onnx" --device "$DEVICE" || status=1
+  step check1-providers "${BENCH[@]}" providers "$stories/fp32/vanilla/model.onnx" --device "$DEVICE" || status=1
   { echo "### Check 1 — the provider loads"; echo; echo '```'; cat "$OUT/check1-providers.log"; echo '```'; echo; } >> "$report"
 fi
 
@@ -108,7 +108,7 @@ fi
 if ! skip 2; then
   specs=()
   for dtype in fp32 fp16; do
-    m=$s/$dtype
+    m=$stories/$dtype
     specs+=("$dtype vanilla=$m/vanilla" "$dtype Mul=$m/mul" "$dtype folded=$m/folded"
             "$dtype switchable@0=$m/switchable@0" "$dtype switchable@2=$m/switchable@2")
   done
