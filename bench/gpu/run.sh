@@ -5,7 +5,8 @@
 #   APP_DIR      the bundle's app/ (onnxsteer CLI and OnnxSteer.Bench, self-contained) — or, on a machine with .NET,
 #                a folder where `OnnxSteer.Cli` and `OnnxSteer.Bench` run (pack.sh's publish)
 #   STORIES_DIR  stories260K.bin and tok512.bin
-#   OUT_DIR      logs, the report fragment (gpu.md), tokens.jsonl and timings.tsv are written here
+#   OUT_DIR      gets gpu.md (the report: every figure, the environment, the timings), tokens.jsonl, timings.tsv and
+#                logs.tar.gz (every step's log); four files, as a device call brings back at most eight
 # environment:
 #   DEVICE=cuda              the device under test (cpu for the rehearsal: every check then compares CPU with CPU)
 #   SHAPE="--layers 16 --hidden 2048 --intermediate 5632 --heads 16 --vocab 32000"   the synthetic Llama (fp16, genai)
@@ -24,6 +25,8 @@ B2_PASSES=${B2_PASSES:-1}; B2_BATCHES=${B2_BATCHES:-8 32}
 EXPECTED=${EXPECTED:-$here/expected-tokens.jsonl}
 SKIP=" ${SKIP:-} "
 mkdir -p "$OUT"
+logs=$OUT/logs   # step logs and report fragments: packed into logs.tar.gz at the end (a call brings back 8 files)
+mkdir -p "$logs"
 work=$OUT/work   # models; deleted at the end (only logs come back)
 mkdir -p "$work"
 status=0
@@ -34,11 +37,11 @@ step() {
   local name=$1; shift
   local started=$EPOCHREALTIME
   printf '== %s: %s\n' "$name" "$*" >&2
-  "$@" > "$OUT/$name.log" 2>&1; local rc=$?
+  "$@" > "$logs/$name.log" 2>&1; local rc=$?
   local secs=$(awk "BEGIN { print $EPOCHREALTIME - $started }")
   printf '%s\t%.1f\n' "$name" "$secs" >> "$OUT/timings.tsv"
   printf '   %s: exit %d, %.1f s\n' "$name" "$rc" "$secs" >&2
-  [[ $rc == 0 ]] || tail -n 15 "$OUT/$name.log" >&2
+  [[ $rc == 0 ]] || tail -n 15 "$logs/$name.log" >&2
   return $rc
 }
 skip() { [[ $SKIP == *" $1 "* ]]; }
@@ -63,14 +66,14 @@ fi
     && nvidia-smi | grep -o 'CUDA Version: [0-9.]*'
   echo "LD_LIBRARY_PATH: ${LD_LIBRARY_PATH:-}"
   cat "$APP/../PACKED" 2>/dev/null
-} > "$OUT/env.txt" 2>&1
-cat "$OUT/env.txt" >&2
+} > "$logs/env.txt" 2>&1
+cat "$logs/env.txt" >&2
 
 report=$OUT/gpu.md
 {
   echo "## CUDA check ($(date -u +%F), device $DEVICE)"
   echo
-  echo '```'; cat "$OUT/env.txt"; echo '```'
+  echo '```'; cat "$logs/env.txt"; echo '```'
   echo
 } > "$report"
 
@@ -101,7 +104,7 @@ if ! skip 2 || ! skip 1; then step stories-prepare prepare_stories || status=1; 
 # ------------------------------------------------------------------ check 1
 if ! skip 1; then
   step check1-providers "${BENCH[@]}" providers "$stories/fp32/vanilla/model.onnx" --device "$DEVICE" || status=1
-  { echo "### Check 1 — the provider loads"; echo; echo '```'; cat "$OUT/check1-providers.log"; echo '```'; echo; } >> "$report"
+  { echo "### Check 1 — the provider loads"; echo; echo '```'; cat "$logs/check1-providers.log"; echo '```'; echo; } >> "$report"
 fi
 
 # ------------------------------------------------------------------ check 2
@@ -112,8 +115,8 @@ if ! skip 2; then
     specs+=("$dtype vanilla=$m/vanilla" "$dtype Mul=$m/mul" "$dtype folded=$m/folded"
             "$dtype switchable@0=$m/switchable@0" "$dtype switchable@2=$m/switchable@2")
   done
-  step check2-stories "${BENCH[@]}" gpu-check "$OUT/tokens.jsonl" "${specs[@]}" --device "$DEVICE" --report "$OUT/check2.md" || status=1
-  cat "$OUT/check2.md" >> "$report"
+  step check2-stories "${BENCH[@]}" gpu-check "$OUT/tokens.jsonl" "${specs[@]}" --device "$DEVICE" --report "$logs/check2.md" || status=1
+  cat "$logs/check2.md" >> "$report"
   if [[ -f $EXPECTED ]]; then
     # Tokens of this run against the rehearsal's CPU tokens (another machine): equal tokens are expected on the CPU;
     # the device's may differ only where check 2 allows it.
@@ -136,20 +139,21 @@ if [[ -n $synth_pid ]]; then wait "$synth_pid" || { echo "synth failed" >&2; sta
 # ------------------------------------------------------------------ check 3
 if ! skip 3 && [[ -f $work/synth/model.onnx ]]; then
   step check3-speed "${BENCH[@]}" b3 "$work/b3" "$work/synth" "$work/b3-profile.json" "$ROUNDS" "$NEW_TOKENS" \
-    --prompt-tokens "$PROMPT_TOKENS" --device "$DEVICE" --report "$OUT/check3.md"
-  { echo "### Check 3 — steering cost (synthetic Llama \`$SHAPE\`, fp16, genai style)"; echo; cat "$OUT/check3.md"; } >> "$report"
+    --prompt-tokens "$PROMPT_TOKENS" --device "$DEVICE" --report "$logs/check3.md"
+  { echo "### Check 3 — steering cost (synthetic Llama \`$SHAPE\`, fp16, genai style)"; echo; cat "$logs/check3.md"; } >> "$report"
 fi
 
 # ------------------------------------------------------------------ check 4
 if ! skip 4 && [[ -f $work/synth/model.onnx ]]; then
   echo "### Check 4 — profiling with taps vs the plain model (synthetic Llama \`$SHAPE\`)" >> "$report"; echo >> "$report"
   for b in $B2_BATCHES; do
-    step check4-profiling-b$b "${BENCH[@]}" b2 "$work/synth" "batch $b, $DEVICE" "$B2_PASSES" --batch "$b" --device "$DEVICE" --report "$OUT/check4-b$b.md"
-    cat "$OUT/check4-b$b.md" >> "$report"
+    step check4-profiling-b$b "${BENCH[@]}" b2 "$work/synth" "batch $b, $DEVICE" "$B2_PASSES" --batch "$b" --device "$DEVICE" --report "$logs/check4-b$b.md"
+    cat "$logs/check4-b$b.md" >> "$report"
   done
 fi
 
 { echo "### Time per step (seconds)"; echo; echo '| step | seconds |'; echo '|---|---|'; tail -n +2 "$OUT/timings.tsv" | sed 's/\t/ | /; s/^/| /; s/$/ |/'; echo; } >> "$report"
 printf '== total %.0f s; report %s\n' "$(awk "BEGIN { print $EPOCHREALTIME - $t0 }")" "$report" >&2
 rm -rf "$work"
+tar -czf "$OUT/logs.tar.gz" -C "$OUT" logs && rm -rf "$logs"
 exit $status
