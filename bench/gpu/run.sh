@@ -84,8 +84,9 @@ prepare_stories() (
   for dtype in fp32 fp16; do
     local m=$stories/$dtype
     "${CLI[@]}" import llama2c "$STORIES/stories260K.bin" --tokenizer "$STORIES/tok512.bin" -o "$m/vanilla" --style genai --dtype $dtype --force
-    # The demo's happy/sad pairs, small: the profile is computed on the CPU (deterministic), on the model's own dtype.
-    "${CLI[@]}" profile "$m/vanilla" --pairs "$here/stories-pairs.jsonl" -o "$m/profile.json" --k 20 --alpha 10 --sites attn,mlp --quiet --force
+    # 24 happy/sad pairs; the profile is computed on the CPU (deterministic), per dtype. Alpha 1 keeps the steered text
+    # coherent (alpha 10 collapses it into one repeated token, a weak test of the numerics); switchable@2 doubles it.
+    "${CLI[@]}" profile "$m/vanilla" --pairs "$here/stories-pairs.jsonl" -o "$m/profile.json" --k 20 --alpha 1 --sites attn,mlp --quiet --force
     "${CLI[@]}" patch "$m/vanilla" "$m/profile.json" -o "$m/mul"
     "${CLI[@]}" patch "$m/vanilla" "$m/profile.json" -o "$m/folded" --fold
     "${CLI[@]}" patch "$m/vanilla" "$m/profile.json" -o "$m/switchable" --switchable
