@@ -8,7 +8,7 @@
 # environment:
 #   KEEP_SM=90        zero the provider's GPU code for every other architecture first (strip-fatbin.py; the file keeps
 #                     its size and layout, the tarball shrinks by ~100 MiB). KEEP_SM= (empty) ships it whole.
-#   PIECE_MIB=56      piece size: a carry is 64 MiB including the tracked working tree (~3 MiB)
+#   PIECE_MIB=57      piece size: a carry is 64 MiB including the tracked working tree (~3 MiB) and the sums
 #   COMPRESS="xz -6 -T0"    the compressor (the host decompresses with xz, or python3's lzma when xz is absent)
 #   STORIES=../shared/models/stories260K   folder with stories260K.bin and tok512.bin
 set -euo pipefail
@@ -16,7 +16,7 @@ cd "$(dirname "$0")/../.."
 repo=$PWD
 out=$(realpath -m "${1:-bench/gpu/pack}")
 KEEP_SM=${KEEP_SM-90}
-PIECE_MIB=${PIECE_MIB:-56}
+PIECE_MIB=${PIECE_MIB:-57}
 COMPRESS=${COMPRESS:-xz -6 -T0}
 STORIES=${STORIES:-../shared/models/stories260K}
 stage=$(mktemp -d /tmp/onnxsteer-gpu-pack.XXXXXX)
