@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using OnnxSteer.Generation;
 using OnnxSteer.Patching;
+using OnnxSteer.Runtime;
 using OnnxSteer.Sites;
 using OnnxSteer.Tokenizers;
 
@@ -12,15 +13,13 @@ namespace OnnxSteer.Bench;
 /// </summary>
 public static class InferenceBench
 {
-    private const int PromptTokens = 128;
-
     private const string Text =
         "Once upon a time, in a quiet town by the sea, there lived an old sailor who told stories to the children every " +
         "evening. He spoke of storms that bent the masts, of islands where the birds had never seen a man, and of a lighthouse " +
         "keeper who sang to the whales. The children sat on the warm stones of the harbour wall and listened until the sun went " +
         "down and their mothers called them home for supper, and even then they begged for one more story about the sea.";
 
-    public static void Run(string work, string vanillaDir, string profile, int rounds, int newTokens, Report report)
+    public static void Run(string work, string vanillaDir, string profile, int rounds, int newTokens, Report report, RuntimeSettings settings, int promptTokens = 128)
     {
         PatchBench.EnsureProfile(vanillaDir, profile);
         var probed = WithProbes(profile);
@@ -43,10 +42,10 @@ public static class InferenceBench
 
         var tokenizer = TokenizerLoader.Load(vanillaDir);
         var ids = new List<int>();
-        while (ids.Count < PromptTokens) ids.AddRange(tokenizer.EncodeToIds(Text, addBos: ids.Count == 0));
-        var prompt = ids.Take(PromptTokens).ToList();
+        while (ids.Count < promptTokens) ids.AddRange(tokenizer.EncodeToIds(Text, addBos: ids.Count == 0));
+        var prompt = ids.Take(promptTokens).ToList();
 
-        var models = variants.Select(v => DecoderModel.Open(v.Dir)).ToList();
+        var models = variants.Select(v => DecoderModel.Open(v.Dir, settings)).ToList();
         try
         {
             var contenders = new List<Contender>();
@@ -81,12 +80,12 @@ public static class InferenceBench
             }
             var times = Rounds.Run(contenders, rounds, warmup: true, log: Console.Error.WriteLine);
 
-            report.Line($"## B3 — steered inference overhead (in-process, {rounds} interleaved rounds)");
+            report.Line($"## B3 — steered inference overhead (in-process, {rounds} interleaved rounds, device {settings.Device})");
             report.Line();
             report.Line($"Model `{vanillaDir}`; steered copies from a synthetic k=100 profile (seeded random counts, every site):");
             foreach (var v in variants.Skip(1)) report.Line($"- {v.Name}: {units[v.Name]}");
             report.Line();
-            report.Line($"Prefill: one `DecoderModel.Step` over a {PromptTokens}-token prompt into an empty KV cache. Decode: after that prefill (untimed),");
+            report.Line($"Prefill: one `DecoderModel.Step` over a {promptTokens}-token prompt into an empty KV cache. Decode: after that prefill (untimed),");
             report.Line($"{newTokens} greedy `Step`s of one token each with the KV cache; the figure is seconds per token. All sessions are open at once and");
             report.Line("run round-robin (each round: prefill and decode of every variant, the starting one rotating), after one warm-up round.");
             report.Line();

@@ -20,7 +20,6 @@ namespace OnnxSteer.Bench;
 public static class ProfilingBench
 {
     public const int Pairs = 256;
-    private const int BatchSize = 8; // sequences per run, as profile's default --batch-size
 
     /// <summary>256 short contrastive pairs, the same every run.</summary>
     public static List<ContrastivePair> MakePairs()
@@ -43,7 +42,8 @@ public static class ProfilingBench
         return pairs;
     }
 
-    public static void Run(string modelDir, string label, int passes, Report report)
+    /// <param name="batchSize">Sequences per run (profile's default --batch-size is 8).</param>
+    public static void Run(string modelDir, string label, int passes, Report report, RuntimeSettings settings, int batchSize = 8)
     {
         var model = OnnxModel.Load(modelDir);
         var sites = SiteFinder.Find(model).Sites.OrderBy(s => s.Kind).ThenBy(s => s.Layer).ToList();
@@ -51,11 +51,10 @@ public static class ProfilingBench
         var encoder = new SequenceEncoder(tokenizer, 64);
         var encoded = MakePairs().Select(encoder.Encode).ToList();
         var batches = new List<List<IReadOnlyList<int>>>();
-        for (var i = 0; i < encoded.Count; i += BatchSize / 2)
-            batches.Add(encoded.Skip(i).Take(BatchSize / 2).SelectMany(p => new[] { p.Positive, p.Negative }).ToList());
+        for (var i = 0; i < encoded.Count; i += batchSize / 2)
+            batches.Add(encoded.Skip(i).Take(batchSize / 2).SelectMany(p => new[] { p.Positive, p.Negative }).ToList());
         var tokens = encoded.Sum(p => p.Positive.Count + p.Negative.Count);
 
-        var settings = RuntimeSettings.Default;
         using var recorder = new ActivationRecorder(model, sites, settings);
         using var plain = settings.OpenSession(model.FilePath!);
         var inputs = model.Graph.Input.Where(i => plain.InputNames.Contains(i.Name)).ToList();
@@ -104,7 +103,7 @@ public static class ProfilingBench
         report.Line($"### B2 — {label}");
         report.Line();
         report.Line($"Model `{modelDir}` ({parameters / 1e6:0.0} M parameters in initializers), all {sites.Count} sites tapped; {Pairs} pairs = {2 * Pairs} sequences,");
-        report.Line($"{tokens} tokens, {batches.Count} batches of {BatchSize} sequences (profile's default), ORT default session options for both.");
+        report.Line($"{tokens} tokens, {batches.Count} batches of {batchSize} sequences, ORT default session options for both, device {settings.Device}.");
         report.Line($"Batch by batch, alternating which goes first; samples: {sampleWord}.");
         report.Line();
         report.Line("| run | pairs/s (all passes) | pairs/s per sample, median | min–max |");

@@ -1,4 +1,5 @@
 using BenchmarkDotNet.Running;
+using OnnxSteer.Runtime;
 
 namespace OnnxSteer.Bench;
 
@@ -9,8 +10,12 @@ namespace OnnxSteer.Bench;
 /// b1 MODEL_DIR PROFILE WORK ROUNDS cold|warm --report F      external-data patch cost (B1)
 /// b1-inline MODEL_FILE PROFILE WORK ROUNDS --report F        inline patch vs copy (B1)
 /// profile MODEL_DIR PROFILE                                  write a synthetic k=100 profile (no inference)
-/// b2 MODEL_DIR LABEL ROUNDS --report F                       profiling with taps vs without (B2)
-/// b3 WORK VANILLA_DIR PROFILE ROUNDS NEW_TOKENS --report F   prefill/decode of vanilla, Mul, Mul-all, folded, gated (B3)
+/// b2 MODEL_DIR LABEL ROUNDS [--batch 8] --report F           profiling with taps vs without (B2)
+/// b3 WORK VANILLA_DIR PROFILE ROUNDS NEW_TOKENS [--prompt-tokens 128] --report F
+///                                                            prefill/decode of vanilla, Mul, Mul-all, folded, gated (B3)
+/// providers [MODEL_FILE]                                   ORT version, providers, and the device a session gets (bench/gpu)
+/// gpu-check TOKENS_JSONL NAME=DIR[@STRENGTH]... --report F   CPU vs --device: max |Δlogit| and greedy tokens (bench/gpu)
+/// b2, b3 and gpu-check take --device cpu|cuda|auto (default cpu): the device the measured sessions run on.
 /// dsas WORK OUT_DIR                                         DSAS fronts on stories260K: uniform vs dynamic (docs/dynamic.md)
 /// dsas-plot CSV SVG                                         redraw the DSAS figure from its CSV
 /// b4 TOKENIZER_JSON TEXT                                     one timed encode pass; prints JSON (B4)
@@ -27,6 +32,13 @@ public static class Program
     public static int Main(string[] args)
     {
         var report = new Report(Option(ref args, "--report") ?? "/dev/null");
+        var settings = RuntimeSettings.Default with
+        {
+            Device = Enum.Parse<ExecutionDevice>(Option(ref args, "--device") ?? "cpu", ignoreCase: true),
+            Notice = Console.Error.WriteLine,
+        };
+        var batch = int.Parse(Option(ref args, "--batch") ?? "8");
+        var promptTokens = int.Parse(Option(ref args, "--prompt-tokens") ?? "128");
         switch (args.FirstOrDefault())
         {
             case "b1":
@@ -40,10 +52,15 @@ public static class Program
                 PatchBench.EnsureProfile(args[1], args[2]);
                 return 0;
             case "b2":
-                ProfilingBench.Run(args[1], args[2], int.Parse(args[3]), report);
+                ProfilingBench.Run(args[1], args[2], int.Parse(args[3]), report, settings, batch);
                 break;
             case "b3":
-                InferenceBench.Run(Work(args[1]), args[2], args[3], int.Parse(args[4]), int.Parse(args[5]), report);
+                InferenceBench.Run(Work(args[1]), args[2], args[3], int.Parse(args[4]), int.Parse(args[5]), report, settings, promptTokens);
+                break;
+            case "providers":
+                return GpuCheck.Providers(args.ElementAtOrDefault(1), settings);
+            case "gpu-check":
+                if (!GpuCheck.Run(args[1], args[2..], settings, report)) { report.Save(); return 1; }
                 break;
             case "dsas":
                 DynamicFront.Run(Work(args[1]), args[2]);
