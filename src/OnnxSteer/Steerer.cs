@@ -71,25 +71,17 @@ public static class Steerer
     public static SteeringProfile Load(string path) => ProfileJson.Load(path);
 
     /// <summary>Writes <paramref name="model"/> steered by <paramref name="profile"/> to <paramref name="output"/> (a folder or a .onnx path).</summary>
-    public static PatchOutcome Patch(string model, SteeringProfile profile, string output, PatchSettings? settings = null)
-    {
-        // The patch records the profile's sha256 in the model, so it is patched from the bytes a saved copy would have.
-        var folder = Directory.CreateTempSubdirectory("onnxsteer-profile-");
-        try
-        {
-            var path = Path.Combine(folder.FullName, "profile.json");
-            ProfileJson.Save(profile, path);
-            return Patch(model, path, output, settings);
-        }
-        finally { folder.Delete(recursive: true); }
-    }
+    public static PatchOutcome Patch(string model, SteeringProfile profile, string output, PatchSettings? settings = null) =>
+        Patch(model, "(profile in memory)", output, settings, new InMemoryProfile(profile));
 
     /// <summary>Writes <paramref name="model"/> steered by the profile (or GGUF control vector) at <paramref name="profilePath"/>.</summary>
-    public static PatchOutcome Patch(string model, string profilePath, string output, PatchSettings? settings = null)
+    public static PatchOutcome Patch(string model, string profilePath, string output, PatchSettings? settings = null) =>
+        Patch(model, profilePath, output, settings, ControlVectorSource.For(profilePath));
+
+    private static PatchOutcome Patch(string model, string profileName, string output, PatchSettings? settings, IProfileSource? source)
     {
         settings ??= new PatchSettings();
         var options = new PatchOptions(settings.Fold, ExistingSteering.Refuse, settings.Switchable);
-        return ModelPatcher.Patch(new PatchJob(model, profilePath, output, new PlanRequest(Force: settings.Force), options,
-            ControlVectorSource.For(profilePath)));
+        return ModelPatcher.Patch(new PatchJob(model, profileName, output, new PlanRequest(Force: settings.Force), options, source));
     }
 }

@@ -5,7 +5,8 @@ using OnnxSteer.Sites;
 namespace OnnxSteer.Patching;
 
 /// <summary>A profile ready to plan from, the request it is to be planned with, and what the user should be told.</summary>
-public sealed record LoadedProfile(SteeringProfile Profile, PlanRequest Request, IReadOnlyList<string> Warnings);
+/// <param name="Sha256">The sha256 recorded in the steered model; null = of the profile file.</param>
+public sealed record LoadedProfile(SteeringProfile Profile, PlanRequest Request, IReadOnlyList<string> Warnings, string? Sha256 = null);
 
 /// <summary>
 /// Where a patch's profile comes from. The patcher knows profile files (<see cref="ProfileFile"/>); other formats
@@ -24,4 +25,12 @@ public sealed class ProfileFile(string path) : IProfileSource
     public LoadedProfile Load(OnnxModel model, IReadOnlyList<SteeringSite> sites, PlanRequest request) =>
         // Applying the stored selection needs no counts: a large profile is then read in a fraction of the time.
         new(request.Reselects ? SteeringProfile.Load(path) : ProfileJson.LoadSelection(path), request, []);
+}
+
+/// <summary>A profile held in memory; the model records the sha256 of its serialized bytes, as a saved copy would have.</summary>
+public sealed class InMemoryProfile(SteeringProfile profile) : IProfileSource
+{
+    /// <inheritdoc/>
+    public LoadedProfile Load(OnnxModel model, IReadOnlyList<SteeringSite> sites, PlanRequest request) =>
+        new(profile, request, [], Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(ProfileJson.Serialize(profile))));
 }
