@@ -18,7 +18,8 @@ public sealed class ControlVectorSource(string ggufPath) : IProfileSource
     {
         if (request.K is not null || request.Sites is not null)
             throw new OnnxSteerException($"{ggufPath}: a control vector adds one vector per layer output; --k and --sites do not apply (only --alpha, its strength)", ExitCodes.Usage);
+        var sha = ProfilePlanner.Sha256OfFile(ggufPath);
         var cv = ControlVectorProfiles.Import(ggufPath, model, sites, request.Alpha ?? 1.0);
-        return new LoadedProfile(cv.Profile, request with { Alpha = null }, cv.Warnings);
+        return new LoadedProfile(cv.Profile, request with { Alpha = null }, cv.Warnings, sha);
     }
 }

@@ -42,8 +42,7 @@ public static class ModelPatcher
         // Profiles are recorded on unsteered models: fingerprint and sites come from the model without its steering.
         var clean = steered ? GraphUnpatcher.Remove(model) : model;
         var sites = SiteFinder.Find(clean).Sites;
-        var (profile, request, loadWarnings, loadedSha) = (job.Source ?? new ProfileFile(job.ProfilePath)).Load(clean, sites, job.Request);
-        var sha = loadedSha ?? ProfilePlanner.Sha256OfFile(job.ProfilePath);
+        var (profile, request, loadWarnings, sha) = (job.Source ?? new ProfileFile(job.ProfilePath)).Load(clean, sites, job.Request);
         var (plan, planWarnings) = ProfilePlanner.Build(profile, job.ProfilePath, sha, clean, sites, request);
         var warnings = loadWarnings.Concat(planWarnings).ToList();
         foreach (var w in warnings) notice?.Invoke("warning: " + w);

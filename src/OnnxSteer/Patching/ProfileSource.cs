@@ -5,8 +5,8 @@ using OnnxSteer.Sites;
 namespace OnnxSteer.Patching;
 
 /// <summary>A profile ready to plan from, the request it is to be planned with, and what the user should be told.</summary>
-/// <param name="Sha256">The sha256 recorded in the steered model; null = of the profile file.</param>
-public sealed record LoadedProfile(SteeringProfile Profile, PlanRequest Request, IReadOnlyList<string> Warnings, string? Sha256 = null);
+/// <param name="Sha256">The sha256 recorded in the steered model: of the file, or of a profile's serialized bytes.</param>
+public sealed record LoadedProfile(SteeringProfile Profile, PlanRequest Request, IReadOnlyList<string> Warnings, string Sha256);
 
 /// <summary>
 /// Where a patch's profile comes from. The patcher knows profile files (<see cref="ProfileFile"/>); other formats
@@ -22,9 +22,12 @@ public interface IProfileSource
 public sealed class ProfileFile(string path) : IProfileSource
 {
     /// <inheritdoc/>
-    public LoadedProfile Load(OnnxModel model, IReadOnlyList<SteeringSite> sites, PlanRequest request) =>
+    public LoadedProfile Load(OnnxModel model, IReadOnlyList<SteeringSite> sites, PlanRequest request)
+    {
+        var sha = ProfilePlanner.Sha256OfFile(path);
         // Applying the stored selection needs no counts: a large profile is then read in a fraction of the time.
-        new(request.Reselects ? SteeringProfile.Load(path) : ProfileJson.LoadSelection(path), request, []);
+        return new(request.Reselects ? SteeringProfile.Load(path) : ProfileJson.LoadSelection(path), request, [], sha);
+    }
 }
 
 /// <summary>A profile held in memory; the model records the sha256 of its serialized bytes, as a saved copy would have.</summary>
