@@ -145,18 +145,7 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
         return TestProfiles.Save(TestProfiles.Make(model, sites, k: 4, alpha: 2, pairs: 3), folder);
     }
 
-    private static Process Start(string[] args)
-    {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        start.ArgumentList.Add(CliDll);
-        foreach (var a in args) start.ArgumentList.Add(a);
-        var process = Process.Start(start)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return process;
-    }
+    private static Process Start(string[] args) => CliProcess.Start(args);
 
     internal static (int Code, string Stderr) RunToEnd(string[] args)
     {

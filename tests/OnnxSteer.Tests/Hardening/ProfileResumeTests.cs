@@ -20,7 +20,6 @@ public sealed class ProfileResumeTests(Stories260KModels models, ITestOutputHelp
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static string CliDll => Path.Combine(AppContext.BaseDirectory, "OnnxSteer.Cli.dll");
 
     private string PairsFile()
     {
@@ -151,17 +150,6 @@ public sealed class ProfileResumeTests(Stories260KModels models, ITestOutputHelp
         }
     }
 
-    private static Process Start(string[] args, (string Name, string Value)? environment = null)
-    {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        start.ArgumentList.Add(CliDll);
-        foreach (var a in args) start.ArgumentList.Add(a);
-        if (environment is var (name, value)) start.Environment[name] = value;
-        var process = Process.Start(start)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return process;
-    }
+    private static Process Start(string[] args, (string Name, string Value)? environment = null) =>
+        CliProcess.Start(args, environment);
 }
