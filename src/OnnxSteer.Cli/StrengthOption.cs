@@ -27,7 +27,7 @@ public sealed class StrengthOption
     /// option was not given).
     /// </summary>
     /// <exception cref="OnnxSteerException">The model was not patched with --switchable, or S is not finite.</exception>
-    public OrtValue? Apply(ParseResult parse, DecoderModel model)
+    internal OrtValue? Apply(ParseResult parse, DecoderModel model)
     {
         if (parse.GetValue(Option) is not { } strength) return null;
         if (!float.IsFinite(strength)) throw new OnnxSteerException($"--strength must be a finite number, not {strength}", ExitCodes.Usage);

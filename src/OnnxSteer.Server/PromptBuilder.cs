@@ -9,7 +9,7 @@ namespace OnnxSteer.Server;
 /// generation prompt added; the template writes BOS itself) or, for a model without one, are joined one per line as a
 /// plain prompt.
 /// </summary>
-public sealed class PromptBuilder(ITokenizer tokenizer, Func<string, string>? chatTemplate)
+internal sealed class PromptBuilder(ITokenizer tokenizer, Func<string, string>? chatTemplate)
 {
     /// <summary>The tokenizer that encodes prompts and decodes answers.</summary>
     public ITokenizer Tokenizer { get; } = tokenizer;

@@ -9,6 +9,7 @@ public class OnnxSteerException : Exception
     /// <summary>Exit code the CLI returns for this error (see README, "Exit codes").</summary>
     public int ExitCode { get; }
 
+    /// <summary>An error reported as <paramref name="message"/> (one line) with <paramref name="exitCode"/>.</summary>
     public OnnxSteerException(string message, int exitCode = ExitCodes.Failure, Exception? inner = null)
         : base(message, inner) => ExitCode = exitCode;
 }
@@ -28,6 +29,7 @@ public class RuntimeUnavailableException(string message, Exception? inner = null
 /// <summary>Process exit codes, documented in the README.</summary>
 public static class ExitCodes
 {
+    /// <summary>Success.</summary>
     public const int Success = 0;
     /// <summary>diff: the models differ.</summary>
     public const int Different = 1;

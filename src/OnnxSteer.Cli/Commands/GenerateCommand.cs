@@ -142,7 +142,7 @@ public sealed class GenerateCommand : ICliCommand
     }
 
     /// <summary>--show-gates as text: one row per token (prompt tokens marked), one column per gated site.</summary>
-    public static string GateTable(GateValues gates, IReadOnlyList<int> ids, int promptLength, ITokenizer tok)
+    internal static string GateTable(GateValues gates, IReadOnlyList<int> ids, int promptLength, ITokenizer tok)
     {
         var sb = new StringBuilder();
         sb.Append("gates (sigmoid of each site's probe; steering there is scaled by it):\n");
@@ -159,7 +159,7 @@ public sealed class GenerateCommand : ICliCommand
     }
 
     /// <summary>The --json document; <paramref name="gates"/> (--show-gates) adds a "gates" object: site → gate per position.</summary>
-    public static string ToJson(string prompt, GenerationResult result, string text, GateValues? gates = null)
+    internal static string ToJson(string prompt, GenerationResult result, string text, GateValues? gates = null)
     {
         var buffer = new MemoryStream();
         using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))

@@ -9,7 +9,7 @@ namespace OnnxSteer.Cli.Hosts;
 /// ids (genai's Tokenizer.Encode would drop the BOS a llama tokenizer needs), the search options come from
 /// <see cref="GenerationOptions"/>, and an .onnx_adapter (e.g. from <c>onnxsteer adapter</c>) can be active per call.
 /// </summary>
-public sealed class GenaiEngine : IDisposable
+internal sealed class GenaiEngine : IDisposable
 {
     private readonly Model _model;
     private readonly Adapters _adapters;

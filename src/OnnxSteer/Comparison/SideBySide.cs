@@ -8,7 +8,7 @@ namespace OnnxSteer.Comparison;
 /// <param name="Prompt">The prompt text.</param>
 /// <param name="Vanilla">The vanilla model's continuation.</param>
 /// <param name="Steered">The steered model's continuation.</param>
-public sealed record ContinuationPair(string Prompt, string Vanilla, string Steered);
+internal sealed record ContinuationPair(string Prompt, string Vanilla, string Steered);
 
 /// <summary>How often one group of words appears in the continuations of each model.</summary>
 /// <param name="Words">The words of the group (whole words, case-insensitive).</param>
@@ -16,10 +16,10 @@ public sealed record ContinuationPair(string Prompt, string Vanilla, string Stee
 /// <param name="SteeredHits">Occurrences in all steered continuations.</param>
 /// <param name="VanillaPrompts">Prompts whose vanilla continuation contains a word of the group.</param>
 /// <param name="SteeredPrompts">Prompts whose steered continuation contains a word of the group.</param>
-public sealed record WordCount(IReadOnlyList<string> Words, int VanillaHits, int SteeredHits, int VanillaPrompts, int SteeredPrompts);
+internal sealed record WordCount(IReadOnlyList<string> Words, int VanillaHits, int SteeredHits, int VanillaPrompts, int SteeredPrompts);
 
 /// <summary>The result of <see cref="SideBySide.Run"/> (written by <c>compare --json</c> as schema <see cref="Schema"/>).</summary>
-public sealed record SideBySideReport(IReadOnlyList<ContinuationPair> Pairs, IReadOnlyList<WordCount> Counts, int MaxNewTokens)
+internal sealed record SideBySideReport(IReadOnlyList<ContinuationPair> Pairs, IReadOnlyList<WordCount> Counts, int MaxNewTokens)
 {
     /// <summary>The JSON schema name, first in the file.</summary>
     [System.Text.Json.Serialization.JsonPropertyOrder(-1)]
@@ -30,7 +30,7 @@ public sealed record SideBySideReport(IReadOnlyList<ContinuationPair> Pairs, IRe
 /// Greedy continuations of the same prompts from two models (typically vanilla and steered), and how often chosen
 /// words appear in each: the simplest measured effect of a steering patch.
 /// </summary>
-public static class SideBySide
+internal static class SideBySide
 {
     /// <summary>Generates greedily from both models for every prompt and counts each word group.</summary>
     public static SideBySideReport Run(DecoderModel vanilla, DecoderModel steered, ITokenizer tokenizer,

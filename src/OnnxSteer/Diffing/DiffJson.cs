@@ -5,7 +5,7 @@ using System.Text.Json.Serialization;
 namespace OnnxSteer.Diffing;
 
 /// <summary>The <c>--json</c> form of a <see cref="DiffReport"/> (README, "diff --json schema").</summary>
-public static class DiffJson
+internal static class DiffJson
 {
     /// <summary>Written as the report's first field; changes only when a field is renamed or removed.</summary>
     public const string SchemaId = "onnxsteer.diff/1";

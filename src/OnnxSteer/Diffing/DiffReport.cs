@@ -7,7 +7,7 @@ namespace OnnxSteer.Diffing;
 // serialised in snake_case by DiffJson; keep them stable: add fields, never rename or remove them.
 
 /// <summary>Everything <see cref="ModelDiffer"/> found between model A (original) and model B (patched).</summary>
-public sealed record DiffReport
+internal sealed record DiffReport
 {
     /// <summary>Schema identifier written first in the JSON, bumped only on incompatible changes.</summary>
     public string Schema { get; init; } = DiffJson.SchemaId;
@@ -32,10 +32,10 @@ public sealed record DiffReport
 }
 
 /// <summary>One of the two models compared.</summary>
-public sealed record ModelSide(string Path, int Nodes, int Initializers);
+internal sealed record ModelSide(string Path, int Nodes, int Initializers);
 
 /// <summary>How many differences of each kind were found; <c>HeaderChanges</c> counts model fields, opsets, metadata and graph inputs/outputs.</summary>
-public sealed record DiffCounts(
+internal sealed record DiffCounts(
     int NodesAdded, int NodesRemoved, int NodesChanged, int NodesRenamed, int EdgesRewired,
     int InitializersAdded, int InitializersRemoved, int InitializersChanged,
     int HeaderChanges);
@@ -43,13 +43,13 @@ public sealed record DiffCounts(
 /// <summary>A named value present in A, B or both; <c>A</c>/<c>B</c> are null where absent.</summary>
 /// <param name="Name">Field name, metadata key, or graph input/output name.</param>
 /// <param name="Change">"added", "removed" or "changed".</param>
-public sealed record ValueChange(string Name, string Change, string? A, string? B);
+internal sealed record ValueChange(string Name, string Change, string? A, string? B);
 
 /// <summary>An operator-set import that differs; versions are null where the domain is not imported.</summary>
-public sealed record OpsetChange(string Domain, long? A, long? B);
+internal sealed record OpsetChange(string Domain, long? A, long? B);
 
 /// <summary>Node-level differences. Nodes are matched by name first, then by op type and matched inputs.</summary>
-public sealed record NodeDiff(
+internal sealed record NodeDiff(
     IReadOnlyList<NodeInfo> Added,
     IReadOnlyList<NodeInfo> Removed,
     IReadOnlyList<NodeRename> Renamed,
@@ -57,19 +57,19 @@ public sealed record NodeDiff(
     int Unchanged);
 
 /// <summary>A node as it appears in one model.</summary>
-public sealed record NodeInfo(string Name, string OpType, string Domain, IReadOnlyList<string> Inputs, IReadOnlyList<string> Outputs);
+internal sealed record NodeInfo(string Name, string OpType, string Domain, IReadOnlyList<string> Inputs, IReadOnlyList<string> Outputs);
 
 /// <summary>A node matched by structure whose name differs.</summary>
-public sealed record NodeRename(string A, string B, string OpType);
+internal sealed record NodeRename(string A, string B, string OpType);
 
 /// <summary>A matched node whose op type, domain, attributes or output names differ (input rewiring is in <see cref="DiffReport.EdgesRewired"/>).</summary>
 /// <param name="Name">The node's name in B.</param>
-public sealed record NodeChange(string Name, IReadOnlyList<NodeFieldChange> Changes);
+internal sealed record NodeChange(string Name, IReadOnlyList<NodeFieldChange> Changes);
 
 /// <summary>One field of a node that differs.</summary>
 /// <param name="What">"op_type", "domain", "attribute" or "outputs".</param>
 /// <param name="Name">Attribute name for "attribute", else null.</param>
-public sealed record NodeFieldChange(string What, string? Name, string? A, string? B);
+internal sealed record NodeFieldChange(string What, string? Name, string? A, string? B);
 
 /// <summary>An input slot of a matched node that reads a different value in B than the value matched to A's.</summary>
 /// <param name="Node">Node name in B.</param>
@@ -78,12 +78,12 @@ public sealed record NodeFieldChange(string What, string? Name, string? A, strin
 /// <param name="B">The value read in B; it may carry A's name yet come from another node.</param>
 /// <param name="ProducerA">The node producing <paramref name="A"/> in A; null for graph inputs and initializers.</param>
 /// <param name="ProducerB">The node producing <paramref name="B"/> in B; null for graph inputs and initializers.</param>
-public sealed record EdgeRewire(string Node, int Input, string A, string B, string? ProducerA, string? ProducerB);
+internal sealed record EdgeRewire(string Node, int Input, string A, string B, string? ProducerA, string? ProducerB);
 
 /// <summary>Initializer differences, matched by name.</summary>
 /// <param name="Unchanged">Initializers equal in type, shape and bytes.</param>
 /// <param name="SharedExternal">Of the unchanged, how many were proved equal without reading because both point at the same bytes of the same file.</param>
-public sealed record InitializerDiff(
+internal sealed record InitializerDiff(
     IReadOnlyList<TensorInfo> Added,
     IReadOnlyList<TensorInfo> Removed,
     IReadOnlyList<TensorChange> Changed,
@@ -92,12 +92,12 @@ public sealed record InitializerDiff(
 
 /// <summary>An initializer present on one side only.</summary>
 /// <param name="Steering">Statistics when the tensor is a steering scale vector, else null.</param>
-public sealed record TensorInfo(string Name, string Dtype, IReadOnlyList<long> Shape, long Elements, SteeringVectorStats? Steering);
+internal sealed record TensorInfo(string Name, string Dtype, IReadOnlyList<long> Shape, long Elements, SteeringVectorStats? Steering);
 
 /// <summary>An initializer in both models whose type, shape or values differ.</summary>
 /// <param name="Values">Element statistics when type and shape agree, else null.</param>
 /// <param name="Steering">Steering statistics of B's tensor when it is a steering scale vector, else null.</param>
-public sealed record TensorChange(
+internal sealed record TensorChange(
     string Name,
     string DtypeA, string DtypeB,
     IReadOnlyList<long> ShapeA, IReadOnlyList<long> ShapeB,
@@ -111,11 +111,11 @@ public sealed record TensorChange(
 /// <param name="FirstDifference">Flat index of the first differing element, or null.</param>
 /// <param name="RowsScaled">For 2-D float tensors whose differing rows are each A's row times one factor: those rows and factors; else null.</param>
 /// <param name="ColumnsScaled">Likewise for columns (checked over the rows that differ); else null.</param>
-public sealed record ValueStats(long Elements, long Differing, double? MaxAbsDiff, long? FirstDifference,
+internal sealed record ValueStats(long Elements, long Differing, double? MaxAbsDiff, long? FirstDifference,
     IReadOnlyList<ScaledSlice>? RowsScaled, IReadOnlyList<ScaledSlice>? ColumnsScaled);
 
 /// <summary>Row (or column) <paramref name="Index"/> of B equals that of A times <paramref name="Factor"/>, up to the rounding of the stored type.</summary>
-public sealed record ScaledSlice(long Index, double Factor);
+internal sealed record ScaledSlice(long Index, double Factor);
 
 /// <summary>A steering vector: a scale v (<c>….steer.scale</c>: unit i is multiplied by v_i = 1 + gamma_i) or a bias
 /// (<c>….steer.bias</c>: b_i is added to unit i).</summary>
@@ -123,7 +123,7 @@ public sealed record ScaledSlice(long Index, double Factor);
 /// <param name="EntriesSteered">Entries ≠ 1 for a scale, ≠ 0 for a bias.</param>
 /// <param name="MinGamma">Smallest v_i - 1 over steered entries of a scale; null for a bias or when none.</param>
 /// <param name="MinOffset">Smallest b_i over steered entries of a bias; null for a scale or when none.</param>
-public sealed record SteeringVectorStats(string Operation, int Width, int EntriesSteered, double? MinGamma, double? MaxGamma, double? MinOffset, double? MaxOffset);
+internal sealed record SteeringVectorStats(string Operation, int Width, int EntriesSteered, double? MinGamma, double? MaxGamma, double? MinOffset, double? MaxOffset);
 
 /// <summary>What a steering patch did, read from the graph structure and the model's metadata.</summary>
 /// <param name="Sites">Every steered site, ordered by kind then layer.</param>
@@ -131,7 +131,7 @@ public sealed record SteeringVectorStats(string Operation, int Width, int Entrie
 /// <param name="Metadata">The model's onnxsteer metadata_props (B), as stored.</param>
 /// <param name="RestUnchanged">True when every difference is explained by the steering.</param>
 /// <param name="OtherChanges">One line per difference the steering does not explain.</param>
-public sealed record SteeringSummary(
+internal sealed record SteeringSummary(
     IReadOnlyList<SteeredSite> Sites,
     IReadOnlyList<SteeredKind> Kinds,
     IReadOnlyDictionary<string, string> Metadata,
@@ -146,20 +146,20 @@ public sealed record SteeringSummary(
 /// <param name="Node">The inserted node, or the projection whose weight was folded.</param>
 /// <param name="Tensor">The scale/bias initializer, or the folded weight.</param>
 /// <param name="Gate">For a <c>patch --dynamic</c> site, what gates it (its probe and the value it reads); absent otherwise.</param>
-public sealed record SteeredSite(string Kind, int Layer, string Mode, string Operation, string Node, string Tensor, IReadOnlyList<SteeredUnit> Units,
+internal sealed record SteeredSite(string Kind, int Layer, string Mode, string Operation, string Node, string Tensor, IReadOnlyList<SteeredUnit> Units,
     [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Gate = null);
 
 /// <summary>One steered unit: its activation index and, for a scale, gamma (the activation is multiplied by 1 + gamma);
 /// for an add, the offset added to it.</summary>
-public sealed record SteeredUnit(int Index, double? Gamma, double? Offset);
+internal sealed record SteeredUnit(int Index, double? Gamma, double? Offset);
 
 /// <summary>Per site kind: which layers and how many units; gamma range over its scaled units (null when none).</summary>
-public sealed record SteeredKind(string Kind, IReadOnlyList<int> Layers, int Units, double? MinGamma, double? MaxGamma);
+internal sealed record SteeredKind(string Kind, IReadOnlyList<int> Layers, int Units, double? MinGamma, double? MaxGamma);
 
 /// <summary>Both models run on one prompt: next-token distributions and, optionally, greedy continuations.</summary>
 /// <param name="KlAB">KL(P_A || P_B) in nats over the full vocabulary.</param>
 /// <param name="MaxAbsLogitDiff">max over the vocabulary of |logit_B - logit_A|.</param>
-public sealed record PromptComparison(
+internal sealed record PromptComparison(
     string Prompt,
     int PromptTokens,
     IReadOnlyList<TokenProbability> TopA,
@@ -169,8 +169,8 @@ public sealed record PromptComparison(
     GenerationPair? Generation);
 
 /// <summary>A token with its probability and logit.</summary>
-public sealed record TokenProbability(int Id, string Text, double Probability, double Logit);
+internal sealed record TokenProbability(int Id, string Text, double Probability, double Logit);
 
 /// <summary>Greedy continuations of both models.</summary>
 /// <param name="FirstDivergence">Index of the first generated token that differs, or null when they agree.</param>
-public sealed record GenerationPair(int Tokens, string A, string B, IReadOnlyList<int> IdsA, IReadOnlyList<int> IdsB, int? FirstDivergence);
+internal sealed record GenerationPair(int Tokens, string A, string B, IReadOnlyList<int> IdsA, IReadOnlyList<int> IdsB, int? FirstDivergence);

@@ -3,7 +3,7 @@ using System.Globalization;
 namespace OnnxSteer.Diffing;
 
 /// <summary>What a line of the human-readable report is, so a terminal can colour it.</summary>
-public enum DiffStyle
+internal enum DiffStyle
 {
     /// <summary>The verdict line.</summary>
     Title,
@@ -24,13 +24,13 @@ public enum DiffStyle
 }
 
 /// <summary>One line of the readable report.</summary>
-public readonly record struct DiffLine(DiffStyle Style, string Text);
+internal readonly record struct DiffLine(DiffStyle Style, string Text);
 
 /// <summary>
 /// Lays a <see cref="DiffReport"/> out as plain lines (each tagged with a <see cref="DiffStyle"/>), steering summary
 /// first, then section by section. Long lists are cut at <c>maxItems</c>; the JSON form always has everything.
 /// </summary>
-public static class DiffText
+internal static class DiffText
 {
     public static IReadOnlyList<DiffLine> Render(DiffReport r, int maxItems = 40)
     {

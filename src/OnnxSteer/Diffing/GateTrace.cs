@@ -11,14 +11,14 @@ namespace OnnxSteer.Diffing;
 /// <summary>The gate of every dynamically steered site at every position of one sequence.</summary>
 /// <param name="Sites">Site identifiers (e.g. <c>mlp.3</c>), in the order of the steering record.</param>
 /// <param name="Gates">Gates[s][t]: site s's gate at position t, in [0, 1].</param>
-public sealed record GateValues(IReadOnlyList<string> Sites, float[][] Gates);
+internal sealed record GateValues(IReadOnlyList<string> Sites, float[][] Gates);
 
 /// <summary>
 /// Reads the gates of a <c>patch --dynamic</c> model (<c>generate --show-gates</c>): a copy of the model lists each
 /// recorded gate value as an extra output, and one full-sequence run (empty past) returns them at every position. The
 /// gates are causal, so they equal those the KV-cache decode computed token by token, up to float rounding.
 /// </summary>
-public static class GateTrace
+internal static class GateTrace
 {
     /// <summary>Runs <paramref name="ids"/> through the model at <paramref name="modelDirOrFile"/> and returns its gates.</summary>
     /// <exception cref="InvalidModelException">The model carries no dynamic steering.</exception>

@@ -1,17 +1,17 @@
 namespace OnnxSteer.Diffing;
 
 /// <summary>A token id with its probability and logit under one model.</summary>
-public readonly record struct RankedToken(int Id, double Probability, double Logit);
+internal readonly record struct RankedToken(int Id, double Probability, double Logit);
 
 /// <summary>Two next-token distributions compared: top tokens of each, KL(A||B) and the largest logit change.</summary>
 /// <param name="TopA">Model A's most likely tokens, best first.</param>
 /// <param name="TopB">Model B's most likely tokens, best first.</param>
 /// <param name="KlAB">KL(P_A || P_B) in nats.</param>
 /// <param name="MaxAbsLogitDiff">max_i |b_i - a_i| over raw logits.</param>
-public sealed record LogitComparisonResult(IReadOnlyList<RankedToken> TopA, IReadOnlyList<RankedToken> TopB, double KlAB, double MaxAbsLogitDiff);
+internal sealed record LogitComparisonResult(IReadOnlyList<RankedToken> TopA, IReadOnlyList<RankedToken> TopB, double KlAB, double MaxAbsLogitDiff);
 
 /// <summary>Compares two logit vectors over one vocabulary, in double precision.</summary>
-public static class LogitComparison
+internal static class LogitComparison
 {
     /// <summary>Top-<paramref name="k"/> tokens of each (ties to the lower id), KL(softmax(a) || softmax(b)) and max |b - a|.</summary>
     public static LogitComparisonResult Compare(ReadOnlySpan<float> a, ReadOnlySpan<float> b, int k = 5)

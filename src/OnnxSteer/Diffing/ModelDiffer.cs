@@ -9,7 +9,7 @@ namespace OnnxSteer.Diffing;
 /// Compares two ONNX models — typically an original and its steered copy — structurally and numerically and
 /// returns a <see cref="DiffReport"/>. Neither model is modified; external weights are streamed, never loaded whole.
 /// </summary>
-public static class ModelDiffer
+internal static class ModelDiffer
 {
     /// <summary>Loads both files and compares them (see <see cref="Compare(OnnxModel, OnnxModel, string?, string?)"/>).</summary>
     public static DiffReport Compare(string pathA, string pathB) =>

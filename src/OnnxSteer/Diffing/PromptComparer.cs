@@ -8,7 +8,7 @@ namespace OnnxSteer.Diffing;
 /// Runs both models of a diff on one prompt: the next-token distributions after it (top tokens of each, KL(A||B),
 /// max |Δlogit|) and, optionally, both greedy continuations.
 /// </summary>
-public static class PromptComparer
+internal static class PromptComparer
 {
     /// <summary>Number of top tokens listed per model.</summary>
     public const int TopTokens = 5;

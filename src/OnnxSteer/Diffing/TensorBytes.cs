@@ -49,7 +49,7 @@ internal sealed class TensorBytes
 }
 
 /// <summary>Numeric decoding and precision of ONNX element types (widths and names: <see cref="DataTypes"/>).</summary>
-public static class ElementTypes
+internal static class ElementTypes
 {
     /// <summary>True when <see cref="Decode"/> gives a value for this type.</summary>
     public static bool IsNumeric(int dataType) => dataType is 1 or 2 or 3 or 4 or 5 or 6 or 7 or 9 or 10 or 11 or 12 or 13 or 16;

@@ -7,7 +7,7 @@ namespace OnnxSteer.Evaluation;
 /// <param name="LogLikelihood">Sum of log p(token | everything before it) over the continuation's tokens.</param>
 /// <param name="Tokens">How many tokens the continuation has.</param>
 /// <param name="Truncated">The prompt lost tokens from the left to fit the model's context.</param>
-public readonly record struct ChoiceScore(double LogLikelihood, int Tokens, bool Truncated);
+internal readonly record struct ChoiceScore(double LogLikelihood, int Tokens, bool Truncated);
 
 /// <summary>
 /// Scores an answer appended to a prompt the way lm-evaluation-harness does: encode prompt + answer and the prompt alone
@@ -15,7 +15,7 @@ public readonly record struct ChoiceScore(double LogLikelihood, int Tokens, bool
 /// forward pass and sum the log-softmax of each continuation token at the position before it. A sequence longer than
 /// the context loses tokens from the left, the continuation kept.
 /// </summary>
-public static class ChoiceScorer
+internal static class ChoiceScorer
 {
     /// <summary>Scores <paramref name="continuation"/> after <paramref name="prompt"/>.</summary>
     public static ChoiceScore Score(DecoderModel model, ITokenizer tokenizer, string prompt, string continuation)

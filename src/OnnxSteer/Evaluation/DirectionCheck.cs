@@ -13,7 +13,7 @@ namespace OnnxSteer.Evaluation;
 /// <param name="VanillaMargin">Mean over pairs of log p(positive | prompt) − log p(negative | prompt), unsteered (nats).</param>
 /// <param name="SteeredMargin">The same with the selection patched in.</param>
 /// <param name="MovedUp">Pairs whose margin rose under steering.</param>
-public sealed record DirectionCheckResult(int Pairs, double VanillaMargin, double SteeredMargin, int MovedUp)
+internal sealed record DirectionCheckResult(int Pairs, double VanillaMargin, double SteeredMargin, int MovedUp)
 {
     /// <summary>Steered minus vanilla margin: positive when steering moves towards the positive answers.</summary>
     public double Shift => SteeredMargin - VanillaMargin;
@@ -32,7 +32,7 @@ public sealed record DirectionCheckResult(int Pairs, double VanillaMargin, doubl
 /// it (summed log-probability of each answer, as <see cref="ChoiceScorer"/>), so a user learns whether the chosen units
 /// move the model the intended way before using them. The temporary copy is removed afterwards.
 /// </summary>
-public static class DirectionCheck
+internal static class DirectionCheck
 {
     /// <summary>Runs the check of <paramref name="selected"/> (a profile of <paramref name="modelPath"/>) on <paramref name="pairs"/>.</summary>
     public static DirectionCheckResult Run(string modelPath, SteeringProfile selected, IReadOnlyList<ContrastivePair> pairs,

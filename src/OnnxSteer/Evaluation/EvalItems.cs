@@ -13,14 +13,14 @@ namespace OnnxSteer.Evaluation;
 /// <param name="Choices">The answers in a fixed order (boolq: " yes", " no"; copa, winogrande: "A", "B"; svamp: the
 /// right answer and the most similar other problem's answer).</param>
 /// <param name="Gold">Index of the right answer in <see cref="Choices"/>.</param>
-public sealed record EvalItem(string Id, string Prompt, IReadOnlyList<string> Choices, int Gold)
+internal sealed record EvalItem(string Id, string Prompt, IReadOnlyList<string> Choices, int Gold)
 {
     /// <summary>The right answer's text.</summary>
     public string GoldText => Choices[Gold];
 }
 
 /// <summary>Reads evaluation items from task data through the pair builders, so evaluation sees the profiling templates.</summary>
-public static class EvalItems
+internal static class EvalItems
 {
     /// <summary>
     /// Items <paramref name="offset"/> .. <paramref name="offset"/> + <paramref name="limit"/> of <paramref name="path"/>
@@ -54,7 +54,7 @@ public static class EvalItems
 }
 
 /// <summary>How generated text is judged, as the AUSteer authors' released code does.</summary>
-public static partial class AnswerMatching
+internal static partial class AnswerMatching
 {
     /// <summary>Lower-cased and trimmed, for exact match.</summary>
     public static string Normalize(string text) => text.Trim().ToLowerInvariant();

@@ -12,7 +12,7 @@ namespace OnnxSteer.Evaluation;
 /// <param name="Baseline">The first model (usually the original).</param>
 /// <param name="Other">The second model (usually the steered one).</param>
 /// <param name="Counts">Items by which of the two got them right (only items both finished).</param>
-public sealed record EvalComparison(EvalResult Baseline, EvalResult Other, PairedCounts Counts)
+internal sealed record EvalComparison(EvalResult Baseline, EvalResult Other, PairedCounts Counts)
 {
     /// <summary>Pairs up the items both runs finished (by position, which is the same item order).</summary>
     public static EvalComparison Of(EvalResult baseline, EvalResult other)
@@ -27,7 +27,7 @@ public sealed record EvalComparison(EvalResult Baseline, EvalResult Other, Paire
 }
 
 /// <summary>Writes evaluation results: a text summary, JSON (schema <c>onnxsteer.eval/1</c>), and one JSON line per item.</summary>
-public static class EvalReport
+internal static class EvalReport
 {
     /// <summary>The JSON schema name.</summary>
     public const string Schema = "onnxsteer.eval/1";

@@ -7,7 +7,7 @@ using OnnxSteer.Tokenizers;
 namespace OnnxSteer.Evaluation;
 
 /// <summary>How items are answered.</summary>
-public enum EvalMode
+internal enum EvalMode
 {
     /// <summary>Greedy generation judged by exact match (svamp: by number), as the AUSteer authors' code.</summary>
     Generate,
@@ -17,7 +17,7 @@ public enum EvalMode
 }
 
 /// <summary>Parses <c>--mode</c>.</summary>
-public static class EvalModes
+internal static class EvalModes
 {
     /// <summary>
     /// "generate" or "loglik"; when not given, generate (as the AUSteer authors) except for <see cref="BenchmarkTask.Pairs"/>,
@@ -40,7 +40,7 @@ public static class EvalModes
 /// <param name="CorrectNorm">Loglik only: right when choices are ranked by log-likelihood per character.</param>
 /// <param name="LogLikelihoods">Loglik only: each choice's summed log-probability.</param>
 /// <param name="Truncated">The prompt lost tokens from the left to fit the context.</param>
-public sealed record ItemResult(string Id, string Prediction, string Gold, bool Correct, bool? CorrectNorm = null,
+internal sealed record ItemResult(string Id, string Prediction, string Gold, bool Correct, bool? CorrectNorm = null,
     IReadOnlyList<double>? LogLikelihoods = null, bool Truncated = false);
 
 /// <summary>The outcome of evaluating one model on a list of items.</summary>
@@ -48,7 +48,7 @@ public sealed record ItemResult(string Id, string Prediction, string Gold, bool 
 /// <param name="Mode">How items were answered.</param>
 /// <param name="Items">Per-item outcomes, in item order (fewer than asked for when interrupted).</param>
 /// <param name="Interrupted">Stopped early by cancellation.</param>
-public sealed record EvalResult(BenchmarkTask Task, EvalMode Mode, IReadOnlyList<ItemResult> Items, bool Interrupted)
+internal sealed record EvalResult(BenchmarkTask Task, EvalMode Mode, IReadOnlyList<ItemResult> Items, bool Interrupted)
 {
     /// <summary>Items judged right.</summary>
     public int Correct => Items.Count(i => i.Correct);
@@ -70,7 +70,7 @@ public sealed record EvalResult(BenchmarkTask Task, EvalMode Mode, IReadOnlyList
 }
 
 /// <summary>Evaluates a model on benchmark items, one item at a time (batch size 1).</summary>
-public sealed class Evaluator(DecoderModel model, ITokenizer tokenizer)
+internal sealed class Evaluator(DecoderModel model, ITokenizer tokenizer)
 {
     /// <summary>Most new tokens for SVAMP answers.</summary>
     public const int SvampMaxNewTokens = 50;

@@ -8,7 +8,7 @@ namespace OnnxSteer.Evaluation;
 /// <param name="Tokens">Tokens scored over all texts (every token after the first of each text, i.e. after BOS).</param>
 /// <param name="Texts">Texts scored.</param>
 /// <param name="Truncated">Texts longer than the model's context, scored on their first context-length tokens.</param>
-public sealed record FluencyResult(double MeanLogLikelihood, int Tokens, int Texts, int Truncated)
+internal sealed record FluencyResult(double MeanLogLikelihood, int Tokens, int Texts, int Truncated)
 {
     /// <summary>exp(−mean log-likelihood): the perplexity over the same tokens.</summary>
     public double Perplexity => Math.Exp(-MeanLogLikelihood);
@@ -20,7 +20,7 @@ public sealed record FluencyResult(double MeanLogLikelihood, int Tokens, int Tex
 /// log-softmax of the row before it. A steering setting that breaks the model shows up here as a drop against the
 /// vanilla model's value, even when task accuracy happens to rise.
 /// </summary>
-public static class Fluency
+internal static class Fluency
 {
     /// <summary>Scores <paramref name="texts"/>; <paramref name="onText"/> is called after each (for progress).</summary>
     /// <exception cref="OperationCanceledException">Cancelled between texts.</exception>
@@ -53,7 +53,7 @@ public static class Fluency
 }
 
 /// <summary>The neutral texts the fluency guard scores: a built-in set, or one text per line of a file.</summary>
-public static class NeutralTexts
+internal static class NeutralTexts
 {
     /// <summary>What <see cref="Default"/> is, for reports.</summary>
     public const string DefaultName = "built-in: 20 short neutral stories";

@@ -10,7 +10,7 @@ namespace OnnxSteer.Generation;
 /// layout (same names; position_ids optional; merged decoders add use_cache_branch). Names come from genai_config.json
 /// when present and are checked against the session; everything else is read from the session's signature.
 /// </summary>
-public sealed record DecoderLayout
+internal sealed record DecoderLayout
 {
     public required string InputIds { get; init; }
     public string? AttentionMask { get; init; }

@@ -9,7 +9,7 @@ namespace OnnxSteer.Generation;
 /// used by evaluation and diffing) and incremental steps over a <see cref="KvCache"/> (used by <see cref="Generator"/>).
 /// Batch size is 1.
 /// </summary>
-public sealed class DecoderModel : IDisposable
+internal sealed class DecoderModel : IDisposable
 {
     /// <summary>The session running the model.</summary>
     public InferenceSession Session { get; }
@@ -219,7 +219,7 @@ public sealed class DecoderModel : IDisposable
 }
 
 /// <summary>Named inputs for one run; disposes the values it created, not those it borrowed (a cache's tensors).</summary>
-public sealed class DecoderInputs : IDisposable
+internal sealed class DecoderInputs : IDisposable
 {
     private readonly List<string> _names = [];
     private readonly List<OrtValue> _values = [];

@@ -7,7 +7,7 @@ namespace OnnxSteer.Generation;
 /// and output names (KV names as printf templates with <c>%d</c>), head sizes, context length and special token ids.
 /// Missing fields stay null and are then inferred from the session.
 /// </summary>
-public sealed record GenaiConfigFile
+internal sealed record GenaiConfigFile
 {
     /// <summary>The file name looked for beside a model.</summary>
     public const string FileName = "genai_config.json";

@@ -1,7 +1,7 @@
 namespace OnnxSteer.Generation;
 
 /// <summary>How to generate: token limit, decoding (greedy when <see cref="Temperature"/> is 0), stop tokens, cache use.</summary>
-public sealed record GenerationOptions
+internal sealed record GenerationOptions
 {
     /// <summary>At most this many new tokens.</summary>
     public int MaxNewTokens { get; init; } = 64;
@@ -38,7 +38,7 @@ public sealed record GenerationOptions
 }
 
 /// <summary>Why generation stopped.</summary>
-public enum StopReason
+internal enum StopReason
 {
     /// <summary>A stop (EOS) token was produced; it is the last generated id.</summary>
     EndOfSequence,
@@ -49,4 +49,4 @@ public enum StopReason
 }
 
 /// <summary>The ids of one generation.</summary>
-public sealed record GenerationResult(IReadOnlyList<int> PromptIds, IReadOnlyList<int> GeneratedIds, StopReason StopReason);
+internal sealed record GenerationResult(IReadOnlyList<int> PromptIds, IReadOnlyList<int> GeneratedIds, StopReason StopReason);

@@ -9,7 +9,7 @@ namespace OnnxSteer.Generation;
 /// cache (or, with <see cref="GenerationOptions.UseKvCache"/> off, a full-sequence forward each step). Stops at a stop
 /// token, the token limit or the context length. Tokens stream through a callback or an (async) enumerable as they come.
 /// </summary>
-public sealed class Generator(DecoderModel model)
+internal sealed class Generator(DecoderModel model)
 {
     /// <summary>The model generated from.</summary>
     public DecoderModel Model { get; } = model;

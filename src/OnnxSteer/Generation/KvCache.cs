@@ -7,7 +7,7 @@ namespace OnnxSteer.Generation;
 /// The past keys and values of one sequence: per layer, the present tensors of the previous step (kept where ORT put
 /// them, fed back without copying). Starts empty (past length 0). Dispose it when the sequence is done.
 /// </summary>
-public sealed class KvCache : IDisposable
+internal sealed class KvCache : IDisposable
 {
     private readonly OrtValue[] _keys;
     private readonly OrtValue[] _values;

@@ -1,7 +1,7 @@
 namespace OnnxSteer.Generation;
 
 /// <summary>Logits of a full-sequence forward pass: one row of <see cref="VocabSize"/> floats per position.</summary>
-public sealed class LogitsMatrix
+internal sealed class LogitsMatrix
 {
     /// <summary>Row-major data, <see cref="Positions"/> × <see cref="VocabSize"/>.</summary>
     public float[] Data { get; }

@@ -10,7 +10,7 @@ namespace OnnxSteer.Generation;
 /// in an incomplete character (U+FFFD) is held back until the character completes or
 /// <see cref="Flush"/> ends the stream.
 /// </summary>
-public sealed class TextStreamer
+internal sealed class TextStreamer
 {
     private readonly ITokenizer _tokenizer;
     private readonly List<int> _ids;

@@ -4,7 +4,7 @@ namespace OnnxSteer.Generation;
 /// Picks the next token from logits: greedy argmax, or sampling from softmax(logits / T) restricted to the top K and
 /// then to the top-P nucleus, with a seeded generator so runs repeat.
 /// </summary>
-public sealed class TokenSampler
+internal sealed class TokenSampler
 {
     private readonly float _temperature;
     private readonly int _topK;

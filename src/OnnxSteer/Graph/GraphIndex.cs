@@ -14,8 +14,10 @@ public sealed class GraphIndex
     private readonly Dictionary<string, ValueInfoProto> _valueInfos = new(StringComparer.Ordinal);
     private readonly Dictionary<string, NodeProto> _byName = new(StringComparer.Ordinal);
 
+    /// <summary>The graph indexed.</summary>
     public GraphProto Graph { get; }
 
+    /// <summary>Indexes <paramref name="graph"/> (its own nodes; subgraph readers under <see cref="SubgraphConsumers"/>).</summary>
     public GraphIndex(GraphProto graph)
     {
         Graph = graph;

@@ -4,8 +4,11 @@ using OnnxSteer.ModelFiles;
 namespace OnnxSteer.Graph;
 
 /// <summary>One dimension of a shape: a number, a symbolic name (e.g. "batch"), or unknown (both null).</summary>
+/// <param name="Value">The size, when the model gives a number.</param>
+/// <param name="Param">The symbolic name, when the model gives one.</param>
 public readonly record struct Dim(long? Value, string? Param)
 {
+    /// <summary>The number, the symbolic name, or <c>?</c>.</summary>
     public override string ToString() => Value?.ToString() ?? Param ?? "?";
 }
 
@@ -20,6 +23,7 @@ public sealed record TensorTypeInfo(int ElementType, IReadOnlyList<Dim>? Shape)
     /// <summary>The last dimension when it is a number: the hidden width of an activation.</summary>
     public long? LastDimension => Shape is { Count: > 0 } s ? s[^1].Value : null;
 
+    /// <summary>E.g. <c>float[batch,seq,64]</c>; <c>?</c> for an unknown rank.</summary>
     public override string ToString() =>
         $"{ElementTypeName}[{(Shape is null ? "?" : string.Join(",", Shape))}]";
 

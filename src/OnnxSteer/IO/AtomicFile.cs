@@ -4,7 +4,7 @@ namespace OnnxSteer.IO;
 /// Writes a file under a temporary name in the target's folder and renames it into place, so a reader sees either
 /// the old file, nothing, or the complete new file — never a partial one, even if the process is killed.
 /// </summary>
-public static class AtomicFile
+internal static class AtomicFile
 {
     /// <summary>Writes <paramref name="path"/> through <paramref name="write"/>; on any error the temporary file is removed.</summary>
     public static void Write(string path, Action<FileStream> write)

@@ -8,7 +8,7 @@ namespace OnnxSteer.IO;
 /// needs one, so writers rethrow such errors naming the output they were writing, in .NET's own
 /// <c>message : 'path'</c> form that the CLI's error line reads.
 /// </summary>
-public static partial class IoFailure
+internal static partial class IoFailure
 {
     /// <summary>Whether <paramref name="e"/>'s message already names an absolute path.</summary>
     public static bool NamesAFile(IOException e) =>

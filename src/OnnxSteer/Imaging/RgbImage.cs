@@ -9,7 +9,7 @@ namespace OnnxSteer.Imaging;
 /// interlace, filter 0, zlib via <see cref="ZLibStream"/>). Enough for the sweep's heat map without a native graphics
 /// library: the picture pastes anywhere a PNG does.
 /// </summary>
-public sealed class RgbImage
+internal sealed class RgbImage
 {
     private readonly byte[] _pixels;
 
@@ -201,7 +201,7 @@ public sealed class RgbImage
 }
 
 /// <summary>An 8-bit RGB colour.</summary>
-public readonly record struct Rgb(byte R, byte G, byte B)
+internal readonly record struct Rgb(byte R, byte G, byte B)
 {
     /// <summary>Parses <c>#rrggbb</c>.</summary>
     public static Rgb Parse(string hex) => new(Convert.ToByte(hex[1..3], 16), Convert.ToByte(hex[3..5], 16), Convert.ToByte(hex[5..7], 16));

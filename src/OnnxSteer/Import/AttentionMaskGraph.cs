@@ -4,12 +4,12 @@ using static OnnxSteer.Import.GraphBuilder;
 namespace OnnxSteer.Import;
 
 /// <summary>Node names for <see cref="AttentionMaskGraph.Additive"/>: each export style keeps its own naming convention.</summary>
-public sealed record AttentionMaskNames(
+internal sealed record AttentionMaskNames(
     string IdsShape, string Seq, string MaskShape, string Total, string Past, string KeyRange, string QueryRange,
     string QueryColumn, string Causal, string Padding, string Padding4d, string Visible, string Where);
 
 /// <summary>The additive causal + padding mask both export styles feed to attention, built once for both.</summary>
-public static class AttentionMaskGraph
+internal static class AttentionMaskGraph
 {
     /// <summary>
     /// Additive mask [batch, 1, seq, total]: 0 where key position j is visible from query i (j &lt;= past + i and

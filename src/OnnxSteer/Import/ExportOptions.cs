@@ -1,7 +1,7 @@
 namespace OnnxSteer.Import;
 
 /// <summary>Which graph conventions an exported model follows.</summary>
-public enum ExportStyle
+internal enum ExportStyle
 {
     /// <summary>What onnxruntime-genai's model builder emits: GroupQueryAttention, SkipSimplifiedLayerNormalization, MatMulNBits.</summary>
     Genai,
@@ -10,7 +10,7 @@ public enum ExportStyle
 }
 
 /// <summary>Weight precision of an exported model.</summary>
-public enum ExportDType
+internal enum ExportDType
 {
     /// <summary>fp32 weights and activations.</summary>
     Fp32,
@@ -21,7 +21,7 @@ public enum ExportDType
 }
 
 /// <summary>Parsing of style and dtype names as the CLI spells them.</summary>
-public static class ExportNames
+internal static class ExportNames
 {
     /// <summary>Parses "genai" or "standard"; throws <see cref="OnnxSteerException"/> otherwise.</summary>
     public static ExportStyle ParseStyle(string text) => text.ToLowerInvariant() switch

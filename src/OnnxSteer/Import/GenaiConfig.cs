@@ -4,10 +4,10 @@ using System.Text.Json.Nodes;
 namespace OnnxSteer.Import;
 
 /// <summary>Special token ids written into genai_config.json.</summary>
-public sealed record GenaiConfigTokens(int BosTokenId, int EosTokenId, int PadTokenId);
+internal sealed record GenaiConfigTokens(int BosTokenId, int EosTokenId, int PadTokenId);
 
 /// <summary>Writes genai_config.json in the format onnxruntime-genai's model builder emits.</summary>
-public static class GenaiConfig
+internal static class GenaiConfig
 {
     /// <summary>The file name.</summary>
     public const string FileName = "genai_config.json";

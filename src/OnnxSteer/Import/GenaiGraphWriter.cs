@@ -15,7 +15,7 @@ namespace OnnxSteer.Import;
 /// causal+padding mask, the KV heads repeated in the K/V projection weights so the cache holds one head per query head.
 /// </para>
 /// </summary>
-public sealed class GenaiGraphWriter
+internal sealed class GenaiGraphWriter
 {
     private readonly ILlamaWeights weights;
     private readonly WeightSink sink;

@@ -9,7 +9,7 @@ namespace OnnxSteer.Import;
 /// A small helper for writing ONNX graphs by hand: nodes whose outputs are named after the node (as the genai builder
 /// and torch.onnx do), shared named constants, and typed graph inputs/outputs with symbolic dimensions.
 /// </summary>
-public sealed class GraphBuilder(string outputSuffix = "/output_0")
+internal sealed class GraphBuilder(string outputSuffix = "/output_0")
 {
     private readonly HashSet<string> _constants = new(StringComparer.Ordinal);
 

@@ -4,7 +4,7 @@ namespace OnnxSteer.Import;
 /// Weights of a Llama decoder read a row segment at a time, so an exporter can stream tensors of any size
 /// without holding a whole model (or even a whole tensor) in memory.
 /// </summary>
-public interface ILlamaWeights
+internal interface ILlamaWeights
 {
     /// <summary>The architecture.</summary>
     LlamaConfig Config { get; }

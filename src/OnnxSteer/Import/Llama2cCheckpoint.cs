@@ -5,7 +5,7 @@ namespace OnnxSteer.Import;
 /// vocab_size, seq_len; a negative vocab_size means the classifier is stored separately) followed by fp32 arrays in
 /// the order of run.c's <c>memory_map_weights</c>. Arrays keep llama2.c's layout: matrices are [out][in].
 /// </summary>
-public sealed class Llama2cCheckpoint : ILlamaWeights
+internal sealed class Llama2cCheckpoint : ILlamaWeights
 {
     private const int HeaderInts = 7;
 

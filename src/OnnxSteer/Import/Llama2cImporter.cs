@@ -3,7 +3,7 @@ using OnnxSteer.Tokenizers;
 namespace OnnxSteer.Import;
 
 /// <summary>Imports a llama2.c checkpoint and its tokenizer as an ONNX model folder.</summary>
-public static class Llama2cImporter
+internal static class Llama2cImporter
 {
     /// <summary>
     /// Writes model.onnx, model.onnx.data, genai_config.json, tokenizer.json and tokenizer_config.json into

@@ -12,7 +12,7 @@ namespace OnnxSteer.Import;
 /// <param name="MaxSequenceLength">Longest context the rotary tables cover.</param>
 /// <param name="NormEpsilon">RMSNorm epsilon (llama2.c uses 1e-5).</param>
 /// <param name="RopeTheta">Rotary base (10000 in llama2.c).</param>
-public sealed record LlamaConfig(
+internal sealed record LlamaConfig(
     int Dim, int HiddenDim, int Layers, int Heads, int KvHeads, int VocabSize, int MaxSequenceLength,
     float NormEpsilon = 1e-5f, float RopeTheta = 10000f)
 {

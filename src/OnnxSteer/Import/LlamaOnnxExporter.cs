@@ -10,7 +10,7 @@ namespace OnnxSteer.Import;
 /// <param name="ModelPath">model.onnx.</param>
 /// <param name="DataPath">model.onnx.data (external weights).</param>
 /// <param name="DataBytes">Size of the external data.</param>
-public sealed record ExportResult(string Directory, string ModelPath, string DataPath, long DataBytes);
+internal sealed record ExportResult(string Directory, string ModelPath, string DataPath, long DataBytes);
 
 /// <summary>
 /// Writes a Llama decoder as model.onnx + model.onnx.data + genai_config.json in either export style and dtype.
@@ -18,7 +18,7 @@ public sealed record ExportResult(string Directory, string ModelPath, string Dat
 /// under a temporary name and renamed when complete), so the
 /// model is never held in memory.
 /// </summary>
-public static class LlamaOnnxExporter
+internal static class LlamaOnnxExporter
 {
     /// <summary>File name of the graph.</summary>
     public const string ModelFileName = "model.onnx";

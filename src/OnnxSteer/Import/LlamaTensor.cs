@@ -1,7 +1,7 @@
 namespace OnnxSteer.Import;
 
 /// <summary>The weight tensors of a Llama decoder, one entry per role (per-layer roles repeat for every layer).</summary>
-public enum LlamaTensor
+internal enum LlamaTensor
 {
     /// <summary>Token embedding, [vocab, dim].</summary>
     Embedding,
@@ -30,7 +30,7 @@ public enum LlamaTensor
 }
 
 /// <summary>Shapes of <see cref="LlamaTensor"/> roles.</summary>
-public static class LlamaTensorShapes
+internal static class LlamaTensorShapes
 {
     /// <summary>Rows and columns of a role in ONNX orientation (vectors are one row).</summary>
     public static (int Rows, int Cols) Of(LlamaTensor tensor, LlamaConfig c) => tensor switch

@@ -5,7 +5,7 @@ namespace OnnxSteer.Import;
 /// that share it (query head h reads KV head h / groupSize), exactly as the attention would. Used where an attention
 /// kernel cannot take fewer KV heads than query heads.
 /// </summary>
-public sealed class RepeatedKvWeights(ILlamaWeights inner) : ILlamaWeights
+internal sealed class RepeatedKvWeights(ILlamaWeights inner) : ILlamaWeights
 {
     /// <inheritdoc />
     public LlamaConfig Config { get; } = inner.Config with { KvHeads = inner.Config.Heads };

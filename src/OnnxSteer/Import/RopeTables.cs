@@ -4,7 +4,7 @@ namespace OnnxSteer.Import;
 /// Rotary-embedding tables as llama2.c computes them: for position p and pair i of a head,
 /// angle = p / theta^(2i / headSize), evaluated in fp32 so exported tables match the reference bit for bit.
 /// </summary>
-public static class RopeTables
+internal static class RopeTables
 {
     /// <summary>cos and sin tables, each [maxPositions, headSize/2] row-major.</summary>
     public static (float[] Cos, float[] Sin) Compute(int maxPositions, int headSize, float theta)

@@ -10,7 +10,7 @@ namespace OnnxSteer.Import;
 /// blocked DequantizeLinear (opset 21) feeding each MatMul. Inputs: input_ids, attention_mask, position_ids,
 /// past_key_values.N.key/value; outputs: logits, present.N.key/value.
 /// </summary>
-public sealed class StandardGraphWriter(ILlamaWeights weights, WeightSink sink, ExportDType dtype)
+internal sealed class StandardGraphWriter(ILlamaWeights weights, WeightSink sink, ExportDType dtype)
 {
     private readonly LlamaConfig _c = weights.Config;
     private readonly GraphBuilder _g = new("_output_0");

@@ -7,7 +7,7 @@ namespace OnnxSteer.Import;
 /// (seed, tensor, layer, row, column), so tensors can be read in any order and any piece, and nothing is stored:
 /// a multi-gigabyte model is written with memory bounded by the exporter's chunk size.
 /// </summary>
-public sealed class SyntheticLlamaWeights(LlamaConfig config, ulong seed) : ILlamaWeights
+internal sealed class SyntheticLlamaWeights(LlamaConfig config, ulong seed) : ILlamaWeights
 {
     /// <inheritdoc />
     public LlamaConfig Config { get; } = config;

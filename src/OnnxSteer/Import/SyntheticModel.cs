@@ -4,7 +4,7 @@ using OnnxSteer.Tokenizers;
 namespace OnnxSteer.Import;
 
 /// <summary>Writes a Llama model with deterministic pseudo-random weights, plus a tokenizer and genai_config.json.</summary>
-public static class SyntheticModel
+internal static class SyntheticModel
 {
     /// <summary>
     /// Writes the model into <paramref name="outputDirectory"/>, streaming the weights (memory stays bounded by the

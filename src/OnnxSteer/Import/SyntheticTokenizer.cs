@@ -8,7 +8,7 @@ namespace OnnxSteer.Import;
 /// every pair of them, in that order, scored so that shorter and earlier tokens merge first. Any text encodes (bytes
 /// fall back), so every command works on a synthetic model.
 /// </summary>
-public static class SyntheticTokenizer
+internal static class SyntheticTokenizer
 {
     /// <summary>Smallest vocabulary with byte fallback: three specials and 256 byte tokens.</summary>
     public const int MinimumVocab = 259;

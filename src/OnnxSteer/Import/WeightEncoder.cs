@@ -8,7 +8,7 @@ namespace OnnxSteer.Import;
 /// Streams one weight tensor from an <see cref="ILlamaWeights"/> into a <see cref="WeightSink"/> as fp32,
 /// fp16 or 4-bit blocks, reading it a piece at a time so memory stays bounded whatever the tensor's size.
 /// </summary>
-public static class WeightEncoder
+internal static class WeightEncoder
 {
     /// <summary>Quantisation block length along K.</summary>
     public const int BlockSize = 32;

@@ -8,7 +8,7 @@ namespace OnnxSteer.Import;
 /// through <see cref="ExternalDataWriter"/> (aligned offsets, written under a temporary name until committed), and the
 /// returned <see cref="TensorProto"/> points at them.
 /// </summary>
-public sealed class WeightSink(ExternalDataWriter writer)
+internal sealed class WeightSink(ExternalDataWriter writer)
 {
     /// <summary>Bytes written so far.</summary>
     public long Length => writer.Length;

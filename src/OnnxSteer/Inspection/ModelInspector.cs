@@ -5,7 +5,7 @@ using OnnxSteer.Sites;
 namespace OnnxSteer.Inspection;
 
 /// <summary>Builds a <see cref="ModelSummary"/> from a loaded model without reading its external weights.</summary>
-public static class ModelInspector
+internal static class ModelInspector
 {
     /// <summary>Summarises <paramref name="model"/> and finds its steering sites (an empty site list comes with <see cref="ModelSummary.SiteError"/>).</summary>
     public static ModelSummary Inspect(OnnxModel model)

@@ -21,7 +21,7 @@ namespace OnnxSteer.Inspection;
 /// <param name="Metadata">The model's metadata_props, in file order.</param>
 /// <param name="Sites">Steering sites and the warnings raised finding them.</param>
 /// <param name="SiteError">Why no site was found, or null when some were.</param>
-public sealed record ModelSummary(
+internal sealed record ModelSummary(
     string ModelPath,
     long IrVersion,
     string ProducerName,
@@ -39,19 +39,19 @@ public sealed record ModelSummary(
     string? SiteError);
 
 /// <summary>One opset import.</summary>
-public sealed record OpsetSummary(string Domain, long Version);
+internal sealed record OpsetSummary(string Domain, long Version);
 
 /// <summary>How many nodes of one op type the main graph has.</summary>
-public sealed record OpTypeCount(string Domain, string OpType, int Count);
+internal sealed record OpTypeCount(string Domain, string OpType, int Count);
 
 /// <summary>A graph input or output: element type name and dimensions (a number, a symbolic name, or null when unknown).</summary>
-public sealed record ValueSummary(string Name, string ElementType, IReadOnlyList<object?>? Shape);
+internal sealed record ValueSummary(string Name, string ElementType, IReadOnlyList<object?>? Shape);
 
 /// <summary>Initializer counts and sizes. Inline bytes are the stored size; external bytes are the referenced lengths.</summary>
-public sealed record InitializerSummary(int Count, int InlineCount, long InlineBytes, int ExternalCount, long ExternalBytes, int SparseCount);
+internal sealed record InitializerSummary(int Count, int InlineCount, long InlineBytes, int ExternalCount, long ExternalBytes, int SparseCount);
 
 /// <summary>
 /// One external data file: how many tensors reference it and how many bytes they span, and its size on disk
 /// (null when it is missing or its location is unsafe: absolute or containing "..").
 /// </summary>
-public sealed record DataFileSummary(string Location, int Tensors, long ReferencedBytes, long? SizeOnDisk, bool Exists);
+internal sealed record DataFileSummary(string Location, int Tensors, long ReferencedBytes, long? SizeOnDisk, bool Exists);

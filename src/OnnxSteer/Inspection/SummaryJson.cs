@@ -9,7 +9,7 @@ namespace OnnxSteer.Inspection;
 /// <c>onnxsteer.inspect/1</c>, documented in the README). Fields are written in a fixed order; new fields may be added,
 /// existing ones are never renamed or removed within a schema version.
 /// </summary>
-public static class SummaryJson
+internal static class SummaryJson
 {
     /// <summary>The schema identifier written as the first field.</summary>
     public const string Schema = "onnxsteer.inspect/1";

@@ -4,7 +4,7 @@ using OnnxSteer.Sites;
 namespace OnnxSteer.Inspection;
 
 /// <summary>Writes a <see cref="ModelSummary"/> as the readable text of <c>onnxsteer inspect</c>.</summary>
-public static class SummaryText
+internal static class SummaryText
 {
     /// <summary>Longest metadata value shown in full; longer ones are cut (the JSON output has them whole).</summary>
     private const int MaxMetadataChars = 300;

@@ -19,7 +19,7 @@ namespace OnnxSteer.Interop;
 /// <param name="LayerCount"><c>controlvector.layer_count</c> as stored (repeng: the number of directions; llama.cpp's
 /// generator: n_layer − 1, also the number it writes); informational, llama.cpp's loader ignores it.</param>
 /// <param name="Directions">0-based layer → direction (all the same width).</param>
-public sealed record ControlVector(string? ModelHint, long? LayerCount, IReadOnlyDictionary<int, float[]> Directions)
+internal sealed record ControlVector(string? ModelHint, long? LayerCount, IReadOnlyDictionary<int, float[]> Directions)
 {
     /// <summary><c>general.architecture</c> of a control vector file.</summary>
     public const string Architecture = "controlvector";
@@ -56,10 +56,10 @@ public sealed record ControlVector(string? ModelHint, long? LayerCount, IReadOnl
 }
 
 /// <summary>What reading a control vector file found besides the directions (things the user should know).</summary>
-public sealed record ControlVectorRead(ControlVector Vector, string? ModelFingerprint, IReadOnlyList<string> Warnings);
+internal sealed record ControlVectorRead(ControlVector Vector, string? ModelFingerprint, IReadOnlyList<string> Warnings);
 
 /// <summary>Reads and writes control vector GGUF files (see <see cref="ControlVector"/> for the conventions).</summary>
-public static class ControlVectorFile
+internal static class ControlVectorFile
 {
     /// <summary>
     /// Reads <paramref name="path"/>: <c>general.architecture</c> must be <c>controlvector</c>; every <c>direction.N</c>

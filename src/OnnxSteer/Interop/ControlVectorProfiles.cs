@@ -5,7 +5,7 @@ using OnnxSteer.Sites;
 namespace OnnxSteer.Interop;
 
 /// <summary>A profile made from a control vector, and what the user should know about it.</summary>
-public sealed record ImportedControlVector(SteeringProfile Profile, IReadOnlyList<string> Warnings);
+internal sealed record ImportedControlVector(SteeringProfile Profile, IReadOnlyList<string> Warnings);
 
 /// <summary>
 /// Converts between control vectors (GGUF) and additive (caa) profiles. A direction for layer N becomes, times the
@@ -13,7 +13,7 @@ public sealed record ImportedControlVector(SteeringProfile Profile, IReadOnlyLis
 /// and so adds it to layer N's output (see <see cref="ResidualSites"/> for why that is the same place); exporting does the
 /// reverse for a profile's mlp-out caa vectors.
 /// </summary>
-public static class ControlVectorProfiles
+internal static class ControlVectorProfiles
 {
     /// <summary>True when <paramref name="path"/> is a file that starts with the GGUF magic bytes.</summary>
     public static bool IsGguf(string path)

@@ -8,7 +8,7 @@ namespace OnnxSteer.Interop;
 /// A llama.cpp / repeng control vector (GGUF) as the profile of a patch: converted for the model being patched, with
 /// the request's alpha as its strength (default 1); k and sites do not apply.
 /// </summary>
-public sealed class ControlVectorSource(string ggufPath) : IProfileSource
+internal sealed class ControlVectorSource(string ggufPath) : IProfileSource
 {
     /// <summary>A <see cref="ControlVectorSource"/> when <paramref name="path"/> is a GGUF file, else null (a profile file).</summary>
     public static IProfileSource? For(string path) => ControlVectorProfiles.IsGguf(path) ? new ControlVectorSource(path) : null;

@@ -15,7 +15,7 @@ namespace OnnxSteer.Interop;
 /// token types (unknown, control for BOS/EOS, byte for &lt;0xNN&gt;, normal).</item>
 /// </list>
 /// </summary>
-public static class GgufModelWriter
+internal static class GgufModelWriter
 {
     private const int TypeNormal = 1, TypeUnknown = 2, TypeControl = 3, TypeByte = 6;
 

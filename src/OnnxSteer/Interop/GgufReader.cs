@@ -18,7 +18,7 @@ public class InvalidGgufException(string message, Exception? inner = null)
 /// <para>The file is untrusted: every count and length is checked against the bytes left in the file before anything
 /// is allocated from it, and every problem is an <see cref="InvalidGgufException"/> naming the file.</para>
 /// </summary>
-public static class GgufReader
+internal static class GgufReader
 {
     /// <summary>At most this many tensors or metadata pairs (llama.cpp's largest models hold a few thousand).</summary>
     public const ulong MaxEntries = 1 << 20;

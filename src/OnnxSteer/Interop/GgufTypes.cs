@@ -4,7 +4,7 @@ namespace OnnxSteer.Interop;
 /// Metadata value types of GGUF (ggml docs/gguf.md, <c>gguf_metadata_value_type</c>): the uint32 written before every
 /// value. Versions 2 and 3 share these numbers and the layout; v1 had no 64-bit types and 32-bit lengths.
 /// </summary>
-public enum GgufValueType : uint
+internal enum GgufValueType : uint
 {
     UInt8 = 0,
     Int8 = 1,
@@ -28,7 +28,7 @@ public enum GgufValueType : uint
 /// Tensor element types of ggml (<c>ggml_type</c>). Only <see cref="F32"/> tensors are read and written here; the
 /// others are named so an error can say what a file holds.
 /// </summary>
-public enum GgmlType : uint
+internal enum GgmlType : uint
 {
     F32 = 0,
     F16 = 1,
@@ -54,7 +54,7 @@ public enum GgmlType : uint
 
 /// <summary>One metadata value: its type and the .NET value (byte, sbyte, ushort, short, uint, int, float, bool,
 /// string, ulong, long, double, or <see cref="GgufArray"/>).</summary>
-public sealed record GgufValue(GgufValueType Type, object Value)
+internal sealed record GgufValue(GgufValueType Type, object Value)
 {
     public static GgufValue Of(string value) => new(GgufValueType.String, value);
     public static GgufValue Of(uint value) => new(GgufValueType.UInt32, value);
@@ -84,13 +84,13 @@ public sealed record GgufValue(GgufValueType Type, object Value)
 }
 
 /// <summary>An array value: one element type for all items (arrays of arrays allowed).</summary>
-public sealed record GgufArray(GgufValueType ElementType, IReadOnlyList<GgufValue> Items);
+internal sealed record GgufArray(GgufValueType ElementType, IReadOnlyList<GgufValue> Items);
 
 /// <summary>
 /// A tensor's description in a GGUF file: name, dimensions (ggml order: ne[0] is the innermost, contiguous one),
 /// element type, and its data offset relative to the start of the tensor data section (a multiple of the alignment).
 /// </summary>
-public sealed record GgufTensorInfo(string Name, IReadOnlyList<ulong> Dimensions, GgmlType Type, ulong Offset)
+internal sealed record GgufTensorInfo(string Name, IReadOnlyList<ulong> Dimensions, GgmlType Type, ulong Offset)
 {
     /// <summary>Number of elements (product of the dimensions).</summary>
     public ulong ElementCount => Dimensions.Aggregate(1UL, (a, d) => checked(a * d));
@@ -103,7 +103,7 @@ public sealed record GgufTensorInfo(string Name, IReadOnlyList<ulong> Dimensions
 /// The parsed structure of a GGUF file: version, ordered metadata, tensor infos, alignment, and where the tensor data
 /// starts. Tensor data is read on demand with <see cref="GgufReader.ReadF32"/>.
 /// </summary>
-public sealed class GgufFile
+internal sealed class GgufFile
 {
     /// <summary>The 4 magic bytes every GGUF file starts with: ASCII "GGUF".</summary>
     public static ReadOnlySpan<byte> Magic => "GGUF"u8;

@@ -5,7 +5,7 @@ using OnnxSteer.IO;
 namespace OnnxSteer.Interop;
 
 /// <summary>An F32 tensor to write: its name, ggml dimensions (ne[0] first) and data in that order.</summary>
-public sealed record GgufF32Tensor(string Name, IReadOnlyList<ulong> Dimensions, float[] Data)
+internal sealed record GgufF32Tensor(string Name, IReadOnlyList<ulong> Dimensions, float[] Data)
 {
     /// <summary>A 1-D tensor of <paramref name="data"/>.Length elements.</summary>
     public static GgufF32Tensor Vector(string name, float[] data) => new(name, [(ulong)data.Length], data);
@@ -17,7 +17,7 @@ public sealed record GgufF32Tensor(string Name, IReadOnlyList<ulong> Dimensions,
 /// the alignment (the gap after a tensor is zero padding). The alignment is <c>general.alignment</c> when the metadata
 /// sets it (a uint32 power of two), else 32. Files are written atomically (temporary name, then rename).
 /// </summary>
-public static class GgufWriter
+internal static class GgufWriter
 {
     /// <summary>Writes a GGUF file to <paramref name="path"/>.</summary>
     public static void Write(string path, IReadOnlyList<KeyValuePair<string, GgufValue>> metadata, IReadOnlyList<GgufF32Tensor> tensors) =>

@@ -12,7 +12,7 @@ namespace OnnxSteer.Interop;
 /// <param name="Dimensions">Its shape; ONNX Runtime refuses a parameter without dimensions, so a scalar is [1].</param>
 /// <param name="DataType">The ONNX element type (TensorProto.DataType: 1 float, 10 float16, 16 bfloat16, …).</param>
 /// <param name="RawData">The elements, little-endian, in row-major order.</param>
-public sealed record OnnxAdapterParameter(string Name, IReadOnlyList<long> Dimensions, int DataType, byte[] RawData);
+internal sealed record OnnxAdapterParameter(string Name, IReadOnlyList<long> Dimensions, int DataType, byte[] RawData);
 
 /// <summary>
 /// Writes ONNX Runtime's adapter format (.onnx_adapter; the FlatBuffers schema onnxruntime/lora/adapter_format/
@@ -28,7 +28,7 @@ public sealed record OnnxAdapterParameter(string Name, IReadOnlyList<long> Dimen
 /// always point forward, as the format's unsigned offsets require; tensor data starts on an 8-byte boundary (the
 /// schema's force_align: 8).
 /// </remarks>
-public static class OnnxAdapterFile
+internal static class OnnxAdapterFile
 {
     /// <summary>The adapter format version written (the only one ONNX Runtime 1.2x–1.3x reads).</summary>
     public const int FormatVersion = 1;

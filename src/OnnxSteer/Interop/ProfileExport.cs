@@ -3,7 +3,7 @@ using OnnxSteer.Profiles;
 namespace OnnxSteer.Interop;
 
 /// <summary>The formats <c>onnxsteer export</c> writes.</summary>
-public enum ExportFormat
+internal enum ExportFormat
 {
     /// <summary>One row per selected unit (or caa vector entry), comma-separated, with a header line.</summary>
     Csv,
@@ -14,7 +14,7 @@ public enum ExportFormat
 }
 
 /// <summary>Writes a profile's selection in another format (the library side of <c>onnxsteer export</c>).</summary>
-public static class ProfileExport
+internal static class ProfileExport
 {
     /// <summary>The format named by <paramref name="format"/> (csv, json, gguf), or else by <paramref name="output"/>'s extension.</summary>
     public static ExportFormat ResolveFormat(string output, string? format)

@@ -12,7 +12,7 @@ namespace OnnxSteer.Interop;
 /// <param name="MlpOut">The layer's mlp-out site: the value the residual add consumes from the MLP.</param>
 /// <param name="ResidualNode">The node that adds it to the residual stream (an Add, or a fused Skip*LayerNormalization).</param>
 /// <param name="OutputValue">The layer's output value (the Add's output, or the fused node's residual sum output when it has one).</param>
-public sealed record ResidualSite(int Layer, SteeringSite MlpOut, string ResidualNode, string? OutputValue)
+internal sealed record ResidualSite(int Layer, SteeringSite MlpOut, string ResidualNode, string? OutputValue)
 {
     /// <summary>Identifier <c>residual.N</c>.</summary>
     public string Id => $"residual.{Layer}";
@@ -30,7 +30,7 @@ public sealed record ResidualSite(int Layer, SteeringSite MlpOut, string Residua
 /// or skip of a com.microsoft <c>SkipLayerNormalization</c> / <c>SkipSimplifiedLayerNormalization</c> (which computes
 /// input + skip and normalizes it). A norm in between (Gemma-2's post-feed-forward norm) breaks it and is refused.
 /// </summary>
-public static class ResidualSites
+internal static class ResidualSites
 {
     private static readonly HashSet<string> FusedSkipNorms = new(StringComparer.Ordinal) { "SkipLayerNormalization", "SkipSimplifiedLayerNormalization" };
 

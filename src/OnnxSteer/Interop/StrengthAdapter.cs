@@ -4,7 +4,7 @@ using OnnxSteer.Patching;
 namespace OnnxSteer.Interop;
 
 /// <summary>The strength of a <c>--switchable</c> model as an .onnx_adapter parameter, the way onnxruntime-genai sets it per generator.</summary>
-public static class StrengthAdapter
+internal static class StrengthAdapter
 {
     private const int Float = (int)TensorProto.Types.DataType.Float;
 

@@ -27,14 +27,14 @@ namespace OnnxSteer.Interop;
 /// <param name="EffectSize">mean/sd of pos − neg; null when undefined or the profile lacks the sums (schema /1).</param>
 /// <param name="MeanPos">Mean activation on the positive side; null when the profile lacks the sums.</param>
 /// <param name="MeanNeg">Mean activation on the negative side; null likewise.</param>
-public sealed record UnitRow(int Rank, string Site, string Kind, int Layer, int Index, string Operation, double Score, double? RPos, double? RNeg, double Value,
+internal sealed record UnitRow(int Rank, string Site, string Kind, int Layer, int Index, string Operation, double Score, double? RPos, double? RNeg, double Value,
     double? P = null, double? PAdjusted = null, double? EffectSize = null, double? MeanPos = null, double? MeanNeg = null);
 
 /// <summary>
 /// Exports a profile's selection as CSV or JSON (schema <c>onnxsteer.units/1</c>). Numbers are written in round-trip form,
 /// so reading them back gives the profile's values exactly.
 /// </summary>
-public static class UnitTable
+internal static class UnitTable
 {
     /// <summary>The JSON schema identifier.</summary>
     public const string SchemaId = "onnxsteer.units/1";

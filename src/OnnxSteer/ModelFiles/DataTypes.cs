@@ -3,7 +3,7 @@ using Onnx;
 namespace OnnxSteer.ModelFiles;
 
 /// <summary>Facts about ONNX tensor element types: storage width, name, and which typed field holds them.</summary>
-public static class DataTypes
+internal static class DataTypes
 {
     /// <summary>Bits one element occupies in <c>raw_data</c> or an external file; 0 for STRING and unknown types.</summary>
     public static int BitsPerElement(int dataType) => (TensorProto.Types.DataType)dataType switch

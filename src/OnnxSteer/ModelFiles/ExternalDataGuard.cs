@@ -6,7 +6,7 @@ namespace OnnxSteer.ModelFiles;
 /// Every location is checked here before a byte is read, and refused with <see cref="InvalidModelException"/>
 /// naming the model file and the location.
 /// </summary>
-public static class ExternalDataGuard
+internal static class ExternalDataGuard
 {
     /// <summary>Checks a location's text without touching the disk: relative, no <c>..</c> component, no NUL.</summary>
     public static void CheckLocationText(string location, string modelFile)
@@ -63,7 +63,7 @@ public static class ExternalDataGuard
 /// <param name="FilePath">Real path of the data file (links resolved, inside the model's folder).</param>
 /// <param name="Offset">First byte.</param>
 /// <param name="Length">Number of bytes.</param>
-public sealed record ExternalDataSpan(string FilePath, long Offset, long Length)
+internal sealed record ExternalDataSpan(string FilePath, long Offset, long Length)
 {
     /// <summary>Checks an external tensor's reference against the disk: safe location, regular file, range inside the
     /// file, and a length that matches the tensor's shape and type.</summary>

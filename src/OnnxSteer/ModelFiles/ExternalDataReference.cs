@@ -10,7 +10,7 @@ namespace OnnxSteer.ModelFiles;
 /// <param name="Location">The data file, relative to the model's folder, as written in the model.</param>
 /// <param name="Offset">Byte position of the first byte (0 when the entry is absent).</param>
 /// <param name="Length">Number of bytes, or null when the model leaves it out (then the tensor's own size is used).</param>
-public sealed record ExternalDataReference(string Location, long Offset, long? Length)
+internal sealed record ExternalDataReference(string Location, long Offset, long? Length)
 {
     /// <summary>True when the tensor says its data is external.</summary>
     public static bool IsExternal(TensorProto tensor) =>

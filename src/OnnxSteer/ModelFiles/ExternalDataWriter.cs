@@ -17,7 +17,7 @@ namespace OnnxSteer.ModelFiles;
 /// AtomicFile.Write(modelPath, s => proto.WriteTo(s)); // ... then the model (or use OnnxModel.Save)
 /// </code>
 /// </example>
-public sealed class ExternalDataWriter : IDisposable
+internal sealed class ExternalDataWriter : IDisposable
 {
     /// <summary>Offsets are multiples of this by default: one memory page, so runtimes can map weights directly.</summary>
     public const long DefaultAlignment = 4096;

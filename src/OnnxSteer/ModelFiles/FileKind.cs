@@ -6,7 +6,7 @@ namespace OnnxSteer.ModelFiles;
 /// Tells a regular file from a device, FIFO, socket or folder. .NET does not expose the file type on Unix, and opening
 /// a FIFO to find out would block, so on Linux this asks the kernel with <c>statx</c>.
 /// </summary>
-public static class FileKind
+internal static class FileKind
 {
     /// <summary>True when <paramref name="path"/> (links followed) is an ordinary file.</summary>
     public static bool IsRegularFile(string path)

@@ -3,14 +3,14 @@ using OnnxSteer.IO;
 namespace OnnxSteer.ModelFiles;
 
 /// <summary>What a repack wrote: the model (and its data file) and the sidecar files carried beside it.</summary>
-public sealed record RepackResult(SaveResult Saved, IReadOnlyList<string> Carried);
+internal sealed record RepackResult(SaveResult Saved, IReadOnlyList<string> Carried);
 
 /// <summary>
 /// Converts a model between inline and external weights (<c>onnxsteer repack</c>). The input is only read: the output
 /// may not be the input model or any of its data files, and is written under temporary names and renamed. Sidecar
 /// files (tokenizer, genai_config.json) travel with the model to another folder.
 /// </summary>
-public static class ModelRepacker
+internal static class ModelRepacker
 {
     /// <summary>Loads <paramref name="input"/> and saves it to <paramref name="output"/> with <paramref name="options"/>.</summary>
     public static RepackResult Repack(string input, string output, SaveOptions options)

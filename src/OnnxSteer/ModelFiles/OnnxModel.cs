@@ -8,7 +8,7 @@ namespace OnnxSteer.ModelFiles;
 /// External weights are not read at load time; a tensor's <c>external_data</c> entries say where they are, and
 /// <see cref="TensorData"/> reads them on demand.
 /// </summary>
-public sealed class OnnxModel
+internal sealed class OnnxModel
 {
     /// <summary>The parsed model.</summary>
     public ModelProto Proto { get; }

@@ -4,7 +4,7 @@ namespace OnnxSteer.ModelFiles;
 /// Resolves every symbolic link in a path, like POSIX <c>realpath</c>, so that containment checks see where a file
 /// really is. .NET only resolves the last component of a path, and a link in a folder above would slip through.
 /// </summary>
-public static class RealPath
+internal static class RealPath
 {
     private const int MaxLinks = 40; // Linux's own limit before ELOOP
 

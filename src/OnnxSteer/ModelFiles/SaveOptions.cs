@@ -1,7 +1,7 @@
 namespace OnnxSteer.ModelFiles;
 
 /// <summary>How <see cref="OnnxModel.Save"/> stores weights.</summary>
-public sealed record SaveOptions
+internal sealed record SaveOptions
 {
     /// <summary>The ONNX tools' default: tensors smaller than 1 KiB stay inline even when saving external data.</summary>
     public const long DefaultSizeThreshold = 1024;
@@ -29,4 +29,4 @@ public sealed record SaveOptions
 /// <param name="ExternalTensors">Tensors stored in the data file.</param>
 /// <param name="ExternalBytes">Size of the data file in bytes (padding included).</param>
 /// <param name="ModelBytes">Size of the model file in bytes.</param>
-public sealed record SaveResult(string ModelFile, string? DataFile, int ExternalTensors, long ExternalBytes, long ModelBytes);
+internal sealed record SaveResult(string ModelFile, string? DataFile, int ExternalTensors, long ExternalBytes, long ModelBytes);

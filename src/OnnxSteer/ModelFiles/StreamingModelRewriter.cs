@@ -26,7 +26,7 @@ namespace OnnxSteer.ModelFiles;
 /// A model the scanner cannot stream (no or several graph fields, unusual tensor encodings) is loaded fully instead:
 /// <see cref="IsStreamed"/> is false and <see cref="Write"/> falls back to <c>WriteTo</c>.
 /// </summary>
-public static class StreamingModelRewriter
+internal static class StreamingModelRewriter
 {
     /// <summary>Initializers with at least this many raw_data bytes are streamed by default.</summary>
     public const long DefaultMinStreamedBytes = 64 * 1024;

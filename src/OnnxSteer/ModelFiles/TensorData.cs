@@ -11,7 +11,7 @@ namespace OnnxSteer.ModelFiles;
 /// <c>int32_data</c>, ...) or an external data file. Nothing is read until asked; external reads go through
 /// <see cref="ExternalDataGuard"/>. Bytes are little-endian, laid out as ONNX's <c>raw_data</c> would hold them.
 /// </summary>
-public static class TensorData
+internal static class TensorData
 {
     /// <summary>Bytes the tensor's values take in <c>raw_data</c> form, or -1 for STRING and unknown types.</summary>
     public static long ByteSize(TensorProto tensor) =>

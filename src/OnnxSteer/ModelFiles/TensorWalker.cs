@@ -3,7 +3,7 @@ using Onnx;
 namespace OnnxSteer.ModelFiles;
 
 /// <summary>What a tensor is to its model, which decides whether it may move to external data.</summary>
-public enum TensorRole
+internal enum TensorRole
 {
     /// <summary>A dense initializer of the main graph or of a subgraph.</summary>
     Initializer,
@@ -14,14 +14,14 @@ public enum TensorRole
 }
 
 /// <summary>One tensor of a model and its role.</summary>
-public readonly record struct TensorSlot(TensorProto Tensor, TensorRole Role);
+internal readonly record struct TensorSlot(TensorProto Tensor, TensorRole Role);
 
 /// <summary>
 /// Visits every tensor a model holds — initializers, sparse tensors and attribute tensors of the main graph, of
 /// every subgraph (If/Loop/Scan bodies), of functions and of training graphs — in a fixed order, so two copies of
 /// one model yield their tensors pairwise.
 /// </summary>
-public static class TensorWalker
+internal static class TensorWalker
 {
     /// <summary>All tensors of <paramref name="model"/>.</summary>
     public static IEnumerable<TensorSlot> All(ModelProto model)

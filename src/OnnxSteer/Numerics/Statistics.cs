@@ -3,14 +3,14 @@ namespace OnnxSteer.Numerics;
 /// <summary>A two-sided confidence interval for a proportion.</summary>
 /// <param name="Low">Lower bound, in [0, 1].</param>
 /// <param name="High">Upper bound, in [0, 1].</param>
-public readonly record struct Interval(double Low, double High);
+internal readonly record struct Interval(double Low, double High);
 
 /// <summary>How two systems did on the same items: each item counted by which of them got it right.</summary>
 /// <param name="BothRight">Items both got right.</param>
 /// <param name="OnlyFirst">Items only the first (e.g. the original model) got right.</param>
 /// <param name="OnlySecond">Items only the second (e.g. the steered model) got right.</param>
 /// <param name="BothWrong">Items both got wrong.</param>
-public readonly record struct PairedCounts(int BothRight, int OnlyFirst, int OnlySecond, int BothWrong)
+internal readonly record struct PairedCounts(int BothRight, int OnlyFirst, int OnlySecond, int BothWrong)
 {
     /// <summary>All items.</summary>
     public int Total => BothRight + OnlyFirst + OnlySecond + BothWrong;
@@ -44,7 +44,7 @@ public readonly record struct PairedCounts(int BothRight, int OnlyFirst, int Onl
 }
 
 /// <summary>The statistics evaluation reports: Wilson score intervals and McNemar's exact test.</summary>
-public static class Statistics
+internal static class Statistics
 {
     /// <summary>The 0.975 quantile of the standard normal: a 95% two-sided interval.</summary>
     public const double Z95 = 1.959963984540054;

@@ -22,19 +22,19 @@ public sealed record ContrastivePair(string Prompt, string Positive, string Nega
 /// <param name="SkippedBad">Bad records skipped (only with <see cref="PairOptions.SkipBad"/>).</param>
 /// <param name="Description">The source and range, e.g. <c>boolq dev.jsonl skip 0 limit 100</c>; merge compares it.</param>
 /// <param name="SkipReasons">The first few skipped records and why, for the user.</param>
-public sealed record PairSet(IReadOnlyList<ContrastivePair> Pairs, int SkippedBad, string Description, IReadOnlyList<string> SkipReasons);
+internal sealed record PairSet(IReadOnlyList<ContrastivePair> Pairs, int SkippedBad, string Description, IReadOnlyList<string> SkipReasons);
 
 /// <summary>Which records of a source to use.</summary>
 /// <param name="Skip">Records (lines, items) to pass over first, bad or not: keeps profiling and evaluation ranges disjoint.</param>
 /// <param name="Limit">At most this many pairs (null = all).</param>
 /// <param name="SkipBad">Skip bad records and count them, instead of stopping at the first.</param>
-public sealed record PairOptions(int Skip = 0, int? Limit = null, bool SkipBad = false);
+internal sealed record PairOptions(int Skip = 0, int? Limit = null, bool SkipBad = false);
 
 /// <summary>A record that cannot become a pair; <see cref="PairCollector"/> turns it into an error naming the record.</summary>
 public sealed class BadRecordException(string message) : Exception(message);
 
 /// <summary>Applies <see cref="PairOptions"/> to a stream of records: skip, limit, and bad-record handling.</summary>
-public static class PairCollector
+internal static class PairCollector
 {
     /// <summary>
     /// Builds pairs from <paramref name="records"/> (origin, builder). A builder throws <see cref="BadRecordException"/>

@@ -6,7 +6,7 @@ namespace OnnxSteer.Pairs;
 /// Reads contrastive pairs from JSON Lines: one object per line, <c>{"prompt": ..., "positive": ..., "negative": ...}</c>
 /// (other fields are ignored; blank lines are allowed). The answers are appended to the prompt as they are.
 /// </summary>
-public static class PairsJsonl
+internal static class PairsJsonl
 {
     /// <summary>Reads <paramref name="path"/>; a bad line is an error naming the line, or counted with SkipBad.</summary>
     public static PairSet Read(string path, PairOptions options)
@@ -62,7 +62,7 @@ public static class PairsJsonl
 }
 
 /// <summary>Reading task data: records from a JSON array or JSON Lines file, and typed fields with clear errors.</summary>
-public static class JsonRecords
+internal static class JsonRecords
 {
     /// <summary>
     /// The records of <paramref name="path"/>: items of a top-level JSON array (origin <c>file[item i]</c>), or objects
@@ -143,7 +143,7 @@ public static class JsonRecords
 }
 
 /// <summary>A JSON Lines parse error in our words, without System.Text.Json's 0-based "LineNumber" (the caller names the line).</summary>
-public static class JsonLineError
+internal static class JsonLineError
 {
     /// <summary>"not valid JSON: ..." for one line.</summary>
     public static string Describe(JsonException e)

@@ -9,7 +9,7 @@ namespace OnnxSteer.Pairs;
 /// answer is positive, the other choice negative. For SVAMP the wrong answer is that of the most similar other
 /// problem (<see cref="SvampNeighbours"/>).
 /// </summary>
-public static class TaskPairs
+internal static class TaskPairs
 {
     /// <summary>Reads <paramref name="path"/> as data of <paramref name="task"/> and builds pairs per <paramref name="options"/>.</summary>
     public static PairSet Build(BenchmarkTask task, string path, PairOptions options)
@@ -118,7 +118,7 @@ public static class TaskPairs
 /// lower-cased word sets (words = maximal runs of letters and digits) of "Body Question". Ties go to the earlier
 /// problem in the file.
 /// </summary>
-public sealed class SvampNeighbours
+internal sealed class SvampNeighbours
 {
     /// <summary>The similarity's name, recorded in the profile's source.</summary>
     public const string SimilarityName = "Jaccard similarity of lower-cased word sets";

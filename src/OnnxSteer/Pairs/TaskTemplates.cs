@@ -3,7 +3,7 @@ using System.Globalization;
 namespace OnnxSteer.Pairs;
 
 /// <summary>The benchmark tasks with built-in prompt templates.</summary>
-public enum BenchmarkTask
+internal enum BenchmarkTask
 {
     BoolQ, Copa, WinoGrande, Svamp,
 
@@ -15,7 +15,7 @@ public enum BenchmarkTask
 /// The prompt templates of the AUSteer authors' released code (docs/method.md, "Evaluation"), shared by pair building
 /// and evaluation so that both see exactly the same text. Answers are appended to the prompt as they are.
 /// </summary>
-public static class TaskTemplates
+internal static class TaskTemplates
 {
     /// <summary>Parses boolq, copa, winogrande, svamp or pairs.</summary>
     public static BenchmarkTask ParseTask(string name) => name.Trim().ToLowerInvariant() switch

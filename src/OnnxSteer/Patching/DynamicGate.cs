@@ -12,7 +12,7 @@ namespace OnnxSteer.Patching;
 /// element type), the value the steering node reads instead of its vector, the helper nodes and constants, and the
 /// probe's held-out accuracy.
 /// </summary>
-public sealed record GateEdit
+internal sealed record GateEdit
 {
     /// <summary>The value holding the gate (the Sigmoid's output).</summary>
     [JsonPropertyName("gate")] public required string Gate { get; init; }
@@ -34,7 +34,7 @@ public sealed record GateEdit
 /// site's element type. A gate of exactly 1 gives the uniform patch (up to one rounding of 1 + (v − 1)); exactly 0 gives
 /// x·1 or x + 0, the vanilla value.
 /// </summary>
-public static class DynamicGate
+internal static class DynamicGate
 {
     /// <summary>
     /// Gives each site of <paramref name="plan"/> its probe from <paramref name="profile"/> and drops the sites whose

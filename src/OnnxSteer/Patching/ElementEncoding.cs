@@ -7,7 +7,7 @@ namespace OnnxSteer.Patching;
 /// Converts between float32 and the float element types a steered site can have (float32, float16, bfloat16),
 /// little-endian as ONNX raw_data stores them.
 /// </summary>
-public static class ElementEncoding
+internal static class ElementEncoding
 {
     /// <summary>True for the element types steering supports.</summary>
     public static bool IsSupported(int elementType) => elementType is

@@ -11,7 +11,7 @@ namespace OnnxSteer.Patching;
 /// <param name="Step">The record written into the model's metadata.</param>
 /// <param name="FoldedTensors">Initializers whose data was rewritten by a fold (now embedded as raw_data).</param>
 /// <param name="Notes">Things the user should know, e.g. sites that could not be folded and got a Mul.</param>
-public sealed record PatchResult(OnnxModel Model, SteeringStep Step, IReadOnlyList<string> FoldedTensors, IReadOnlyList<string> Notes);
+internal sealed record PatchResult(OnnxModel Model, SteeringStep Step, IReadOnlyList<string> FoldedTensors, IReadOnlyList<string> Notes);
 
 /// <summary>
 /// Rewrites a graph so each planned site's activation is multiplied by its vector (or has it added).
@@ -24,7 +24,7 @@ public sealed record PatchResult(OnnxModel Model, SteeringStep Step, IReadOnlyLi
 /// <item>with dynamic: the Mul (Add) reads a gated factor computed from the unsteered value instead of v (see <see cref="DynamicGate"/>).</item>
 /// </list>
 /// </summary>
-public static class GraphPatcher
+internal static class GraphPatcher
 {
     /// <summary>Applies <paramref name="plan"/> to a copy of <paramref name="model"/>.</summary>
     /// <exception cref="OnnxSteerException">The model is already steered (and the policy is Refuse), or the plan does

@@ -8,7 +8,7 @@ namespace OnnxSteer.Patching;
 /// restored, folded tensors get back their original protobuf (external-data reference or embedded data), and
 /// onnxsteer's metadata keys are removed. The result is structurally equal to the model before patching.
 /// </summary>
-public static class GraphUnpatcher
+internal static class GraphUnpatcher
 {
     /// <summary>A copy of <paramref name="model"/> with every recorded steering step undone (newest first).</summary>
     /// <exception cref="OnnxSteerException">The model is not steered, or its graph no longer matches the record.</exception>

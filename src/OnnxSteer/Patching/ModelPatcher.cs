@@ -12,17 +12,29 @@ namespace OnnxSteer.Patching;
 /// <param name="Request">Re-selection and --force.</param>
 /// <param name="Options">--fold and the policy for an already-steered model.</param>
 /// <param name="Source">How to read <paramref name="ProfilePath"/>; null = a profile file (Interop supplies control vectors).</param>
-public sealed record PatchJob(string ModelPath, string ProfilePath, string Output, PlanRequest Request, PatchOptions Options,
+internal sealed record PatchJob(string ModelPath, string ProfilePath, string Output, PlanRequest Request, PatchOptions Options,
     IProfileSource? Source = null);
 
-/// <summary>What a patch run did.</summary>
-public sealed record PatchOutcome(WriteResult Written, PatchResult Patch, SteeringPlan Plan, IReadOnlyList<string> Warnings);
+/// <summary>What a patch run did: where the steered model went and what the user should know.</summary>
+public sealed record PatchOutcome
+{
+    // The rewritten graph and the plan stay internal: the CLI reports from them, a library user reads the files.
+    internal PatchOutcome(WriteResult written, PatchResult patch, SteeringPlan plan, IReadOnlyList<string> warnings) =>
+        (Written, Patch, Plan, Warnings) = (written, patch, plan, warnings);
+
+    /// <summary>The files written.</summary>
+    public WriteResult Written { get; }
+    internal PatchResult Patch { get; }
+    internal SteeringPlan Plan { get; }
+    /// <summary>Warnings about the profile and the plan (e.g. a profile recorded on another model under Force).</summary>
+    public IReadOnlyList<string> Warnings { get; }
+}
 
 /// <summary>
 /// The whole patch and unpatch flows: load, resolve earlier steering (--replace/--stack), check the profile against
 /// the model, rewrite the graph, and write the output. Nothing is written unless every check passes.
 /// </summary>
-public static class ModelPatcher
+internal static class ModelPatcher
 {
     /// <summary>Runs <paramref name="job"/>; <paramref name="notice"/> receives lines for the user as they happen.</summary>
     public static PatchOutcome Patch(PatchJob job, Action<string>? notice = null)

@@ -1,7 +1,7 @@
 namespace OnnxSteer.Patching;
 
 /// <summary>What to do when the model already carries steering recorded by onnxsteer.</summary>
-public enum ExistingSteering
+internal enum ExistingSteering
 {
     /// <summary>Refuse with a message naming --replace and --stack.</summary>
     Refuse,
@@ -21,7 +21,7 @@ public enum ExistingSteering
 /// every position (see <see cref="DynamicGate"/>); needs a profile with probes. Cannot be combined with <paramref name="Fold"/>.</param>
 /// <param name="ProbeThreshold">With <paramref name="Dynamic"/>: sites whose probe's held-out accuracy is below this are
 /// left unsteered.</param>
-public sealed record PatchOptions(bool Fold = false, ExistingSteering Existing = ExistingSteering.Refuse, bool Switchable = false,
+internal sealed record PatchOptions(bool Fold = false, ExistingSteering Existing = ExistingSteering.Refuse, bool Switchable = false,
     bool Dynamic = false, double ProbeThreshold = PatchOptions.DefaultProbeThreshold)
 {
     /// <summary>The DSAS paper's cut-off: layers whose probe is less accurate than this are not steered.</summary>

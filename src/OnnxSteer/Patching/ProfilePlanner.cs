@@ -10,7 +10,7 @@ namespace OnnxSteer.Patching;
 /// <param name="Alpha">Re-select with this strength.</param>
 /// <param name="Sites">Restrict to these site kinds (re-selects).</param>
 /// <param name="Force">Apply a profile recorded on another model (fingerprint or dtype mismatch), with a warning.</param>
-public sealed record PlanRequest(int? K = null, double? Alpha = null, IReadOnlyList<SiteKind>? Sites = null, bool Force = false)
+internal sealed record PlanRequest(int? K = null, double? Alpha = null, IReadOnlyList<SiteKind>? Sites = null, bool Force = false)
 {
     /// <summary>True when the profile's stored selection must be redone.</summary>
     public bool Reselects => K is not null || Alpha is not null || Sites is not null;
@@ -20,7 +20,7 @@ public sealed record PlanRequest(int? K = null, double? Alpha = null, IReadOnlyL
 /// Turns a profile into a <see cref="SteeringPlan"/> for one model: checks that the profile was recorded on this
 /// model (fingerprint, site widths and element types), re-selects units when asked, and builds the vectors.
 /// </summary>
-public static class ProfilePlanner
+internal static class ProfilePlanner
 {
     /// <summary>sha256 of a file, lower-case hex.</summary>
     public static string Sha256OfFile(string path)

@@ -6,20 +6,20 @@ namespace OnnxSteer.Patching;
 
 /// <summary>A profile ready to plan from, the request it is to be planned with, and what the user should be told.</summary>
 /// <param name="Sha256">The sha256 recorded in the steered model: of the file, or of a profile's serialized bytes.</param>
-public sealed record LoadedProfile(SteeringProfile Profile, PlanRequest Request, IReadOnlyList<string> Warnings, string Sha256);
+internal sealed record LoadedProfile(SteeringProfile Profile, PlanRequest Request, IReadOnlyList<string> Warnings, string Sha256);
 
 /// <summary>
 /// Where a patch's profile comes from. The patcher knows profile files (<see cref="ProfileFile"/>); other formats
 /// (a GGUF control vector, in Interop) are turned into a profile before the patcher sees it, by a source the caller picks.
 /// </summary>
-public interface IProfileSource
+internal interface IProfileSource
 {
     /// <summary>The profile for the unsteered <paramref name="model"/> with <paramref name="sites"/>.</summary>
     LoadedProfile Load(OnnxModel model, IReadOnlyList<SteeringSite> sites, PlanRequest request);
 }
 
 /// <summary>A profile JSON file: read whole when the request re-selects, else only its stored selection.</summary>
-public sealed class ProfileFile(string path) : IProfileSource
+internal sealed class ProfileFile(string path) : IProfileSource
 {
     /// <inheritdoc/>
     public LoadedProfile Load(OnnxModel model, IReadOnlyList<SteeringSite> sites, PlanRequest request)
@@ -31,7 +31,7 @@ public sealed class ProfileFile(string path) : IProfileSource
 }
 
 /// <summary>A profile held in memory; the model records the sha256 of its serialized bytes, as a saved copy would have.</summary>
-public sealed class InMemoryProfile(SteeringProfile profile) : IProfileSource
+internal sealed class InMemoryProfile(SteeringProfile profile) : IProfileSource
 {
     /// <inheritdoc/>
     public LoadedProfile Load(OnnxModel model, IReadOnlyList<SteeringSite> sites, PlanRequest request) =>

@@ -24,7 +24,7 @@ public sealed record WriteResult(string ModelFile, string? DataFile, IReadOnlyLi
 /// All files are staged under temporary names and renamed into place only when everything is ready, the model last;
 /// on error every staged file is removed. The source model and its files are never modified.
 /// </summary>
-public static class SteeredModelWriter
+internal static class SteeredModelWriter
 {
     /// <summary>Suffix of the data file for rewritten tensors.</summary>
     public const string SteerDataSuffix = ".steer.data";

@@ -3,7 +3,7 @@ using OnnxSteer.Sites;
 namespace OnnxSteer.Patching;
 
 /// <summary>How a site's vector acts on the activation.</summary>
-public enum SteeringOperation
+internal enum SteeringOperation
 {
     /// <summary>x' = v ⊙ x, with v_i = 1 + gamma_i for steered units and 1 elsewhere (AUSteer).</summary>
     Scale,
@@ -12,27 +12,27 @@ public enum SteeringOperation
 }
 
 /// <summary>One steered scalar: unit <see cref="Index"/> of a site and its coefficient (gamma for scaling, the offset for adding).</summary>
-public sealed record UnitSteering(int Index, double Value);
+internal sealed record UnitSteering(int Index, double Value);
 
 /// <summary>
 /// What to do at one site: the full-width vector (element type float32 here; it is rounded to the site's element
 /// type when written) and the units that differ from the identity. <see cref="Gate"/>, when set (<c>patch --dynamic</c>),
 /// is the probe whose probability scales the steering at every position.
 /// </summary>
-public sealed record SiteSteering(SteeringSite Site, float[] Vector, IReadOnlyList<UnitSteering> Units, Profiles.LayerProbe? Gate = null);
+internal sealed record SiteSteering(SteeringSite Site, float[] Vector, IReadOnlyList<UnitSteering> Units, Profiles.LayerProbe? Gate = null);
 
 /// <summary>Where a plan came from, recorded in the steered model's metadata.</summary>
 /// <param name="Method">Profile method, e.g. <c>austeer</c>, <c>random</c>, <c>caa</c>.</param>
 /// <param name="K">Number of steered units (null when not applicable).</param>
 /// <param name="Alpha">Global strength.</param>
 /// <param name="ProfileSha256">sha256 of the profile file, lower-case hex (null when the plan was built in code).</param>
-public sealed record SteeringProvenance(string Method, int? K, double Alpha, string? ProfileSha256);
+internal sealed record SteeringProvenance(string Method, int? K, double Alpha, string? ProfileSha256);
 
 /// <summary>
 /// A complete steering decision for one model: for each steered site, a constant vector and how it acts.
 /// Built from sites found in the model, so widths and element types are the model's own.
 /// </summary>
-public sealed class SteeringPlan
+internal sealed class SteeringPlan
 {
     /// <summary>Scale (AUSteer) or Add (CAA).</summary>
     public SteeringOperation Operation { get; }

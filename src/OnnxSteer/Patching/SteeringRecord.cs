@@ -5,7 +5,7 @@ using Onnx;
 namespace OnnxSteer.Patching;
 
 /// <summary>How one site was steered: an inserted node, or a folded weight.</summary>
-public enum EditKind
+internal enum EditKind
 {
     /// <summary>A Mul or Add node on the edge into the projection (attn, mlp).</summary>
     InputEdge,
@@ -20,7 +20,7 @@ public enum EditKind
 /// value it writes. For folds: the original tensors (their protobuf, base64: the external-data reference, or the
 /// data itself when it was embedded).
 /// </summary>
-public sealed record SiteEdit
+internal sealed record SiteEdit
 {
     [JsonPropertyName("site")] public required string Site { get; init; }
     [JsonPropertyName("kind")] public required EditKind Kind { get; init; }
@@ -48,7 +48,7 @@ public sealed record SiteEdit
 /// nodes and constants that compute it, and the strength input (<see cref="StrengthCreated"/>: this edit added it, so
 /// undoing the edit removes it). The edit's <see cref="SiteEdit.Initializer"/> is then also a graph input.
 /// </summary>
-public sealed record SwitchEdit
+internal sealed record SwitchEdit
 {
     [JsonPropertyName("factor")] public required string Factor { get; init; }
     [JsonPropertyName("nodes")] public required List<string> Nodes { get; init; }
@@ -58,7 +58,7 @@ public sealed record SwitchEdit
 }
 
 /// <summary>One application of onnxsteer patch, as recorded in the model (key <c>onnxsteer.steering</c>, a JSON array).</summary>
-public sealed record SteeringStep
+internal sealed record SteeringStep
 {
     [JsonPropertyName("tool")] public required string Tool { get; init; }
     [JsonPropertyName("profile_sha256")] public string? ProfileSha256 { get; init; }
@@ -74,7 +74,7 @@ public sealed record SteeringStep
 }
 
 /// <summary>Reads and writes the steering record in a model's metadata_props.</summary>
-public static class SteeringMetadata
+internal static class SteeringMetadata
 {
     /// <summary>Key holding the full JSON record (an array of steps, oldest first); the source of truth for unpatch.</summary>
     public const string StepsKey = "onnxsteer.steering";

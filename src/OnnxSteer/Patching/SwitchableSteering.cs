@@ -18,7 +18,7 @@ namespace OnnxSteer.Patching;
 /// The strength has shape [1], not [], because ONNX Runtime's adapter format (.onnx_adapter, the way onnxruntime-genai
 /// overrides initializers per generator) refuses parameters without dimensions (Interop's <c>StrengthAdapter</c> writes them).
 /// </summary>
-public static class SwitchableSteering
+internal static class SwitchableSteering
 {
     /// <summary>The graph input that scales every switchable site (float32, shape [1], default 1).</summary>
     public const string StrengthName = "onnxsteer.strength";

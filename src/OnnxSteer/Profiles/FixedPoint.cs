@@ -5,7 +5,7 @@ namespace OnnxSteer.Profiles;
 /// an int64, so sums are integers and adding shards in any order gives bit-identical results (floating-point
 /// addition is not associative; this is). Overflow is checked, never wrapped.
 /// </summary>
-public static class FixedPoint
+internal static class FixedPoint
 {
     /// <summary>log2 of the scale: a stored value v means v / 2^32.</summary>
     public const int ScaleLog2 = 32;

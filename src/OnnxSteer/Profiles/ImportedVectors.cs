@@ -1,7 +1,7 @@
 namespace OnnxSteer.Profiles;
 
 /// <summary>Profiles imported from a control vector (<see cref="SteeringProfile.ControlVector"/>): their vectors are data, not statistics.</summary>
-public static class ImportedVectors
+internal static class ImportedVectors
 {
     /// <summary>
     /// An imported control vector profile re-scaled to strength <paramref name="strength"/>: each vector × strength / the

@@ -45,6 +45,7 @@ public sealed class LayerProbe
 {
     /// <summary>Site identifier, e.g. <c>mlp.3</c>.</summary>
     [JsonPropertyOrder(0)] public string Site { get; set; } = "";
+    /// <summary>Decoder layer, 0-based.</summary>
     [JsonPropertyOrder(1)] public int Layer { get; set; }
     /// <summary>w, one entry per unit of the site.</summary>
     [JsonPropertyOrder(2)] public float[] Weights { get; set; } = [];

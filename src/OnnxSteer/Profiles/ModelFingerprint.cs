@@ -12,7 +12,7 @@ namespace OnnxSteer.Profiles;
 /// opsets, and each site's id, value, projection and width. Two exports of the same architecture with retrained
 /// weights match; a profile recorded on one model is refused on a model with different structure.
 /// </summary>
-public static class ModelFingerprint
+internal static class ModelFingerprint
 {
     /// <summary>"sha256:" followed by 64 lower-case hex digits.</summary>
     public static string Compute(OnnxModel model, IEnumerable<SteeringSite> sites)

@@ -9,7 +9,7 @@ namespace OnnxSteer.Profiles;
 /// exactly. Feed it one pair at a time
 /// with <see cref="AddPair"/>, then turn it into a profile with <see cref="ToProfile"/>.
 /// </summary>
-public sealed class MomentumCounter
+internal sealed class MomentumCounter
 {
     private readonly int[][] _positive;
     private readonly int[][] _negative;

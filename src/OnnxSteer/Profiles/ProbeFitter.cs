@@ -7,7 +7,7 @@ namespace OnnxSteer.Profiles;
 /// sigmoid(w·h + b) on the raw activation. The fit is deterministic (accelerated gradient descent from zero, a fixed
 /// step from the data's largest curvature), in double precision.
 /// </summary>
-public static class ProbeFitter
+internal static class ProbeFitter
 {
     /// <summary>Default penalty (on standardized features); docs/dynamic.md compares others on stories260K.</summary>
     public const double DefaultL2 = 0.01;

@@ -12,7 +12,7 @@ namespace OnnxSteer.Profiles;
 /// site kinds, array lengths, index ranges, finite numbers, counts within N) and reports the first problem as an
 /// <see cref="InvalidProfileException"/> naming the file and the field. Writing is atomic.
 /// </summary>
-public static class ProfileJson
+internal static class ProfileJson
 {
     private static readonly JsonSerializerOptions Options = CreateOptions();
 

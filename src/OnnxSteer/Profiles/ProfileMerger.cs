@@ -5,7 +5,7 @@ namespace OnnxSteer.Profiles;
 /// integers, so the merge of the shards of a pair list equals the profile of the whole list exactly, in any order.
 /// Profiles of different models, sites or methods, and overlapping shards of one source, are refused.
 /// </summary>
-public static class ProfileMerger
+internal static class ProfileMerger
 {
     /// <summary>
     /// Merges <paramref name="profiles"/> (each with a name for messages) and re-selects units with the first

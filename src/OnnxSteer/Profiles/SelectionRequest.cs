@@ -5,7 +5,7 @@ using OnnxSteer.Sites;
 namespace OnnxSteer.Profiles;
 
 /// <summary>Command-line forms shared by profile, select and merge: site lists, layer lists and a printable summary.</summary>
-public static class SelectionText
+internal static class SelectionText
 {
     /// <summary>Parses "attn,mlp-out" into site kinds; throws a usage error naming the bad entry.</summary>
     public static List<SiteKind> ParseSites(string text)

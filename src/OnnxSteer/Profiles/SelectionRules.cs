@@ -23,7 +23,7 @@ public enum DirectionRule
 }
 
 /// <summary>Text forms of <see cref="TieBreak"/> and <see cref="DirectionRule"/> used on the command line and in JSON.</summary>
-public static class SelectionRules
+internal static class SelectionRules
 {
     public static string ToName(this TieBreak rule) => rule switch
     {

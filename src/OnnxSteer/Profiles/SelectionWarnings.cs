@@ -8,7 +8,7 @@ namespace OnnxSteer.Profiles;
 /// units not significant after correction, a best score within chance, and ties at the cut-off decided by layer/index
 /// order. Computed per ranking group (a site kind, or all chosen kinds with rank-jointly) from the profile's counts.
 /// </summary>
-public static class SelectionWarnings
+internal static class SelectionWarnings
 {
     /// <summary>The warnings for <paramref name="selected"/> (a profile returned by <see cref="UnitSelector"/>); empty when all is well.</summary>
     public static IReadOnlyList<string> For(SteeringProfile selected)

@@ -5,7 +5,7 @@ namespace OnnxSteer.Profiles;
 /// holds the pairs whose position j in the list satisfies j mod n = i. Interleaving keeps shards balanced when
 /// lengths drift along a file. The shards of one list are disjoint and together cover it.
 /// </summary>
-public readonly record struct ShardSpec(int Index, int Count)
+internal readonly record struct ShardSpec(int Index, int Count)
 {
     /// <summary>The whole list as one shard.</summary>
     public static ShardSpec All => new(0, 1);

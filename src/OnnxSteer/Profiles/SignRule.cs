@@ -10,7 +10,7 @@ namespace OnnxSteer.Profiles;
 /// below zero flips the sign of that unit's activation, rather than only damping or amplifying it: allowed, but
 /// announced by <see cref="NegativeFactorWarning"/>.
 /// </summary>
-public static class SignRule
+internal static class SignRule
 {
     /// <summary>Where the rule is documented, for messages.</summary>
     public const string DocLink = "docs/errors.md#the-sign-of-alpha";

@@ -14,7 +14,7 @@ public enum SteeringMethod
 }
 
 /// <summary>Text forms of <see cref="SteeringMethod"/> used on the command line and in JSON: austeer, actdiff, random, caa.</summary>
-public static class SteeringMethods
+internal static class SteeringMethods
 {
     public static string ToName(this SteeringMethod method) => method switch
     {

@@ -17,7 +17,7 @@ public sealed class SteeringProfile
     public const string SchemaId = "onnxsteer.profile/2";
 
     /// <summary>The previous schema: readable, without <see cref="SiteStatistics.SumSqDiff"/> and the activation sums.</summary>
-    public const string SchemaIdV1 = "onnxsteer.profile/1";
+    internal const string SchemaIdV1 = "onnxsteer.profile/1";
 
     /// <summary><see cref="SchemaId"/> (written always) or <see cref="SchemaIdV1"/> (read from older files).</summary>
     [JsonPropertyOrder(0), JsonRequired] public string Schema { get; set; } = SchemaId;
@@ -83,7 +83,7 @@ public sealed class SteeringProfile
     /// True when the profile was read by <see cref="ProfileJson.LoadSelection"/> without its <see cref="Counts"/>: its
     /// stored selection can be applied, but it cannot be re-selected, merged or saved.
     /// </summary>
-    [JsonIgnore] public bool CountsOmitted { get; set; }
+    [JsonIgnore] internal bool CountsOmitted { get; set; }
 
     /// <summary>The site with identifier <paramref name="id"/> (e.g. <c>attn.3</c>), or null.</summary>
     public ProfileSite? Site(string id) => Sites.FirstOrDefault(s => s.Id == id);
@@ -92,13 +92,13 @@ public sealed class SteeringProfile
     public SiteStatistics? StatisticsOf(string id) => Counts.FirstOrDefault(c => c.Site == id);
 
     /// <summary>Loads and validates a profile file (see <see cref="ProfileJson.Load"/>).</summary>
-    public static SteeringProfile Load(string path) => ProfileJson.Load(path);
+    internal static SteeringProfile Load(string path) => ProfileJson.Load(path);
 
     /// <summary>Validates and writes this profile atomically (see <see cref="ProfileJson.Save"/>).</summary>
-    public void Save(string path) => ProfileJson.Save(this, path);
+    internal void Save(string path) => ProfileJson.Save(this, path);
 
     /// <summary>A deep copy (statistics arrays included), so selection never mutates its input.</summary>
-    public SteeringProfile Clone() => ProfileJson.Deserialize(ProfileJson.Serialize(this), "(copy)");
+    internal SteeringProfile Clone() => ProfileJson.Deserialize(ProfileJson.Serialize(this), "(copy)");
 
     /// <summary>
     /// A deep copy without the selection (units and caa vectors empty), for re-selecting. Only the statistics are big
@@ -123,6 +123,7 @@ public sealed class ProfileSite
 {
     /// <summary>Identifier <c>kind.layer</c>, e.g. <c>mlp-out.2</c>.</summary>
     [JsonPropertyOrder(0)] public string Id { get; set; } = "";
+    /// <summary>Which projection input the site is.</summary>
     [JsonPropertyOrder(1)] public SiteKind Kind { get; set; }
     /// <summary>Decoder layer, 0-based.</summary>
     [JsonPropertyOrder(2)] public int Layer { get; set; }
@@ -138,7 +139,7 @@ public sealed class ProfileSite
     [JsonPropertyOrder(7)] public string Dtype { get; set; } = "";
 
     /// <summary>The profile form of a site found in a graph.</summary>
-    public static ProfileSite From(SteeringSite site) => new()
+    internal static ProfileSite From(SteeringSite site) => new()
     {
         Id = site.Id,
         Kind = site.Kind,
@@ -151,7 +152,7 @@ public sealed class ProfileSite
     };
 
     /// <summary>Lower-case ONNX name of an element type, e.g. 1 → float, 10 → float16.</summary>
-    public static string DtypeName(int elementType) =>
+    internal static string DtypeName(int elementType) =>
         Enum.IsDefined(typeof(Onnx.TensorProto.Types.DataType), elementType)
             ? ((Onnx.TensorProto.Types.DataType)elementType).ToString().ToLowerInvariant()
             : $"type{elementType}";
@@ -183,6 +184,7 @@ public sealed class SelectedUnit
 {
     /// <summary>Site identifier, e.g. <c>attn.3</c>.</summary>
     [JsonPropertyOrder(0)] public string Site { get; set; } = "";
+    /// <summary>Decoder layer, 0-based.</summary>
     [JsonPropertyOrder(1)] public int Layer { get; set; }
     /// <summary>Dimension within the site (for attn: head * head_dim + j).</summary>
     [JsonPropertyOrder(2)] public int Index { get; set; }
@@ -245,7 +247,9 @@ public sealed class SiteStatistics
 /// <summary>A CAA steering vector for one site: added to the site's activation at every position.</summary>
 public sealed class CaaVector
 {
+    /// <summary>Site identifier, e.g. <c>mlp.3</c>.</summary>
     [JsonPropertyOrder(0)] public string Site { get; set; } = "";
+    /// <summary>Decoder layer, 0-based.</summary>
     [JsonPropertyOrder(1)] public int Layer { get; set; }
     /// <summary>alpha × mean(pos − neg), one entry per unit of the site.</summary>
     [JsonPropertyOrder(2)] public float[] Vector { get; set; } = [];
@@ -271,7 +275,7 @@ public sealed class ControlVectorOrigin
 }
 
 /// <summary>Facts about this build of the tool.</summary>
-public static class ToolInfo
+internal static class ToolInfo
 {
     /// <summary>The informational version of the OnnxSteer assembly.</summary>
     public static string Version { get; } =

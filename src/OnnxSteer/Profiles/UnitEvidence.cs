@@ -7,7 +7,7 @@ namespace OnnxSteer.Profiles;
 /// test), corrected for the number of units ranked (Bonferroni), an effect size that knows magnitudes, and the mean
 /// activation on each side so the direction of the shift is known.
 /// </summary>
-public static class UnitEvidence
+internal static class UnitEvidence
 {
     /// <summary>The significance level the warnings use.</summary>
     public const double Level = 0.05;

@@ -14,7 +14,7 @@ namespace OnnxSteer.Profiles;
 /// units ranked together, effect size and mean activation per side.
 /// actdiff ranks by |mean(m)| instead; random keeps k seeded-random units; caa makes alpha·mean(m) vectors.
 /// </summary>
-public static class UnitSelector
+internal static class UnitSelector
 {
     /// <summary>
     /// Returns a copy of <paramref name="profile"/> whose method, selection settings, units and CAA vectors are

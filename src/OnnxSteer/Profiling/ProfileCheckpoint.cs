@@ -8,7 +8,7 @@ using OnnxSteer.Recording;
 namespace OnnxSteer.Profiling;
 
 /// <summary>When <c>profile</c> saves a checkpoint, where, and whether it continues from one.</summary>
-public sealed record CheckpointOptions
+internal sealed record CheckpointOptions
 {
     /// <summary>The checkpoint file (written atomically; removed by the CLI once the profile is saved).</summary>
     public required string Path { get; init; }
@@ -30,7 +30,7 @@ public sealed record CheckpointOptions
 /// resumed profile is byte-identical to an uninterrupted one. <see cref="Work"/> pins what the pairs are (model
 /// structure, shard, every token of every pair of the shard) so a checkpoint is never continued on different work.
 /// </summary>
-public sealed class ProfileCheckpoint
+internal sealed class ProfileCheckpoint
 {
     /// <summary>Format identifier written in the file.</summary>
     public const string FormatId = "onnxsteer.profile-checkpoint/1";

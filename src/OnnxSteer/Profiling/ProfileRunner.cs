@@ -11,7 +11,7 @@ using OnnxSteer.Tokenizers;
 namespace OnnxSteer.Profiling;
 
 /// <summary>What to profile and how to select afterwards.</summary>
-public sealed record ProfileRequest
+internal sealed record ProfileRequest
 {
     /// <summary>The model file (or folder holding model.onnx).</summary>
     public required string ModelPath { get; init; }
@@ -55,7 +55,7 @@ public sealed record ProfileRequest
 }
 
 /// <summary>Progress after each batch.</summary>
-public readonly record struct ProfileProgress(int PairsDone, int PairsTotal, TimeSpan Elapsed)
+internal readonly record struct ProfileProgress(int PairsDone, int PairsTotal, TimeSpan Elapsed)
 {
     /// <summary>Pairs per second so far.</summary>
     public double PairsPerSecond => Elapsed.TotalSeconds > 0 ? PairsDone / Elapsed.TotalSeconds : 0;
@@ -69,7 +69,7 @@ public readonly record struct ProfileProgress(int PairsDone, int PairsTotal, Tim
 /// in batches, counts momenta exactly and selects units. Returns the profile; the caller saves it (atomically), so an
 /// interruption leaves nothing behind.
 /// </summary>
-public static class ProfileRunner
+internal static class ProfileRunner
 {
     /// <summary>Fallback longest sequence: the AUSteer authors' limit.</summary>
     public const int DefaultMaxTokens = 512;

@@ -13,7 +13,7 @@ namespace OnnxSteer.Recording;
 /// one batch (<see cref="PaddedBatch"/>). The model may take input_ids, attention_mask, position_ids and
 /// past_key_values.* (fed empty, past length 0); any other input is refused.
 /// </summary>
-public sealed class ActivationRecorder : IDisposable
+internal sealed class ActivationRecorder : IDisposable
 {
     private readonly InferenceSession _session;
     private readonly ActivationTaps _taps;

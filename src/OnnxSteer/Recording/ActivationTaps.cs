@@ -12,7 +12,7 @@ namespace OnnxSteer.Recording;
 /// int64 [batch] input holding, for sequence b, the flat row b·T + (length_b − 1). The original outputs are dropped,
 /// so the runtime prunes what only they needed (e.g. the LM head). The source model is never modified.
 /// </summary>
-public sealed class ActivationTaps
+internal sealed class ActivationTaps
 {
     /// <summary>Name of the added input: flat row index of each sequence's last real token.</summary>
     public const string RowsInput = "onnxsteer_tap_rows";

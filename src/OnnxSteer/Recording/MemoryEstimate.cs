@@ -14,7 +14,7 @@ namespace OnnxSteer.Recording;
 /// host keeps the runtime and the graph. Activations of a batch are small beside the weights at the default batch
 /// size and context and are covered by the fixed overhead.
 /// </summary>
-public sealed record MemoryEstimate(ExecutionDevice Device, long HalfBytes, long OtherBytes, long HostBytes, long DeviceBytes)
+internal sealed record MemoryEstimate(ExecutionDevice Device, long HalfBytes, long OtherBytes, long HostBytes, long DeviceBytes)
 {
     /// <summary>Peak host memory per byte of fp16/bf16 weights on the CPU provider.</summary>
     public const double CpuHalfFactor = 2.2;

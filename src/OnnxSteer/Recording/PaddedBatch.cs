@@ -6,7 +6,7 @@ namespace OnnxSteer.Recording;
 /// each sequence's last real token (see <see cref="ActivationTaps.RowsInput"/>). With a causal model, a real token
 /// never sees the padding to its right, so each recorded row is the sequence's own last token.
 /// </summary>
-public sealed class PaddedBatch
+internal sealed class PaddedBatch
 {
     /// <summary>Number of sequences.</summary>
     public int Batch { get; }

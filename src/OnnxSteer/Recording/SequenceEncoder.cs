@@ -4,14 +4,14 @@ using OnnxSteer.Tokenizers;
 namespace OnnxSteer.Recording;
 
 /// <summary>A pair as token ids, and whether its prompt was cut to fit.</summary>
-public sealed record EncodedPair(ContrastivePair Pair, IReadOnlyList<int> Positive, IReadOnlyList<int> Negative, int TruncatedSequences);
+internal sealed record EncodedPair(ContrastivePair Pair, IReadOnlyList<int> Positive, IReadOnlyList<int> Negative, int TruncatedSequences);
 
 /// <summary>
 /// Tokenizes pairs (BOS added, prompt + answer encoded as one text, as the method concatenates them) and fits them
 /// to <see cref="MaxTokens"/> by dropping prompt tokens from the left, after the BOS, so the answer at the end is
 /// never cut. A sequence whose answer alone does not fit is a bad record.
 /// </summary>
-public sealed class SequenceEncoder(ITokenizer tokenizer, int maxTokens)
+internal sealed class SequenceEncoder(ITokenizer tokenizer, int maxTokens)
 {
     /// <summary>The longest sequence the model is run on.</summary>
     public int MaxTokens { get; } = maxTokens >= 2 ? maxTokens : throw new OnnxSteerException($"--max-tokens {maxTokens}: must be at least 2", ExitCodes.Usage);

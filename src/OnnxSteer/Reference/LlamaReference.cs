@@ -5,7 +5,7 @@ namespace OnnxSteer.Reference;
 
 /// <summary>Called by <see cref="LlamaReference.Forward(IReadOnlyList{int}, ActivationHook)"/> with one site's activation
 /// at one position; may change it in place.</summary>
-public delegate void ActivationHook(SiteKind kind, int layer, Span<float> activation);
+internal delegate void ActivationHook(SiteKind kind, int layer, Span<float> activation);
 
 /// <summary>
 /// A plain C# forward pass of a llama2.c checkpoint, written after llama2.c's run.c and independent of ONNX and of the
@@ -13,7 +13,7 @@ public delegate void ActivationHook(SiteKind kind, int layer, Span<float> activa
 /// grouped-query attention (query head h reads KV head h / (heads / kvHeads)), SwiGLU, and the (shared) classifier,
 /// all in fp32. Used by tests as the independent computation exported models are checked against.
 /// </summary>
-public sealed class LlamaReference(Llama2cCheckpoint checkpoint)
+internal sealed class LlamaReference(Llama2cCheckpoint checkpoint)
 {
     private readonly LlamaConfig _c = checkpoint.Config;
 
@@ -206,7 +206,7 @@ public sealed class LlamaReference(Llama2cCheckpoint checkpoint)
 }
 
 /// <summary>Logits and recorded activations of one <see cref="LlamaReference.Forward(IReadOnlyList{int})"/> call.</summary>
-public sealed class ReferenceRun
+internal sealed class ReferenceRun
 {
     internal ReferenceRun(int layers, int positions)
     {
@@ -228,7 +228,7 @@ public sealed class ReferenceRun
 }
 
 /// <summary>One layer's activations at every position, at the points steering sites sit.</summary>
-public sealed class LayerActivations
+internal sealed class LayerActivations
 {
     internal LayerActivations(int positions)
     {

@@ -15,7 +15,7 @@ public enum ExecutionDevice
 }
 
 /// <summary>Appends execution providers to session options according to an <see cref="ExecutionDevice"/>.</summary>
-public static class ExecutionProviders
+internal static class ExecutionProviders
 {
     /// <summary>The provider library of an ONNX Runtime CUDA build, beside libonnxruntime.so (Microsoft.ML.OnnxRuntime.Gpu.Linux ships it).</summary>
     public const string CudaProviderLibrary = "libonnxruntime_providers_cuda.so";

@@ -11,6 +11,7 @@ public class OrtException : RuntimeUnavailableException
     /// <summary>ORT's own message, unchanged.</summary>
     public string OrtMessage { get; }
 
+    /// <summary>Wraps <paramref name="inner"/>, prefixed by <paramref name="context"/> (e.g. the model file) when given.</summary>
     public OrtException(OnnxRuntimeException inner, string? context = null)
         : base(context is null ? $"ONNX Runtime: {inner.Message}" : $"{context}: ONNX Runtime: {inner.Message}", inner)
     {

@@ -7,7 +7,7 @@ namespace OnnxSteer.Runtime;
 /// What OnnxSteer adds to Microsoft.ML.OnnxRuntime's types: runs whose outputs are found by name (and may be detached,
 /// e.g. a KV cache), ORT errors as <see cref="OrtException"/>, and a tensor's type, shape and float contents.
 /// </summary>
-public static class OrtExtensions
+internal static class OrtExtensions
 {
     // ORT's Run wants run options; one shared default instance (never terminated) serves callers that pass none.
     private static readonly Lazy<RunOptions> DefaultRunOptions = new(() => { OrtLibrary.EnsureLoaded(); return new RunOptions(); });

@@ -11,7 +11,7 @@ namespace OnnxSteer.Runtime;
 /// <c>$ONNXSTEER_ORT_LIBRARY</c>: a libonnxruntime.so file or the folder holding it, hooked in with
 /// <see cref="NativeLibrary.SetDllImportResolver"/> on the bindings' assembly before their first call.
 /// </summary>
-public static unsafe class OrtLibrary
+internal static unsafe class OrtLibrary
 {
     /// <summary>Environment variable naming the library (file or folder).</summary>
     public const string EnvironmentVariable = "ONNXSTEER_ORT_LIBRARY";

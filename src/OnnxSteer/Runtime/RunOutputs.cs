@@ -3,7 +3,7 @@ using Microsoft.ML.OnnxRuntime;
 namespace OnnxSteer.Runtime;
 
 /// <summary>The values a run returned, in the order their names were asked for; disposing releases them all.</summary>
-public sealed class RunOutputs : IReadOnlyList<OrtValue>, IDisposable
+internal sealed class RunOutputs : IReadOnlyList<OrtValue>, IDisposable
 {
     private readonly OrtValue[] _values;
 

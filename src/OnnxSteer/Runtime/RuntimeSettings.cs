@@ -9,7 +9,7 @@ namespace OnnxSteer.Runtime;
 public sealed record RuntimeSettings
 {
     /// <summary>Session config key: the folder external-data locations are relative to, for sessions made from bytes.</summary>
-    public const string ExternalInitializersFolderKey = "session.model_external_initializers_file_folder_path";
+    internal const string ExternalInitializersFolderKey = "session.model_external_initializers_file_folder_path";
 
     /// <summary>ONNX Runtime library file or folder; null = $ONNXSTEER_ORT_LIBRARY, else the one from NuGet.</summary>
     public string? LibraryPath { get; init; }
@@ -33,10 +33,10 @@ public sealed record RuntimeSettings
     public static RuntimeSettings Default { get; } = new();
 
     /// <summary>Loads the library (if not yet loaded) and creates session options for these settings.</summary>
-    public SessionOptions CreateSessionOptions() => CreateSessionOptions(out _);
+    internal SessionOptions CreateSessionOptions() => CreateSessionOptions(out _);
 
     /// <summary>As <see cref="CreateSessionOptions()"/>, also telling which device the options run on (auto resolved).</summary>
-    public SessionOptions CreateSessionOptions(out ExecutionDevice device)
+    internal SessionOptions CreateSessionOptions(out ExecutionDevice device)
     {
         if (DeviceId < 0) throw new OnnxSteerException($"--device-id {DeviceId}: must be 0 or more", ExitCodes.Usage);
         if (Threads < 0) throw new OnnxSteerException($"--threads {Threads}: must be 0 (default) or more", ExitCodes.Usage);
@@ -59,10 +59,10 @@ public sealed record RuntimeSettings
     }
 
     /// <summary>Opens a session on <paramref name="modelPath"/> with these settings; its external data is read relative to the model's folder.</summary>
-    public InferenceSession OpenSession(string modelPath) => OpenSession(modelPath, out _);
+    internal InferenceSession OpenSession(string modelPath) => OpenSession(modelPath, out _);
 
     /// <summary>As <see cref="OpenSession(string)"/>, also telling which device the session runs on.</summary>
-    public InferenceSession OpenSession(string modelPath, out ExecutionDevice device)
+    internal InferenceSession OpenSession(string modelPath, out ExecutionDevice device)
     {
         var full = Path.GetFullPath(modelPath);
         if (!File.Exists(full)) throw new InvalidModelException($"{modelPath}: no such model file");
@@ -74,7 +74,7 @@ public sealed record RuntimeSettings
     /// Opens a model from bytes. When it has external data, <paramref name="externalDataFolder"/> names the folder its
     /// locations are relative to.
     /// </summary>
-    public InferenceSession OpenSession(byte[] model, string? externalDataFolder, out ExecutionDevice device, string source = "(model bytes)")
+    internal InferenceSession OpenSession(byte[] model, string? externalDataFolder, out ExecutionDevice device, string source = "(model bytes)")
     {
         using var options = CreateSessionOptions(out device);
         if (externalDataFolder is not null)
@@ -83,5 +83,5 @@ public sealed record RuntimeSettings
     }
 
     /// <summary>As the overload above, for callers that do not need the device.</summary>
-    public InferenceSession OpenSession(byte[] model, string? externalDataFolder = null) => OpenSession(model, externalDataFolder, out _);
+    internal InferenceSession OpenSession(byte[] model, string? externalDataFolder = null) => OpenSession(model, externalDataFolder, out _);
 }

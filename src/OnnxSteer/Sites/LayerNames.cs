@@ -7,7 +7,7 @@ namespace OnnxSteer.Sites;
 /// <c>transformer.h.3.</c>, <c>blocks.3</c>) and whether a projection is named like an attention output projection or
 /// an MLP down projection. Names are hints only: structure decides what is a site.
 /// </summary>
-public static partial class LayerNames
+internal static partial class LayerNames
 {
     [GeneratedRegex(@"(?:^|[/._])(?:layers|layer|h|blocks|block)[._/](\d+)(?=[/._]|$)", RegexOptions.IgnoreCase)]
     private static partial Regex LayerPattern();

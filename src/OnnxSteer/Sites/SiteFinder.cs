@@ -22,7 +22,7 @@ namespace OnnxSteer.Sites;
 /// Node names only number layers (<c>layers.N</c>, <c>h.N</c>, <c>blocks.N</c>); without usable numbers, layers are
 /// numbered by order of appearance. Where names and structure disagree, the report says so in its warnings.
 /// </summary>
-public static class SiteFinder
+internal static class SiteFinder
 {
     /// <summary>Fused attention ops whose first output is the concatenated head outputs.</summary>
     private static readonly HashSet<string> FusedAttentionOps =

@@ -6,7 +6,7 @@ namespace OnnxSteer.Sites;
 /// </summary>
 /// <param name="Sites">Every site found, ordered by kind then layer.</param>
 /// <param name="Warnings">Human-readable notes about doubtful structure or names; empty when all agreed.</param>
-public sealed record SiteReport(IReadOnlyList<SteeringSite> Sites, IReadOnlyList<string> Warnings)
+internal sealed record SiteReport(IReadOnlyList<SteeringSite> Sites, IReadOnlyList<string> Warnings)
 {
     /// <summary>
     /// Places that have the structure of a site but cannot be steered (inside an If/Loop/Scan body, a Gemm with
@@ -34,5 +34,5 @@ public sealed record SiteReport(IReadOnlyList<SteeringSite> Sites, IReadOnlyList
 /// <param name="Location">The graph holding it: <c>main</c>, or a path such as <c>main/If_0.then_branch</c>.</param>
 /// <param name="Reason">Why it is not a site.</param>
 /// <param name="Evidence">What in the structure identified it.</param>
-public sealed record UnsupportedSite(string Id, SiteKind Kind, string ProjectionNode, string ProjectionOpType, string ValueName,
+internal sealed record UnsupportedSite(string Id, SiteKind Kind, string ProjectionNode, string ProjectionOpType, string ValueName,
     string Location, string Reason, string Evidence);

@@ -12,7 +12,7 @@ public enum SiteKind
 }
 
 /// <summary>Text forms of <see cref="SiteKind"/> used on the command line and in JSON: attn, mlp, mlp-out.</summary>
-public static class SiteKinds
+internal static class SiteKinds
 {
     public static string ToName(this SiteKind kind) => kind switch
     {
@@ -52,7 +52,7 @@ public static class SiteKinds
 /// <param name="ProjectionNode">Name of the projection node (MatMul, MatMulNBits or Gemm).</param>
 /// <param name="ProjectionOpType">Op type of the projection node.</param>
 /// <param name="ValueName">The graph value that holds the steered activation.</param>
-public sealed record SteeringSite(
+internal sealed record SteeringSite(
     SiteKind Kind,
     int Layer,
     int Width,

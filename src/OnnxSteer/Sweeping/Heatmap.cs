@@ -12,7 +12,7 @@ namespace OnnxSteer.Sweeping;
 /// white at no change, red as it drops), each value printed in its cell, the chosen cell outlined in red
 /// (<c>class="cell chosen"</c>). Settings not reached (interrupted) are grey. <see cref="HeatmapPng"/> draws the same.
 /// </summary>
-public static class Heatmap
+internal static class Heatmap
 {
     /// <summary>The outline colour of the chosen setting.</summary>
     public const string ChosenColour = "#e4002b";

@@ -9,7 +9,7 @@ namespace OnnxSteer.Sweeping;
 /// (columns): validation accuracy (viridis) and fluency against the vanilla model in nats per token (white at no
 /// change, red as it drops), each cell labelled with its value; the chosen setting outlined in red in both.
 /// </summary>
-public static class HeatmapPng
+internal static class HeatmapPng
 {
     private const int Scale = 2, CellWidth = 84, CellHeight = 34, Margin = 16, PanelGap = 48;
     private static readonly Rgb White = new(255, 255, 255), Black = new(0, 0, 0), Grey = new(0xdd, 0xdd, 0xdd), Chosen = Rgb.Parse(Heatmap.ChosenColour);

@@ -14,7 +14,7 @@ namespace OnnxSteer.Sweeping;
 /// the graph is patched in memory (a Mul per steered site, exactly as <c>onnxsteer patch</c> without --fold), serialized,
 /// and handed to ONNX Runtime as bytes whose external data is read from the original model's folder.
 /// </summary>
-public sealed class InMemorySteering
+internal sealed class InMemorySteering
 {
     private readonly OnnxModel _model;
     private readonly IReadOnlyList<SteeringSite> _sites;

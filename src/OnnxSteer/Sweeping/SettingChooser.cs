@@ -3,7 +3,7 @@ using OnnxSteer.Evaluation;
 namespace OnnxSteer.Sweeping;
 
 /// <summary>Chooses the best setting on validation only.</summary>
-public static class SettingChooser
+internal static class SettingChooser
 {
     /// <summary>The rule, for reports.</summary>
     public const string TieRule = "highest validation accuracy; ties go to the smaller k, then the smaller |alpha| (the smaller intervention), then the lower alpha";

@@ -5,14 +5,14 @@ namespace OnnxSteer.Sweeping;
 /// <summary>One point of a sweep: k units (per site kind) steered with strength alpha.</summary>
 /// <param name="K">Units selected per site kind (all kinds in one list with rankJointly profiles).</param>
 /// <param name="Alpha">Global steering strength.</param>
-public readonly record struct SweepSetting(int K, double Alpha)
+internal readonly record struct SweepSetting(int K, double Alpha)
 {
     /// <summary>"k 8, alpha 20".</summary>
     public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"k {K}, alpha {Alpha:G}");
 }
 
 /// <summary>The k × alpha grid of a sweep, parsed from comma-separated lists.</summary>
-public static class SweepGrid
+internal static class SweepGrid
 {
     /// <summary>Parses <c>1,2,4,8</c>: whole numbers ≥ 1, duplicates removed, ascending.</summary>
     public static IReadOnlyList<int> ParseK(string text) =>

@@ -14,7 +14,7 @@ namespace OnnxSteer.Sweeping;
 /// Writes a sweep's results: sweep.json (schema <c>onnxsteer.sweep/1</c>), a text table, heatmap.svg and heatmap.png, chosen-profile.json
 /// and test-items.jsonl, every file through <see cref="AtomicFile"/> (temporary name, then rename).
 /// </summary>
-public static class SweepReport
+internal static class SweepReport
 {
     /// <summary>The JSON schema name.</summary>
     public const string Schema = "onnxsteer.sweep/1";

@@ -10,7 +10,7 @@ namespace OnnxSteer.Sweeping;
 /// validation slice and score the fluency texts; choose the best on validation only; then evaluate that one setting and
 /// the vanilla model once on the test slice and pair them (McNemar).
 /// </summary>
-public static class SweepRunner
+internal static class SweepRunner
 {
     /// <summary>
     /// Runs the sweep. <paramref name="checkpoint"/> sees a result after every finished setting (so a caller can keep

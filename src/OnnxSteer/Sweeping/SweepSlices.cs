@@ -5,7 +5,7 @@ using OnnxSteer.Profiles;
 namespace OnnxSteer.Sweeping;
 
 /// <summary>A run of records of a data file: records Offset .. Offset + Count − 1 (0-based, blank lines not counted); Count null = to the end.</summary>
-public readonly record struct RecordRange(int Offset, int? Count)
+internal readonly record struct RecordRange(int Offset, int? Count)
 {
     /// <summary>One past the last record, or null when the range runs to the end of the file.</summary>
     public int? End => Count is { } c ? Offset + c : null;
@@ -22,7 +22,7 @@ public readonly record struct RecordRange(int Offset, int? Count)
 /// <param name="Task">The task name, or "pairs" for a pairs file.</param>
 /// <param name="FileName">The data file's name (profiles store the name, not the path).</param>
 /// <param name="Records">The records the pairs were taken from (bad records skipped with --skip-bad included).</param>
-public sealed partial record ProfileSource(string Task, string FileName, RecordRange Records)
+internal sealed partial record ProfileSource(string Task, string FileName, RecordRange Records)
 {
     /// <summary>
     /// Parses <paramref name="profile"/>'s source (each part of a merged "a + b" source); null when it is absent or not in
@@ -51,7 +51,7 @@ public sealed partial record ProfileSource(string Task, string FileName, RecordR
 /// <param name="Validation">Records the settings are compared on.</param>
 /// <param name="Test">Records the chosen setting and the vanilla model are evaluated on once; Count null = to the end of the file.</param>
 /// <param name="Notes">What was checked against the profile's pairs, for the user and sweep.json.</param>
-public sealed record SweepSlices(RecordRange Validation, RecordRange Test, IReadOnlyList<string> Notes)
+internal sealed record SweepSlices(RecordRange Validation, RecordRange Test, IReadOnlyList<string> Notes)
 {
     /// <summary>
     /// Lays out validation (<paramref name="validation"/> records from <paramref name="offset"/>) and then the test

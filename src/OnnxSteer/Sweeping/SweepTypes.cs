@@ -7,7 +7,7 @@ using OnnxSteer.Sites;
 namespace OnnxSteer.Sweeping;
 
 /// <summary>What to sweep.</summary>
-public sealed record SweepRequest
+internal sealed record SweepRequest
 {
     /// <summary>The unsteered model (folder or .onnx file).</summary>
     public required string ModelPath { get; init; }
@@ -51,19 +51,19 @@ public sealed record SweepRequest
 /// <param name="Units">Units actually steered (fewer than k per kind only when a kind has fewer units).</param>
 /// <param name="Validation">Accuracy on the validation slice.</param>
 /// <param name="Fluency">Mean token log-likelihood of the neutral texts under this setting.</param>
-public sealed record SettingResult(SweepSetting Setting, int Units, EvalResult Validation, FluencyResult Fluency);
+internal sealed record SettingResult(SweepSetting Setting, int Units, EvalResult Validation, FluencyResult Fluency);
 
 /// <summary>The chosen setting and the vanilla model on the test slice, paired item by item.</summary>
-public sealed record SweepTest(EvalResult Steered, EvalResult Vanilla, EvalComparison Comparison, FluencyResult SteeredFluency);
+internal sealed record SweepTest(EvalResult Steered, EvalResult Vanilla, EvalComparison Comparison, FluencyResult SteeredFluency);
 
 /// <summary>Progress: units of work are items evaluated and fluency texts scored.</summary>
 /// <param name="Stage">What is running, e.g. "validation k 4, alpha 20".</param>
 /// <param name="Done">Units done over the whole sweep.</param>
 /// <param name="Total">Units in the whole sweep.</param>
-public readonly record struct SweepProgress(string Stage, int Done, int Total);
+internal readonly record struct SweepProgress(string Stage, int Done, int Total);
 
 /// <summary>Everything a sweep found; complete, or cut short by cancellation (<see cref="Interrupted"/>).</summary>
-public sealed record SweepResult
+internal sealed record SweepResult
 {
     /// <summary>The request.</summary>
     public required SweepRequest Request { get; init; }

@@ -9,10 +9,10 @@ namespace OnnxSteer.Tokenizers;
 /// <param name="LStrip">Swallows whitespace on its left.</param>
 /// <param name="RStrip">Swallows whitespace on its right.</param>
 /// <param name="SingleWord">Matches only when not inside a word.</param>
-public sealed record AddedToken(int Id, string Content, bool Special, bool LStrip = false, bool RStrip = false, bool SingleWord = false);
+internal sealed record AddedToken(int Id, string Content, bool Special, bool LStrip = false, bool RStrip = false, bool SingleWord = false);
 
 /// <summary>Finds added tokens in text (leftmost match, longest token first) and splits the text around them.</summary>
-public sealed class AddedVocabulary
+internal sealed class AddedVocabulary
 {
     private readonly Dictionary<char, AddedToken[]> _byFirstChar;
     private readonly SearchValues<char> _firstChars;

@@ -8,7 +8,7 @@ namespace OnnxSteer.Tokenizers;
 /// (or their UTF-8 byte tokens when byte fallback is on), then repeatedly merge the adjacent pair with the lowest merge
 /// rank, leftmost first on ties. Words up to 256 characters are cached.
 /// </summary>
-public sealed class BpeModel
+internal sealed class BpeModel
 {
     private const int MaxCachedWordLength = 256;
     private const int MaxCacheEntries = 200_000;

@@ -5,7 +5,7 @@ namespace OnnxSteer.Tokenizers;
 /// normalized, pre-tokenized into words and BPE-encoded; decoding runs the decoder chain over the token strings.
 /// Thread-safe: the only mutable state is the word cache, which is a concurrent dictionary.
 /// </summary>
-public sealed class BpeTokenizer : ITokenizer
+internal sealed class BpeTokenizer : ITokenizer
 {
     private readonly string?[] _idToToken;
     private readonly bool[] _isSpecial;

@@ -4,7 +4,7 @@ namespace OnnxSteer.Tokenizers;
 /// GPT-2's reversible byte-to-character table: every byte gets a printable, non-whitespace character so BPE can work
 /// on text made only of visible characters. Printable Latin-1 bytes map to themselves, the rest to U+0100 onwards.
 /// </summary>
-public static class ByteLevelMapping
+internal static class ByteLevelMapping
 {
     /// <summary>Character standing for each byte value.</summary>
     public static readonly char[] ByteToChar = BuildByteToChar();

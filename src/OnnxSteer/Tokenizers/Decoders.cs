@@ -4,14 +4,14 @@ using System.Text;
 namespace OnnxSteer.Tokenizers;
 
 /// <summary>Turns token strings back into text (Hugging Face "decoder"); each step maps a token list to a token list.</summary>
-public interface IDecoder
+internal interface IDecoder
 {
     /// <summary>Transforms the token strings; the final text is the concatenation of what the last step returns.</summary>
     List<string> DecodeChain(List<string> tokens);
 }
 
 /// <summary>Applies its decoders in order.</summary>
-public sealed class SequenceDecoder(IReadOnlyList<IDecoder> steps) : IDecoder
+internal sealed class SequenceDecoder(IReadOnlyList<IDecoder> steps) : IDecoder
 {
     public List<string> DecodeChain(List<string> tokens)
     {
@@ -21,13 +21,13 @@ public sealed class SequenceDecoder(IReadOnlyList<IDecoder> steps) : IDecoder
 }
 
 /// <summary>Replaces a literal or regex pattern in every token (Llama-2: "▁" back to " ").</summary>
-public sealed class ReplaceDecoder(ReplaceNormalizer replace) : IDecoder
+internal sealed class ReplaceDecoder(ReplaceNormalizer replace) : IDecoder
 {
     public List<string> DecodeChain(List<string> tokens) => tokens.ConvertAll(replace.Apply);
 }
 
 /// <summary>Turns runs of "&lt;0xNN&gt;" tokens into the UTF-8 text they spell; invalid runs become one U+FFFD per byte.</summary>
-public sealed class ByteFallbackDecoder : IDecoder
+internal sealed class ByteFallbackDecoder : IDecoder
 {
     public List<string> DecodeChain(List<string> tokens)
     {
@@ -73,13 +73,13 @@ public sealed class ByteFallbackDecoder : IDecoder
 }
 
 /// <summary>Joins all tokens into one.</summary>
-public sealed class FuseDecoder : IDecoder
+internal sealed class FuseDecoder : IDecoder
 {
     public List<string> DecodeChain(List<string> tokens) => [string.Concat(tokens)];
 }
 
 /// <summary>Removes up to <c>start</c> leading and <c>stop</c> trailing copies of a character from each token.</summary>
-public sealed class StripDecoder(char content, int start, int stop) : IDecoder
+internal sealed class StripDecoder(char content, int start, int stop) : IDecoder
 {
     public List<string> DecodeChain(List<string> tokens) => tokens.ConvertAll(token =>
     {
@@ -92,7 +92,7 @@ public sealed class StripDecoder(char content, int start, int stop) : IDecoder
 }
 
 /// <summary>Maps byte-level characters back to bytes and decodes them as UTF-8 (invalid bytes become U+FFFD).</summary>
-public sealed class ByteLevelDecoder : IDecoder
+internal sealed class ByteLevelDecoder : IDecoder
 {
     public List<string> DecodeChain(List<string> tokens)
     {
@@ -109,7 +109,7 @@ public sealed class ByteLevelDecoder : IDecoder
 }
 
 /// <summary>SentencePiece spaces back to ' '; the first token loses its leading marker unless the scheme is "never".</summary>
-public sealed class MetaspaceDecoder(char replacement, PrependScheme prependScheme) : IDecoder
+internal sealed class MetaspaceDecoder(char replacement, PrependScheme prependScheme) : IDecoder
 {
     public List<string> DecodeChain(List<string> tokens)
     {
@@ -129,7 +129,7 @@ public sealed class MetaspaceDecoder(char replacement, PrependScheme prependSche
 }
 
 /// <summary>WordPiece: "##" continuation tokens attach to the previous one, others are separated by a space.</summary>
-public sealed class WordPieceDecoder(string prefix) : IDecoder
+internal sealed class WordPieceDecoder(string prefix) : IDecoder
 {
     public List<string> DecodeChain(List<string> tokens)
     {
@@ -145,7 +145,7 @@ public sealed class WordPieceDecoder(string prefix) : IDecoder
 }
 
 /// <summary>Classic BPE with an end-of-word suffix: the suffix becomes a space, except after the last token.</summary>
-public sealed class SuffixBpeDecoder(string suffix) : IDecoder
+internal sealed class SuffixBpeDecoder(string suffix) : IDecoder
 {
     public List<string> DecodeChain(List<string> tokens)
     {

@@ -11,7 +11,7 @@ namespace OnnxSteer.Tokenizers;
 /// and the UTF-8 bytes. Ids 0, 1, 2 are &lt;unk&gt;, BOS, EOS and 3..258 the byte tokens &lt;0x00&gt;..&lt;0xFF&gt;; spaces are
 /// plain ' ' (llama2.c's export turned SentencePiece's "▁" back into spaces).
 /// </summary>
-public sealed class Llama2cTokenizerFile
+internal sealed class Llama2cTokenizerFile
 {
     /// <summary>llama2.c's BOS id.</summary>
     public const int BosId = 1;

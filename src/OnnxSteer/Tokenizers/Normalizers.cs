@@ -5,14 +5,14 @@ using System.Text.RegularExpressions;
 namespace OnnxSteer.Tokenizers;
 
 /// <summary>A text-to-text step applied to each stretch of input between added tokens (Hugging Face "normalizer").</summary>
-public interface INormalizer
+internal interface INormalizer
 {
     /// <summary>Returns the normalized text.</summary>
     string Normalize(string text);
 }
 
 /// <summary>Applies its normalizers in order.</summary>
-public sealed class SequenceNormalizer(IReadOnlyList<INormalizer> steps) : INormalizer
+internal sealed class SequenceNormalizer(IReadOnlyList<INormalizer> steps) : INormalizer
 {
     public string Normalize(string text)
     {
@@ -22,19 +22,19 @@ public sealed class SequenceNormalizer(IReadOnlyList<INormalizer> steps) : INorm
 }
 
 /// <summary>Unicode normalization (NFC, NFD, NFKC, NFKD).</summary>
-public sealed class UnicodeNormalizer(NormalizationForm form) : INormalizer
+internal sealed class UnicodeNormalizer(NormalizationForm form) : INormalizer
 {
     public string Normalize(string text) => text.IsNormalized(form) ? text : text.Normalize(form);
 }
 
 /// <summary>Prepends a fixed string to non-empty text (Llama-2's "▁" dummy prefix).</summary>
-public sealed class PrependNormalizer(string prefix) : INormalizer
+internal sealed class PrependNormalizer(string prefix) : INormalizer
 {
     public string Normalize(string text) => text.Length == 0 ? text : string.Concat(prefix, text);
 }
 
 /// <summary>Replaces every occurrence of a literal string or a regular expression.</summary>
-public sealed class ReplaceNormalizer : INormalizer
+internal sealed class ReplaceNormalizer : INormalizer
 {
     private readonly string? _literal;
     private readonly Regex? _regex;
@@ -58,20 +58,20 @@ public sealed class ReplaceNormalizer : INormalizer
 }
 
 /// <summary>Removes leading and/or trailing whitespace.</summary>
-public sealed class StripNormalizer(bool left, bool right) : INormalizer
+internal sealed class StripNormalizer(bool left, bool right) : INormalizer
 {
     public string Normalize(string text) =>
         left && right ? text.Trim() : left ? text.TrimStart() : right ? text.TrimEnd() : text;
 }
 
 /// <summary>Lower-cases text (culture-invariant).</summary>
-public sealed class LowercaseNormalizer : INormalizer
+internal sealed class LowercaseNormalizer : INormalizer
 {
     public string Normalize(string text) => text.ToLowerInvariant();
 }
 
 /// <summary>Drops combining marks (meant to follow NFD, as in Hugging Face).</summary>
-public sealed class StripAccentsNormalizer : INormalizer
+internal sealed class StripAccentsNormalizer : INormalizer
 {
     public string Normalize(string text)
     {

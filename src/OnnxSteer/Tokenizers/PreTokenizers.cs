@@ -5,7 +5,7 @@ using System.Text.RegularExpressions;
 namespace OnnxSteer.Tokenizers;
 
 /// <summary>Splits normalized text into the words BPE runs on (Hugging Face "pre_tokenizer").</summary>
-public interface IPreTokenizer
+internal interface IPreTokenizer
 {
     /// <summary>Appends the pieces of <paramref name="text"/> to <paramref name="output"/>.
     /// <paramref name="atTextStart"/> is true when the text begins the whole input (for "first"-only prefixes).</summary>
@@ -13,7 +13,7 @@ public interface IPreTokenizer
 }
 
 /// <summary>How a split keeps the delimiters it finds (Hugging Face <c>SplitDelimiterBehavior</c>).</summary>
-public enum SplitBehavior { Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous }
+internal enum SplitBehavior { Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous }
 
 /// <summary>Shared splitting logic: turns match spans into pieces according to a <see cref="SplitBehavior"/>.</summary>
 internal static class Splitting
@@ -102,7 +102,7 @@ internal static class Splitting
 }
 
 /// <summary>Applies its pre-tokenizers in order, each to every piece the previous one produced.</summary>
-public sealed class SequencePreTokenizer(IReadOnlyList<IPreTokenizer> steps) : IPreTokenizer
+internal sealed class SequencePreTokenizer(IReadOnlyList<IPreTokenizer> steps) : IPreTokenizer
 {
     public void PreTokenize(string text, bool atTextStart, List<string> output)
     {
@@ -118,7 +118,7 @@ public sealed class SequencePreTokenizer(IReadOnlyList<IPreTokenizer> steps) : I
 }
 
 /// <summary>Splits on a literal string or a regular expression (Hugging Face "Split").</summary>
-public sealed class SplitPreTokenizer : IPreTokenizer
+internal sealed class SplitPreTokenizer : IPreTokenizer
 {
     private readonly Regex? _regex;
     private readonly string? _literal;
@@ -142,7 +142,7 @@ public sealed class SplitPreTokenizer : IPreTokenizer
 /// GPT-2 style byte-level pre-tokenizer: optionally prefixes a space, splits with GPT-2's regex, then spells every
 /// UTF-8 byte of each piece as its <see cref="ByteLevelMapping"/> character.
 /// </summary>
-public sealed class ByteLevelPreTokenizer(bool addPrefixSpace, bool useRegex) : IPreTokenizer
+internal sealed class ByteLevelPreTokenizer(bool addPrefixSpace, bool useRegex) : IPreTokenizer
 {
     /// <summary>GPT-2's split pattern (contractions, letters, numbers, other symbols, whitespace).</summary>
     public const string Gpt2Pattern = @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
@@ -174,7 +174,7 @@ public sealed class ByteLevelPreTokenizer(bool addPrefixSpace, bool useRegex) : 
 }
 
 /// <summary>SentencePiece-style spaces: replaces ' ' by "▁", adds a leading "▁", optionally splits before each "▁".</summary>
-public sealed class MetaspacePreTokenizer(string replacement, PrependScheme prependScheme, bool split) : IPreTokenizer
+internal sealed class MetaspacePreTokenizer(string replacement, PrependScheme prependScheme, bool split) : IPreTokenizer
 {
     public void PreTokenize(string text, bool atTextStart, List<string> output)
     {
@@ -187,10 +187,10 @@ public sealed class MetaspacePreTokenizer(string replacement, PrependScheme prep
 }
 
 /// <summary>When Metaspace adds its leading replacement character.</summary>
-public enum PrependScheme { Always, First, Never }
+internal enum PrependScheme { Always, First, Never }
 
 /// <summary>Isolates digits: each one alone, or each run of digits.</summary>
-public sealed class DigitsPreTokenizer(bool individualDigits) : IPreTokenizer
+internal sealed class DigitsPreTokenizer(bool individualDigits) : IPreTokenizer
 {
     public void PreTokenize(string text, bool atTextStart, List<string> output)
     {
@@ -207,7 +207,7 @@ public sealed class DigitsPreTokenizer(bool individualDigits) : IPreTokenizer
 }
 
 /// <summary>Word characters runs and punctuation runs, whitespace dropped (Hugging Face "Whitespace").</summary>
-public sealed class WhitespacePreTokenizer : IPreTokenizer
+internal sealed class WhitespacePreTokenizer : IPreTokenizer
 {
     private static readonly Regex Words = RegexCache.Get(@"\w+|[^\w\s]+");
 
@@ -216,7 +216,7 @@ public sealed class WhitespacePreTokenizer : IPreTokenizer
 }
 
 /// <summary>Splits on whitespace, dropping it (Hugging Face "WhitespaceSplit").</summary>
-public sealed class WhitespaceSplitPreTokenizer : IPreTokenizer
+internal sealed class WhitespaceSplitPreTokenizer : IPreTokenizer
 {
     private static readonly Regex Spaces = RegexCache.Get(@"\s+");
 
@@ -225,7 +225,7 @@ public sealed class WhitespaceSplitPreTokenizer : IPreTokenizer
 }
 
 /// <summary>Splits off punctuation characters with the given behavior (Hugging Face "Punctuation").</summary>
-public sealed class PunctuationPreTokenizer(SplitBehavior behavior) : IPreTokenizer
+internal sealed class PunctuationPreTokenizer(SplitBehavior behavior) : IPreTokenizer
 {
     public void PreTokenize(string text, bool atTextStart, List<string> output)
     {

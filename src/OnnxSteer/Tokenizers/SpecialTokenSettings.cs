@@ -7,7 +7,7 @@ namespace OnnxSteer.Tokenizers;
 /// special_tokens_map.json), ids from genai_config.json. Token names win over genai_config ids, because
 /// genai_config.json is written by a model exporter and is sometimes wrong for the tokenizer (the tiny test export says BOS 0).
 /// </summary>
-public sealed record SpecialTokenSettings(string? BosToken, string? EosToken, bool? AddBosToken, bool? AddEosToken,
+internal sealed record SpecialTokenSettings(string? BosToken, string? EosToken, bool? AddBosToken, bool? AddEosToken,
     int? BosTokenId, int? EosTokenId)
 {
     /// <summary>No settings: everything comes from tokenizer.json itself.</summary>

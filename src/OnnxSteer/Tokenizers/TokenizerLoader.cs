@@ -8,7 +8,7 @@ namespace OnnxSteer.Tokenizers;
 /// the BOS/EOS settings beside it (tokenizer_config.json, special_tokens_map.json, genai_config.json), or a llama2.c
 /// <c>tok*.bin</c>.
 /// </summary>
-public static class TokenizerLoader
+internal static class TokenizerLoader
 {
     /// <summary>
     /// Loads a tokenizer from a model folder (its tokenizer.json, else its single tok*.bin), a tokenizer.json file, or a

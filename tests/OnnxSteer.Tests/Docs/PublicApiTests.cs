@@ -1,4 +1,6 @@
 using System.Reflection;
+using System.Runtime.CompilerServices;
+using System.Xml.Linq;
 using OnnxSteer.Tests.Infrastructure;
 using Xunit;
 
@@ -36,6 +38,47 @@ public sealed class PublicApiTests
         Assert.Contains("class OnnxSteer.Steerer", lines);
         Assert.Contains(lines, l => l.StartsWith("  OnnxSteer.Steerer: ") && l.Contains("Profile("));
         Assert.DoesNotContain(lines, l => l.Contains("CloneWithoutSelection"));   // internal members stay out
+    }
+
+    [Fact]
+    public void Every_public_type_and_member_has_a_doc_comment()
+    {
+        var assembly = typeof(Steerer).Assembly;
+        var xml = Path.ChangeExtension(assembly.Location, ".xml");
+        Assert.True(File.Exists(xml), $"{xml}: no XML documentation beside the library (GenerateDocumentationFile)");
+        var documented = XDocument.Load(xml).Descendants("member")
+            .Where(m => m.Value.Trim().Length > 0)
+            .Select(m => (string)m.Attribute("name")!)
+            .ToHashSet(StringComparer.Ordinal);
+
+        var missing = new List<string>();
+        foreach (var type in assembly.GetExportedTypes().Where(t => t.Namespace?.StartsWith("OnnxSteer", StringComparison.Ordinal) == true))
+        {
+            if (!documented.Contains("T:" + Name(type))) missing.Add("T:" + Name(type));
+            foreach (var id in MemberIds(type))
+                if (!documented.Contains(id) && !documented.Any(d => d.StartsWith(id + "(", StringComparison.Ordinal) || d.StartsWith(id + "``", StringComparison.Ordinal)))
+                    missing.Add(id);
+        }
+        Assert.True(missing.Count == 0, "public but undocumented (add a /// <summary>, or make it internal):\n" + string.Join("\n", missing));
+    }
+
+    // Constructors are left out: C# documents a primary constructor by its type, and CS1591 warns about the others.
+    private static IEnumerable<string> MemberIds(Type type)
+    {
+        const BindingFlags flags = BindingFlags.Public | BindingFlags.Instance | BindingFlags.Static | BindingFlags.DeclaredOnly;
+        foreach (var member in type.GetMembers(flags))
+        {
+            if (member.IsDefined(typeof(CompilerGeneratedAttribute)) || member is MethodInfo { IsSpecialName: true }) continue;
+            var prefix = member switch
+            {
+                FieldInfo f when !(type.IsEnum && f.IsSpecialName) => "F:",
+                PropertyInfo => "P:",
+                MethodInfo => "M:",
+                EventInfo => "E:",
+                _ => null,
+            };
+            if (prefix is not null) yield return $"{prefix}{Name(type)}.{member.Name}";
+        }
     }
 
     internal static List<string> Describe(Assembly assembly)

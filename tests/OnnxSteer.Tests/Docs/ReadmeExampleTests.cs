@@ -1,4 +1,6 @@
 using System.Text.RegularExpressions;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
 using OnnxSteer.ModelFiles;
 using OnnxSteer.Pairs;
 using OnnxSteer.Patching;
@@ -58,6 +60,40 @@ public sealed class ReadmeExampleTests
             Assert.Equal(8, steeredUnits);
         }
         finally { if (Directory.Exists(steered)) Directory.Delete(steered, recursive: true); }
+    }
+
+    [Fact]
+    public void The_readme_example_compiles_against_the_public_api_alone()
+    {
+        var readme = File.ReadAllText(Path.Combine(SharedData.RepoRoot, "README.md"));
+        var lines = Regex.Match(readme, "```csharp\n(.*?)```", RegexOptions.Singleline).Groups[1].Value.Split('\n');
+        var usings = string.Join("\n", lines.Where(l => l.StartsWith("using ")));
+        var body = string.Join("\n", lines.Where(l => !l.StartsWith("using ")));
+        Assert.Empty(CompileAsAUser(usings, body));
+
+        // The same compilation refuses what only the tests may see, so passing above means public types only.
+        var refused = CompileAsAUser("using OnnxSteer.ModelFiles;", "OnnxModel.Load(modelDir);");
+        Assert.Contains(refused, e => e.Contains("CS0122"));
+    }
+
+    /// <summary>
+    /// Errors from compiling <paramref name="body"/> as a method of a user's assembly that references the library:
+    /// its name is not in the library's InternalsVisibleTo, so only the public API binds.
+    /// </summary>
+    private static List<string> CompileAsAUser(string usings, string body)
+    {
+        var source = $"{usings}\nstatic class UserCode\n{{\n    static void Run(string modelDir, string steeredDir)\n    {{\n{body}\n    }}\n}}\n";
+        var library = typeof(Steerer).Assembly;
+        var references = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator)
+            .Where(p => Path.GetDirectoryName(p) == Path.GetDirectoryName(typeof(object).Assembly.Location))
+            .Append(library.Location)
+            .Concat(library.GetReferencedAssemblies().Select(n => System.Reflection.Assembly.Load(n).Location))
+            .Distinct()
+            .Select(p => MetadataReference.CreateFromFile(p));
+        var compilation = CSharpCompilation.Create("UserCode", [CSharpSyntaxTree.ParseText(source)], references,
+            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable));
+        using var image = new MemoryStream();
+        return compilation.Emit(image).Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).Select(d => d.ToString()).ToList();
     }
 
     private static List<string> Statements(IEnumerable<string> lines) =>

@@ -17,7 +17,7 @@ public class Stories260KGenerationTests(ITestOutputHelper output)
     [SharedTheory]
     [InlineData(ExportStyle.Genai)]
     [InlineData(ExportStyle.Standard)]
-    public void GreedyWithKvCache_EqualsRecomputedEachStep_AndTheCSharpReference(ExportStyle style)
+    internal void GreedyWithKvCache_EqualsRecomputedEachStep_AndTheCSharpReference(ExportStyle style)
     {
         var folder = ImportedModels.Get(style, ExportDType.Fp32);
         var tokenizer = TokenizerLoader.Load(folder);

@@ -13,7 +13,7 @@ public class TinyLlamaGenerationTests(ITestOutputHelper output, TinyLlamaGenerat
     public sealed class ModelFixture : IDisposable
     {
         private readonly Lazy<DecoderModel> _model = new(() => DecoderModel.Open(SharedData.TinyGenaiModelDir));
-        public DecoderModel Model => _model.Value;
+        internal DecoderModel Model => _model.Value;
         public void Dispose()
         {
             if (_model.IsValueCreated) _model.Value.Dispose();

@@ -19,7 +19,7 @@ public sealed class ExportStructureTests(ITestOutputHelper output) : IDisposable
     [InlineData(ExportStyle.Genai, ExportDType.Int4)]
     [InlineData(ExportStyle.Standard, ExportDType.Fp16)]
     [InlineData(ExportStyle.Standard, ExportDType.Int4)]
-    public void Every_initializer_is_external_and_lies_inside_the_data_file(ExportStyle style, ExportDType dtype)
+    internal void Every_initializer_is_external_and_lies_inside_the_data_file(ExportStyle style, ExportDType dtype)
     {
         var config = new LlamaConfig(64, 96, 2, 4, 2, 300, 32);
         var result = LlamaOnnxExporter.Export(new SyntheticLlamaWeights(config, 3), _dir, style, dtype, Tokens);

@@ -27,7 +27,7 @@ public sealed class ImportedModelRuntimeTests(ITestOutputHelper output)
     [SharedTheory]
     [InlineData(ExportStyle.Genai)]
     [InlineData(ExportStyle.Standard)]
-    public void Fp32_logits_match_the_reference_within_1e_4_at_every_position_of_several_prompts(ExportStyle style)
+    internal void Fp32_logits_match_the_reference_within_1e_4_at_every_position_of_several_prompts(ExportStyle style)
     {
         using var runner = new OnnxLlamaRunner(ImportedModels.Get(style, ExportDType.Fp32));
         double worst = 0;
@@ -76,7 +76,7 @@ public sealed class ImportedModelRuntimeTests(ITestOutputHelper output)
     [InlineData(ExportStyle.Standard, ExportDType.Fp16, 0.99, 0.1, 0.012)]
     [InlineData(ExportStyle.Genai, ExportDType.Int4, 0.82, 8.0, 1.6)]
     [InlineData(ExportStyle.Standard, ExportDType.Int4, 0.82, 8.0, 1.6)]
-    public void Reduced_precision_logits_and_top1_agree_with_fp32_within_measured_bounds(
+    internal void Reduced_precision_logits_and_top1_agree_with_fp32_within_measured_bounds(
         ExportStyle style, ExportDType dtype, double agreementFloor, double maxLogitBound, double rmsLogitBound)
     {
         // Teacher-forced text: the reference's own 240-token story plus the test prompts.
@@ -118,7 +118,7 @@ public sealed class ImportedModelRuntimeTests(ITestOutputHelper output)
     [InlineData(ExportStyle.Standard, ExportDType.Fp32)]
     [InlineData(ExportStyle.Standard, ExportDType.Fp16)]
     [InlineData(ExportStyle.Standard, ExportDType.Int4)]
-    public void Every_variant_runs_and_has_5_attn_sites_of_width_64_and_5_mlp_sites_of_width_172(ExportStyle style, ExportDType dtype)
+    internal void Every_variant_runs_and_has_5_attn_sites_of_width_64_and_5_mlp_sites_of_width_172(ExportStyle style, ExportDType dtype)
     {
         var folder = ImportedModels.Get(style, dtype);
         var report = SiteFinder.Find(OnnxModel.Load(folder));

@@ -17,7 +17,7 @@ public sealed class SyntheticGqaRuntimeTests(ITestOutputHelper output) : IDispos
     [Theory]
     [InlineData(ExportStyle.Genai)]
     [InlineData(ExportStyle.Standard)]
-    public void Grouped_query_model_with_head_size_16_matches_the_reference(ExportStyle style)
+    internal void Grouped_query_model_with_head_size_16_matches_the_reference(ExportStyle style)
     {
         var config = new LlamaConfig(Dim: 64, HiddenDim: 96, Layers: 2, Heads: 4, KvHeads: 2, VocabSize: 300, MaxSequenceLength: 64);
         var weights = new SyntheticLlamaWeights(config, seed: 11);

@@ -24,7 +24,7 @@ public static class ImportedModels
     }
 
     /// <summary>The folder holding model.onnx, model.onnx.data, tokenizer.json and genai_config.json.</summary>
-    public static string Get(ExportStyle style, ExportDType dtype) =>
+    internal static string Get(ExportStyle style, ExportDType dtype) =>
         Folders.GetOrAdd((style, dtype), key => new Lazy<string>(() => Import(key.Item1, key.Item2))).Value;
 
     /// <summary>Same, by the CLI's names ("genai"/"standard", "fp32"/"fp16"/"int4").</summary>

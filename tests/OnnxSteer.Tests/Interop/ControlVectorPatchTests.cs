@@ -51,7 +51,7 @@ public sealed class ControlVectorPatchTests(ITestOutputHelper output) : IDisposa
     [SharedTheory]
     [InlineData(ExportStyle.Genai)]
     [InlineData(ExportStyle.Standard)]
-    public void A_control_vector_given_to_patch_matches_the_reference_with_the_vector_added_to_each_layer_output(ExportStyle style)
+    internal void A_control_vector_given_to_patch_matches_the_reference_with_the_vector_added_to_each_layer_output(ExportStyle style)
     {
         var model = ImportedModels.Get(style, ExportDType.Fp32);
         var directions = RandomDirections();
@@ -90,7 +90,7 @@ public sealed class ControlVectorPatchTests(ITestOutputHelper output) : IDisposa
     [SharedTheory]
     [InlineData(ExportStyle.Genai)]
     [InlineData(ExportStyle.Standard)]
-    public void A_zero_vector_gives_logits_bitwise_equal_to_the_unsteered_model(ExportStyle style)
+    internal void A_zero_vector_gives_logits_bitwise_equal_to_the_unsteered_model(ExportStyle style)
     {
         var model = ImportedModels.Get(style, ExportDType.Fp32);
         var zero = Enumerable.Range(0, 5).ToDictionary(l => l, _ => new float[64]);
@@ -143,7 +143,7 @@ public sealed class ControlVectorPatchTests(ITestOutputHelper output) : IDisposa
     [SharedTheory]
     [InlineData(ExportStyle.Genai)]
     [InlineData(ExportStyle.Standard)]
-    public void Every_layer_of_both_styles_has_a_residual_site_that_sums_the_mlp_output_into_the_stream(ExportStyle style)
+    internal void Every_layer_of_both_styles_has_a_residual_site_that_sums_the_mlp_output_into_the_stream(ExportStyle style)
     {
         var onnx = OnnxModel.Load(ImportedModels.Get(style, ExportDType.Fp32));
         var residual = ResidualSites.Find(onnx.Graph, SiteFinder.Find(onnx).Sites, "m");

@@ -21,7 +21,7 @@ public sealed class Stories260KModels : IDisposable
     public string Checkpoint => SharedData.Path("models", "stories260K", "stories260K.bin");
 
     /// <summary>The model folder for <paramref name="style"/>, imported on first use.</summary>
-    public string Dir(ExportStyle style)
+    internal string Dir(ExportStyle style)
     {
         lock (_dirs)
         {
@@ -57,7 +57,7 @@ public class Stories260KRecordingTests(Stories260KModels models) : IClassFixture
     [SharedTheory]
     [InlineData(ExportStyle.Standard)]
     [InlineData(ExportStyle.Genai)]
-    public void Batched_and_unbatched_activations_are_bitwise_identical(ExportStyle style)
+    internal void Batched_and_unbatched_activations_are_bitwise_identical(ExportStyle style)
     {
         var dir = models.Dir(style);
         var (model, sites) = Open(dir);

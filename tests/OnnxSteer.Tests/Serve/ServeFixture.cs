@@ -27,7 +27,7 @@ public sealed class ServeFixture : IAsyncLifetime
     public ConcurrentQueue<string> Log { get; } = new();
     public string ModelFolder { get; private set; } = "";
     public Dictionary<string, string> ProfileFiles { get; } = new();
-    public ITokenizer Tokenizer { get; private set; } = null!;
+    internal ITokenizer Tokenizer { get; private set; } = null!;
     public string ModelId => Server.ModelId;
 
     public async Task InitializeAsync()

@@ -28,7 +28,7 @@ public class ImportedModelSitesTests : IDisposable
     [InlineData(ExportStyle.Standard, ExportDType.Fp32)]
     [InlineData(ExportStyle.Standard, ExportDType.Fp16)]
     [InlineData(ExportStyle.Standard, ExportDType.Int4)]
-    public void Stories260KHasFiveLayersOfSites(ExportStyle style, ExportDType dtype)
+    internal void Stories260KHasFiveLayersOfSites(ExportStyle style, ExportDType dtype)
     {
         var header = Stories260KHeader();
         Assert.Equal([64, 172, 5], header[..3]); // dim, hidden_dim, n_layers as SOURCES.md states
@@ -53,7 +53,7 @@ public class ImportedModelSitesTests : IDisposable
     // One variant only: writing the weights dominates the test's time; the six small variants above cover the styles.
     [Theory]
     [InlineData(ExportStyle.Genai, ExportDType.Int4)]
-    public void SyntheticModelAtALargerShape(ExportStyle style, ExportDType dtype)
+    internal void SyntheticModelAtALargerShape(ExportStyle style, ExportDType dtype)
     {
         var config = new LlamaConfig(Dim: 512, HiddenDim: 1376, Layers: 4, Heads: 8, KvHeads: 2, VocabSize: 320, MaxSequenceLength: 128);
         var result = SyntheticModel.Write(config, seed: 7, Path.Combine(_dir, "synth"), style, dtype);

@@ -31,8 +31,8 @@ public sealed class SweepFixture
     public static string CopaVal => SharedData.Path("data", "copa", "val.jsonl");
     public string ProfilePath => Path.Combine(Dir, "profile.json");
     public string OutDir => Path.Combine(Dir, "out");
-    public SweepResult Result { get; }
-    public IReadOnlyList<SweepResult> Checkpoints { get; }
+    internal SweepResult Result { get; }
+    internal IReadOnlyList<SweepResult> Checkpoints { get; }
 
     private SweepFixture()
     {
@@ -52,7 +52,7 @@ public sealed class SweepFixture
     }
 
     /// <summary>The sweep's request (no offset: the runner must move the slices past the profile's 24 records itself).</summary>
-    public SweepRequest Request() => new()
+    internal SweepRequest Request() => new()
     {
         ModelPath = Model,
         ProfilePath = ProfilePath,

@@ -22,7 +22,7 @@ public sealed class TokenizerComponentTests
     [InlineData(SplitBehavior.MergedWithPrevious, new[] { "the-", "final-", "-", "countdown" })]
     [InlineData(SplitBehavior.MergedWithNext, new[] { "the", "-final", "-", "-countdown" })]
     [InlineData(SplitBehavior.Contiguous, new[] { "the", "-", "final", "--", "countdown" })]
-    public void Split_behaviors_match_the_documented_examples(SplitBehavior behavior, string[] expected)
+    internal void Split_behaviors_match_the_documented_examples(SplitBehavior behavior, string[] expected)
     {
         Assert.Equal(expected, PreTokenize(new SplitPreTokenizer("-", isRegex: false, behavior, invert: false), "the-final--countdown"));
     }
