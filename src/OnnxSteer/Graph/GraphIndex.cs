@@ -5,7 +5,8 @@ namespace OnnxSteer.Graph;
 /// <summary>
 /// Lookups over one graph by name: who produces each value, who consumes it, nodes, initializers, graph inputs and
 /// outputs, and declared types. A <see cref="GraphEditor"/> keeps its own index current as it edits; an index built
-/// directly must be rebuilt after the graph is changed by other means.
+/// directly must be rebuilt after the graph is changed by other means. A null name finds nothing (a steering record
+/// read from a file may lack one).
 /// </summary>
 public sealed class GraphIndex
 {
