@@ -1,6 +1,7 @@
 using Microsoft.ML.OnnxRuntime;
 using Google.Protobuf;
 using Onnx;
+using OnnxSteer.Graph;
 using OnnxSteer.ModelFiles;
 using OnnxSteer.Patching;
 using OnnxSteer.Generation;
@@ -31,20 +32,18 @@ internal static class GateTrace
         if (gated.Count == 0) throw new InvalidModelException($"{file}: the model has no dynamic steering gates (onnxsteer patch --dynamic)");
 
         var proto = model.Proto.Clone();
+        var editor = new GraphEditor(proto.Graph);
         var outputs = new List<string>();
         foreach (var edit in gated)
         {
-            var output = $"onnxsteer_gate/{edit.Site}#{outputs.Count}";
-            proto.Graph.Node.Add(new NodeProto
+            var cast = editor.NewNode("Cast", $"onnxsteer_gate/{edit.Site}#{outputs.Count}/Cast", [edit.Gate!.Gate], [$"onnxsteer_gate/{edit.Site}#{outputs.Count}"]);
+            cast.Attribute.Add(new AttributeProto { Name = "to", Type = AttributeProto.Types.AttributeType.Int, I = (long)TensorProto.Types.DataType.Float });
+            editor.AppendNode(cast);
+            editor.AddGraphOutput(new ValueInfoProto
             {
-                OpType = "Cast", Name = output + "/Cast", Input = { edit.Gate!.Gate }, Output = { output },
-                Attribute = { new AttributeProto { Name = "to", Type = AttributeProto.Types.AttributeType.Int, I = (long)TensorProto.Types.DataType.Float } },
+                Name = cast.Output[0], Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Float } },
             });
-            proto.Graph.Output.Add(new ValueInfoProto
-            {
-                Name = output, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Float } },
-            });
-            outputs.Add(output);
+            outputs.Add(cast.Output[0]);
         }
 
         var session = (settings ?? RuntimeSettings.Default).OpenSession(proto.ToByteArray(), model.BaseDirectory);

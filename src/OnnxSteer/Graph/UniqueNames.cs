@@ -9,6 +9,8 @@ namespace OnnxSteer.Graph;
 public sealed class UniqueNames
 {
     private readonly HashSet<string> _used = new(StringComparer.Ordinal);
+    // Every leading part of a used name that ends before a '/' or '.', built on the first FreePrefix.
+    private HashSet<string>? _prefixes;
 
     /// <summary>Collects the names of <paramref name="graph"/> and all its subgraphs.</summary>
     public UniqueNames(GraphProto graph)
@@ -36,10 +38,39 @@ public sealed class UniqueNames
     {
         var name = stem;
         for (var i = 1; _used.Contains(name); i++) name = $"{stem}_{i}";
-        _used.Add(name);
+        Reserve(name);
         return name;
     }
 
     /// <summary>Marks <paramref name="name"/> as used.</summary>
-    public void Reserve(string name) => _used.Add(name);
+    public void Reserve(string name)
+    {
+        if (_used.Add(name) && _prefixes is not null) AddPrefixes(name);
+    }
+
+    /// <summary>
+    /// <paramref name="prefix"/> if no name is it or starts with it followed by '/' or '.', else the first free of
+    /// prefix_2, prefix_3, ... (so a second steering of the same projection reads <c>…/steer_2</c>). Every name
+    /// under the prefix returned (<c>prefix/…</c>, <c>prefix.…</c>) is then free; the prefix itself is reserved.
+    /// </summary>
+    public string FreePrefix(string prefix)
+    {
+        if (_prefixes is null)
+        {
+            _prefixes = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var name in _used) AddPrefixes(name);
+        }
+        var free = prefix;
+        for (var i = 2; _used.Contains(free) || _prefixes.Contains(free); i++) free = $"{prefix}_{i}";
+        Reserve(free);
+        return free;
+    }
+
+    private void AddPrefixes(string name)
+    {
+        for (var i = name.IndexOfAny(Separators); i >= 0; i = name.IndexOfAny(Separators, i + 1))
+            _prefixes!.Add(name[..i]);
+    }
+
+    private static readonly char[] Separators = ['/', '.'];
 }

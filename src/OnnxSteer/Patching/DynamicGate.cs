@@ -117,12 +117,12 @@ internal static class DynamicGate
     }
 
     /// <summary>Removes what <see cref="Insert"/> added (the steering node reading the factor must be gone already).</summary>
-    internal static void Remove(GraphProto graph, GateEdit gate, Func<string, Exception> mismatch)
+    internal static void Remove(GraphEditor editor, GateEdit gate, Func<string, Exception> mismatch)
     {
         foreach (var name in gate.Nodes)
-            graph.Node.Remove(graph.Node.FirstOrDefault(n => n.Name == name) ?? throw mismatch($"gate node '{name}' is missing"));
+            editor.RemoveNode(editor.Node(name) ?? throw mismatch($"gate node '{name}' is missing"));
         foreach (var name in gate.Initializers)
-            graph.Initializer.Remove(graph.Initializer.FirstOrDefault(t => t.Name == name) ?? throw mismatch($"gate constant '{name}' is missing"));
+            if (!editor.RemoveInitializer(name)) throw mismatch($"gate constant '{name}' is missing");
     }
 
     private static string Fmt(double v) => v.ToString("0.###", CultureInfo.InvariantCulture);

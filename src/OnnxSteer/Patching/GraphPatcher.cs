@@ -58,15 +58,15 @@ internal static class GraphPatcher
         var folded = new List<string>();
         var foldedNames = new HashSet<string>(StringComparer.Ordinal);
         var edits = new List<SiteEdit>();
-        var names = new NameSet(proto.Graph);
+        var editor = new GraphEditor(proto.Graph);
         byte[] data(TensorProto t) => TensorData.ReadBytes(t, model.BaseDirectory, source);
 
         foreach (var site in plan.Sites)
         {
-            CheckSite(proto.Graph, site.Site, source);
+            CheckSite(editor.Index, site.Site, source);
             if (options.Fold && plan.Operation == SteeringOperation.Scale)
             {
-                var fold = WeightFolder.TryFold(proto.Graph, site, data, foldedNames, out var reason);
+                var fold = WeightFolder.TryFold(editor, site, data, foldedNames, out var reason);
                 if (fold is not null)
                 {
                     edits.Add(fold.Edit);
@@ -80,7 +80,7 @@ internal static class GraphPatcher
             {
                 notes.Add($"{site.Site.Id}: additive steering cannot be folded into a weight; inserted an Add instead");
             }
-            edits.Add(InsertNode(proto.Graph, site, plan.Operation, names, options.Switchable, options.Dynamic));
+            edits.Add(InsertNode(editor, site, plan.Operation, options.Switchable, options.Dynamic));
         }
 
         var apply = edits.All(e => e.Kind == EditKind.Fold) ? "fold"
@@ -108,12 +108,12 @@ internal static class GraphPatcher
     private static string OpName(SteeringOperation op) => op == SteeringOperation.Scale ? "Mul" : "Add";
 
     /// <summary>The plan must describe this graph: the projection exists and reads (attn, mlp) or writes (mlp-out) the value.</summary>
-    private static void CheckSite(GraphProto graph, SteeringSite site, string source)
+    private static void CheckSite(GraphIndex graph, SteeringSite site, string source)
     {
-        _ = FindNode(graph, site.ProjectionNode)
+        _ = graph.Node(site.ProjectionNode)
             ?? throw new InvalidModelException($"{source}: site {site.Id}: projection node '{site.ProjectionNode}' is not in the graph");
         var edgeName = EdgeNode(site);
-        var node = FindNode(graph, edgeName)
+        var node = graph.Node(edgeName)
                    ?? throw new InvalidModelException($"{source}: site {site.Id}: node '{edgeName}' is not in the graph");
         var ok = site.Kind == SiteKind.MlpOut ? node.Output.Contains(site.ValueName) : node.Input.Contains(site.ValueName);
         if (!ok)
@@ -123,6 +123,7 @@ internal static class GraphPatcher
             throw new InvalidModelException($"{source}: site {site.Id} has element type {ElementEncoding.Name(site.ElementType)}; only float32, float16 and bfloat16 can be steered");
     }
 
+    /// <summary>One lookup by name in a graph that is not being edited (scans it; build a <see cref="GraphIndex"/> for several).</summary>
     internal static NodeProto? FindNode(GraphProto graph, string name) => graph.Node.FirstOrDefault(n => n.Name == name);
 
     /// <summary>
@@ -132,74 +133,67 @@ internal static class GraphPatcher
     internal static string EdgeNode(SteeringSite site) =>
         site.Kind == SiteKind.MlpOut && site.BiasAddNode is { Length: > 0 } add ? add : site.ProjectionNode;
 
-    private static SiteEdit InsertNode(GraphProto graph, SiteSteering steering, SteeringOperation op, NameSet names, bool switchable, bool dynamic)
+    /// <summary>
+    /// Adds the site's constant (and its switch and gate, when asked) and the steering node. The node sits right before
+    /// the projection (attn, mlp) or right after the projection and the nodes computing its factor (mlp-out).
+    /// </summary>
+    private static SiteEdit InsertNode(GraphEditor editor, SiteSteering steering, SteeringOperation op, bool switchable, bool dynamic)
     {
         var site = steering.Site;
-        var projection = FindNode(graph, EdgeNode(site))!;
-        var prefix = names.FreePrefix(SteerPrefix(site));
+        var projection = editor.Node(EdgeNode(site))!;
+        var prefix = editor.Names.FreePrefix(SteerPrefix(site));
         var opType = OpName(op);
-        var nodeName = names.Add($"{prefix}/{opType}");
-        var position = graph.Node.IndexOf(projection) + (site.Kind == SiteKind.MlpOut ? 1 : 0);
+        var outputEdge = site.Kind == SiteKind.MlpOut;
 
-        var initName = names.Add(prefix + (op == SteeringOperation.Scale ? ".scale" : ".bias"));
         var constant = new TensorProto
         {
-            Name = initName,
+            Name = prefix + (op == SteeringOperation.Scale ? ".scale" : ".bias"),
             DataType = site.ElementType,
             RawData = ByteString.CopyFrom(ElementEncoding.Encode(steering.Vector, site.ElementType)),
         };
         constant.Dims.Add(site.Width);
-        graph.Initializer.Add(constant);
-        var switchEdit = switchable ? SwitchableSteering.Insert(graph, steering, op, initName, prefix, position, names.Add) : null;
-        position += switchEdit?.Nodes.Count ?? 0;
+        var initName = editor.AddInitializer(constant);
+        SwitchEdit? switchEdit = null;
+        if (switchable)
+        {
+            var (edit, nodes) = SwitchableSteering.Insert(editor, steering, op, initName, prefix);
+            if (outputEdge) editor.InsertAfter(projection, [.. nodes]);
+            else editor.InsertBefore(projection, [.. nodes]);
+            switchEdit = edit;
+        }
         var factor = switchEdit?.Factor ?? initName;
 
         // mlp-out: the projection writes a new value, and the steering node writes the old name, so every reader
         // (graph outputs and subgraphs included) sees the steered value and nothing else needs rewiring.
-        string? unsteered = null;
-        if (site.Kind == SiteKind.MlpOut)
-        {
-            unsteered = names.Add($"{prefix}/{opType}/input_0");
-            projection.Output[projection.Output.IndexOf(site.ValueName)] = unsteered;
-        }
+        var unsteered = outputEdge ? editor.Names.Fresh($"{prefix}/{opType}/input_0") : null;
+        if (unsteered is not null) editor.RenameOutput(site.ValueName, unsteered);
         GateEdit? gateEdit = null;
         if (dynamic)
         {
-            // The gate's names come from the whole model's names (GraphEditor), so they are new everywhere.
-            gateEdit = DynamicGate.Insert(new GraphEditor(graph), steering, op, factor, unsteered ?? site.ValueName, prefix);
-            names.Add([.. gateEdit.Nodes, .. gateEdit.Initializers]);
+            gateEdit = DynamicGate.Insert(editor, steering, op, factor, unsteered ?? site.ValueName, prefix);
             factor = gateEdit.Factor;
-            var gateEnd = graph.Node.IndexOf(graph.Node.First(n => n.Output.Contains(factor))) + 1;
-            position = unsteered is null ? graph.Node.IndexOf(projection) : Math.Max(graph.Node.IndexOf(projection) + 1, gateEnd);
         }
 
-        var node = new NodeProto { Name = nodeName, OpType = opType };
         if (unsteered is not null)
         {
-            node.Input.Add(unsteered);
-            node.Input.Add(factor);
+            var node = editor.NewNode(opType, $"{prefix}/{opType}", [unsteered, factor], outputs: 0);
             node.Output.Add(site.ValueName);
-            graph.Node.Insert(position, node);
+            editor.AddNode(node);
             return new SiteEdit
             {
-                Site = site.Id, Kind = EditKind.OutputEdge, Projection = site.ProjectionNode, Node = nodeName,
+                Site = site.Id, Kind = EditKind.OutputEdge, Projection = site.ProjectionNode, Node = node.Name,
                 Initializer = initName, Input = unsteered, Output = site.ValueName, Units = steering.Units.Count, Switch = switchEdit,
                 Gate = gateEdit,
             };
         }
 
         // Only the projection's own input is rewired: another reader of the same value keeps the original.
-        var steered = names.Add($"{prefix}/{opType}/output_0");
-        node.Input.Add(site.ValueName);
-        node.Input.Add(factor);
-        node.Output.Add(steered);
-        for (var i = 0; i < projection.Input.Count; i++)
-            if (projection.Input[i] == site.ValueName) projection.Input[i] = steered;
-        graph.Node.Insert(position, node);
+        var mul = editor.NewNode(opType, $"{prefix}/{opType}", [site.ValueName, factor]);
+        editor.InsertOnEdge(site.ValueName, mul, [projection]);
         return new SiteEdit
         {
-            Site = site.Id, Kind = EditKind.InputEdge, Projection = site.ProjectionNode, Node = nodeName,
-            Initializer = initName, Input = site.ValueName, Output = steered, Units = steering.Units.Count, Switch = switchEdit,
+            Site = site.Id, Kind = EditKind.InputEdge, Projection = site.ProjectionNode, Node = mul.Name,
+            Initializer = initName, Input = site.ValueName, Output = mul.Output[0], Units = steering.Units.Count, Switch = switchEdit,
             Gate = gateEdit,
         };
     }
@@ -214,38 +208,5 @@ internal static class GraphPatcher
         if (string.IsNullOrEmpty(name)) return $"/onnxsteer/{site.Id}/steer";
         var slash = name.LastIndexOf('/');
         return slash > 0 ? name[..slash] + "/steer" : name + "/steer";
-    }
-
-    /// <summary>Every name in use in a graph (nodes, values, initializers), so inserted names never collide.</summary>
-    internal sealed class NameSet
-    {
-        private readonly HashSet<string> _names = new(StringComparer.Ordinal);
-
-        public NameSet(GraphProto graph)
-        {
-            foreach (var n in graph.Node)
-            {
-                _names.Add(n.Name);
-                foreach (var v in n.Input) _names.Add(v);
-                foreach (var v in n.Output) _names.Add(v);
-            }
-            foreach (var i in graph.Initializer) _names.Add(i.Name);
-            foreach (var v in graph.Input.Concat(graph.Output).Concat(graph.ValueInfo)) _names.Add(v.Name);
-        }
-
-        /// <summary><paramref name="prefix"/>, or prefix_2, prefix_3... when something already uses it (stacked steering).</summary>
-        public string FreePrefix(string prefix)
-        {
-            bool Used(string p) => _names.Any(n => n.StartsWith(p + "/", StringComparison.Ordinal) || n.StartsWith(p + ".", StringComparison.Ordinal) || n == p);
-            if (!Used(prefix)) return prefix;
-            for (var i = 2; ; i++)
-                if (!Used($"{prefix}_{i}")) return $"{prefix}_{i}";
-        }
-
-        public string Add(params string[] names)
-        {
-            foreach (var n in names) _names.Add(n);
-            return names[^1];
-        }
     }
 }

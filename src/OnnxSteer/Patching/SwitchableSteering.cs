@@ -1,5 +1,6 @@
 using Google.Protobuf;
 using Onnx;
+using OnnxSteer.Graph;
 
 namespace OnnxSteer.Patching;
 
@@ -52,39 +53,36 @@ internal static class SwitchableSteering
     public static float[] HostVector(SiteSteering steering) => (float[])steering.Vector.Clone();
 
     /// <summary>
-    /// Lists <paramref name="vectorName"/> as a graph input, adds the strength input (once per graph) and inserts at
-    /// <paramref name="position"/> the nodes computing the factor the steering node reads; returns what unpatching needs.
+    /// Lists <paramref name="vectorName"/> as a graph input, adds the strength input (once per graph) and the constants,
+    /// and builds the nodes computing the factor the steering node reads, in order; the caller places them (they read
+    /// only inputs and constants). Returns what unpatching needs, and the nodes.
     /// </summary>
-    internal static SwitchEdit Insert(GraphProto graph, SiteSteering steering, SteeringOperation op, string vectorName,
-        string prefix, int position, Func<string[], string> reserve)
+    internal static (SwitchEdit Edit, IReadOnlyList<NodeProto> Nodes) Insert(GraphEditor editor, SiteSteering steering,
+        SteeringOperation op, string vectorName, string prefix)
     {
         var site = steering.Site;
         var type = site.ElementType;
-        graph.Input.Add(Input(vectorName, type, [site.Width]));
-        var strengthCreated = !graph.Initializer.Any(t => t.Name == StrengthName);
+        editor.AddGraphInput(Input(vectorName, type, [site.Width]));
+        var strengthCreated = editor.Index.Initializer(StrengthName) is null;
         if (strengthCreated)
         {
             var strengthInit = Scalar(StrengthName, Float, 1f);
             strengthInit.Dims.Add(StrengthShape);
-            graph.Initializer.Add(strengthInit);
-            graph.Input.Add(Input(StrengthName, Float, StrengthShape));
+            editor.SetInitializer(strengthInit);
+            editor.AddGraphInput(Input(StrengthName, Float, StrengthShape));
         }
 
         var nodes = new List<NodeProto>();
         var constants = new List<string>();
         string Constant(string suffix, int elementType, float value)
         {
-            var name = reserve([prefix + suffix]);
-            graph.Initializer.Add(Scalar(name, elementType, value));
+            var name = editor.AddInitializer(Scalar(prefix + suffix, elementType, value));
             constants.Add(name);
             return name;
         }
         string Node(string opType, string[] inputs, AttributeProto? attribute = null)
         {
-            var name = reserve([$"{prefix}/strength/{opType}"]);
-            var node = new NodeProto { Name = name, OpType = opType };
-            node.Input.Add(inputs);
-            node.Output.Add(reserve([$"{name}/output_0"]));
+            var node = editor.NewNode(opType, $"{prefix}/strength/{opType}", inputs);
             if (attribute is not null) node.Attribute.Add(attribute);
             nodes.Add(node);
             return node.Output[0];
@@ -104,13 +102,13 @@ internal static class SwitchableSteering
         {
             factor = Node("Mul", [vectorName, strength]);
         }
-        for (var i = 0; i < nodes.Count; i++) graph.Node.Insert(position + i, nodes[i]);
 
-        return new SwitchEdit
+        var edit = new SwitchEdit
         {
             Factor = factor, Nodes = nodes.Select(n => n.Name).ToList(), Initializers = constants,
             Strength = StrengthName, StrengthCreated = strengthCreated,
         };
+        return (edit, nodes);
     }
 
     private static TensorProto Scalar(string name, int elementType, float value) => new()

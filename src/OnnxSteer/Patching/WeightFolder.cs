@@ -29,10 +29,9 @@ internal static class WeightFolder
 {
     private const string MsDomain = "com.microsoft";
 
-    private sealed class Context(GraphProto graph, ISet<string> foldedSoFar)
+    private sealed class Context(GraphIndex index, ISet<string> foldedSoFar)
     {
-        public GraphProto Graph { get; } = graph;
-        public GraphIndex Index { get; } = new(graph);
+        public GraphIndex Index { get; } = index;
 
         /// <summary>A weight read only by its projection (tied embeddings, shared layers cannot be scaled for one reader).</summary>
         public TensorProto? Exclusive(string name, out string why)
@@ -40,18 +39,18 @@ internal static class WeightFolder
             why = "";
             var init = Index.Initializer(name);
             if (init is null) { why = $"'{name}' is not a constant initializer"; return null; }
-            if (Index.Consumers(name).Count != 1 || Index.IsGraphOutput(name) || Graph.Input.Any(i => i.Name == name))
+            if (Index.Consumers(name).Count != 1 || Index.IsGraphOutput(name) || Index.IsGraphInput(name))
             { why = $"weight '{name}' is shared or overridable"; return null; }
             if (foldedSoFar.Contains(name)) { why = $"weight '{name}' was already folded for another site"; return null; }
             return init;
         }
     }
 
-    public static FoldResult? TryFold(GraphProto graph, SiteSteering steering, TensorReader data, ISet<string> foldedSoFar, out string reason)
+    public static FoldResult? TryFold(GraphEditor editor, SiteSteering steering, TensorReader data, ISet<string> foldedSoFar, out string reason)
     {
         var site = steering.Site;
-        var ctx = new Context(graph, foldedSoFar);
-        var node = GraphPatcher.FindNode(graph, site.ProjectionNode)!;
+        var ctx = new Context(editor.Index, foldedSoFar);
+        var node = editor.Node(site.ProjectionNode)!;
         string? note = null;
         var changes = site.Kind == SiteKind.MlpOut
             ? OutputChannels(ctx, node, site.Width, steering.Vector, site.BiasAddNode, data, out reason)
@@ -65,8 +64,7 @@ internal static class WeightFolder
         if (changes is null) return null;
 
         // Only now that every tensor of this site folds are they replaced, so a refusal leaves the graph untouched.
-        foreach (var (original, folded) in changes)
-            graph.Initializer[graph.Initializer.IndexOf(original)] = folded;
+        foreach (var (_, folded) in changes) editor.SetInitializer(folded);
         reason = "";
         return new FoldResult(new SiteEdit
         {
@@ -108,7 +106,7 @@ internal static class WeightFolder
         if (biasAddNode is { Length: > 0 })
         {
             // MatMul + Add(bias): the steered value is the Add's output, so the bias is scaled too.
-            var add = GraphPatcher.FindNode(ctx.Graph, biasAddNode);
+            var add = ctx.Index.Node(biasAddNode);
             var biasName = add?.Input.FirstOrDefault(i => ctx.Index.Initializer(i) is not null);
             if (biasName is null) { reason = $"bias Add '{biasAddNode}' has no constant bias"; return null; }
             if (!ScaleBias(ctx, biasName, width, v, data, changes, out reason)) return null;

@@ -1,5 +1,6 @@
 using Google.Protobuf;
 using Onnx;
+using OnnxSteer.Graph;
 using OnnxSteer.ModelFiles;
 using OnnxSteer.Sites;
 
@@ -38,28 +39,25 @@ internal sealed class ActivationTaps
     {
         if (sites.Count == 0) throw new ArgumentException("no sites to tap", nameof(sites));
         var proto = model.Proto.Clone();
-        var graph = proto.Graph;
-        var taken = new HashSet<string>(graph.Node.SelectMany(n => n.Output).Concat(graph.Input.Select(i => i.Name))
-            .Concat(graph.Initializer.Select(i => i.Name)), StringComparer.Ordinal);
-        if (taken.Contains(RowsInput)) throw new InvalidModelException($"{model.FilePath}: the model already has a value named {RowsInput}");
+        var editor = new GraphEditor(proto.Graph);
+        if (editor.Names.IsUsed(RowsInput)) throw new InvalidModelException($"{model.FilePath}: the model already has a value named {RowsInput}");
 
-        graph.Input.Add(TensorInfo(RowsInput, TensorProto.Types.DataType.Int64, new TensorShapeProto { Dim = { Symbolic("batch") } }));
-        graph.Output.Clear();
+        editor.AddGraphInput(TensorInfo(RowsInput, TensorProto.Types.DataType.Int64, new TensorShapeProto { Dim = { Symbolic("batch") } }));
+        foreach (var output in proto.Graph.Output.Select(o => o.Name).ToList()) editor.RemoveGraphOutput(output);
         var outputs = new List<string>();
         foreach (var site in sites)
         {
-            var prefix = $"onnxsteer_tap/{site.Id}";
-            var shapeName = $"{prefix}/shape";
-            var shape = new TensorProto { Name = shapeName, DataType = (int)TensorProto.Types.DataType.Int64, Dims = { 2 } };
+            // Fresh names under a fresh prefix: a model (or one of its subgraphs) may already use onnxsteer_tap/...
+            var prefix = editor.Names.FreePrefix($"onnxsteer_tap/{site.Id}");
+            var shape = new TensorProto { Name = $"{prefix}/shape", DataType = (int)TensorProto.Types.DataType.Int64, Dims = { 2 } };
             shape.Int64Data.Add(-1);
             shape.Int64Data.Add(site.Width);
-            graph.Initializer.Add(shape);
-            graph.Node.Add(Node("Reshape", $"{prefix}/Reshape", [site.ValueName, shapeName], $"{prefix}/flat"));
-            graph.Node.Add(Node("Gather", $"{prefix}/Gather", [$"{prefix}/flat", RowsInput], $"{prefix}/rows", ("axis", 0)));
-            var output = $"{prefix}/last";
+            var shapeName = editor.AddInitializer(shape);
+            var flat = Append(editor, "Reshape", prefix, [site.ValueName, shapeName], "flat");
+            var rows = Append(editor, "Gather", prefix, [flat, RowsInput], "rows", ("axis", 0));
             // fp16/bf16 → fp32 is exact, and the counter works in float.
-            graph.Node.Add(Node("Cast", $"{prefix}/Cast", [$"{prefix}/rows"], output, ("to", (long)TensorProto.Types.DataType.Float)));
-            graph.Output.Add(TensorInfo(output, TensorProto.Types.DataType.Float,
+            var output = Append(editor, "Cast", prefix, [rows], "last", ("to", (long)TensorProto.Types.DataType.Float));
+            editor.AddGraphOutput(TensorInfo(output, TensorProto.Types.DataType.Float,
                 new TensorShapeProto { Dim = { Symbolic("batch"), new TensorShapeProto.Types.Dimension { DimValue = site.Width } } }));
             outputs.Add(output);
         }
@@ -77,11 +75,13 @@ internal sealed class ActivationTaps
         Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type, Shape = shape } },
     };
 
-    private static NodeProto Node(string op, string name, string[] inputs, string output, params (string Name, long Value)[] attributes)
+    /// <summary>Appends node <c>prefix/op</c> writing <c>prefix/output</c> (fresh names); returns the output.</summary>
+    private static string Append(GraphEditor editor, string op, string prefix, string[] inputs, string output, params (string Name, long Value)[] attributes)
     {
-        var node = new NodeProto { OpType = op, Name = name, Input = { inputs }, Output = { output } };
+        var node = editor.NewNode(op, $"{prefix}/{op}", inputs, [$"{prefix}/{output}"]);
         foreach (var (n, v) in attributes)
             node.Attribute.Add(new AttributeProto { Name = n, Type = AttributeProto.Types.AttributeType.Int, I = v });
-        return node;
+        editor.AppendNode(node);
+        return node.Output[0];
     }
 }

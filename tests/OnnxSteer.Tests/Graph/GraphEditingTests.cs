@@ -164,4 +164,94 @@ public sealed class GraphEditingTests
         Assert.Equal(["matmul_add", "matmul_add/if.then_branch", "matmul_add/if.else_branch"], scopes.Select(s => s.Path));
         Assert.Equal([0, 1, 1], scopes.Select(s => s.Depth));
     }
+    [Fact]
+    public void FreePrefixSkipsPrefixesUsedInSubgraphsAndReservesWhatItGives()
+    {
+        var m = GraphValidatorTests.IfModel(branchReads: "XW");
+        var then = m.Graph.Node.Single(n => n.OpType == "If").Attribute[0].G;
+        then.Node.Add(Node("Identity", ["then_out"], ["a/steer/Mul/output_0"], "a/steer/Mul"));
+        then.Initializer.Add(TensorData.FromFloats("b/steer.scale", [1], [1f]));
+        then.Node.Add(Node("Identity", ["then_out"], ["d/steerage"], "d/steerage_node"));
+        var names = new UniqueNames(m.Graph);
+
+        Assert.Equal("a/steer_2", names.FreePrefix("a/steer"));   // a node and a value under a/steer/ in the branch
+        Assert.Equal("b/steer_2", names.FreePrefix("b/steer"));   // an initializer b/steer.scale in the branch
+        Assert.Equal("d/steer", names.FreePrefix("d/steer"));     // d/steerage is not under d/steer
+        Assert.Equal("a/steer_3", names.FreePrefix("a/steer"));   // a/steer_2 was reserved by the first call
+        names.Reserve("e/steer/Mul");
+        Assert.Equal("e/steer_2", names.FreePrefix("e/steer"));   // names reserved later count too
+        Assert.Equal("e/steer_2/Mul", names.Fresh("e/steer_2/Mul"));
+    }
+
+    [Fact]
+    public void TheEditorsIndexStaysEqualToAFreshIndexThroughEveryKindOfEdit()
+    {
+        var m = GraphValidatorTests.IfModel(branchReads: "XW");
+        var g = m.Graph;
+        var editor = new GraphEditor(g);
+        var matmul = editor.Node("matmul")!;
+        var add = editor.Node("add")!;
+
+        var scale = editor.AddInitializer(TensorData.FromFloats("s", [4], [1f, 2f, 3f, 4f]));
+        var mul = editor.NewNode("Mul", "mul", ["XW", scale]);
+        editor.InsertOnEdge("XW", mul, [add]);
+        AssertIndexIsCurrent(m, editor);
+        Assert.Same(mul, editor.Index.Producer(mul.Output[0]));
+        Assert.Equal([add], editor.Index.Consumers(mul.Output[0]));
+        Assert.Equal(g.Node.IndexOf(add) - 1, g.Node.IndexOf(mul));   // right before its reader
+
+        var renamed = editor.RenameOutput("XW", "XW_raw");
+        Assert.Same(matmul, renamed);
+        var relu = editor.NewNode("Relu", "relu", ["XW_raw"], ["XW"]);
+        Assert.Equal("XW_1", relu.Output[0]);                        // XW is still a used name
+        relu.Output[0] = "XW";
+        editor.AddNode(relu);
+        Assert.Equal(g.Node.IndexOf(matmul) + 1, g.Node.IndexOf(relu));
+        AssertIndexIsCurrent(m, editor);
+
+        editor.AddGraphInput(FloatValue("extra", 4));
+        editor.AddGraphOutput(FloatValue(mul.Output[0], 2, 4));
+        var neg = editor.NewNode("Neg", "neg", [mul.Output[0]]);
+        editor.InsertOnEdge(mul.Output[0], neg, [], graphOutput: true);
+        AssertIndexIsCurrent(m, editor);
+
+        Assert.Equal(2, editor.RenameUses("XW", "XW_raw"));          // the Mul and the If's branch read XW
+        Assert.Empty(editor.Index.SubgraphConsumers("XW"));
+        editor.RemoveNode(relu);
+        var spare = editor.AddInitializer(TensorData.FromFloats("s", [1], [0f]));
+        Assert.Equal("s_1", spare);
+        Assert.True(editor.RemoveInitializer(spare));
+        Assert.False(editor.RemoveInitializer(spare));
+        Assert.True(editor.RemoveGraphInput("extra"));
+        Assert.True(editor.RemoveGraphOutput("if_out"));
+        Assert.True(editor.SetInitializer(TensorData.FromFloats("W", [3, 4], new float[12])));
+        Assert.False(editor.SetInitializer(TensorData.FromFloats("fresh", [1], [0f])));
+        AssertIndexIsCurrent(m, editor);
+        Assert.Null(editor.Node("relu"));
+        Assert.Null(editor.Index.Producer("XW"));
+    }
+
+    /// <summary>Every lookup of the editor's index answers as an index built now from the graph would.</summary>
+    private static void AssertIndexIsCurrent(ModelProto model, GraphEditor editor)
+    {
+        var fresh = new GraphIndex(editor.Graph);
+        var index = editor.Index;
+        var values = editor.Graph.Node.SelectMany(n => n.Input.Concat(n.Output))
+            .Concat(editor.Graph.Initializer.Select(t => t.Name))
+            .Concat(editor.Graph.Input.Concat(editor.Graph.Output).Select(v => v.Name))
+            .Concat(["XW", "XW_raw", "s", "s_1", "extra", "relu"]).Distinct().ToList();
+        foreach (var v in values)
+        {
+            Assert.Same(fresh.Producer(v), index.Producer(v));
+            Assert.Equal(fresh.Consumers(v).ToHashSet(), index.Consumers(v).ToHashSet());
+            Assert.Equal(fresh.SubgraphConsumers(v), index.SubgraphConsumers(v));
+            Assert.Same(fresh.Initializer(v), index.Initializer(v));
+            Assert.Same(fresh.ValueInfo(v), index.ValueInfo(v));
+            Assert.Equal(fresh.IsGraphInput(v), index.IsGraphInput(v));
+            Assert.Equal(fresh.IsGraphOutput(v), index.IsGraphOutput(v));
+            Assert.Same(fresh.Node(v), index.Node(v));
+        }
+        foreach (var n in editor.Graph.Node) Assert.Same(fresh.Node(n.Name), index.Node(n.Name));
+        Assert.Equal(Array.Empty<string>(), GraphValidator.Check(model, ValidationOptions.Strict));
+    }
 }

@@ -3,6 +3,7 @@ using OnnxSteer.ModelFiles;
 using OnnxSteer.Pairs;
 using OnnxSteer.Recording;
 using OnnxSteer.Sites;
+using OnnxSteer.Tests.Patching;
 using OnnxSteer.Tokenizers;
 using Xunit;
 
@@ -81,5 +82,37 @@ public class ActivationTapsTests
         Assert.Equal([-1L, 6], taps.Model.Graph.Initializer.Single().Int64Data);
         Assert.Single(model.Graph.Output); // the source is untouched
         Assert.Equal(2, model.Graph.Node.Count);
+    }
+
+    [Fact]
+    public void Taps_take_fresh_names_when_a_subgraph_already_uses_tap_names_and_still_return_the_last_row()
+    {
+        var d = new TinyDecoder();
+        var site = d.Sites()[1]; // mlp.0
+        var thenBranch = new GraphProto { Name = "then" };
+        thenBranch.Node.Add(TinyDecoder.Node("onnxsteer_tap/mlp.0/Cast", "Identity", ["x"], ["onnxsteer_tap/mlp.0/last"]));
+        thenBranch.Output.Add(SubgraphNamingTests.Value("onnxsteer_tap/mlp.0/last", d.ElementType));
+        var model = SubgraphNamingTests.WithIf(d, thenBranch);
+
+        var taps = ActivationTaps.Build(new OnnxModel(model.Clone()), [site]);
+        Assert.Equal(["onnxsteer_tap/mlp.0_2/last"], taps.OutputNames);
+        Assert.Empty(SubgraphNamingTests.AddedNames(model, taps.Model).Intersect(SubgraphNamingTests.BranchNames(model)));
+
+        // Batch 1, three tokens: the tap returns row 2 of the mlp activation, as the untapped model computes it.
+        const int tokens = 3;
+        var x = OrtHarness.Random(tokens * TinyDecoder.Hidden, seed: 4);
+        using var xValue = OrtHarness.Tensor(x, [1, tokens, TinyDecoder.Hidden], d.ElementType);
+        using var cond = OrtValue.CreateTensorValueFromMemory(new[] { true }, [1]);
+        using var rows = OrtValue.CreateTensorValueFromMemory(new[] { (long)tokens - 1 }, [1]);
+        var tapped = OrtHarness.Run(taps.Model, null,
+            new Dictionary<string, OrtValue> { ["x"] = xValue, ["cond"] = cond, [ActivationTaps.RowsInput] = rows }, taps.OutputNames, d.ElementType);
+        var full = OrtHarness.Run(d.Proto, null, new Dictionary<string, OrtValue> { ["x"] = xValue }, [TinyDecoder.MlpValue], d.ElementType);
+        Assert.Equal(full[TinyDecoder.MlpValue][^site.Width..], tapped[taps.OutputNames[0]]);
+
+        // The rows input has a fixed name (the recorder feeds it), so a model using it anywhere is refused.
+        thenBranch.Node[0].Output[0] = ActivationTaps.RowsInput;
+        thenBranch.Output[0].Name = ActivationTaps.RowsInput;
+        var e = Assert.Throws<InvalidModelException>(() => ActivationTaps.Build(new OnnxModel(SubgraphNamingTests.WithIf(d, thenBranch)), [site]));
+        Assert.Contains(ActivationTaps.RowsInput, e.Message);
     }
 }
