@@ -3,6 +3,7 @@ using OnnxSteer.ModelFiles;
 using OnnxSteer.Pairs;
 using OnnxSteer.Patching;
 using OnnxSteer.Profiles;
+using OnnxSteer.Runtime;
 using OnnxSteer.Sites;
 using OnnxSteer.Tests.Infrastructure;
 using OnnxSteer.Tests.Patching;
@@ -69,6 +70,9 @@ public sealed class SteererTests(SteererFixture f) : IClassFixture<SteererFixtur
         Assert.Equal(3, steered.Patch.Step.K);
         Assert.Equal(3, steered.Plan.Sites.Sum(s => s.Units.Count));
         Assert.NotEqual(OnnxModel.Load(f.Model).Proto.ToByteArray(), steered.Model.Proto.ToByteArray());
+        // As docs/library.md shows: ONNX Runtime opens the bytes, reading external data from the model's folder.
+        using (var session = RuntimeSettings.Default.OpenSession(steered.Model.Proto.ToByteArray(), steered.Model.BaseDirectory))
+            Assert.Contains(SwitchableSteering.StrengthName, session.OverridableInitializerMetadata.Keys);
         // Writing the in-memory model later gives the same file as patching straight to disk.
         var later = steered.Write(f.Tmp["written-later"]);
         Assert.Equal(File.ReadAllBytes(outcome.Written.ModelFile), File.ReadAllBytes(later.ModelFile));
