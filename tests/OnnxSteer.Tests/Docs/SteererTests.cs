@@ -16,17 +16,20 @@ public sealed class SteererFixture : IDisposable
 {
     private readonly Lazy<(string Model, SteeringProfile Profile, string Saved)> _profiled;
 
+    public static readonly ContrastivePair[] Pairs =
+    [
+        new("Tom got a new red bike. Tom was so", " happy", " sad"),
+        new("Lily played with a ball all day. At the end of the day Lily felt very", " happy", " sad"),
+    ];
+
+    public static readonly ProfileSettings Settings = new() { K = 4, Alpha = 2, Sites = [SiteKind.Mlp] };
+
     internal TempDir Tmp { get; } = new();
 
     public SteererFixture() => _profiled = new(() =>
     {
         var model = ImportedModels.Get("genai", "fp32");
-        var profile = Steerer.Profile(model,
-            [
-                new ContrastivePair("Tom got a new red bike. Tom was so", " happy", " sad"),
-                new ContrastivePair("Lily played with a ball all day. At the end of the day Lily felt very", " happy", " sad"),
-            ],
-            new ProfileSettings { K = 4, Alpha = 2, Sites = [SiteKind.Mlp] });
+        var profile = Steerer.Profile(model, Pairs, Settings);
         var saved = Tmp["profile.json"];
         Steerer.Save(profile, saved);
         return (model, profile, saved);
@@ -123,5 +126,25 @@ public sealed class SteererTests(SteererFixture f) : IClassFixture<SteererFixtur
         Assert.Equal(File.ReadAllBytes(f.Tmp["cli-select.json"]), File.ReadAllBytes(f.Tmp["library-select.json"]));
         Assert.Equal(2, chosen.Units.Count);
         Assert.NotEqual(f.Profile.Units.Select(u => u.Gamma), chosen.Units.Select(u => u.Gamma));
+    }
+
+    [SharedFact]
+    public void Merge_of_the_shards_equals_the_whole_and_writes_what_cli_merge_writes()
+    {
+        var shards = new[] { 0, 1 }.Select(i =>
+        {
+            var path = f.Tmp[$"shard{i}.json"];
+            Steerer.Save(Steerer.Profile(f.Model, SteererFixture.Pairs, SteererFixture.Settings with { Shard = new ShardSpec(i, 2) }), path);
+            return path;
+        }).ToList();
+
+        var merged = Steerer.Merge(shards);
+        Assert.Equal(f.Profile.Pairs, merged.Pairs);
+        Assert.Equal(f.Profile.Units.Select(u => (u.Site, u.Index, u.Gamma)), merged.Units.Select(u => (u.Site, u.Index, u.Gamma)));
+
+        var (code, _, stderr) = CliProcess.Run(null, ["merge", .. shards, "-o", f.Tmp["cli-merged.json"]]);
+        Assert.True(code == 0, stderr);
+        Steerer.Save(merged, f.Tmp["library-merged.json"]);
+        Assert.Equal(File.ReadAllBytes(f.Tmp["cli-merged.json"]), File.ReadAllBytes(f.Tmp["library-merged.json"]));
     }
 }
