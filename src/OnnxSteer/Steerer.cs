@@ -1,47 +1,23 @@
+using Microsoft.ML.OnnxRuntime;
 using OnnxSteer.Interop;
+using OnnxSteer.ModelFiles;
 using OnnxSteer.Pairs;
 using OnnxSteer.Patching;
 using OnnxSteer.Profiles;
 using OnnxSteer.Profiling;
-using OnnxSteer.Recording;
 using OnnxSteer.Runtime;
 using OnnxSteer.Sites;
 
 namespace OnnxSteer;
 
-/// <summary>How <see cref="Steerer.Profile"/> records and selects.</summary>
-public sealed record ProfileSettings
-{
-    /// <summary>Units kept per site kind.</summary>
-    public int K { get; init; } = 10;
-    /// <summary>Global strength: gamma = alpha·r for each kept unit.</summary>
-    public double Alpha { get; init; } = 10;
-    /// <summary>Site kinds to select from (all are recorded, so <see cref="Steerer.Select"/> can pick others later).</summary>
-    public IReadOnlyList<SiteKind> Sites { get; init; } = [SiteKind.Attn];
-    /// <summary>Selection method.</summary>
-    public SteeringMethod Method { get; init; } = SteeringMethod.AuSteer;
-    /// <summary>Sequences per model run (a pair is two).</summary>
-    public int BatchSize { get; init; } = 8;
-    /// <summary>How ONNX Runtime runs the model.</summary>
-    public RuntimeSettings Runtime { get; init; } = RuntimeSettings.Default;
-}
-
-/// <summary>How <see cref="Steerer.Patch(string, SteeringProfile, string, PatchSettings?)"/> writes the steered model.</summary>
-public sealed record PatchSettings
-{
-    /// <summary>Fold the factors into the projection weights (no extra op) where that is exact.</summary>
-    public bool Fold { get; init; }
-    /// <summary>Let hosts change the strength per run (an <c>onnxsteer.strength</c> input).</summary>
-    public bool Switchable { get; init; }
-    /// <summary>Accept a profile recorded on another model or element type.</summary>
-    public bool Force { get; init; }
-}
-
 /// <summary>
-/// The front door of the library: the whole job in two calls. <see cref="Profile"/> runs contrastive pairs through a
-/// model and returns a profile with its units selected; <see cref="Patch(string, SteeringProfile, string, PatchSettings?)"/>
-/// writes the steered model. <see cref="Select"/> re-selects without running the model; <see cref="Save"/> and
-/// <see cref="Load"/> keep a profile on disk. Errors are <see cref="OnnxSteerException"/>s naming the file and the problem.
+/// The front door of the library: the whole job in two calls. <see cref="Profile(string, IEnumerable{ContrastivePair}, ProfileSettings?, CancellationToken)"/>
+/// runs contrastive pairs through a model and returns a profile with its units selected;
+/// <see cref="Patch(string, SteeringProfile, string, PatchSettings?)"/> writes the steered model, and
+/// <see cref="Steer(string, SteeringProfile, PatchSettings?)"/> returns it in memory. <see cref="Select(SteeringProfile, SelectSettings)"/>
+/// re-selects without running the model, <see cref="Merge"/> adds up profiles of disjoint pairs, <see cref="Unpatch"/>
+/// restores the unsteered model; <see cref="Save"/> and <see cref="Load"/> keep a profile on disk. Errors are
+/// <see cref="OnnxSteerException"/>s naming the file and the problem.
 /// </summary>
 public static class Steerer
 {
@@ -49,20 +25,58 @@ public static class Steerer
     public static SteeringProfile Profile(string model, IEnumerable<ContrastivePair> pairs, ProfileSettings? settings = null,
         CancellationToken cancel = default)
     {
-        settings ??= new ProfileSettings();
         var list = pairs.Select((p, i) => p.Origin.Length > 0 ? p : p with { Origin = $"pair {i + 1}" }).ToList();
-        var request = new ProfileRequest
-        {
-            ModelPath = model, Pairs = new PairSet(list, 0, $"{list.Count} pairs given in code", []),
-            Method = settings.Method, SiteKinds = settings.Sites, K = settings.K, Alpha = settings.Alpha,
-            BatchSize = settings.BatchSize, Runtime = settings.Runtime,
-        };
-        return ProfileRunner.Run(request, null, cancel);
+        return Profile(model, new PairSet(list, 0, $"{list.Count} pairs given in code", []), settings, null, cancel);
     }
 
-    /// <summary>The same profile with its units selected anew (no model run).</summary>
+    /// <summary>
+    /// Profiles <paramref name="model"/> on a pair set read from a file or a task (its description and bad-record count
+    /// go into the profile); <paramref name="progress"/> hears after every batch. Cancellation is checked between batches.
+    /// </summary>
+    internal static SteeringProfile Profile(string model, PairSet pairs, ProfileSettings? settings, IProgress<ProfileProgress>? progress,
+        CancellationToken cancel = default)
+    {
+        settings ??= new ProfileSettings();
+        var request = new ProfileRequest
+        {
+            ModelPath = model, Pairs = pairs, TokenizerPath = settings.Tokenizer,
+            Method = settings.Method, SiteKinds = settings.Sites, K = settings.K, Alpha = settings.Alpha,
+            RankJointly = settings.RankJointly, Seed = settings.Seed, Layers = settings.Layers,
+            TieBreak = settings.TieBreak, Direction = settings.Direction, BatchSize = settings.BatchSize, Shard = settings.Shard,
+            MaxTokens = settings.MaxTokens, SkipBad = settings.SkipBad, Runtime = settings.Runtime, Probes = settings.Probes,
+            IgnoreMemoryEstimate = settings.IgnoreMemoryEstimate, MemoryAvailable = settings.MemoryAvailable,
+            Checkpoint = settings.Checkpoint,
+        };
+        return ProfileRunner.Run(request, progress, cancel);
+    }
+
+    /// <summary>The same profile with its units selected anew (no model run), keeping the profile's other rules.</summary>
     public static SteeringProfile Select(SteeringProfile profile, int k, double alpha, IReadOnlyCollection<SiteKind>? sites = null) =>
         UnitSelector.Reselect(profile, k, alpha, sites);
+
+    /// <summary>The same profile with its units selected anew (no model run); what <paramref name="settings"/> leaves null
+    /// keeps the profile's current choice.</summary>
+    public static SteeringProfile Select(SteeringProfile profile, SelectSettings settings)
+    {
+        var current = profile.Selection;
+        var kinds = settings.Sites ?? (current.Sites.Count > 0 ? current.Sites : profile.Sites.Select(s => s.Kind).Distinct().ToList());
+        return UnitSelector.Select(profile, settings.K ?? current.K, settings.Alpha ?? current.Alpha, kinds,
+            settings.RankJointly ?? (settings.Sites is null && current.RankJointly), settings.Method ?? profile.Method,
+            settings.Seed ?? current.Seed, settings.Layers ?? current.Layers, settings.TieBreak ?? current.TieBreak,
+            settings.Direction ?? current.Direction);
+    }
+
+    /// <summary>
+    /// Adds up the exact counts of the profiles at <paramref name="paths"/> (one model, disjoint pairs, e.g. shards) and
+    /// re-selects with the first one's settings; <paramref name="notice"/> hears when probes had to be dropped.
+    /// </summary>
+    public static SteeringProfile Merge(IEnumerable<string> paths, Action<string>? notice = null)
+    {
+        var loaded = paths.Select(p => (SteeringProfile.Load(p), p)).ToList();
+        var merged = ProfileMerger.Merge(loaded);
+        if (ProfileMerger.ProbesDroppedNote(loaded) is { } note) notice?.Invoke("warning: " + note);
+        return merged;
+    }
 
     /// <summary>Writes <paramref name="profile"/> to <paramref name="path"/> (atomically).</summary>
     public static void Save(SteeringProfile profile, string path) => ProfileJson.Save(profile, path);
@@ -72,16 +86,49 @@ public static class Steerer
 
     /// <summary>Writes <paramref name="model"/> steered by <paramref name="profile"/> to <paramref name="output"/> (a folder or a .onnx path).</summary>
     public static PatchOutcome Patch(string model, SteeringProfile profile, string output, PatchSettings? settings = null) =>
-        Patch(model, "(profile in memory)", output, settings, new InMemoryProfile(profile));
+        Patch(model, InMemoryName, output, settings, new InMemoryProfile(profile));
 
     /// <summary>Writes <paramref name="model"/> steered by the profile (or GGUF control vector) at <paramref name="profilePath"/>.</summary>
     public static PatchOutcome Patch(string model, string profilePath, string output, PatchSettings? settings = null) =>
         Patch(model, profilePath, output, settings, ControlVectorSource.For(profilePath));
 
+    /// <summary>
+    /// <paramref name="model"/> steered by <paramref name="profile"/>, in memory: nothing is written. Serialize
+    /// <see cref="OpenSession"/> runs it in ONNX Runtime (external data is read from the model's folder);
+    /// <see cref="PatchedModel.Write"/> writes it later.
+    /// </summary>
+    public static PatchedModel Steer(string model, SteeringProfile profile, PatchSettings? settings = null) =>
+        Steer(model, InMemoryName, settings, new InMemoryProfile(profile));
+
+    /// <summary><paramref name="model"/> steered by the profile (or GGUF control vector) at <paramref name="profilePath"/>, in memory.</summary>
+    public static PatchedModel Steer(string model, string profilePath, PatchSettings? settings = null) =>
+        Steer(model, profilePath, settings, ControlVectorSource.For(profilePath) ?? new ProfileFile(profilePath));
+
+    /// <summary>An ONNX Runtime session on a model steered in memory, with <paramref name="runtime"/>'s device and threads
+    /// (external data is read from <see cref="PatchedModel.ExternalDataFolder"/>).</summary>
+    /// <exception cref="RuntimeUnavailableException">ONNX Runtime cannot open the model; the message is the runtime's.</exception>
+    public static InferenceSession OpenSession(PatchedModel steered, RuntimeSettings? runtime = null) =>
+        (runtime ?? RuntimeSettings.Default).OpenSession(steered.ToBytes(), steered.ExternalDataFolder);
+
+    /// <summary>Removes every steering step recorded in <paramref name="steered"/> and writes the unsteered model to <paramref name="output"/>.</summary>
+    public static WriteResult Unpatch(string steered, string output, Action<string>? notice = null) =>
+        UnpatchWithRecord(steered, output, notice).Written;
+
+    /// <summary>As <see cref="Unpatch"/>, also returning the steps removed (the CLI lists them).</summary>
+    internal static (WriteResult Written, IReadOnlyList<SteeringStep> Removed) UnpatchWithRecord(string steered, string output, Action<string>? notice = null) =>
+        ModelPatcher.Unpatch(steered, output, notice);
+
+    private const string InMemoryName = "(profile in memory)";
+
     private static PatchOutcome Patch(string model, string profileName, string output, PatchSettings? settings, IProfileSource? source)
     {
         settings ??= new PatchSettings();
-        var options = new PatchOptions(settings.Fold, ExistingSteering.Refuse, settings.Switchable);
-        return ModelPatcher.Patch(new PatchJob(model, profileName, output, new PlanRequest(Force: settings.Force), options, source));
+        return ModelPatcher.Patch(new PatchJob(model, profileName, output, settings.Request, settings.Options, source), settings.Notice);
+    }
+
+    private static PatchedModel Steer(string model, string profileName, PatchSettings? settings, IProfileSource source)
+    {
+        settings ??= new PatchSettings();
+        return new ProfilePatcher(OnnxModel.Load(model)).Apply(source, profileName, settings.Request, settings.Options, settings.Notice);
     }
 }

@@ -28,9 +28,7 @@ public sealed class MergeCommand : ICliCommand
             if (files.FirstOrDefault(f => f.StartsWith('-')) is { } unknown)
                 throw new OnnxSteerException($"merge: unknown option '{unknown}' (see onnxsteer merge --help)", ExitCodes.Usage);
             OutputChecks.File(parse.GetValue(output)!, parse.GetValue(force));
-            var loaded = files.Select(f => (SteeringProfile.Load(f), f)).ToList();
-            var merged = ProfileMerger.Merge(loaded);
-            if (ProfileMerger.ProbesDroppedNote(loaded) is { } note) Console.Error.WriteLine("warning: " + note);
+            var merged = Steerer.Merge(files, line => Console.Error.WriteLine(line));
             var outPath = parse.GetValue(output)!;
             merged.Save(outPath);
             var shards = merged.Shards is null ? "complete" : "shards " + string.Join(",", merged.Shards);

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using OnnxSteer.Interop;
 using OnnxSteer.Patching;
 using OnnxSteer.Profiles;
 using OnnxSteer.Sites;
@@ -73,12 +72,14 @@ public sealed class PatchCommand : ICliCommand
                 throw new OnnxSteerException($"--probe-threshold {threshold}: must be between 0 and 1", ExitCodes.Usage);
             SelectionArguments.Check(parse.GetValue(k), parse.GetValue(alpha));
             OutputChecks.SteeredModel(parse.GetValue(output)!, parse.GetValue(model)!, parse.GetValue(force));
-            var existing = parse.GetValue(replace) ? ExistingSteering.Replace : parse.GetValue(stack) ? ExistingSteering.Stack : ExistingSteering.Refuse;
-            var request = new PlanRequest(parse.GetValue(k), parse.GetValue(alpha), ParseSites(parse.GetValue(sites)), parse.GetValue(force));
-            var job = new PatchJob(parse.GetValue(model)!, parse.GetValue(profile)!, parse.GetValue(output)!, request,
-                new PatchOptions(parse.GetValue(fold), existing, parse.GetValue(switchable), parse.GetValue(dynamic), threshold),
-                ControlVectorSource.For(parse.GetValue(profile)!));
-            var outcome = ModelPatcher.Patch(job, line => Console.Error.WriteLine(line));
+            var settings = new PatchSettings
+            {
+                Fold = parse.GetValue(fold), Switchable = parse.GetValue(switchable), Dynamic = parse.GetValue(dynamic), ProbeThreshold = threshold,
+                Existing = parse.GetValue(replace) ? ExistingSteering.Replace : parse.GetValue(stack) ? ExistingSteering.Stack : ExistingSteering.Refuse,
+                K = parse.GetValue(k), Alpha = parse.GetValue(alpha), Sites = ParseSites(parse.GetValue(sites)), Force = parse.GetValue(force),
+                Notice = line => Console.Error.WriteLine(line),
+            };
+            var outcome = Steerer.Patch(parse.GetValue(model)!, parse.GetValue(profile)!, parse.GetValue(output)!, settings);
 
             if (outcome.Plan.Operation == SteeringOperation.Scale
                 && SignRule.NegativeFactorWarning(outcome.Plan.Provenance.Alpha, outcome.Plan.Sites.SelectMany(x => x.Units).Select(u => u.Value).ToList()) is { } sign)

@@ -85,13 +85,12 @@ public sealed class ProfileCommand : ICliCommand
             if (pairSet.Pairs.Count == 0)
                 throw new InvalidProfileException($"{parse.GetValue(pairs) ?? parse.GetValue(data)}: no pairs to profile" +
                     (pairSet.SkippedBad > 0 ? $" ({pairSet.SkippedBad} bad records skipped)" : parse.GetValue(skip) > 0 || parse.GetValue(limit) is not null ? " after --skip/--limit" : " (the file is empty)"));
-            var request = new ProfileRequest
+            var modelPath = parse.GetValue(model)!;
+            var settings = new ProfileSettings
             {
-                ModelPath = parse.GetValue(model)!,
-                Pairs = pairSet,
-                TokenizerPath = parse.GetValue(tokenizer),
+                Tokenizer = parse.GetValue(tokenizer),
                 Method = methodValue,
-                SiteKinds = kinds,
+                Sites = kinds,
                 K = parse.GetValue(k),
                 Alpha = parse.GetValue(alpha),
                 RankJointly = parse.GetValue(jointly),
@@ -117,22 +116,22 @@ public sealed class ProfileCommand : ICliCommand
             SteeringProfile profile;
             try
             {
-                profile = isQuiet ? ProfileRunner.Run(request, null, cancel.Token)
-                    : !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive ? WithProgressBar(request, cancel.Token)
-                    : ProfileRunner.Run(request, new PlainProgress(), cancel.Token);
+                profile = isQuiet ? Steerer.Profile(modelPath, pairSet, settings, null, cancel.Token)
+                    : !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive ? WithProgressBar(modelPath, pairSet, settings, cancel.Token)
+                    : Steerer.Profile(modelPath, pairSet, settings, new PlainProgress(), cancel.Token);
             }
             finally
             {
                 Console.CancelKeyPress -= onCancel;
             }
 
-            profile.Save(outPath);
+            Steerer.Save(profile, outPath);
             if (SignRule.NegativeFactorWarning(profile) is { } sign) Console.Error.WriteLine(sign);
             // The profile is whole on disk: its checkpoint has nothing more to give.
             if (checkpoint is not null) File.Delete(checkpoint.Path);
             if (!isQuiet)
             {
-                Console.WriteLine($"profiled {profile.Pairs} pairs{(request.Shard.Count > 1 ? $" (shard {request.Shard})" : "")} at {profile.Sites.Count} sites; " +
+                Console.WriteLine($"profiled {profile.Pairs} pairs{(settings.Shard.Count > 1 ? $" (shard {settings.Shard})" : "")} at {profile.Sites.Count} sites; " +
                                   $"{profile.Truncated} sequences truncated from the left, {profile.SkippedBad} bad records skipped");
                 if (profile.Pairs > 0) Console.Write(SelectionText.Summary(profile));
                 if (profile.Probes is { } fitted) Console.Write(SelectionText.ProbeSummary(fitted));
@@ -141,7 +140,7 @@ public sealed class ProfileCommand : ICliCommand
             if (parse.GetValue(check) is { } checkPath && profile.Pairs > 0)
             {
                 var held = PairsJsonl.Read(checkPath, new PairOptions());
-                Console.WriteLine(DirectionCheck.Run(request.ModelPath, profile, held.Pairs, request.Runtime, request.TokenizerPath).Describe());
+                Console.WriteLine(DirectionCheck.Run(modelPath, profile, held.Pairs, settings.Runtime, settings.Tokenizer).Describe());
             }
             Console.WriteLine($"wrote {outPath}");
             return 0;
@@ -164,7 +163,7 @@ public sealed class ProfileCommand : ICliCommand
         };
     }
 
-    private static SteeringProfile WithProgressBar(ProfileRequest request, CancellationToken cancel)
+    private static SteeringProfile WithProgressBar(string model, PairSet pairs, ProfileSettings settings, CancellationToken cancel)
     {
         SteeringProfile? result = null;
         AnsiConsole.Progress()
@@ -172,7 +171,7 @@ public sealed class ProfileCommand : ICliCommand
             .Start(ctx =>
             {
                 var bar = ctx.AddTask("profiling", maxValue: 1);
-                result = ProfileRunner.Run(request, new Progress(p =>
+                result = Steerer.Profile(model, pairs, settings, new Progress(p =>
                 {
                     bar.MaxValue = Math.Max(1, p.PairsTotal);
                     bar.Value = p.PairsDone;

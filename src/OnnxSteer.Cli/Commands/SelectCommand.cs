@@ -28,24 +28,22 @@ public sealed class SelectCommand : ICliCommand
             SelectionArguments.Check(parse.GetValue(k), parse.GetValue(alpha));
             if (parse.GetValue(output) is { } target) OutputChecks.File(target, parse.GetValue(force));
             var path = parse.GetValue(profileArg)!;
-            var profile = SteeringProfile.Load(path);
+            var profile = Steerer.Load(path);
             if (profile.Pairs < 1) throw new InvalidProfileException($"{path}: the profile holds no pairs: nothing to select from");
-            var current = profile.Selection;
-            var m = parse.GetValue(method) is { } ms ? SelectionText.ParseMethod(ms) : profile.Method;
-            var kinds = parse.GetValue(sites) is { } ss ? SelectionText.ParseSites(ss)
-                : current.Sites.Count > 0 ? current.Sites : profile.Sites.Select(s => s.Kind).Distinct().ToList();
-            var kValue = parse.GetValue(k) ?? current.K;
-            var jointlyValue = parse.GetValue(jointly) || (parse.GetValue(sites) is null && current.RankJointly);
-            var selected = UnitSelector.Select(profile,
-                kValue,
-                parse.GetValue(alpha) ?? current.Alpha,
-                kinds,
-                jointlyValue,
-                m,
-                parse.GetValue(seed) ?? current.Seed,
-                parse.GetValue(layers) is { } ls ? SelectionText.ParseLayers(ls) : current.Layers,
-                parse.GetValue(tieBreak) is { } tb ? SelectionRules.ParseTieBreak(tb) : current.TieBreak,
-                parse.GetValue(direction) is { } dr ? SelectionRules.ParseDirection(dr) : current.Direction);
+            var settings = new SelectSettings
+            {
+                K = parse.GetValue(k),
+                Alpha = parse.GetValue(alpha),
+                Method = parse.GetValue(method) is { } ms ? SelectionText.ParseMethod(ms) : null,
+                Sites = parse.GetValue(sites) is { } ss ? SelectionText.ParseSites(ss) : null,
+                RankJointly = parse.GetValue(jointly) ? true : null,
+                Seed = parse.GetValue(seed),
+                Layers = parse.GetValue(layers) is { } ls ? SelectionText.ParseLayers(ls) : null,
+                TieBreak = parse.GetValue(tieBreak) is { } tb ? SelectionRules.ParseTieBreak(tb) : null,
+                Direction = parse.GetValue(direction) is { } dr ? SelectionRules.ParseDirection(dr) : null,
+            };
+            var selected = Steerer.Select(profile, settings);
+            var (kValue, kinds, jointlyValue) = (settings.K ?? profile.Selection.K, settings.Sites ?? selected.Selection.Sites, selected.Selection.RankJointly);
             Console.Write(SelectionText.Summary(selected));
             foreach (var note in SelectionArguments.KBeyondUnits(selected, kValue, kinds, jointlyValue)) Console.Error.WriteLine(note);
             if (SignRule.NegativeFactorWarning(selected) is { } sign) Console.Error.WriteLine(sign);

@@ -42,10 +42,8 @@ internal static class DirectionCheck
         var work = Directory.CreateTempSubdirectory("onnxsteer-check-").FullName;
         try
         {
-            var profilePath = Path.Combine(work, "profile.json");
-            selected.Save(profilePath);
             var steeredDir = Path.Combine(work, "steered");
-            ModelPatcher.Patch(new PatchJob(modelPath, profilePath, steeredDir, new PlanRequest(), PatchOptions.Default));
+            ModelPatcher.Patch(new PatchJob(modelPath, "(selected profile)", steeredDir, new PlanRequest(), PatchOptions.Default, new InMemoryProfile(selected)));
             using var vanilla = DecoderModel.Open(modelPath, settings);
             var tokenizer = TokenizerLoader.Load(tokenizerPath ?? (Directory.Exists(modelPath) ? modelPath : Path.GetDirectoryName(Path.GetFullPath(modelPath))!));
             var before = Margins(vanilla, tokenizer, pairs);

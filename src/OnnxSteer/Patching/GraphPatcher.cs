@@ -124,8 +124,6 @@ internal static class GraphPatcher
     }
 
     /// <summary>One lookup by name in a graph that is not being edited (scans it; build a <see cref="GraphIndex"/> for several).</summary>
-    internal static NodeProto? FindNode(GraphProto graph, string name) => graph.Node.FirstOrDefault(n => n.Name == name);
-
     /// <summary>
     /// The node whose edge carries the site's value: the projection, or for mlp-out behind a constant bias Add
     /// (MatMul + Add, like a biased nn.Linear) that Add, so the steered value is the projection's output with its bias.

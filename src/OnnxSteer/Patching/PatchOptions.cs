@@ -1,9 +1,9 @@
 namespace OnnxSteer.Patching;
 
 /// <summary>What to do when the model already carries steering recorded by onnxsteer.</summary>
-internal enum ExistingSteering
+public enum ExistingSteering
 {
-    /// <summary>Refuse with a message naming --replace and --stack.</summary>
+    /// <summary>Refuse: the error says to choose Replace or Stack.</summary>
     Refuse,
     /// <summary>Remove the earlier steering first, then apply the new one.</summary>
     Replace,

@@ -30,10 +30,13 @@ internal sealed class ProfileFile(string path) : IProfileSource
     }
 }
 
-/// <summary>A profile held in memory; the model records the sha256 of its serialized bytes, as a saved copy would have.</summary>
-internal sealed class InMemoryProfile(SteeringProfile profile) : IProfileSource
+/// <summary>
+/// A profile held in memory. The model records <paramref name="sha256"/> when given (e.g. the file a selection was made
+/// from), else the sha256 of the profile's serialized bytes, as a saved copy would have.
+/// </summary>
+internal sealed class InMemoryProfile(SteeringProfile profile, string? sha256 = null) : IProfileSource
 {
     /// <inheritdoc/>
     public LoadedProfile Load(OnnxModel model, IReadOnlyList<SteeringSite> sites, PlanRequest request) =>
-        new(profile, request, [], Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(ProfileJson.Serialize(profile))));
+        new(profile, request, [], sha256 ?? Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(ProfileJson.Serialize(profile))));
 }

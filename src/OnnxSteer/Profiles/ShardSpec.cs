@@ -5,7 +5,9 @@ namespace OnnxSteer.Profiles;
 /// holds the pairs whose position j in the list satisfies j mod n = i. Interleaving keeps shards balanced when
 /// lengths drift along a file. The shards of one list are disjoint and together cover it.
 /// </summary>
-internal readonly record struct ShardSpec(int Index, int Count)
+/// <param name="Index">This shard's number, 0-based (i in "i/n").</param>
+/// <param name="Count">How many shards the list is cut into (n in "i/n").</param>
+public readonly record struct ShardSpec(int Index, int Count)
 {
     /// <summary>The whole list as one shard.</summary>
     public static ShardSpec All => new(0, 1);
@@ -41,7 +43,7 @@ internal readonly record struct ShardSpec(int Index, int Count)
     /// SLURM_ARRAY_TASK_ID or Kubernetes' JOB_COMPLETION_INDEX), or throws an <see cref="OnnxSteerException"/> (usage
     /// error) saying what is expected.
     /// </summary>
-    public static ShardSpec FromArgument(string text, Func<string, string?>? environment = null)
+    internal static ShardSpec FromArgument(string text, Func<string, string?>? environment = null)
     {
         var resolved = ResolveEnvironment(text, environment ?? Environment.GetEnvironmentVariable);
         return TryParse(resolved, out var s)

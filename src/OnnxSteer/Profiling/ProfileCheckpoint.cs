@@ -8,7 +8,7 @@ using OnnxSteer.Recording;
 namespace OnnxSteer.Profiling;
 
 /// <summary>When <c>profile</c> saves a checkpoint, where, and whether it continues from one.</summary>
-internal sealed record CheckpointOptions
+public sealed record CheckpointOptions
 {
     /// <summary>The checkpoint file (written atomically; removed by the CLI once the profile is saved).</summary>
     public required string Path { get; init; }

@@ -16,8 +16,7 @@ namespace OnnxSteer.Sweeping;
 /// </summary>
 internal sealed class InMemorySteering
 {
-    private readonly OnnxModel _model;
-    private readonly IReadOnlyList<SteeringSite> _sites;
+    private readonly ProfilePatcher _patcher;
     private readonly string _profileSha256;
     private readonly RuntimeSettings _runtime;
 
@@ -40,16 +39,16 @@ internal sealed class InMemorySteering
     {
         (ModelFile, Config) = Resolve(modelDirOrFile);
         _runtime = runtime ?? RuntimeSettings.Default;
-        _model = OnnxModel.Load(ModelFile);
-        if (SteeringMetadata.IsSteered(_model.Proto))
+        _patcher = new ProfilePatcher(OnnxModel.Load(ModelFile));
+        if (_patcher.IsSteered)
             throw new OnnxSteerException($"{ModelFile}: the model is already steered; sweep the original (unsteered) model", ExitCodes.InvalidInput);
-        _sites = SiteFinder.Find(_model).Sites;
+        var sites = _patcher.Sites;
         ProfilePath = profilePath;
         Profile = SteeringProfile.Load(profilePath);
         if (Profile.Method == SteeringMethod.Caa)
             throw new InvalidProfileException($"{profilePath}: a caa profile has no units to choose k of; sweep needs an austeer, actdiff or random profile");
         _profileSha256 = ProfilePlanner.Sha256OfFile(profilePath);
-        var fingerprint = ModelFingerprint.Compute(_model, _sites);
+        var fingerprint = ModelFingerprint.Compute(_patcher.Model, sites);
         if (!string.Equals(fingerprint, Profile.ModelFingerprint, StringComparison.Ordinal))
             throw new InvalidProfileException($"{profilePath}: recorded on another model ({Profile.ModelFile ?? Profile.ModelFingerprint}), not {ModelFile}");
     }
@@ -65,18 +64,15 @@ internal sealed class InMemorySteering
     }
 
     /// <summary>The steered graph of <paramref name="selected"/>, in memory (same as <c>patch</c> without --fold writes).</summary>
-    public OnnxModel Patch(SteeringProfile selected)
-    {
-        var (plan, _) = ProfilePlanner.Build(selected, ProfilePath, _profileSha256, _model, _sites, new PlanRequest());
-        return GraphPatcher.Apply(_model, plan, PatchOptions.Default).Model;
-    }
+    public OnnxModel Patch(SteeringProfile selected) =>
+        _patcher.Apply(new InMemoryProfile(selected, _profileSha256), ProfilePath, new PlanRequest(), PatchOptions.Default).Model;
 
     /// <summary>Opens the steered model of <paramref name="selected"/> from bytes; the caller disposes it.</summary>
     public DecoderModel Open(SteeringProfile selected)
     {
         var bytes = Patch(selected).Proto.ToByteArray();
         var source = $"{ModelFile} (steered in memory: k {selected.Selection.K}, alpha {selected.Selection.Alpha})";
-        var session = _runtime.OpenSession(bytes, _model.BaseDirectory, out var device, source);
+        var session = _runtime.OpenSession(bytes, _patcher.Model.BaseDirectory, out var device, source);
         try
         {
             return new DecoderModel(session, DecoderLayout.Detect(session, Config, source), Config, ownsSession: true, ModelFile, device, _runtime.DeviceId);

@@ -34,6 +34,43 @@ public sealed class StageDependencyTests
         Assert.True(problems.Count == 0, "stage references that docs/architecture.md does not allow:\n" + string.Join("\n", problems));
     }
 
+    /// <summary>The front door (root files Steerer*.cs) uses only the stages its row lists, and no stage uses it.</summary>
+    [Fact]
+    public void The_front_door_uses_only_its_row_and_no_stage_uses_it()
+    {
+        var allowed = ReadTable();
+        Assert.True(allowed.TryGetValue(FrontDoor, out var may), $"docs/architecture.md has no row for the front door ({FrontDoor})");
+        var files = Directory.EnumerateFiles(Src, FrontDoor + "*.cs", SearchOption.TopDirectoryOnly).ToList();
+        Assert.NotEmpty(files);
+        var stages = StageFolders();
+        var problems = new List<string>();
+        foreach (var file in files)
+        {
+            var text = File.ReadAllText(file);
+            foreach (var other in stages.Where(o => !may.Contains(o)))
+                if (Mentions(text, other, DeclaredTypes(other)) is { } where)
+                    problems.Add($"{FrontDoor} -> {other}: {Path.GetFileName(file)} ({where})");
+        }
+        var doorTypes = files.SelectMany(f => TypesIn(File.ReadAllText(f))).ToHashSet();
+        foreach (var stage in allowed.Where(r => r.Value.Contains(FrontDoor)).Select(r => r.Key))
+            problems.Add($"{stage}: its row lists {FrontDoor}; the front door sits above the stages");
+        foreach (var stage in stages)
+            foreach (var file in Directory.EnumerateFiles(Path.Combine(Src, stage), "*.cs", SearchOption.AllDirectories))
+                if (MentionsAny(File.ReadAllText(file), doorTypes) is { } where)
+                    problems.Add($"{stage} -> {FrontDoor}: {Path.GetRelativePath(Src, file)} ({where})");
+        Assert.True(problems.Count == 0, "front-door references that docs/architecture.md does not allow:\n" + string.Join("\n", problems));
+    }
+
+    [Fact]
+    public void The_checker_sees_a_front_door_type_used_unqualified_or_in_a_cref()
+    {
+        var types = new HashSet<string> { "Steerer", "PatchSettings" };
+        Assert.NotNull(MentionsAny("var p = Steerer.Steer(m, prof);", types));
+        Assert.NotNull(MentionsAny("/// <see cref=\"PatchSettings\"/>", types));
+        Assert.NotNull(MentionsAny("OnnxSteer.Steerer.Load(p)", types));
+        Assert.Null(MentionsAny("var s = new SteererState(); var q = x.Steerer; var r = MyPatchSettings.X;", types));
+    }
+
     [Fact]
     public void The_checker_sees_a_qualified_reference_and_ignores_a_property_of_the_same_name()
     {
@@ -42,6 +79,23 @@ public sealed class StageDependencyTests
         Assert.NotNull(Mentions("using OnnxSteer.Interop;", "Interop", types));
         Assert.Null(Mentions("var n = profile.Interop.Count; var m = Interop.Count;", "Interop", types));
         Assert.Null(Mentions("using System.Runtime.InteropServices;", "Runtime", new HashSet<string> { "InteropServices" }));
+    }
+
+    /// <summary>The row of the front door; its files are the root files named after it.</summary>
+    private const string FrontDoor = "Steerer";
+
+    /// <summary>A use of one of <paramref name="types"/> (root-namespace types need no qualification): the name as a
+    /// word, not a member access (<c>x.Steerer</c>) and not part of a longer name.</summary>
+    private static string? MentionsAny(string text, ISet<string> types)
+    {
+        foreach (Match m in Regex.Matches(text, @"(?<![\w])(?:OnnxSteer\.)?([A-Z]\w*)\b"))
+        {
+            if (!types.Contains(m.Groups[1].Value)) continue;
+            var before = m.Index > 0 ? text[m.Index - 1] : ' ';
+            if (before == '.') continue;
+            return m.Value;
+        }
+        return null;
     }
 
     private static string? Mentions(string text, string stage, ISet<string> stageTypes)
@@ -59,8 +113,10 @@ public sealed class StageDependencyTests
 
     private static HashSet<string> DeclaredTypes(string stage) =>
         Directory.EnumerateFiles(Path.Combine(Src, stage), "*.cs", SearchOption.AllDirectories)
-            .SelectMany(f => Regex.Matches(File.ReadAllText(f), @"\b(?:class|struct|record|enum|interface)\s+([A-Z]\w*)").Select(m => m.Groups[1].Value))
-            .ToHashSet();
+            .SelectMany(f => TypesIn(File.ReadAllText(f))).ToHashSet();
+
+    private static IEnumerable<string> TypesIn(string source) =>
+        Regex.Matches(source, @"\b(?:class|struct|record|enum|interface)\s+([A-Z]\w*)").Select(m => m.Groups[1].Value);
 
     /// <summary>stage → the stages it may use, from the table's rows (a parenthesis after a stage is a comment).</summary>
     private static Dictionary<string, HashSet<string>> ReadTable()

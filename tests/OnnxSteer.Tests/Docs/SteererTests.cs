@@ -2,36 +2,149 @@ using Google.Protobuf;
 using OnnxSteer.ModelFiles;
 using OnnxSteer.Pairs;
 using OnnxSteer.Patching;
+using OnnxSteer.Profiles;
+using OnnxSteer.Runtime;
 using OnnxSteer.Sites;
 using OnnxSteer.Tests.Infrastructure;
+using OnnxSteer.Tests.Patching;
 using Xunit;
 
 namespace OnnxSteer.Tests.Docs;
 
-/// <summary>The front door patches a profile held in memory exactly as it patches the same profile saved to a file.</summary>
-public sealed class SteererTests
+/// <summary>One profile of the imported genai model (fp32, external data), recorded once for every test here.</summary>
+public sealed class SteererFixture : IDisposable
+{
+    private readonly Lazy<(string Model, SteeringProfile Profile, string Saved)> _profiled;
+
+    public static readonly ContrastivePair[] Pairs =
+    [
+        new("Tom got a new red bike. Tom was so", " happy", " sad"),
+        new("Lily played with a ball all day. At the end of the day Lily felt very", " happy", " sad"),
+    ];
+
+    public static readonly ProfileSettings Settings = new() { K = 4, Alpha = 2, Sites = [SiteKind.Mlp] };
+
+    internal TempDir Tmp { get; } = new();
+
+    public SteererFixture() => _profiled = new(() =>
+    {
+        var model = ImportedModels.Get("genai", "fp32");
+        var profile = Steerer.Profile(model, Pairs, Settings);
+        var saved = Tmp["profile.json"];
+        Steerer.Save(profile, saved);
+        return (model, profile, saved);
+    });
+
+    public string Model => _profiled.Value.Model;
+    public SteeringProfile Profile => _profiled.Value.Profile;
+    public string Saved => _profiled.Value.Saved;
+
+    public void Dispose() => Tmp.Dispose();
+}
+
+/// <summary>
+/// The front door against the paths it wraps: in memory against on disk, the library against the CLI, patch against
+/// unpatch. Each compares bytes or protobuf structure, so a difference anywhere in the chain fails.
+/// </summary>
+public sealed class SteererTests(SteererFixture f) : IClassFixture<SteererFixture>
 {
     [SharedFact]
     public void Patching_a_profile_in_memory_writes_the_model_a_saved_copy_gives_and_records_its_sha256()
     {
-        var model = ImportedModels.Get("genai", "fp32");
-        var dir = Directory.CreateTempSubdirectory("onnxsteer-steerer-").FullName;
-        try
+        Steerer.Patch(f.Model, f.Profile, f.Tmp["from-memory"]);
+        Steerer.Patch(f.Model, f.Saved, f.Tmp["from-file"]);
+
+        var a = OnnxModel.Load(f.Tmp["from-memory/model.onnx"]);
+        var b = OnnxModel.Load(f.Tmp["from-file/model.onnx"]);
+        Assert.Equal(b.Proto.ToByteArray(), a.Proto.ToByteArray());
+        var step = Assert.Single(SteeringMetadata.Read(a.Proto, "from-memory"));
+        Assert.Equal(ProfilePlanner.Sha256OfFile(f.Saved), step.ProfileSha256);
+    }
+
+    [SharedFact]
+    public void Steer_in_memory_gives_the_model_patch_writes_byte_for_byte()
+    {
+        var settings = new PatchSettings { K = 3, Alpha = 1.5, Switchable = true };
+        var outcome = Steerer.Patch(f.Model, f.Saved, f.Tmp["patched"], settings);
+        var steered = Steerer.Steer(f.Model, f.Saved, settings);
+
+        var written = OnnxModel.Load(outcome.Written.ModelFile);
+        Assert.Equal(written.Proto.ToByteArray(), steered.ToBytes());
+        Assert.Equal(3, steered.Patch.Step.K);
+        Assert.Equal(3, steered.Plan.Sites.Sum(s => s.Units.Count));
+        Assert.NotEqual(OnnxModel.Load(f.Model).Proto.ToByteArray(), steered.Model.Proto.ToByteArray());
+        // As docs/library.md shows: ONNX Runtime opens the bytes, reading external data from the model's folder.
+        using (var session = Steerer.OpenSession(steered))
+            Assert.Contains(SwitchableSteering.StrengthName, session.OverridableInitializerMetadata.Keys);
+        // Writing the in-memory model later gives the same file as patching straight to disk.
+        var later = steered.Write(f.Tmp["written-later"]);
+        Assert.Equal(File.ReadAllBytes(outcome.Written.ModelFile), File.ReadAllBytes(later.ModelFile));
+    }
+
+    [SharedFact]
+    public void Unpatch_restores_a_model_structurally_equal_to_the_original()
+    {
+        var original = OnnxModel.Load(f.Model).Proto;
+        foreach (var (name, settings) in new[] { ("fold", new PatchSettings { Fold = true }), ("switch", new PatchSettings { Switchable = true }) })
         {
-            var profile = Steerer.Profile(model, [new ContrastivePair("Tom got a new red bike. Tom was so", " happy", " sad")],
-                new ProfileSettings { K = 4, Alpha = 2, Sites = [SiteKind.Mlp] });
-            var saved = Path.Combine(dir, "profile.json");
-            Steerer.Save(profile, saved);
+            var patched = Steerer.Patch(f.Model, f.Profile, f.Tmp["steered-" + name], settings);
+            Assert.NotEqual(original, OnnxModel.Load(patched.Written.ModelFile).Proto);
 
-            Steerer.Patch(model, profile, Path.Combine(dir, "from-memory"));
-            Steerer.Patch(model, saved, Path.Combine(dir, "from-file"));
-
-            var a = OnnxModel.Load(Path.Combine(dir, "from-memory", "model.onnx"));
-            var b = OnnxModel.Load(Path.Combine(dir, "from-file", "model.onnx"));
-            Assert.Equal(b.Proto.ToByteArray(), a.Proto.ToByteArray());
-            var step = Assert.Single(SteeringMetadata.Read(a.Proto, "from-memory"));
-            Assert.Equal(ProfilePlanner.Sha256OfFile(saved), step.ProfileSha256);
+            var (written, removed) = Steerer.UnpatchWithRecord(patched.Written.ModelFile, f.Tmp["restored-" + name]);
+            Assert.Equal("austeer", Assert.Single(removed).Method);
+            Assert.Equal(original, OnnxModel.Load(written.ModelFile).Proto);
         }
-        finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    [SharedFact]
+    public void Cli_patch_and_Steerer_Patch_write_byte_identical_files()
+    {
+        var (code, stdout, stderr) = CliProcess.Run(null, "patch", f.Model, f.Saved, "-o", f.Tmp["cli"], "--k", "2", "--alpha", "3", "--sites", "mlp", "--switchable");
+        Assert.True(code == 0, stderr);
+        Assert.Contains("wrote ", stdout);
+        Steerer.Patch(f.Model, f.Saved, f.Tmp["library"], new PatchSettings { K = 2, Alpha = 3, Sites = [SiteKind.Mlp], Switchable = true });
+
+        var cli = Directory.GetFiles(f.Tmp["cli"]).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToList();
+        var library = Directory.GetFiles(f.Tmp["library"]).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToList();
+        Assert.Equal(cli, library);
+        Assert.Contains("model.onnx", cli);
+        foreach (var file in cli)
+            Assert.True(File.ReadAllBytes(Path.Combine(f.Tmp["cli"], file!)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(f.Tmp["library"], file!))),
+                $"{file} differs between the CLI and the library");
+    }
+
+    [SharedFact]
+    public void Select_with_no_choices_keeps_the_selection_and_with_choices_writes_what_cli_select_writes()
+    {
+        var same = Steerer.Select(f.Profile, new SelectSettings());
+        Assert.Equal(f.Profile.Units.Select(u => (u.Site, u.Index, u.Gamma)), same.Units.Select(u => (u.Site, u.Index, u.Gamma)));
+
+        var (code, _, stderr) = CliProcess.Run(null, "select", f.Saved, "--k", "2", "--alpha", "5", "--direction", "sign-aware", "-o", f.Tmp["cli-select.json"]);
+        Assert.True(code == 0, stderr);
+        var chosen = Steerer.Select(f.Profile, new SelectSettings { K = 2, Alpha = 5, Direction = DirectionRule.SignAware });
+        Steerer.Save(chosen, f.Tmp["library-select.json"]);
+        Assert.Equal(File.ReadAllBytes(f.Tmp["cli-select.json"]), File.ReadAllBytes(f.Tmp["library-select.json"]));
+        Assert.Equal(2, chosen.Units.Count);
+        Assert.NotEqual(f.Profile.Units.Select(u => u.Gamma), chosen.Units.Select(u => u.Gamma));
+    }
+
+    [SharedFact]
+    public void Merge_of_the_shards_equals_the_whole_and_writes_what_cli_merge_writes()
+    {
+        var shards = new[] { 0, 1 }.Select(i =>
+        {
+            var path = f.Tmp[$"shard{i}.json"];
+            Steerer.Save(Steerer.Profile(f.Model, SteererFixture.Pairs, SteererFixture.Settings with { Shard = new ShardSpec(i, 2) }), path);
+            return path;
+        }).ToList();
+
+        var merged = Steerer.Merge(shards);
+        Assert.Equal(f.Profile.Pairs, merged.Pairs);
+        Assert.Equal(f.Profile.Units.Select(u => (u.Site, u.Index, u.Gamma)), merged.Units.Select(u => (u.Site, u.Index, u.Gamma)));
+
+        var (code, _, stderr) = CliProcess.Run(null, ["merge", .. shards, "-o", f.Tmp["cli-merged.json"]]);
+        Assert.True(code == 0, stderr);
+        Steerer.Save(merged, f.Tmp["library-merged.json"]);
+        Assert.Equal(File.ReadAllBytes(f.Tmp["cli-merged.json"]), File.ReadAllBytes(f.Tmp["library-merged.json"]));
     }
 }
