@@ -10,6 +10,7 @@ using OnnxSteer.Sites;
 using OnnxSteer.Tests.Infrastructure;
 using Xunit;
 using Xunit.Abstractions;
+using OnnxSteer.Cli;
 
 namespace OnnxSteer.Tests.Patching;
 
@@ -190,7 +191,7 @@ public sealed class DynamicPatchTests(ITestOutputHelper output)
 
         var folded = Assert.Throws<OnnxSteerException>(() =>
             ModelPatcher.Patch(new PatchJob(s.ModelFile, s.Profile, s.Tmp["fold"], new PlanRequest(), new PatchOptions(Fold: true, Dynamic: true))));
-        Assert.Equal(ExitCodes.Usage, folded.ExitCode);
+        Assert.Equal(ExitCodes.Usage, ErrorReporter.ExitCode(folded));
 
         var cli = CliProcess.Run(null, "patch", s.ModelFile, s.Profile, "-o", s.Tmp["cli"], "--dynamic", "--fold");
         Assert.Equal(ExitCodes.Usage, cli.Code);

@@ -172,7 +172,7 @@ public class UnitEvidenceTests : IDisposable
         var e = Assert.Throws<OnnxSteerException>(() =>
             UnitSelector.Select(loaded, 2, 1, [SiteKind.Attn], false, SteeringMethod.AuSteer, tieBreak: TieBreak.Effect));
         Assert.Contains("onnxsteer.profile/1", e.Message);
-        Assert.Equal(ExitCodes.InvalidInput, e.ExitCode);
+        Assert.Equal(ExitCodes.InvalidInput, ErrorReporter.ExitCode(e));
         var resaved = Path.Combine(_dir, "v2.json");
         p.Save(resaved);
         Assert.Equal(SteeringProfile.SchemaId, SteeringProfile.Load(resaved).Schema);

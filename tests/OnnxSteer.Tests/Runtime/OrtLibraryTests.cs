@@ -1,5 +1,6 @@
 using OnnxSteer.Runtime;
 using Xunit;
+using OnnxSteer.Cli;
 
 namespace OnnxSteer.Tests.Runtime;
 
@@ -46,7 +47,7 @@ public class OrtLibraryTests
         Assert.Contains(missing, e.Message);
         Assert.Contains("--ort-library", e.Message);
         Assert.Contains(OrtLibrary.EnvironmentVariable, e.Message);
-        Assert.Equal(ExitCodes.Runtime, e.ExitCode);
+        Assert.Equal(ExitCodes.Runtime, ErrorReporter.ExitCode(e));
         Assert.DoesNotContain('\n', e.Message);
 
         var empty = Directory.CreateTempSubdirectory("onnxsteer-rt-");

@@ -1,6 +1,7 @@
 using OnnxSteer.Profiles;
 using OnnxSteer.Sweeping;
 using Xunit;
+using OnnxSteer.Cli;
 
 namespace OnnxSteer.Tests.Sweeping;
 
@@ -44,7 +45,7 @@ public class SweepSlicesTests
     {
         var profile = Profile("copa val.jsonl skip 0 limit 40");
         var e = Assert.Throws<OnnxSteerException>(() => SweepSlices.Plan(profile, "val.jsonl", 30, 5, 5));
-        Assert.Equal(ExitCodes.Usage, e.ExitCode);
+        Assert.Equal(ExitCodes.Usage, ErrorReporter.ExitCode(e));
         Assert.Contains("--offset 40", e.Message);
         Assert.Equal(45, SweepSlices.Plan(profile, "val.jsonl", 40, 5, 5).Test.Offset);
         // Bad records the profile skipped still count as records it read.
@@ -67,11 +68,11 @@ public class SweepSlicesTests
     {
         Assert.Equal([1, 4, 16], SweepGrid.ParseK("16, 4,1,4"));
         Assert.Equal([0, 2.5, 20], SweepGrid.ParseAlpha("20,0,2.5"));
-        Assert.Equal(ExitCodes.Usage, Assert.Throws<OnnxSteerException>(() => SweepGrid.ParseK("1,0")).ExitCode);
+        Assert.Equal(ExitCodes.Usage, ErrorReporter.ExitCode(Assert.Throws<OnnxSteerException>(() => SweepGrid.ParseK("1,0"))));
         // A negative alpha is a setting like any other (docs/errors.md, "The sign of alpha").
         Assert.Equal([-5, 1], SweepGrid.ParseAlpha("1,-5"));
-        Assert.Equal(ExitCodes.Usage, Assert.Throws<OnnxSteerException>(() => SweepGrid.ParseAlpha("1,x")).ExitCode);
-        Assert.Equal(ExitCodes.Usage, Assert.Throws<OnnxSteerException>(() => SweepGrid.ParseAlpha("nan")).ExitCode);
+        Assert.Equal(ExitCodes.Usage, ErrorReporter.ExitCode(Assert.Throws<OnnxSteerException>(() => SweepGrid.ParseAlpha("1,x"))));
+        Assert.Equal(ExitCodes.Usage, ErrorReporter.ExitCode(Assert.Throws<OnnxSteerException>(() => SweepGrid.ParseAlpha("nan"))));
         Assert.Equal([new SweepSetting(1, 1), new SweepSetting(1, 5), new SweepSetting(2, 1), new SweepSetting(2, 5)], SweepGrid.Settings([2, 1], [5, 1]));
     }
 }
