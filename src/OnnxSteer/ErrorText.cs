@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer;
 
@@ -6,7 +7,9 @@ namespace OnnxSteer;
 /// The text of an <see cref="OnnxSteerException"/>: plain words and mentions of the library parameters it is about
 /// (<see cref="Param"/>). The library prints a mention as the parameter's name (<c>alpha</c>); a front end renders it
 /// in its own terms (the CLI as the option, <c>--alpha</c>), so the library never needs to know its callers' flags.
-/// Written as an interpolated string: <c>$"{Param("k")} {k}: must be at least 1"</c>.
+/// Written as an interpolated string: <c>$"{Param("k")} {k}: must be at least 1"</c>. Pass it straight to the exception
+/// or assign it to an <see cref="ErrorText"/>: a conditional of interpolated strings (<c>c ? $"…" : $"…"</c>) is a plain
+/// string and keeps only the names.
 /// </summary>
 [InterpolatedStringHandler]
 public sealed class ErrorText

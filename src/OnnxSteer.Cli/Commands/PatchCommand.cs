@@ -65,10 +65,6 @@ public sealed class PatchCommand : ICliCommand
         {
             if (parse.GetValue(replace) && parse.GetValue(stack))
                 throw new OnnxSteerException("--replace and --stack cannot be used together", ExitCodes.Usage);
-            if (parse.GetValue(fold) && parse.GetValue(switchable))
-                throw new OnnxSteerException("--fold and --switchable cannot be used together: a folded weight has no vector to override", ExitCodes.Usage);
-            if (parse.GetValue(fold) && parse.GetValue(dynamic))
-                throw new OnnxSteerException("--fold and --dynamic cannot be used together: a folded weight cannot depend on the input", ExitCodes.Usage);
             if (parse.GetValue(probeThreshold) is var threshold && !(threshold is >= 0 and <= 1))
                 throw new OnnxSteerException($"--probe-threshold {threshold}: must be between 0 and 1", ExitCodes.Usage);
             SelectionArguments.Check(parse.GetValue(k), parse.GetValue(alpha));

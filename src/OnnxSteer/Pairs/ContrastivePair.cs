@@ -1,3 +1,5 @@
+using static OnnxSteer.ErrorText;
+
 namespace OnnxSteer.Pairs;
 
 /// <summary>
@@ -42,8 +44,8 @@ public static class PairCollector
     /// </summary>
     public static PairSet Collect(IEnumerable<(string Origin, Func<ContrastivePair> Build)> records, PairOptions options, string description)
     {
-        if (options.Skip < 0) throw new OnnxSteerException($"--skip {options.Skip}: must be ≥ 0", ExitCodes.Usage);
-        if (options.Limit is < 0) throw new OnnxSteerException($"pair limit {options.Limit}: must be ≥ 0", ExitCodes.Usage);
+        if (options.Skip < 0) throw new InvalidParameterException("skip", $"{Param("skip")} {options.Skip}: must be ≥ 0");
+        if (options.Limit is < 0) throw new InvalidParameterException("limit", $"pair limit {options.Limit}: must be ≥ 0");
         var pairs = new List<ContrastivePair>();
         var skipped = 0;
         var reasons = new List<string>();
@@ -56,7 +58,7 @@ public static class PairCollector
             }
             catch (BadRecordException e)
             {
-                if (!options.SkipBad) throw new InvalidProfileException($"{origin}: {e.Message} (--skip-bad skips such records)");
+                if (!options.SkipBad) throw new InvalidProfileException($"{origin}: {e.Message} ({Param("skipBad")} skips such records)");
                 skipped++;
                 if (reasons.Count < 5) reasons.Add($"{origin}: {e.Message}");
             }

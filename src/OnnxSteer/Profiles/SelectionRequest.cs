@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using OnnxSteer.Sites;
+using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.Profiles;
 
@@ -14,10 +15,10 @@ public static class SelectionText
         foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             if (!SiteKinds.TryParse(part, out var kind))
-                throw new OnnxSteerException($"--sites: unknown site kind '{part}': expected attn, mlp or mlp-out (comma-separated)", ExitCodes.Usage);
+                throw new InvalidParameterException("sites", $"{Param("sites")}: unknown site kind '{part}': expected attn, mlp or mlp-out (comma-separated)");
             if (!kinds.Contains(kind)) kinds.Add(kind);
         }
-        if (kinds.Count == 0) throw new OnnxSteerException("--sites: empty; expected attn, mlp or mlp-out (comma-separated)", ExitCodes.Usage);
+        if (kinds.Count == 0) throw new InvalidParameterException("sites", $"{Param("sites")}: empty; expected attn, mlp or mlp-out (comma-separated)");
         return kinds;
     }
 
@@ -26,13 +27,13 @@ public static class SelectionText
         text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(s => int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var l)
                 ? l
-                : throw new OnnxSteerException($"--layers: '{s}' is not a layer number", ExitCodes.Usage))
+                : throw new InvalidParameterException("layers", $"{Param("layers")}: '{s}' is not a layer number"))
             .ToList();
 
     /// <summary>Parses a method name; throws a usage error listing the choices.</summary>
     public static SteeringMethod ParseMethod(string text) => SteeringMethods.TryParse(text, out var m)
         ? m
-        : throw new OnnxSteerException($"--method: unknown method '{text}': expected austeer, actdiff, random or caa", ExitCodes.Usage);
+        : throw new InvalidParameterException("method", $"{Param("method")}: unknown method '{text}': expected austeer, actdiff, random or caa");
 
     /// <summary>A few lines describing the selection, then up to <paramref name="maxUnits"/> units as a table.</summary>
     public static string Summary(SteeringProfile p, int maxUnits = 20)

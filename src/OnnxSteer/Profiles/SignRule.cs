@@ -1,4 +1,5 @@
 using System.Globalization;
+using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.Profiles;
 
@@ -17,8 +18,8 @@ public static class SignRule
 
     /// <summary>Refuses only what no rule can use: NaN and infinities.</summary>
     /// <exception cref="OnnxSteerException">Exit 64.</exception>
-    public static double CheckAlpha(double alpha, string option = "--alpha") =>
-        double.IsFinite(alpha) ? alpha : throw new OnnxSteerException($"{option} {alpha.ToString(CultureInfo.InvariantCulture)}: must be a finite number", ExitCodes.Usage);
+    public static double CheckAlpha(double alpha, string parameter = "alpha") =>
+        double.IsFinite(alpha) ? alpha : throw new InvalidParameterException(parameter, $"{Param(parameter)} {alpha.ToString(CultureInfo.InvariantCulture)}: must be a finite number");
 
     /// <summary>
     /// A one-line warning when any of <paramref name="gammas"/> makes the factor 1 + gamma negative; null when none does.

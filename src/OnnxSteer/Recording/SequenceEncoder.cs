@@ -1,5 +1,6 @@
 using OnnxSteer.Pairs;
 using OnnxSteer.Tokenizers;
+using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.Recording;
 
@@ -14,7 +15,7 @@ public sealed record EncodedPair(ContrastivePair Pair, IReadOnlyList<int> Positi
 public sealed class SequenceEncoder(ITokenizer tokenizer, int maxTokens)
 {
     /// <summary>The longest sequence the model is run on.</summary>
-    public int MaxTokens { get; } = maxTokens >= 2 ? maxTokens : throw new OnnxSteerException($"--max-tokens {maxTokens}: must be at least 2", ExitCodes.Usage);
+    public int MaxTokens { get; } = maxTokens >= 2 ? maxTokens : throw new InvalidParameterException("maxTokens", $"{Param("maxTokens")} {maxTokens}: must be at least 2");
 
     /// <summary>Encodes a pair; throws <see cref="BadRecordException"/> when an answer cannot fit.</summary>
     public EncodedPair Encode(ContrastivePair pair)

@@ -26,5 +26,5 @@ public class OrtException : RuntimeUnavailableException
 }
 
 /// <summary>An execution provider (e.g. CUDA) could not be added to a session.</summary>
-public sealed class ExecutionProviderUnavailableException(string message, Exception? inner = null)
+public sealed class ExecutionProviderUnavailableException(ErrorText message, Exception? inner = null)
     : RuntimeUnavailableException(message, inner);

@@ -102,7 +102,7 @@ public class PairsAndFluencyTests(ITestOutputHelper output) : IDisposable
         }
         // The story model prefers the in-domain answers in most of these; printed, not asserted.
         output.WriteLine(EvalReport.Text("stories260K pairs", result));
-        Assert.Equal(ExitCodes.Usage, ErrorReporter.ExitCode(Assert.Throws<OnnxSteerException>(() =>
+        Assert.Equal(ExitCodes.Usage, ErrorReporter.ExitCode(Assert.Throws<InvalidParameterException>(() =>
             new Evaluator(model, tokenizer).Run(BenchmarkTask.Pairs, EvalMode.Generate, items))));
     }
 
@@ -159,7 +159,7 @@ public class PairsAndFluencyTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(EvalMode.Generate, EvalModes.Resolve(null, BenchmarkTask.Copa));
         Assert.Equal(EvalMode.Loglik, EvalModes.Resolve(null, BenchmarkTask.Pairs));
         Assert.Equal(EvalMode.Loglik, EvalModes.Resolve("loglik", BenchmarkTask.BoolQ));
-        Assert.Equal(ExitCodes.Usage, ErrorReporter.ExitCode(Assert.Throws<OnnxSteerException>(() => EvalModes.Resolve("beam", BenchmarkTask.Copa))));
+        Assert.Equal(ExitCodes.Usage, ErrorReporter.ExitCode(Assert.Throws<InvalidParameterException>(() => EvalModes.Resolve("beam", BenchmarkTask.Copa))));
     }
 
     [Fact]
@@ -169,6 +169,6 @@ public class PairsAndFluencyTests(ITestOutputHelper output) : IDisposable
         File.WriteAllText(path, "One day a boy went out.\n\n   \nThe end.\n");
         Assert.Equal(["One day a boy went out.", "The end."], NeutralTexts.Load(path));
         File.WriteAllText(path, "\n \n");
-        Assert.Equal(ExitCodes.InvalidInput, ErrorReporter.ExitCode(Assert.Throws<OnnxSteerException>(() => NeutralTexts.Load(path))));
+        Assert.Equal(ExitCodes.InvalidInput, ErrorReporter.ExitCode(Assert.Throws<InvalidInputException>(() => NeutralTexts.Load(path))));
     }
 }

@@ -189,7 +189,7 @@ public sealed class DynamicPatchTests(ITestOutputHelper output)
         Assert.Contains("no steered site has a probe with held-out accuracy ≥ 0.95", strict.Message);
         Assert.False(Directory.Exists(s.Tmp["strict"]) && Directory.EnumerateFiles(s.Tmp["strict"]).Any());
 
-        var folded = Assert.Throws<OnnxSteerException>(() =>
+        var folded = Assert.Throws<InvalidParameterException>(() =>
             ModelPatcher.Patch(new PatchJob(s.ModelFile, s.Profile, s.Tmp["fold"], new PlanRequest(), new PatchOptions(Fold: true, Dynamic: true))));
         Assert.Equal(ExitCodes.Usage, ErrorReporter.ExitCode(folded));
 

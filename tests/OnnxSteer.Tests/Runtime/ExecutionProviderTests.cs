@@ -34,7 +34,7 @@ public class ExecutionProviderTests
         {
             Assert.Contains("has no libonnxruntime_providers_cuda.so", e.Message);
             Assert.Contains("Microsoft.ML.OnnxRuntime.Gpu.Linux", e.Message);
-            Assert.Contains("--ort-library", e.Message);
+            Assert.Contains("--ort-library", ErrorReporter.Message(e));
         }
     }
 
@@ -78,8 +78,8 @@ public class ExecutionProviderTests
     {
         using (var options = new RuntimeSettings { Threads = 2 }.CreateSessionOptions())
             Assert.Equal(2, options.IntraOpNumThreads);
-        Assert.Equal(ExitCodes.Usage, ErrorReporter.ExitCode(Assert.Throws<OnnxSteerException>(() => new RuntimeSettings { Threads = -1 }.CreateSessionOptions())));
-        Assert.Equal(ExitCodes.Usage, ErrorReporter.ExitCode(Assert.Throws<OnnxSteerException>(() => new RuntimeSettings { DeviceId = -1 }.CreateSessionOptions())));
+        Assert.Equal(ExitCodes.Usage, ErrorReporter.ExitCode(Assert.Throws<InvalidParameterException>(() => new RuntimeSettings { Threads = -1 }.CreateSessionOptions())));
+        Assert.Equal(ExitCodes.Usage, ErrorReporter.ExitCode(Assert.Throws<InvalidParameterException>(() => new RuntimeSettings { DeviceId = -1 }.CreateSessionOptions())));
     }
 
     [Theory]
@@ -91,5 +91,5 @@ public class ExecutionProviderTests
 
     [Fact]
     public void ParseDevice_RejectsOthers() =>
-        Assert.Contains("expected cpu, cuda or auto", Assert.Throws<OnnxSteerException>(() => ExecutionProviders.ParseDevice("tpu")).Message);
+        Assert.Contains("expected cpu, cuda or auto", Assert.Throws<InvalidParameterException>(() => ExecutionProviders.ParseDevice("tpu")).Message);
 }

@@ -257,7 +257,7 @@ public class SweepTests(ITestOutputHelper output)
         Assert.Equal("warning: only 3 test records after record 3 (--test 10)", r.Slices.Notes[1]);
         Assert.Equal(new SweepSetting(2, 5), r.Chosen!.Setting);
         Assert.Equal(3, r.Test!.Comparison.Counts.Total);
-        Assert.Equal(ExitCodes.Usage, ErrorReporter.ExitCode(Assert.Throws<OnnxSteerException>(() =>
+        Assert.Equal(ExitCodes.Usage, ErrorReporter.ExitCode(Assert.Throws<InvalidParameterException>(() =>
             SweepRunner.Run(F.Request() with { Task = BenchmarkTask.Pairs, DataPath = path, Mode = EvalMode.Generate }))));
     }
 
