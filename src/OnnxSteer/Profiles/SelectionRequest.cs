@@ -8,7 +8,7 @@ namespace OnnxSteer.Profiles;
 /// <summary>Command-line forms shared by profile, select and merge: site lists, layer lists and a printable summary.</summary>
 public static class SelectionText
 {
-    /// <summary>Parses "attn,mlp-out" into site kinds; throws a usage error naming the bad entry.</summary>
+    /// <summary>Parses "attn,mlp-out" into site kinds; throws an <see cref="InvalidParameterException"/> naming the bad entry.</summary>
     public static List<SiteKind> ParseSites(string text)
     {
         var kinds = new List<SiteKind>();
@@ -22,7 +22,7 @@ public static class SelectionText
         return kinds;
     }
 
-    /// <summary>Parses "3,5" into layer numbers; throws a usage error naming the bad entry.</summary>
+    /// <summary>Parses "3,5" into layer numbers; throws an <see cref="InvalidParameterException"/> naming the bad entry.</summary>
     public static List<int> ParseLayers(string text) =>
         text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(s => int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var l)
@@ -30,7 +30,7 @@ public static class SelectionText
                 : throw new InvalidParameterException("layers", $"{Param("layers")}: '{s}' is not a layer number"))
             .ToList();
 
-    /// <summary>Parses a method name; throws a usage error listing the choices.</summary>
+    /// <summary>Parses a method name; throws an <see cref="InvalidParameterException"/> listing the choices.</summary>
     public static SteeringMethod ParseMethod(string text) => SteeringMethods.TryParse(text, out var m)
         ? m
         : throw new InvalidParameterException("method", $"{Param("method")}: unknown method '{text}': expected austeer, actdiff, random or caa");

@@ -61,12 +61,12 @@ public static class SelectionRules
         }
     }
 
-    /// <summary>Parses --tie-break; throws a usage error listing the choices.</summary>
+    /// <summary>Parses a tie-break rule; throws an <see cref="InvalidParameterException"/> listing the choices.</summary>
     public static TieBreak ParseTieBreak(string text) => TryParseTieBreak(text, out var rule)
         ? rule
         : throw new InvalidParameterException("tieBreak", $"{Param("tieBreak")}: unknown rule '{text}': expected released or effect");
 
-    /// <summary>Parses --direction; throws a usage error listing the choices.</summary>
+    /// <summary>Parses a direction rule; throws an <see cref="InvalidParameterException"/> listing the choices.</summary>
     public static DirectionRule ParseDirection(string text) => TryParseDirection(text, out var rule)
         ? rule
         : throw new InvalidParameterException("direction", $"{Param("direction")}: unknown rule '{text}': expected released or sign-aware");

@@ -33,7 +33,7 @@ public readonly record struct ShardSpec(int Index, int Count)
         return true;
     }
 
-    /// <summary>Parses "i/n" or throws an <see cref="OnnxSteerException"/> (usage error) saying what is expected.</summary>
+    /// <summary>Parses "i/n" or throws an <see cref="InvalidParameterException"/> saying what is expected.</summary>
     public static ShardSpec Parse(string text) => TryParse(text, out var s)
         ? s
         : throw new InvalidParameterException("shard", $"{Param("shard")} '{text}': expected i/n with 0 ≤ i < n (0-based), e.g. 0/4");
@@ -54,7 +54,7 @@ public readonly record struct ShardSpec(int Index, int Count)
 
     private const string EnvPrefix = "env:";
 
-    /// <summary>"env:VAR/n" → "value/n"; anything else unchanged. An unset or empty variable is a usage error.</summary>
+    /// <summary>"env:VAR/n" → "value/n"; anything else unchanged. An unset or empty variable is an <see cref="InvalidParameterException"/>.</summary>
     private static string ResolveEnvironment(string text, Func<string, string?> environment)
     {
         if (!text.StartsWith(EnvPrefix, StringComparison.Ordinal)) return text;

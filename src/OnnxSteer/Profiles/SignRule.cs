@@ -17,7 +17,7 @@ public static class SignRule
     public const string DocLink = "docs/errors.md#the-sign-of-alpha";
 
     /// <summary>Refuses only what no rule can use: NaN and infinities.</summary>
-    /// <exception cref="OnnxSteerException">Exit 64.</exception>
+    /// <exception cref="InvalidParameterException"><paramref name="alpha"/> is NaN or infinite.</exception>
     public static double CheckAlpha(double alpha, string parameter = "alpha") =>
         double.IsFinite(alpha) ? alpha : throw new InvalidParameterException(parameter, $"{Param(parameter)} {alpha.ToString(CultureInfo.InvariantCulture)}: must be a finite number");
 

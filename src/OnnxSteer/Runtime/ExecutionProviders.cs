@@ -75,7 +75,7 @@ public static class ExecutionProviders
         return folders.Any(f => File.Exists(Path.Combine(f, CudaProviderLibrary)));
     }
 
-    /// <summary>Adds the CUDA provider on <paramref name="deviceId"/>; <see cref="ExecutionProviderUnavailableException"/> (exit 4) when it cannot load.</summary>
+    /// <summary>Adds the CUDA provider on <paramref name="deviceId"/>; <see cref="ExecutionProviderUnavailableException"/> when it cannot load.</summary>
     public static void AppendCuda(SessionOptions options, int deviceId)
     {
         // The V2 provider options go through OrtApi, which every build has (a CPU build then reports that it cannot load

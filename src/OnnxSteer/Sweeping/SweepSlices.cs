@@ -66,7 +66,7 @@ public sealed record SweepSlices(RecordRange Validation, RecordRange Test, IRead
     /// <param name="offset">First validation record; null = chosen to avoid the profile's records.</param>
     /// <param name="validation">Validation records.</param>
     /// <param name="test">Test records; null = the rest of the file (stopping where the profile's records begin, if later).</param>
-    /// <exception cref="OnnxSteerException">The slices would overlap the profile's pairs (usage error).</exception>
+    /// <exception cref="InvalidParameterException">The slices would overlap the profile's pairs (<c>offset</c>).</exception>
     public static SweepSlices Plan(SteeringProfile profile, string dataPath, int? offset, int validation, int? test)
     {
         if (validation < 1) throw new InvalidParameterException("validation", $"{Param("validation")} {validation}: must be at least 1");
