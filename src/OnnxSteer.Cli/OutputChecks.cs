@@ -19,7 +19,7 @@ public static class OutputChecks
     /// <summary>A file output (profile, export): refused when it exists unless <paramref name="force"/>; its folder must be writable.</summary>
     public static void File(string path, bool force)
     {
-        if (Directory.Exists(path)) throw new OnnxSteerException($"{path}: is a folder; give a file name", ExitCodes.Usage);
+        if (Directory.Exists(path)) throw new CommandLineException($"{path}: is a folder; give a file name", ExitCodes.Usage);
         if (!force && System.IO.File.Exists(path)) throw Exists(path);
         Writable(Path.GetDirectoryName(Path.GetFullPath(path))!, path);
     }
@@ -27,14 +27,14 @@ public static class OutputChecks
     /// <summary>A report file: replaced if it exists, but its folder must be writable before the run starts.</summary>
     public static void Report(string path)
     {
-        if (Directory.Exists(path)) throw new OnnxSteerException($"{path}: is a folder; give a file name", ExitCodes.Usage);
+        if (Directory.Exists(path)) throw new CommandLineException($"{path}: is a folder; give a file name", ExitCodes.Usage);
         Writable(Path.GetDirectoryName(Path.GetFullPath(path))!, path);
     }
 
     /// <summary>A folder of reports (sweep --out-dir): created if missing; must be writable.</summary>
     public static void ReportFolder(string dir)
     {
-        if (System.IO.File.Exists(dir)) throw new OnnxSteerException($"{dir}: is a file; give a folder", ExitCodes.Usage);
+        if (System.IO.File.Exists(dir)) throw new CommandLineException($"{dir}: is a file; give a folder", ExitCodes.Usage);
         Writable(Path.GetFullPath(dir), dir);
     }
 
@@ -46,7 +46,7 @@ public static class OutputChecks
     {
         var source = Directory.Exists(modelPath) ? Path.Combine(modelPath, "model.onnx") : modelPath;
         if (System.IO.File.Exists(output) && !output.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
-            throw new OnnxSteerException($"{output}: is a file, not a folder or a .onnx path", ExitCodes.Usage);
+            throw new CommandLineException($"{output}: is a file, not a folder or a .onnx path", ExitCodes.Usage);
         var (folder, file) = SteeredModelWriter.ResolveOutput(output, source);
         if (!force && System.IO.File.Exists(file)) throw Exists(file);
         Writable(folder, output);
@@ -55,7 +55,7 @@ public static class OutputChecks
     /// <summary>A model folder (import, synth): refused when it already holds a model.onnx unless <paramref name="force"/>.</summary>
     public static void ModelFolder(string dir, bool force)
     {
-        if (System.IO.File.Exists(dir)) throw new OnnxSteerException($"{dir}: is a file; give a folder", ExitCodes.Usage);
+        if (System.IO.File.Exists(dir)) throw new CommandLineException($"{dir}: is a file; give a folder", ExitCodes.Usage);
         var model = Path.Combine(dir, "model.onnx");
         if (!force && System.IO.File.Exists(model)) throw Exists(model);
         Writable(Path.GetFullPath(dir), dir);
@@ -103,7 +103,7 @@ public static class OutputChecks
         return removed;
     }
 
-    private static OnnxSteerException Exists(string path) =>
+    private static CommandLineException Exists(string path) =>
         new($"{path}: already exists; give --force to replace it", ExitCodes.Usage);
 
     /// <summary>
@@ -116,7 +116,7 @@ public static class OutputChecks
         while (!Directory.Exists(existing))
         {
             if (System.IO.File.Exists(existing))
-                throw new OnnxSteerException($"{userPath}: cannot write there: '{existing}' is a file, not a folder", ExitCodes.Usage);
+                throw new CommandLineException($"{userPath}: cannot write there: '{existing}' is a file, not a folder", ExitCodes.Usage);
             existing = Path.GetDirectoryName(existing);
             if (existing is null) return;
         }
@@ -128,7 +128,7 @@ public static class OutputChecks
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             var reason = e is UnauthorizedAccessException ? "permission denied" : e.Message.Split(" : '")[0].TrimEnd('.');
-            throw new OnnxSteerException($"{userPath}: cannot write there ({reason})", ExitCodes.Failure);
+            throw new CommandLineException($"{userPath}: cannot write there ({reason})", ExitCodes.Failure);
         }
     }
 }

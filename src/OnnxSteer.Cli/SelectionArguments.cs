@@ -12,7 +12,7 @@ public static class SelectionArguments
     /// <summary>Throws a usage error (exit 64) for k below 1 or a non-finite alpha; null means "not given".</summary>
     public static void Check(int? k, double? alpha)
     {
-        if (k is < 1) throw new OnnxSteerException($"--k {k}: must be at least 1", ExitCodes.Usage);
+        if (k is < 1) throw new CommandLineException($"--k {k}: must be at least 1", ExitCodes.Usage);
         if (alpha is { } a) SignRule.CheckAlpha(a);
     }
 

@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.Server;
 
@@ -34,13 +35,13 @@ public sealed partial class SteeredModels : IDisposable
             foreach (var (name, path) in profiles)
             {
                 if (!NamePattern().IsMatch(name))
-                    throw new OnnxSteerException($"--profile {name}: a name is 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit", ExitCodes.Usage);
+                    throw new InvalidParameterException("profiles", $"{Param("profiles")} {name}: a name is 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit");
                 if (Directory.Exists(path))
                 {
                     folders[name] = Path.GetFullPath(path);
                     continue;
                 }
-                if (!File.Exists(path)) throw new OnnxSteerException($"{path}: no such profile file or model folder", ExitCodes.InvalidInput);
+                if (!File.Exists(path)) throw new InvalidInputException($"{path}: no such profile file or model folder");
                 temp ??= Directory.CreateTempSubdirectory("onnxsteer-serve-");
                 var output = Path.Combine(temp.FullName, name);
                 Steerer.Patch(baseModel, path, output, new PatchSettings { Switchable = true });

@@ -13,6 +13,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using OnnxSteer.Generation;
 using OnnxSteer.Tokenizers;
+using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.Server;
 
@@ -64,7 +65,7 @@ public sealed class SteeringServer : IAsyncDisposable
         var log = options.Log ?? (line => Console.Error.WriteLine(line));
         var address = ParseHost(options.Host);
         if (!IPAddress.IsLoopback(address) && string.IsNullOrEmpty(options.ApiKey))
-            throw new OnnxSteerException($"--host {options.Host}: listening beyond loopback needs an API key (--api-key or ${ApiKeyVariable})", ExitCodes.Usage);
+            throw new InvalidParameterException("host", $"{Param("host")} {options.Host}: listening beyond loopback needs an API key ({Param("apiKey")} or ${ApiKeyVariable})");
         if (!Directory.Exists(options.Model) || GenaiConfigFile.TryRead(options.Model) is not { } config)
             throw new InvalidModelException($"{options.Model}: serve needs a model folder with a genai_config.json (e.g. from onnxsteer import)");
 
@@ -123,7 +124,7 @@ public sealed class SteeringServer : IAsyncDisposable
     private static IPAddress ParseHost(string host)
     {
         if (string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase)) return IPAddress.Loopback;
-        return IPAddress.TryParse(host, out var ip) ? ip : throw new OnnxSteerException($"--host {host}: give an IP address (or localhost)", ExitCodes.Usage);
+        return IPAddress.TryParse(host, out var ip) ? ip : throw new InvalidParameterException("host", $"{Param("host")} {host}: give an IP address (or localhost)");
     }
 
     private void Map(WebApplication app)

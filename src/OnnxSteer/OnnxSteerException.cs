@@ -1,46 +1,42 @@
 namespace OnnxSteer;
 
 /// <summary>
-/// The tool's own error: a problem with the user's input or environment, reported as one line and an exit code.
-/// Anything else escaping the tool is a bug.
+/// The library's own error: a problem with the caller's input, arguments or environment, in one line that names the
+/// file or parameter and the problem. Subclasses say what went wrong; none knows how a front end reports it (the CLI
+/// maps them to exit codes and flags in one place, OnnxSteer.Cli's ErrorReporter). Anything else escaping is a bug.
 /// </summary>
 public class OnnxSteerException : Exception
 {
-    /// <summary>Exit code the CLI returns for this error (see README, "Exit codes").</summary>
-    public int ExitCode { get; }
+    /// <summary>The message with its parameter mentions kept, for a front end to render in its own terms.</summary>
+    public ErrorText Text { get; }
 
-    /// <summary>An error reported as <paramref name="message"/> (one line) with <paramref name="exitCode"/>.</summary>
-    public OnnxSteerException(string message, int exitCode = ExitCodes.Failure, Exception? inner = null)
-        : base(message, inner) => ExitCode = exitCode;
+    /// <summary>An error reported as <paramref name="message"/> (one line), caused by <paramref name="inner"/> if given.</summary>
+    public OnnxSteerException(ErrorText message, Exception? inner = null)
+        : base(message.ToString(), inner) => Text = message;
 }
+
+/// <summary>
+/// An input that cannot be used: a model, profile, pairs, data, tokenizer or GGUF file (or text in one) that is missing,
+/// malformed, empty, unsafe or of the wrong kind.
+/// </summary>
+public class InvalidInputException(ErrorText message, Exception? inner = null) : OnnxSteerException(message, inner);
 
 /// <summary>A model file that cannot be read, is malformed, or is unsafe (e.g. external data outside its folder).</summary>
-public class InvalidModelException(string message, Exception? inner = null)
-    : OnnxSteerException(message, ExitCodes.InvalidInput, inner);
+public class InvalidModelException(ErrorText message, Exception? inner = null) : InvalidInputException(message, inner);
 
 /// <summary>A profile or pairs file that cannot be used.</summary>
-public class InvalidProfileException(string message, Exception? inner = null)
-    : OnnxSteerException(message, ExitCodes.InvalidInput, inner);
+public class InvalidProfileException(ErrorText message, Exception? inner = null) : InvalidInputException(message, inner);
+
+/// <summary>
+/// An argument out of range, of the wrong form, or contradicting another: <see cref="ParamName"/> is the C# name of the
+/// parameter (or settings property) at fault, and the message mentions it by that name.
+/// </summary>
+public class InvalidParameterException(string parameterName, ErrorText message, Exception? inner = null)
+    : OnnxSteerException(message, inner)
+{
+    /// <summary>The parameter at fault, e.g. <c>alpha</c>.</summary>
+    public string ParamName { get; } = parameterName;
+}
 
 /// <summary>The ONNX Runtime library could not be loaded or reported an error.</summary>
-public class RuntimeUnavailableException(string message, Exception? inner = null)
-    : OnnxSteerException(message, ExitCodes.Runtime, inner);
-
-/// <summary>Process exit codes, documented in the README.</summary>
-public static class ExitCodes
-{
-    /// <summary>Success.</summary>
-    public const int Success = 0;
-    /// <summary>diff: the models differ.</summary>
-    public const int Different = 1;
-    /// <summary>Generic failure.</summary>
-    public const int Failure = 2;
-    /// <summary>Bad input file: model, profile, pairs, tokenizer.</summary>
-    public const int InvalidInput = 3;
-    /// <summary>ONNX Runtime missing or failed.</summary>
-    public const int Runtime = 4;
-    /// <summary>Bad command line (unknown option, missing argument).</summary>
-    public const int Usage = 64;
-    /// <summary>Interrupted by Ctrl-C.</summary>
-    public const int Interrupted = 130;
-}
+public class RuntimeUnavailableException(ErrorText message, Exception? inner = null) : OnnxSteerException(message, inner);

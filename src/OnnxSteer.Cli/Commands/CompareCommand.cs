@@ -37,9 +37,9 @@ public sealed class CompareCommand : ICliCommand
         {
             if (parse.GetValue(json) is { } reportPath) OutputChecks.Report(reportPath);
             var promptFile = parse.GetValue(prompts)!;
-            if (!File.Exists(promptFile)) throw new OnnxSteerException($"{promptFile}: no such file", ExitCodes.InvalidInput);
+            if (!File.Exists(promptFile)) throw new CommandLineException($"{promptFile}: no such file", ExitCodes.InvalidInput);
             var lines = File.ReadAllLines(promptFile).Select(l => l.TrimEnd()).Where(l => l.Length > 0).ToList();
-            if (lines.Count == 0) throw new OnnxSteerException($"{promptFile}: no prompts in the file", ExitCodes.InvalidInput);
+            if (lines.Count == 0) throw new CommandLineException($"{promptFile}: no prompts in the file", ExitCodes.InvalidInput);
             var groups = (parse.GetValue(count) ?? [])
                 .Select(g => (IReadOnlyList<string>)g.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
                 .Where(g => g.Count > 0).ToList();

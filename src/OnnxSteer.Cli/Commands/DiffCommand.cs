@@ -55,8 +55,8 @@ public sealed class DiffCommand : ICliCommand
             {
                 var (pathA, pathB) = (parse.GetValue(original)!, parse.GetValue(patched)!);
                 if (parse.GetValue(prompt) is null && (parse.GetValue(generate) > 0 || parse.GetValue(tokenizer) is not null))
-                    throw new OnnxSteerException("--generate and --tokenizer need --prompt", ExitCodes.Usage);
-                if (parse.GetValue(generate) < 0) throw new OnnxSteerException("--generate must be 0 or more", ExitCodes.Usage);
+                    throw new CommandLineException("--generate and --tokenizer need --prompt");
+                if (parse.GetValue(generate) < 0) throw new CommandLineException("--generate must be 0 or more");
                 if (parse.GetValue(output) is { } reportPath) OutputChecks.Report(reportPath);
                 var report = ModelDiffer.Compare(pathA, pathB);
                 if (parse.GetValue(prompt) is { } text)
@@ -70,11 +70,11 @@ public sealed class DiffCommand : ICliCommand
                 else Print(DiffText.Render(report, Math.Max(1, parse.GetValue(maxItems))));
                 return report.Identical ? ExitCodes.Success : ExitCodes.Different;
             }
-            catch (OnnxSteerException e) when (e.ExitCode is not (ExitCodes.Failure or ExitCodes.Usage))
+            catch (OnnxSteerException e) when (ErrorReporter.ExitCode(e) is not (ExitCodes.Failure or ExitCodes.Usage))
             {
                 // diff(1) convention: every error with the inputs is 2, so scripts can tell "different" (1) from "could not
                 // compare"; a bad command line stays 64, as for every command.
-                throw new OnnxSteerException(e.Message, ExitCodes.Failure, e);
+                throw new CommandLineException(e.Text, ExitCodes.Failure, e);
             }
         }));
         return command;

@@ -38,7 +38,7 @@ public sealed class EvalCommand : ICliCommand
             var taskValue = TaskTemplates.ParseTask(parse.GetValue(task)!);
             var modeValue = EvalModes.Resolve(parse.GetValue(mode), taskValue);
             if (taskValue == BenchmarkTask.Pairs && modeValue == EvalMode.Generate)
-                throw new OnnxSteerException("--task pairs is scored by log-likelihood only: use --mode loglik", ExitCodes.Usage);
+                throw new CommandLineException("--task pairs is scored by log-likelihood only: use --mode loglik", ExitCodes.Usage);
             if (parse.GetValue(output) is { } itemsPath) OutputChecks.Report(itemsPath);
             var items = EvalItems.Load(taskValue, parse.GetValue(data)!, parse.GetValue(offset), parse.GetValue(limit));
             var modelPath = parse.GetValue(model)!;

@@ -90,11 +90,11 @@ public sealed class GenerateCommand : ICliCommand
                 if (parse.GetValue(engine) == "genai")
                 {
                     if (parse.GetValue(runtime.Device) == "cuda")
-                        throw new OnnxSteerException("--engine genai runs on the CPU here (no CUDA build of onnxruntime-genai is installed)", ExitCodes.Usage);
+                        throw new CommandLineException("--engine genai runs on the CPU here (no CUDA build of onnxruntime-genai is installed)", ExitCodes.Usage);
                     using var genai = GenaiEngine.Open(modelPath);
                     var (tok, promptIds) = Encode();
                     using var adapter = parse.GetValue(strength.Option) is { } s ? TemporaryAdapter.ForStrength(modelPath, s) : null;
-                    if (parse.GetValue(showGates)) throw new OnnxSteerException("--show-gates runs the model in onnxsteer's own engine; leave out --engine genai", ExitCodes.Usage);
+                    if (parse.GetValue(showGates)) throw new CommandLineException("--show-gates runs the model in onnxsteer's own engine; leave out --engine genai", ExitCodes.Usage);
                     Print(text, promptIds, tok, parse.GetValue(json), (onToken, token) => genai.Generate(promptIds, options, adapter?.Path, onToken, token), null, cts.Token);
                 }
                 else

@@ -26,7 +26,7 @@ public sealed class MergeCommand : ICliCommand
             var files = parse.GetValue(inputs)!;
             // A list argument swallows unknown options; a profile path never starts with '-'.
             if (files.FirstOrDefault(f => f.StartsWith('-')) is { } unknown)
-                throw new OnnxSteerException($"merge: unknown option '{unknown}' (see onnxsteer merge --help)", ExitCodes.Usage);
+                throw new CommandLineException($"merge: unknown option '{unknown}' (see onnxsteer merge --help)", ExitCodes.Usage);
             OutputChecks.File(parse.GetValue(output)!, parse.GetValue(force));
             var merged = Steerer.Merge(files, line => Console.Error.WriteLine(line));
             var outPath = parse.GetValue(output)!;

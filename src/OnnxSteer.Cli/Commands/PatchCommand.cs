@@ -63,13 +63,9 @@ public sealed class PatchCommand : ICliCommand
         command.SetAction(parse => CommandRunner.Run(parse, () =>
         {
             if (parse.GetValue(replace) && parse.GetValue(stack))
-                throw new OnnxSteerException("--replace and --stack cannot be used together", ExitCodes.Usage);
-            if (parse.GetValue(fold) && parse.GetValue(switchable))
-                throw new OnnxSteerException("--fold and --switchable cannot be used together: a folded weight has no vector to override", ExitCodes.Usage);
-            if (parse.GetValue(fold) && parse.GetValue(dynamic))
-                throw new OnnxSteerException("--fold and --dynamic cannot be used together: a folded weight cannot depend on the input", ExitCodes.Usage);
+                throw new CommandLineException("--replace and --stack cannot be used together", ExitCodes.Usage);
             if (parse.GetValue(probeThreshold) is var threshold && !(threshold is >= 0 and <= 1))
-                throw new OnnxSteerException($"--probe-threshold {threshold}: must be between 0 and 1", ExitCodes.Usage);
+                throw new CommandLineException($"--probe-threshold {threshold}: must be between 0 and 1", ExitCodes.Usage);
             SelectionArguments.Check(parse.GetValue(k), parse.GetValue(alpha));
             OutputChecks.SteeredModel(parse.GetValue(output)!, parse.GetValue(model)!, parse.GetValue(force));
             var settings = new PatchSettings
@@ -112,7 +108,7 @@ public sealed class PatchCommand : ICliCommand
         foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             if (!SiteKinds.TryParse(part, out var kind))
-                throw new OnnxSteerException($"--sites: unknown site kind '{part}': expected attn, mlp or mlp-out", ExitCodes.Usage);
+                throw new CommandLineException($"--sites: unknown site kind '{part}': expected attn, mlp or mlp-out", ExitCodes.Usage);
             kinds.Add(kind);
         }
         return kinds;

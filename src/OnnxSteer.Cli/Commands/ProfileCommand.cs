@@ -77,9 +77,9 @@ public sealed class ProfileCommand : ICliCommand
             {
                 ({ } file, null, null) => PairsJsonl.Read(file, options),
                 (null, { } t, { } file) => TaskPairs.Build(TaskTemplates.ParseTask(t), file, options),
-                (null, { }, null) => throw new OnnxSteerException("profile: --task needs --data FILE", ExitCodes.Usage),
-                (null, null, _) => throw new OnnxSteerException("profile: give --pairs FILE, or --task T --data FILE", ExitCodes.Usage),
-                _ => throw new OnnxSteerException("profile: --pairs and --task are alternatives; give one", ExitCodes.Usage),
+                (null, { }, null) => throw new CommandLineException("profile: --task needs --data FILE", ExitCodes.Usage),
+                (null, null, _) => throw new CommandLineException("profile: give --pairs FILE, or --task T --data FILE", ExitCodes.Usage),
+                _ => throw new CommandLineException("profile: --pairs and --task are alternatives; give one", ExitCodes.Usage),
             };
             // An empty source would give a profile of 0 pairs that every later command refuses; say so before the model loads.
             if (pairSet.Pairs.Count == 0)
@@ -151,8 +151,8 @@ public sealed class ProfileCommand : ICliCommand
     /// <summary>Checkpoint settings from the options; null when neither pairs nor minutes ask for one and there is no resume.</summary>
     private static CheckpointOptions? CheckpointOptionsFrom(int everyPairs, double minutes, bool resume, string output)
     {
-        if (everyPairs < 0) throw new OnnxSteerException($"--checkpoint-every {everyPairs}: must be ≥ 0", ExitCodes.Usage);
-        if (!double.IsFinite(minutes) || minutes < 0) throw new OnnxSteerException($"--checkpoint-minutes {minutes}: must be ≥ 0", ExitCodes.Usage);
+        if (everyPairs < 0) throw new CommandLineException($"--checkpoint-every {everyPairs}: must be ≥ 0", ExitCodes.Usage);
+        if (!double.IsFinite(minutes) || minutes < 0) throw new CommandLineException($"--checkpoint-minutes {minutes}: must be ≥ 0", ExitCodes.Usage);
         if (everyPairs == 0 && minutes == 0 && !resume) return null;
         return new CheckpointOptions
         {

@@ -42,9 +42,9 @@ public sealed class RepackCommand : ICliCommand
         {
             var dataFile = parse.GetValue(external);
             if (dataFile is not null && parse.GetValue(inline))
-                throw new OnnxSteerException("repack: --external-data and --inline contradict each other; give one", ExitCodes.Usage);
-            if (parse.GetValue(threshold) < 0) throw new OnnxSteerException("repack: --threshold must not be negative", ExitCodes.Usage);
-            if (parse.GetValue(align) < 1) throw new OnnxSteerException("repack: --align must be at least 1", ExitCodes.Usage);
+                throw new CommandLineException("repack: --external-data and --inline contradict each other; give one", ExitCodes.Usage);
+            if (parse.GetValue(threshold) < 0) throw new CommandLineException("repack: --threshold must not be negative", ExitCodes.Usage);
+            if (parse.GetValue(align) < 1) throw new CommandLineException("repack: --align must be at least 1", ExitCodes.Usage);
             var options = dataFile is null
                 ? SaveOptions.Inline
                 : SaveOptions.External(dataFile, parse.GetValue(threshold), parse.GetValue(align));

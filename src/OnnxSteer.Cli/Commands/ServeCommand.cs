@@ -40,14 +40,14 @@ public sealed class ServeCommand : ICliCommand
             foreach (var item in parse.GetValue(profiles) ?? [])
             {
                 var eq = item.IndexOf('=');
-                if (eq <= 0 || eq == item.Length - 1) throw new OnnxSteerException($"--profile {item}: expected NAME=PATH", ExitCodes.Usage);
-                if (!named.TryAdd(item[..eq], item[(eq + 1)..])) throw new OnnxSteerException($"--profile {item[..eq]}: given twice", ExitCodes.Usage);
+                if (eq <= 0 || eq == item.Length - 1) throw new CommandLineException($"--profile {item}: expected NAME=PATH", ExitCodes.Usage);
+                if (!named.TryAdd(item[..eq], item[(eq + 1)..])) throw new CommandLineException($"--profile {item[..eq]}: given twice", ExitCodes.Usage);
             }
             var limits = new ServeLimits
             {
                 MaxTokens = Positive(parse.GetValue(maxTokens), "--max-tokens-limit"),
                 DefaultMaxTokens = Positive(parse.GetValue(defaultMax), "--default-max-tokens"),
-                MaxStrength = parse.GetValue(maxStrength) is var s && float.IsFinite(s) && s >= 0 ? s : throw new OnnxSteerException("--max-strength must be a finite number >= 0", ExitCodes.Usage),
+                MaxStrength = parse.GetValue(maxStrength) is var s && float.IsFinite(s) && s >= 0 ? s : throw new CommandLineException("--max-strength must be a finite number >= 0", ExitCodes.Usage),
                 MaxBodyBytes = Positive(parse.GetValue(maxBody), "--max-body-bytes"),
             };
             var key = parse.GetValue(apiKey) ?? Environment.GetEnvironmentVariable(SteeringServer.ApiKeyVariable);
@@ -56,7 +56,7 @@ public sealed class ServeCommand : ICliCommand
                 Model = parse.GetValue(model)!,
                 Profiles = named,
                 Host = parse.GetValue(host)!,
-                Port = parse.GetValue(port) is var p and >= 0 and <= 65535 ? p : throw new OnnxSteerException("--port must be in [0, 65535]", ExitCodes.Usage),
+                Port = parse.GetValue(port) is var p and >= 0 and <= 65535 ? p : throw new CommandLineException("--port must be in [0, 65535]", ExitCodes.Usage),
                 ApiKey = string.IsNullOrEmpty(key) ? null : key,
                 ModelId = parse.GetValue(modelId),
                 Tokenizer = parse.GetValue(tokenizer),
@@ -80,5 +80,5 @@ public sealed class ServeCommand : ICliCommand
     }
 
     private static int Positive(int value, string name) =>
-        value > 0 ? value : throw new OnnxSteerException($"{name} must be at least 1", ExitCodes.Usage);
+        value > 0 ? value : throw new CommandLineException($"{name} must be at least 1", ExitCodes.Usage);
 }

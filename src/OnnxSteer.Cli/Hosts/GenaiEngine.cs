@@ -37,9 +37,9 @@ internal sealed class GenaiEngine : IDisposable
     {
         var folder = Directory.Exists(modelDirOrFile) ? modelDirOrFile : Path.GetDirectoryName(Path.GetFullPath(modelDirOrFile))!;
         var config = GenaiConfigFile.TryRead(folder)
-            ?? throw new OnnxSteerException($"{modelDirOrFile}: onnxruntime-genai needs a {GenaiConfigFile.FileName} beside the model", ExitCodes.InvalidInput);
+            ?? throw new CommandLineException($"{modelDirOrFile}: onnxruntime-genai needs a {GenaiConfigFile.FileName} beside the model", ExitCodes.InvalidInput);
         if (File.Exists(modelDirOrFile) && !string.Equals(Path.GetFileName(modelDirOrFile), config.ModelFileName ?? "model.onnx", StringComparison.Ordinal))
-            throw new OnnxSteerException($"{modelDirOrFile}: {GenaiConfigFile.FileName} beside it names {config.ModelFileName ?? "model.onnx"}; onnxruntime-genai runs that file",
+            throw new CommandLineException($"{modelDirOrFile}: {GenaiConfigFile.FileName} beside it names {config.ModelFileName ?? "model.onnx"}; onnxruntime-genai runs that file",
                 ExitCodes.InvalidInput);
         return new GenaiEngine(Wrap(() => new Model(folder), folder), folder, config);
     }
@@ -52,7 +52,7 @@ internal sealed class GenaiEngine : IDisposable
         Action<int>? onToken = null, CancellationToken cancellationToken = default)
     {
         options.Validate();
-        if (promptIds.Count == 0) throw new OnnxSteerException("the prompt has no tokens; generation needs at least one (e.g. BOS)", ExitCodes.Usage);
+        if (promptIds.Count == 0) throw new CommandLineException("the prompt has no tokens; generation needs at least one (e.g. BOS)", ExitCodes.Usage);
         return Wrap(() =>
         {
             using var parameters = new GeneratorParams(_model);
@@ -108,7 +108,7 @@ internal sealed class GenaiEngine : IDisposable
         }
         catch (OnnxRuntimeGenAIException e)
         {
-            throw new OnnxSteerException($"{source}: onnxruntime-genai: {e.Message.Trim()}", ExitCodes.Runtime, e);
+            throw new CommandLineException($"{source}: onnxruntime-genai: {e.Message.Trim()}", ExitCodes.Runtime, e);
         }
     }
 

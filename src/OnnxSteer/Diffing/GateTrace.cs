@@ -6,6 +6,7 @@ using OnnxSteer.ModelFiles;
 using OnnxSteer.Patching;
 using OnnxSteer.Generation;
 using OnnxSteer.Runtime;
+using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.Diffing;
 
@@ -29,7 +30,7 @@ internal static class GateTrace
         var file = Directory.Exists(modelDirOrFile) ? Path.Combine(modelDirOrFile, config?.ModelFileName ?? "model.onnx") : modelDirOrFile;
         var model = OnnxModel.Load(file);
         var gated = SteeringMetadata.Read(model.Proto, file).SelectMany(s => s.Edits).Where(e => e.Gate is not null).ToList();
-        if (gated.Count == 0) throw new InvalidModelException($"{file}: the model has no dynamic steering gates (onnxsteer patch --dynamic)");
+        if (gated.Count == 0) throw new InvalidModelException($"{file}: the model has no dynamic steering gates (onnxsteer patch {Param("dynamic")})");
 
         var proto = model.Proto.Clone();
         var editor = new GraphEditor(proto.Graph);

@@ -1,6 +1,7 @@
 using OnnxSteer.Generation;
 using OnnxSteer.Runtime;
 using OnnxSteer.Tokenizers;
+using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.Diffing;
 
@@ -22,7 +23,7 @@ internal static class PromptComparer
     public static PromptComparison Compare(string modelA, string modelB, ITokenizer tokenizer, string prompt, int generate, RuntimeSettings? settings = null)
     {
         var ids = tokenizer.EncodeToIds(prompt, addBos: true);
-        if (ids.Count == 0) throw new OnnxSteerException("--prompt: the prompt encodes to no tokens", ExitCodes.Usage);
+        if (ids.Count == 0) throw new InvalidParameterException("prompt", $"{Param("prompt")}: the prompt encodes to no tokens");
         using var a = DecoderModel.Open(modelA, settings);
         using var b = DecoderModel.Open(modelB, settings);
         var logitsA = NextTokenLogits(a, ids);

@@ -24,12 +24,12 @@ internal static class ChoiceScorer
         var whole = tokenizer.EncodeToIds(prompt + continuation);
         var count = whole.Count - context.Count;
         if (count <= 0)
-            throw new OnnxSteerException($"the answer '{continuation}' adds no tokens to its prompt under this tokenizer", ExitCodes.InvalidInput);
+            throw new InvalidInputException($"the answer '{continuation}' adds no tokens to its prompt under this tokenizer");
         IReadOnlyList<int> ids = whole;
         var truncated = false;
         if (model.Layout.ContextLength is { } max && whole.Count > max)
         {
-            if (count >= max) throw new OnnxSteerException($"the answer '{continuation}' has {count} tokens, more than the context length {max}", ExitCodes.InvalidInput);
+            if (count >= max) throw new InvalidInputException($"the answer '{continuation}' has {count} tokens, more than the context length {max}");
             ids = whole.Skip(whole.Count - max).ToArray();
             truncated = true;
         }

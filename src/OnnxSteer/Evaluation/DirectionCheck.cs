@@ -5,6 +5,7 @@ using OnnxSteer.Patching;
 using OnnxSteer.Profiles;
 using OnnxSteer.Runtime;
 using OnnxSteer.Tokenizers;
+using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.Evaluation;
 
@@ -38,7 +39,7 @@ internal static class DirectionCheck
     public static DirectionCheckResult Run(string modelPath, SteeringProfile selected, IReadOnlyList<ContrastivePair> pairs,
         RuntimeSettings? settings = null, string? tokenizerPath = null)
     {
-        if (pairs.Count == 0) throw new OnnxSteerException("--check-pairs: the file holds no pairs", ExitCodes.InvalidInput);
+        if (pairs.Count == 0) throw new InvalidInputException($"{Param("checkPairs")}: the file holds no pairs");
         var work = Directory.CreateTempSubdirectory("onnxsteer-check-").FullName;
         try
         {

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 using OnnxSteer.Pairs;
+using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.Evaluation;
 
@@ -28,8 +29,8 @@ internal static class EvalItems
     /// </summary>
     public static IReadOnlyList<EvalItem> Load(BenchmarkTask task, string path, int offset = 0, int? limit = null)
     {
-        if (offset < 0) throw new OnnxSteerException($"--offset {offset}: must be ≥ 0", ExitCodes.Usage);
-        if (limit is < 0) throw new OnnxSteerException($"--limit {limit}: must be ≥ 0", ExitCodes.Usage);
+        if (offset < 0) throw new InvalidParameterException("offset", $"{Param("offset")} {offset}: must be ≥ 0");
+        if (limit is < 0) throw new InvalidParameterException("limit", $"{Param("limit")} {limit}: must be ≥ 0");
         var set = TaskPairs.Build(task, path, new PairOptions(offset, limit));
         return set.Pairs.Select(p => FromPair(task, p)).ToList();
     }

@@ -3,6 +3,7 @@ using System.Globalization;
 using OnnxSteer.Generation;
 using OnnxSteer.Pairs;
 using OnnxSteer.Tokenizers;
+using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.Evaluation;
 
@@ -28,7 +29,7 @@ internal static class EvalModes
         null => task == BenchmarkTask.Pairs ? EvalMode.Loglik : EvalMode.Generate,
         "generate" => EvalMode.Generate,
         "loglik" => EvalMode.Loglik,
-        _ => throw new OnnxSteerException($"--mode: unknown mode '{name}': expected generate or loglik", ExitCodes.Usage),
+        _ => throw new InvalidParameterException("mode", $"{Param("mode")}: unknown mode '{name}': expected generate or loglik"),
     };
 }
 
@@ -82,7 +83,7 @@ internal sealed class Evaluator(DecoderModel model, ITokenizer tokenizer)
     public EvalResult Run(BenchmarkTask task, EvalMode mode, IReadOnlyList<EvalItem> items, Action<ItemResult>? onItem = null, CancellationToken cancel = default)
     {
         if (task == BenchmarkTask.Pairs && mode == EvalMode.Generate)
-            throw new OnnxSteerException("--task pairs is scored by log-likelihood only: use --mode loglik", ExitCodes.Usage);
+            throw new InvalidParameterException("task", $"{Param("task")} pairs is scored by log-likelihood only: use {Param("mode")} loglik");
         var results = new List<ItemResult>(items.Count);
         foreach (var item in items)
         {

@@ -27,7 +27,7 @@ internal static class Fluency
     public static FluencyResult Measure(DecoderModel model, ITokenizer tokenizer, IReadOnlyList<string> texts,
         Action? onText = null, CancellationToken cancel = default)
     {
-        if (texts.Count == 0) throw new OnnxSteerException("the fluency text set is empty", ExitCodes.InvalidInput);
+        if (texts.Count == 0) throw new InvalidInputException("the fluency text set is empty");
         double sum = 0;
         int tokens = 0, truncated = 0;
         foreach (var text in texts)
@@ -47,7 +47,7 @@ internal static class Fluency
             tokens += ids.Count - 1;
             onText?.Invoke();
         }
-        if (tokens == 0) throw new OnnxSteerException("the fluency texts have no token after the first to score", ExitCodes.InvalidInput);
+        if (tokens == 0) throw new InvalidInputException("the fluency texts have no token after the first to score");
         return new FluencyResult(sum / tokens, tokens, texts.Count, truncated);
     }
 }
@@ -89,9 +89,9 @@ internal static class NeutralTexts
     /// <summary>One text per non-blank line of <paramref name="path"/> (lines are used as they are, without the line break).</summary>
     public static IReadOnlyList<string> Load(string path)
     {
-        if (!File.Exists(path)) throw new OnnxSteerException($"{path}: no such fluency text file", ExitCodes.InvalidInput);
+        if (!File.Exists(path)) throw new InvalidInputException($"{path}: no such fluency text file");
         var texts = File.ReadLines(path).Where(l => !string.IsNullOrWhiteSpace(l)).ToList();
-        if (texts.Count == 0) throw new OnnxSteerException($"{path}: the fluency text file has no non-blank line", ExitCodes.InvalidInput);
+        if (texts.Count == 0) throw new InvalidInputException($"{path}: the fluency text file has no non-blank line");
         return texts;
     }
 

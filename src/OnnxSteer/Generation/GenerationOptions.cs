@@ -1,3 +1,5 @@
+using static OnnxSteer.ErrorText;
+
 namespace OnnxSteer.Generation;
 
 /// <summary>How to generate: token limit, decoding (greedy when <see cref="Temperature"/> is 0), stop tokens, cache use.</summary>
@@ -30,10 +32,10 @@ internal sealed record GenerationOptions
     /// <summary>Throws <see cref="OnnxSteerException"/> (usage) for values out of range.</summary>
     public void Validate()
     {
-        if (MaxNewTokens < 0) throw new OnnxSteerException($"--max-new-tokens {MaxNewTokens}: must be 0 or more", ExitCodes.Usage);
-        if (Temperature < 0 || float.IsNaN(Temperature)) throw new OnnxSteerException($"--temperature {Temperature}: must be 0 (greedy) or more", ExitCodes.Usage);
-        if (TopK < 0) throw new OnnxSteerException($"--top-k {TopK}: must be 0 (no limit) or more", ExitCodes.Usage);
-        if (!(TopP > 0 && TopP <= 1)) throw new OnnxSteerException($"--top-p {TopP}: must be in (0, 1]", ExitCodes.Usage);
+        if (MaxNewTokens < 0) throw new InvalidParameterException("maxNewTokens", $"{Param("maxNewTokens")} {MaxNewTokens}: must be 0 or more");
+        if (Temperature < 0 || float.IsNaN(Temperature)) throw new InvalidParameterException("temperature", $"{Param("temperature")} {Temperature}: must be 0 (greedy) or more");
+        if (TopK < 0) throw new InvalidParameterException("topK", $"{Param("topK")} {TopK}: must be 0 (no limit) or more");
+        if (!(TopP > 0 && TopP <= 1)) throw new InvalidParameterException("topP", $"{Param("topP")} {TopP}: must be in (0, 1]");
     }
 }
 

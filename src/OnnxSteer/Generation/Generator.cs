@@ -42,11 +42,11 @@ internal sealed class Generator(DecoderModel model)
     private IEnumerable<int> Stream(IReadOnlyList<int> promptIds, GenerationOptions options, StopBox stop, CancellationToken cancellationToken)
     {
         options.Validate();
-        if (promptIds.Count == 0) throw new OnnxSteerException("the prompt has no tokens; generation needs at least one (e.g. BOS)", ExitCodes.Usage);
+        if (promptIds.Count == 0) throw new InvalidParameterException("promptIds", "the prompt has no tokens; generation needs at least one (e.g. BOS)");
         var eos = new HashSet<int>(options.EosTokenIds ?? Model.Layout.EosTokenIds);
         var contextLength = Model.Layout.ContextLength ?? int.MaxValue;
         if (promptIds.Count >= contextLength)
-            throw new OnnxSteerException($"the prompt has {promptIds.Count} tokens but the model's context length is {contextLength}", ExitCodes.Usage);
+            throw new InvalidParameterException("promptIds", $"the prompt has {promptIds.Count} tokens but the model's context length is {contextLength}");
         var sampler = new TokenSampler(options);
         var useCache = options.UseKvCache && Model.Layout.HasKvCache;
         var sequence = new List<int>(promptIds);

@@ -28,7 +28,7 @@ internal static class ExportNames
     {
         "genai" => ExportStyle.Genai,
         "standard" => ExportStyle.Standard,
-        _ => throw new OnnxSteerException($"unknown style '{text}' (expected genai or standard)", ExitCodes.Usage),
+        _ => throw new InvalidParameterException("style", $"unknown style '{text}' (expected genai or standard)"),
     };
 
     /// <summary>Parses "fp32", "fp16" or "int4"; throws <see cref="OnnxSteerException"/> otherwise.</summary>
@@ -37,7 +37,7 @@ internal static class ExportNames
         "fp32" or "float32" => ExportDType.Fp32,
         "fp16" or "float16" => ExportDType.Fp16,
         "int4" => ExportDType.Int4,
-        _ => throw new OnnxSteerException($"unknown dtype '{text}' (expected fp32, fp16 or int4)", ExitCodes.Usage),
+        _ => throw new InvalidParameterException("dtype", $"unknown dtype '{text}' (expected fp32, fp16 or int4)"),
     };
 
     /// <summary>The lower-case name used on the command line and in folder names.</summary>

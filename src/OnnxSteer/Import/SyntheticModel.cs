@@ -1,5 +1,6 @@
 using OnnxSteer.IO;
 using OnnxSteer.Tokenizers;
+using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.Import;
 
@@ -13,9 +14,9 @@ internal static class SyntheticModel
     public static ExportResult Write(LlamaConfig config, ulong seed, string outputDirectory, ExportStyle style, ExportDType dtype)
     {
         try { config.Validate(); }
-        catch (ArgumentException e) { throw new OnnxSteerException($"cannot synthesise this model: {e.Message}", ExitCodes.Usage, e); }
+        catch (ArgumentException e) { throw new InvalidParameterException(e.ParamName ?? "config", $"cannot synthesise this model: {e.Message}", e); }
         if (config.VocabSize < SyntheticTokenizer.MinimumVocab)
-            throw new OnnxSteerException($"cannot synthesise this model: --vocab must be at least {SyntheticTokenizer.MinimumVocab} (3 special + 256 byte tokens)", ExitCodes.Usage);
+            throw new InvalidParameterException("vocab", $"cannot synthesise this model: {Param("vocab")} must be at least {SyntheticTokenizer.MinimumVocab} (3 special + 256 byte tokens)");
 
         var result = LlamaOnnxExporter.Export(new SyntheticLlamaWeights(config, seed), outputDirectory, style, dtype,
             new GenaiConfigTokens(Llama2cTokenizerFile.BosId, Llama2cTokenizerFile.EosId, PadTokenId: 0));

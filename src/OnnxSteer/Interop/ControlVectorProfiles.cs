@@ -1,6 +1,7 @@
 using OnnxSteer.ModelFiles;
 using OnnxSteer.Profiles;
 using OnnxSteer.Sites;
+using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.Interop;
 
@@ -37,7 +38,7 @@ internal static class ControlVectorProfiles
     /// </summary>
     public static ImportedControlVector Import(string ggufPath, OnnxModel model, IReadOnlyList<SteeringSite> sites, double strength)
     {
-        if (!double.IsFinite(strength)) throw new OnnxSteerException($"strength {strength}: must be a finite number", ExitCodes.Usage);
+        if (!double.IsFinite(strength)) throw new InvalidParameterException("strength", $"strength {strength}: must be a finite number");
         var read = ControlVectorFile.Read(ggufPath);
         var warnings = new List<string>(read.Warnings);
         var source = model.FilePath ?? "model";
@@ -101,7 +102,7 @@ internal static class ControlVectorProfiles
         if (profile.Method != SteeringMethod.Caa)
             throw new InvalidProfileException(
                 $"{profilePath}: a control vector is added to layer outputs, but this profile ({profile.Method.ToName()}) scales units by 1 + gamma; export it as .csv or .json instead");
-        if (profile.Caa.Count == 0) throw new InvalidProfileException($"{profilePath}: the caa profile holds no vectors; select them first (onnxsteer select --method caa --alpha A)");
+        if (profile.Caa.Count == 0) throw new InvalidProfileException($"{profilePath}: the caa profile holds no vectors; select them first (onnxsteer select {Param("method")} caa {Param("alpha")} A)");
         var directions = new SortedDictionary<int, float[]>();
         foreach (var v in profile.Caa)
         {

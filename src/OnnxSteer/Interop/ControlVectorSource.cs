@@ -1,6 +1,7 @@
 using OnnxSteer.ModelFiles;
 using OnnxSteer.Patching;
 using OnnxSteer.Sites;
+using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.Interop;
 
@@ -17,7 +18,8 @@ internal sealed class ControlVectorSource(string ggufPath) : IProfileSource
     public LoadedProfile Load(OnnxModel model, IReadOnlyList<SteeringSite> sites, PlanRequest request)
     {
         if (request.K is not null || request.Sites is not null)
-            throw new OnnxSteerException($"{ggufPath}: a control vector adds one vector per layer output; --k and --sites do not apply (only --alpha, its strength)", ExitCodes.Usage);
+            throw new InvalidParameterException(request.K is not null ? "k" : "sites",
+                $"{ggufPath}: a control vector adds one vector per layer output; {Param("k")} and {Param("sites")} do not apply (only {Param("alpha")}, its strength)");
         var sha = ProfilePlanner.Sha256OfFile(ggufPath);
         var cv = ControlVectorProfiles.Import(ggufPath, model, sites, request.Alpha ?? 1.0);
         return new LoadedProfile(cv.Profile, request with { Alpha = null }, cv.Warnings, sha);

@@ -3,9 +3,8 @@ using System.Text;
 
 namespace OnnxSteer.Interop;
 
-/// <summary>A GGUF file that cannot be read or used: one line naming the file and the problem (exit code 3).</summary>
-public class InvalidGgufException(string message, Exception? inner = null)
-    : OnnxSteerException(message, ExitCodes.InvalidInput, inner);
+/// <summary>A GGUF file that cannot be read or used: one line naming the file and the problem (the CLI exits with 3).</summary>
+public class InvalidGgufException(ErrorText message, Exception? inner = null) : InvalidInputException(message, inner);
 
 /// <summary>
 /// Reads GGUF files (versions 2 and 3, little-endian) as specified in ggml's docs/gguf.md:

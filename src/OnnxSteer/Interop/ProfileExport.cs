@@ -1,4 +1,5 @@
 using OnnxSteer.Profiles;
+using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.Interop;
 
@@ -25,9 +26,9 @@ internal static class ProfileExport
             "csv" => ExportFormat.Csv,
             "json" => ExportFormat.Json,
             "gguf" => ExportFormat.Gguf,
-            _ when format is null => throw new OnnxSteerException(
-                $"{output}: cannot tell the format from the extension '{Path.GetExtension(output)}'; name the file .csv, .json or .gguf, or give --format", ExitCodes.Usage),
-            _ => throw new OnnxSteerException($"--format {format}: expected csv, json or gguf", ExitCodes.Usage),
+            _ when format is null => throw new InvalidParameterException("format",
+                $"{output}: cannot tell the format from the extension '{Path.GetExtension(output)}'; name the file .csv, .json or .gguf, or give {Param("format")}"),
+            _ => throw new InvalidParameterException("format", $"{Param("format")} {format}: expected csv, json or gguf"),
         };
     }
 

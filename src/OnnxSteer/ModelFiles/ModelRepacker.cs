@@ -29,7 +29,7 @@ internal static class ModelRepacker
         {
             var real = RealPath.Resolve(written);
             if (inputFiles.Any(f => string.Equals(RealPath.Resolve(f), real, StringComparison.Ordinal)))
-                throw new OnnxSteerException($"{written}: repack would overwrite its input '{model.FilePath}' or the input's data; choose another output", ExitCodes.Usage);
+                throw new InvalidParameterException("output", $"{written}: repack would overwrite its input '{model.FilePath}' or the input's data; choose another output");
         }
         var sourceFile = model.FilePath!; // Save points the model at its new file
         var saved = model.Save(outputPath, options);

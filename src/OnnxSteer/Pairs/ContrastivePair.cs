@@ -1,3 +1,5 @@
+using static OnnxSteer.ErrorText;
+
 namespace OnnxSteer.Pairs;
 
 /// <summary>
@@ -31,7 +33,11 @@ internal sealed record PairSet(IReadOnlyList<ContrastivePair> Pairs, int Skipped
 internal sealed record PairOptions(int Skip = 0, int? Limit = null, bool SkipBad = false);
 
 /// <summary>A record that cannot become a pair; <see cref="PairCollector"/> turns it into an error naming the record.</summary>
-public sealed class BadRecordException(string message) : Exception(message);
+public sealed class BadRecordException(ErrorText message) : Exception(message.ToString())
+{
+    /// <summary>The message with its parameter mentions kept (see <see cref="ErrorText"/>).</summary>
+    public ErrorText Text { get; } = message;
+}
 
 /// <summary>Applies <see cref="PairOptions"/> to a stream of records: skip, limit, and bad-record handling.</summary>
 internal static class PairCollector
@@ -42,8 +48,8 @@ internal static class PairCollector
     /// </summary>
     public static PairSet Collect(IEnumerable<(string Origin, Func<ContrastivePair> Build)> records, PairOptions options, string description)
     {
-        if (options.Skip < 0) throw new OnnxSteerException($"--skip {options.Skip}: must be ≥ 0", ExitCodes.Usage);
-        if (options.Limit is < 0) throw new OnnxSteerException($"pair limit {options.Limit}: must be ≥ 0", ExitCodes.Usage);
+        if (options.Skip < 0) throw new InvalidParameterException("skip", $"{Param("skip")} {options.Skip}: must be ≥ 0");
+        if (options.Limit is < 0) throw new InvalidParameterException("limit", $"pair limit {options.Limit}: must be ≥ 0");
         var pairs = new List<ContrastivePair>();
         var skipped = 0;
         var reasons = new List<string>();
@@ -56,7 +62,7 @@ internal static class PairCollector
             }
             catch (BadRecordException e)
             {
-                if (!options.SkipBad) throw new InvalidProfileException($"{origin}: {e.Message} (--skip-bad skips such records)");
+                if (!options.SkipBad) throw new InvalidProfileException($"{origin}: {e.Message} ({Param("skipBad")} skips such records)");
                 skipped++;
                 if (reasons.Count < 5) reasons.Add($"{origin}: {e.Message}");
             }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.Pairs;
 
@@ -28,8 +29,8 @@ internal static class PairsJsonl
         var text = new string(head, 0, read);
         // Any version of the profile schema (the pairs stage does not depend on the profiles stage, so by its prefix).
         if (text.Contains("\"onnxsteer.profile/", StringComparison.Ordinal))
-            throw new InvalidProfileException($"{path}: this is a profile (written by 'onnxsteer profile'), not pairs: --pairs wants JSON Lines, " +
-                                              "one {\"prompt\", \"positive\", \"negative\"} object per line");
+            throw new InvalidProfileException($"{path}: this is a profile (written by 'onnxsteer profile'), not pairs: {Param("pairs")} wants JSON Lines, " +
+                                              $"one {{\"prompt\", \"positive\", \"negative\"}} object per line");
     }
 
     private static IEnumerable<(string, Func<ContrastivePair>)> Records(string path)

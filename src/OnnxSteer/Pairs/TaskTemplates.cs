@@ -1,4 +1,5 @@
 using System.Globalization;
+using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.Pairs;
 
@@ -25,7 +26,7 @@ internal static class TaskTemplates
         "winogrande" => BenchmarkTask.WinoGrande,
         "svamp" => BenchmarkTask.Svamp,
         "pairs" => BenchmarkTask.Pairs,
-        _ => throw new OnnxSteerException($"--task: unknown task '{name}': expected boolq, copa, winogrande, svamp or pairs", ExitCodes.Usage),
+        _ => throw new InvalidParameterException("task", $"{Param("task")}: unknown task '{name}': expected boolq, copa, winogrande, svamp or pairs"),
     };
 
     /// <summary>Lower-case name of a task.</summary>

@@ -4,6 +4,7 @@ using Google.Protobuf;
 using Onnx;
 using OnnxSteer.Graph;
 using OnnxSteer.Profiles;
+using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.Patching;
 
@@ -44,7 +45,7 @@ internal static class DynamicGate
     public static (SteeringPlan Plan, IReadOnlyList<string> Notes) Attach(SteeringPlan plan, SteeringProfile profile, double threshold, string source)
     {
         var probes = profile.Probes
-            ?? throw new InvalidProfileException($"{source}: the profile has no probes; run 'onnxsteer profile --probes' to fit them (patch --dynamic needs them)");
+            ?? throw new InvalidProfileException($"{source}: the profile has no probes; profile with {Param("probes")} to fit them ({Param("dynamic")} needs them)");
         var kept = new List<SiteSteering>();
         var notes = new List<string>();
         foreach (var site in plan.Sites)
@@ -64,7 +65,7 @@ internal static class DynamicGate
         {
             var best = plan.Sites.Select(s => probes.Of(s.Site.Id)!).MaxBy(p => p.HeldOutAccuracy)!;
             throw new InvalidProfileException(
-                $"{source}: no steered site has a probe with held-out accuracy ≥ {Fmt(threshold)} (best: {best.Site} {Fmt(best.HeldOutAccuracy)}); lower --probe-threshold or steer other sites");
+                $"{source}: no steered site has a probe with held-out accuracy ≥ {Fmt(threshold)} (best: {best.Site} {Fmt(best.HeldOutAccuracy)}); lower {Param("probeThreshold")} or steer other sites");
         }
         return (plan.WithSites(kept), notes);
     }

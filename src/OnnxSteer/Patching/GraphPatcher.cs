@@ -3,6 +3,7 @@ using Onnx;
 using OnnxSteer.Graph;
 using OnnxSteer.ModelFiles;
 using OnnxSteer.Sites;
+using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.Patching;
 
@@ -38,9 +39,7 @@ internal static class GraphPatcher
             switch (options.Existing)
             {
                 case ExistingSteering.Refuse:
-                    throw new OnnxSteerException(
-                        $"{source}: the model is already steered ({steps[^1].Method}, sites {string.Join(",", steps[^1].Sites)}); " +
-                        "use --replace to remove that steering first, or --stack to add to it", ExitCodes.InvalidInput);
+                    throw AlreadySteered(source, steps[^1]);
                 case ExistingSteering.Replace:
                     throw new ArgumentException("Replace must be resolved before Apply: unpatch the model, find its sites, and build the plan on it");
             }
@@ -104,6 +103,11 @@ internal static class GraphPatcher
         SteeringMetadata.Write(proto, steps);
         return new PatchResult(new OnnxModel(proto, model.FilePath, model.BaseDirectory), step, folded, notes);
     }
+
+    /// <summary>The refusal of a model that already carries steering, naming the two ways on.</summary>
+    internal static InvalidInputException AlreadySteered(string source, SteeringStep last) =>
+        new($"{source}: the model is already steered ({last.Method}, sites {string.Join(",", last.Sites)}); " +
+            $"use {Param("replace")} to remove that steering first, or {Param("stack")} to add to it");
 
     private static string OpName(SteeringOperation op) => op == SteeringOperation.Scale ? "Mul" : "Add";
 

@@ -17,7 +17,7 @@ internal static class GraphUnpatcher
         var source = model.FilePath ?? "model";
         var steps = SteeringMetadata.Read(model.Proto, source);
         if (steps.Count == 0)
-            throw new OnnxSteerException($"{source}: the model carries no onnxsteer steering record (metadata '{SteeringMetadata.StepsKey}')", ExitCodes.InvalidInput);
+            throw new InvalidModelException($"{source}: the model carries no onnxsteer steering record (metadata '{SteeringMetadata.StepsKey}')");
         var proto = model.Proto.Clone();
         var editor = new GraphEditor(proto.Graph);
         foreach (var step in steps.Reverse())

@@ -1,3 +1,5 @@
+using static OnnxSteer.ErrorText;
+
 namespace OnnxSteer.Patching;
 
 /// <summary>What to do when the model already carries steering recorded by onnxsteer.</summary>
@@ -21,9 +23,21 @@ public enum ExistingSteering
 /// every position (see <see cref="DynamicGate"/>); needs a profile with probes. Cannot be combined with <paramref name="Fold"/>.</param>
 /// <param name="ProbeThreshold">With <paramref name="Dynamic"/>: sites whose probe's held-out accuracy is below this are
 /// left unsteered.</param>
+/// <exception cref="InvalidParameterException"><paramref name="Fold"/> with <paramref name="Switchable"/> or
+/// <paramref name="Dynamic"/>: checked here, where the options are made, so every caller gets the same typed error
+/// before any model is read.</exception>
 internal sealed record PatchOptions(bool Fold = false, ExistingSteering Existing = ExistingSteering.Refuse, bool Switchable = false,
     bool Dynamic = false, double ProbeThreshold = PatchOptions.DefaultProbeThreshold)
 {
+    /// <inheritdoc cref="PatchOptions"/>
+    public bool Fold { get; init; } = Fold && Switchable
+        ? throw new InvalidParameterException("switchable",
+            $"{Param("fold")} and {Param("switchable")} cannot be used together: a folded weight has no vector to override")
+        : Fold && Dynamic
+            ? throw new InvalidParameterException("dynamic",
+                $"{Param("fold")} and {Param("dynamic")} cannot be used together: a folded weight cannot depend on the input")
+            : Fold;
+
     /// <summary>The DSAS paper's cut-off: layers whose probe is less accurate than this are not steered.</summary>
     public const double DefaultProbeThreshold = 0.75;
 

@@ -87,10 +87,8 @@ internal sealed class ProfilePatcher
     {
         if (IsSteered && options.Existing == ExistingSteering.Refuse)
         {
-            var last = SteeringMetadata.Read(Model.Proto, Model.FilePath ?? "model")[^1];
-            throw new OnnxSteerException(
-                $"{Model.FilePath ?? "model"}: the model is already steered ({last.Method}, sites {string.Join(",", last.Sites)}); " +
-                "use --replace to remove that steering first, or --stack to add to it", ExitCodes.InvalidInput);
+            var file = Model.FilePath ?? "model";
+            throw GraphPatcher.AlreadySteered(file, SteeringMetadata.Read(Model.Proto, file)[^1]);
         }
 
         var clean = Unsteered;
@@ -101,7 +99,6 @@ internal sealed class ProfilePatcher
         foreach (var w in warnings) notice?.Invoke("warning: " + w);
         if (options.Dynamic)
         {
-            if (options.Fold) throw new OnnxSteerException("--fold and --dynamic cannot be used together: a folded weight cannot depend on the input", ExitCodes.Usage);
             (plan, var dropped) = DynamicGate.Attach(plan, profile, options.ProbeThreshold, profileName);
             foreach (var n in dropped) notice?.Invoke("note: " + n);
         }

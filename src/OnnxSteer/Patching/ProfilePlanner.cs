@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using OnnxSteer.ModelFiles;
 using OnnxSteer.Profiles;
 using OnnxSteer.Sites;
+using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.Patching;
 
@@ -43,7 +44,7 @@ internal static class ProfilePlanner
         {
             var what = $"{profilePath}: recorded on another model (fingerprint {Short(profile.ModelFingerprint)}" +
                        $"{(profile.ModelFile is null ? "" : $", {profile.ModelFile}")}; this model is {Short(fingerprint)})";
-            if (!request.Force) throw new InvalidProfileException(what + "; use --force to apply it anyway");
+            if (!request.Force) throw new InvalidProfileException($"{what}; use {Param("force")} to apply it anyway");
             warnings.Add(what + "; applied anyway (--force)");
         }
 
@@ -52,7 +53,7 @@ internal static class ProfilePlanner
         {
             // An imported control vector has no statistics to re-select from: --alpha re-scales its vectors.
             if (request.K is not null || request.Sites is not null)
-                throw new InvalidProfileException($"{profilePath}: an imported control vector has no statistics to re-select from; only --alpha (its strength) applies");
+                throw new InvalidProfileException($"{profilePath}: an imported control vector has no statistics to re-select from; only {Param("alpha")} (its strength) applies");
             selected = ImportedVectors.Rescale(profile, request.Alpha!.Value, profilePath);
         }
         else if (request.Reselects)
@@ -64,8 +65,8 @@ internal static class ProfilePlanner
             var alpha = request.Alpha ?? s.Alpha;
             if (profile.Method != SteeringMethod.Caa && k < 1)
                 throw request.K is not null
-                    ? new OnnxSteerException($"--k {k}: must be at least 1", ExitCodes.Usage)
-                    : new InvalidProfileException($"{profilePath}: the profile stores no selection (k = 0); give --k and --alpha");
+                    ? new InvalidParameterException("k", $"{Param("k")} {k}: must be at least 1")
+                    : new InvalidProfileException($"{profilePath}: the profile stores no selection (k = 0); give {Param("k")} and {Param("alpha")}");
             selected = UnitSelector.Reselect(profile, k, alpha, request.Sites);
         }
 
@@ -92,7 +93,8 @@ internal static class ProfilePlanner
                 {
                     var what = $"{profilePath}: site {siteId}: {string.Join(", ", problems)}";
                     // A width mismatch means the indices address other scalars: never applied, even with --force.
-                    if (ms.Width != ps.Width || !request.Force) throw new InvalidProfileException(what + (ms.Width != ps.Width ? "" : "; use --force to apply it anyway"));
+                    if (ms.Width != ps.Width) throw new InvalidProfileException(what);
+                    if (!request.Force) throw new InvalidProfileException($"{what}; use {Param("force")} to apply it anyway");
                     if (!warnings.Contains(what + "; applied anyway (--force)")) warnings.Add(what + "; applied anyway (--force)");
                 }
             }
@@ -105,12 +107,12 @@ internal static class ProfilePlanner
         SteeringPlan plan;
         if (selected.Method == SteeringMethod.Caa)
         {
-            if (selected.Caa.Count == 0) throw new InvalidProfileException($"{profilePath}: the caa profile holds no vectors; give --alpha (and --sites) to select them");
+            if (selected.Caa.Count == 0) throw new InvalidProfileException($"{profilePath}: the caa profile holds no vectors; give {Param("alpha")} (and {Param("sites")}) to select them");
             plan = SteeringPlan.Add(sites, selected.Caa.Select(v => (KindOf(v.Site, v.Layer), v.Layer, v.Vector)).ToList(), provenance, profilePath);
         }
         else
         {
-            if (selected.Units.Count == 0) throw new InvalidProfileException($"{profilePath}: the profile selects no units; give --k and --alpha to select them");
+            if (selected.Units.Count == 0) throw new InvalidProfileException($"{profilePath}: the profile selects no units; give {Param("k")} and {Param("alpha")} to select them");
             plan = SteeringPlan.Scale(sites, selected.Units.Select(u => (KindOf(u.Site, u.Layer), u.Layer, u.Index, u.Gamma)).ToList(), provenance, profilePath);
         }
         return (plan, warnings);

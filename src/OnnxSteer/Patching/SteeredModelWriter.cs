@@ -44,7 +44,7 @@ internal static class SteeredModelWriter
         var sourceDir = Path.GetFullPath(source.BaseDirectory);
         var (outDir, outFile) = ResolveOutput(output, sourceFile);
         if (SameFile(outFile, sourceFile))
-            throw new OnnxSteerException($"{output}: this is the input model itself; the input is never modified, choose another output", ExitCodes.Usage);
+            throw new InvalidParameterException("output", $"{output}: this is the input model itself; the input is never modified, choose another output");
         var sameDir = SameFile(outDir, sourceDir);
 
         var proto = result.Proto.Clone();

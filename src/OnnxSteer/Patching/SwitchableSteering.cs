@@ -1,6 +1,7 @@
 using Google.Protobuf;
 using Onnx;
 using OnnxSteer.Graph;
+using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.Patching;
 
@@ -38,12 +39,11 @@ internal static class SwitchableSteering
     {
         var input = graph.Input.FirstOrDefault(i => i.Name == StrengthName);
         if (input is null || graph.Initializer.All(t => t.Name != StrengthName))
-            throw new OnnxSteerException($"{path}: not a switchable model (no '{StrengthName}' input); patch it with --switchable",
-                ExitCodes.InvalidInput);
+            throw new InvalidModelException($"{path}: not a switchable model (no '{StrengthName}' input); patch it with {Param("switchable")}");
         var dims = input.Type?.TensorType?.Shape?.Dim.Select(d => d.DimValue).ToArray() ?? [];
         if (!dims.SequenceEqual(StrengthShape))
-            throw new OnnxSteerException($"{path}: its '{StrengthName}' has shape [{string.Join(",", dims)}], but adapters " +
-                "need [1]; re-patch the model with this version of onnxsteer", ExitCodes.InvalidInput);
+            throw new InvalidModelException($"{path}: its '{StrengthName}' has shape [{string.Join(",", dims)}], but adapters " +
+                "need [1]; re-patch the model with this version of onnxsteer");
     }
 
     /// <summary>

@@ -76,7 +76,7 @@ internal sealed class MomentumCounter
             }
             catch (OverflowException e)
             {
-                throw new OnnxSteerException($"site {Sites[s].Id} unit {i}: {e.Message}", ExitCodes.Failure, e);
+                throw new OnnxSteerException($"site {Sites[s].Id} unit {i}: {e.Message}", e);
             }
         }
     }

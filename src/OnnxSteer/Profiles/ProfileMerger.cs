@@ -13,7 +13,7 @@ internal static class ProfileMerger
     /// </summary>
     public static SteeringProfile Merge(IReadOnlyList<(SteeringProfile Profile, string Name)> profiles)
     {
-        if (profiles.Count == 0) throw new OnnxSteerException("merge: no profiles given", ExitCodes.Usage);
+        if (profiles.Count == 0) throw new InvalidParameterException("profiles", "merge: no profiles given");
         var (first, firstName) = profiles[0];
         foreach (var (p, name) in profiles.Skip(1)) CheckCompatible(first, firstName, p, name);
 
@@ -54,7 +54,7 @@ internal static class ProfileMerger
                         try { into.SumDiff[i] = FixedPoint.Add(into.SumDiff[i], from.SumDiff![i]); }
                         catch (OverflowException e)
                         {
-                            throw new OnnxSteerException($"merge: {name}: sum of differences at {into.Site}[{i}] overflows", ExitCodes.Failure, e);
+                            throw new OnnxSteerException($"merge: {name}: sum of differences at {into.Site}[{i}] overflows", e);
                         }
                     }
                     if (into.SumSqDiff is not null) AddEvidenceSums(into, from, i, name);
@@ -107,7 +107,7 @@ internal static class ProfileMerger
         }
         catch (OverflowException e)
         {
-            throw new OnnxSteerException($"merge: {name}: a sum of squares or activations at {into.Site}[{i}] overflows", ExitCodes.Failure, e);
+            throw new OnnxSteerException($"merge: {name}: a sum of squares or activations at {into.Site}[{i}] overflows", e);
         }
     }
 

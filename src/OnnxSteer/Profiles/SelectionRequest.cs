@@ -1,38 +1,39 @@
 using System.Globalization;
 using System.Text;
 using OnnxSteer.Sites;
+using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.Profiles;
 
 /// <summary>Command-line forms shared by profile, select and merge: site lists, layer lists and a printable summary.</summary>
 internal static class SelectionText
 {
-    /// <summary>Parses "attn,mlp-out" into site kinds; throws a usage error naming the bad entry.</summary>
+    /// <summary>Parses "attn,mlp-out" into site kinds; throws an <see cref="InvalidParameterException"/> naming the bad entry.</summary>
     public static List<SiteKind> ParseSites(string text)
     {
         var kinds = new List<SiteKind>();
         foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             if (!SiteKinds.TryParse(part, out var kind))
-                throw new OnnxSteerException($"--sites: unknown site kind '{part}': expected attn, mlp or mlp-out (comma-separated)", ExitCodes.Usage);
+                throw new InvalidParameterException("sites", $"{Param("sites")}: unknown site kind '{part}': expected attn, mlp or mlp-out (comma-separated)");
             if (!kinds.Contains(kind)) kinds.Add(kind);
         }
-        if (kinds.Count == 0) throw new OnnxSteerException("--sites: empty; expected attn, mlp or mlp-out (comma-separated)", ExitCodes.Usage);
+        if (kinds.Count == 0) throw new InvalidParameterException("sites", $"{Param("sites")}: empty; expected attn, mlp or mlp-out (comma-separated)");
         return kinds;
     }
 
-    /// <summary>Parses "3,5" into layer numbers; throws a usage error naming the bad entry.</summary>
+    /// <summary>Parses "3,5" into layer numbers; throws an <see cref="InvalidParameterException"/> naming the bad entry.</summary>
     public static List<int> ParseLayers(string text) =>
         text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(s => int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var l)
                 ? l
-                : throw new OnnxSteerException($"--layers: '{s}' is not a layer number", ExitCodes.Usage))
+                : throw new InvalidParameterException("layers", $"{Param("layers")}: '{s}' is not a layer number"))
             .ToList();
 
-    /// <summary>Parses a method name; throws a usage error listing the choices.</summary>
+    /// <summary>Parses a method name; throws an <see cref="InvalidParameterException"/> listing the choices.</summary>
     public static SteeringMethod ParseMethod(string text) => SteeringMethods.TryParse(text, out var m)
         ? m
-        : throw new OnnxSteerException($"--method: unknown method '{text}': expected austeer, actdiff, random or caa", ExitCodes.Usage);
+        : throw new InvalidParameterException("method", $"{Param("method")}: unknown method '{text}': expected austeer, actdiff, random or caa");
 
     /// <summary>A few lines describing the selection, then up to <paramref name="maxUnits"/> units as a table.</summary>
     public static string Summary(SteeringProfile p, int maxUnits = 20)

@@ -1,3 +1,5 @@
+using static OnnxSteer.ErrorText;
+
 namespace OnnxSteer.Profiles;
 
 /// <summary>How units with the same momentum score are ordered.</summary>
@@ -59,13 +61,13 @@ internal static class SelectionRules
         }
     }
 
-    /// <summary>Parses --tie-break; throws a usage error listing the choices.</summary>
+    /// <summary>Parses a tie-break rule; throws an <see cref="InvalidParameterException"/> listing the choices.</summary>
     public static TieBreak ParseTieBreak(string text) => TryParseTieBreak(text, out var rule)
         ? rule
-        : throw new OnnxSteerException($"--tie-break: unknown rule '{text}': expected released or effect", ExitCodes.Usage);
+        : throw new InvalidParameterException("tieBreak", $"{Param("tieBreak")}: unknown rule '{text}': expected released or effect");
 
-    /// <summary>Parses --direction; throws a usage error listing the choices.</summary>
+    /// <summary>Parses a direction rule; throws an <see cref="InvalidParameterException"/> listing the choices.</summary>
     public static DirectionRule ParseDirection(string text) => TryParseDirection(text, out var rule)
         ? rule
-        : throw new OnnxSteerException($"--direction: unknown rule '{text}': expected released or sign-aware", ExitCodes.Usage);
+        : throw new InvalidParameterException("direction", $"{Param("direction")}: unknown rule '{text}': expected released or sign-aware");
 }

@@ -1,3 +1,5 @@
+using static OnnxSteer.ErrorText;
+
 namespace OnnxSteer.Profiles;
 
 /// <summary>
@@ -33,10 +35,10 @@ public readonly record struct ShardSpec(int Index, int Count)
         return true;
     }
 
-    /// <summary>Parses "i/n" or throws an <see cref="OnnxSteerException"/> (usage error) saying what is expected.</summary>
+    /// <summary>Parses "i/n" or throws an <see cref="InvalidParameterException"/> saying what is expected.</summary>
     public static ShardSpec Parse(string text) => TryParse(text, out var s)
         ? s
-        : throw new OnnxSteerException($"--shard '{text}': expected i/n with 0 ≤ i < n (0-based), e.g. 0/4", ExitCodes.Usage);
+        : throw new InvalidParameterException("shard", $"{Param("shard")} '{text}': expected i/n with 0 ≤ i < n (0-based), e.g. 0/4");
 
     /// <summary>
     /// The command-line form: "i/n", or "env:VAR/n" where the environment variable VAR holds i (a job array's task index, e.g.
@@ -48,14 +50,13 @@ public readonly record struct ShardSpec(int Index, int Count)
         var resolved = ResolveEnvironment(text, environment ?? Environment.GetEnvironmentVariable);
         return TryParse(resolved, out var s)
             ? s
-            : throw new OnnxSteerException(
-                $"--shard '{text}'{(resolved == text ? "" : $" (= {resolved})")}: expected i/n with 0 ≤ i < n (0-based), e.g. 0/4 or env:SLURM_ARRAY_TASK_ID/4",
-                ExitCodes.Usage);
+            : throw new InvalidParameterException("shard",
+                $"{Param("shard")} '{text}'{(resolved == text ? "" : $" (= {resolved})")}: expected i/n with 0 ≤ i < n (0-based), e.g. 0/4 or env:SLURM_ARRAY_TASK_ID/4");
     }
 
     private const string EnvPrefix = "env:";
 
-    /// <summary>"env:VAR/n" → "value/n"; anything else unchanged. An unset or empty variable is a usage error.</summary>
+    /// <summary>"env:VAR/n" → "value/n"; anything else unchanged. An unset or empty variable is an <see cref="InvalidParameterException"/>.</summary>
     private static string ResolveEnvironment(string text, Func<string, string?> environment)
     {
         if (!text.StartsWith(EnvPrefix, StringComparison.Ordinal)) return text;
@@ -63,7 +64,7 @@ public readonly record struct ShardSpec(int Index, int Count)
         var name = slash > EnvPrefix.Length ? text[EnvPrefix.Length..slash] : text[EnvPrefix.Length..];
         var value = environment(name);
         if (string.IsNullOrWhiteSpace(value))
-            throw new OnnxSteerException($"--shard '{text}': environment variable {name} is not set (run inside the job array, or give i/n)", ExitCodes.Usage);
+            throw new InvalidParameterException("shard", $"{Param("shard")} '{text}': environment variable {name} is not set (run inside the job array, or give i/n)");
         return slash > EnvPrefix.Length ? value.Trim() + text[slash..] : value.Trim();
     }
 }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.Profiles;
 
@@ -16,9 +17,9 @@ internal static class SignRule
     public const string DocLink = "docs/errors.md#the-sign-of-alpha";
 
     /// <summary>Refuses only what no rule can use: NaN and infinities.</summary>
-    /// <exception cref="OnnxSteerException">Exit 64.</exception>
-    public static double CheckAlpha(double alpha, string option = "--alpha") =>
-        double.IsFinite(alpha) ? alpha : throw new OnnxSteerException($"{option} {alpha.ToString(CultureInfo.InvariantCulture)}: must be a finite number", ExitCodes.Usage);
+    /// <exception cref="InvalidParameterException"><paramref name="alpha"/> is NaN or infinite.</exception>
+    public static double CheckAlpha(double alpha, string parameter = "alpha") =>
+        double.IsFinite(alpha) ? alpha : throw new InvalidParameterException(parameter, $"{Param(parameter)} {alpha.ToString(CultureInfo.InvariantCulture)}: must be a finite number");
 
     /// <summary>
     /// A one-line warning when any of <paramref name="gammas"/> makes the factor 1 + gamma negative; null when none does.

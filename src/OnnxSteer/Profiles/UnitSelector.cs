@@ -1,4 +1,5 @@
 using OnnxSteer.Sites;
+using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.Profiles;
 
@@ -34,23 +35,23 @@ internal static class UnitSelector
         bool rankJointly, SteeringMethod method, int seed = 0, IReadOnlyList<int>? layers = null,
         TieBreak tieBreak = TieBreak.Released, DirectionRule direction = DirectionRule.Released)
     {
-        if (profile.Pairs < 1) throw new OnnxSteerException("the profile holds no pairs: nothing to select from", ExitCodes.InvalidInput);
-        if (!double.IsFinite(alpha)) throw new OnnxSteerException($"--alpha {alpha}: must be a finite number", ExitCodes.Usage);
-        if (method != SteeringMethod.Caa && k < 1) throw new OnnxSteerException($"--k {k}: must be at least 1", ExitCodes.Usage);
+        if (profile.Pairs < 1) throw new InvalidProfileException("the profile holds no pairs: nothing to select from");
+        if (!double.IsFinite(alpha)) throw new InvalidParameterException("alpha", $"{Param("alpha")} {alpha}: must be a finite number");
+        if (method != SteeringMethod.Caa && k < 1) throw new InvalidParameterException("k", $"{Param("k")} {k}: must be at least 1");
         var kinds = siteKinds.Distinct().OrderBy(x => x).ToList();
-        if (kinds.Count == 0) throw new OnnxSteerException("no site kinds chosen: use attn, mlp or mlp-out", ExitCodes.Usage);
+        if (kinds.Count == 0) throw new InvalidParameterException("siteKinds", "no site kinds chosen: use attn, mlp or mlp-out");
         var recorded = profile.Sites.Select(s => s.Kind).Distinct().OrderBy(x => x).ToList();
         foreach (var kind in kinds)
             if (!recorded.Contains(kind))
-                throw new OnnxSteerException(
-                    $"the profile has no {kind.ToName()} sites (recorded: {string.Join(", ", recorded.Select(r => r.ToName()))})", ExitCodes.Usage);
+                throw new InvalidParameterException("siteKinds",
+                    $"the profile has no {kind.ToName()} sites (recorded: {string.Join(", ", recorded.Select(r => r.ToName()))})");
         if (method.NeedsSums() && profile.Counts.Any(c => c.SumDiff is null))
-            throw new OnnxSteerException($"method {method.ToName()} needs sums of differences, which this profile lacks", ExitCodes.InvalidInput);
+            throw new InvalidProfileException($"method {method.ToName()} needs sums of differences, which this profile lacks");
         var needsEvidence = method != SteeringMethod.Caa && (tieBreak != TieBreak.Released || direction != DirectionRule.Released);
         if (needsEvidence && profile.Counts.Any(c => !c.HasEvidenceSums))
-            throw new OnnxSteerException(
-                $"--tie-break {tieBreak.ToName()} / --direction {direction.ToName()} need the sums of squares and activations of schema " +
-                $"{SteeringProfile.SchemaId}, which this profile ({profile.Schema}) lacks: profile the pairs again", ExitCodes.InvalidInput);
+            throw new InvalidProfileException(
+                $"{Param("tieBreak")} {tieBreak.ToName()} / {Param("direction")} {direction.ToName()} need the sums of squares and activations of schema " +
+                $"{SteeringProfile.SchemaId}, which this profile ({profile.Schema}) lacks: profile the pairs again");
 
         var result = profile.CloneWithoutSelection();
         result.Method = method;
@@ -263,7 +264,7 @@ internal static class UnitSelector
             {
                 var hit = sites.Where(x => x.site.Layer == layer).ToList();
                 if (hit.Count == 0)
-                    throw new OnnxSteerException($"--layers {layer}: the profile has no {kind.ToName()} site at layer {layer} (layers 0..{maxLayer})", ExitCodes.Usage);
+                    throw new InvalidParameterException("layers", $"{Param("layers")} {layer}: the profile has no {kind.ToName()} site at layer {layer} (layers 0..{maxLayer})");
                 var (site, s) = hit[0];
                 var sum = profile.Counts[s].SumDiff!;
                 var v = new float[site.Width];

@@ -4,6 +4,7 @@ using System.Text;
 using OnnxSteer.IO;
 using OnnxSteer.Profiles;
 using OnnxSteer.Recording;
+using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.Profiling;
 
@@ -163,11 +164,11 @@ internal sealed class CheckpointWriter(CheckpointOptions options, ProfileRequest
         var checkpoint = ProfileCheckpoint.Load(options.Path);
         if (checkpoint.Work != _work || checkpoint.PairsTotal != pairs.Count)
             throw new InvalidProfileException($"{options.Path}: the checkpoint is of different work (another model, pair list, shard, tokenizer or " +
-                                              "--max-tokens); delete it or run without --resume");
+                                              $"{Param("maxTokens")}); delete it or run without {Param("resume")}");
         if (checkpoint.BatchSize != request.BatchSize)
-            throw new InvalidProfileException($"{options.Path}: the checkpoint was written with --batch-size {checkpoint.BatchSize}; resume with the same");
+            throw new InvalidProfileException($"{options.Path}: the checkpoint was written with {Param("batchSize")} {checkpoint.BatchSize}; resume with the same");
         if (checkpoint.Counts.Method != request.Method)
-            throw new InvalidProfileException($"{options.Path}: the checkpoint was written with --method {checkpoint.Counts.Method.ToName()}; resume with the same");
+            throw new InvalidProfileException($"{options.Path}: the checkpoint was written with {Param("method")} {checkpoint.Counts.Method.ToName()}; resume with the same");
         _pairsAtSave = 0;
         return checkpoint;
     }

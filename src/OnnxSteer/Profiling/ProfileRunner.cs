@@ -7,6 +7,7 @@ using OnnxSteer.Recording;
 using OnnxSteer.Runtime;
 using OnnxSteer.Sites;
 using OnnxSteer.Tokenizers;
+using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.Profiling;
 
@@ -77,10 +78,10 @@ internal static class ProfileRunner
     /// <summary>Runs the profile. Cancellation is checked between batches.</summary>
     public static SteeringProfile Run(ProfileRequest request, IProgress<ProfileProgress>? progress = null, CancellationToken cancel = default)
     {
-        if (request.BatchSize < 1) throw new OnnxSteerException($"--batch-size {request.BatchSize}: must be at least 1", ExitCodes.Usage);
+        if (request.BatchSize < 1) throw new InvalidParameterException("batchSize", $"{Param("batchSize")} {request.BatchSize}: must be at least 1");
         // A checkpoint keeps exact counts, not every pair's activations, so a resumed run could not fit the probes.
         if (request.Probes && request.Checkpoint is not null)
-            throw new OnnxSteerException("--probes cannot be checkpointed or resumed: the probe fit needs every pair's activations, which a checkpoint does not keep", ExitCodes.Usage);
+            throw new InvalidParameterException("probes", $"{Param("probes")} cannot be checkpointed or resumed: the probe fit needs every pair's activations, which a checkpoint does not keep");
         // Lean: inline weights stay in the file (the session reads them from there), so profiling holds no managed
         // copy of them beside the runtime's.
         var model = StreamingModelRewriter.LoadLean(request.ModelPath);
@@ -98,7 +99,7 @@ internal static class ProfileRunner
             try { encoded.Add(encoder.Encode(pair)); }
             catch (BadRecordException e)
             {
-                if (!request.SkipBad) throw new InvalidProfileException($"{pair.Origin}: {e.Message} (--skip-bad skips such pairs)");
+                if (!request.SkipBad) throw new InvalidProfileException($"{pair.Origin}: {e.Text} ({Param("skipBad")} skips such pairs)");
                 skipped++;
             }
         }
@@ -160,7 +161,7 @@ internal static class ProfileRunner
         if (estimate.Exceeds(available) && !request.IgnoreMemoryEstimate)
             throw new OnnxSteerException(
                 $"{model.DisplayName}: profiling needs about {estimate.HostBytes / 1e9:0.0} GB on the {(estimate.Device == ExecutionDevice.Cpu ? "CPU" : "host")} " +
-                $"but {available!.Value / 1e9:0.0} GB is available; {estimate.Advice()}; --ignore-memory-estimate tries anyway", ExitCodes.Failure);
+                $"but {available!.Value / 1e9:0.0} GB is available; {estimate.Advice()}; {Param("ignoreMemoryEstimate")} tries anyway");
     }
 
     /// <summary>context_length from genai_config.json beside the model, if there is one.</summary>

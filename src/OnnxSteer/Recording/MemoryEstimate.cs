@@ -2,6 +2,7 @@ using System.Globalization;
 using Onnx;
 using OnnxSteer.ModelFiles;
 using OnnxSteer.Runtime;
+using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.Recording;
 
@@ -73,10 +74,13 @@ internal sealed record MemoryEstimate(ExecutionDevice Device, long HalfBytes, lo
     }
 
     /// <summary>What to do instead when the run does not fit.</summary>
-    public string Advice() =>
-        Device == ExecutionDevice.Cpu && HalfBytes > 0
-            ? "use --device cuda (fp16 weights stay fp16 on the GPU), or an int4 export (about a quarter of the fp16 size, held once); fewer sites do not help, the session holds every layer"
-            : "use a machine with more memory, --device cuda, or an int4 export; fewer sites do not help, the session holds every layer";
+    public ErrorText Advice()
+    {
+        // Each branch is its own ErrorText: a conditional of interpolated strings would be a plain string.
+        if (Device == ExecutionDevice.Cpu && HalfBytes > 0)
+            return $"use {Param("device")} cuda (fp16 weights stay fp16 on the GPU), or an int4 export (about a quarter of the fp16 size, held once); fewer sites do not help, the session holds every layer";
+        return $"use a machine with more memory, {Param("device")} cuda, or an int4 export; fewer sites do not help, the session holds every layer";
+    }
 
     private static string Gb(long bytes) => (bytes / 1e9).ToString(bytes < 10e9 ? "0.0" : "0", CultureInfo.InvariantCulture) + " GB";
 }

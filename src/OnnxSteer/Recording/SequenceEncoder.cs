@@ -1,5 +1,6 @@
 using OnnxSteer.Pairs;
 using OnnxSteer.Tokenizers;
+using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.Recording;
 
@@ -14,7 +15,7 @@ internal sealed record EncodedPair(ContrastivePair Pair, IReadOnlyList<int> Posi
 internal sealed class SequenceEncoder(ITokenizer tokenizer, int maxTokens)
 {
     /// <summary>The longest sequence the model is run on.</summary>
-    public int MaxTokens { get; } = maxTokens >= 2 ? maxTokens : throw new OnnxSteerException($"--max-tokens {maxTokens}: must be at least 2", ExitCodes.Usage);
+    public int MaxTokens { get; } = maxTokens >= 2 ? maxTokens : throw new InvalidParameterException("maxTokens", $"{Param("maxTokens")} {maxTokens}: must be at least 2");
 
     /// <summary>Encodes a pair; throws <see cref="BadRecordException"/> when an answer cannot fit.</summary>
     public EncodedPair Encode(ContrastivePair pair)
@@ -34,7 +35,7 @@ internal sealed class SequenceEncoder(ITokenizer tokenizer, int maxTokens)
         // so the boundary token is kept too.
         var answer = Math.Max(1, ids.Count - promptLength) + 1;
         if (answer + bos > MaxTokens)
-            throw new BadRecordException($"the {which} answer needs about {answer} tokens, more than --max-tokens {MaxTokens} allows");
+            throw new BadRecordException($"the {which} answer needs about {answer} tokens, more than {Param("maxTokens")} {MaxTokens} allows");
         var keep = MaxTokens - bos;
         var fitted = new List<int>(MaxTokens);
         if (bos == 1) fitted.Add(ids[0]);

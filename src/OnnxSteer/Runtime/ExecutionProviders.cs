@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Microsoft.ML.OnnxRuntime;
+using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.Runtime;
 
@@ -33,7 +34,7 @@ internal static class ExecutionProviders
     /// The one-line message for a CUDA provider that cannot be added: what is missing (the provider library, i.e. a CPU-only
     /// ONNX Runtime, or the host's CUDA libraries), the fix, and ORT's own reason.
     /// </summary>
-    public static string CudaUnavailableMessage(string ortMessage)
+    public static ErrorText CudaUnavailableMessage(string ortMessage)
     {
         var reason = Essence(ortMessage);
         // A build without CUDA says so; a CUDA build whose provider libraries are not beside it fails to open one of them
@@ -46,14 +47,14 @@ internal static class ExecutionProviders
         if (absent is not null)
             return $"the CUDA execution provider could not be loaded: this ONNX Runtime ({OrtLibrary.LoadedPath ?? "Microsoft.ML.OnnxRuntime, the CPU build"}) "
                 + $"has no {absent}. Use OnnxSteer's CUDA build (ONNX Runtime from Microsoft.ML.OnnxRuntime.Gpu.Linux; see docs/install.md), "
-                + $"point --ort-library at an ONNX Runtime GPU build with its provider libraries beside it, or use --device cpu. ORT said: {reason}";
+                + $"point {Param("ortLibrary")} at an ONNX Runtime GPU build with its provider libraries beside it, or use {Param("device")} cpu. ORT said: {reason}";
         var missing = CudaHostLibraries.Where(l => !CanLoad(l)).ToList();
         var what = missing.Count == 0
             ? "the CUDA 13 libraries load, but ORT refused the provider (no GPU visible, or a driver too old for CUDA 13?)"
             : $"missing {string.Join(", ", missing)}: " + (missing.SequenceEqual(["libcuda.so.1"])
                 ? "the NVIDIA driver"
                 : "the CUDA 13 runtime libraries and the NVIDIA driver, whose folders must be on LD_LIBRARY_PATH");
-        return $"the CUDA execution provider could not be loaded: {what}. ORT said: {reason}. Use --device cpu or auto to run on CPU.";
+        return $"the CUDA execution provider could not be loaded: {what}. ORT said: {reason}. Use {Param("device")} cpu or auto to run on CPU.";
     }
 
     private static bool CanLoad(string library)
@@ -74,7 +75,7 @@ internal static class ExecutionProviders
         return folders.Any(f => File.Exists(Path.Combine(f, CudaProviderLibrary)));
     }
 
-    /// <summary>Adds the CUDA provider on <paramref name="deviceId"/>; <see cref="ExecutionProviderUnavailableException"/> (exit 4) when it cannot load.</summary>
+    /// <summary>Adds the CUDA provider on <paramref name="deviceId"/>; <see cref="ExecutionProviderUnavailableException"/> when it cannot load.</summary>
     public static void AppendCuda(SessionOptions options, int deviceId)
     {
         // The V2 provider options go through OrtApi, which every build has (a CPU build then reports that it cannot load
@@ -143,7 +144,7 @@ internal static class ExecutionProviders
         "cpu" => ExecutionDevice.Cpu,
         "cuda" or "gpu" => ExecutionDevice.Cuda,
         "auto" => ExecutionDevice.Auto,
-        _ => throw new OnnxSteerException($"--device {text}: expected cpu, cuda or auto", ExitCodes.Usage),
+        _ => throw new InvalidParameterException("device", $"{Param("device")} {text}: expected cpu, cuda or auto"),
     };
 
     /// <summary>ORT's message without its source-location prefix ("/path/file.cc:123 fn [ONNXRuntimeError] : 1 : FAIL : "), on one line.</summary>

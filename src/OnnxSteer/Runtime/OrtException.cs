@@ -4,7 +4,7 @@ namespace OnnxSteer.Runtime;
 
 /// <summary>
 /// An error ONNX Runtime reported (an <see cref="OnnxRuntimeException"/> from Microsoft.ML.OnnxRuntime), as the tool's
-/// runtime error: exit code 4, ORT's error code and message kept.
+/// runtime error (a <see cref="RuntimeUnavailableException"/>), ORT's error code and message kept.
 /// </summary>
 public class OrtException : RuntimeUnavailableException
 {
@@ -27,5 +27,5 @@ public class OrtException : RuntimeUnavailableException
 }
 
 /// <summary>An execution provider (e.g. CUDA) could not be added to a session.</summary>
-public sealed class ExecutionProviderUnavailableException(string message, Exception? inner = null)
+public sealed class ExecutionProviderUnavailableException(ErrorText message, Exception? inner = null)
     : RuntimeUnavailableException(message, inner);

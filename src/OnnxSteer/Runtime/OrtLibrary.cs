@@ -1,6 +1,7 @@
 using System.Reflection;
 using System.Runtime.InteropServices;
 using Microsoft.ML.OnnxRuntime;
+using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.Runtime;
 
@@ -77,7 +78,7 @@ internal static unsafe class OrtLibrary
             if (path is not null)
             {
                 var handle = Open(path, out var problem);
-                if (handle == 0) throw new RuntimeUnavailableException(problem! + " " + FixHint);
+                if (handle == 0) throw new RuntimeUnavailableException($"{problem} {FixHint}");
                 try
                 {
                     NativeLibrary.SetDllImportResolver(typeof(OrtEnv).Assembly,
@@ -116,9 +117,9 @@ internal static unsafe class OrtLibrary
     }
 
     /// <summary>How to fix a missing or unusable library, appended to every such message.</summary>
-    public const string FixHint =
-        "OnnxSteer brings ONNX Runtime from NuGet (Microsoft.ML.OnnxRuntime); to use a build of your own, point --ort-library or "
-        + EnvironmentVariable + " at its libonnxruntime.so (or the folder holding it).";
+    public static ErrorText FixHint =>
+        $"OnnxSteer brings ONNX Runtime from NuGet (Microsoft.ML.OnnxRuntime); to use a build of your own, point {Param("ortLibrary")} or " +
+        $"{EnvironmentVariable} at its libonnxruntime.so (or the folder holding it).";
 
     /// <summary>
     /// The library file to load: the explicit path, else the environment value, else null (the NuGet package's library).
@@ -126,20 +127,20 @@ internal static unsafe class OrtLibrary
     /// </summary>
     public static string? Resolve(string? explicitPath, string? environmentValue)
     {
-        if (!string.IsNullOrEmpty(explicitPath)) return ResolveGiven(explicitPath, "--ort-library");
+        if (!string.IsNullOrEmpty(explicitPath)) return ResolveGiven(explicitPath, $"{Param("ortLibrary")}");
         if (!string.IsNullOrEmpty(environmentValue)) return ResolveGiven(environmentValue, EnvironmentVariable);
         return null;
     }
 
-    private static string ResolveGiven(string given, string source)
+    private static string ResolveGiven(string given, ErrorText source)
     {
         var full = Path.GetFullPath(given);
         var file = ResolveFile(full);
         if (file is not null) return file;
-        var what = Directory.Exists(full)
-            ? $"the folder {full} (from {source}) holds none of {string.Join(", ", FileNames)}"
-            : $"{full} (from {source}) does not exist";
-        throw new RuntimeUnavailableException($"ONNX Runtime library not found: {what}. {FixHint}");
+        // One constructor call per branch: a conditional of interpolated strings would be a plain string, losing the mentions.
+        throw Directory.Exists(full)
+            ? new RuntimeUnavailableException($"ONNX Runtime library not found: the folder {full} (from {source}) holds none of {string.Join(", ", FileNames)}. {FixHint}")
+            : new RuntimeUnavailableException($"ONNX Runtime library not found: {full} (from {source}) does not exist. {FixHint}");
     }
 
     /// <summary>A file path as is, or the first known library name inside a folder; null when neither exists.</summary>

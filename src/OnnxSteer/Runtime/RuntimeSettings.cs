@@ -1,4 +1,5 @@
 using Microsoft.ML.OnnxRuntime;
+using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.Runtime;
 
@@ -38,8 +39,8 @@ public sealed record RuntimeSettings
     /// <summary>As <see cref="CreateSessionOptions()"/>, also telling which device the options run on (auto resolved).</summary>
     internal SessionOptions CreateSessionOptions(out ExecutionDevice device)
     {
-        if (DeviceId < 0) throw new OnnxSteerException($"--device-id {DeviceId}: must be 0 or more", ExitCodes.Usage);
-        if (Threads < 0) throw new OnnxSteerException($"--threads {Threads}: must be 0 (default) or more", ExitCodes.Usage);
+        if (DeviceId < 0) throw new InvalidParameterException("deviceId", $"{Param("deviceId")} {DeviceId}: must be 0 or more");
+        if (Threads < 0) throw new InvalidParameterException("threads", $"{Param("threads")} {Threads}: must be 0 (default) or more");
         OrtLibrary.Configure(LibraryPath);
         OrtLibrary.EnsureLoaded();
         var options = new SessionOptions();

@@ -1,5 +1,4 @@
 namespace OnnxSteer.Sites;
 
 /// <summary>No steering site could be found in a model's graph; the message says what was looked for.</summary>
-public sealed class NoSitesFoundException(string message)
-    : OnnxSteerException(message, ExitCodes.InvalidInput);
+public sealed class NoSitesFoundException(ErrorText message) : InvalidModelException(message);

@@ -41,7 +41,7 @@ internal sealed class InMemorySteering
         _runtime = runtime ?? RuntimeSettings.Default;
         _patcher = new ProfilePatcher(OnnxModel.Load(ModelFile));
         if (_patcher.IsSteered)
-            throw new OnnxSteerException($"{ModelFile}: the model is already steered; sweep the original (unsteered) model", ExitCodes.InvalidInput);
+            throw new InvalidModelException($"{ModelFile}: the model is already steered; sweep the original (unsteered) model");
         var sites = _patcher.Sites;
         ProfilePath = profilePath;
         Profile = SteeringProfile.Load(profilePath);

@@ -1,4 +1,5 @@
 using System.Globalization;
+using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.Sweeping;
 
@@ -16,25 +17,25 @@ internal static class SweepGrid
 {
     /// <summary>Parses <c>1,2,4,8</c>: whole numbers ≥ 1, duplicates removed, ascending.</summary>
     public static IReadOnlyList<int> ParseK(string text) =>
-        Items(text, "--k").Select(s => int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var k) && k >= 1
-            ? k : throw new OnnxSteerException($"--k: '{s}' is not a whole number ≥ 1", ExitCodes.Usage)).Distinct().Order().ToList();
+        Items(text, "ks").Select(s => int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var k) && k >= 1
+            ? k : throw new InvalidParameterException("ks", $"{Param("ks")}: '{s}' is not a whole number ≥ 1")).Distinct().Order().ToList();
 
     /// <summary>
     /// Parses <c>-5,1,5,10</c>: finite numbers (0 leaves the model unchanged; a negative alpha steers the other way, as
     /// everywhere: <see cref="Profiles.SignRule"/>), duplicates removed, ascending.
     /// </summary>
     public static IReadOnlyList<double> ParseAlpha(string text) =>
-        Items(text, "--alpha").Select(s => double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var a) && double.IsFinite(a)
-            ? a : throw new OnnxSteerException($"--alpha: '{s}' is not a finite number", ExitCodes.Usage)).Distinct().Order().ToList();
+        Items(text, "alphas").Select(s => double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var a) && double.IsFinite(a)
+            ? a : throw new InvalidParameterException("alphas", $"{Param("alphas")}: '{s}' is not a finite number")).Distinct().Order().ToList();
 
     /// <summary>Every (k, alpha), k ascending, then alpha ascending: the order settings are evaluated and reported in.</summary>
     public static IReadOnlyList<SweepSetting> Settings(IReadOnlyList<int> ks, IReadOnlyList<double> alphas) =>
         ks.Order().SelectMany(k => alphas.Order().Select(a => new SweepSetting(k, a))).ToList();
 
-    private static IEnumerable<string> Items(string text, string option)
+    private static IEnumerable<string> Items(string text, string parameter)
     {
         var items = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-        if (items.Length == 0) throw new OnnxSteerException($"{option}: give a comma-separated list, e.g. 1,4,16", ExitCodes.Usage);
+        if (items.Length == 0) throw new InvalidParameterException(parameter, $"{Param(parameter)}: give a comma-separated list, e.g. 1,4,16");
         return items;
     }
 }

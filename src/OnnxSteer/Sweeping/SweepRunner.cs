@@ -2,6 +2,7 @@ using OnnxSteer.Evaluation;
 using OnnxSteer.Generation;
 using OnnxSteer.Pairs;
 using OnnxSteer.Tokenizers;
+using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.Sweeping;
 
@@ -19,20 +20,20 @@ internal static class SweepRunner
     public static SweepResult Run(SweepRequest request, IProgress<SweepProgress>? progress = null, Action<SweepResult>? checkpoint = null,
         CancellationToken cancel = default)
     {
-        if (request.Ks.Count == 0 || request.Alphas.Count == 0) throw new OnnxSteerException("the sweep grid is empty: give --k and --alpha lists", ExitCodes.Usage);
+        if (request.Ks.Count == 0 || request.Alphas.Count == 0) throw new InvalidParameterException(request.Ks.Count == 0 ? "ks" : "alphas", $"the sweep grid is empty: give {Param("ks")} and {Param("alphas")} lists");
         if (request.MaxFluencyDrop is { } drop && !(drop >= 0 && double.IsFinite(drop)))
-            throw new OnnxSteerException($"--max-fluency-drop {drop}: must be a finite number ≥ 0 (nats per token)", ExitCodes.Usage);
+            throw new InvalidParameterException("maxFluencyDrop", $"{Param("maxFluencyDrop")} {drop}: must be a finite number ≥ 0 (nats per token)");
         if (request.Task == BenchmarkTask.Pairs && request.Mode == EvalMode.Generate)
-            throw new OnnxSteerException("--task pairs is scored by log-likelihood only: use --mode loglik", ExitCodes.Usage);
+            throw new InvalidParameterException("task", $"{Param("task")} pairs is scored by log-likelihood only: use {Param("mode")} loglik");
         var steering = new InMemorySteering(request.ModelPath, request.ProfilePath, request.Runtime);
         var kinds = request.Sites ?? steering.DefaultKinds;
         var slices = SweepSlices.Plan(steering.Profile, request.DataPath, request.Offset, request.Validation, request.Test);
         var validation = EvalItems.Load(request.Task, request.DataPath, slices.Validation.Offset, slices.Validation.Count);
         if (validation.Count < request.Validation)
-            throw new OnnxSteerException($"{request.DataPath}: only {validation.Count} records from record {slices.Validation.Offset}, fewer than --val {request.Validation}", ExitCodes.InvalidInput);
+            throw new InvalidInputException($"{request.DataPath}: only {validation.Count} records from record {slices.Validation.Offset}, fewer than {Param("validation")} {request.Validation}");
         var test = EvalItems.Load(request.Task, request.DataPath, slices.Test.Offset, slices.Test.Count);
         if (test.Count == 0)
-            throw new OnnxSteerException($"{request.DataPath}: no records left for the test slice after record {slices.Test.Offset}", ExitCodes.InvalidInput);
+            throw new InvalidInputException($"{request.DataPath}: no records left for the test slice after record {slices.Test.Offset}");
         if (request.Test is { } asked && test.Count < asked)
             slices = slices with { Notes = [.. slices.Notes, $"warning: only {test.Count} test records after record {slices.Test.Offset} (--test {asked})"] };
         var tokenizer = TokenizerLoader.Load(request.TokenizerPath ?? Path.GetDirectoryName(Path.GetFullPath(steering.ModelFile))!);

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 using OnnxSteer.Profiles;
+using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.Sweeping;
 
@@ -65,12 +66,12 @@ internal sealed record SweepSlices(RecordRange Validation, RecordRange Test, IRe
     /// <param name="offset">First validation record; null = chosen to avoid the profile's records.</param>
     /// <param name="validation">Validation records.</param>
     /// <param name="test">Test records; null = the rest of the file (stopping where the profile's records begin, if later).</param>
-    /// <exception cref="OnnxSteerException">The slices would overlap the profile's pairs (usage error).</exception>
+    /// <exception cref="InvalidParameterException">The slices would overlap the profile's pairs (<c>offset</c>).</exception>
     public static SweepSlices Plan(SteeringProfile profile, string dataPath, int? offset, int validation, int? test)
     {
-        if (validation < 1) throw new OnnxSteerException($"--val {validation}: must be at least 1", ExitCodes.Usage);
-        if (test is < 1) throw new OnnxSteerException($"--test {test}: must be at least 1", ExitCodes.Usage);
-        if (offset is < 0) throw new OnnxSteerException($"--offset {offset}: must be ≥ 0", ExitCodes.Usage);
+        if (validation < 1) throw new InvalidParameterException("validation", $"{Param("validation")} {validation}: must be at least 1");
+        if (test is < 1) throw new InvalidParameterException("test", $"{Param("test")} {test}: must be at least 1");
+        if (offset is < 0) throw new InvalidParameterException("offset", $"{Param("offset")} {offset}: must be ≥ 0");
         var notes = new List<string>();
         var fileName = Path.GetFileName(dataPath);
         var sources = ProfileSource.Parse(profile);
@@ -98,9 +99,13 @@ internal sealed record SweepSlices(RecordRange Validation, RecordRange Test, IRe
         if (offset is { } o)
         {
             if (!Clear(o))
-                throw new OnnxSteerException(
+            {
+                ErrorText example = "";
+                if (used.All(u => u.End is not null)) example = $", e.g. {Param("offset")} {used.Max(u => u.End)}";
+                throw new InvalidParameterException("offset",
                     $"{dataPath}: the validation/test slices from record {o} overlap the profile's pairs ({profile.Source}: {describe}); " +
-                    $"choose --offset so that they do not{(used.All(u => u.End is not null) ? $", e.g. --offset {used.Max(u => u.End)}" : "")}", ExitCodes.Usage);
+                    $"choose {Param("offset")} so that they do not{example}");
+            }
             notes.Add($"{fileName} is the profile's pairs file ({describe}); the slices from record {o} do not overlap them");
             return Layout(o, validation, test, NextUsedFrom(o + validation), notes);
         }
@@ -111,8 +116,8 @@ internal sealed record SweepSlices(RecordRange Validation, RecordRange Test, IRe
         }
         var after = used.Any(u => u.End is null) ? (int?)null : used.Max(u => u.End!.Value);
         if (after is not { } start || !Clear(start))
-            throw new OnnxSteerException(
-                $"{dataPath}: the profile's pairs used {describe} of this file ({profile.Source}), leaving no room for the slices; give --offset or another data file", ExitCodes.Usage);
+            throw new InvalidParameterException("offset",
+                $"{dataPath}: the profile's pairs used {describe} of this file ({profile.Source}), leaving no room for the slices; give {Param("offset")} or another data file");
         notes.Add($"{fileName} is the profile's pairs file ({describe}); the slices start after them, at record {start}");
         return Layout(start, validation, test, NextUsedFrom(start + validation), notes);
     }

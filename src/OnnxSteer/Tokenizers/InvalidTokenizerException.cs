@@ -1,5 +1,4 @@
 namespace OnnxSteer.Tokenizers;
 
 /// <summary>A tokenizer file that cannot be read, is malformed, or uses a component this reader does not implement.</summary>
-public class InvalidTokenizerException(string message, Exception? inner = null)
-    : OnnxSteerException(message, ExitCodes.InvalidInput, inner);
+public class InvalidTokenizerException(ErrorText message, Exception? inner = null) : InvalidInputException(message, inner);

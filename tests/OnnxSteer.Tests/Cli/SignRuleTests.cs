@@ -17,8 +17,8 @@ public sealed class SignRuleTests(ITestOutputHelper output)
     public void Sweep_accepts_negative_alphas_and_prefers_the_smaller_intervention_on_ties()
     {
         Assert.Equal([-3.0, 0, 1, 5], SweepGrid.ParseAlpha("5,-3,1,0,-3"));
-        Assert.Throws<OnnxSteerException>(() => SweepGrid.ParseAlpha("NaN"));
-        Assert.Throws<OnnxSteerException>(() => SweepGrid.ParseAlpha("-Infinity"));
+        Assert.Throws<InvalidParameterException>(() => SweepGrid.ParseAlpha("NaN"));
+        Assert.Throws<InvalidParameterException>(() => SweepGrid.ParseAlpha("-Infinity"));
     }
 
     [Fact]

@@ -8,6 +8,7 @@ using OnnxSteer.Tests.Infrastructure;
 using OnnxSteer.Tokenizers;
 using Xunit;
 using Xunit.Abstractions;
+using OnnxSteer.Cli;
 
 namespace OnnxSteer.Tests.Evaluation;
 
@@ -101,8 +102,8 @@ public class PairsAndFluencyTests(ITestOutputHelper output) : IDisposable
         }
         // The story model prefers the in-domain answers in most of these; printed, not asserted.
         output.WriteLine(EvalReport.Text("stories260K pairs", result));
-        Assert.Equal(ExitCodes.Usage, Assert.Throws<OnnxSteerException>(() =>
-            new Evaluator(model, tokenizer).Run(BenchmarkTask.Pairs, EvalMode.Generate, items)).ExitCode);
+        Assert.Equal(ExitCodes.Usage, ErrorReporter.ExitCode(Assert.Throws<InvalidParameterException>(() =>
+            new Evaluator(model, tokenizer).Run(BenchmarkTask.Pairs, EvalMode.Generate, items))));
     }
 
     [Fact]
@@ -158,7 +159,7 @@ public class PairsAndFluencyTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(EvalMode.Generate, EvalModes.Resolve(null, BenchmarkTask.Copa));
         Assert.Equal(EvalMode.Loglik, EvalModes.Resolve(null, BenchmarkTask.Pairs));
         Assert.Equal(EvalMode.Loglik, EvalModes.Resolve("loglik", BenchmarkTask.BoolQ));
-        Assert.Equal(ExitCodes.Usage, Assert.Throws<OnnxSteerException>(() => EvalModes.Resolve("beam", BenchmarkTask.Copa)).ExitCode);
+        Assert.Equal(ExitCodes.Usage, ErrorReporter.ExitCode(Assert.Throws<InvalidParameterException>(() => EvalModes.Resolve("beam", BenchmarkTask.Copa))));
     }
 
     [Fact]
@@ -168,6 +169,6 @@ public class PairsAndFluencyTests(ITestOutputHelper output) : IDisposable
         File.WriteAllText(path, "One day a boy went out.\n\n   \nThe end.\n");
         Assert.Equal(["One day a boy went out.", "The end."], NeutralTexts.Load(path));
         File.WriteAllText(path, "\n \n");
-        Assert.Equal(ExitCodes.InvalidInput, Assert.Throws<OnnxSteerException>(() => NeutralTexts.Load(path)).ExitCode);
+        Assert.Equal(ExitCodes.InvalidInput, ErrorReporter.ExitCode(Assert.Throws<InvalidInputException>(() => NeutralTexts.Load(path))));
     }
 }

@@ -1,3 +1,4 @@
+using OnnxSteer.Cli;
 using OnnxSteer.Numerics;
 using System.Diagnostics;
 using System.Text.Json;

@@ -81,10 +81,10 @@ public class TokenSamplerTests
     [Fact]
     public void Options_RejectOutOfRangeValues()
     {
-        Assert.Throws<OnnxSteerException>(() => new GenerationOptions { TopP = 0 }.Validate());
-        Assert.Throws<OnnxSteerException>(() => new GenerationOptions { TopP = 1.5f }.Validate());
-        Assert.Throws<OnnxSteerException>(() => new GenerationOptions { Temperature = -1 }.Validate());
-        Assert.Throws<OnnxSteerException>(() => new GenerationOptions { TopK = -2 }.Validate());
-        Assert.Throws<OnnxSteerException>(() => new GenerationOptions { MaxNewTokens = -1 }.Validate());
+        Assert.Throws<InvalidParameterException>(() => new GenerationOptions { TopP = 0 }.Validate());
+        Assert.Throws<InvalidParameterException>(() => new GenerationOptions { TopP = 1.5f }.Validate());
+        Assert.Throws<InvalidParameterException>(() => new GenerationOptions { Temperature = -1 }.Validate());
+        Assert.Throws<InvalidParameterException>(() => new GenerationOptions { TopK = -2 }.Validate());
+        Assert.Throws<InvalidParameterException>(() => new GenerationOptions { MaxNewTokens = -1 }.Validate());
     }
 }

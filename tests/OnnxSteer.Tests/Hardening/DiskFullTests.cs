@@ -1,3 +1,4 @@
+using OnnxSteer.Cli;
 using System.Diagnostics;
 using OnnxSteer.Tests.Infrastructure;
 using Xunit;

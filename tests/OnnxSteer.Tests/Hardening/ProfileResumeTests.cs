@@ -1,3 +1,4 @@
+using OnnxSteer.Cli;
 using System.Diagnostics;
 using System.Text.Json;
 using OnnxSteer.Import;

@@ -1,3 +1,4 @@
+using OnnxSteer.Cli;
 using OnnxSteer.Interop;
 using OnnxSteer.Patching;
 using OnnxSteer.Tests.Infrastructure;

@@ -11,6 +11,7 @@ using OnnxSteer.Tests.Patching;
 using OnnxSteer.Tokenizers;
 using Xunit;
 using Xunit.Abstractions;
+using OnnxSteer.Cli;
 
 namespace OnnxSteer.Tests.Interop;
 
@@ -123,7 +124,7 @@ public sealed class ControlVectorPatchTests(ITestOutputHelper output) : IDisposa
         Assert.Equal(-2, viaProfile.Patch.Step.Alpha);
         var e = Assert.Throws<InvalidProfileException>(() =>
             AnyProfilePatch.Run(new PatchJob(model, profilePath, _dir["k"], new PlanRequest(K: 3), new PatchOptions(false))));
-        Assert.Contains("only --alpha", e.Message);
+        Assert.Contains("only --alpha", ErrorReporter.Message(e));
     }
 
     [SharedFact]

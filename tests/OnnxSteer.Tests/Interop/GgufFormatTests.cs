@@ -1,6 +1,7 @@
 using OnnxSteer.Interop;
 using OnnxSteer.Tests.Patching;
 using Xunit;
+using OnnxSteer.Cli;
 
 namespace OnnxSteer.Tests.Interop;
 
@@ -196,7 +197,7 @@ public sealed class GgufFormatTests : IDisposable
         };
         var path = Save(bytes, name.Replace(' ', '-') + ".gguf");
         var e = Assert.ThrowsAny<InvalidGgufException>(() => ControlVectorFile.Read(path));
-        Assert.Equal(ExitCodes.InvalidInput, e.ExitCode);
+        Assert.Equal(ExitCodes.InvalidInput, ErrorReporter.ExitCode(e));
         Assert.StartsWith(path + ": ", e.Message);
         Assert.Contains(expected, e.Message);
         Assert.DoesNotContain('\n', e.Message);

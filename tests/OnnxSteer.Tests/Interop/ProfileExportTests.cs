@@ -8,6 +8,7 @@ using OnnxSteer.Sites;
 using OnnxSteer.Tests.Infrastructure;
 using OnnxSteer.Tests.Patching;
 using Xunit;
+using OnnxSteer.Cli;
 
 namespace OnnxSteer.Tests.Interop;
 
@@ -167,9 +168,9 @@ public sealed class ProfileExportTests : IDisposable
         Assert.Equal(ExportFormat.Csv, ProfileExport.ResolveFormat("a/units.CSV", null));
         Assert.Equal(ExportFormat.Gguf, ProfileExport.ResolveFormat("v.gguf", null));
         Assert.Equal(ExportFormat.Json, ProfileExport.ResolveFormat("v.txt", "json"));
-        var e = Assert.Throws<OnnxSteerException>(() => ProfileExport.ResolveFormat("v.txt", null));
-        Assert.Equal(ExitCodes.Usage, e.ExitCode);
-        Assert.Contains("name the file .csv, .json or .gguf, or give --format", e.Message);
+        var e = Assert.Throws<InvalidParameterException>(() => ProfileExport.ResolveFormat("v.txt", null));
+        Assert.Equal(ExitCodes.Usage, ErrorReporter.ExitCode(e));
+        Assert.Contains("name the file .csv, .json or .gguf, or give --format", ErrorReporter.Message(e));
     }
 
     [SharedFact]

@@ -10,6 +10,7 @@ using OnnxSteer.Sites;
 using OnnxSteer.Tests.Infrastructure;
 using Xunit;
 using Xunit.Abstractions;
+using OnnxSteer.Cli;
 
 namespace OnnxSteer.Tests.Patching;
 
@@ -188,9 +189,9 @@ public sealed class DynamicPatchTests(ITestOutputHelper output)
         Assert.Contains("no steered site has a probe with held-out accuracy ≥ 0.95", strict.Message);
         Assert.False(Directory.Exists(s.Tmp["strict"]) && Directory.EnumerateFiles(s.Tmp["strict"]).Any());
 
-        var folded = Assert.Throws<OnnxSteerException>(() =>
+        var folded = Assert.Throws<InvalidParameterException>(() =>
             ModelPatcher.Patch(new PatchJob(s.ModelFile, s.Profile, s.Tmp["fold"], new PlanRequest(), new PatchOptions(Fold: true, Dynamic: true))));
-        Assert.Equal(ExitCodes.Usage, folded.ExitCode);
+        Assert.Equal(ExitCodes.Usage, ErrorReporter.ExitCode(folded));
 
         var cli = CliProcess.Run(null, "patch", s.ModelFile, s.Profile, "-o", s.Tmp["cli"], "--dynamic", "--fold");
         Assert.Equal(ExitCodes.Usage, cli.Code);
@@ -206,6 +207,6 @@ public sealed class DynamicPatchTests(ITestOutputHelper output)
         var profile = TestProfiles.Save(TestProfiles.Make(model, SiteFinder.Find(model).Sites, k: 4, alpha: 2), tmp.Path);
         var e = Assert.Throws<InvalidProfileException>(() =>
             ModelPatcher.Patch(new PatchJob(modelFile, profile, tmp["out"], new PlanRequest(), new PatchOptions(Dynamic: true))));
-        Assert.Contains("the profile has no probes; run 'onnxsteer profile --probes'", e.Message);
+        Assert.Contains("the profile has no probes; profile with --probes to fit them (--dynamic needs them)", ErrorReporter.Message(e));
     }
 }

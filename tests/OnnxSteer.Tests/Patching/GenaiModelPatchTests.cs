@@ -138,7 +138,7 @@ public class GenaiModelPatchTests
         var profile = Profile(tmp.Path);
         var once = Patch(profile, tmp["once"]);
         var job = new PatchJob(once.Written.ModelFile, profile, tmp["twice"], new PlanRequest(), PatchOptions.Default);
-        var e = Assert.Throws<OnnxSteerException>(() => ModelPatcher.Patch(job));
+        var e = Assert.Throws<InvalidInputException>(() => ModelPatcher.Patch(job));
         Assert.Contains("already steered", e.Message);
         Assert.False(Directory.Exists(tmp["twice"]));
 

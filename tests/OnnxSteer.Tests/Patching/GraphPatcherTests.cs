@@ -1,3 +1,4 @@
+using OnnxSteer.Cli;
 using Onnx;
 using OnnxSteer.Patching;
 using OnnxSteer.Sites;
@@ -114,9 +115,10 @@ public class GraphPatcherTests
     {
         var d = new TinyDecoder();
         var once = GraphPatcher.Apply(d.Model(), Plan(d, (SiteKind.Mlp, 0, 3, 1.0)), PatchOptions.Default).Model;
-        var e = Assert.Throws<OnnxSteerException>(() => GraphPatcher.Apply(once, Plan(d, (SiteKind.Mlp, 0, 4, 1.0)), PatchOptions.Default));
+        var e = Assert.Throws<InvalidInputException>(() => GraphPatcher.Apply(once, Plan(d, (SiteKind.Mlp, 0, 4, 1.0)), PatchOptions.Default));
         Assert.Contains("already steered", e.Message);
-        Assert.Contains("--replace", e.Message);
+        Assert.Equal(["replace", "stack"], e.Text.Parameters);
+        Assert.Contains("use --replace to remove that steering first, or --stack to add to it", ErrorReporter.Message(e));
 
         // Stacking on the same site: the new node gets a fresh name and reads the earlier Mul's output.
         var stackedSite = d.Sites()[1] with { ValueName = "/model/layers.0/mlp/down_proj/steer/Mul/output_0" };
@@ -147,7 +149,7 @@ public class GraphPatcherTests
     [Fact]
     public void Unpatch_refuses_an_unsteered_model()
     {
-        var e = Assert.Throws<OnnxSteerException>(() => GraphUnpatcher.Remove(new TinyDecoder().Model()));
+        var e = Assert.Throws<InvalidModelException>(() => GraphUnpatcher.Remove(new TinyDecoder().Model()));
         Assert.Contains("no onnxsteer steering record", e.Message);
     }
 

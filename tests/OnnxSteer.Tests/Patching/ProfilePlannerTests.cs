@@ -2,6 +2,7 @@ using OnnxSteer.Patching;
 using OnnxSteer.Profiles;
 using OnnxSteer.Sites;
 using Xunit;
+using OnnxSteer.Cli;
 
 namespace OnnxSteer.Tests.Patching;
 
@@ -53,7 +54,7 @@ public class ProfilePlannerTests
         var profile = TestProfiles.Make(other.Model(), other.Sites(), k: 1, alpha: 1);
         var e = Assert.Throws<InvalidProfileException>(() => ProfilePlanner.Build(profile, "p.json", "sha", d.Model(), d.Sites(), new PlanRequest()));
         Assert.Contains("recorded on another model", e.Message);
-        Assert.Contains("--force", e.Message);
+        Assert.Contains("; use --force to apply it anyway", ErrorReporter.Message(e));
         var (_, warnings) = ProfilePlanner.Build(profile, "p.json", "sha", d.Model(), d.Sites(), new PlanRequest(Force: true));
         Assert.Contains(warnings, w => w.Contains("recorded on another model") && w.Contains("--force"));
     }

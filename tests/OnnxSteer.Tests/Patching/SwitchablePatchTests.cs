@@ -1,3 +1,4 @@
+using OnnxSteer.Cli;
 using OnnxSteer.Generation;
 using OnnxSteer.ModelFiles;
 using OnnxSteer.Patching;

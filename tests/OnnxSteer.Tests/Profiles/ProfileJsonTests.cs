@@ -4,6 +4,7 @@ using OnnxSteer.Profiles;
 using OnnxSteer.Sites;
 using Xunit;
 using static OnnxSteer.Tests.Profiles.ProfileFixtures;
+using OnnxSteer.Cli;
 
 namespace OnnxSteer.Tests.Profiles;
 
@@ -58,7 +59,7 @@ public class ProfileJsonTests : IDisposable
         Assert.StartsWith(path + ": ", e.Message);
         Assert.Contains(field, e.Message);
         Assert.Contains(problem, e.Message);
-        Assert.Equal(ExitCodes.InvalidInput, e.ExitCode);
+        Assert.Equal(ExitCodes.InvalidInput, ErrorReporter.ExitCode(e));
     }
 
     [Fact]

@@ -169,10 +169,10 @@ public class UnitEvidenceTests : IDisposable
         Assert.Null(p.Units[0].EffectSize);
         Assert.Null(p.Units[0].MeanPos);
         Assert.Contains("need a profile/2 file: absent here", SelectionText.Summary(p));
-        var e = Assert.Throws<OnnxSteerException>(() =>
+        var e = Assert.Throws<InvalidProfileException>(() =>
             UnitSelector.Select(loaded, 2, 1, [SiteKind.Attn], false, SteeringMethod.AuSteer, tieBreak: TieBreak.Effect));
         Assert.Contains("onnxsteer.profile/1", e.Message);
-        Assert.Equal(ExitCodes.InvalidInput, e.ExitCode);
+        Assert.Equal(ExitCodes.InvalidInput, ErrorReporter.ExitCode(e));
         var resaved = Path.Combine(_dir, "v2.json");
         p.Save(resaved);
         Assert.Equal(SteeringProfile.SchemaId, SteeringProfile.Load(resaved).Schema);

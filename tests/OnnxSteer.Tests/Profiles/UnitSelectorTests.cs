@@ -2,6 +2,7 @@ using OnnxSteer.Profiles;
 using OnnxSteer.Sites;
 using Xunit;
 using static OnnxSteer.Tests.Profiles.ProfileFixtures;
+using OnnxSteer.Cli;
 
 namespace OnnxSteer.Tests.Profiles;
 
@@ -98,14 +99,14 @@ public class UnitSelectorTests
     [Fact]
     public void Bad_requests_are_refused_with_a_reason()
     {
-        Assert.Contains("no mlp-out sites", Assert.Throws<OnnxSteerException>(() =>
+        Assert.Contains("no mlp-out sites", Assert.Throws<InvalidParameterException>(() =>
             UnitSelector.Select(Hand(), 1, 1, [SiteKind.MlpOut], false, SteeringMethod.AuSteer)).Message);
-        Assert.Contains("--k 0", Assert.Throws<OnnxSteerException>(() =>
-            UnitSelector.Select(Hand(), 0, 1, [SiteKind.Attn], false, SteeringMethod.AuSteer)).Message);
+        Assert.Contains("--k 0", ErrorReporter.Message(Assert.Throws<InvalidParameterException>(() =>
+            UnitSelector.Select(Hand(), 0, 1, [SiteKind.Attn], false, SteeringMethod.AuSteer))));
         var empty = Hand();
         empty.Pairs = 0;
         foreach (var c in empty.Counts) { Array.Clear(c.Positive); Array.Clear(c.Negative); }
-        Assert.Contains("no pairs", Assert.Throws<OnnxSteerException>(() =>
+        Assert.Contains("no pairs", Assert.Throws<InvalidProfileException>(() =>
             UnitSelector.Select(empty, 1, 1, [SiteKind.Attn], false, SteeringMethod.AuSteer)).Message);
     }
 }

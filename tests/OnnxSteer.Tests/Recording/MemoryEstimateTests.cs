@@ -5,6 +5,7 @@ using OnnxSteer.Recording;
 using OnnxSteer.Runtime;
 using OnnxSteer.Tests.Infrastructure;
 using Xunit;
+using OnnxSteer.Cli;
 
 namespace OnnxSteer.Tests.Recording;
 
@@ -43,8 +44,9 @@ public class MemoryEstimateTests
             Runtime = RuntimeSettings.Default with { Notice = notices.Add },
         };
         var e = Assert.Throws<OnnxSteerException>(() => ProfileRunner.Run(request));
-        Assert.Equal(ExitCodes.Failure, e.ExitCode);
-        Assert.Contains("--device cuda", e.Message);
+        Assert.Equal(ExitCodes.Failure, ErrorReporter.ExitCode(e));
+        Assert.Contains("--device cuda", ErrorReporter.Message(e));
+        Assert.EndsWith("--ignore-memory-estimate tries anyway", ErrorReporter.Message(e));
         Assert.Single(notices, n => n.StartsWith("memory: about ", StringComparison.Ordinal));
 
         var profile = ProfileRunner.Run(request with { IgnoreMemoryEstimate = true });

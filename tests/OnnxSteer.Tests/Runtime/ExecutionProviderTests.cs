@@ -1,5 +1,6 @@
 using OnnxSteer.Runtime;
 using Xunit;
+using OnnxSteer.Cli;
 
 namespace OnnxSteer.Tests.Runtime;
 
@@ -20,7 +21,7 @@ public class ExecutionProviderTests
         using var options = new SessionOptions();
         var e = Assert.Throws<ExecutionProviderUnavailableException>(() => ExecutionProviders.AppendCuda(options, 0));
         Assert.DoesNotContain('\n', e.Message);
-        Assert.Equal(ExitCodes.Runtime, e.ExitCode);
+        Assert.Equal(ExitCodes.Runtime, ErrorReporter.ExitCode(e));
         Assert.Contains("ORT said:", e.Message); // ORT's own reason is kept
         Assert.IsType<OrtException>(e.InnerException);
         if (CudaBuild)
@@ -33,7 +34,7 @@ public class ExecutionProviderTests
         {
             Assert.Contains("has no libonnxruntime_providers_cuda.so", e.Message);
             Assert.Contains("Microsoft.ML.OnnxRuntime.Gpu.Linux", e.Message);
-            Assert.Contains("--ort-library", e.Message);
+            Assert.Contains("--ort-library", ErrorReporter.Message(e));
         }
     }
 
@@ -42,7 +43,7 @@ public class ExecutionProviderTests
     {
         var settings = new RuntimeSettings { Device = ExecutionDevice.Cuda, DeviceId = 1 };
         var e = Assert.Throws<ExecutionProviderUnavailableException>(() => settings.CreateSessionOptions());
-        Assert.Equal(ExitCodes.Runtime, e.ExitCode);
+        Assert.Equal(ExitCodes.Runtime, ErrorReporter.ExitCode(e));
     }
 
     [Fact]
@@ -77,8 +78,8 @@ public class ExecutionProviderTests
     {
         using (var options = new RuntimeSettings { Threads = 2 }.CreateSessionOptions())
             Assert.Equal(2, options.IntraOpNumThreads);
-        Assert.Equal(ExitCodes.Usage, Assert.Throws<OnnxSteerException>(() => new RuntimeSettings { Threads = -1 }.CreateSessionOptions()).ExitCode);
-        Assert.Equal(ExitCodes.Usage, Assert.Throws<OnnxSteerException>(() => new RuntimeSettings { DeviceId = -1 }.CreateSessionOptions()).ExitCode);
+        Assert.Equal(ExitCodes.Usage, ErrorReporter.ExitCode(Assert.Throws<InvalidParameterException>(() => new RuntimeSettings { Threads = -1 }.CreateSessionOptions())));
+        Assert.Equal(ExitCodes.Usage, ErrorReporter.ExitCode(Assert.Throws<InvalidParameterException>(() => new RuntimeSettings { DeviceId = -1 }.CreateSessionOptions())));
     }
 
     [Theory]
@@ -90,5 +91,5 @@ public class ExecutionProviderTests
 
     [Fact]
     public void ParseDevice_RejectsOthers() =>
-        Assert.Contains("expected cpu, cuda or auto", Assert.Throws<OnnxSteerException>(() => ExecutionProviders.ParseDevice("tpu")).Message);
+        Assert.Contains("expected cpu, cuda or auto", Assert.Throws<InvalidParameterException>(() => ExecutionProviders.ParseDevice("tpu")).Message);
 }

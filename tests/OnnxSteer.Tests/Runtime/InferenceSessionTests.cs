@@ -1,6 +1,7 @@
 using Onnx;
 using OnnxSteer.Runtime;
 using Xunit;
+using OnnxSteer.Cli;
 
 namespace OnnxSteer.Tests.Runtime;
 
@@ -74,7 +75,7 @@ public class InferenceSessionTests
         var e = Assert.Throws<OrtException>(() => session.RunNamed(new Dictionary<string, OrtValue> { ["Nope"] = x }));
         Assert.Contains("Nope", e.OrtMessage);
         Assert.Contains("Input name", e.OrtMessage); // ORT 1.32: "Input name: 'Nope' is not in the metadata"
-        Assert.Equal(ExitCodes.Runtime, e.ExitCode);
+        Assert.Equal(ExitCodes.Runtime, ErrorReporter.ExitCode(e));
         Assert.IsType<OnnxRuntimeException>(e.InnerException);
     }
 

@@ -1,5 +1,6 @@
 using OnnxSteer.Runtime;
 using Xunit;
+using OnnxSteer.Cli;
 
 namespace OnnxSteer.Tests.Runtime;
 
@@ -44,9 +45,9 @@ public class OrtLibraryTests
         var missing = Path.Combine(Path.GetTempPath(), "onnxsteer-no-such-dir", "libonnxruntime.so");
         var e = Assert.Throws<RuntimeUnavailableException>(() => OrtLibrary.Resolve(missing, null));
         Assert.Contains(missing, e.Message);
-        Assert.Contains("--ort-library", e.Message);
+        Assert.Contains("--ort-library", ErrorReporter.Message(e));
         Assert.Contains(OrtLibrary.EnvironmentVariable, e.Message);
-        Assert.Equal(ExitCodes.Runtime, e.ExitCode);
+        Assert.Equal(ExitCodes.Runtime, ErrorReporter.ExitCode(e));
         Assert.DoesNotContain('\n', e.Message);
 
         var empty = Directory.CreateTempSubdirectory("onnxsteer-rt-");

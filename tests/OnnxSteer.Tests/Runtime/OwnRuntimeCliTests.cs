@@ -1,3 +1,4 @@
+using OnnxSteer.Cli;
 using OnnxSteer.Runtime;
 using OnnxSteer.Tests.Infrastructure;
 using Xunit;

@@ -1,6 +1,7 @@
 using OnnxSteer.Runtime;
 using OnnxSteer.Tests.Infrastructure;
 using Xunit;
+using OnnxSteer.Cli;
 
 namespace OnnxSteer.Tests.Runtime;
 
@@ -44,7 +45,7 @@ public class TinyLlamaSessionTests
     public void FromBytes_WithoutExternalDataFolder_FailsWithOrtMessage()
     {
         var e = Assert.ThrowsAny<OrtException>(() => RuntimeSettings.Default.OpenSession(File.ReadAllBytes(ModelPath)));
-        Assert.Equal(ExitCodes.Runtime, e.ExitCode);
+        Assert.Equal(ExitCodes.Runtime, ErrorReporter.ExitCode(e));
         Assert.Contains("model.onnx.data", e.OrtMessage);
     }
 

@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using OnnxSteer.Server;
 using OnnxSteer.Tests.Infrastructure;
 using Xunit;
+using OnnxSteer.Cli;
 
 namespace OnnxSteer.Tests.Serve;
 
@@ -211,7 +212,9 @@ public sealed class ServeHttpTests(ServeFixture f)
     [SharedFact]
     public async Task Listening_beyond_loopback_without_an_api_key_is_refused()
     {
-        var e = await Assert.ThrowsAsync<OnnxSteerException>(() => SteeringServer.StartAsync(new ServeOptions { Model = f.ModelFolder, Host = "0.0.0.0", Port = 0 }));
+        var e = await Assert.ThrowsAsync<InvalidParameterException>(() => SteeringServer.StartAsync(new ServeOptions { Model = f.ModelFolder, Host = "0.0.0.0", Port = 0 }));
         Assert.Contains("API key", e.Message);
+        Assert.Equal("host", e.ParamName);
+        Assert.Equal("--host 0.0.0.0: listening beyond loopback needs an API key (--api-key or $ONNXSTEER_API_KEY)", ErrorReporter.Message(e));
     }
 }

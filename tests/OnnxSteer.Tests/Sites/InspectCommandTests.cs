@@ -5,6 +5,7 @@ using Onnx;
 using OnnxSteer.Cli.Commands;
 using OnnxSteer.Tests.Infrastructure;
 using Xunit;
+using OnnxSteer.Cli;
 
 namespace OnnxSteer.Tests.Sites;
 
@@ -25,7 +26,7 @@ public class InspectCommandTests : IDisposable
         }
         catch (OnnxSteerException e)
         {
-            return (e.ExitCode, output.ToString(), e.Message);
+            return (ErrorReporter.ExitCode(e), output.ToString(), e.Message);
         }
     }
 

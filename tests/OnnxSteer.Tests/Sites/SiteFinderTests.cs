@@ -1,5 +1,6 @@
 using OnnxSteer.Sites;
 using Xunit;
+using OnnxSteer.Cli;
 
 namespace OnnxSteer.Tests.Sites;
 
@@ -123,7 +124,7 @@ public class SiteFinderTests
 
         Assert.Empty(SiteFinder.Scan(model.Graph).Sites);
         var error = Assert.Throws<NoSitesFoundException>(() => SiteFinder.Find(model.Graph, "misleading.onnx"));
-        Assert.Equal(ExitCodes.InvalidInput, error.ExitCode);
+        Assert.Equal(ExitCodes.InvalidInput, ErrorReporter.ExitCode(error));
         Assert.StartsWith("misleading.onnx: no steering site found: looked for attention output projections", error.Message);
         Assert.Contains("'/model/layers.0/self_attn/o_proj/MatMul' (MatMul) is named like an attention output projection", error.Message);
         Assert.Contains("'/model/layers.0/mlp/down_proj/MatMul' (MatMul) is named like an MLP down projection", error.Message);

@@ -1,6 +1,7 @@
 using OnnxSteer.Profiles;
 using OnnxSteer.Sweeping;
 using Xunit;
+using OnnxSteer.Cli;
 
 namespace OnnxSteer.Tests.Sweeping;
 
@@ -43,18 +44,18 @@ public class SweepSlicesTests
     public void An_offset_overlapping_the_profiles_records_is_refused_and_one_after_them_accepted()
     {
         var profile = Profile("copa val.jsonl skip 0 limit 40");
-        var e = Assert.Throws<OnnxSteerException>(() => SweepSlices.Plan(profile, "val.jsonl", 30, 5, 5));
-        Assert.Equal(ExitCodes.Usage, e.ExitCode);
-        Assert.Contains("--offset 40", e.Message);
+        var e = Assert.Throws<InvalidParameterException>(() => SweepSlices.Plan(profile, "val.jsonl", 30, 5, 5));
+        Assert.Equal(ExitCodes.Usage, ErrorReporter.ExitCode(e));
+        Assert.Contains("--offset 40", ErrorReporter.Message(e));
         Assert.Equal(45, SweepSlices.Plan(profile, "val.jsonl", 40, 5, 5).Test.Offset);
         // Bad records the profile skipped still count as records it read.
-        Assert.Throws<OnnxSteerException>(() => SweepSlices.Plan(Profile("copa val.jsonl skip 0 limit 40", skippedBad: 3), "val.jsonl", 41, 5, 5));
+        Assert.Throws<InvalidParameterException>(() => SweepSlices.Plan(Profile("copa val.jsonl skip 0 limit 40", skippedBad: 3), "val.jsonl", 41, 5, 5));
     }
 
     [Fact]
     public void A_profile_that_used_the_whole_file_leaves_no_room_and_another_file_is_not_constrained()
     {
-        Assert.Throws<OnnxSteerException>(() => SweepSlices.Plan(Profile("boolq dev.jsonl skip 0"), "dev.jsonl", null, 10, 10));
+        Assert.Throws<InvalidParameterException>(() => SweepSlices.Plan(Profile("boolq dev.jsonl skip 0"), "dev.jsonl", null, 10, 10));
         var other = SweepSlices.Plan(Profile("boolq dev.jsonl skip 0"), "other.jsonl", null, 10, 10);
         Assert.Equal(0, other.Validation.Offset);
         Assert.Contains("not other.jsonl", Assert.Single(other.Notes));
@@ -67,11 +68,11 @@ public class SweepSlicesTests
     {
         Assert.Equal([1, 4, 16], SweepGrid.ParseK("16, 4,1,4"));
         Assert.Equal([0, 2.5, 20], SweepGrid.ParseAlpha("20,0,2.5"));
-        Assert.Equal(ExitCodes.Usage, Assert.Throws<OnnxSteerException>(() => SweepGrid.ParseK("1,0")).ExitCode);
+        Assert.Equal(ExitCodes.Usage, ErrorReporter.ExitCode(Assert.Throws<InvalidParameterException>(() => SweepGrid.ParseK("1,0"))));
         // A negative alpha is a setting like any other (docs/errors.md, "The sign of alpha").
         Assert.Equal([-5, 1], SweepGrid.ParseAlpha("1,-5"));
-        Assert.Equal(ExitCodes.Usage, Assert.Throws<OnnxSteerException>(() => SweepGrid.ParseAlpha("1,x")).ExitCode);
-        Assert.Equal(ExitCodes.Usage, Assert.Throws<OnnxSteerException>(() => SweepGrid.ParseAlpha("nan")).ExitCode);
+        Assert.Equal(ExitCodes.Usage, ErrorReporter.ExitCode(Assert.Throws<InvalidParameterException>(() => SweepGrid.ParseAlpha("1,x"))));
+        Assert.Equal(ExitCodes.Usage, ErrorReporter.ExitCode(Assert.Throws<InvalidParameterException>(() => SweepGrid.ParseAlpha("nan"))));
         Assert.Equal([new SweepSetting(1, 1), new SweepSetting(1, 5), new SweepSetting(2, 1), new SweepSetting(2, 5)], SweepGrid.Settings([2, 1], [5, 1]));
     }
 }

@@ -14,6 +14,7 @@ using OnnxSteer.Tests.Infrastructure;
 using OnnxSteer.Tokenizers;
 using Xunit;
 using Xunit.Abstractions;
+using OnnxSteer.Cli;
 
 namespace OnnxSteer.Tests.Sweeping;
 
@@ -256,8 +257,8 @@ public class SweepTests(ITestOutputHelper output)
         Assert.Equal("warning: only 3 test records after record 3 (--test 10)", r.Slices.Notes[1]);
         Assert.Equal(new SweepSetting(2, 5), r.Chosen!.Setting);
         Assert.Equal(3, r.Test!.Comparison.Counts.Total);
-        Assert.Equal(ExitCodes.Usage, Assert.Throws<OnnxSteerException>(() =>
-            SweepRunner.Run(F.Request() with { Task = BenchmarkTask.Pairs, DataPath = path, Mode = EvalMode.Generate })).ExitCode);
+        Assert.Equal(ExitCodes.Usage, ErrorReporter.ExitCode(Assert.Throws<InvalidParameterException>(() =>
+            SweepRunner.Run(F.Request() with { Task = BenchmarkTask.Pairs, DataPath = path, Mode = EvalMode.Generate }))));
     }
 
     [SharedFact]

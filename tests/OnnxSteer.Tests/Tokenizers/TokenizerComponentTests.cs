@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using OnnxSteer.Tokenizers;
 using Xunit;
+using OnnxSteer.Cli;
 
 namespace OnnxSteer.Tests.Tokenizers;
 
@@ -90,7 +91,7 @@ public sealed class TokenizerComponentTests
     {
         var e = Assert.Throws<InvalidTokenizerException>(() => TokenizerLoader.FromJson("{ not json", source: "x/tokenizer.json"));
         Assert.StartsWith("x/tokenizer.json: not valid JSON", e.Message);
-        Assert.Equal(ExitCodes.InvalidInput, e.ExitCode);
+        Assert.Equal(ExitCodes.InvalidInput, ErrorReporter.ExitCode(e));
 
         var unigram = new JsonObject { ["model"] = new JsonObject { ["type"] = "Unigram", ["vocab"] = new JsonArray() } };
         e = Assert.Throws<InvalidTokenizerException>(() => TokenizerLoader.FromJson(unigram.ToJsonString(), source: "u.json"));
