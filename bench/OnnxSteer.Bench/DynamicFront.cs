@@ -75,7 +75,7 @@ public static class DynamicFront
         var pairs = new PairSet(TrainNames.SelectMany(n => TrainEvents.Select(e =>
             new ContrastivePair($"One day, {n}", $" {e.Happy}. {n} felt", $" {e.Sad}. {n} felt", $"{n}/{e.Happy}"))).ToList(), 0, "mood pairs", []);
         var profilePath = Path.Combine(work, "profile.json");
-        var profile = ProfileRunner.Run(new ProfileRequest { ModelPath = model, Pairs = pairs, SiteKinds = [SiteKind.Mlp], K = K, Alpha = 1, Probes = true });
+        var profile = ProfileRunner.Run(new ProfileRequest { ModelPath = model, Pairs = pairs, Settings = new ProfileSettings { Sites = [SiteKind.Mlp], K = K, Alpha = 1, Probes = true } });
         profile.Save(profilePath);
         var l2Table = L2Sweep(model, pairs);
 

@@ -56,9 +56,7 @@ public static class SelectionBench
         {
             var pairs = PairsJsonl.Read(study.Train, new PairOptions(Limit: study.Pairs));
             var profile = ProfileRunner.Run(new ProfileRequest
-            {
-                ModelPath = modelDir, Pairs = pairs, SiteKinds = [study.Site], K = study.K, Alpha = study.Alpha, BatchSize = 16,
-            });
+            { ModelPath = modelDir, Pairs = pairs, Settings = new ProfileSettings { Sites = [study.Site], K = study.K, Alpha = study.Alpha, BatchSize = 16 } });
             var heldout = PairsJsonl.Read(study.Heldout, new PairOptions()).Pairs;
             var prompts = Prompts(study.Prompts);
             var baseKey = study.Heldout + study.Prompts;

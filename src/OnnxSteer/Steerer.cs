@@ -36,17 +36,7 @@ public static class Steerer
     internal static SteeringProfile Profile(string model, PairSet pairs, ProfileSettings? settings, IProgress<ProfileProgress>? progress,
         CancellationToken cancel = default)
     {
-        settings ??= new ProfileSettings();
-        var request = new ProfileRequest
-        {
-            ModelPath = model, Pairs = pairs, TokenizerPath = settings.Tokenizer,
-            Method = settings.Method, SiteKinds = settings.Sites, K = settings.K, Alpha = settings.Alpha,
-            RankJointly = settings.RankJointly, Seed = settings.Seed, Layers = settings.Layers,
-            TieBreak = settings.TieBreak, Direction = settings.Direction, BatchSize = settings.BatchSize, Shard = settings.Shard,
-            MaxTokens = settings.MaxTokens, SkipBad = settings.SkipBad, Runtime = settings.Runtime, Probes = settings.Probes,
-            IgnoreMemoryEstimate = settings.IgnoreMemoryEstimate, MemoryAvailable = settings.MemoryAvailable,
-            Checkpoint = settings.Checkpoint,
-        };
+        var request = new ProfileRequest { ModelPath = model, Pairs = pairs, Settings = settings ?? new ProfileSettings() };
         return ProfileRunner.Run(request, progress, cancel);
     }
 

@@ -6,50 +6,6 @@ using OnnxSteer.Sites;
 
 namespace OnnxSteer;
 
-/// <summary>How <see cref="Steerer.Profile(string, IEnumerable{Pairs.ContrastivePair}, ProfileSettings?, CancellationToken)"/> records and selects.</summary>
-public sealed record ProfileSettings
-{
-    /// <summary>Units kept per site kind (all kinds together with <see cref="RankJointly"/>); not used by caa.</summary>
-    public int K { get; init; } = 10;
-    /// <summary>Global strength: gamma = alpha·r for each kept unit.</summary>
-    public double Alpha { get; init; } = 10;
-    /// <summary>Site kinds to select from (all are recorded, so <see cref="Steerer.Select(SteeringProfile, SelectSettings)"/> can pick others later).</summary>
-    public IReadOnlyList<SiteKind> Sites { get; init; } = [SiteKind.Attn];
-    /// <summary>Selection method.</summary>
-    public SteeringMethod Method { get; init; } = SteeringMethod.AuSteer;
-    /// <summary>Rank several site kinds in one list instead of taking the top k of each.</summary>
-    public bool RankJointly { get; init; }
-    /// <summary>Seed of <see cref="SteeringMethod.Random"/>.</summary>
-    public int Seed { get; init; }
-    /// <summary>caa only: the layers to build vectors for; null = the middle layer.</summary>
-    public IReadOnlyList<int>? Layers { get; init; }
-    /// <summary>austeer: how equal scores are ordered.</summary>
-    public TieBreak TieBreak { get; init; } = TieBreak.Released;
-    /// <summary>Unit methods: how the sign of gamma is chosen.</summary>
-    public DirectionRule Direction { get; init; } = DirectionRule.Released;
-    /// <summary>Sequences per model run (a pair is two).</summary>
-    public int BatchSize { get; init; } = 8;
-    /// <summary>tokenizer.json or its folder; null = the model's folder.</summary>
-    public string? Tokenizer { get; init; }
-    /// <summary>Longest sequence in tokens (longer prompts lose tokens from the left); null = genai_config.json's
-    /// context_length, else 512.</summary>
-    public int? MaxTokens { get; init; }
-    /// <summary>Skip pairs that cannot be encoded (answer longer than the context) instead of failing.</summary>
-    public bool SkipBad { get; init; }
-    /// <summary>The part of the pairs to profile; the merge of all shards equals the whole.</summary>
-    public ShardSpec Shard { get; init; } = ShardSpec.All;
-    /// <summary>Also fit a DSAS probe per site (for <see cref="PatchSettings.Dynamic"/>); keeps every pair's rows in memory.</summary>
-    public bool Probes { get; init; }
-    /// <summary>Save the exact counts as the run goes, and resume from them (null = no checkpoint).</summary>
-    public CheckpointOptions? Checkpoint { get; init; }
-    /// <summary>Go on when the memory estimate exceeds the memory available (otherwise refuse before reading weights).</summary>
-    public bool IgnoreMemoryEstimate { get; init; }
-    /// <summary>Memory available to the run in bytes; null = ask the operating system.</summary>
-    public long? MemoryAvailable { get; init; }
-    /// <summary>How ONNX Runtime runs the model.</summary>
-    public RuntimeSettings Runtime { get; init; } = RuntimeSettings.Default;
-}
-
 /// <summary>
 /// How <see cref="Steerer.Select(SteeringProfile, SelectSettings)"/> re-selects; every null keeps the profile's current
 /// choice.

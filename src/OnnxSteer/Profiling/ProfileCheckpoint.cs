@@ -153,7 +153,7 @@ internal sealed class ProfileCheckpoint
 /// <summary>Saves checkpoints of one profiling run when its <see cref="CheckpointOptions"/> say so, and finds the one to resume.</summary>
 internal sealed class CheckpointWriter(CheckpointOptions options, ProfileRequest request, string fingerprint, IReadOnlyList<EncodedPair> pairs)
 {
-    private readonly string _work = ProfileCheckpoint.WorkKey(fingerprint, request.Shard, pairs);
+    private readonly string _work = ProfileCheckpoint.WorkKey(fingerprint, request.Settings.Shard, pairs);
     private readonly System.Diagnostics.Stopwatch _sinceSave = System.Diagnostics.Stopwatch.StartNew();
     private int _pairsAtSave;
 
@@ -165,9 +165,9 @@ internal sealed class CheckpointWriter(CheckpointOptions options, ProfileRequest
         if (checkpoint.Work != _work || checkpoint.PairsTotal != pairs.Count)
             throw new InvalidProfileException($"{options.Path}: the checkpoint is of different work (another model, pair list, shard, tokenizer or " +
                                               $"{Param("maxTokens")}); delete it or run without {Param("resume")}");
-        if (checkpoint.BatchSize != request.BatchSize)
+        if (checkpoint.BatchSize != request.Settings.BatchSize)
             throw new InvalidProfileException($"{options.Path}: the checkpoint was written with {Param("batchSize")} {checkpoint.BatchSize}; resume with the same");
-        if (checkpoint.Counts.Method != request.Method)
+        if (checkpoint.Counts.Method != request.Settings.Method)
             throw new InvalidProfileException($"{options.Path}: the checkpoint was written with {Param("method")} {checkpoint.Counts.Method.ToName()}; resume with the same");
         _pairsAtSave = 0;
         return checkpoint;
@@ -182,7 +182,7 @@ internal sealed class CheckpointWriter(CheckpointOptions options, ProfileRequest
         if (finished || !(byPairs || byTime)) return; // the finished profile itself is the last word
         // Add works on copies: the resumed counts stay as loaded for the next save and the end.
         var counts = ProfileCheckpoint.Add(done is null ? null : done.Clone(), counter.ToProfile(fingerprint, method));
-        new ProfileCheckpoint { Work = _work, BatchSize = request.BatchSize, PairsDone = counts.Pairs, PairsTotal = pairs.Count, Counts = counts }.Save(options.Path);
+        new ProfileCheckpoint { Work = _work, BatchSize = request.Settings.BatchSize, PairsDone = counts.Pairs, PairsTotal = pairs.Count, Counts = counts }.Save(options.Path);
         _pairsAtSave = counter.Pairs;
         _sinceSave.Restart();
     }

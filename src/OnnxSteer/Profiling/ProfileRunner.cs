@@ -11,48 +11,15 @@ using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.Profiling;
 
-/// <summary>What to profile and how to select afterwards.</summary>
+/// <summary>What to profile (the model, the pairs) and how (<see cref="ProfileSettings"/>).</summary>
 internal sealed record ProfileRequest
 {
     /// <summary>The model file (or folder holding model.onnx).</summary>
     public required string ModelPath { get; init; }
     /// <summary>The pairs (after skip/limit/bad-record handling).</summary>
     public required PairSet Pairs { get; init; }
-    /// <summary>Folder or tokenizer.json; null = the model's folder.</summary>
-    public string? TokenizerPath { get; init; }
-    /// <summary>Selection method.</summary>
-    public SteeringMethod Method { get; init; } = SteeringMethod.AuSteer;
-    /// <summary>Site kinds to select from (all kinds are recorded, so <c>select</c> can choose others later).</summary>
-    public IReadOnlyList<SiteKind> SiteKinds { get; init; } = [SiteKind.Attn];
-    public int K { get; init; } = 10;
-    public double Alpha { get; init; } = 10;
-    public bool RankJointly { get; init; }
-    public int Seed { get; init; }
-    /// <summary>caa only: layers (null = middle).</summary>
-    public IReadOnlyList<int>? Layers { get; init; }
-    /// <summary>austeer: how equal scores are ordered (default: the released code's order).</summary>
-    public TieBreak TieBreak { get; init; } = TieBreak.Released;
-    /// <summary>Unit methods: how gamma's sign is chosen (default: the released code's rule).</summary>
-    public DirectionRule Direction { get; init; } = DirectionRule.Released;
-    /// <summary>Sequences per run (positives and negatives together; at least 2).</summary>
-    public int BatchSize { get; init; } = 8;
-    /// <summary>The part of the pairs to process.</summary>
-    public ShardSpec Shard { get; init; } = ShardSpec.All;
-    /// <summary>Longest sequence in tokens; null = genai_config.json's context_length, else 512.</summary>
-    public int? MaxTokens { get; init; }
-    /// <summary>Skip pairs that cannot be encoded (answer longer than the context) instead of failing.</summary>
-    public bool SkipBad { get; init; }
-    /// <summary>How to run ONNX Runtime.</summary>
-    public RuntimeSettings Runtime { get; init; } = RuntimeSettings.Default;
-    /// <summary>Also fit a DSAS probe per site (<see cref="ProbeFitter"/>) for <c>patch --dynamic</c>; keeps every
-    /// pair's last-token rows in memory until the fit (pairs × 2 × total site width floats).</summary>
-    public bool Probes { get; init; }
-    /// <summary>Go on when the memory estimate exceeds the memory available (otherwise refuse before reading weights).</summary>
-    public bool IgnoreMemoryEstimate { get; init; }
-    /// <summary>Memory available to the run in bytes; null = ask the OS (<see cref="MemoryEstimate.Available"/>).</summary>
-    public long? MemoryAvailable { get; init; }
-    /// <summary>Checkpointing of the counts (null = none).</summary>
-    public CheckpointOptions? Checkpoint { get; init; }
+    /// <summary>How to record and select.</summary>
+    public ProfileSettings Settings { get; init; } = new();
 }
 
 /// <summary>Progress after each batch.</summary>
@@ -78,44 +45,44 @@ internal static class ProfileRunner
     /// <summary>Runs the profile. Cancellation is checked between batches.</summary>
     public static SteeringProfile Run(ProfileRequest request, IProgress<ProfileProgress>? progress = null, CancellationToken cancel = default)
     {
-        if (request.BatchSize < 1) throw new InvalidParameterException("batchSize", $"{Param("batchSize")} {request.BatchSize}: must be at least 1");
+        if (request.Settings.BatchSize < 1) throw new InvalidParameterException("batchSize", $"{Param("batchSize")} {request.Settings.BatchSize}: must be at least 1");
         // A checkpoint keeps exact counts, not every pair's activations, so a resumed run could not fit the probes.
-        if (request.Probes && request.Checkpoint is not null)
+        if (request.Settings.Probes && request.Settings.Checkpoint is not null)
             throw new InvalidParameterException("probes", $"{Param("probes")} cannot be checkpointed or resumed: the probe fit needs every pair's activations, which a checkpoint does not keep");
         // Lean: inline weights stay in the file (the session reads them from there), so profiling holds no managed
         // copy of them beside the runtime's.
         var model = StreamingModelRewriter.LoadLean(request.ModelPath);
         var sites = SiteFinder.Find(model).Sites;
         var ordered = sites.OrderBy(s => s.Kind).ThenBy(s => s.Layer).ToList();
-        var tokenizer = TokenizerLoader.Load(request.TokenizerPath ?? model.BaseDirectory);
-        var encoder = new SequenceEncoder(tokenizer, request.MaxTokens ?? ContextLength(model.BaseDirectory) ?? DefaultMaxTokens);
+        var tokenizer = TokenizerLoader.Load(request.Settings.Tokenizer ?? model.BaseDirectory);
+        var encoder = new SequenceEncoder(tokenizer, request.Settings.MaxTokens ?? ContextLength(model.BaseDirectory) ?? DefaultMaxTokens);
 
-        var mine = request.Pairs.Pairs.Where((_, j) => request.Shard.Contains(j)).ToList();
+        var mine = request.Pairs.Pairs.Where((_, j) => request.Settings.Shard.Contains(j)).ToList();
         // Bad input records belong to no shard: shard 0 counts them, so a merge of all shards counts each once.
-        var skipped = request.Shard.Index == 0 ? request.Pairs.SkippedBad : 0;
+        var skipped = request.Settings.Shard.Index == 0 ? request.Pairs.SkippedBad : 0;
         var encoded = new List<EncodedPair>(mine.Count);
         foreach (var pair in mine)
         {
             try { encoded.Add(encoder.Encode(pair)); }
             catch (BadRecordException e)
             {
-                if (!request.SkipBad) throw new InvalidProfileException($"{pair.Origin}: {e.Text} ({Param("skipBad")} skips such pairs)");
+                if (!request.Settings.SkipBad) throw new InvalidProfileException($"{pair.Origin}: {e.Text} ({Param("skipBad")} skips such pairs)");
                 skipped++;
             }
         }
 
         var fingerprint = ModelFingerprint.Compute(model, sites);
-        var checkpoints = request.Checkpoint is { } options ? new CheckpointWriter(options, request, fingerprint, encoded) : null;
+        var checkpoints = request.Settings.Checkpoint is { } options ? new CheckpointWriter(options, request, fingerprint, encoded) : null;
         var resumed = checkpoints?.Resume();
         var done = resumed?.PairsDone ?? 0;
         var counter = new MomentumCounter(ordered.Select(ProfileSite.From));
-        var pairsPerBatch = Math.Max(1, request.BatchSize / 2);
+        var pairsPerBatch = Math.Max(1, request.Settings.BatchSize / 2);
         var clock = Stopwatch.StartNew();
-        var kept = request.Probes ? (Positive: new List<float[][]>(encoded.Count), Negative: new List<float[][]>(encoded.Count)) : default;
+        var kept = request.Settings.Probes ? (Positive: new List<float[][]>(encoded.Count), Negative: new List<float[][]>(encoded.Count)) : default;
         if (encoded.Count > done)
         {
             CheckMemory(model, request);
-            using var recorder = new ActivationRecorder(model, ordered, request.Runtime);
+            using var recorder = new ActivationRecorder(model, ordered, request.Settings.Runtime);
             for (var start = done; start < encoded.Count; start += pairsPerBatch)
             {
                 cancel.ThrowIfCancellationRequested();
@@ -127,38 +94,38 @@ internal static class ProfileRunner
                     kept.Positive?.Add(rows[2 * i]);
                     kept.Negative?.Add(rows[2 * i + 1]);
                 }
-                checkpoints?.AfterBatch(resumed?.Counts, counter, request.Method);
+                checkpoints?.AfterBatch(resumed?.Counts, counter, request.Settings.Method);
                 progress?.Report(new ProfileProgress(done + counter.Pairs, encoded.Count, clock.Elapsed));
             }
         }
 
-        var profile = ProfileCheckpoint.Add(resumed?.Counts, counter.ToProfile(fingerprint, request.Method));
+        var profile = ProfileCheckpoint.Add(resumed?.Counts, counter.ToProfile(fingerprint, request.Settings.Method));
         profile.ModelFile = model.FilePath is null ? null : Path.GetFileName(model.FilePath);
         profile.Source = request.Pairs.Description;
-        profile.Shards = request.Shard.Count == 1 ? null : [request.Shard.ToString()];
+        profile.Shards = request.Settings.Shard.Count == 1 ? null : [request.Settings.Shard.ToString()];
         profile.Truncated = encoded.Sum(p => p.TruncatedSequences);
         profile.SkippedBad = skipped;
-        if (request.Probes) profile.Probes = ProbeFitter.Fit(profile.Sites, kept.Positive!, kept.Negative!);
-        var kinds = request.SiteKinds.Distinct().OrderBy(k => k).ToList();
+        if (request.Settings.Probes) profile.Probes = ProbeFitter.Fit(profile.Sites, kept.Positive!, kept.Negative!);
+        var kinds = request.Settings.Sites.Distinct().OrderBy(k => k).ToList();
         profile.Selection = new SelectionSettings
         {
-            K = request.K, Alpha = request.Alpha, Sites = kinds, RankJointly = request.RankJointly, Seed = request.Seed,
-            Layers = request.Method == SteeringMethod.Caa ? request.Layers?.ToList() : null,
-            TieBreak = request.TieBreak, Direction = request.Direction,
+            K = request.Settings.K, Alpha = request.Settings.Alpha, Sites = kinds, RankJointly = request.Settings.RankJointly, Seed = request.Settings.Seed,
+            Layers = request.Settings.Method == SteeringMethod.Caa ? request.Settings.Layers?.ToList() : null,
+            TieBreak = request.Settings.TieBreak, Direction = request.Settings.Direction,
         };
         return profile.Pairs > 0
-            ? UnitSelector.Select(profile, request.K, request.Alpha, kinds, request.RankJointly, request.Method, request.Seed, request.Layers,
-                request.TieBreak, request.Direction)
+            ? UnitSelector.Select(profile, request.Settings.K, request.Settings.Alpha, kinds, request.Settings.RankJointly, request.Settings.Method, request.Settings.Seed, request.Settings.Layers,
+                request.Settings.TieBreak, request.Settings.Direction)
             : profile;
     }
 
     /// <summary>Says in one line what the session will need; refuses, before any weight is read, when that exceeds what is available.</summary>
     private static void CheckMemory(OnnxModel model, ProfileRequest request)
     {
-        var estimate = MemoryEstimate.For(model, request.Runtime.Device == ExecutionDevice.Cpu ? ExecutionDevice.Cpu : ExecutionDevice.Cuda);
-        var available = request.MemoryAvailable ?? MemoryEstimate.Available();
-        request.Runtime.Notice?.Invoke(estimate.Describe(available));
-        if (estimate.Exceeds(available) && !request.IgnoreMemoryEstimate)
+        var estimate = MemoryEstimate.For(model, request.Settings.Runtime.Device == ExecutionDevice.Cpu ? ExecutionDevice.Cpu : ExecutionDevice.Cuda);
+        var available = request.Settings.MemoryAvailable ?? MemoryEstimate.Available();
+        request.Settings.Runtime.Notice?.Invoke(estimate.Describe(available));
+        if (estimate.Exceeds(available) && !request.Settings.IgnoreMemoryEstimate)
             throw new OnnxSteerException(
                 $"{model.DisplayName}: profiling needs about {estimate.HostBytes / 1e9:0.0} GB on the {(estimate.Device == ExecutionDevice.Cpu ? "CPU" : "host")} " +
                 $"but {available!.Value / 1e9:0.0} GB is available; {estimate.Advice()}; {Param("ignoreMemoryEstimate")} tries anyway");

@@ -32,7 +32,7 @@ public sealed class CliFixture
             try { Directory.Delete(Dir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         };
         var pairs = TaskPairs.Build(BenchmarkTask.Copa, CopaVal, new PairOptions(Limit: 8));
-        ProfileRunner.Run(new ProfileRequest { ModelPath = Model, Pairs = pairs, SiteKinds = [SiteKind.Attn], K = 4, Alpha = 10 }).Save(ProfilePath);
+        ProfileRunner.Run(new ProfileRequest { ModelPath = Model, Pairs = pairs, Settings = new ProfileSettings { Sites = [SiteKind.Attn], K = 4, Alpha = 10 } }).Save(ProfilePath);
     }
 
     /// <summary>A fresh empty folder under the fixture's.</summary>

@@ -4,6 +4,7 @@ using Microsoft.CodeAnalysis.CSharp;
 using OnnxSteer.ModelFiles;
 using OnnxSteer.Pairs;
 using OnnxSteer.Patching;
+using OnnxSteer.Profiling;
 using OnnxSteer.Sites;
 using OnnxSteer.Tests.Infrastructure;
 using Xunit;

@@ -28,7 +28,7 @@ public class DirectionCheckTests : IDisposable
         var model = ImportedModels.Get(ExportStyle.Genai, ExportDType.Fp32);
         var train = PairsJsonl.Read(Data("dog-cat.train.jsonl"), new PairOptions(Limit: 8));
         var held = PairsJsonl.Read(Data("dog-cat.heldout.jsonl"), new PairOptions(Limit: 6)).Pairs;
-        var profile = ProfileRunner.Run(new ProfileRequest { ModelPath = model, Pairs = train, SiteKinds = [SiteKind.MlpOut], K = 4, Alpha = 3 });
+        var profile = ProfileRunner.Run(new ProfileRequest { ModelPath = model, Pairs = train, Settings = new ProfileSettings { Sites = [SiteKind.MlpOut], K = 4, Alpha = 3 } });
 
         var result = DirectionCheck.Run(model, profile, held);
 

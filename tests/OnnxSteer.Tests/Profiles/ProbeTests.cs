@@ -79,9 +79,7 @@ public sealed class ProbeTests(ITestOutputHelper output)
     {
         var model = ImportedModels.Get("genai", "fp32");
         ProfileRequest Request(ShardSpec shard, bool probes) => new()
-        {
-            ModelPath = model, Pairs = MoodPairs(), SiteKinds = [SiteKind.Mlp], K = 4, Alpha = 2, Probes = probes, Shard = shard,
-        };
+        { ModelPath = model, Pairs = MoodPairs(), Settings = new ProfileSettings { Sites = [SiteKind.Mlp], K = 4, Alpha = 2, Probes = probes, Shard = shard } };
         var profile = ProfileRunner.Run(Request(ShardSpec.All, probes: true));
         var probes = profile.Probes!;
         Assert.Equal(profile.Sites.Select(s => s.Id), probes.Sites.Select(p => p.Site));

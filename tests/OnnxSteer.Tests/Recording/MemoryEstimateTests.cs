@@ -39,17 +39,14 @@ public class MemoryEstimateTests
         var pairs = new PairSet([new ContrastivePair("Once upon a time", " yes", " no", "test:1")], 0, "test", []);
         var notices = new List<string>();
         var request = new ProfileRequest
-        {
-            ModelPath = SharedData.TinyGenaiModelDir, Pairs = pairs, MemoryAvailable = 1_000_000,
-            Runtime = RuntimeSettings.Default with { Notice = notices.Add },
-        };
+        { ModelPath = SharedData.TinyGenaiModelDir, Pairs = pairs, Settings = new ProfileSettings { MemoryAvailable = 1_000_000, Runtime = RuntimeSettings.Default with { Notice = notices.Add } } };
         var e = Assert.Throws<OnnxSteerException>(() => ProfileRunner.Run(request));
         Assert.Equal(ExitCodes.Failure, ErrorReporter.ExitCode(e));
         Assert.Contains("--device cuda", ErrorReporter.Message(e));
         Assert.EndsWith("--ignore-memory-estimate tries anyway", ErrorReporter.Message(e));
         Assert.Single(notices, n => n.StartsWith("memory: about ", StringComparison.Ordinal));
 
-        var profile = ProfileRunner.Run(request with { IgnoreMemoryEstimate = true });
+        var profile = ProfileRunner.Run(request with { Settings = request.Settings with { IgnoreMemoryEstimate = true } });
         Assert.Equal(1, profile.Pairs);
     }
 }

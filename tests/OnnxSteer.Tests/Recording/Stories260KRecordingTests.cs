@@ -105,9 +105,7 @@ public class Stories260KRecordingTests(Stories260KModels models) : IClassFixture
         using var cancel = new CancellationTokenSource();
         var progress = new Progress(_ => cancel.Cancel());
         Assert.Throws<OperationCanceledException>(() => ProfileRunner.Run(new ProfileRequest
-        {
-            ModelPath = models.Dir(ExportStyle.Standard), Pairs = pairs, BatchSize = 2,
-        }, progress, cancel.Token));
+        { ModelPath = models.Dir(ExportStyle.Standard), Pairs = pairs, Settings = new ProfileSettings { BatchSize = 2 } }, progress, cancel.Token));
         Assert.Equal(1, progress.Reports); // one batch ran, then the cancellation was seen
     }
 
@@ -160,9 +158,7 @@ public class Stories260KRecordingTests(Stories260KModels models) : IClassFixture
         var dir = models.Dir(ExportStyle.Standard);
         var pairs = TaskPairs.Build(BenchmarkTask.Copa, SharedData.Path("data", "copa", "val.jsonl"), new PairOptions(Limit: 8));
         var profile = ProfileRunner.Run(new ProfileRequest
-        {
-            ModelPath = dir, Pairs = pairs, SiteKinds = [SiteKind.Attn, SiteKind.MlpOut], K = 4, Alpha = 10, BatchSize = 6,
-        });
+        { ModelPath = dir, Pairs = pairs, Settings = new ProfileSettings { Sites = [SiteKind.Attn, SiteKind.MlpOut], K = 4, Alpha = 10, BatchSize = 6 } });
         Assert.Equal(8, profile.Pairs);
         Assert.Equal(8, profile.Units.Count);
 
@@ -244,9 +240,7 @@ public class Stories260KRecordingTests(Stories260KModels models) : IClassFixture
         var dir = models.Dir(ExportStyle.Genai);
         var pairs = TaskPairs.Build(BenchmarkTask.Copa, SharedData.Path("data", "copa", "val.jsonl"), new PairOptions(Skip: 20, Limit: 11));
         ProfileRequest Request(ShardSpec shard, int batch) => new()
-        {
-            ModelPath = dir, Pairs = pairs, SiteKinds = [SiteKind.Mlp], K = 5, Alpha = 4, BatchSize = batch, Shard = shard,
-        };
+        { ModelPath = dir, Pairs = pairs, Settings = new ProfileSettings { Sites = [SiteKind.Mlp], K = 5, Alpha = 4, BatchSize = batch, Shard = shard } };
         var whole = ProfileRunner.Run(Request(ShardSpec.All, 6));
         var shards = Enumerable.Range(0, 3).Select(i => (ProfileRunner.Run(Request(new ShardSpec(i, 3), 4)), $"shard {i}")).ToList();
         Assert.Equal([4, 4, 3], shards.Select(s => s.Item1.Pairs));

@@ -43,7 +43,7 @@ public sealed class SweepFixture
             catch (IOException) { } catch (UnauthorizedAccessException) { }
         };
         var pairs = TaskPairs.Build(BenchmarkTask.Copa, CopaVal, new PairOptions(Limit: ProfilePairs));
-        var profile = ProfileRunner.Run(new ProfileRequest { ModelPath = Model, Pairs = pairs, SiteKinds = [SiteKind.Attn], K = 2, Alpha = 5 });
+        var profile = ProfileRunner.Run(new ProfileRequest { ModelPath = Model, Pairs = pairs, Settings = new ProfileSettings { Sites = [SiteKind.Attn], K = 2, Alpha = 5 } });
         profile.Save(ProfilePath);
         var checkpoints = new List<SweepResult>();
         Result = SweepRunner.Run(Request(), checkpoint: checkpoints.Add);
