@@ -6,7 +6,7 @@ namespace OnnxSteer.Server;
 
 /// <summary>
 /// The strengths one switchable genai <see cref="Model"/> has been asked for, each an .onnx_adapter holding
-/// <c>onnxsteer.strength</c> (<see cref="SwitchableSteering.StrengthParameter"/>), written to a private folder and
+/// <c>onnxsteer.strength</c> (<see cref="OnnxSteer.Interop.StrengthAdapter.Parameter"/>), written to a private folder and
 /// loaded into the model's <see cref="Adapters"/> once, then activated per generator. At most
 /// <see cref="Capacity"/> stay loaded: a new strength unloads the least recently used one that no generator holds
 /// (when every loaded one is in use, the set grows past the bound until they are released).

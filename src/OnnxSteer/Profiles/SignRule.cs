@@ -9,7 +9,7 @@ namespace OnnxSteer.Profiles;
 /// gamma = alpha·r_pos (r_pos ≥ r_neg) or −alpha·r_neg, so a negative alpha steers the other way and alpha 0 changes
 /// nothing; an additive vector is alpha times the mean difference, so a negative alpha inverts it. A factor 1 + gamma
 /// below zero flips the sign of that unit's activation, rather than only damping or amplifying it: allowed, but
-/// announced by <see cref="NegativeFactorWarning"/>.
+/// announced by <see cref="NegativeFactorWarning(double, IReadOnlyCollection{double})"/>.
 /// </summary>
 internal static class SignRule
 {

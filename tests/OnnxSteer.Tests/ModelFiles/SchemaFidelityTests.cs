@@ -46,7 +46,7 @@ public sealed class SchemaFidelityTests : IDisposable
 
         var loaded = OnnxModel.Load(input);
         Assert.Equal("o1", loaded.Proto.Functions[0].Overload);
-        Assert.Equal(1, loaded.Proto.Graph.SparseInitializer.Count);
+        Assert.Single(loaded.Proto.Graph.SparseInitializer);
         loaded.Save(_temp["out.onnx"]);
         Assert.Equal(File.ReadAllBytes(input), File.ReadAllBytes(_temp["out.onnx"]));
 
