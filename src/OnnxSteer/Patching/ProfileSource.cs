@@ -6,7 +6,7 @@ namespace OnnxSteer.Patching;
 
 /// <summary>A profile ready to plan from, the request it is to be planned with, and what the user should be told.</summary>
 /// <param name="Sha256">The sha256 recorded in the steered model: of the file, or of a profile's serialized bytes.</param>
-internal sealed record LoadedProfile(SteeringProfile Profile, PlanRequest Request, IReadOnlyList<string> Warnings, string Sha256);
+internal sealed record LoadedProfile(SteeringProfile Profile, PlanRequest Request, IReadOnlyList<ErrorText> Warnings, string Sha256);
 
 /// <summary>
 /// Where a patch's profile comes from. The patcher knows profile files (<see cref="ProfileFile"/>); other formats
