@@ -32,12 +32,12 @@ public sealed class ErrorText
     /// <summary>The parameters this text mentions, in order.</summary>
     public IReadOnlyList<string> Parameters => _parts.OfType<ParameterName>().Select(p => p.Name).ToList();
 
-    /// <summary>The text with each mention written by <paramref name="parameter"/>.</summary>
-    public string Render(Func<string, string> parameter) =>
-        string.Concat(_parts.Select(p => p is ParameterName n ? parameter(n.Name) : (string)p));
+    /// <summary>The text with each mention written by <paramref name="parameter"/> (null: as its name).</summary>
+    public string Render(Func<string, string>? parameter) =>
+        string.Concat(_parts.Select(p => p is ParameterName n ? parameter?.Invoke(n.Name) ?? n.Name : (string)p));
 
     /// <summary>The text with each parameter written as its name.</summary>
-    public override string ToString() => Render(name => name);
+    public override string ToString() => Render(null);
 
     /// <summary>Used by the compiler for interpolated strings.</summary>
     public void AppendLiteral(string text) => _parts.Add(text);

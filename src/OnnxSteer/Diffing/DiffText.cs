@@ -37,7 +37,7 @@ internal static class DiffText
     /// (a front end's option names), null = their names.</summary>
     public static IReadOnlyList<DiffLine> Render(DiffReport r, int maxItems = 40, Func<string, string>? parameter = null)
     {
-        var w = new Writer(maxItems, parameter ?? (name => name));
+        var w = new Writer(maxItems, parameter);
         w.Line(DiffStyle.Note, $"A: {r.A.Path} ({r.A.Nodes} nodes, {r.A.Initializers} initializers)");
         w.Line(DiffStyle.Note, $"B: {r.B.Path} ({r.B.Nodes} nodes, {r.B.Initializers} initializers)");
         w.Line(DiffStyle.Title, r.Identical ? "The models are identical." : "The models differ: " + Counts(r) + ".");
@@ -207,7 +207,7 @@ internal static class DiffText
     /// <summary>A number with up to 6 significant digits, invariant culture.</summary>
     public static string G(double v) => v.ToString("G6", CultureInfo.InvariantCulture);
 
-    private sealed class Writer(int maxItems, Func<string, string> parameter)
+    private sealed class Writer(int maxItems, Func<string, string>? parameter)
     {
         public List<DiffLine> Lines { get; } = [];
 

@@ -42,7 +42,7 @@ internal static class SummaryText
         {
             o.AppendLine("metadata:");
             foreach (var (key, value) in s.Metadata)
-                o.AppendLine($"  {key} = {(value.Length <= MaxMetadataChars ? value : value[..MaxMetadataChars] + Cut(value.Length).Render(parameter ?? (name => name)))}");
+                o.AppendLine($"  {key} = {(value.Length <= MaxMetadataChars ? value : value[..MaxMetadataChars] + Cut(value.Length).Render(parameter))}");
         }
 
         var counts = Enum.GetValues<SiteKind>().Select(k => $"{s.Sites.Sites.Count(x => x.Kind == k)} {k.ToName()}");

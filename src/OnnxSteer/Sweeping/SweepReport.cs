@@ -89,7 +89,7 @@ internal static class SweepReport
             {
                 ["validation"] = Slice(r.Slices.Validation, r.ValidationIds),
                 ["test"] = Slice(r.Slices.Test, r.TestIds),
-                ["checks"] = new JsonArray(r.Slices.Notes.Select(n => (JsonNode?)n.Render(parameter ?? (name => name))).ToArray()),
+                ["checks"] = new JsonArray(r.Slices.Notes.Select(n => (JsonNode?)n.Render(parameter)).ToArray()),
             },
             ["fluency_texts"] = new JsonObject { ["source"] = q.FluencySource, ["texts"] = q.FluencyTexts.Count },
             ["vanilla"] = new JsonObject
