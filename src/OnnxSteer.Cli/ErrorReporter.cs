@@ -3,8 +3,9 @@ using Microsoft.ML.OnnxRuntime;
 namespace OnnxSteer.Cli;
 
 /// <summary>
-/// The one place where an exception becomes what the user sees: one line on stderr (library parameters written as
-/// this CLI's options) and the exit code for what went wrong. The library's exceptions know nothing of either.
+/// The one place where the library's messages become what the user sees: an exception becomes one line on stderr
+/// (library parameters written as this CLI's options) and the exit code for what went wrong; a warning or note is
+/// written with the same options. The library's messages know nothing of either.
 /// </summary>
 public static class ErrorReporter
 {
@@ -29,14 +30,20 @@ public static class ErrorReporter
         ["force"] = "--force", ["fold"] = "--fold", ["switchable"] = "--switchable", ["dynamic"] = "--dynamic",
         ["probes"] = "--probes", ["batchSize"] = "--batch-size", ["resume"] = "--resume",
         ["ignoreMemoryEstimate"] = "--ignore-memory-estimate", ["probeThreshold"] = "--probe-threshold", ["replace"] = "--replace", ["stack"] = "--stack",
-        ["host"] = "--host", ["apiKey"] = "--api-key", ["profiles"] = "--profile",
+        ["json"] = "--json", ["host"] = "--host", ["apiKey"] = "--api-key", ["profiles"] = "--profile",
     };
 
     /// <summary>The option for library parameter <paramref name="parameter"/>, or the name itself when none is known.</summary>
     public static string Option(string parameter) => Options.GetValueOrDefault(parameter, parameter);
 
     /// <summary>The one-line message of <paramref name="e"/> in command-line terms (without the "onnxsteer: error: ").</summary>
-    public static string Message(OnnxSteerException e) => e.Text.Render(Option);
+    public static string Message(OnnxSteerException e) => Render(e.Text);
+
+    /// <summary>A library message (an error, a warning, a note) in command-line terms: parameters written as options.</summary>
+    public static string Render(ErrorText text) => text.Render(Option);
+
+    /// <summary>Writes a library warning or note to stderr in command-line terms: the CLI's notice callback.</summary>
+    public static void Notice(ErrorText line) => Console.Error.WriteLine(Render(line));
 
     /// <summary>The exit code for an <see cref="OnnxSteerException"/>: by what went wrong.</summary>
     public static int ExitCode(OnnxSteerException e) => e switch

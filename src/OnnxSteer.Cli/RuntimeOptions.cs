@@ -65,6 +65,6 @@ public sealed class RuntimeOptions
         Device = ExecutionProviders.ParseDevice(parse.GetValue(Device) ?? "cpu"),
         DeviceId = parse.GetValue(DeviceId),
         Threads = parse.GetValue(Threads),
-        Notice = line => Console.Error.WriteLine(line),
+        Notice = ErrorReporter.Notice,
     };
 }

@@ -54,7 +54,7 @@ public sealed record PatchSettings
     /// <summary>Accept a profile recorded on another model or element type (with a warning).</summary>
     public bool Force { get; init; }
     /// <summary>Receives warnings and notes for the user as they happen; null = none.</summary>
-    public Action<string>? Notice { get; init; }
+    public Action<ErrorText>? Notice { get; init; }
 
     internal PlanRequest Request => new(K, Alpha, Sites, Force);
 

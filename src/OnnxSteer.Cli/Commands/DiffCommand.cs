@@ -67,7 +67,7 @@ public sealed class DiffCommand : ICliCommand
                 }
                 if (parse.GetValue(output) is { } path) AtomicFile.WriteAllText(path, DiffJson.Serialize(report));
                 if (parse.GetValue(json)) Console.Out.Write(DiffJson.Serialize(report));
-                else Print(DiffText.Render(report, Math.Max(1, parse.GetValue(maxItems))));
+                else Print(DiffText.Render(report, Math.Max(1, parse.GetValue(maxItems)), ErrorReporter.Option));
                 return report.Identical ? ExitCodes.Success : ExitCodes.Different;
             }
             catch (OnnxSteerException e) when (ErrorReporter.ExitCode(e) is not (ExitCodes.Failure or ExitCodes.Usage))

@@ -35,7 +35,7 @@ public sealed class InspectCommand : ICliCommand
     public static int Execute(string modelPath, bool json, TextWriter output)
     {
         var summary = ModelInspector.Inspect(OnnxModel.Load(modelPath));
-        output.Write(json ? SummaryJson.Write(summary) + Environment.NewLine : SummaryText.Write(summary));
+        output.Write(json ? SummaryJson.Write(summary) + Environment.NewLine : SummaryText.Write(summary, ErrorReporter.Option));
         output.Flush();
         // The summary is still useful without sites, but a steering tool must not pass silently over such a model.
         if (summary.SiteError is not null) throw new NoSitesFoundException(summary.SiteError);

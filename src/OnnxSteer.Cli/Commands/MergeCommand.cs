@@ -28,13 +28,13 @@ public sealed class MergeCommand : ICliCommand
             if (files.FirstOrDefault(f => f.StartsWith('-')) is { } unknown)
                 throw new CommandLineException($"merge: unknown option '{unknown}' (see onnxsteer merge --help)", ExitCodes.Usage);
             OutputChecks.File(parse.GetValue(output)!, parse.GetValue(force));
-            var merged = Steerer.Merge(files, line => Console.Error.WriteLine(line));
+            var merged = Steerer.Merge(files, ErrorReporter.Notice);
             var outPath = parse.GetValue(output)!;
             merged.Save(outPath);
             var shards = merged.Shards is null ? "complete" : "shards " + string.Join(",", merged.Shards);
             Console.WriteLine($"merged {files.Length} profiles: N={merged.Pairs} pairs ({shards})");
             Console.Write(SelectionText.Summary(merged));
-            Console.Error.Write(SelectionText.Warnings(merged));
+            foreach (var w in SelectionText.Warnings(merged)) ErrorReporter.Notice(w);
             Console.WriteLine($"wrote {outPath}");
             return 0;
         }));

@@ -73,7 +73,7 @@ public sealed class PatchCommand : ICliCommand
                 Fold = parse.GetValue(fold), Switchable = parse.GetValue(switchable), Dynamic = parse.GetValue(dynamic), ProbeThreshold = threshold,
                 Existing = parse.GetValue(replace) ? ExistingSteering.Replace : parse.GetValue(stack) ? ExistingSteering.Stack : ExistingSteering.Refuse,
                 K = parse.GetValue(k), Alpha = parse.GetValue(alpha), Sites = ParseSites(parse.GetValue(sites)), Force = parse.GetValue(force),
-                Notice = line => Console.Error.WriteLine(line),
+                Notice = ErrorReporter.Notice,
             };
             var outcome = Steerer.Patch(parse.GetValue(model)!, parse.GetValue(profile)!, parse.GetValue(output)!, settings);
 

@@ -136,11 +136,11 @@ public sealed class ProfileCommand : ICliCommand
                 if (profile.Pairs > 0) Console.Write(SelectionText.Summary(profile));
                 if (profile.Probes is { } fitted) Console.Write(SelectionText.ProbeSummary(fitted));
             }
-            if (profile.Pairs > 0) Console.Error.Write(SelectionText.Warnings(profile));
+            if (profile.Pairs > 0) foreach (var w in SelectionText.Warnings(profile)) ErrorReporter.Notice(w);
             if (parse.GetValue(check) is { } checkPath && profile.Pairs > 0)
             {
                 var held = PairsJsonl.Read(checkPath, new PairOptions());
-                Console.WriteLine(DirectionCheck.Run(modelPath, profile, held.Pairs, settings.Runtime, settings.Tokenizer).Describe());
+                Console.WriteLine(ErrorReporter.Render(DirectionCheck.Run(modelPath, profile, held.Pairs, settings.Runtime, settings.Tokenizer).Describe()));
             }
             Console.WriteLine($"wrote {outPath}");
             return 0;

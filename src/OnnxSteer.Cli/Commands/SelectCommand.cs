@@ -47,7 +47,7 @@ public sealed class SelectCommand : ICliCommand
             Console.Write(SelectionText.Summary(selected));
             foreach (var note in SelectionArguments.KBeyondUnits(selected, kValue, kinds, jointlyValue)) Console.Error.WriteLine(note);
             if (SignRule.NegativeFactorWarning(selected) is { } sign) Console.Error.WriteLine(sign);
-            Console.Error.Write(SelectionText.Warnings(selected));
+            foreach (var w in SelectionText.Warnings(selected)) ErrorReporter.Notice(w);
             if (parse.GetValue(output) is { } outPath)
             {
                 selected.Save(outPath);

@@ -78,7 +78,7 @@ public sealed class SweepCommand : ICliCommand
                 // Keep sweep.json and the heat map current after every setting: Ctrl-C or a crash keeps what finished.
                 void Checkpoint(SweepResult partial)
                 {
-                    SweepReport.Write(dir, partial);
+                    SweepReport.Write(dir, partial, ErrorReporter.Option);
                     if (!isQuiet && !TerminalProgress.Enabled) Console.Error.WriteLine(SettingLine(partial));
                 }
                 result = TerminalProgress.Run(isQuiet, "sweep", report =>
@@ -86,8 +86,8 @@ public sealed class SweepCommand : ICliCommand
             }
             finally { Console.CancelKeyPress -= onCancel; }
 
-            if (!isQuiet) foreach (var note in result.Slices.Notes) Console.Error.WriteLine(note);
-            var written = SweepReport.Write(dir, result);
+            if (!isQuiet) foreach (var note in result.Slices.Notes) ErrorReporter.Notice(note);
+            var written = SweepReport.Write(dir, result, ErrorReporter.Option);
             Console.Write(SweepReport.Text(result));
             Console.WriteLine($"wrote {string.Join(", ", written)}");
             if (result.Interrupted)

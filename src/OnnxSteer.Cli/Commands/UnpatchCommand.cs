@@ -23,7 +23,7 @@ public sealed class UnpatchCommand : ICliCommand
         command.SetAction(parse => CommandRunner.Run(parse, () =>
         {
             OutputChecks.SteeredModel(parse.GetValue(output)!, parse.GetValue(model)!, parse.GetValue(force));
-            var (written, removed) = Steerer.UnpatchWithRecord(parse.GetValue(model)!, parse.GetValue(output)!, line => Console.Error.WriteLine(line));
+            var (written, removed) = Steerer.UnpatchWithRecord(parse.GetValue(model)!, parse.GetValue(output)!, ErrorReporter.Notice);
             if (OutputChecks.RemoveStaleSteerData(written) is { } stale) Console.Out.WriteLine($"removed {stale} (this model does not use it)");
             foreach (var step in removed)
                 Console.Out.WriteLine($"removed {step.Method} steering at {string.Join(", ", step.Sites)} ({step.Apply})");

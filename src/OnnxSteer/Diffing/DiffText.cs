@@ -1,4 +1,5 @@
 using System.Globalization;
+using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.Diffing;
 
@@ -32,9 +33,11 @@ internal readonly record struct DiffLine(DiffStyle Style, string Text);
 /// </summary>
 internal static class DiffText
 {
-    public static IReadOnlyList<DiffLine> Render(DiffReport r, int maxItems = 40)
+    /// <summary>The lines of <paramref name="r"/>; <paramref name="parameter"/> writes the parameters a hint mentions
+    /// (a front end's option names), null = their names.</summary>
+    public static IReadOnlyList<DiffLine> Render(DiffReport r, int maxItems = 40, Func<string, string>? parameter = null)
     {
-        var w = new Writer(maxItems);
+        var w = new Writer(maxItems, parameter);
         w.Line(DiffStyle.Note, $"A: {r.A.Path} ({r.A.Nodes} nodes, {r.A.Initializers} initializers)");
         w.Line(DiffStyle.Note, $"B: {r.B.Path} ({r.B.Nodes} nodes, {r.B.Initializers} initializers)");
         w.Line(DiffStyle.Title, r.Identical ? "The models are identical." : "The models differ: " + Counts(r) + ".");
@@ -204,7 +207,7 @@ internal static class DiffText
     /// <summary>A number with up to 6 significant digits, invariant culture.</summary>
     public static string G(double v) => v.ToString("G6", CultureInfo.InvariantCulture);
 
-    private sealed class Writer(int maxItems)
+    private sealed class Writer(int maxItems, Func<string, string>? parameter)
     {
         public List<DiffLine> Lines { get; } = [];
 
@@ -230,7 +233,9 @@ internal static class DiffText
                 var (style, text) = line(item);
                 Line(style, text);
             }
-            if (items.Count > maxItems) Line(DiffStyle.Note, $"  … and {items.Count - maxItems} more (--json lists all)");
+            if (items.Count > maxItems) Line(DiffStyle.Note, More(items.Count - maxItems).Render(parameter));
         }
+
+        private static ErrorText More(int left) => $"  … and {left} more ({Param("json")} lists all)";
     }
 }

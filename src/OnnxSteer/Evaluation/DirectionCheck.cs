@@ -1,4 +1,3 @@
-using System.Globalization;
 using OnnxSteer.Generation;
 using OnnxSteer.Pairs;
 using OnnxSteer.Patching;
@@ -20,11 +19,11 @@ internal sealed record DirectionCheckResult(int Pairs, double VanillaMargin, dou
     public double Shift => SteeredMargin - VanillaMargin;
 
     /// <summary>One line for the user, with what to do when the shift has the wrong sign.</summary>
-    public string Describe()
+    public ErrorText Describe()
     {
-        FormattableString line = $"direction check on {Pairs} held-out pairs: log-prob margin of positive over negative {VanillaMargin:0.000} → {SteeredMargin:0.000} nats ({Shift:+0.000;-0.000}), {MovedUp} of {Pairs} pairs moved towards the positive";
-        return line.ToString(CultureInfo.InvariantCulture) +
-               (Shift > 0 ? "" : "; WRONG WAY: try --direction sign-aware, --tie-break effect, more pairs, or a smaller --alpha");
+        ErrorText line = $"direction check on {Pairs} held-out pairs: log-prob margin of positive over negative {VanillaMargin:0.000} → {SteeredMargin:0.000} nats ({Shift:+0.000;-0.000}), {MovedUp} of {Pairs} pairs moved towards the positive";
+        if (Shift > 0) return line;
+        return $"{line}; WRONG WAY: try {Param("direction")} sign-aware, {Param("tieBreak")} effect, more pairs, or a smaller {Param("alpha")}";
     }
 }
 

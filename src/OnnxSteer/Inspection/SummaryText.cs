@@ -1,4 +1,5 @@
 using System.Text;
+using static OnnxSteer.ErrorText;
 using OnnxSteer.Sites;
 
 namespace OnnxSteer.Inspection;
@@ -9,8 +10,9 @@ internal static class SummaryText
     /// <summary>Longest metadata value shown in full; longer ones are cut (the JSON output has them whole).</summary>
     private const int MaxMetadataChars = 300;
 
-    /// <summary>The summary as plain text, one fact per line.</summary>
-    public static string Write(ModelSummary s)
+    /// <summary>The summary as plain text, one fact per line; <paramref name="parameter"/> writes the parameters a hint
+    /// mentions (a front end's option names), null = their names.</summary>
+    public static string Write(ModelSummary s, Func<string, string>? parameter = null)
     {
         var o = new StringBuilder();
         o.AppendLine($"model:        {s.ModelPath}");
@@ -40,7 +42,7 @@ internal static class SummaryText
         {
             o.AppendLine("metadata:");
             foreach (var (key, value) in s.Metadata)
-                o.AppendLine($"  {key} = {(value.Length <= MaxMetadataChars ? value : value[..MaxMetadataChars] + $"... ({value.Length} chars; --json shows all)")}");
+                o.AppendLine($"  {key} = {(value.Length <= MaxMetadataChars ? value : value[..MaxMetadataChars] + Cut(value.Length).Render(parameter))}");
         }
 
         var counts = Enum.GetValues<SiteKind>().Select(k => $"{s.Sites.Sites.Count(x => x.Kind == k)} {k.ToName()}");
@@ -61,6 +63,8 @@ internal static class SummaryText
         foreach (var warning in s.Sites.Warnings) o.AppendLine($"warning: {warning}");
         return o.ToString();
     }
+
+    private static ErrorText Cut(int length) => $"... ({length} chars; {Param("json")} shows all)";
 
     private static string Qualified(string domain, string op) => domain.Length == 0 ? op : $"{domain}.{op}";
 

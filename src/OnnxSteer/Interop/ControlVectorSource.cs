@@ -22,6 +22,6 @@ internal sealed class ControlVectorSource(string ggufPath) : IProfileSource
                 $"{ggufPath}: a control vector adds one vector per layer output; {Param("k")} and {Param("sites")} do not apply (only {Param("alpha")}, its strength)");
         var sha = ProfilePlanner.Sha256OfFile(ggufPath);
         var cv = ControlVectorProfiles.Import(ggufPath, model, sites, request.Alpha ?? 1.0);
-        return new LoadedProfile(cv.Profile, request with { Alpha = null }, cv.Warnings, sha);
+        return new LoadedProfile(cv.Profile, request with { Alpha = null }, [.. cv.Warnings.Select(w => (ErrorText)w)], sha);
     }
 }

@@ -16,15 +16,15 @@ internal sealed record PatchJob(string ModelPath, string ProfilePath, string Out
 public sealed record PatchOutcome
 {
     // The rewritten graph and the plan stay internal: the CLI reports from them, a library user reads the files.
-    internal PatchOutcome(WriteResult written, PatchResult patch, SteeringPlan plan, IReadOnlyList<string> warnings) =>
+    internal PatchOutcome(WriteResult written, PatchResult patch, SteeringPlan plan, IReadOnlyList<ErrorText> warnings) =>
         (Written, Patch, Plan, Warnings) = (written, patch, plan, warnings);
 
     /// <summary>The files written.</summary>
     public WriteResult Written { get; }
     internal PatchResult Patch { get; }
     internal SteeringPlan Plan { get; }
-    /// <summary>Warnings about the profile and the plan (e.g. a profile recorded on another model under Force).</summary>
-    public IReadOnlyList<string> Warnings { get; }
+    /// <summary>Warnings about the profile and the plan (e.g. a profile recorded on another model under Force); <c>ToString()</c> words one.</summary>
+    public IReadOnlyList<ErrorText> Warnings { get; }
 }
 
 /// <summary>
@@ -35,7 +35,7 @@ public sealed record PatchOutcome
 internal static class ModelPatcher
 {
     /// <summary>Runs <paramref name="job"/>; <paramref name="notice"/> receives lines for the user as they happen.</summary>
-    public static PatchOutcome Patch(PatchJob job, Action<string>? notice = null)
+    public static PatchOutcome Patch(PatchJob job, Action<ErrorText>? notice = null)
     {
         // Without --fold no weight is read: inline weights stay in the file and are copied through by the writer.
         var model = job.Options.Fold ? OnnxModel.Load(job.ModelPath) : StreamingModelRewriter.LoadLean(job.ModelPath);
@@ -45,7 +45,7 @@ internal static class ModelPatcher
     }
 
     /// <summary>Removes all recorded steering from <paramref name="modelPath"/> and writes the result to <paramref name="output"/>.</summary>
-    public static (WriteResult Written, IReadOnlyList<SteeringStep> Removed) Unpatch(string modelPath, string output, Action<string>? notice = null)
+    public static (WriteResult Written, IReadOnlyList<SteeringStep> Removed) Unpatch(string modelPath, string output, Action<ErrorText>? notice = null)
     {
         var model = OnnxModel.Load(modelPath);
         var steps = SteeringMetadata.Read(model.Proto, model.FilePath!);

@@ -12,7 +12,7 @@ namespace OnnxSteer.Patching;
 /// </summary>
 public sealed class PatchedModel
 {
-    internal PatchedModel(OnnxModel source, PatchResult patch, SteeringPlan plan, IReadOnlyList<string> warnings)
+    internal PatchedModel(OnnxModel source, PatchResult patch, SteeringPlan plan, IReadOnlyList<ErrorText> warnings)
     {
         Source = source;
         Patch = patch;
@@ -29,8 +29,8 @@ public sealed class PatchedModel
     /// <summary>The plan that was applied.</summary>
     internal SteeringPlan Plan { get; }
 
-    /// <summary>What the profile's checks let through (e.g. a forced mismatch).</summary>
-    public IReadOnlyList<string> Warnings { get; }
+    /// <summary>What the profile's checks let through (e.g. a forced mismatch); <c>ToString()</c> words one.</summary>
+    public IReadOnlyList<ErrorText> Warnings { get; }
 
     /// <summary>The steered model; its external data is read from <see cref="Source"/>'s folder.</summary>
     internal OnnxModel Model => Patch.Model;
@@ -42,7 +42,7 @@ public sealed class PatchedModel
     public byte[] ToBytes() => Model.Proto.ToByteArray();
 
     /// <summary>Writes the steered model to <paramref name="output"/> (a folder or a .onnx path), atomically.</summary>
-    public WriteResult Write(string output, Action<string>? notice = null) =>
+    public WriteResult Write(string output, Action<ErrorText>? notice = null) =>
         SteeredModelWriter.Write(Source, Patch.Model, Patch.FoldedTensors, output, notice);
 }
 
@@ -83,7 +83,7 @@ internal sealed class ProfilePatcher
     /// Applies the profile of <paramref name="source"/> (named <paramref name="profileName"/> in messages);
     /// <paramref name="notice"/> receives warnings and notes for the user as they happen.
     /// </summary>
-    public PatchedModel Apply(IProfileSource source, string profileName, PlanRequest request, PatchOptions options, Action<string>? notice = null)
+    public PatchedModel Apply(IProfileSource source, string profileName, PlanRequest request, PatchOptions options, Action<ErrorText>? notice = null)
     {
         if (IsSteered && options.Existing == ExistingSteering.Refuse)
         {
@@ -96,7 +96,7 @@ internal sealed class ProfilePatcher
         var (profile, planRequest, loadWarnings, sha) = source.Load(clean, sites, request);
         var (plan, planWarnings) = ProfilePlanner.Build(profile, profileName, sha, clean, sites, planRequest);
         var warnings = loadWarnings.Concat(planWarnings).ToList();
-        foreach (var w in warnings) notice?.Invoke("warning: " + w);
+        foreach (var w in warnings) notice?.Invoke($"warning: {w}");
         if (options.Dynamic)
         {
             (plan, var dropped) = DynamicGate.Attach(plan, profile, options.ProbeThreshold, profileName);

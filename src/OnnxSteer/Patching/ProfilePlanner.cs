@@ -35,17 +35,22 @@ internal static class ProfilePlanner
     /// (the fingerprint is of the unsteered graph). Warnings (e.g. a forced mismatch) are returned for printing.
     /// </summary>
     /// <exception cref="InvalidProfileException">The profile does not fit the model, or its selection is unusable.</exception>
-    public static (SteeringPlan Plan, IReadOnlyList<string> Warnings) Build(SteeringProfile profile, string profilePath,
+    public static (SteeringPlan Plan, IReadOnlyList<ErrorText> Warnings) Build(SteeringProfile profile, string profilePath,
         string profileSha256, OnnxModel model, IReadOnlyList<SteeringSite> sites, PlanRequest request)
     {
-        var warnings = new List<string>();
+        var warnings = new List<ErrorText>();
+        var forced = new HashSet<string>(StringComparer.Ordinal);
+        void Forced(string what)
+        {
+            if (forced.Add(what)) warnings.Add($"{what}; applied anyway ({Param("force")})");
+        }
         var fingerprint = ModelFingerprint.Compute(model, sites);
         if (!string.Equals(fingerprint, profile.ModelFingerprint, StringComparison.Ordinal))
         {
             var what = $"{profilePath}: recorded on another model (fingerprint {Short(profile.ModelFingerprint)}" +
                        $"{(profile.ModelFile is null ? "" : $", {profile.ModelFile}")}; this model is {Short(fingerprint)})";
             if (!request.Force) throw new InvalidProfileException($"{what}; use {Param("force")} to apply it anyway");
-            warnings.Add(what + "; applied anyway (--force)");
+            Forced(what);
         }
 
         var selected = profile;
@@ -95,7 +100,7 @@ internal static class ProfilePlanner
                     // A width mismatch means the indices address other scalars: never applied, even with --force.
                     if (ms.Width != ps.Width) throw new InvalidProfileException(what);
                     if (!request.Force) throw new InvalidProfileException($"{what}; use {Param("force")} to apply it anyway");
-                    if (!warnings.Contains(what + "; applied anyway (--force)")) warnings.Add(what + "; applied anyway (--force)");
+                    Forced(what);
                 }
             }
             if (ps.Layer != layer) throw new InvalidProfileException($"{profilePath}: unit on '{siteId}' says layer {layer}");

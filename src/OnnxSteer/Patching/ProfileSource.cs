@@ -5,11 +5,11 @@ using OnnxSteer.Sites;
 namespace OnnxSteer.Patching;
 
 /// <summary>A profile ready to plan from, the request it is to be planned with, and what the user should be told.</summary>
-/// <param name="Profile">The profile as read (with its counts when the request re-selects).</param>
-/// <param name="Request">The request to plan with.</param>
-/// <param name="Warnings">What the profile's checks let through (e.g. a forced mismatch).</param>
+/// <param name="Profile">The profile, as the patcher plans from it.</param>
+/// <param name="Request">The request to plan with (a source may drop what does not apply to it).</param>
+/// <param name="Warnings">What reading the profile found, for the user (parameters as mentions).</param>
 /// <param name="Sha256">The sha256 recorded in the steered model: of the file, or of a profile's serialized bytes.</param>
-internal sealed record LoadedProfile(SteeringProfile Profile, PlanRequest Request, IReadOnlyList<string> Warnings, string Sha256);
+internal sealed record LoadedProfile(SteeringProfile Profile, PlanRequest Request, IReadOnlyList<ErrorText> Warnings, string Sha256);
 
 /// <summary>
 /// Where a patch's profile comes from. The patcher knows profile files (<see cref="ProfileFile"/>); other formats

@@ -1,3 +1,5 @@
+using static OnnxSteer.ErrorText;
+
 namespace OnnxSteer.Profiles;
 
 /// <summary>
@@ -74,11 +76,11 @@ internal static class ProfileMerger
     /// The line to print when some of <paramref name="profiles"/> carry probes: the merge drops them (exact merging is
     /// the point of sharding, and a probe is a fit, not a count).
     /// </summary>
-    public static string? ProbesDroppedNote(IReadOnlyList<(SteeringProfile Profile, string Name)> profiles) =>
-        profiles.Any(p => p.Profile.Probes is not null)
-            ? "the inputs' DSAS probes are not merged (a logistic fit over shards is not the fit over all pairs); " +
-              "for patch --dynamic, run 'profile --probes' unsharded over all pairs"
-            : null;
+    public static ErrorText? ProbesDroppedNote(IReadOnlyList<(SteeringProfile Profile, string Name)> profiles) =>
+        profiles.Any(p => p.Profile.Probes is not null) ? ProbesDropped() : null;
+
+    private static ErrorText ProbesDropped() =>
+        $"the inputs' DSAS probes are not merged (a logistic fit over shards is not the fit over all pairs); for patch {Param("dynamic")}, run 'profile {Param("probes")}' unsharded over all pairs";
 
     private static void CheckCompatible(SteeringProfile a, string aName, SteeringProfile b, string bName)
     {

@@ -78,6 +78,7 @@ internal static class SelectionText
         value is { } v ? v.ToString(format, CultureInfo.InvariantCulture) : "-";
 
     /// <summary>The selection's warnings (<see cref="SelectionWarnings"/>), each as a "warning: ..." line.</summary>
-    public static string Warnings(SteeringProfile p) =>
-        string.Concat(SelectionWarnings.For(p).Select(w => $"warning: {w}\n"));
+    public static IReadOnlyList<ErrorText> Warnings(SteeringProfile p) => [.. SelectionWarnings.For(p).Select(Warning)];
+
+    private static ErrorText Warning(ErrorText w) => $"warning: {w}";
 }

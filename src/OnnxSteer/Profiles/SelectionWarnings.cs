@@ -1,5 +1,5 @@
-using System.Globalization;
 using OnnxSteer.Sites;
+using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.Profiles;
 
@@ -11,9 +11,9 @@ namespace OnnxSteer.Profiles;
 internal static class SelectionWarnings
 {
     /// <summary>The warnings for <paramref name="selected"/> (a profile returned by <see cref="UnitSelector"/>); empty when all is well.</summary>
-    public static IReadOnlyList<string> For(SteeringProfile selected)
+    public static IReadOnlyList<ErrorText> For(SteeringProfile selected)
     {
-        var warnings = new List<string>();
+        var warnings = new List<ErrorText>();
         if (selected.Method is SteeringMethod.Caa or SteeringMethod.Random || selected.Pairs < 1 || selected.CountsOmitted) return warnings;
         var s = selected.Selection;
         var groups = s.RankJointly ? [s.Sites] : s.Sites.Select(kind => new List<SiteKind> { kind }).ToList();
@@ -29,7 +29,7 @@ internal static class SelectionWarnings
         return warnings;
     }
 
-    private static void Check(SteeringProfile p, List<SiteKind> group, List<SelectedUnit> units, string label, int family, List<string> warnings)
+    private static void Check(SteeringProfile p, List<SiteKind> group, List<SelectedUnit> units, string label, int family, List<ErrorText> warnings)
     {
         var n = p.Pairs;
         var k = p.Selection.K;
@@ -39,20 +39,21 @@ internal static class SelectionWarnings
         var needed = UnitEvidence.PairsNeeded(family);
 
         if (UnitEvidence.Bonferroni(UnitEvidence.BestPossibleP(n), family) >= UnitEvidence.Level)
-            warnings.Add(Invariant(
-                $"N={n} pairs is too few for any of the {family} {label} units to be significant (even {n} of {n} gives p_adj {UnitEvidence.Bonferroni(UnitEvidence.BestPossibleP(n), family):0.###} after Bonferroni): profile at least {needed} pairs"));
+            warnings.Add(
+                $"N={n} pairs is too few for any of the {family} {label} units to be significant (even {n} of {n} gives p_adj {UnitEvidence.Bonferroni(UnitEvidence.BestPossibleP(n), family):0.###} after Bonferroni): profile at least {needed} pairs");
         else if (bestP >= UnitEvidence.Level)
-            warnings.Add(Invariant(
-                $"the best {label} unit scores {best:0.000} over N={n} pairs, within chance (sign test p={bestP:0.###}): these pairs do not separate the two sides at any {label} unit; steering them is unlikely to help"));
+            warnings.Add(
+                $"the best {label} unit scores {best:0.000} over N={n} pairs, within chance (sign test p={bestP:0.###}): these pairs do not separate the two sides at any {label} unit; steering them is unlikely to help");
         else
         {
             var weak = units.Where(u => (u.PAdjusted ?? 1) >= UnitEvidence.Level).ToList();
             if (weak.Count > 0)
             {
                 var strong = units.Count - weak.Count;
-                var todo = strong > 0 ? $"use --k {strong} or more pairs" : $"use more pairs (a unit separating all of them needs N ≥ {needed})";
-                warnings.Add(Invariant(
-                    $"{weak.Count} of {units.Count} chosen {label} units are not significant after Bonferroni over {family} units (p_adj up to {weak.Max(u => u.PAdjusted ?? 1):0.###}): {todo}"));
+                ErrorText todo = $"use more pairs (a unit separating all of them needs N ≥ {needed})";
+                if (strong > 0) todo = $"use {Param("k")} {strong} or more pairs";
+                warnings.Add(
+                    $"{weak.Count} of {units.Count} chosen {label} units are not significant after Bonferroni over {family} units (p_adj up to {weak.Max(u => u.PAdjusted ?? 1):0.###}): {todo}");
             }
         }
 
@@ -70,17 +71,17 @@ internal static class SelectionWarnings
         if (tied > tiedKept && units.Count == k)
         {
             var above = units.Count - tiedKept;
-            var rule = p.Selection.TieBreak == TieBreak.Released
-                ? "kept by layer/index order (--tie-break released), so the choice among them is arbitrary: use --tie-break effect, more pairs"
-                : "kept by effect size (--tie-break effect): more pairs would separate them";
-            var smallerK = above > 0 ? $", or --k {above}" : "";
-            warnings.Add(Invariant(
-                $"{tied} {label} units tie at the cut-off score {(double)cutoff / n:0.000} ({cutoff} of {n} pairs) and {tiedKept} of them were {rule}{smallerK}"));
+            // Assigned one at a time: a conditional of interpolated strings would keep only the parameters' names.
+            ErrorText rule = $"kept by effect size ({Param("tieBreak")} effect): more pairs would separate them";
+            if (p.Selection.TieBreak == TieBreak.Released)
+                rule = $"kept by layer/index order ({Param("tieBreak")} released), so the choice among them is arbitrary: use {Param("tieBreak")} effect, more pairs";
+            ErrorText smallerK = "";
+            if (above > 0) smallerK = $", or {Param("k")} {above}";
+            warnings.Add(
+                $"{tied} {label} units tie at the cut-off score {(double)cutoff / n:0.000} ({cutoff} of {n} pairs) and {tiedKept} of them were {rule}{smallerK}");
         }
     }
 
     // Units store fractions; the counts are recovered exactly (fractions of N are exact to far better than 1/(2N)).
     private static int Count(double fraction, int pairs) => (int)Math.Round(fraction * pairs);
-
-    private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 }

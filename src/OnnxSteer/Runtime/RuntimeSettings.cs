@@ -28,7 +28,7 @@ public sealed record RuntimeSettings
     public GraphOptimizationLevel OptimizationLevel { get; init; } = GraphOptimizationLevel.ORT_ENABLE_ALL;
 
     /// <summary>Receives one-line notices (e.g. auto falling back to CPU); null drops them.</summary>
-    public Action<string>? Notice { get; init; }
+    public Action<ErrorText>? Notice { get; init; }
 
     /// <summary>Defaults: CPU, ORT's default threads, the NuGet library.</summary>
     public static RuntimeSettings Default { get; } = new();

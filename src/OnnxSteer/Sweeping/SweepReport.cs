@@ -28,9 +28,10 @@ internal static class SweepReport
     /// <summary>
     /// Writes every output of <paramref name="result"/> into <paramref name="outDir"/> (created if missing); returns the
     /// paths written. chosen-profile.json and test-items.jsonl left by an earlier sweep are removed when this result has
-    /// no choice or no test (interrupted, or nothing passed the fluency guard).
+    /// no choice or no test (interrupted, or nothing passed the fluency guard). <paramref name="parameter"/> writes the
+    /// parameters the notes mention (a front end's option names); null = their names.
     /// </summary>
-    public static IReadOnlyList<string> Write(string outDir, SweepResult result)
+    public static IReadOnlyList<string> Write(string outDir, SweepResult result, Func<string, string>? parameter = null)
     {
         Directory.CreateDirectory(outDir);
         var written = new List<string>();
@@ -40,7 +41,7 @@ internal static class SweepReport
             AtomicFile.WriteAllText(path, text);
             written.Add(path);
         }
-        Text(JsonFile, Json(result));
+        Text(JsonFile, Json(result, parameter));
         Text(HeatmapFile, Heatmap.Svg(result));
         var png = Path.Combine(outDir, HeatmapPngFile);
         AtomicFile.WriteAllBytes(png, HeatmapPng.Render(result));
@@ -64,8 +65,8 @@ internal static class SweepReport
         return written;
     }
 
-    /// <summary>The sweep.json document.</summary>
-    public static string Json(SweepResult r)
+    /// <summary>The sweep.json document; <paramref name="parameter"/> as in <see cref="Write"/>.</summary>
+    public static string Json(SweepResult r, Func<string, string>? parameter = null)
     {
         var q = r.Request;
         var doc = new JsonObject
@@ -88,7 +89,7 @@ internal static class SweepReport
             {
                 ["validation"] = Slice(r.Slices.Validation, r.ValidationIds),
                 ["test"] = Slice(r.Slices.Test, r.TestIds),
-                ["checks"] = new JsonArray(r.Slices.Notes.Select(n => (JsonNode?)n).ToArray()),
+                ["checks"] = new JsonArray(r.Slices.Notes.Select(n => (JsonNode?)n.Render(parameter)).ToArray()),
             },
             ["fluency_texts"] = new JsonObject { ["source"] = q.FluencySource, ["texts"] = q.FluencyTexts.Count },
             ["vanilla"] = new JsonObject

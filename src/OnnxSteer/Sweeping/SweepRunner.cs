@@ -35,7 +35,7 @@ internal static class SweepRunner
         if (test.Count == 0)
             throw new InvalidInputException($"{request.DataPath}: no records left for the test slice after record {slices.Test.Offset}");
         if (request.Test is { } asked && test.Count < asked)
-            slices = slices with { Notes = [.. slices.Notes, $"warning: only {test.Count} test records after record {slices.Test.Offset} (--test {asked})"] };
+            slices = slices with { Notes = [.. slices.Notes, $"warning: only {test.Count} test records after record {slices.Test.Offset} ({Param("test")} {asked})"] };
         var tokenizer = TokenizerLoader.Load(request.TokenizerPath ?? Path.GetDirectoryName(Path.GetFullPath(steering.ModelFile))!);
         var grid = SweepGrid.Settings(request.Ks, request.Alphas);
         // Validate the selection once up front (unknown site kinds, empty profile) before any model runs, and say which

@@ -1,3 +1,4 @@
+using OnnxSteer.Cli;
 using OnnxSteer.Evaluation;
 using OnnxSteer.Generation;
 using OnnxSteer.Import;
@@ -46,13 +47,14 @@ public class DirectionCheckTests : IDisposable
         Assert.Equal(Margin(Path.Combine(_dir, "steered")), result.SteeredMargin, 12);
         Assert.NotEqual(0, result.Shift);
         Assert.Equal(6, result.Pairs);
-        Assert.Contains("direction check on 6 held-out pairs", result.Describe());
+        Assert.Contains("direction check on 6 held-out pairs", result.Describe().ToString());
 
         // alpha 0: every factor is 1 + 0, so the margin cannot move and the line says it did not go the right way.
         var still = DirectionCheck.Run(model, UnitSelector.Select(profile, 4, 0, [SiteKind.MlpOut], false, SteeringMethod.AuSteer), held);
         Assert.Equal(0, still.Shift);
         Assert.Equal(0, still.MovedUp);
-        Assert.Contains("WRONG WAY", still.Describe());
+        Assert.EndsWith("; WRONG WAY: try direction sign-aware, tieBreak effect, more pairs, or a smaller alpha", still.Describe().ToString());
+        Assert.EndsWith("; WRONG WAY: try --direction sign-aware, --tie-break effect, more pairs, or a smaller --alpha", ErrorReporter.Render(still.Describe()));
         Assert.Empty(Directory.GetDirectories(Path.GetTempPath(), "onnxsteer-check-*").Where(d => Directory.GetLastWriteTimeUtc(d) > DateTime.UtcNow.AddMinutes(-1)));
     }
 }

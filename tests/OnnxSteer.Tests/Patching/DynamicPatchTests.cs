@@ -178,7 +178,7 @@ public sealed class DynamicPatchTests(ITestOutputHelper output)
         var profile = SteeringProfile.Load(s.Profile);
         var weak = profile.Probes!.Sites[0].Site;
         var notes = new List<string>();
-        var outcome = ModelPatcher.Patch(new PatchJob(s.ModelFile, s.Profile, s.Tmp["dyn"], new PlanRequest(), new PatchOptions(Dynamic: true)), notes.Add);
+        var outcome = ModelPatcher.Patch(new PatchJob(s.ModelFile, s.Profile, s.Tmp["dyn"], new PlanRequest(), new PatchOptions(Dynamic: true)), n => notes.Add(n.ToString()));
         var plain = ModelPatcher.Patch(new PatchJob(s.ModelFile, s.Profile, s.Tmp["plain"], new PlanRequest(), PatchOptions.Default));
         Assert.Contains(weak, plain.Patch.Step.Sites);
         Assert.DoesNotContain(weak, outcome.Patch.Step.Sites);

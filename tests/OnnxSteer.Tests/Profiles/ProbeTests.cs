@@ -1,3 +1,4 @@
+using OnnxSteer.Cli;
 using OnnxSteer.Pairs;
 using OnnxSteer.Profiles;
 using OnnxSteer.Profiling;
@@ -105,7 +106,9 @@ public sealed class ProbeTests(ITestOutputHelper output)
         var merged = ProfileMerger.Merge(shards);
         Assert.Null(merged.Probes);
         Assert.Equal(plain.Counts.Select(c => c.Positive), merged.Counts.Select(c => c.Positive)); // counts stay exact
-        Assert.Contains("not merged", ProfileMerger.ProbesDroppedNote(shards));
+        var note = ProfileMerger.ProbesDroppedNote(shards)!;
+        Assert.Contains("not merged", note.ToString());
+        Assert.EndsWith("; for patch --dynamic, run 'profile --probes' unsharded over all pairs", ErrorReporter.Render(note));
         Assert.Null(ProfileMerger.ProbesDroppedNote([(plain, "plain")]));
     }
 

@@ -136,7 +136,7 @@ public class UnitEvidenceTests : IDisposable
     [Fact]
     public void Warnings_name_ties_too_few_pairs_chance_and_weak_units_with_numbers()
     {
-        var ties = SelectionWarnings.For(UnitSelector.Select(Counted(), 2, 2, [SiteKind.Mlp], false, SteeringMethod.AuSteer));
+        var ties = SelectionWarnings.For(UnitSelector.Select(Counted(), 2, 2, [SiteKind.Mlp], false, SteeringMethod.AuSteer)).Select(w => w.ToString()).ToList();
         Assert.Contains(ties, w => w.StartsWith("N=4 pairs is too few for any of the 6 mlp units to be significant", StringComparison.Ordinal)
                                    && w.Contains("profile at least 8 pairs"));
         Assert.Contains(ties, w => w.StartsWith("3 mlp units tie at the cut-off score 1.000 (4 of 4 pairs) and 2 of them were kept by layer/index order", StringComparison.Ordinal));
@@ -144,13 +144,14 @@ public class UnitEvidenceTests : IDisposable
         var site = Site(SiteKind.Attn, 0, 2);
         var chance = new SteeringProfile { ModelFingerprint = "f", Sites = [site], Pairs = 20, Counts = [Stats(site, [12, 10], [8, 10])] };
         var w1 = Assert.Single(SelectionWarnings.For(UnitSelector.Select(chance, 1, 1, [SiteKind.Attn], false, SteeringMethod.AuSteer)));
-        Assert.Equal("the best attn unit scores 0.600 over N=20 pairs, within chance (sign test p=0.503): these pairs do not separate the two sides at any attn unit; steering them is unlikely to help", w1);
+        Assert.Equal("the best attn unit scores 0.600 over N=20 pairs, within chance (sign test p=0.503): these pairs do not separate the two sides at any attn unit; steering them is unlikely to help", w1.ToString());
 
         var wide = Site(SiteKind.Attn, 0, 100);
         int[] pos = [.. Enumerable.Range(0, 100).Select(i => i == 0 ? 20 : i == 1 ? 16 : 10)], neg = [.. pos.Select(x => 20 - x)];
         var weak = new SteeringProfile { ModelFingerprint = "f", Sites = [wide], Pairs = 20, Counts = [Stats(wide, pos, neg)] };
         var w2 = Assert.Single(SelectionWarnings.For(UnitSelector.Select(weak, 2, 1, [SiteKind.Attn], false, SteeringMethod.AuSteer)));
-        Assert.Equal("1 of 2 chosen attn units are not significant after Bonferroni over 100 units (p_adj up to 1): use --k 1 or more pairs", w2);
+        Assert.Equal("1 of 2 chosen attn units are not significant after Bonferroni over 100 units (p_adj up to 1): use --k 1 or more pairs", ErrorReporter.Render(w2));
+        Assert.Equal("1 of 2 chosen attn units are not significant after Bonferroni over 100 units (p_adj up to 1): use k 1 or more pairs", w2.ToString());
         Assert.Empty(SelectionWarnings.For(UnitSelector.Select(weak, 1, 1, [SiteKind.Attn], false, SteeringMethod.AuSteer)));
     }
 

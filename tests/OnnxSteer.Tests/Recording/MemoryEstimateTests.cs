@@ -39,7 +39,7 @@ public class MemoryEstimateTests
         var pairs = new PairSet([new ContrastivePair("Once upon a time", " yes", " no", "test:1")], 0, "test", []);
         var notices = new List<string>();
         var request = new ProfileRequest
-        { ModelPath = SharedData.TinyGenaiModelDir, Pairs = pairs, Settings = new ProfileSettings { MemoryAvailable = 1_000_000, Runtime = RuntimeSettings.Default with { Notice = notices.Add } } };
+        { ModelPath = SharedData.TinyGenaiModelDir, Pairs = pairs, Settings = new ProfileSettings { MemoryAvailable = 1_000_000, Runtime = RuntimeSettings.Default with { Notice = n => notices.Add(n.ToString()) } } };
         var e = Assert.Throws<OnnxSteerException>(() => ProfileRunner.Run(request));
         Assert.Equal(ExitCodes.Failure, ErrorReporter.ExitCode(e));
         Assert.Contains("--device cuda", ErrorReporter.Message(e));

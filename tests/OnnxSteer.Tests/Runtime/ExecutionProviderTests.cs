@@ -50,7 +50,7 @@ public class ExecutionProviderTests
     public void Auto_FallsBackToCpuWithOneNoticeLine()
     {
         var notices = new List<string>();
-        var settings = new RuntimeSettings { Device = ExecutionDevice.Auto, Notice = notices.Add };
+        var settings = new RuntimeSettings { Device = ExecutionDevice.Auto, Notice = n => notices.Add(n.ToString()) };
         using (settings.CreateSessionOptions(out var device))
             Assert.Equal(ExecutionDevice.Cpu, device);
         var path = TinyModels.WriteTemp(TinyModels.Double());

@@ -58,9 +58,9 @@ public class SweepSlicesTests
         Assert.Throws<InvalidParameterException>(() => SweepSlices.Plan(Profile("boolq dev.jsonl skip 0"), "dev.jsonl", null, 10, 10));
         var other = SweepSlices.Plan(Profile("boolq dev.jsonl skip 0"), "other.jsonl", null, 10, 10);
         Assert.Equal(0, other.Validation.Offset);
-        Assert.Contains("not other.jsonl", Assert.Single(other.Notes));
+        Assert.Contains("not other.jsonl", Assert.Single(other.Notes).ToString());
         var unknown = SweepSlices.Plan(Profile(null), "dev.jsonl", null, 10, 10);
-        Assert.StartsWith("warning:", Assert.Single(unknown.Notes));
+        Assert.StartsWith("warning:", Assert.Single(unknown.Notes).ToString());
     }
 
     [Fact]

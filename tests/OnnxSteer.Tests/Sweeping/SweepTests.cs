@@ -253,8 +253,8 @@ public class SweepTests(ITestOutputHelper output)
         var r = SweepRunner.Run(F.Request() with { Task = BenchmarkTask.Pairs, DataPath = path, Ks = [2], Alphas = [5], Validation = 3, Test = 10 });
         Assert.Equal([$"{path}:1", $"{path}:2", $"{path}:3"], r.ValidationIds);
         Assert.Equal([$"{path}:4", $"{path}:5", $"{path}:6"], r.TestIds);
-        Assert.Contains("not heldout-pairs.jsonl", r.Slices.Notes[0]);
-        Assert.Equal("warning: only 3 test records after record 3 (--test 10)", r.Slices.Notes[1]);
+        Assert.Contains("not heldout-pairs.jsonl", r.Slices.Notes[0].ToString());
+        Assert.Equal("warning: only 3 test records after record 3 (--test 10)", ErrorReporter.Render(r.Slices.Notes[1]));
         Assert.Equal(new SweepSetting(2, 5), r.Chosen!.Setting);
         Assert.Equal(3, r.Test!.Comparison.Counts.Total);
         Assert.Equal(ExitCodes.Usage, ErrorReporter.ExitCode(Assert.Throws<InvalidParameterException>(() =>
