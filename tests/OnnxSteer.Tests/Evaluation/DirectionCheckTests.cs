@@ -55,6 +55,6 @@ public class DirectionCheckTests : IDisposable
         Assert.Equal(0, still.MovedUp);
         Assert.EndsWith("; WRONG WAY: try direction sign-aware, tieBreak effect, more pairs, or a smaller alpha", still.Describe().ToString());
         Assert.EndsWith("; WRONG WAY: try --direction sign-aware, --tie-break effect, more pairs, or a smaller --alpha", ErrorReporter.Render(still.Describe()));
-        Assert.Empty(Directory.GetDirectories(Path.GetTempPath(), "onnxsteer-check-*").Where(d => Directory.GetLastWriteTimeUtc(d) > DateTime.UtcNow.AddMinutes(-1)));
+        Assert.DoesNotContain(Directory.GetDirectories(Path.GetTempPath(), "onnxsteer-check-*"), d => Directory.GetLastWriteTimeUtc(d) > DateTime.UtcNow.AddMinutes(-1));
     }
 }
