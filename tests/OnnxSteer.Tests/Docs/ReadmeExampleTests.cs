@@ -77,6 +77,18 @@ public sealed class ReadmeExampleTests
         Assert.Contains(refused, e => e.Contains("CS0122"));
     }
 
+    [Fact]
+    public void The_library_guides_examples_compile_against_the_public_api_alone()
+    {
+        var guide = File.ReadAllText(Path.Combine(SharedData.RepoRoot, "docs", "library.md"));
+        var blocks = Regex.Matches(guide, "```csharp\n(.*?)```", RegexOptions.Singleline).Select(m => m.Groups[1].Value).ToList();
+        Assert.True(blocks.Count >= 2, $"docs/library.md shows {blocks.Count} C# examples; the front door and Steer were expected");
+        // The guide's blocks read as one program: the first makes the profile the later ones steer with.
+        const string usings = "using OnnxSteer;\nusing OnnxSteer.Pairs;\nusing OnnxSteer.Profiling;\nusing OnnxSteer.Sites;";
+        var errors = CompileAsAUser(usings, "var pairs = System.Array.Empty<ContrastivePair>();\n" + string.Join("\n", blocks));
+        Assert.True(errors.Count == 0, string.Join("\n", errors));
+    }
+
     /// <summary>
     /// Errors from compiling <paramref name="body"/> as a method of a user's assembly that references the library:
     /// its name is not in the library's InternalsVisibleTo, so only the public API binds.
