@@ -45,10 +45,7 @@ internal static class GraphPatcher
             }
         }
         if (plan.Sites.Count == 0) throw new InvalidProfileException($"{source}: the plan steers no site");
-        if (options.Fold && options.Switchable)
-            throw new ArgumentException("fold and switchable cannot be combined: a folded weight has no vector to override");
-        if (options.Fold && options.Dynamic)
-            throw new ArgumentException("fold and dynamic cannot be combined: a folded weight cannot depend on the input");
+        if (PatchOptions.Contradiction(options.Fold, options.Switchable, options.Dynamic) is { } contradiction) throw contradiction;
         if (options.Dynamic && plan.Sites.Any(s => s.Gate is null))
             throw new ArgumentException("a dynamic patch needs a probe on every site: attach them with DynamicGate.Attach");
 

@@ -30,13 +30,20 @@ internal sealed record PatchOptions(bool Fold = false, ExistingSteering Existing
     bool Dynamic = false, double ProbeThreshold = PatchOptions.DefaultProbeThreshold)
 {
     /// <inheritdoc cref="PatchOptions"/>
-    public bool Fold { get; init; } = Fold && Switchable
-        ? throw new InvalidParameterException("switchable",
-            $"{Param("fold")} and {Param("switchable")} cannot be used together: a folded weight has no vector to override")
-        : Fold && Dynamic
-            ? throw new InvalidParameterException("dynamic",
-                $"{Param("fold")} and {Param("dynamic")} cannot be used together: a folded weight cannot depend on the input")
-            : Fold;
+    public bool Fold { get; init; } = Contradiction(Fold, Switchable, Dynamic) is { } e ? throw e : Fold;
+
+    /// <summary>
+    /// The error for options that cannot go together (a fold with switchable or dynamic steering), or null. The
+    /// constructor applies it; <see cref="GraphPatcher.Apply"/> applies it again for options changed with <c>with</c>.
+    /// </summary>
+    internal static InvalidParameterException? Contradiction(bool fold, bool switchable, bool dynamic) =>
+        fold && switchable
+            ? new InvalidParameterException("switchable",
+                $"{Param("fold")} and {Param("switchable")} cannot be used together: a folded weight has no vector to override")
+            : fold && dynamic
+                ? new InvalidParameterException("dynamic",
+                    $"{Param("fold")} and {Param("dynamic")} cannot be used together: a folded weight cannot depend on the input")
+                : null;
 
     /// <summary>The DSAS paper's cut-off: layers whose probe is less accurate than this are not steered.</summary>
     public const double DefaultProbeThreshold = 0.75;
