@@ -29,11 +29,13 @@ internal static class WeightFolder
 {
     private const string MsDomain = "com.microsoft";
 
-    private sealed class Context(GraphIndex index, ISet<string> foldedSoFar)
+    private sealed class Context(GraphIndex index)
     {
         public GraphIndex Index { get; } = index;
 
-        /// <summary>A weight read only by its projection (tied embeddings, shared layers cannot be scaled for one reader).</summary>
+        /// <summary>A weight read only by its projection (tied embeddings, shared layers cannot be scaled for one reader).
+        /// A weight folded already for another site of the same projection (mlp and mlp-out of one down_proj) is scaled
+        /// again: rows and columns scale independently, and unpatching undoes the folds newest first.</summary>
         public TensorProto? Exclusive(string name, out string why)
         {
             why = "";
@@ -41,17 +43,66 @@ internal static class WeightFolder
             if (init is null) { why = $"'{name}' is not a constant initializer"; return null; }
             if (Index.Consumers(name).Count != 1 || Index.IsGraphOutput(name) || Index.IsGraphInput(name))
             { why = $"weight '{name}' is shared or overridable"; return null; }
-            if (foldedSoFar.Contains(name)) { why = $"weight '{name}' was already folded for another site"; return null; }
             return init;
         }
     }
 
-    public static FoldResult? TryFold(GraphEditor editor, SiteSteering steering, TensorReader data, ISet<string> foldedSoFar, out string reason)
+    /// <summary>Folds <paramref name="steering"/> into the weights of its projection (in every branch alike, for a site
+    /// inside If branches); null with <paramref name="reason"/> when it cannot be folded exactly, the graph then unchanged.</summary>
+    public static FoldResult? TryFold(BranchEditors scopes, SiteSteering steering, TensorReader data, out string reason)
     {
         var site = steering.Site;
-        var ctx = new Context(editor.Index, foldedSoFar);
-        var node = editor.Node(site.ProjectionNode)!;
+        if (!site.InBranches) return TryFold(scopes.Main, steering, data, out reason);
+        // Each branch reads the same main-graph weights: plan the fold in a view of each branch, require the same
+        // tensors from both, check nothing else in the model reads them, then write them once into the main graph.
+        List<(TensorProto Original, TensorProto Folded)>? first = null;
         string? note = null;
+        reason = "";
+        foreach (var (editor, local, branch) in scopes.Places(site, why => new InvalidModelException(why)))
+        {
+            var view = new GraphIndex(BranchEditors.View(scopes.Main.Graph, editor.Graph));
+            var changes = Plan(view, steering with { Site = local }, data, out reason, out note);
+            if (changes is null) { reason = $"in {branch!.Attribute}: {reason}"; return null; }
+            if (first is null) first = changes;
+            else if (!changes.Select(c => c.Folded.Name).SequenceEqual(first.Select(c => c.Folded.Name)))
+            { reason = $"the branches of If '{branch!.IfNode}' fold into different tensors"; return null; }
+        }
+        var ifName = site.Branches[0].IfNode;
+        foreach (var (original, _) in first!)
+        {
+            var holders = scopes.Main.Index.SubgraphConsumers(original.Name);
+            if (scopes.Main.Index.Initializer(original.Name) is null || scopes.Main.Index.Consumers(original.Name).Count > 0
+                || holders.Count != 1 || holders[0].Name != ifName || scopes.Main.Index.IsGraphInput(original.Name))
+            { reason = $"weight '{original.Name}' is not a main-graph weight read only by the branches of If '{ifName}'"; return null; }
+        }
+        foreach (var (_, folded) in first!) scopes.Main.SetInitializer(folded);
+        return Result(site, steering, first!, note);
+    }
+
+    public static FoldResult? TryFold(GraphEditor editor, SiteSteering steering, TensorReader data, out string reason)
+    {
+        var changes = Plan(editor.Index, steering, data, out reason, out var note);
+        if (changes is null) return null;
+        // Only now that every tensor of this site folds are they replaced, so a refusal leaves the graph untouched.
+        foreach (var (_, folded) in changes) editor.SetInitializer(folded);
+        return Result(steering.Site, steering, changes, note);
+    }
+
+    private static FoldResult Result(SteeringSite site, SiteSteering steering, List<(TensorProto Original, TensorProto Folded)> changes, string? note) =>
+        new(new SiteEdit
+        {
+            Site = site.Id, Kind = EditKind.Fold, Projection = site.ProjectionNode, Units = steering.Units.Count, Note = note,
+            OriginalTensors = changes.Select(c => Convert.ToBase64String(c.Original.ToByteArray())).ToList(),
+        }, changes.Select(c => c.Folded.Name).ToList());
+
+    /// <summary>The tensors a fold of <paramref name="steering"/> rewrites, before and after; null (with the reason) when it cannot.</summary>
+    private static List<(TensorProto Original, TensorProto Folded)>? Plan(GraphIndex index, SiteSteering steering, TensorReader data,
+        out string reason, out string? note)
+    {
+        var site = steering.Site;
+        var ctx = new Context(index);
+        var node = index.Node(site.ProjectionNode)!;
+        note = null;
         var changes = site.Kind == SiteKind.MlpOut
             ? OutputChannels(ctx, node, site.Width, steering.Vector, site.BiasAddNode, data, out reason)
             : InputChannels(ctx, node, site.ValueName, site.Width, steering.Vector, data, out reason);
@@ -61,16 +112,8 @@ internal static class WeightFolder
             if (changes is null) reason += $"; the up projection cannot take it either ({why})";
             else note = $"folded into the output channels of up projection '{up}'";
         }
-        if (changes is null) return null;
-
-        // Only now that every tensor of this site folds are they replaced, so a refusal leaves the graph untouched.
-        foreach (var (_, folded) in changes) editor.SetInitializer(folded);
-        reason = "";
-        return new FoldResult(new SiteEdit
-        {
-            Site = site.Id, Kind = EditKind.Fold, Projection = site.ProjectionNode, Units = steering.Units.Count, Note = note,
-            OriginalTensors = changes.Select(c => Convert.ToBase64String(c.Original.ToByteArray())).ToList(),
-        }, changes.Select(c => c.Folded.Name).ToList());
+        if (changes is not null) reason = "";
+        return changes;
     }
 
     private static bool IsNBits(NodeProto node) => node.Domain == MsDomain && node.OpType == "MatMulNBits";

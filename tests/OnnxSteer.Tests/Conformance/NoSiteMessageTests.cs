@@ -1,0 +1,62 @@
+using Onnx;
+using OnnxSteer.Sites;
+using OnnxSteer.Tests.Sites;
+using Xunit;
+
+namespace OnnxSteer.Tests.Conformance;
+
+/// <summary>
+/// The "no steering site" error stays one short line for any number of layers: places that looked like sites grouped
+/// by reason with a few examples, what the graph holds, and what to try.
+/// </summary>
+public class NoSiteMessageTests
+{
+    /// <summary>A 32-layer decoder inside the then_branch of an If whose else_branch holds nothing like it.</summary>
+    private static GraphProto DecoderInOneBranch(int layers)
+    {
+        var decoder = SiteGraphs.DecomposedLlama(layers, hidden: 8, heads: 2, intermediate: 12).Graph;
+        var main = new GraphProto { Name = "main_graph" };
+        main.Input.Add(decoder.Input);
+        main.Input.Add(new ValueInfoProto { Name = "use_cache_branch", Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Bool } } });
+        main.Initializer.Add(decoder.Initializer);
+        var then = new GraphProto { Name = "then_branch" };
+        then.Node.Add(decoder.Node);
+        then.Output.Add(decoder.Output);
+        var otherwise = new GraphProto { Name = "else_branch" };
+        otherwise.Node.Add(new NodeProto { OpType = "Identity", Name = "else/Identity", Input = { "inputs_embeds" }, Output = { "else_out" } });
+        otherwise.Output.Add(new ValueInfoProto { Name = "else_out" });
+        var node = new NodeProto { OpType = "If", Name = "/model/If", Input = { "use_cache_branch" }, Output = { "logits" } };
+        node.Attribute.Add(new AttributeProto { Name = "then_branch", Type = AttributeProto.Types.AttributeType.Graph, G = then });
+        node.Attribute.Add(new AttributeProto { Name = "else_branch", Type = AttributeProto.Types.AttributeType.Graph, G = otherwise });
+        main.Node.Add(node);
+        main.Output.Add(new ValueInfoProto { Name = "logits" });
+        return main;
+    }
+
+    [Fact]
+    public void Ninety_six_unusable_places_give_one_bounded_line_grouped_by_reason_with_what_to_try()
+    {
+        var error = Assert.Throws<NoSitesFoundException>(() => SiteFinder.Find(DecoderInOneBranch(32), "decoder_model_merged.onnx"));
+        var message = error.Message;
+        Assert.DoesNotContain('\n', message);
+        Assert.True(message.Length < 2000, $"{message.Length} characters: {message}");
+        Assert.StartsWith("decoder_model_merged.onnx: no steering site found; seen: ", message);
+        // One group for the one reason, with the count and two examples.
+        Assert.Contains($"96 place(s) with the structure of a site not used because {SiteFinder.SubgraphReason}: ", message);
+        Assert.Contains("and 94 more", message);
+        Assert.Contains("If ×1 (control flow)", message);
+        Assert.Contains("try: the decoder sits inside an If whose branches do not hold the same projections; use decoder_with_past_model.onnx", message);
+    }
+
+    [Fact]
+    public void A_graph_of_int8_or_bnb4_projections_says_which_ops_it_saw()
+    {
+        var g = new TestGraph();
+        var h = g.Input("h", TestGraph.Float);
+        g.Node("MatMulBnb4", "/model/layers.0/mlp/down_proj/MatMulBnb4", [h, g.Weight("w", TestGraph.UInt8, 8)], domain: "com.microsoft");
+        g.Output(g.Graph.Node[^1].Output[0], TestGraph.Float);
+        var message = Assert.Throws<NoSitesFoundException>(() => SiteFinder.Find(g.Graph, "model_bnb4.onnx")).Message;
+        Assert.Contains("MatMulBnb4 ×1 (bitsandbytes 4-bit weights)", message);
+        Assert.Contains("try: MatMulBnb4 (bitsandbytes NF4/FP4) is not steerable", message);
+    }
+}
