@@ -132,7 +132,7 @@ internal static class GraphPatcher
     /// (MatMul + Add, like a biased nn.Linear) that Add, so the steered value is the projection's output with its bias.
     /// </summary>
     internal static string EdgeNode(SteeringSite site) =>
-        site.Kind == SiteKind.MlpOut && site.BiasAddNode is { Length: > 0 } add ? add : site.ProjectionNode;
+        site.Kind == SiteKind.MlpOut && site.BiasAddNode is { Length: > 0 } add ? add : site.EdgeNode ?? site.ProjectionNode;
 
     /// <summary>
     /// Adds the site's constant (and its switch and gate, when asked) and the steering node. The node sits right before

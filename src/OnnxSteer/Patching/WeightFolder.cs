@@ -116,6 +116,11 @@ internal static class WeightFolder
         return changes;
     }
 
+    /// <summary>Why an int8 dynamically quantised projection takes a Mul rather than a fold.</summary>
+    private const string Int8Reason =
+        "int8 dynamic quantisation (MatMulInteger): the weight is int8 with one scale for the whole matrix, so scaling one row " +
+        "or column would need requantising it (not exact); the Mul goes on the float value instead";
+
     private static bool IsNBits(NodeProto node) => node.Domain == MsDomain && node.OpType == "MatMulNBits";
 
     private static bool IsFloatProjection(NodeProto node) => node.Domain is "" or "ai.onnx" && node.OpType is "MatMul" or "Gemm";
@@ -125,6 +130,7 @@ internal static class WeightFolder
         float[] v, TensorReader data, out string reason)
     {
         if (IsNBits(node)) { reason = "int4 MatMulNBits: scaling one input channel would need requantising its block (not exact)"; return null; }
+        if (node.OpType == "MatMulInteger") { reason = Int8Reason; return null; }
         if (!IsFloatProjection(node)) { reason = $"projection op {node.OpType} has no known weight layout"; return null; }
         if (node.Input[0] != value) { reason = "the steered value is not the projection's first input"; return null; }
         var gemm = node.OpType == "Gemm";
@@ -144,6 +150,7 @@ internal static class WeightFolder
             if (changes is not null && node.OpType == "Gemm" && node.Input.Count > 2 && node.Input[2].Length > 0
                 && !ScaleBias(ctx, node.Input[2], width, v, data, changes, out reason)) return null;
         }
+        else if (node.OpType == "MatMulInteger") { reason = Int8Reason; return null; }
         else { reason = $"projection op {node.OpType} has no known weight layout"; return null; }
         if (changes is null) return null;
         if (biasAddNode is { Length: > 0 })

@@ -137,6 +137,9 @@ internal static class SiteFinder
             .OfType<Projection>().ToList();
         var byOutput = new Dictionary<string, Projection>(StringComparer.Ordinal);
         foreach (var p in projections) byOutput.TryAdd(p.Output, p);
+        // An expression stops at a projection's output even where that output is an elementwise op (the rescaling Mul
+        // of an int8 MatMulInteger), so act(gate)*up still has the two leaves gate and up.
+        patterns.ProjectionOutputs.UnionWith(byOutput.Keys);
 
         var attn = new List<Candidate>();
         var mlp = new List<Candidate>();
@@ -213,7 +216,7 @@ internal static class SiteFinder
     public static string NoSitesMessage(string source, SiteReport report, GraphProto? graph)
     {
         const int Examples = 2;
-        var parts = new List<string> { $"{source}: no steering site found" };
+        var parts = new List<string> { $"{source}: no steering site found: {WhatWasLookedFor}" };
         if (graph is not null) parts.Add($"seen: {GraphContents.Describe(graph)}");
         foreach (var group in report.Unsupported.GroupBy(u => u.Reason))
         {
@@ -225,7 +228,6 @@ internal static class SiteFinder
         var other = report.Warnings.Where(w => !report.Unsupported.Any(u => w.StartsWith($"{u.Id} in {u.Location}:", StringComparison.Ordinal))).ToList();
         if (other.Count > 0)
             parts.Add($"notes: {string.Join("; ", other.Take(Examples))}{(other.Count > Examples ? $" and {other.Count - Examples} more" : "")}");
-        parts.Add($"looked for: {WhatWasLookedFor}");
         if (graph is not null && GraphContents.Advice(graph) is { } advice) parts.Add($"try: {advice}");
         else parts.Add("try: another export of the same model (a float model.onnx, decoder_with_past_model.onnx, or an onnxruntime-genai folder)");
         return string.Join("; ", parts);
@@ -319,16 +321,19 @@ internal static class SiteFinder
         var p = candidate.Projection;
         string value;
         string? biasAdd = null;
+        string? edge;
         int width;
         if (kind == SiteKind.MlpOut)
         {
             (value, biasAdd) = OutputAsConsumed(p, graph);
             width = p.OutputWidth > 0 ? p.OutputWidth : LastDim(graph, p.Output);
+            edge = biasAdd is null && !ReferenceEquals(p.OutputNode, p.Node) ? p.OutputNode.Name : null;
         }
         else
         {
             value = p.Activation;
             width = p.InputWidth > 0 ? p.InputWidth : LastDim(graph, p.Activation);
+            edge = !ReferenceEquals(p.InputNode, p.Node) ? p.InputNode.Name : null;
         }
         var id = $"{kind.ToName()}.{layer}";
         if (width <= 0)
@@ -341,6 +346,7 @@ internal static class SiteFinder
         sites.Add(new SteeringSite(kind, layer, width, elementType, p.Node.Name, p.Node.OpType, value)
         {
             BiasAddNode = biasAdd,
+            EdgeNode = edge,
             Evidence = candidate.Evidence,
         });
     }

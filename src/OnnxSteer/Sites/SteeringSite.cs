@@ -71,6 +71,13 @@ internal sealed record SteeringSite(
     /// </summary>
     public string? BiasAddNode { get; init; }
 
+    /// <summary>
+    /// The node whose edge carries the value when it is neither the projection nor <see cref="BiasAddNode"/>: for int8
+    /// dynamic quantisation, the DynamicQuantizeLinear that reads an attn/mlp value, or the Mul that writes an mlp-out
+    /// value. Null otherwise.
+    /// </summary>
+    public string? EdgeNode { get; init; }
+
     /// <summary>What in the graph's structure identified the site, e.g. "input from com.microsoft.MultiHeadAttention '...'".</summary>
     public string? Evidence { get; init; }
 

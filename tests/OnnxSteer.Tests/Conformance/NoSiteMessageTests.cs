@@ -40,7 +40,7 @@ public class NoSiteMessageTests
         var message = error.Message;
         Assert.DoesNotContain('\n', message);
         Assert.True(message.Length < 2000, $"{message.Length} characters: {message}");
-        Assert.StartsWith("decoder_model_merged.onnx: no steering site found; seen: ", message);
+        Assert.StartsWith($"decoder_model_merged.onnx: no steering site found: {SiteFinder.WhatWasLookedFor}; seen: ", message);
         // One group for the one reason, with the count and two examples.
         Assert.Contains($"96 place(s) with the structure of a site not used because {SiteFinder.SubgraphReason}: ", message);
         Assert.Contains("and 94 more", message);

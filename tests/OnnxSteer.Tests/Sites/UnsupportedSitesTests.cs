@@ -231,7 +231,7 @@ public class UnsupportedSitesTests
         Assert.Equal(6, report.Warnings.Count(w => w.Contains("inside an If/Loop/Scan body")));
 
         var error = Assert.Throws<NoSitesFoundException>(() => SiteFinder.Find(model.Graph, "if.onnx"));
-        Assert.Contains("mlp.0 in main_graph//model/If.then_branch: '/model/layers.0/mlp/down_proj/MatMul' (MatMul) has the structure of a mlp site", error.Message);
+        Assert.Contains($"6 place(s) with the structure of a site not used because {SiteFinder.SubgraphReason}: attn.0 '/model/layers.0/self_attn/o_proj/MatMul' (MatMul) in main_graph//model/If.then_branch", error.Message);
     }
 
     [Fact]
