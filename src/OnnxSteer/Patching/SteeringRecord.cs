@@ -31,6 +31,9 @@ internal sealed record SiteEdit
     [JsonPropertyName("output")] public string? Output { get; init; }
     [JsonPropertyName("units")] public int Units { get; init; }
     [JsonPropertyName("original_tensors")] public List<string>? OriginalTensors { get; init; }
+    /// <summary>For a fold: gamma of each steered unit by its index (the factor is 1 + gamma), so a diff can name the
+    /// folded units exactly even where a rounded or block-scaled tensor no longer shows a clean row or column scale.</summary>
+    [JsonPropertyName("gammas")] public SortedDictionary<int, double>? Gammas { get; init; }
     [JsonPropertyName("note")] public string? Note { get; init; }
     [JsonPropertyName("switch")] public SwitchEdit? Switch { get; init; }
     [JsonPropertyName("gate")] public GateEdit? Gate { get; init; }

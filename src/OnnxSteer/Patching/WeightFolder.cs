@@ -92,6 +92,7 @@ internal static class WeightFolder
         new(new SiteEdit
         {
             Site = site.Id, Kind = EditKind.Fold, Projection = site.ProjectionNode, Units = steering.Units.Count, Note = note,
+            Gammas = new SortedDictionary<int, double>(steering.Units.ToDictionary(u => u.Index, u => u.Value)),
             OriginalTensors = changes.Select(c => Convert.ToBase64String(c.Original.ToByteArray())).ToList(),
         }, changes.Select(c => c.Folded.Name).ToList());
 
