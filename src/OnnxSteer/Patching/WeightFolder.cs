@@ -183,20 +183,55 @@ internal static class WeightFolder
         return changes;
     }
 
-    /// <summary>The 2-D float weight B of a MatMul/Gemm with the K axis (inputs) or N axis (outputs) scaled.</summary>
+    /// <summary>
+    /// The 2-D float weight B of a MatMul/Gemm with the K axis (inputs) or N axis (outputs) scaled. B may be an
+    /// initializer seen through a Transpose (torch dynamo writes every Linear as MatMul(x, Transpose(W))) and Casts (a
+    /// weight stored in another float type): the stored initializer is scaled along the axis that becomes B's.
+    /// </summary>
     private static List<(TensorProto, TensorProto)>? ScaleMatrix(Context ctx, NodeProto node, int width, float[] v, TensorReader data,
         bool outputAxis, out string reason)
     {
-        var weight = ctx.Exclusive(node.Input[1], out reason);
+        var (weight, swapped) = StoredWeight(ctx, node.Input[1], out reason);
         if (weight is null) return null;
         if (weight.Dims.Count != 2 || !ElementEncoding.IsSupported(weight.DataType))
         { reason = $"weight '{weight.Name}' is not a 2-D float matrix"; return null; }
         var transB = node.OpType == "Gemm" && Attr(node, "transB") != 0;
-        // Axis of B that carries the units: K (rows of B[K,N]) for inputs, N for outputs; transB swaps them.
-        var axis = (outputAxis ? 1 : 0) ^ (transB ? 1 : 0);
+        // Axis of B that carries the units: K (rows of B[K,N]) for inputs, N for outputs; transB and a Transpose swap them.
+        var axis = (outputAxis ? 1 : 0) ^ (transB ? 1 : 0) ^ (swapped ? 1 : 0);
         if (weight.Dims[axis] != width)
         { reason = $"weight '{weight.Name}' dims [{string.Join(",", weight.Dims)}] do not match width {width}"; return null; }
         return [(weight, ScaleAxis(weight, data(weight), v, axis))];
+    }
+
+    /// <summary>
+    /// The initializer behind <paramref name="value"/>, through at most a few Transpose (2-D, axes swapped) and
+    /// float-to-float Cast nodes, each read only by the next; and whether its axes are swapped. Null with the reason else.
+    /// </summary>
+    private static (TensorProto? Weight, bool Swapped) StoredWeight(Context ctx, string value, out string reason)
+    {
+        var swapped = false;
+        for (var depth = 0; depth < 4; depth++)
+        {
+            if (ctx.Index.Initializer(value) is not null) return (ctx.Exclusive(value, out reason), swapped);
+            var producer = ctx.Index.Producer(value);
+            if (producer is null) { reason = $"'{value}' is not a constant initializer"; return (null, false); }
+            if (ctx.Index.Consumers(value).Count != 1 || ctx.Index.IsGraphOutput(value))
+            { reason = $"weight '{value}' is shared"; return (null, false); }
+            switch (producer.OpType)
+            {
+                case "Transpose" when producer.Attribute.FirstOrDefault(a => a.Name == "perm")?.Ints is null or [1, 0]:
+                    swapped = !swapped;
+                    break;
+                case "Cast" when ElementEncoding.IsSupported((int)Attr(producer, "to")):
+                    break;
+                default:
+                    reason = $"weight '{value}' comes from {producer.OpType} '{producer.Name}', not from an initializer (through Transpose or Cast)";
+                    return (null, false);
+            }
+            value = producer.Input[0];
+        }
+        reason = $"weight '{value}' lies too many ops behind the projection";
+        return (null, false);
     }
 
     private static bool ScaleBias(Context ctx, string name, int width, float[] v, TensorReader data,
