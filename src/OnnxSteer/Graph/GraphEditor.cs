@@ -133,7 +133,7 @@ public sealed class GraphEditor
     /// Appends an output with a fresh name from <paramref name="stem"/> to <paramref name="node"/> (an If whose branches
     /// were each given one more output, say) and returns the name.
     /// </summary>
-    public string AddOutput(NodeProto node, string stem)
+    internal string AddOutput(NodeProto node, string stem)
     {
         var name = Names.Fresh(stem);
         node.Output.Add(name);

@@ -146,14 +146,7 @@ internal static class GraphPatcher
         var opType = OpName(op);
         var outputEdge = site.Kind == SiteKind.MlpOut;
 
-        var constant = new TensorProto
-        {
-            Name = prefix + (op == SteeringOperation.Scale ? ".scale" : ".bias"),
-            DataType = site.ElementType,
-            RawData = ByteString.CopyFrom(ElementEncoding.Encode(steering.Vector, site.ElementType)),
-        };
-        constant.Dims.Add(site.Width);
-        var initName = editor.AddInitializer(constant);
+        var initName = AddVector(editor, steering, op, prefix);
         SwitchEdit? switchEdit = null;
         if (switchable)
         {
@@ -199,6 +192,20 @@ internal static class GraphPatcher
         };
     }
 
+    /// <summary>The site's vector as a constant named <c>prefix.scale</c> (or <c>.bias</c>) in the site's element type; returns its name.</summary>
+    private static string AddVector(GraphEditor editor, SiteSteering steering, SteeringOperation op, string prefix)
+    {
+        var site = steering.Site;
+        var constant = new TensorProto
+        {
+            Name = prefix + (op == SteeringOperation.Scale ? ".scale" : ".bias"),
+            DataType = site.ElementType,
+            RawData = ByteString.CopyFrom(ElementEncoding.Encode(steering.Vector, site.ElementType)),
+        };
+        constant.Dims.Add(site.Width);
+        return editor.AddInitializer(constant);
+    }
+
     /// <summary>
     /// A site that lives in both branches of an If: one constant in the main graph (and, when switchable, the switch's
     /// nodes there, before the If), and in each branch the same steering node reading it from the outer scope; a dynamic
@@ -211,14 +218,7 @@ internal static class GraphPatcher
         Exception Missing(string why) => new InvalidModelException($"{source}: site {site.Id}: {why}");
         var prefix = main.Names.FreePrefix(SteerPrefix(site));
         var opType = OpName(op);
-        var constant = new TensorProto
-        {
-            Name = prefix + (op == SteeringOperation.Scale ? ".scale" : ".bias"),
-            DataType = site.ElementType,
-            RawData = ByteString.CopyFrom(ElementEncoding.Encode(steering.Vector, site.ElementType)),
-        };
-        constant.Dims.Add(site.Width);
-        var initName = main.AddInitializer(constant);
+        var initName = AddVector(main, steering, op, prefix);
         SwitchEdit? switchEdit = null;
         if (switchable)
         {

@@ -51,28 +51,17 @@ internal static class DynamicInt8
             var integer = node.Output[0] + "_output_quantized";
             nodes.Add(Make("MatMulInteger", node.Name + "_quant", [xq.Q, wq.Name, xq.Zero, w.Name + "_zero_point"], [integer]));
             var cast = Make("Cast", integer + "_cast", [integer], [integer + "_cast_output"]);
-            cast.Attribute.Add(new AttributeProto { Name = "to", Type = AttributeProto.Types.AttributeType.Int, I = (int)TensorProto.Types.DataType.Float });
+            cast.Attribute.Add(ExportEdits.Int("to", (int)TensorProto.Types.DataType.Float));
             nodes.Add(cast);
             nodes.Add(Make("Mul", node.Name + "_scales_mul", [xq.Scale, w.Name + "_scale"], [node.Name + "_scales_mul:0"]));
             nodes.Add(Make("Mul", node.Name + "_output_scale_mul", [cast.Output[0], node.Name + "_scales_mul:0"], [node.Output[0]]));
         }
         graph.Node.Clear();
         graph.Node.Add(nodes);
-        foreach (var t in graph.Initializer.Where(t => t.DataLocation == TensorProto.Types.DataLocation.External).ToList())
-        {
-            // Embed what still lives in the source's data file, so the quantised file stands alone.
-            var embedded = new TensorProto { Name = t.Name, DataType = t.DataType, RawData = ByteString.CopyFrom(model.ReadBytes(t)) };
-            embedded.Dims.Add(t.Dims);
-            graph.Initializer[graph.Initializer.IndexOf(t)] = embedded;
-        }
+        // Embed what still lives in the source's data file, so the quantised file stands alone.
+        ExportEdits.EmbedExternalData(graph, model);
         return proto;
     }
 
-    private static NodeProto Make(string op, string name, string[] inputs, string[] outputs)
-    {
-        var node = new NodeProto { OpType = op, Name = name };
-        node.Input.Add(inputs);
-        node.Output.Add(outputs);
-        return node;
-    }
+    private static NodeProto Make(string op, string name, string[] inputs, string[] outputs) => Patching.TinyDecoder.Node(name, op, inputs, outputs);
 }

@@ -1,4 +1,3 @@
-using Onnx;
 using OnnxSteer.Sites;
 using OnnxSteer.Tests.Sites;
 using Xunit;
@@ -7,36 +6,15 @@ namespace OnnxSteer.Tests.Conformance;
 
 /// <summary>
 /// The "no steering site" error stays one short line for any number of layers: places that looked like sites grouped
-/// by reason with a few examples, what the graph holds, and what to try.
+/// by reason with a few examples, what the graph holds, and what to try. The 32-layer decoder sits in the then_branch of
+/// an If whose else_branch holds nothing like it (<see cref="UnsupportedSitesTests.DecoderInsideIf"/>).
 /// </summary>
 public class NoSiteMessageTests
 {
-    /// <summary>A 32-layer decoder inside the then_branch of an If whose else_branch holds nothing like it.</summary>
-    private static GraphProto DecoderInOneBranch(int layers)
-    {
-        var decoder = SiteGraphs.DecomposedLlama(layers, hidden: 8, heads: 2, intermediate: 12).Graph;
-        var main = new GraphProto { Name = "main_graph" };
-        main.Input.Add(decoder.Input);
-        main.Input.Add(new ValueInfoProto { Name = "use_cache_branch", Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Bool } } });
-        main.Initializer.Add(decoder.Initializer);
-        var then = new GraphProto { Name = "then_branch" };
-        then.Node.Add(decoder.Node);
-        then.Output.Add(decoder.Output);
-        var otherwise = new GraphProto { Name = "else_branch" };
-        otherwise.Node.Add(new NodeProto { OpType = "Identity", Name = "else/Identity", Input = { "inputs_embeds" }, Output = { "else_out" } });
-        otherwise.Output.Add(new ValueInfoProto { Name = "else_out" });
-        var node = new NodeProto { OpType = "If", Name = "/model/If", Input = { "use_cache_branch" }, Output = { "logits" } };
-        node.Attribute.Add(new AttributeProto { Name = "then_branch", Type = AttributeProto.Types.AttributeType.Graph, G = then });
-        node.Attribute.Add(new AttributeProto { Name = "else_branch", Type = AttributeProto.Types.AttributeType.Graph, G = otherwise });
-        main.Node.Add(node);
-        main.Output.Add(new ValueInfoProto { Name = "logits" });
-        return main;
-    }
-
     [Fact]
     public void Ninety_six_unusable_places_give_one_bounded_line_grouped_by_reason_with_what_to_try()
     {
-        var error = Assert.Throws<NoSitesFoundException>(() => SiteFinder.Find(DecoderInOneBranch(32), "decoder_model_merged.onnx"));
+        var error = Assert.Throws<NoSitesFoundException>(() => SiteFinder.Find(UnsupportedSitesTests.DecoderInsideIf(layers: 32).Graph, "decoder_model_merged.onnx"));
         var message = error.Message;
         Assert.DoesNotContain('\n', message);
         Assert.True(message.Length < 2000, $"{message.Length} characters: {message}");

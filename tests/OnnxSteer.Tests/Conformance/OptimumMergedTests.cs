@@ -20,7 +20,6 @@ namespace OnnxSteer.Tests.Conformance;
 /// </summary>
 public sealed class OptimumMergedTests : IDisposable
 {
-    private static readonly int[] Prompt = [1, 66, 82, 300, 45, 67, 290, 123, 7, 99, 400];
     private readonly TempDir _tmp = new();
     private readonly string _withPast;
     private readonly string _merged;
@@ -56,12 +55,12 @@ public sealed class OptimumMergedTests : IDisposable
         var model = OnnxModel.Load(_merged);
         var sites = SiteFinder.Find(model).Sites;
         using var recorder = new ActivationRecorder(model, sites);
-        var recorded = recorder.Record([Prompt, Prompt[..5]]);
+        var recorded = recorder.Record([Runs.Prompt, Runs.Prompt[..5]]);
 
         // Independent: the with-past decoder run by plain ONNX Runtime with each site's value as an extra output.
         var withPast = OnnxModel.Load(_withPast);
         using var decoder = DecoderModel.Open(_withPast);
-        foreach (var (ids, b) in new[] { (Prompt, 0), (Prompt[..5], 1) })
+        foreach (var (ids, b) in new[] { (Runs.Prompt, 0), (Runs.Prompt[..5], 1) })
         {
             using var inputs = decoder.CreateInputs(ids);
             var values = OrtHarness.Run(withPast.Proto, _tmp.Path, inputs.ToDictionary(), sites.Select(s => s.ValueName).Distinct().ToList(),
@@ -101,28 +100,14 @@ public sealed class OptimumMergedTests : IDisposable
         var steeredMerged = Steer(_merged, "merged-" + mode);
         var steeredPast = Steer(_withPast, "past-" + mode);
 
-        var vanilla = Logits(_merged);
-        var expected = Logits(steeredPast);
+        var vanilla = Runs.Logits(_merged);
+        var expected = Runs.Logits(steeredPast);
         Assert.NotEqual(vanilla, expected);
-        Assert.Equal(expected, Logits(steeredMerged));
-        Assert.Equal(Greedy(steeredPast), Greedy(steeredMerged));
-        if (mode == "switchable") Assert.Equal(vanilla, Logits(steeredMerged, strength: 0f));
+        Assert.Equal(expected, Runs.Logits(steeredMerged));
+        Assert.Equal(Runs.Greedy(steeredPast), Runs.Greedy(steeredMerged));
+        if (mode == "switchable") Assert.Equal(vanilla, Runs.Logits(steeredMerged, strength: 0f));
 
         var restored = ModelPatcher.Unpatch(steeredMerged, _tmp["restored-" + mode]).Written.ModelFile;
         Assert.Equal(File.ReadAllBytes(_merged), File.ReadAllBytes(restored));
-    }
-
-    private static float[] Logits(string file, float? strength = null)
-    {
-        using var model = DecoderModel.Open(file);
-        using var value = strength is { } v ? OrtValue.CreateTensorValueFromMemory(new[] { v }, SwitchableSteering.StrengthShape) : null;
-        if (value is not null) model.SetModelInput(SwitchableSteering.StrengthName, value);
-        return model.Forward(Prompt).Data;
-    }
-
-    private static IReadOnlyList<int> Greedy(string file)
-    {
-        using var model = DecoderModel.Open(file);
-        return new Generator(model).Generate(Prompt, new GenerationOptions { MaxNewTokens = 12 }).GeneratedIds;
     }
 }

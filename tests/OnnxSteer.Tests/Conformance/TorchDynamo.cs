@@ -37,7 +37,7 @@ internal static class TorchDynamo
                 if (storedAsFloat16)
                 {
                     var cast = new NodeProto { OpType = "Cast", Name = $"node_Cast_{i}", Input = { source }, Output = { $"_to_copy_{i}" } };
-                    cast.Attribute.Add(new AttributeProto { Name = "to", Type = AttributeProto.Types.AttributeType.Int, I = (int)TensorProto.Types.DataType.Float });
+                    cast.Attribute.Add(ExportEdits.Int("to", (int)TensorProto.Types.DataType.Float));
                     nodes.Add(cast);
                     source = cast.Output[0];
                 }
@@ -51,12 +51,7 @@ internal static class TorchDynamo
         }
         graph.Node.Clear();
         graph.Node.Add(nodes);
-        foreach (var t in graph.Initializer.Where(t => t.DataLocation == TensorProto.Types.DataLocation.External).ToList())
-        {
-            var embedded = new TensorProto { Name = t.Name, DataType = t.DataType, RawData = ByteString.CopyFrom(model.ReadBytes(t)) };
-            embedded.Dims.Add(t.Dims);
-            graph.Initializer[graph.Initializer.IndexOf(t)] = embedded;
-        }
+        ExportEdits.EmbedExternalData(graph, model);
         return proto;
     }
 }

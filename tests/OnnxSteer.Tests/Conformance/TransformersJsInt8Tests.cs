@@ -21,7 +21,6 @@ namespace OnnxSteer.Tests.Conformance;
 /// </summary>
 public sealed class TransformersJsInt8Tests : IDisposable
 {
-    private static readonly int[] Prompt = [1, 66, 82, 300, 45, 67, 290, 123, 7, 99, 400];
     private readonly TempDir _tmp = new();
     private readonly string _q8 = "";
 
@@ -58,9 +57,9 @@ public sealed class TransformersJsInt8Tests : IDisposable
         var model = OnnxModel.Load(_q8);
         var sites = SiteFinder.Find(model).Sites;
         using var recorder = new ActivationRecorder(model, sites);
-        var recorded = recorder.Record([Prompt]);
+        var recorded = recorder.Record([Runs.Prompt]);
         using var decoder = DecoderModel.Open(_q8);
-        using var inputs = decoder.CreateInputs(Prompt);
+        using var inputs = decoder.CreateInputs(Runs.Prompt);
         var values = OrtHarness.Run(model.Proto, null, inputs.ToDictionary(), sites.Select(s => s.ValueName).ToList(), (int)TensorProto.Types.DataType.Float);
         for (var s = 0; s < sites.Count; s++) Assert.Equal(values[sites[s].ValueName][^sites[s].Width..], recorded[0][s]);
     }
@@ -85,15 +84,15 @@ public sealed class TransformersJsInt8Tests : IDisposable
         var notes = new List<string>();
         var outcome = ModelPatcher.Patch(new PatchJob(_q8, profilePath, _tmp[mode], new PlanRequest(), options), n => notes.Add(n.ToString()));
         var steered = outcome.Written.ModelFile;
-        var vanilla = Logits(_q8);
-        Assert.NotEqual(vanilla, Logits(steered));
-        if (mode != "dynamic") Assert.Equal(Logits(ByHand(model.Proto, outcome.Plan)), Logits(steered));
+        var vanilla = Runs.Logits(_q8);
+        Assert.NotEqual(vanilla, Runs.Logits(steered));
+        if (mode != "dynamic") Assert.Equal(Runs.Logits(ByHand(model.Proto, outcome.Plan)), Runs.Logits(steered));
         if (mode == "fold")
         {
             Assert.Equal("mul", outcome.Patch.Step.Apply);
             Assert.Equal(outcome.Plan.Sites.Count, notes.Count(n => n.Contains("not folded (int8 dynamic quantisation (MatMulInteger)")));
         }
-        if (mode == "switchable") Assert.Equal(vanilla, Logits(steered, strength: 0f));
+        if (mode == "switchable") Assert.Equal(vanilla, Runs.Logits(steered, strength: 0f));
 
         var restored = ModelPatcher.Unpatch(steered, _tmp["restored-" + mode]).Written.ModelFile;
         Assert.Equal(File.ReadAllBytes(_q8), File.ReadAllBytes(restored));
@@ -133,13 +132,5 @@ public sealed class TransformersJsInt8Tests : IDisposable
         var path = _tmp[$"hand-{Guid.NewGuid():N}.onnx"];
         File.WriteAllBytes(path, proto.ToByteArray());
         return path;
-    }
-
-    private static float[] Logits(string file, float? strength = null)
-    {
-        using var model = DecoderModel.Open(file);
-        using var value = strength is { } v ? OrtValue.CreateTensorValueFromMemory(new[] { v }, SwitchableSteering.StrengthShape) : null;
-        if (value is not null) model.SetModelInput(SwitchableSteering.StrengthName, value);
-        return model.Forward(Prompt).Data;
     }
 }

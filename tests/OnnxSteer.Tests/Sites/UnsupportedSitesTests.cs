@@ -196,9 +196,9 @@ public class UnsupportedSitesTests
     }
 
     /// <summary>The decoder moved into an If's then_branch, its weights left in the main graph (outer scope).</summary>
-    private static ModelProto DecoderInsideIf()
+    internal static ModelProto DecoderInsideIf(int layers = 2)
     {
-        var decoder = SiteGraphs.DecomposedLlama(layers: 2, hidden: 8, heads: 2, intermediate: 12).Graph;
+        var decoder = SiteGraphs.DecomposedLlama(layers, hidden: 8, heads: 2, intermediate: 12).Graph;
         var main = new GraphProto { Name = "main_graph" };
         main.Input.Add(decoder.Input);
         main.Input.Add(new ValueInfoProto { Name = "use_cache_branch", Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Bool } } });
