@@ -41,7 +41,32 @@ internal sealed class GenaiEngine : IDisposable
         if (File.Exists(modelDirOrFile) && !string.Equals(Path.GetFileName(modelDirOrFile), config.ModelFileName ?? "model.onnx", StringComparison.Ordinal))
             throw new CommandLineException($"{modelDirOrFile}: {GenaiConfigFile.FileName} beside it names {config.ModelFileName ?? "model.onnx"}; onnxruntime-genai runs that file",
                 ExitCodes.InvalidInput);
-        return new GenaiEngine(Wrap(() => new Model(folder), folder), folder, config);
+        return new GenaiEngine(Wrap(() => OpenModel(folder), folder), folder, config);
+    }
+
+    /// <summary>
+    /// The model as its genai_config.json describes it. A config that asks for CUDA (onnxruntime-genai builders write
+    /// one for every CUDA export) fails in the CPU build of onnxruntime-genai this tool ships ("Cuda interface not
+    /// available"); the model is then opened with the providers cleared, which is onnxruntime-genai's CPU, and a note
+    /// says so and what to install for the GPU.
+    /// </summary>
+    private static Model OpenModel(string folder)
+    {
+        try
+        {
+            return new Model(folder);
+        }
+        catch (OnnxRuntimeGenAIException e) when (e.Message.Contains("cuda", StringComparison.OrdinalIgnoreCase))
+        {
+            using var cpu = new Config(folder);
+            cpu.ClearProviders();
+            var model = new Model(cpu);
+            ErrorReporter.Notice($"note: {folder}: {GenaiConfigFile.FileName} asks for the CUDA provider, which the onnxruntime-genai " +
+                                 "in onnxsteer (its CPU build) does not have; running on CPU. For the GPU: run the folder with an onnxruntime-genai " +
+                                 "built for CUDA (NuGet Microsoft.ML.OnnxRuntimeGenAI.Cuda, pip onnxruntime-genai-cuda), or generate with " +
+                                 "--engine onnxsteer from a CUDA build of onnxsteer (make build CUDA=1, docs/install.md).");
+            return model;
+        }
     }
 
     /// <summary>

@@ -156,10 +156,11 @@ internal static class SiteFinder
         var mlpLayers = NumberLayers(mlp, warnings);
         void Add(Candidate candidate, int layer, SiteKind kind)
         {
-            if (kind != SiteKind.MlpOut && candidate.Projection.InputUnsupported is { } why)
+            var why = kind == SiteKind.MlpOut ? BiasFusedAfter(candidate.Projection, patterns) : candidate.Projection.InputUnsupported;
+            if (why is not null)
             {
                 var p = candidate.Projection;
-                unsupported.Add(new UnsupportedSite($"{kind.ToName()}.{layer}", kind, p.Node.Name, p.Node.OpType, p.Activation, location, why, candidate.Evidence));
+                unsupported.Add(new UnsupportedSite($"{kind.ToName()}.{layer}", kind, p.Node.Name, p.Node.OpType, kind == SiteKind.MlpOut ? p.Output : p.Activation, location, why, candidate.Evidence));
                 return;
             }
             AddSite(sites, warnings, patterns, candidate, layer, kind);
@@ -349,6 +350,23 @@ internal static class SiteFinder
             EdgeNode = edge,
             Evidence = candidate.Evidence,
         });
+    }
+
+    /// <summary>
+    /// Why the down projection's output cannot be an mlp-out site, or null: the onnxruntime transformer optimizer fuses
+    /// its bias and the residual add into com.microsoft SkipLayerNormalization / SkipSimplifiedLayerNormalization, so the
+    /// output with its bias (what a hook on the biased Linear sees) is never a value of the graph.
+    /// </summary>
+    private static string? BiasFusedAfter(Projection p, GraphPatterns graph)
+    {
+        foreach (var reader in graph.Index.Consumers(p.Output))
+        {
+            var biasSlot = reader.OpType switch { "SkipLayerNormalization" => 4, "SkipSimplifiedLayerNormalization" => 3, _ => -1 };
+            if (biasSlot > 0 && reader.Input.Count > biasSlot && reader.Input[biasSlot].Length > 0 && reader.Input.IndexOf(p.Output) is 0 or 1)
+                return $"its bias is added inside {reader.Domain}.{reader.OpType} '{reader.Name}' (the onnxruntime transformer optimizer's " +
+                       "fusion), so the biased output is not a value of the graph; steer mlp, or use the model before optimisation";
+        }
+        return null;
     }
 
     /// <summary>
