@@ -23,6 +23,7 @@ namespace OnnxSteer.Bench;
 /// b4-text OUT                                                write the mixed text for B4 from ../shared/data
 /// selection MODEL_DIR DATA_DIR WORK --report F             selection study of issue 17 (docs/selection.md)
 /// serve CLI MODEL_DIR WORK REQUESTS MAX_TOKENS ROUNDS --report F onnxsteer serve under 1/4/16 clients vs in-process (issue 22)
+/// serve-memory CLI MODEL_DIR CLIENTS PROMPT_TOKENS --report F LABEL=ARGS...   server RSS under a burst of long prompts (issue 35)
 /// rss baseline | rss patch MODEL PROFILE OUT 100|all [force] child process: prints VmHWM (KiB)
 /// bdn [BenchmarkDotNet args]                                  BenchmarkDotNet micro-benchmarks (see PatchBenchmarks)
 /// </code>
@@ -81,6 +82,14 @@ public static class Program
             case "serve":
             {
                 var code = ServeBench.Run(args[1], args[2], Work(args[3]), int.Parse(args[4]), int.Parse(args[5]), int.Parse(args[6]), report);
+                report.Save();
+                return code;
+            }
+            case "serve-memory":
+            {
+                // serve-memory CLI MODEL_DIR CLIENTS PROMPT_TOKENS --report F [LABEL=ARGS ...]: one row per LABEL (ARGS space-separated)
+                var configs = args[5..].Select(a => (Label: a[..a.IndexOf('=')], Args: a[(a.IndexOf('=') + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries))).ToList();
+                var code = ServeMemoryBench.Run(args[1], args[2], int.Parse(args[3]), int.Parse(args[4]), configs, report);
                 report.Save();
                 return code;
             }
