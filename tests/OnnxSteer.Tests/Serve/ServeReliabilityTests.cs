@@ -164,6 +164,22 @@ public sealed class ServeReliabilityTests(ServeFixture f)
         Assert.True(sent < 64L << 20, $"the client pushed {sent >> 20} MiB before the server stopped reading");
     }
 
+    [SharedFact]
+    public async Task A_body_that_trickles_is_a_408_with_an_error_object_and_the_connection_closes()
+    {
+        await using var server = await SteeringServer.StartAsync(new ServeOptions
+        {
+            Model = f.ModelFolder, Port = 0, Log = _ => { }, Admission = new AdmissionLimits { BodyTimeout = TimeSpan.FromMilliseconds(500) },
+        });
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(IPAddress.Loopback, server.BaseAddress.Port);
+        var stream = tcp.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes("POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"model\""));
+        var answer = await ReadAll(stream).WaitAsync(TimeSpan.FromSeconds(30)); // ends: the server closed the connection
+        Assert.StartsWith("HTTP/1.1 408", answer);
+        Assert.Contains("\"code\":\"request_timeout\"", answer);
+    }
+
     private static async Task<string> ReadAll(NetworkStream stream)
     {
         var buffer = new MemoryStream();
