@@ -15,10 +15,14 @@ namespace OnnxSteer.Server;
 /// </summary>
 internal sealed class RequestGuard(string? apiKey)
 {
+    /// <summary>Paths a GET may reach without the API key: liveness and readiness probes, which cannot carry one.</summary>
+    public static readonly IReadOnlySet<string> ProbePaths = new HashSet<string>(["/health", "/ready"], StringComparer.OrdinalIgnoreCase);
+
     public void Check(HttpRequest request)
     {
         if (!string.IsNullOrEmpty(apiKey))
         {
+            if (HttpMethods.IsGet(request.Method) && ProbePaths.Contains(request.Path.Value ?? "")) return;
             if (!HasKey(request.Headers.Authorization.ToString(), apiKey)) throw ApiErrors.Unauthorized();
             return;
         }

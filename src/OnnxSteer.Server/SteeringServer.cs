@@ -110,7 +110,7 @@ public sealed class SteeringServer : IAsyncDisposable
             if (!options.HandleSignals) builder.Services.AddSingleton<IHostLifetime, EmbeddedLifetime>();
             builder.WebHost.ConfigureKestrel(k =>
             {
-                k.Listen(address, reservation.Port);
+                k.Listen(address, reservation.Port, listen => listen.Use(KestrelRefusals.Wrap));
                 k.Limits.MaxRequestBodySize = options.Limits.MaxBodyBytes; // past it Kestrel stops reading: 413, and the connection closes
                 k.AddServerHeader = false;
             });

@@ -16,13 +16,13 @@ public sealed partial class ServeCommandTests(ServeFixture f)
 
     private const int SigTerm = 15;
 
-    [SharedFact]
-    public async Task Sigterm_lets_the_in_flight_stream_finish_then_the_server_exits_0()
+    /// <summary>Starts <c>onnxsteer serve</c> on the fixture's model with profile happy on a free port, plus <paramref name="extra"/>.</summary>
+    private (Process Process, StringBuilder Stderr, TaskCompletionSource<Uri> Listening) StartServe(params string[] extra)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { CliProcess.CliDll, "serve", f.ModelFolder, "--profile", $"happy={f.ProfileFiles["happy"]}", "--port", "0" })
+        foreach (var a in new[] { CliProcess.CliDll, "serve", f.ModelFolder, "--profile", $"happy={f.ProfileFiles["happy"]}", "--port", "0" }.Concat(extra))
             psi.ArgumentList.Add(a);
-        using var process = Process.Start(psi)!;
+        var process = Process.Start(psi)!;
         var stderr = new StringBuilder();
         var listening = new TaskCompletionSource<Uri>();
         process.ErrorDataReceived += (_, e) =>
@@ -33,6 +33,14 @@ public sealed partial class ServeCommandTests(ServeFixture f)
             if (at >= 0) listening.TrySetResult(new Uri(e.Data[(at + "listening on ".Length)..].Split(' ')[0]));
         };
         process.BeginErrorReadLine();
+        return (process, stderr, listening);
+    }
+
+    [SharedFact]
+    public async Task Sigterm_lets_the_in_flight_stream_finish_then_the_server_exits_0()
+    {
+        var (process, stderr, listening) = StartServe();
+        using var running = process;
         try
         {
             var address = await listening.Task.WaitAsync(TimeSpan.FromSeconds(60));
@@ -69,21 +77,8 @@ public sealed partial class ServeCommandTests(ServeFixture f)
     [SharedFact]
     public async Task Sigterm_with_streams_running_past_the_shutdown_window_cuts_them_cleanly_and_exits_0()
     {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { CliProcess.CliDll, "serve", f.ModelFolder, "--profile", $"happy={f.ProfileFiles["happy"]}", "--port", "0",
-                     "--shutdown-timeout", "0", "--max-concurrent", "4", "--max-tokens-limit", "450" })
-            psi.ArgumentList.Add(a);
-        using var process = Process.Start(psi)!;
-        var stderr = new StringBuilder();
-        var listening = new TaskCompletionSource<Uri>();
-        process.ErrorDataReceived += (_, e) =>
-        {
-            if (e.Data is null) return;
-            lock (stderr) stderr.AppendLine(e.Data);
-            var at = e.Data.IndexOf("listening on ", StringComparison.Ordinal);
-            if (at >= 0) listening.TrySetResult(new Uri(e.Data[(at + "listening on ".Length)..].Split(' ')[0]));
-        };
-        process.BeginErrorReadLine();
+        var (process, stderr, listening) = StartServe("--shutdown-timeout", "0", "--max-concurrent", "4", "--max-tokens-limit", "450");
+        using var running = process;
         try
         {
             var address = await listening.Task.WaitAsync(TimeSpan.FromSeconds(60));

@@ -180,6 +180,48 @@ public sealed class ServeReliabilityTests(ServeFixture f)
         Assert.Contains("\"code\":\"request_timeout\"", answer);
     }
 
+    [SharedFact]
+    public async Task Kestrels_own_refusals_carry_an_error_object_too()
+    {
+        var port = f.Server.BaseAddress.Port;
+        async Task<string> Raw(string request)
+        {
+            using var tcp = new TcpClient();
+            await tcp.ConnectAsync(IPAddress.Loopback, port);
+            var stream = tcp.GetStream();
+            await stream.WriteAsync(Encoding.ASCII.GetBytes(request));
+            return await ReadAll(stream).WaitAsync(TimeSpan.FromSeconds(30));
+        }
+        var big = await Raw($"GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {new string('a', 40_000)}\r\n\r\n");
+        Assert.StartsWith("HTTP/1.1 431", big);
+        Assert.Contains("\"code\":\"headers_too_large\"", big);
+        Assert.Contains("Content-Type: application/json", big);
+        var malformed = await Raw("GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Header\r\n\r\n");
+        Assert.StartsWith("HTTP/1.1 400", malformed);
+        Assert.Contains("\"code\":\"bad_request\"", malformed);
+        var version = await Raw("GET /v1/models HTTP/7.0\r\nHost: 127.0.0.1\r\n\r\n");
+        Assert.StartsWith("HTTP/1.1 505", version);
+        Assert.Contains("\"error\":{", version);
+        // The server's own answers pass through untouched, on the same kind of connection.
+        var models = await Raw("GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+        Assert.StartsWith("HTTP/1.1 200", models);
+        Assert.Contains("\"owned_by\":\"onnxsteer\"}]}", models);
+    }
+
+    [Fact]
+    public void Only_an_empty_bodied_refusal_head_is_rewritten()
+    {
+        var refusal = "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\nConnection: close\r\nDate: x\r\n\r\n"u8;
+        var rewritten = Encoding.ASCII.GetString(KestrelRefusals.Rewrite(refusal)!);
+        var body = rewritten[(rewritten.IndexOf("\r\n\r\n", StringComparison.Ordinal) + 4)..];
+        Assert.Contains($"\r\nContent-Length: {body.Length}\r\nContent-Type: application/json\r\n", rewritten);
+        Assert.Equal("headers_too_large", JsonNode.Parse(body)!["error"]!["code"]!.GetValue<string>());
+        Assert.Null(KestrelRefusals.Rewrite("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"u8));
+        Assert.Null(KestrelRefusals.Rewrite("HTTP/1.1 400 Bad Request\r\nContent-Length: 12\r\n\r\n"u8));
+        Assert.Null(KestrelRefusals.Rewrite("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\nmore"u8));
+        Assert.Null(KestrelRefusals.Rewrite("data: {\"x\": 1}\n\n"u8));
+    }
+
     private static async Task<string> ReadAll(NetworkStream stream)
     {
         var buffer = new MemoryStream();
@@ -313,6 +355,33 @@ public sealed class ServeReliabilityTests(ServeFixture f)
         Assert.All(answers, a => Assert.True(a.StatusCode is HttpStatusCode.OK or HttpStatusCode.TooManyRequests, a.Body));
         Assert.All(refused, a => Assert.Equal(TimeSpan.FromSeconds(1), a.Delta));
         Assert.All(refused, a => Assert.Equal("queue_full", JsonNode.Parse(a.Body)!["error"]!["code"]!.GetValue<string>()));
+    }
+
+    [SharedFact]
+    public async Task A_client_that_disconnects_frees_its_slot_for_the_next_request()
+    {
+        var log = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        await using var server = await SteeringServer.StartAsync(new ServeOptions
+        {
+            Model = f.ModelFolder, Port = 0, Log = log.Enqueue, Limits = new ServeLimits { MaxTokens = 450 },
+            Admission = new AdmissionLimits { MaxConcurrent = 1, MaxQueue = 0 },
+        });
+        int Ended() => log.Count(l => l.Contains("cut after", StringComparison.Ordinal) || l.Contains(" 200 POST", StringComparison.Ordinal));
+        for (var i = 0; i < 3; i++)
+        {
+            using var http = new HttpClient { BaseAddress = server.BaseAddress };
+            using (var response = await http.SendAsync(new HttpRequestMessage(HttpMethod.Post, "v1/completions") { Content = Json(Completion(Prompt, 450, stream: true, model: server.ModelId)) },
+                       HttpCompletionOption.ResponseHeadersRead))
+            using (var reader = new StreamReader(await response.Content.ReadAsStreamAsync()))
+                Assert.StartsWith("data: {", await reader.ReadLineAsync());
+            http.Dispose(); // the connection goes: the server must cut the generation and give its one slot back
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            while (Ended() <= i && clock.Elapsed < TimeSpan.FromSeconds(20)) await Task.Delay(20);
+        }
+        Assert.Equal(3, Ended());
+        using var next = new HttpClient { BaseAddress = server.BaseAddress };
+        using var answer = await next.PostAsync("v1/completions", Json(Completion(Prompt, 4, model: server.ModelId)));
+        Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
     }
 
     [Fact]
