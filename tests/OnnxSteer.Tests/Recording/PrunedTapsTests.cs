@@ -117,3 +117,25 @@ public sealed class PrunedTapsTests(Stories260KModels models) : IClassFixture<St
         Assert.DoesNotContain(tapped.Input, i => i.Name.Contains(".3.", StringComparison.Ordinal));
     }
 }
+
+public class LengthOrderTests
+{
+    private static EncodedPair Pair(int positive, int negative) =>
+        new(new OnnxSteer.Pairs.ContrastivePair("p", " a", " b", "t"), Enumerable.Repeat(1, positive).ToList(), Enumerable.Repeat(1, negative).ToList(), 0);
+
+    [Fact]
+    public void Pairs_are_batched_by_length_so_padding_is_small_and_the_order_is_stable()
+    {
+        // Short and long prompts mixed, as task pairs come.
+        var pairs = Enumerable.Range(0, 40).Select(i => i % 2 == 0 ? Pair(10 + i % 3, 11) : Pair(200 + i, 199)).ToList();
+        var order = LengthOrder.Of(pairs);
+        Assert.Equal(Enumerable.Range(0, 40), order.Order());
+        var real = pairs.Sum(p => (long)Math.Max(p.Positive.Count, p.Negative.Count) * 2);
+        var asTheyCome = LengthOrder.PaddedTokens(pairs, Enumerable.Range(0, 40).ToList(), 4);
+        var sorted = LengthOrder.PaddedTokens(pairs, order, 4);
+        Assert.True(asTheyCome > real * 1.5, $"the example must waste padding as it comes: {asTheyCome} vs {real}");
+        Assert.True(sorted < real * 1.05, $"sorted by length: {sorted} tokens computed for {real} real ones");
+        Assert.Equal(order, LengthOrder.Of(pairs)); // stable: a checkpoint resumes the same work
+        Assert.Equal([0, 4, 6], order.Take(3)); // equal lengths keep their order (pairs 0, 4, 6 are 11 tokens, pair 2 is 12)
+    }
+}
