@@ -54,16 +54,17 @@ def torch_env():
 
 
 def blas_info():
-    code = ("import ctypes, ctypes.util, torch, glob\n"
-            "libs = [l for l in open('/proc/self/maps').read().split() if 'openblas' in l.lower() or 'libblas' in l]\n"
-            "name = '?'\n"
-            "for l in sorted(set(libs)):\n"
+    """(OpenBLAS core, BLAS library, torch version, torch's default threads) as PyTorch's runs see them."""
+    code = ("import ctypes, torch\n"
+            "libs = sorted(set(l for l in open('/proc/self/maps').read().split() if 'blas' in l.lower()))\n"
+            "core = 'none (not OpenBLAS)'\n"
+            "for l in libs:\n"
             "    try:\n"
-            "        f = ctypes.CDLL(l).openblas_get_corename; f.restype = ctypes.c_char_p; name = f().decode(); lib = l; break\n"
+            "        f = ctypes.CDLL(l).openblas_get_corename; f.restype = ctypes.c_char_p; core = f().decode(); break\n"
             "    except Exception: pass\n"
-            "print(name, sorted(set(libs))[0] if libs else 'no BLAS mapped', torch.__version__, torch.get_num_threads())\n")
+            "print(core, libs[0] if libs else 'no BLAS mapped', torch.__version__, torch.get_num_threads())\n")
     out, _ = run([PY, "-c", code], env=torch_env())
-    return out.strip()
+    return out.split()
 
 
 def write_pairs(path, count):
@@ -107,14 +108,19 @@ def main():
     blas = blas_info()
     add("## PyTorch comparison (issue 29): OnnxSteer vs a PyTorch Llama with forward hooks")
     add("")
-    add(f"PyTorch side (bench/torch/llama_hooks.py): torch {blas.split()[-2]} from Debian (python3-torch), BLAS `{blas.split()[1]}` "
-        f"(OpenBLAS core `{blas.split()[0]}`, with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for its runs only); glibc malloc "
-        f"with its default settings on both sides; torch's default threads here: {blas.split()[-1]}. Hooks on every layer's "
-        "o_proj (input) and down_proj (input and output), batches of 4 pairs sorted by length as OnnxSteer's, and the forward "
-        "stops after the last layer (no final norm, no logits): the careful reference. OnnxSteer side: `OnnxSteer.Bench "
-        f"torch-onnx-*` (the profile command's ProfileRunner; generate's own decoding loop). Usable CPUs: {cpus}. "
-        f"Fresh processes for every run; {args.rounds} interleaved rounds; ratios are medians of per-round ratios (min–max), "
-        "> 1 favours OnnxSteer. Load average at the start: " + open("/proc/loadavg").read().split(" ", 3)[:3].__str__())
+    core, lib, version, torch_threads = blas
+    add(f"PyTorch side (bench/torch/llama_hooks.py): torch {version} from Debian (python3-torch) with OpenBLAS "
+        f"(libopenblas0-pthread: `{lib}`, kernel `{core}`: OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, which this machine sets "
+        "for old builds' sake, are unset for PyTorch's runs only; the checks below confirm its results); glibc malloc with "
+        f"default settings on both sides (no allocator tuning); torch's default threads here: {torch_threads} (OpenMP), "
+        "OpenBLAS's own pool its default. Hooks on every layer's o_proj (input) and down_proj (input and output), "
+        "batches of 4 pairs sorted by length as OnnxSteer's, and the forward stops after the last layer (no final norm, "
+        "no logits): the careful reference. Steered decoding: forward pre-hooks (o_proj, down_proj input) and hooks "
+        "(down_proj output) multiply the profile's units by (1 + gamma), KV cache, greedy. OnnxSteer side: `OnnxSteer.Bench "
+        f"torch-onnx-*` (the profile command's ProfileRunner; generate's own decoding loop on the patched model). Usable "
+        f"CPUs: {cpus}. Fresh processes for every run; {args.rounds} interleaved rounds; ratios are medians of per-round "
+        "ratios (min–max), > 1 favours OnnxSteer. Load average (1, 5, 15 min) at the start: "
+        + " ".join(open("/proc/loadavg").read().split()[:3]) + ".")
     add("")
     shapes = {
         "100M": ("synthetic ~100M (8 layers, 768 hidden, 2048 intermediate, 12 heads, vocab 32000, fp32)", [8, 768, 2048, 12, 32000], 24),
@@ -192,7 +198,9 @@ def main():
             a, b = onnx_decode(0, steered)(), torch_decode(0, steered)()
             same = a["tokens"] == b["tokens"]
             agree = next((i for i, (x, y) in enumerate(zip(a["tokens"], b["tokens"])) if x != y), len(a["tokens"]))
-            checks.append(f"{'steered' if steered else 'vanilla'} greedy tokens: {'identical' if same else f'first {agree} of {len(a['tokens'])} identical'}")
+            n = len(a["tokens"])
+            verdict = "identical" if same else f"first {agree} of {n} identical"
+            checks.append(f"{'steered' if steered else 'vanilla'} greedy tokens: {verdict}")
             ok &= same
         a, b = onnx_profile(0)(), torch_profile(0)()
         units = sum(len(s) for s in a["positive"])
@@ -261,7 +269,7 @@ def main():
                 f"script time / onnxsteer time {median_range(r)} (> 1: onnxsteer faster), {len(r)} interleaved rounds, wall time of each process.")
             add("")
             summary.append((key + "-patch", statistics.median(r)))
-    add(f"Load average at the end: {open('/proc/loadavg').read().split(' ', 3)[:3]}.")
+    add("Load average (1, 5, 15 min) at the end: " + " ".join(open("/proc/loadavg").read().split()[:3]) + ".")
     add("")
     with open(args.report, "a") as f:
         f.write("\n".join(lines) + "\n")
