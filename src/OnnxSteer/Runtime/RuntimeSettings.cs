@@ -41,7 +41,7 @@ public sealed record RuntimeSettings
 
     private void CheckThreads()
     {
-        if (Threads < 0) throw new InvalidParameterException("threads", $"{Param("threads")} {Threads}: must be 0 (the usable CPUs) or more");
+        if (Threads < 0) throw new InvalidParameterException("threads", $"{Param("threads")} {Threads}: must be 0 (default) or more");
     }
 
     /// <summary>Graph optimisation level for sessions.</summary>
