@@ -99,6 +99,7 @@ def main():
     ap.add_argument("--models", default="stories260K,100M,400M")
     ap.add_argument("--report", required=True)
     ap.add_argument("--new-tokens", type=int, default=32)
+    ap.add_argument("--pairs", type=int, default=0, help="pairs per synthetic model (default: 24 at ~100M, 12 at ~400M)")
     args = ap.parse_args()
     cli, bench = args.cli.split(), args.bench.split()
     os.makedirs(args.work, exist_ok=True)
@@ -141,6 +142,7 @@ def main():
                            "--style", "genai", "--dtype", "fp32"])
         else:
             label, shape, pair_count = shapes[key]
+            pair_count = args.pairs or pair_count
             if not os.path.exists(os.path.join(model, "model.onnx.data")):
                 say(f"synth {key}")
                 shutil.rmtree(folder, ignore_errors=True)

@@ -141,7 +141,7 @@ public sealed class GraphEditor
     /// kept nodes (subgraph reads included), and the initializers and graph inputs those nodes read. Every other node,
     /// initializer and graph input goes, so a runtime neither computes nor loads it. Returns the number of nodes removed.
     /// </summary>
-    public int KeepOnlyWhatComputes(IEnumerable<string> values)
+    internal int KeepOnlyWhatComputes(IEnumerable<string> values)
     {
         var read = new HashSet<string>(StringComparer.Ordinal);
         var kept = new HashSet<NodeProto>(ReferenceEqualityComparer.Instance);
