@@ -2,6 +2,7 @@ using Microsoft.ML.OnnxRuntimeGenAI;
 using GenaiConfigFile = OnnxSteer.Generation.GenaiConfigFile;
 using OnnxSteer.ModelFiles;
 using OnnxSteer.Patching;
+using OnnxSteer.Runtime;
 
 namespace OnnxSteer.Server;
 
@@ -114,7 +115,13 @@ public sealed class GenaiEngine : IGenerationEngine
 
     private static Model Open(string folder)
     {
-        try { return new Model(folder); }
+        try
+        {
+            // The usable CPUs, as the other commands' default: genai would otherwise take the folder's settings.
+            using var config = new Config(folder);
+            config.Overlay(RuntimeSettings.Default.GenaiConfigOverlay());
+            return new Model(config);
+        }
         catch (OnnxRuntimeGenAIException e)
         {
             throw new InvalidModelException($"{folder}: onnxruntime-genai cannot load it: {e.Message}");

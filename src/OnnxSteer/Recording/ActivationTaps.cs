@@ -10,8 +10,9 @@ namespace OnnxSteer.Recording;
 /// A copy of a model's graph with one extra output per steering site holding only the last real token's row of that
 /// site's activation, so full [batch, sequence, width] activations never leave the runtime. Each tap is
 /// <c>Reshape(site, [-1, width]) → Gather(rows, axis 0) → Cast(float)</c>, where <see cref="RowsInput"/> is a new
-/// int64 [batch] input holding, for sequence b, the flat row b·T + (length_b − 1). The original outputs are dropped,
-/// so the runtime prunes what only they needed (e.g. the LM head). The source model is never modified.
+/// int64 [batch] input holding, for sequence b, the flat row b·T + (length_b − 1). The original outputs are dropped and
+/// the graph is cut to what the taps read: no LM head, no final norm, no layer after the last tapped site, and none of
+/// their weights (ONNX Runtime keeps and runs a node whose output nothing reads). The source model is never modified.
 /// </summary>
 internal sealed class ActivationTaps
 {
@@ -52,17 +53,42 @@ internal sealed class ActivationTaps
             var shape = new TensorProto { Name = $"{prefix}/shape", DataType = (int)TensorProto.Types.DataType.Int64, Dims = { 2 } };
             shape.Int64Data.Add(-1);
             shape.Int64Data.Add(site.Width);
-            var shapeName = editor.AddInitializer(shape);
-            var flat = Append(editor, "Reshape", prefix, [site.ValueName, shapeName], "flat");
-            var rows = Append(editor, "Gather", prefix, [flat, RowsInput], "rows", ("axis", 0));
-            // fp16/bf16 → fp32 is exact, and the counter works in float.
-            var output = Append(editor, "Cast", prefix, [rows], "last", ("to", (long)TensorProto.Types.DataType.Float));
-            editor.AddGraphOutput(TensorInfo(output, TensorProto.Types.DataType.Float,
-                new TensorShapeProto { Dim = { Symbolic("batch"), new TensorShapeProto.Types.Dimension { DimValue = site.Width } } }));
+            string output;
+            if (site.InBranches)
+            {
+                // A site inside the branches of an If (a merged decoder): each branch taps its own copy of the value
+                // and returns the row as one more branch output; the If passes out whichever branch ran.
+                var owner = editor.Node(site.Branches[0].IfNode)
+                            ?? throw new InvalidModelException($"{model.FilePath}: site {site.Id}: If '{site.Branches[0].IfNode}' is missing");
+                foreach (var branch in site.Branches)
+                {
+                    var body = new GraphEditor(owner.Attribute.First(a => a.Name == branch.Attribute).G, editor.Names);
+                    var tapped = Tap(body, prefix, shape.Clone(), branch.ValueName);
+                    body.AddGraphOutput(TensorInfo(tapped, TensorProto.Types.DataType.Float, RowShape(site)));
+                }
+                output = editor.AddOutput(owner, $"{prefix}/last");
+                editor.Index.SubgraphReadsChanged();
+            }
+            else output = Tap(editor, prefix, shape, site.ValueName);
+            editor.AddGraphOutput(TensorInfo(output, TensorProto.Types.DataType.Float, RowShape(site)));
             outputs.Add(output);
         }
+        editor.KeepOnlyWhatComputes(outputs);
         return new ActivationTaps(proto, sites, outputs);
     }
+
+    /// <summary>Reshape(value, [-1, width]) → Gather(rows) → Cast(float) in <paramref name="editor"/>'s graph; returns the row.</summary>
+    private static string Tap(GraphEditor editor, string prefix, TensorProto shape, string value)
+    {
+        var shapeName = editor.AddInitializer(shape);
+        var flat = Append(editor, "Reshape", prefix, [value, shapeName], "flat");
+        var rows = Append(editor, "Gather", prefix, [flat, RowsInput], "rows", ("axis", 0));
+        // fp16/bf16 → fp32 is exact, and the counter works in float.
+        return Append(editor, "Cast", prefix, [rows], "last", ("to", (long)TensorProto.Types.DataType.Float));
+    }
+
+    private static TensorShapeProto RowShape(SteeringSite site) =>
+        new() { Dim = { Symbolic("batch"), new TensorShapeProto.Types.Dimension { DimValue = site.Width } } };
 
     /// <summary>The edited model's bytes, for an in-memory session.</summary>
     public byte[] ToBytes() => Model.ToByteArray();
