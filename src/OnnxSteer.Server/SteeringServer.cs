@@ -69,7 +69,7 @@ public sealed class SteeringServer : IAsyncDisposable
         if (!Directory.Exists(options.Model) || GenaiConfigFile.TryRead(options.Model) is not { } config)
             throw new InvalidModelException($"{options.Model}: serve needs a model folder with a genai_config.json (e.g. from onnxsteer import)");
 
-        var models = SteeredModels.Prepare(options.Model, options.Profiles, log);
+        var models = SteeredModels.Prepare(options.Model, options.Profiles, log, options.Force);
         SteeringRouter? router = null;
         try
         {

@@ -32,7 +32,8 @@ public sealed class ServeCommand : ICliCommand
             "in the body (or model \"ID:NAME\"); no steering field = the vanilla model. Stops on SIGTERM or Ctrl+C, letting " +
             "in-flight requests finish. See docs/serve.md.");
         command.Arguments.Add(model);
-        foreach (var o in new Option[] { profiles, host, port, apiKey, modelId, tokenizer, maxTokens, defaultMax, maxStrength, maxBody }) command.Options.Add(o);
+        var force = new Option<bool>("--force") { Description = "Apply a profile recorded on another model (fingerprint or dtype differ), with a warning, as patch --force does." };
+        foreach (var o in new Option[] { profiles, host, port, apiKey, modelId, tokenizer, maxTokens, defaultMax, maxStrength, maxBody, force }) command.Options.Add(o);
 
         command.SetAction(parse => CommandRunner.Run(parse, () =>
         {
@@ -62,6 +63,7 @@ public sealed class ServeCommand : ICliCommand
                 Tokenizer = parse.GetValue(tokenizer),
                 Limits = limits,
                 HandleSignals = true,
+                Force = parse.GetValue(force),
             };
             var server = SteeringServer.StartAsync(options).GetAwaiter().GetResult();
             try

@@ -27,6 +27,9 @@ internal static class PairsJsonl
         int read;
         using (var reader = new StreamReader(path)) read = reader.ReadBlock(head, 0, head.Length);
         var text = new string(head, 0, read);
+        if (text.StartsWith("GGUF", StringComparison.Ordinal))
+            throw new InvalidProfileException($"{path}: is a GGUF control vector, not pairs: {Param("pairs")} wants JSON Lines, " +
+                                              $"one {{\"prompt\", \"positive\", \"negative\"}} object per line");
         // Any version of the profile schema (the pairs stage does not depend on the profiles stage, so by its prefix).
         if (text.Contains("\"onnxsteer.profile/", StringComparison.Ordinal))
             throw new InvalidProfileException($"{path}: this is a profile (written by 'onnxsteer profile'), not pairs: {Param("pairs")} wants JSON Lines, " +
