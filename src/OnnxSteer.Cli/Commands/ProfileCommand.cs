@@ -146,6 +146,7 @@ public sealed class ProfileCommand : ICliCommand
                 if (profile.Probes is { } fitted) Console.Write(SelectionText.ProbeSummary(fitted));
             }
             if (profile.Pairs > 0) foreach (var w in SelectionText.Warnings(profile)) ErrorReporter.Notice(w);
+            foreach (var note in SelectionArguments.KBeyondUnits(profile, settings.K, kinds, settings.RankJointly)) Console.Error.WriteLine(note);
             if (parse.GetValue(check) is { } checkPath && profile.Pairs > 0)
             {
                 var held = PairsJsonl.Read(checkPath, new PairOptions());
@@ -164,7 +165,7 @@ public sealed class ProfileCommand : ICliCommand
     private static CheckpointOptions? CheckpointOptionsFrom(int everyPairs, double minutes, bool resume, string output)
     {
         if (everyPairs < 0) throw new CommandLineException($"--checkpoint-every {everyPairs}: must be ≥ 0", ExitCodes.Usage);
-        if (!double.IsFinite(minutes) || minutes < 0) throw new CommandLineException($"--checkpoint-minutes {minutes}: must be ≥ 0", ExitCodes.Usage);
+        if (!double.IsFinite(minutes) || minutes < 0) throw new CommandLineException($"--checkpoint-minutes {minutes.ToString(System.Globalization.CultureInfo.InvariantCulture)}: must be a finite number ≥ 0", ExitCodes.Usage);
         if (everyPairs == 0 && minutes == 0 && !resume) return null;
         return new CheckpointOptions
         {

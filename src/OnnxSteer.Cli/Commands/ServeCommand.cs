@@ -48,7 +48,7 @@ public sealed class ServeCommand : ICliCommand
             {
                 MaxTokens = Positive(parse.GetValue(maxTokens), "--max-tokens-limit"),
                 DefaultMaxTokens = Positive(parse.GetValue(defaultMax), "--default-max-tokens"),
-                MaxStrength = parse.GetValue(maxStrength) is var s && float.IsFinite(s) && s >= 0 ? s : throw new CommandLineException("--max-strength must be a finite number >= 0", ExitCodes.Usage),
+                MaxStrength = parse.GetValue(maxStrength) is var s && float.IsFinite(s) && s >= 0 ? s : throw new CommandLineException($"--max-strength {s.ToString(System.Globalization.CultureInfo.InvariantCulture)}: must be a finite number ≥ 0", ExitCodes.Usage),
                 MaxBodyBytes = Positive(parse.GetValue(maxBody), "--max-body-bytes"),
             };
             var key = parse.GetValue(apiKey) ?? Environment.GetEnvironmentVariable(SteeringServer.ApiKeyVariable);

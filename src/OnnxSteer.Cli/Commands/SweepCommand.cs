@@ -141,11 +141,24 @@ internal static class TerminalProgress
 
     /// <summary>
     /// Runs <paramref name="work"/>, which reports (description, done, total) through the action it is given; a bar
-    /// shows them when <see cref="Enabled"/> and not <paramref name="quiet"/>.
+    /// shows them when <see cref="Enabled"/> and not <paramref name="quiet"/>; otherwise (unless quiet) plain lines.
     /// </summary>
     public static T Run<T>(bool quiet, string label, Func<Action<string, int, int>, T> work)
     {
-        if (quiet || Console.Value is not { } console) return work((_, _, _) => { });
+        if (quiet) return work((_, _, _) => { });
+        if (Console.Value is not { } console)
+        {
+            // Not a terminal (a pipe, a log, NO_COLOR): a plain line on stderr at most every 10 seconds and at the end,
+            // so a long run is never silent.
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            TimeSpan? last = null;
+            return work((stage, done, total) =>
+            {
+                if (done < total && last is { } l && clock.Elapsed - l < TimeSpan.FromSeconds(10)) return;
+                last = clock.Elapsed;
+                System.Console.Error.WriteLine($"{label}: {stage}");
+            });
+        }
         T result = default!;
         console.Progress()
             .AutoClear(false)

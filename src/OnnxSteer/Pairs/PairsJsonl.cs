@@ -80,7 +80,7 @@ internal static class JsonRecords
         {
             JsonDocument doc;
             try { doc = JsonDocument.Parse(text); }
-            catch (JsonException e) { throw new InvalidProfileException($"{path}:{(e.LineNumber ?? 0) + 1}: not valid JSON ({e.Message.Split(" Path:")[0]})"); }
+            catch (JsonException e) { throw new InvalidProfileException($"{path}:{(e.LineNumber ?? 0) + 1}: not valid JSON ({IO.JsonErrorText.Of(e)})"); }
             var items = doc.RootElement.EnumerateArray().Select(x => x.Clone()).ToList();
             doc.Dispose();
             return items.Select((item, i) => ($"{path}[item {i}]", (Func<JsonElement>)(() => item)));

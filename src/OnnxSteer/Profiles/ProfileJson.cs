@@ -99,7 +99,7 @@ internal static class ProfileJson
         }
         catch (JsonException e)
         {
-            throw new InvalidProfileException($"{name}: field '{FieldOf(e.Path)}': {CleanMessage(e.Message)}", e);
+            throw new InvalidProfileException($"{name}: field '{FieldOf(e.Path)}': {IO.JsonErrorText.Of(e)}", e);
         }
         if (profile is null) throw new InvalidProfileException($"{name}: the file holds null, not a profile");
         profile.CountsOmitted = countsOmitted;
@@ -246,12 +246,6 @@ internal static class ProfileJson
 
     private static string FieldOf(string? path) =>
         string.IsNullOrEmpty(path) || path == "$" ? "(root)" : path.StartsWith("$.", StringComparison.Ordinal) ? path[2..] : path.TrimStart('$');
-
-    private static string CleanMessage(string message)
-    {
-        var cut = message.IndexOf(" Path: ", StringComparison.Ordinal);
-        return cut >= 0 ? message[..cut] : message;
-    }
 
     private static JsonSerializerOptions CreateOptions()
     {
