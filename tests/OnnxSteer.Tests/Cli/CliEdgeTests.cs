@@ -125,4 +125,90 @@ public sealed class CliEdgeTests
         }
         Assert.Contains("-o", Find("compare", "--output").Aliases);
     }
+
+    [SharedFact]
+    public void Ctrl_c_in_profile_keeps_the_finished_pairs_and_says_how_to_resume()
+    {
+        var f = CliFixture.Shared;
+        var output = Path.Combine(f.NewFolder("ctrl-c"), "p.json");
+        // Only a time-based checkpoint that never comes due: what is kept, the interrupt itself saved.
+        string[] args = ["profile", f.Model, "--task", "copa", "--data", SharedData.Path("data", "copa", "balanced-copa-dev-all.xml"),
+            "--batch-size", "2", "--checkpoint-minutes", "600", "-o", output];
+        var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        psi.ArgumentList.Add(CliProcess.CliDll);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var process = System.Diagnostics.Process.Start(psi)!;
+        var stderr = new System.Text.StringBuilder();
+        var started = new ManualResetEventSlim();
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            lock (stderr) stderr.AppendLine(e.Data);
+            if (e.Data.StartsWith("profile: ", StringComparison.Ordinal)) started.Set();
+        };
+        process.OutputDataReceived += (_, _) => { };
+        process.BeginErrorReadLine();
+        process.BeginOutputReadLine();
+        Assert.True(started.Wait(TimeSpan.FromSeconds(120)), "profiling never started: " + stderr);
+        Thread.Sleep(300);
+        Assert.Equal(0, CliProcess.Exec("kill", null, ["-INT", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]).Code);
+        Assert.True(process.WaitForExit(60_000), "profile did not stop on SIGINT");
+        process.WaitForExit();
+        var said = stderr.ToString();
+        Assert.True(process.ExitCode == 130, $"exit {process.ExitCode}: {said}");
+        Assert.Matches($@"onnxsteer: interrupted after \d+ of 1000 pairs: \d+ are kept in {System.Text.RegularExpressions.Regex.Escape(output)}\.checkpoint; run the same command with --resume", said);
+        Assert.True(File.Exists(output + ".checkpoint"));
+        Assert.False(File.Exists(output));
+
+        var resumed = CliFixture.Run([.. args, "--resume", "-q"]);
+        Assert.True(resumed.Code == 0, resumed.Stderr);
+        Assert.Matches(@"resuming from .*\.checkpoint: \d+ of 1000 pairs were done, going on from pair \d+", resumed.Stderr);
+        Assert.True(File.Exists(output));
+    }
+
+    [SharedFact]
+    public void Messages_speak_the_users_language()
+    {
+        var f = CliFixture.Shared;
+        var dir = f.NewFolder("words");
+        // A mistyped option gets a suggestion; a wrong value says what kind was expected, not a .NET type.
+        var typo = CliFixture.Run("select", f.ProfilePath, "--alhpa", "2");
+        Assert.Equal(64, typo.Code);
+        Assert.Contains("(did you mean --alpha?)", typo.Stderr);
+        var kind = CliFixture.Run("select", f.ProfilePath, "--k", "many");
+        Assert.Equal(64, kind.Code);
+        Assert.Contains("as a whole number", kind.Stderr);
+        Assert.DoesNotContain("System.", kind.Stderr);
+        // One wording for a non-finite number.
+        Assert.Contains("--alpha NaN: must be a finite number", CliFixture.Run("select", f.ProfilePath, "--alpha", "NaN").Stderr);
+        Assert.Contains("--alpha NaN: must be a finite number", CliFixture.Run("sweep", f.Model, "--profile", f.ProfilePath, "--task", "copa",
+            "--data", CliFixture.CopaVal, "--val", "2", "--alpha", "NaN", "-o", Path.Combine(dir, "sw")).Stderr);
+        Assert.Contains("--strength NaN: must be a finite number", CliFixture.Run("generate", f.Model, "--prompt", "Once", "--strength", "NaN").Stderr);
+        // A truncated profile: no "isFinalBlock" from the JSON reader.
+        var cut = Path.Combine(dir, "cut.json");
+        File.WriteAllText(cut, File.ReadAllText(f.ProfilePath)[..200]);
+        var truncated = CliFixture.Run("select", cut);
+        Assert.Equal(3, truncated.Code);
+        Assert.Contains("the file ends before its JSON does", truncated.Stderr);
+        Assert.DoesNotContain("isFinalBlock", truncated.Stderr);
+        // alpha 0 gives gamma 0 for every unit, printed as 0, never -0.
+        var zero = CliFixture.Run("select", f.ProfilePath, "--alpha", "0");
+        Assert.True(zero.Code == 0, zero.Stderr);
+        Assert.DoesNotMatch(@"\s-0\s", zero.Stdout);
+        // -q: no memory line; --k beyond the units is said, not silent.
+        var quiet = CliFixture.Run("profile", f.Model, "--task", "copa", "--data", CliFixture.CopaVal, "--limit", "2", "--k", "5000", "-q", "-o", Path.Combine(dir, "q.json"));
+        Assert.True(quiet.Code == 0, quiet.Stderr);
+        Assert.DoesNotContain("memory:", quiet.Stderr);
+        Assert.Contains("note: --k 5000 is more than the", quiet.Stderr);
+        // Not a terminal: eval still says what it is doing; compare prints no box drawing.
+        var eval = CliFixture.Run("eval", f.Model, "--task", "copa", "--data", CliFixture.CopaVal, "--limit", "2");
+        Assert.True(eval.Code == 0, eval.Stderr);
+        Assert.Contains("model: 2/2 items", eval.Stderr);
+        var prompts = Path.Combine(dir, "prompts.txt");
+        File.WriteAllText(prompts, "Once upon a time\n");
+        var compare = CliFixture.Run("compare", f.Model, f.Model, "--prompts", prompts, "--max-new-tokens", "4", "--count", "happy");
+        Assert.True(compare.Code == 0, compare.Stderr);
+        Assert.Contains("vanilla: ", compare.Stdout);
+        Assert.DoesNotMatch("[─│╭╮╰╯┌┐└┘]", compare.Stdout);
+    }
 }
