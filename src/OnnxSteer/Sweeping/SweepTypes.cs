@@ -23,6 +23,15 @@ internal sealed record SweepRequest
     public required IReadOnlyList<double> Alphas { get; init; }
     /// <summary>Site kinds to select from; null = the profile's stored selection (else every kind recorded).</summary>
     public IReadOnlyList<SiteKind>? Sites { get; init; }
+    /// <summary>
+    /// A sweep over methods (<see cref="MethodSweepRunner"/>): each one re-selected from the same profile's statistics
+    /// with its own grid; null = the profile's own method over k × alpha (<see cref="SweepRunner"/>).
+    /// </summary>
+    public IReadOnlyList<SteeringMethod>? Methods { get; init; }
+    /// <summary>caa's strengths in a sweep over methods; null = <see cref="Alphas"/>.</summary>
+    public IReadOnlyList<double>? CaaAlphas { get; init; }
+    /// <summary>caa's layer sets (<see cref="LayerSets.Parse"/>, e.g. "2,0-4,all"); null = each layer alone, then all together.</summary>
+    public string? CaaLayers { get; init; }
     /// <summary>Validation items.</summary>
     public required int Validation { get; init; }
     /// <summary>Test items; null = the rest of the file (see <see cref="SweepSlices.Plan"/>).</summary>
@@ -48,7 +57,7 @@ internal sealed record SweepRequest
 
 /// <summary>One setting's validation outcome.</summary>
 /// <param name="Setting">k and alpha.</param>
-/// <param name="Units">Units actually steered (fewer than k per kind only when a kind has fewer units).</param>
+/// <param name="Units">Scalars actually steered: units (fewer than k per kind only when a kind has fewer units), or for caa the entries of its vectors.</param>
 /// <param name="Validation">Accuracy on the validation slice.</param>
 /// <param name="Fluency">Mean token log-likelihood of the neutral texts under this setting.</param>
 internal sealed record SettingResult(SweepSetting Setting, int Units, EvalResult Validation, FluencyResult Fluency);
@@ -83,7 +92,9 @@ internal sealed record SweepResult
     public FluencyResult? VanillaFluency { get; init; }
     /// <summary>Finished settings, in grid order (k, then alpha, ascending).</summary>
     public required IReadOnlyList<SettingResult> Settings { get; init; }
-    /// <summary>The best setting on validation (see <see cref="SettingChooser"/>); null when interrupted before the end of the grid, or when no setting passed the fluency guard.</summary>
+    /// <summary>The best setting on validation (<see cref="SettingChooser.Best"/>), whether or not it beats the vanilla model; null when interrupted or when no setting passed the fluency guard.</summary>
+    public SettingResult? Best { get; init; }
+    /// <summary><see cref="Best"/> when it gets more validation items right than the vanilla model (see <see cref="SettingChooser"/>); null when interrupted before the end of the grid, when no setting passed the fluency guard, or when none beats the vanilla model.</summary>
     public SettingResult? Chosen { get; init; }
     /// <summary>The profile with the chosen setting's selection.</summary>
     public SteeringProfile? ChosenProfile { get; init; }
