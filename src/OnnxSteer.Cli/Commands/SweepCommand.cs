@@ -78,22 +78,14 @@ public sealed class SweepCommand : ICliCommand
             if (parse.GetValue(caaAlpha) is not null || parse.GetValue(layers) is not null)
                 throw new CommandLineException("--caa-alpha and --layers set caa's grid in a sweep over methods: give --methods too");
 
-            using var cancel = new CancellationTokenSource();
-            ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
-            Console.CancelKeyPress += onCancel;
-            SweepResult result;
-            try
+            // Keep sweep.json and the heat map current after every setting: Ctrl-C or a crash keeps what finished.
+            void Checkpoint(SweepResult partial)
             {
-                // Keep sweep.json and the heat map current after every setting: Ctrl-C or a crash keeps what finished.
-                void Checkpoint(SweepResult partial)
-                {
-                    SweepReport.Write(dir, partial, ErrorReporter.Option);
-                    if (!isQuiet && !TerminalProgress.Enabled) Console.Error.WriteLine(SettingLine(partial));
-                }
-                result = TerminalProgress.Run(isQuiet, "sweep", report =>
-                    SweepRunner.Run(request, new SyncProgress<SweepProgress>(p => report(p.Stage, p.Done, p.Total)), Checkpoint, cancel.Token));
+                SweepReport.Write(dir, partial, ErrorReporter.Option);
+                if (!isQuiet && !TerminalProgress.Enabled) Console.Error.WriteLine(SettingLine(partial));
             }
-            finally { Console.CancelKeyPress -= onCancel; }
+            var result = UntilCtrlC(cancel => TerminalProgress.Run(isQuiet, "sweep", report =>
+                SweepRunner.Run(request, new SyncProgress<SweepProgress>(p => report(p.Stage, p.Done, p.Total)), Checkpoint, cancel)));
 
             if (!isQuiet) foreach (var note in result.Slices.Notes) ErrorReporter.Notice(note);
             var written = SweepReport.Write(dir, result, ErrorReporter.Option);
@@ -110,6 +102,16 @@ public sealed class SweepCommand : ICliCommand
         return command;
     }
 
+    /// <summary>Runs <paramref name="work"/> with a token that Ctrl-C cancels (the work stops at the next item and returns what finished).</summary>
+    private static T UntilCtrlC<T>(Func<CancellationToken, T> work)
+    {
+        using var cancel = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
+        Console.CancelKeyPress += onCancel;
+        try { return work(cancel.Token); }
+        finally { Console.CancelKeyPress -= onCancel; }
+    }
+
     private static IReadOnlyList<SteeringMethod> ParseMethods(string text)
     {
         var names = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
@@ -120,24 +122,16 @@ public sealed class SweepCommand : ICliCommand
 
     private static int RunMethods(SweepRequest request, string dir, bool isQuiet)
     {
-        using var cancel = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
-        Console.CancelKeyPress += onCancel;
-        MethodSweepResult result;
-        try
+        // Keep methods.json and the front current after every setting: Ctrl-C or a crash keeps what finished.
+        void Checkpoint(MethodSweepResult partial)
         {
-            // Keep methods.json and the front current after every setting: Ctrl-C or a crash keeps what finished.
-            void Checkpoint(MethodSweepResult partial)
-            {
-                MethodSweepReport.Write(dir, partial, ErrorReporter.Option);
-                if (!isQuiet && !TerminalProgress.Enabled && partial.Methods is [.., { Settings: [.., var s] } o])
-                    Console.Error.WriteLine($"sweep: {s.Setting}: val {s.Validation.Correct}/{s.Validation.Items.Count}, {s.Units} scalars" +
-                        (partial.VanillaFluency is { } v ? $", fluency cost {ParetoFront.Cost(s, v):+0.0000;-0.0000;0}" : ""));
-            }
-            result = TerminalProgress.Run(isQuiet, "sweep", report =>
-                MethodSweepRunner.Run(request, new SyncProgress<SweepProgress>(p => report(p.Stage, p.Done, p.Total)), Checkpoint, cancel.Token));
+            MethodSweepReport.Write(dir, partial, ErrorReporter.Option);
+            if (!isQuiet && !TerminalProgress.Enabled && partial.Methods is [.., { Settings: [.., var s] }])
+                Console.Error.WriteLine($"sweep: {s.Setting}: val {s.Validation.Correct}/{s.Validation.Items.Count}, {s.Units} scalars" +
+                    (partial.VanillaFluency is { } v ? $", fluency cost {ParetoFront.Cost(s, v):+0.0000;-0.0000;0}" : ""));
         }
-        finally { Console.CancelKeyPress -= onCancel; }
+        var result = UntilCtrlC(cancel => TerminalProgress.Run(isQuiet, "sweep", report =>
+            MethodSweepRunner.Run(request, new SyncProgress<SweepProgress>(p => report(p.Stage, p.Done, p.Total)), Checkpoint, cancel)));
 
         if (!isQuiet) foreach (var note in result.Slices.Notes) ErrorReporter.Notice(note);
         var written = MethodSweepReport.Write(dir, result, ErrorReporter.Option);

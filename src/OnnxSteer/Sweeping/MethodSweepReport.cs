@@ -65,25 +65,14 @@ internal static class MethodSweepReport
     {
         var q = r.Request;
         var vf = r.VanillaFluency;
-        var doc = new JsonObject
+        var doc = SweepReport.Head(Schema, r);
+        foreach (var (key, value) in new JsonObject
         {
-            ["schema"] = Schema,
-            ["model"] = r.ModelFile,
-            ["profile"] = q.ProfilePath,
-            ["task"] = q.Task.Name(),
-            ["data"] = q.DataPath,
-            ["mode"] = q.Mode.ToString().ToLowerInvariant(),
-            ["sites"] = new JsonArray(r.Sites.Select(s => (JsonNode?)s.ToName()).ToArray()),
             ["methods"] = new JsonArray((q.Methods ?? []).Select(m => (JsonNode?)m.ToName()).ToArray()),
             ["tie_rule"] = SettingChooser.TieRule,
             ["method_rule"] = MethodRule,
             ["max_fluency_drop"] = q.MaxFluencyDrop,
-            ["slices"] = new JsonObject
-            {
-                ["validation"] = SweepReport.Slice(r.Slices.Validation, r.ValidationIds),
-                ["test"] = SweepReport.Slice(r.Slices.Test, r.TestIds),
-                ["checks"] = new JsonArray(r.Slices.Notes.Select(n => (JsonNode?)n.Render(parameter)).ToArray()),
-            },
+            ["slices"] = SweepReport.Slices(r, parameter),
             ["fluency_texts"] = new JsonObject { ["source"] = q.FluencySource, ["texts"] = q.FluencyTexts.Count },
             ["vanilla"] = new JsonObject
             {
@@ -107,7 +96,7 @@ internal static class MethodSweepReport
             ["chosen"] = r.Chosen is { Best: { } cb } c ? SettingJson(c.Method, cb) : null,
             ["verdict"] = Verdict(r),
             ["interrupted"] = r.Interrupted,
-        };
+        }.ToList()) doc[key] = value?.DeepClone();
         return doc.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }) + "\n";
     }
 

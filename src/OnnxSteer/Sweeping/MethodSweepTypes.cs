@@ -1,6 +1,5 @@
 using OnnxSteer.Evaluation;
 using OnnxSteer.Profiles;
-using OnnxSteer.Sites;
 
 namespace OnnxSteer.Sweeping;
 
@@ -25,24 +24,8 @@ internal sealed record MethodTest(EvalResult Result, EvalComparison VsVanilla, I
 internal sealed record MethodPair(SteeringMethod First, SteeringMethod Second, EvalComparison Comparison, MeanDifference? Margin);
 
 /// <summary>Everything a sweep over methods found.</summary>
-internal sealed record MethodSweepResult
+internal sealed record MethodSweepResult : SweepFrame
 {
-    /// <summary>The request (its k list as swept: k beyond the units collapsed, see <see cref="SweepGrid.Distinct"/>).</summary>
-    public required SweepRequest Request { get; init; }
-    /// <summary>The model file swept.</summary>
-    public required string ModelFile { get; init; }
-    /// <summary>Site kinds every method selected from.</summary>
-    public required IReadOnlyList<SiteKind> Sites { get; init; }
-    /// <summary>The slices and what was checked.</summary>
-    public required SweepSlices Slices { get; init; }
-    /// <summary>Ids of the validation items, in order.</summary>
-    public required IReadOnlyList<string> ValidationIds { get; init; }
-    /// <summary>Ids of the test items, in order.</summary>
-    public required IReadOnlyList<string> TestIds { get; init; }
-    /// <summary>The unsteered model on the validation slice: the bar a choice must clear.</summary>
-    public EvalResult? VanillaValidation { get; init; }
-    /// <summary>The unsteered model's fluency: cost 0.</summary>
-    public FluencyResult? VanillaFluency { get; init; }
     /// <summary>The unsteered model on the test slice.</summary>
     public EvalResult? VanillaTest { get; init; }
     /// <summary>Per-item margins of the vanilla model on the test slice (loglik only).</summary>
@@ -57,6 +40,4 @@ internal sealed record MethodSweepResult
     /// Chosen on validation only, like each method's setting.
     /// </summary>
     public MethodOutcome? Chosen { get; init; }
-    /// <summary>Stopped early by cancellation.</summary>
-    public bool Interrupted { get; init; }
 }

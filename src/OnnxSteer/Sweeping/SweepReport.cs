@@ -69,15 +69,9 @@ internal static class SweepReport
     public static string Json(SweepResult r, Func<string, string>? parameter = null)
     {
         var q = r.Request;
-        var doc = new JsonObject
+        var doc = Head(Schema, r);
+        foreach (var (key, value) in new JsonObject
         {
-            ["schema"] = Schema,
-            ["model"] = r.ModelFile,
-            ["profile"] = q.ProfilePath,
-            ["task"] = q.Task.Name(),
-            ["data"] = q.DataPath,
-            ["mode"] = q.Mode.ToString().ToLowerInvariant(),
-            ["sites"] = new JsonArray(r.Sites.Select(s => (JsonNode?)s.ToName()).ToArray()),
             ["grid"] = new JsonObject
             {
                 ["k"] = new JsonArray(q.Ks.Order().Select(k => (JsonNode?)k).ToArray()),
@@ -85,12 +79,7 @@ internal static class SweepReport
             },
             ["tie_rule"] = SettingChooser.TieRule,
             ["max_fluency_drop"] = q.MaxFluencyDrop,
-            ["slices"] = new JsonObject
-            {
-                ["validation"] = Slice(r.Slices.Validation, r.ValidationIds),
-                ["test"] = Slice(r.Slices.Test, r.TestIds),
-                ["checks"] = new JsonArray(r.Slices.Notes.Select(n => (JsonNode?)n.Render(parameter)).ToArray()),
-            },
+            ["slices"] = Slices(r, parameter),
             ["fluency_texts"] = new JsonObject { ["source"] = q.FluencySource, ["texts"] = q.FluencyTexts.Count },
             ["vanilla"] = new JsonObject
             {
@@ -109,7 +98,7 @@ internal static class SweepReport
             ["interrupted"] = r.Interrupted,
             ["best"] = r.Best is { } b ? new JsonObject { ["k"] = b.Setting.K, ["alpha"] = b.Setting.Alpha, ["units"] = b.Units, ["beats_vanilla"] = SettingChooser.BeatsVanilla(b, r.VanillaValidation) } : null,
             ["chosen"] = r.Chosen is { } c ? new JsonObject { ["k"] = c.Setting.K, ["alpha"] = c.Setting.Alpha, ["units"] = c.Units } : null,
-        };
+        }.ToList()) doc[key] = value?.DeepClone();
         if (r.Test is { } t)
         {
             var k = t.Comparison.Counts;
@@ -133,6 +122,26 @@ internal static class SweepReport
         else doc["test"] = null;
         return doc.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }) + "\n";
     }
+
+    /// <summary>The fields every sweep document opens with: schema, model, profile, task, data, mode, sites.</summary>
+    internal static JsonObject Head(string schema, SweepFrame r) => new()
+    {
+        ["schema"] = schema,
+        ["model"] = r.ModelFile,
+        ["profile"] = r.Request.ProfilePath,
+        ["task"] = r.Request.Task.Name(),
+        ["data"] = r.Request.DataPath,
+        ["mode"] = r.Request.Mode.ToString().ToLowerInvariant(),
+        ["sites"] = new JsonArray(r.Sites.Select(s => (JsonNode?)s.ToName()).ToArray()),
+    };
+
+    /// <summary>The slices of <paramref name="r"/>, with the checks written by <paramref name="parameter"/>.</summary>
+    internal static JsonObject Slices(SweepFrame r, Func<string, string>? parameter) => new()
+    {
+        ["validation"] = Slice(r.Slices.Validation, r.ValidationIds),
+        ["test"] = Slice(r.Slices.Test, r.TestIds),
+        ["checks"] = new JsonArray(r.Slices.Notes.Select(n => (JsonNode?)n.Render(parameter)).ToArray()),
+    };
 
     internal static JsonObject Slice(RecordRange range, IReadOnlyList<string> ids) => new()
     {

@@ -71,14 +71,14 @@ internal sealed record SweepTest(EvalResult Steered, EvalResult Vanilla, EvalCom
 /// <param name="Total">Units in the whole sweep.</param>
 internal readonly record struct SweepProgress(string Stage, int Done, int Total);
 
-/// <summary>Everything a sweep found; complete, or cut short by cancellation (<see cref="Interrupted"/>).</summary>
-internal sealed record SweepResult
+/// <summary>What every sweep's result holds: the request, where it ran, the slices and the vanilla model on them.</summary>
+internal abstract record SweepFrame
 {
-    /// <summary>The request.</summary>
+    /// <summary>The request (its k list as swept: k beyond the units collapsed, see <see cref="SweepGrid.Distinct"/>).</summary>
     public required SweepRequest Request { get; init; }
     /// <summary>The model file swept.</summary>
     public required string ModelFile { get; init; }
-    /// <summary>Site kinds units were selected from.</summary>
+    /// <summary>Site kinds units (or caa vectors) were selected from.</summary>
     public required IReadOnlyList<SiteKind> Sites { get; init; }
     /// <summary>The slices and what was checked.</summary>
     public required SweepSlices Slices { get; init; }
@@ -86,10 +86,17 @@ internal sealed record SweepResult
     public required IReadOnlyList<string> ValidationIds { get; init; }
     /// <summary>Ids of the test items, in order.</summary>
     public required IReadOnlyList<string> TestIds { get; init; }
-    /// <summary>The unsteered model on the validation slice (for reference; never used to choose).</summary>
+    /// <summary>The unsteered model on the validation slice: the bar a choice must clear.</summary>
     public EvalResult? VanillaValidation { get; init; }
-    /// <summary>The unsteered model's fluency.</summary>
+    /// <summary>The unsteered model's fluency: cost 0.</summary>
     public FluencyResult? VanillaFluency { get; init; }
+    /// <summary>Stopped early by cancellation.</summary>
+    public bool Interrupted { get; init; }
+}
+
+/// <summary>Everything a sweep found; complete, or cut short by cancellation (<see cref="SweepFrame.Interrupted"/>).</summary>
+internal sealed record SweepResult : SweepFrame
+{
     /// <summary>Finished settings, in grid order (k, then alpha, ascending).</summary>
     public required IReadOnlyList<SettingResult> Settings { get; init; }
     /// <summary>The best setting on validation (<see cref="SettingChooser.Best"/>), whether or not it beats the vanilla model; null when interrupted or when no setting passed the fluency guard.</summary>
@@ -100,6 +107,4 @@ internal sealed record SweepResult
     public SteeringProfile? ChosenProfile { get; init; }
     /// <summary>The test-slice evaluation of the chosen setting and the vanilla model; null when not reached.</summary>
     public SweepTest? Test { get; init; }
-    /// <summary>Stopped early by cancellation.</summary>
-    public bool Interrupted { get; init; }
 }
