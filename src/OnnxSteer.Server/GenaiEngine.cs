@@ -12,7 +12,7 @@ namespace OnnxSteer.Server;
 /// <c>onnxsteer.strength</c> (genai 0.20 does not feed an overridable initializer through <c>SetModelInput</c>, but an
 /// adapter's parameters override it by name). Strength 0 runs the base model, which computes the same.
 /// </summary>
-public sealed class GenaiEngine : IGenerationEngine
+public sealed partial class GenaiEngine : ILogitsEngine
 {
     /// <summary>Strengths kept loaded per profile when no request uses them (see <see cref="StrengthAdapters"/>).</summary>
     public const int DefaultAdapterCapacity = 16;
@@ -54,12 +54,22 @@ public sealed class GenaiEngine : IGenerationEngine
     /// <summary>The strengths whose adapters <paramref name="profile"/> holds loaded now.</summary>
     public IReadOnlyCollection<float> LoadedStrengths(string profile) => _profiles[profile].Strengths.Loaded;
 
-    public IEnumerable<int> Generate(IReadOnlyList<int> promptIds, SteeringChoice steering, SamplingSettings sampling, CancellationToken cancellationToken)
+    public IEnumerable<int> Generate(IReadOnlyList<int> promptIds, SteeringChoice steering, SamplingSettings sampling, CancellationToken cancellationToken) =>
+        Generate(promptIds, steering, sampling, null, cancellationToken);
+
+    /// <summary>
+    /// <see cref="Generate(IReadOnlyList{int}, SteeringChoice, SamplingSettings, CancellationToken)"/>, also handing
+    /// <paramref name="logits"/> (when given) the logit rows the tokens were scored with: the prompt's, if it asks for
+    /// them, then the row each generated token was chosen from.
+    /// </summary>
+    public IEnumerable<int> Generate(IReadOnlyList<int> promptIds, SteeringChoice steering, SamplingSettings sampling, ILogitsSink? logits,
+        CancellationToken cancellationToken)
     {
         if (!Serves(steering)) throw new ArgumentException($"genai cannot apply {steering}", nameof(steering));
         var model = steering.IsVanilla ? _base : _profiles[steering.Profile!].Model;
         using var options = new GeneratorParams(model);
-        options.SetSearchOption("max_length", promptIds.Count + sampling.MaxTokens);
+        // max_length may not equal the prompt's length: a scoring request that generates nothing still asks for one more.
+        options.SetSearchOption("max_length", promptIds.Count + Math.Max(1, sampling.MaxTokens));
         options.SetSearchOption("do_sample", sampling.Temperature > 0);
         if (sampling.Temperature > 0)
         {
@@ -73,11 +83,14 @@ public sealed class GenaiEngine : IGenerationEngine
         using var adapter = steering.IsVanilla || steering.Strength == 1f ? null
             : _profiles[steering.Profile!].Strengths.Activate(generator, steering.Strength);
         generator.AppendTokens(promptIds.ToArray());
+        if (logits is { WantsPrompt: true }) PromptRows(generator, promptIds, logits);
         for (var produced = 0; produced < sampling.MaxTokens && !generator.IsDone(); produced++)
         {
             cancellationToken.ThrowIfCancellationRequested();
             generator.GenerateNextToken();
-            yield return LastToken(generator);
+            var token = LastToken(generator);
+            if (logits is not null) StepRow(generator, token, logits);
+            yield return token;
         }
     }
 

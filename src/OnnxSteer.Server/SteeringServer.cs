@@ -23,7 +23,7 @@ namespace OnnxSteer.Server;
 /// <c>steering</c> field. Start with <see cref="StartAsync"/>; dispose (or a stop signal) stops it, letting in-flight
 /// requests finish within <see cref="ServeOptions.ShutdownTimeout"/>.
 /// </summary>
-public sealed class SteeringServer : IAsyncDisposable
+public sealed partial class SteeringServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly SteeringRouter _router;
@@ -52,7 +52,8 @@ public sealed class SteeringServer : IAsyncDisposable
         _models = models;
         _prompts = prompts;
         _options = options;
-        _log = options.Log ?? (line => Console.Error.WriteLine(line));
+        var log = options.Log ?? (line => Console.Error.WriteLine(line));
+        _log = line => log(WithRequestId(line));
         ModelId = modelId;
         _contextLength = config.ContextLength ?? int.MaxValue;
         _eos = EosIds(config, prompts.Tokenizer);
@@ -132,6 +133,7 @@ public sealed class SteeringServer : IAsyncDisposable
         app.Use(async (context, next) =>
         {
             var clock = Stopwatch.StartNew();
+            using var request = BeginRequest(context);
             try
             {
                 Authorize(context.Request);
@@ -152,8 +154,13 @@ public sealed class SteeringServer : IAsyncDisposable
                 if (!context.Response.HasStarted)
                     await WriteError(context.Response, new ApiError(500, $"generation failed: {e.Message}", type: "server_error")).ConfigureAwait(false);
             }
+            finally
+            {
+                EndRequest(context);
+            }
         });
         app.MapGet("/v1/models", ListModels);
+        MapOperations(app);
         app.MapPost("/v1/completions", context => Complete(context, ApiKind.Completion));
         app.MapPost("/v1/chat/completions", context => Complete(context, ApiKind.Chat));
         app.MapFallback(context => throw new ApiError(404, $"no route {context.Request.Method} {context.Request.Path}", code: "unknown_route"));
@@ -161,7 +168,7 @@ public sealed class SteeringServer : IAsyncDisposable
 
     private void Authorize(HttpRequest request)
     {
-        if (string.IsNullOrEmpty(_options.ApiKey)) return;
+        if (string.IsNullOrEmpty(_options.ApiKey) || IsProbe(request.Path)) return;
         var header = request.Headers.Authorization.ToString();
         var given = header.StartsWith("Bearer ", StringComparison.Ordinal) ? header["Bearer ".Length..] : "";
         if (!CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(given), Encoding.UTF8.GetBytes(_options.ApiKey)))
@@ -192,7 +199,9 @@ public sealed class SteeringServer : IAsyncDisposable
         var clock = Stopwatch.StartNew();
         var body = await ReadBody(context.Request).ConfigureAwait(false);
         var request = ApiRequest.Parse(body, kind, _options.Limits);
+        if (IsScored(request)) { await CompleteScored(context, request, clock).ConfigureAwait(false); return; }
         var steering = ResolveSteering(request);
+        NoteSteering(context, steering);
         var promptIds = _prompts.Build(request);
         var sampling = Sampling(request, promptIds.Count);
         var engine = _router.For(steering);
@@ -207,6 +216,7 @@ public sealed class SteeringServer : IAsyncDisposable
         if (request.Stream) await StartStream(context.Response, exchange).ConfigureAwait(false);
         await foreach (var id in Run(engine, promptIds, steering, sampling, ct).ConfigureAwait(false))
         {
+            if (ids.Count == 0) NoteFirstToken(context, steering);
             ids.Add(id);
             if (eos.Contains(id)) { finish = "stop"; break; }
             var piece = stops.Push(streamer.Push(id));
@@ -215,6 +225,7 @@ public sealed class SteeringServer : IAsyncDisposable
         }
         var tail = stops.Flush();
         exchange.CompletionTokens = ids.Count;
+        NoteTokens(steering, promptIds.Count, ids.Count);
         if (request.Stream)
         {
             if (tail.Length > 0) await WriteChunk(context.Response, exchange, tail, null, ct).ConfigureAwait(false);
