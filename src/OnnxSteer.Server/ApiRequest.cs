@@ -148,7 +148,9 @@ public sealed record ApiRequest
     private static SteeringChoice ReadSteering(JsonElement root, ServeLimits limits)
     {
         if (!root.TryGetProperty("steering", out var s) || s.ValueKind == JsonValueKind.Null) return SteeringChoice.Vanilla;
-        if (s.ValueKind != JsonValueKind.Object) throw ApiError.Bad("steering must be an object: {\"profile\": NAME, \"strength\": S}", "steering");
+        if (s.ValueKind == JsonValueKind.Array) return ComposedSteeringRequest.Read(s, limits);
+        if (s.ValueKind != JsonValueKind.Object)
+            throw ApiError.Bad("steering must be an object: {\"profile\": NAME, \"strength\": S}, or a list of them", "steering");
         foreach (var p in s.EnumerateObject())
             if (p.Name is not ("profile" or "strength")) throw ApiError.Bad($"steering.{p.Name}: unknown field (profile and strength are)", "steering");
         if (!s.TryGetProperty("profile", out var profile) || profile.ValueKind != JsonValueKind.String)
@@ -176,7 +178,7 @@ public sealed record ApiRequest
         return (int)n;
     }
 
-    private static float? OptionalNumber(JsonElement root, string name, float min, float max, bool lowOpen = false, string? label = null)
+    internal static float? OptionalNumber(JsonElement root, string name, float min, float max, bool lowOpen = false, string? label = null)
     {
         label ??= name;
         if (!root.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null) return null;

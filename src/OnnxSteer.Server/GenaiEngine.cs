@@ -10,7 +10,9 @@ namespace OnnxSteer.Server;
 /// of its <c>--switchable</c> patched folder with a <see cref="StrengthAdapters"/> set. A profile at strength 1 runs as
 /// patched; any other strength activates, for that request's generator only, an .onnx_adapter that sets
 /// <c>onnxsteer.strength</c> (genai 0.20 does not feed an overridable initializer through <c>SetModelInput</c>, but an
-/// adapter's parameters override it by name). Strength 0 runs the base model, which computes the same.
+/// adapter's parameters override it by name). Strength 0 runs the base model, which computes the same. Composed steering
+/// (several profiles, each at its strength) runs on <see cref="ComposedModel"/>: every profile file stacked, one
+/// adapter per setting.
 /// </summary>
 public sealed partial class GenaiEngine : ILogitsEngine
 {
@@ -21,12 +23,14 @@ public sealed partial class GenaiEngine : ILogitsEngine
     private readonly Dictionary<string, (Model Model, StrengthAdapters Strengths)> _profiles = new(StringComparer.Ordinal);
     private readonly DirectoryInfo _adapterFolder;
     private Tokenizer? _templateTokenizer;
+    private ComposedModel? _composed;
 
     /// <summary>
     /// Opens <paramref name="baseFolder"/> and each profile's patched folder (both with a genai_config.json; the profiles
     /// patched with <c>--switchable</c>). Adapter files go to a private temporary folder, removed on dispose.
     /// </summary>
-    public GenaiEngine(string baseFolder, IReadOnlyDictionary<string, string> patchedFolders, int adapterCapacity = DefaultAdapterCapacity)
+    public GenaiEngine(string baseFolder, IReadOnlyDictionary<string, string> patchedFolders, int adapterCapacity = DefaultAdapterCapacity,
+        SteeredModels.ComposedFolder? composed = null)
     {
         _base = Open(baseFolder);
         _adapterFolder = Directory.CreateTempSubdirectory("onnxsteer-serve-adapters-");
@@ -39,6 +43,7 @@ public sealed partial class GenaiEngine : ILogitsEngine
                 var model = Open(folder);
                 _profiles[name] = (model, new StrengthAdapters(model, _adapterFolder.FullName, name + "-", adapterCapacity));
             }
+            if (composed is not null) _composed = new ComposedModel(composed.Folder, composed.Profiles, _adapterFolder.FullName, adapterCapacity);
         }
         catch
         {
@@ -49,7 +54,11 @@ public sealed partial class GenaiEngine : ILogitsEngine
 
     public string Name => "genai";
 
-    public bool Serves(SteeringChoice steering) => steering.IsVanilla || _profiles.ContainsKey(steering.Profile!);
+    public bool Serves(SteeringChoice steering) => steering.Steps is { } steps ? _composed?.Composes(steps) == true
+        : steering.IsVanilla || _profiles.ContainsKey(steering.Profile!);
+
+    /// <summary>The composed settings whose adapters are loaded now (every profile's strength, as float bits).</summary>
+    public IReadOnlyCollection<string> LoadedCompositions => _composed?.LoadedSettings ?? [];
 
     /// <summary>The strengths whose adapters <paramref name="profile"/> holds loaded now.</summary>
     public IReadOnlyCollection<float> LoadedStrengths(string profile) => _profiles[profile].Strengths.Loaded;
@@ -66,7 +75,7 @@ public sealed partial class GenaiEngine : ILogitsEngine
         CancellationToken cancellationToken)
     {
         if (!Serves(steering)) throw new ArgumentException($"genai cannot apply {steering}", nameof(steering));
-        var model = steering.IsVanilla ? _base : _profiles[steering.Profile!].Model;
+        var model = steering.Steps is not null ? _composed!.Model : steering.IsVanilla ? _base : _profiles[steering.Profile!].Model;
         using var options = new GeneratorParams(model);
         // max_length may not equal the prompt's length: a scoring request that generates nothing still asks for one more.
         options.SetSearchOption("max_length", promptIds.Count + Math.Max(1, sampling.MaxTokens));
@@ -80,7 +89,8 @@ public sealed partial class GenaiEngine : ILogitsEngine
         }
         using var generator = new Generator(model, options);
         // The lease disposes the generator itself, under the adapter set's lock, before letting the adapter go.
-        using var adapter = steering.IsVanilla || steering.Strength == 1f ? null
+        using var adapter = steering.Steps is { } steps ? _composed!.Activate(generator, steps)
+            : steering.IsVanilla || steering.Strength == 1f ? null
             : _profiles[steering.Profile!].Strengths.Activate(generator, steering.Strength);
         generator.AppendTokens(promptIds.ToArray());
         if (logits is { WantsPrompt: true }) PromptRows(generator, promptIds, logits);
@@ -132,6 +142,7 @@ public sealed partial class GenaiEngine : ILogitsEngine
             model.Dispose();
         }
         _profiles.Clear();
+        _composed?.Dispose();
         _templateTokenizer?.Dispose();
         _base?.Dispose();
         try { _adapterFolder?.Delete(recursive: true); }

@@ -90,7 +90,8 @@ public sealed partial class SteeringServer
     }
 
     private static (string Profile, string Strength) SteeringLabels(SteeringChoice s) =>
-        s.Profile is null ? ("none", "0") : (s.Profile, ServerMetrics.StrengthBucket(s.Strength));
+        s.Steps is { } steps ? (s.Profile!, string.Join("+", steps.Select(step => ServerMetrics.StrengthBucket(step.Strength))))
+        : s.Profile is null ? ("none", "0") : (s.Profile, ServerMetrics.StrengthBucket(s.Strength));
 
     /// <summary><paramref name="line"/> with the current request's id after the "onnxsteer serve:" prefix.</summary>
     private static string WithRequestId(string line)

@@ -74,7 +74,7 @@ public sealed partial class SteeringServer : IAsyncDisposable
         SteeringRouter? router = null;
         try
         {
-            var genai = new GenaiEngine(options.Model, models.Folders);
+            var genai = new GenaiEngine(options.Model, models.Folders, composed: models.Composed);
             router = new SteeringRouter([genai]);
             var tokenizer = TokenizerLoader.Load(options.Tokenizer ?? options.Model);
             var prompts = new PromptBuilder(tokenizer, PromptBuilder.FolderHasChatTemplate(options.Model) ? genai.CreateChatTemplate() : null);
@@ -270,14 +270,17 @@ public sealed partial class SteeringServer : IAsyncDisposable
         if (colon >= 0)
         {
             var named = request.Model[(colon + 1)..];
+            if (steering.Steps is not null)
+                throw ApiError.Bad($"model '{request.Model}' names profile '{named}' and steering composes several: name them in steering only", "model");
             if (steering.Profile is null) steering = new SteeringChoice(named, 1f);
             else if (steering.Profile != named)
                 throw ApiError.Bad($"model '{request.Model}' names profile '{named}' but steering.profile is '{steering.Profile}'", "steering.profile");
         }
-        if (steering.Profile is { } p && !_options.Profiles.ContainsKey(p))
-            throw ApiError.Bad($"unknown profile '{p}'; this server has {(_profileNames.Count == 0 ? "none" : string.Join(", ", _profileNames))}",
-                "steering.profile", "profile_not_found");
-        return steering;
+        foreach (var p in steering.ProfileNames)
+            if (!_options.Profiles.ContainsKey(p))
+                throw ApiError.Bad($"unknown profile '{p}'; this server has {(_profileNames.Count == 0 ? "none" : string.Join(", ", _profileNames))}",
+                    "steering.profile", "profile_not_found");
+        return ComposedOrder(steering);
     }
 
     private SamplingSettings Sampling(ApiRequest request, int promptTokens)
@@ -310,7 +313,7 @@ public sealed partial class SteeringServer : IAsyncDisposable
         return buffer.ToArray();
     }
 
-    private static string Describe(SteeringChoice s) => s.Profile is null ? "none" : $"{s.Profile}@{s.Strength.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
+    private static string Describe(SteeringChoice s) => s.Label;
 
     /// <summary>What one request is answered with, besides the text.</summary>
     private sealed class Exchange(ApiRequest request, SteeringChoice steering, string engine, int promptTokens)
@@ -338,7 +341,8 @@ public sealed partial class SteeringServer : IAsyncDisposable
     private static void WriteSteering(Utf8JsonWriter w, Exchange x)
     {
         w.WriteStartObject("steering");
-        if (x.Steering.Profile is { } p)
+        if (x.Steering.Steps is not null) WriteSteps(w, x.Steering);
+        else if (x.Steering.Profile is { } p)
         {
             w.WriteString("profile", p);
             w.WriteNumber("strength", x.Steering.Strength);
