@@ -35,7 +35,7 @@ public sealed class ProfileCommand : ICliCommand
         var batch = new Option<int>("--batch-size") { Description = "Sequences per run; a pair's two sequences go together.", DefaultValueFactory = _ => 8, HelpName = "B" };
         var shard = new Option<string?>("--shard") { Description = "Process only shard i of n (0-based; pairs j with j mod n = i). 'onnxsteer merge' of all shards equals the unsharded profile. i may be env:VAR, read from an environment variable such as SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX (docs/scale.md).", HelpName = "i/n" };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Save the exact counts so far to OUTPUT.checkpoint (atomically) after every N pairs (whole batches); 0 = only by time.", HelpName = "N" };
-        var checkpointMinutes = new Option<double>("--checkpoint-minutes") { Description = "Also save the checkpoint when this many minutes passed since the last one; 0 = only by pairs.", DefaultValueFactory = _ => 10, HelpName = "M" };
+        var checkpointMinutes = new Option<double?>("--checkpoint-minutes") { Description = $"Also save the checkpoint when this many minutes passed since the last one; 0 = only by pairs. Default: {DefaultCheckpointMinutes}, none with --probes (a checkpoint does not keep the rows the probe fit needs).", HelpName = "M" };
         var ignoreMemory = new Option<bool>("--ignore-memory-estimate") { Description = "Go on even when the memory estimate (printed before the weights are read) exceeds the memory available; by default such a run is refused." };
         var resume = new Option<bool>("--resume") { Description = "Continue from OUTPUT.checkpoint when it exists (same model, pairs, shard and --batch-size); the result is byte-identical to an uninterrupted run. Without a checkpoint, start from the first pair." };
         var maxTokens = new Option<int?>("--max-tokens") { Description = "Longest sequence; longer prompts lose tokens from the left (the answer is kept). Default: genai_config.json's context_length, else 512.", HelpName = "N" };
@@ -64,7 +64,9 @@ public sealed class ProfileCommand : ICliCommand
             // Usage errors first, before any file is read.
             var shardSpec = parse.GetValue(shard) is { } s ? ShardSpec.FromArgument(s) : ShardSpec.All;
             var outPath = parse.GetValue(output)!;
-            var checkpoint = CheckpointOptionsFrom(parse.GetValue(checkpointEvery), parse.GetValue(checkpointMinutes), parse.GetValue(resume), outPath);
+            // The timer is a default nobody asked for: with --probes, which cannot be checkpointed, it plans nothing.
+            var minutes = parse.GetValue(checkpointMinutes) ?? (parse.GetValue(probes) ? 0 : DefaultCheckpointMinutes);
+            var checkpoint = CheckpointOptionsFrom(parse.GetValue(checkpointEvery), minutes, parse.GetValue(resume), outPath);
             var methodValue = SelectionText.ParseMethod(parse.GetValue(method)!);
             var kinds = SelectionText.ParseSites(parse.GetValue(sites)!);
             var layerList = parse.GetValue(layers) is { } l ? SelectionText.ParseLayers(l) : null;
@@ -147,6 +149,9 @@ public sealed class ProfileCommand : ICliCommand
         }));
         return command;
     }
+
+    /// <summary>Minutes between checkpoints when --checkpoint-minutes is not given.</summary>
+    private const double DefaultCheckpointMinutes = 10;
 
     /// <summary>Checkpoint settings from the options; null when neither pairs nor minutes ask for one and there is no resume.</summary>
     private static CheckpointOptions? CheckpointOptionsFrom(int everyPairs, double minutes, bool resume, string output)

@@ -50,6 +50,19 @@ public class ProfileCommandTests(Stories260KModels models) : IClassFixture<Stori
     }
 
     [SharedFact]
+    public void Probes_work_with_the_default_options_and_no_checkpoint_is_planned_unless_asked()
+    {
+        // docs/dynamic.md's first command as written: no --checkpoint-minutes, so the default must not plan a checkpoint
+        // that --probes then refuses (issue 30 item 1).
+        var model = models.Dir(ExportStyle.Standard);
+        var pairs = PairsFile(Enumerable.Range(0, 7).Select(i => $$"""{"prompt": "One day, Kim {{i}}", "positive": " was glad", "negative": " was sad"}""").ToArray());
+        var output = Path.Combine(_dir, "probes.json");
+        Assert.Equal(0, Run("profile", model, "--pairs", pairs, "--sites", "mlp", "--k", "3", "--alpha", "2", "--probes", "--quiet", "-o", output));
+        Assert.NotNull(SteeringProfile.Load(output).Probes);
+        Assert.False(File.Exists(output + ".checkpoint"));
+    }
+
+    [SharedFact]
     public void A_bad_pairs_line_fails_naming_it_and_leaves_no_profile_unless_skipped()
     {
         var model = models.Dir(ExportStyle.Standard);
