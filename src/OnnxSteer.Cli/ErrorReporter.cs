@@ -30,7 +30,7 @@ public static class ErrorReporter
         ["force"] = "--force", ["fold"] = "--fold", ["switchable"] = "--switchable", ["dynamic"] = "--dynamic",
         ["probes"] = "--probes", ["batchSize"] = "--batch-size", ["resume"] = "--resume",
         ["ignoreMemoryEstimate"] = "--ignore-memory-estimate", ["probeThreshold"] = "--probe-threshold", ["replace"] = "--replace", ["stack"] = "--stack",
-        ["json"] = "--json", ["host"] = "--host", ["apiKey"] = "--api-key", ["profiles"] = "--profile",
+        ["json"] = "--json", ["host"] = "--host", ["port"] = "--port", ["apiKey"] = "--api-key", ["profiles"] = "--profile",
     };
 
     /// <summary>The option for library parameter <paramref name="parameter"/>, or the name itself when none is known.</summary>

@@ -17,21 +17,24 @@ public interface ILogitsSink
 
 /// <summary>
 /// Reading logits out of genai: <c>GetOutput("logits")</c> is the model's raw output of its last run, [batch, tokens,
-/// vocab] — every prompt position after <c>AppendTokens</c>, then one row per step. genai runs the model for a step at the
+/// vocab] — every position of the prompt chunk after each <c>AppendTokens</c>, then one row per step. genai runs the model for a step at the
 /// start of the next <c>GenerateNextToken</c>, so right after one, the last row is the one its token was chosen from.
 /// </summary>
 public sealed partial class GenaiEngine
 {
     private const string LogitsName = "logits";
 
-    /// <summary>Hands <paramref name="sink"/> the rows scoring prompt tokens 1..n-1.</summary>
-    private static void PromptRows(Generator generator, IReadOnlyList<int> promptIds, ILogitsSink sink)
+    /// <summary>
+    /// Hands <paramref name="sink"/> the rows of the prompt chunk just appended (positions <paramref name="start"/> ..
+    /// start + count − 1), each scoring the prompt token after it; the prompt's last position scores nothing here.
+    /// </summary>
+    private static void PromptRows(Generator generator, IReadOnlyList<int> promptIds, int start, int count, ILogitsSink sink)
     {
         using var tensor = generator.GetOutput(LogitsName);
-        var (_, vocab) = RowShape(tensor, promptIds.Count);
+        var (_, vocab) = RowShape(tensor, count);
         var data = Floats(tensor);
-        for (var position = 0; position < promptIds.Count - 1; position++)
-            sink.Row(data.AsSpan(position * vocab, vocab), promptIds[position + 1]);
+        for (var row = 0; row < count && start + row + 1 < promptIds.Count; row++)
+            sink.Row(data.AsSpan(row * vocab, vocab), promptIds[start + row + 1]);
     }
 
     /// <summary>Hands <paramref name="sink"/> the row <paramref name="token"/> was just chosen from.</summary>

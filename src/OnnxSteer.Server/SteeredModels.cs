@@ -47,10 +47,11 @@ public sealed partial class SteeredModels : IDisposable
                 if (Directory.Exists(path))
                 {
                     folders[name] = Path.GetFullPath(path);
+                    log?.Invoke($"profile '{name}': {path} (a patched model folder, used as it is)");
                     continue;
                 }
                 if (!File.Exists(path)) throw new InvalidInputException($"{path}: no such profile file or model folder");
-                temp ??= Directory.CreateTempSubdirectory("onnxsteer-serve-");
+                temp ??= ServeTempFolders.Create("profiles");
                 var output = Path.Combine(temp.FullName, name);
                 Steerer.Patch(baseModel, path, output, new PatchSettings { Switchable = true });
                 log?.Invoke($"profile '{name}': {path} patched (switchable) for {baseModel}");

@@ -48,9 +48,6 @@ public sealed partial class SteeringServer
         });
     }
 
-    /// <summary>Probes answer without the API key: a Kubernetes probe carries none.</summary>
-    private static bool IsProbe(PathString path) => path == "/health" || path == "/ready";
-
     /// <summary>Starts a request: its id (header, log lines) and the in-flight gauge. Dispose at the end.</summary>
     private IDisposable BeginRequest(HttpContext context)
     {

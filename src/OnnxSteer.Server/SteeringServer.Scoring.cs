@@ -31,13 +31,19 @@ public sealed partial class SteeringServer
         var engine = _router.For(steering);
         if (engine is not ILogitsEngine scorer)
             throw new ApiError(400, $"engine {engine.Name} cannot give log-probabilities", "logprobs");
+        CheckPromptLength(request);
         var prompts = request.Kind == ApiKind.Chat ? [null] : request.Prompts.Select(p => (PromptInput?)p).ToList();
+        // As Complete: the lease keeps the models alive, the slot bounds generations at once, the deadline holds.
+        using var generation = _shutdown.Enter();
+        using var cut = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _shutdown.Cut);
+        using var slot = await Admit(context, cut.Token).ConfigureAwait(false);
+        cut.CancelAfter(_options.Admission.RequestTimeout);
         var choices = new List<ScoredChoice>();
         int promptTokens = 0, completionTokens = 0;
         foreach (var prompt in prompts)
         {
             var ids = prompt is null ? _prompts.Build(request) : _prompts.Build(prompt);
-            var choice = await Task.Run(() => Score(scorer, request, prompt, ids, steering, context.RequestAborted), context.RequestAborted).ConfigureAwait(false);
+            var choice = await Task.Run(() => Score(scorer, request, prompt, ids, steering, cut.Token), cut.Token).ConfigureAwait(false);
             if (choices.Count == 0) NoteFirstToken(context, steering);
             NoteTokens(steering, ids.Count, choice.Ids.Count);
             choices.Add(choice);
@@ -46,7 +52,7 @@ public sealed partial class SteeringServer
         }
         var exchange = new Exchange(request, steering, engine.Name, promptTokens) { CompletionTokens = completionTokens };
         await WriteJson(context.Response, 200, w => WriteScored(w, exchange, choices)).ConfigureAwait(false);
-        _log($"onnxsteer serve: 200 POST {context.Request.Path} steering={Describe(steering)} engine={engine.Name} " +
+        _log($"onnxsteer serve: 200 POST {LogText.Escape(context.Request.Path)} steering={Describe(steering)} engine={engine.Name} " +
              $"prompts={choices.Count} tokens={promptTokens}+{completionTokens} logprobs={request.Logprobs?.Top.ToString() ?? "none"} " +
              $"echo={request.Echo.ToString().ToLowerInvariant()} {clock.ElapsedMilliseconds} ms");
     }

@@ -91,7 +91,7 @@ public sealed class GenerateCommand : ICliCommand
                 {
                     if (parse.GetValue(runtime.Device) == "cuda")
                         throw new CommandLineException("--engine genai runs on the CPU here (no CUDA build of onnxruntime-genai is installed)", ExitCodes.Usage);
-                    using var genai = GenaiEngine.Open(modelPath);
+                    using var genai = GenaiEngine.Open(modelPath, runtime.Read(parse));
                     var (tok, promptIds) = Encode();
                     using var adapter = parse.GetValue(strength.Option) is { } s ? TemporaryAdapter.ForStrength(modelPath, s) : null;
                     if (parse.GetValue(showGates)) throw new CommandLineException("--show-gates runs the model in onnxsteer's own engine; leave out --engine genai", ExitCodes.Usage);

@@ -71,14 +71,18 @@ internal static class ProfileRunner
             }
         }
 
+        // Batches of similar lengths (LengthOrder). Counts are sums, so the order does not change them, and a row does not
+        // depend on its batch (tested); probes keep the pairs' own order (their fit sums over pairs in floating point).
+        var order = LengthOrder.Of(encoded);
+        var sorted = order.Select(i => encoded[i]).ToList();
         var fingerprint = ModelFingerprint.Compute(model, sites);
-        var checkpoints = request.Settings.Checkpoint is { } options ? new CheckpointWriter(options, request, fingerprint, encoded) : null;
+        var checkpoints = request.Settings.Checkpoint is { } options ? new CheckpointWriter(options, request, fingerprint, sorted) : null;
         var resumed = checkpoints?.Resume();
         var done = resumed?.PairsDone ?? 0;
         var counter = new MomentumCounter(ordered.Select(ProfileSite.From));
         var pairsPerBatch = Math.Max(1, request.Settings.BatchSize / 2);
         var clock = Stopwatch.StartNew();
-        var kept = request.Settings.Probes ? (Positive: new List<float[][]>(encoded.Count), Negative: new List<float[][]>(encoded.Count)) : default;
+        var kept = request.Settings.Probes ? (Positive: new float[encoded.Count][][], Negative: new float[encoded.Count][][]) : default;
         if (encoded.Count > done)
         {
             CheckMemory(model, request);
@@ -86,13 +90,12 @@ internal static class ProfileRunner
             for (var start = done; start < encoded.Count; start += pairsPerBatch)
             {
                 cancel.ThrowIfCancellationRequested();
-                var chunk = encoded.Skip(start).Take(pairsPerBatch).ToList();
+                var chunk = sorted.Skip(start).Take(pairsPerBatch).ToList();
                 var rows = recorder.Record(chunk.SelectMany(p => new[] { p.Positive, p.Negative }).ToList());
                 for (var i = 0; i < chunk.Count; i++)
                 {
                     counter.AddPair(rows[2 * i], rows[2 * i + 1]);
-                    kept.Positive?.Add(rows[2 * i]);
-                    kept.Negative?.Add(rows[2 * i + 1]);
+                    if (kept.Positive is not null) (kept.Positive[order[start + i]], kept.Negative![order[start + i]]) = (rows[2 * i], rows[2 * i + 1]);
                 }
                 checkpoints?.AfterBatch(resumed?.Counts, counter, request.Settings.Method);
                 progress?.Report(new ProfileProgress(done + counter.Pairs, encoded.Count, clock.Elapsed));
