@@ -34,7 +34,7 @@ public sealed partial class SteeredModels : IDisposable
     public static partial Regex NamePattern();
 
     /// <summary>Patches (or adopts) each of <paramref name="profiles"/> (name → path) for <paramref name="baseModel"/>.</summary>
-    public static SteeredModels Prepare(string baseModel, IReadOnlyDictionary<string, string> profiles, Action<string>? log = null)
+    public static SteeredModels Prepare(string baseModel, IReadOnlyDictionary<string, string> profiles, Action<string>? log = null, bool force = false)
     {
         var folders = new Dictionary<string, string>(StringComparer.Ordinal);
         DirectoryInfo? temp = null;
@@ -53,7 +53,7 @@ public sealed partial class SteeredModels : IDisposable
                 if (!File.Exists(path)) throw new InvalidInputException($"{path}: no such profile file or model folder");
                 temp ??= ServeTempFolders.Create("profiles");
                 var output = Path.Combine(temp.FullName, name);
-                Steerer.Patch(baseModel, path, output, new PatchSettings { Switchable = true });
+                Steerer.Patch(baseModel, path, output, new PatchSettings { Switchable = true, Force = force });
                 log?.Invoke($"profile '{name}': {path} patched (switchable) for {baseModel}");
                 folders[name] = output;
             }

@@ -88,7 +88,7 @@ public sealed partial class SteeringServer : IAsyncDisposable
         // The port first: "address in use" before minutes of patching, and held while the profiles are patched.
         var reservation = PortReservation.Take(address, options.Port);
         SteeredModels models;
-        try { models = SteeredModels.Prepare(options.Model, options.Profiles, log); }
+        try { models = SteeredModels.Prepare(options.Model, options.Profiles, log, options.Force); }
         catch
         {
             reservation.Dispose();
