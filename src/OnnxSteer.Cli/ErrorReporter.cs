@@ -29,7 +29,7 @@ public static class ErrorReporter
         ["style"] = "--style", ["dtype"] = "--dtype", ["output"] = "-o",
         ["force"] = "--force", ["fold"] = "--fold", ["switchable"] = "--switchable", ["dynamic"] = "--dynamic",
         ["probes"] = "--probes", ["probeData"] = "--probe-data", ["probeNeutral"] = "--probe-neutral", ["probePca"] = "--probe-pca", ["probePooling"] = "--probe-pooling", ["batchSize"] = "--batch-size", ["resume"] = "--resume",
-        ["ignoreMemoryEstimate"] = "--ignore-memory-estimate", ["probeThreshold"] = "--probe-threshold", ["replace"] = "--replace", ["stack"] = "--stack",
+        ["ignoreMemoryEstimate"] = "--ignore-memory-estimate", ["probeThreshold"] = "--probe-threshold", ["gatesFrom"] = "--gates-from", ["replace"] = "--replace", ["stack"] = "--stack",
         ["json"] = "--json", ["host"] = "--host", ["apiKey"] = "--api-key", ["profiles"] = "--profile",
     };
 
