@@ -97,11 +97,11 @@ public static class DynamicFront
     private static readonly Mode[] Modes =
     [
         new("uniform", "uniform (no gate)", null),
-        new("pairs-last", "gate: pairs neg vs pos, last token (old default)", new ProfileSettings { ProbePooling = ProbePooling.LastToken }),
-        new("pairs-mean", "gate: pairs neg vs pos, token mean", new ProfileSettings { ProbePooling = ProbePooling.Mean }),
-        new("neutral-mean", "gate: undesired vs neutral, token mean (DSAS)", new ProfileSettings { ProbePooling = ProbePooling.Mean, ProbeNeutral = "" }),
-        new("neutral-mean-pca4", "gate: undesired vs neutral, token mean, PCA 4", new ProfileSettings { ProbePooling = ProbePooling.Mean, ProbeNeutral = "", ProbePca = 4 }),
-        new("neutral-mean-pca16", "gate: undesired vs neutral, token mean, PCA 16", new ProfileSettings { ProbePooling = ProbePooling.Mean, ProbeNeutral = "", ProbePca = 16 }),
+        new("pairs-last", "gate: pairs, last token (old)", new ProfileSettings { ProbePooling = ProbePooling.LastToken }),
+        new("pairs-mean", "gate: pairs, token mean", new ProfileSettings { ProbePooling = ProbePooling.Mean }),
+        new("neutral-mean", "gate: neutral set, token mean (DSAS)", new ProfileSettings { ProbePooling = ProbePooling.Mean, ProbeNeutral = "" }),
+        new("neutral-mean-pca4", "gate: neutral set, mean, PCA 4", new ProfileSettings { ProbePooling = ProbePooling.Mean, ProbeNeutral = "", ProbePca = 4 }),
+        new("neutral-mean-pca16", "gate: neutral set, mean, PCA 16", new ProfileSettings { ProbePooling = ProbePooling.Mean, ProbeNeutral = "", ProbePca = 16 }),
     ];
 
     /// <summary>One setting's measurement, with intervals.</summary>
@@ -321,7 +321,7 @@ public static class DynamicFront
         foreach (var recipe in recipes)
         {
             var probes = SteeringProfile.Load(profiles[recipe.Name]).Probes!;
-            var pooling = recipe.Probes!.ProbePooling == ProbePooling.Mean ? TapPooling.Mean : TapPooling.LastToken;
+            var pooling = probes.Activation == ProbeSet.MeanTokenSiteActivation ? TapPooling.Mean : TapPooling.LastToken;
             float[][][] Rows(List<IReadOnlyList<int>> texts)
             {
                 using var recorder = new ActivationRecorder(onnx, sites, pooling: pooling);
@@ -371,21 +371,21 @@ public static class DynamicFront
     private static void Charts(List<Point> points, string outDir)
     {
         File.WriteAllBytes(Path.Combine(outDir, "dynamic-front-kl.png"),
-            Chart(points, p => p.Kl, "KL(vanilla || steered) per token on held-out neutral stories (log)", log: true).ToPng());
+            Chart(points, p => p.Kl, "KL(vanilla || steered) per token on held-out neutral stories (log)", [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3]).ToPng());
         File.WriteAllBytes(Path.Combine(outDir, "dynamic-front-perplexity.png"),
-            Chart(points, p => p.Perplexity, "perplexity of held-out neutral stories", log: false).ToPng());
+            Chart(points, p => p.Perplexity, "perplexity of held-out neutral stories (log; vanilla 6.94)", [7, 8, 10, 15, 20, 30, 50]).ToPng());
     }
 
-    private static RgbImage Chart(List<Point> points, Func<Point, Interval> cost, string xLabel, bool log)
+    private static RgbImage Chart(List<Point> points, Func<Point, Interval> cost, string xLabel, double[] tickValues)
     {
-        const int W = 1000, H = 700, L = 90, R = 30, T = 60, B = 110, S = 2;
+        const int W = 1000, H = 800, L = 90, R = 30, T = 60, B = 210, S = 2;
         var image = new RgbImage(W, H, new Rgb(255, 255, 255));
         var black = new Rgb(0, 0, 0);
         var grey = new Rgb(225, 225, 225);
         var shown = points.Where(p => p.Mode == "vanilla" || cost(p).Value > 0).ToList();
         var xs = shown.Where(p => p.Mode != "vanilla").SelectMany(p => new[] { cost(p).Low, cost(p).High }).Where(v => v > 0).ToList();
-        double lo = log ? xs.Min() * 0.8 : shown.Min(p => cost(p).Low) * 0.98, hi = xs.Max() * (log ? 1.25 : 1.02);
-        double Tx(double v) => log ? Math.Log10(Math.Max(v, lo)) : v;
+        double lo = xs.Min() * 0.8, hi = xs.Max() * 1.25;
+        double Tx(double v) => Math.Log10(Math.Max(v, lo));
         int X(double v) => (int)Math.Round(L + (Tx(v) - Tx(lo)) / (Tx(hi) - Tx(lo)) * (W - L - R));
         int Y(double rate) => (int)Math.Round(H - B - rate * (H - T - B));
         image.DrawText(L, 20, "stories260K: happy after sad events, uniform vs gated AUSteer (k=16 mlp)", black, S);
@@ -396,8 +396,7 @@ public static class DynamicFront
             var label = rate.ToString("0.0", CultureInfo.InvariantCulture);
             image.DrawText(L - 10 - RgbImage.TextWidth(label, S), Y(rate) - 7, label, black, S);
         }
-        var ticks = log ? new[] { 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3 }.Where(t => t >= lo && t <= hi)
-            : Enumerable.Range(0, 100).Select(i => Math.Floor(lo) + i * 0.5).Where(t => t >= lo && t <= hi);
+        var ticks = tickValues.Where(t => t >= lo && t <= hi);
         foreach (var t in ticks)
         {
             image.FillRect(X(t), T, 1, H - T - B, grey);
@@ -410,7 +409,7 @@ public static class DynamicFront
         image.DrawText(L, H - B + 66, "y: happy rate on 210 held-out prompts; bars: 95% intervals; dashed: vanilla", black, S);
         var vanilla = points.First(p => p.Mode == "vanilla");
         for (var x = L; x < W - R; x += 12) image.FillRect(x, Y(vanilla.HappyRate), 6, 2, Colours["vanilla"]);
-        var legend = T + 10;
+        var legend = 0;
         foreach (var mode in Modes)
         {
             var colour = Colours[mode.Name];
@@ -424,9 +423,10 @@ public static class DynamicFront
                 image.FillRect(X(cost(p).Low), Y(p.HappyRate), Math.Max(1, X(cost(p).High) - X(cost(p).Low)), 1, colour);
                 image.FillRect(X(cost(p).Value) - 4, Y(p.HappyRate) - 4, 9, 9, colour);
             }
-            image.FillRect(W - R - 470, legend + 4, 30, 4, colour);
-            image.DrawText(W - R - 430, legend, mode.Description, black, S);
-            legend += 22;
+            var (lx, ly) = (L, H - B + 96 + legend * 18);
+            image.FillRect(lx, ly + 5, 30, 4, colour);
+            image.DrawText(lx + 40, ly, mode.Description + (series.Count == 0 ? " (no probe >= 0.75)" : ""), black, S);
+            legend++;
         }
         return image;
     }

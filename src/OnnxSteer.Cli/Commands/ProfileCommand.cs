@@ -50,7 +50,7 @@ public sealed class ProfileCommand : ICliCommand
         };
         var probeData = new Option<string?>("--probe-data") { Description = "With --probes: the probe texts, JSON Lines {\"text\", \"label\": \"undesired\"|\"neutral\"}.", HelpName = "FILE" };
         var probeNeutral = new Option<string?>("--probe-neutral") { Description = "With --probes: neutral control texts (JSON Lines {\"text\"}), fitted against the pairs' negative texts (prompt + negative answer).", HelpName = "FILE" };
-        var probePooling = new Option<string>("--probe-pooling") { Description = "With --probes: each text's row is the mean of its tokens' activations (DSAS) or its last token's.", DefaultValueFactory = _ => "mean", HelpName = "mean|last" };
+        var probePooling = new Option<string>("--probe-pooling") { Description = "With --probes: each text's row is the mean of its tokens' activations (DSAS) or its last token's; auto: mean with --probe-data/--probe-neutral, last with the pairs alone (each measured best, docs/dynamic.md).", DefaultValueFactory = _ => "auto", HelpName = "auto|mean|last" };
         var probePca = new Option<int?>("--probe-pca") { Description = "With --probes: fit on this many principal components of the standardized activations; folded into the gate's weights (still one MatMul).", HelpName = "N" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress output." };
         var output = new Option<string>("--output", "-o") { Description = "Where to write profile.json (atomically: an interrupted run leaves no file).", Required = true };
@@ -72,9 +72,10 @@ public sealed class ProfileCommand : ICliCommand
             var checkpoint = CheckpointOptionsFrom(parse.GetValue(checkpointEvery), parse.GetValue(checkpointMinutes), parse.GetValue(resume), outPath);
             var pooling = parse.GetValue(probePooling) switch
             {
+                "auto" => ProbePooling.Auto,
                 "mean" => ProbePooling.Mean,
                 "last" => ProbePooling.LastToken,
-                var other => throw new CommandLineException($"--probe-pooling {other}: expected mean or last", ExitCodes.Usage),
+                var other => throw new CommandLineException($"--probe-pooling {other}: expected auto, mean or last", ExitCodes.Usage),
             };
             if (parse.GetValue(probePca) is < 1) throw new CommandLineException($"--probe-pca {parse.GetValue(probePca)}: must be at least 1", ExitCodes.Usage);
             if (!parse.GetValue(probes) && (parse.GetValue(probeData) ?? parse.GetValue(probeNeutral)) is not null)

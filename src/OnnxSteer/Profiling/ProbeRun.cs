@@ -22,9 +22,11 @@ internal static class ProbeRun
         : settings.ProbeNeutral is { } neutral ? ProbeTextSet.FromPairsAndNeutral(pairs, neutral)
         : ProbeTextSet.FromPairs(pairs);
 
-    /// <summary>Records the texts at <paramref name="sites"/> and fits one probe per site.</summary>
-    public static ProbeSet Fit(OnnxModel model, IReadOnlyList<SteeringSite> sites, ITokenizer tokenizer, int maxTokens, ProbeTextSet texts,
-        ProfileSettings settings, CancellationToken cancel)
+    /// <summary>
+    /// Says, before anything is run, how much the probe rows will hold; refuses when that exceeds half the memory
+    /// available (the model's session needs the rest).
+    /// </summary>
+    public static void CheckMemory(OnnxModel model, IReadOnlyList<SteeringSite> sites, ProbeTextSet texts, ProfileSettings settings)
     {
         var bytes = (long)texts.Texts.Count * sites.Sum(s => (long)s.Width) * sizeof(float);
         var available = settings.MemoryAvailable ?? MemoryEstimate.Available();
@@ -34,9 +36,20 @@ internal static class ProbeRun
             throw new OnnxSteerException(
                 $"{model.DisplayName}: the probe rows need about {bytes / 1e9:0.0} GB, more than half of the {a / 1e9:0.0} GB available; " +
                 $"give fewer probe texts ({Param("probeData")}), or {Param("ignoreMemoryEstimate")} to try anyway");
+    }
+
+    /// <summary>Records the texts at <paramref name="sites"/> and fits one probe per site.</summary>
+    public static ProbeSet Fit(OnnxModel model, IReadOnlyList<SteeringSite> sites, ITokenizer tokenizer, int maxTokens, ProbeTextSet texts,
+        ProfileSettings settings, CancellationToken cancel)
+    {
 
         var ids = texts.Texts.Select(t => Fit(tokenizer.EncodeToIds(t.Text, addBos: true), tokenizer.BosTokenId, maxTokens, t.Origin)).ToList();
-        var pooling = settings.ProbePooling == ProbePooling.LastToken ? TapPooling.LastToken : TapPooling.Mean;
+        var pooling = settings.ProbePooling switch
+        {
+            ProbePooling.Mean => TapPooling.Mean,
+            ProbePooling.LastToken => TapPooling.LastToken,
+            _ => texts.AgainstNeutral ? TapPooling.Mean : TapPooling.LastToken,
+        };
         var rows = new List<float[][]>(ids.Count);
         using (var recorder = new ActivationRecorder(model, sites, settings.Runtime, pooling))
             foreach (var chunk in ids.Chunk(Math.Max(1, settings.BatchSize)))

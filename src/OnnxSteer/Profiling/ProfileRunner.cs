@@ -79,6 +79,7 @@ internal static class ProfileRunner
         var clock = Stopwatch.StartNew();
         // Read (and refused, when bad) before the first pair is run.
         var probeTexts = request.Settings.Probes ? ProbeRun.Texts(request.Settings, encoded.Select(e => e.Pair).ToList()) : null;
+        if (probeTexts is not null) ProbeRun.CheckMemory(model, ordered, probeTexts, request.Settings);
         if (encoded.Count > done)
         {
             CheckMemory(model, request);

@@ -44,8 +44,9 @@ public sealed record ProfileSettings
     /// <summary>Neutral control texts (JSON Lines <c>{"text"}</c>) against the pairs' negative texts; with neither this nor
     /// <see cref="ProbeData"/>, the probes separate the pairs' negative from their positive texts.</summary>
     public string? ProbeNeutral { get; init; }
-    /// <summary>How a text's activations become the probe's row.</summary>
-    public ProbePooling ProbePooling { get; init; } = ProbePooling.Mean;
+    /// <summary>How a text's activations become the probe's row; <see cref="ProbePooling.Auto"/> = the token mean for
+    /// undesired-vs-neutral texts, the last token for the pairs' own texts (each measured best with its data, docs/dynamic.md).</summary>
+    public ProbePooling ProbePooling { get; init; } = ProbePooling.Auto;
     /// <summary>Fit the probes on this many principal components of the standardized activations (folded into the
     /// weights); null = all units.</summary>
     public int? ProbePca { get; init; }
@@ -62,6 +63,8 @@ public sealed record ProfileSettings
 /// <summary>How a text's activations at a site become one row of the probe's data.</summary>
 public enum ProbePooling
 {
+    /// <summary>The token mean for texts against a neutral set, the last token for the pairs' negative vs positive texts.</summary>
+    Auto,
     /// <summary>The mean over the text's tokens (DSAS).</summary>
     Mean,
     /// <summary>The text's last token.</summary>
