@@ -32,7 +32,7 @@ internal static class GateTrace
     public static IReadOnlyList<GateValues> RunEach(string modelDirOrFile, IReadOnlyList<IReadOnlyList<int>> texts, RuntimeSettings? settings = null)
     {
         var config = GenaiConfigFile.TryRead(Directory.Exists(modelDirOrFile) ? modelDirOrFile : Path.GetDirectoryName(Path.GetFullPath(modelDirOrFile))!);
-        var file = Directory.Exists(modelDirOrFile) ? Path.Combine(modelDirOrFile, config?.ModelFileName ?? "model.onnx") : modelDirOrFile;
+        var file = ModelLocator.Resolve(modelDirOrFile);
         var model = OnnxModel.Load(file);
         var gated = SteeringMetadata.Read(model.Proto, file).SelectMany(s => s.Edits).Where(e => e.Gate is not null).ToList();
         if (gated.Count == 0) throw new InvalidModelException($"{file}: the model has no dynamic steering gates (onnxsteer patch {Param("dynamic")})");

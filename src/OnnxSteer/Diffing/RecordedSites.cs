@@ -21,6 +21,15 @@ internal sealed class RecordedSites
     public Dictionary<string, (string Kind, int Layer)> ByFold { get; } = new(StringComparer.Ordinal);
 
     /// <summary>
+    /// Tensor name → the folds that rewrote it, in patch order: the site, its projection, and the gamma of each unit
+    /// when the record has them (older records do not: the diff then reads the units from the tensors).
+    /// </summary>
+    public Dictionary<string, List<FoldParts>> FoldedTensors { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>One recorded fold.</summary>
+    public sealed record FoldParts(string Id, string Kind, int Layer, string Projection, IReadOnlyDictionary<int, double>? Gammas);
+
+    /// <summary>
     /// Inserted node name → what <c>patch --switchable</c> added around it: the vector initializer (also a graph input),
     /// the value the node reads, the helper nodes and constants, and the strength input.
     /// </summary>
@@ -54,7 +63,13 @@ internal sealed class RecordedSites
                 foreach (var edit in edits.EnumerateArray())
                 {
                     if (ParseSite(Str(edit, "site")) is not { } site) continue;
-                    if (Str(edit, "kind") == "fold" && Str(edit, "projection") is { } projection) sites.ByFold[projection] = site;
+                    if (Str(edit, "kind") == "fold" && Str(edit, "projection") is { } projection)
+                    {
+                        sites.ByFold[projection] = site;
+                        var fold = new FoldParts(Str(edit, "site")!, site.Kind, site.Layer, projection, Gammas(edit));
+                        foreach (var tensor in TensorNames(edit))
+                            (sites.FoldedTensors.TryGetValue(tensor, out var list) ? list : sites.FoldedTensors[tensor] = []).Add(fold);
+                    }
                     else if (Str(edit, "node") is { } node)
                     {
                         sites.ByNode[node] = site;
@@ -77,6 +92,28 @@ internal sealed class RecordedSites
             // Not a record this version understands: the structural reading stands alone.
         }
         return sites;
+    }
+
+    /// <summary>The names of a fold's original tensors (each a base64 TensorProto).</summary>
+    private static IEnumerable<string> TensorNames(JsonElement edit)
+    {
+        foreach (var encoded in Strings(edit, "original_tensors"))
+        {
+            string? name;
+            try { name = TensorProto.Parser.ParseFrom(Convert.FromBase64String(encoded)).Name; }
+            catch (Exception e) when (e is FormatException or Google.Protobuf.InvalidProtocolBufferException) { name = null; }
+            if (!string.IsNullOrEmpty(name)) yield return name;
+        }
+    }
+
+    private static Dictionary<int, double>? Gammas(JsonElement edit)
+    {
+        if (!edit.TryGetProperty("gammas", out var g) || g.ValueKind != JsonValueKind.Object) return null;
+        var result = new Dictionary<int, double>();
+        foreach (var p in g.EnumerateObject())
+            if (int.TryParse(p.Name, NumberStyles.Integer, CultureInfo.InvariantCulture, out var i) && p.Value.ValueKind == JsonValueKind.Number)
+                result[i] = p.Value.GetDouble();
+        return result;
     }
 
     private static SwitchParts? ReadSwitch(JsonElement sw, string? vector)

@@ -28,8 +28,10 @@ internal static partial class SteeringAnalyzer
 
         foreach (var node in report.Nodes.Added)
             if (NodeSite(node, index, sideB, explained, report, recorded) is { } site) sites.Add(site);
+        var recordedFolds = new HashSet<string>(StringComparer.Ordinal);
         foreach (var change in report.Initializers.Changed)
-            if (FoldedSite(change, index, explained, recorded) is { } site) sites.Add(site);
+            if (RecordedFolds(change, explained, recorded, recordedFolds) is { } folds) sites.AddRange(folds);
+            else if (FoldedSite(change, index, explained, recorded) is { } site) sites.Add(site);
             else if (ChangedVectorSite(change, index, explained, recorded, sideB) is { } changed) sites.Add(changed);
 
         // Only keys that differ: both models may carry onnxsteer.* keys from the import (export_dtype, export_style).
@@ -113,6 +115,22 @@ internal static partial class SteeringAnalyzer
             : (KindFromStructure(data, output, index) ?? KindFromName(node.Name), Layer(node.Name) ?? Layer(data) ?? -1);
         var operation = node.OpType == "Add" ? "add" : "scale";
         return new SteeredSite(kind, layer, "node", operation, node.Name, vector.Name, SteeringVectors.Units(vector, sideB, operation), gateText);
+    }
+
+    /// <summary>
+    /// A changed tensor that the model's steering record says a fold rewrote, with the gammas the record keeps: one
+    /// site per recorded fold (a weight may carry two: mlp rows and mlp-out columns of one down projection; a site may
+    /// rewrite two tensors: a weight and its bias), whatever the tensor's type (float, int4 or 8-bit block scales).
+    /// Null when the record does not name the tensor or lacks the gammas (then the tensors are read instead).
+    /// </summary>
+    private static List<SteeredSite>? RecordedFolds(TensorChange change, Explained explained, RecordedSites recorded, HashSet<string> emitted)
+    {
+        if (!recorded.FoldedTensors.TryGetValue(change.Name, out var folds) || folds.Any(f => f.Gammas is null)) return null;
+        explained.Initializers.Add(change.Name);
+        return folds.Where(f => emitted.Add(f.Id))
+            .Select(f => new SteeredSite(f.Kind, f.Layer, "folded", "scale", f.Projection, change.Name,
+                f.Gammas!.Select(g => new SteeredUnit(g.Key, g.Value, null)).ToList()))
+            .ToList();
     }
 
     /// <summary>

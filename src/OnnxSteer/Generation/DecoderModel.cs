@@ -1,5 +1,6 @@
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
+using OnnxSteer.ModelFiles;
 using OnnxSteer.Runtime;
 
 namespace OnnxSteer.Generation;
@@ -57,7 +58,7 @@ internal sealed class DecoderModel : IDisposable
         if (Directory.Exists(modelDirOrFile))
         {
             config = GenaiConfigFile.TryRead(modelDirOrFile);
-            file = Path.Combine(modelDirOrFile, config?.ModelFileName ?? "model.onnx");
+            file = ModelLocator.Resolve(modelDirOrFile);
             if (!File.Exists(file))
                 throw new InvalidModelException($"{modelDirOrFile}: no {Path.GetFileName(file)} in this folder" + (config is null ? " and no genai_config.json" : $" (named by {GenaiConfigFile.FileName})"));
         }

@@ -129,6 +129,18 @@ public sealed class GraphEditor
         foreach (var node in nodes) Insert(at++, node);
     }
 
+    /// <summary>
+    /// Appends an output with a fresh name from <paramref name="stem"/> to <paramref name="node"/> (an If whose branches
+    /// were each given one more output, say) and returns the name.
+    /// </summary>
+    internal string AddOutput(NodeProto node, string stem)
+    {
+        var name = Names.Fresh(stem);
+        node.Output.Add(name);
+        Index.OutputRenamed(node, name, name);
+        return name;
+    }
+
     /// <summary>Removes <paramref name="node"/> (this very object); its outputs are then produced by nothing.</summary>
     public void RemoveNode(NodeProto node)
     {

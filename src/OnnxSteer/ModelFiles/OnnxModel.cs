@@ -36,13 +36,13 @@ internal sealed class OnnxModel
     public string DisplayName => FilePath ?? "(in-memory model)";
 
     /// <summary>
-    /// Parses a model file (or <c>model.onnx</c> in a folder) without reading its external data. Unless
+    /// Parses a model file (or a folder's model: <see cref="ModelLocator"/>) without reading its external data. Unless
     /// <paramref name="checkExternalData"/> is false, every external reference is checked against the disk first
     /// (location inside the folder, regular file, range inside the file), so an unsafe model fails here.
     /// </summary>
     public static OnnxModel Load(string path, bool checkExternalData = true)
     {
-        if (Directory.Exists(path)) path = Path.Combine(path, "model.onnx");
+        path = ModelLocator.Resolve(path);
         if (!File.Exists(path)) throw new InvalidModelException($"{path}: no such file");
         ModelProto proto;
         using (var stream = File.OpenRead(path)) proto = Parse(stream, path);

@@ -45,7 +45,7 @@ internal static class StreamingModelRewriter
     /// </summary>
     public static OnnxModel LoadLean(string path, long minStreamedBytes = DefaultMinStreamedBytes)
     {
-        if (Directory.Exists(path)) path = Path.Combine(path, "model.onnx");
+        path = ModelLocator.Resolve(path);
         if (!File.Exists(path)) throw new InvalidModelException($"{path}: no such file");
         path = Path.GetFullPath(path);
 

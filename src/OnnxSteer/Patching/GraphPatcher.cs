@@ -52,22 +52,22 @@ internal static class GraphPatcher
         var proto = model.Proto.Clone();
         var notes = new List<string>();
         var folded = new List<string>();
-        var foldedNames = new HashSet<string>(StringComparer.Ordinal);
         var edits = new List<SiteEdit>();
         var editor = new GraphEditor(proto.Graph);
+        var scopes = new BranchEditors(editor);
         byte[] data(TensorProto t) => TensorData.ReadBytes(t, model.BaseDirectory, source);
 
         foreach (var site in plan.Sites)
         {
-            CheckSite(editor.Index, site.Site, source);
+            foreach (var (place, local, _) in scopes.Places(site.Site, why => new InvalidModelException($"{source}: site {site.Site.Id}: {why}")))
+                CheckSite(place.Index, local, source);
             if (options.Fold && plan.Operation == SteeringOperation.Scale)
             {
-                var fold = WeightFolder.TryFold(editor, site, data, foldedNames, out var reason);
+                var fold = WeightFolder.TryFold(scopes, site, data, out var reason);
                 if (fold is not null)
                 {
                     edits.Add(fold.Edit);
-                    folded.AddRange(fold.Tensors);
-                    foldedNames.UnionWith(fold.Tensors);
+                    folded.AddRange(fold.Tensors.Where(t => !folded.Contains(t)));
                     continue;
                 }
                 notes.Add($"{site.Site.Id}: not folded ({reason}); inserted a Mul instead");
@@ -76,7 +76,9 @@ internal static class GraphPatcher
             {
                 notes.Add($"{site.Site.Id}: additive steering cannot be folded into a weight; inserted an Add instead");
             }
-            edits.Add(InsertNode(editor, site, plan.Operation, options.Switchable, options.Dynamic));
+            edits.Add(site.Site.InBranches
+                ? InsertInBranches(scopes, site, plan.Operation, options.Switchable, options.Dynamic, source)
+                : InsertNode(editor, site, plan.Operation, options.Switchable, options.Dynamic));
         }
 
         var apply = edits.All(e => e.Kind == EditKind.Fold) ? "fold"
@@ -130,7 +132,7 @@ internal static class GraphPatcher
     /// (MatMul + Add, like a biased nn.Linear) that Add, so the steered value is the projection's output with its bias.
     /// </summary>
     internal static string EdgeNode(SteeringSite site) =>
-        site.Kind == SiteKind.MlpOut && site.BiasAddNode is { Length: > 0 } add ? add : site.ProjectionNode;
+        site.Kind == SiteKind.MlpOut && site.BiasAddNode is { Length: > 0 } add ? add : site.EdgeNode ?? site.ProjectionNode;
 
     /// <summary>
     /// Adds the site's constant (and its switch and gate, when asked) and the steering node. The node sits right before
@@ -144,14 +146,7 @@ internal static class GraphPatcher
         var opType = OpName(op);
         var outputEdge = site.Kind == SiteKind.MlpOut;
 
-        var constant = new TensorProto
-        {
-            Name = prefix + (op == SteeringOperation.Scale ? ".scale" : ".bias"),
-            DataType = site.ElementType,
-            RawData = ByteString.CopyFrom(ElementEncoding.Encode(steering.Vector, site.ElementType)),
-        };
-        constant.Dims.Add(site.Width);
-        var initName = editor.AddInitializer(constant);
+        var initName = AddVector(editor, steering, op, prefix);
         SwitchEdit? switchEdit = null;
         if (switchable)
         {
@@ -194,6 +189,82 @@ internal static class GraphPatcher
             Site = site.Id, Kind = EditKind.InputEdge, Projection = site.ProjectionNode, Node = mul.Name,
             Initializer = initName, Input = site.ValueName, Output = mul.Output[0], Units = steering.Units.Count, Switch = switchEdit,
             Gate = gateEdit,
+        };
+    }
+
+    /// <summary>The site's vector as a constant named <c>prefix.scale</c> (or <c>.bias</c>) in the site's element type; returns its name.</summary>
+    private static string AddVector(GraphEditor editor, SiteSteering steering, SteeringOperation op, string prefix)
+    {
+        var site = steering.Site;
+        var constant = new TensorProto
+        {
+            Name = prefix + (op == SteeringOperation.Scale ? ".scale" : ".bias"),
+            DataType = site.ElementType,
+            RawData = ByteString.CopyFrom(ElementEncoding.Encode(steering.Vector, site.ElementType)),
+        };
+        constant.Dims.Add(site.Width);
+        return editor.AddInitializer(constant);
+    }
+
+    /// <summary>
+    /// A site that lives in both branches of an If: one constant in the main graph (and, when switchable, the switch's
+    /// nodes there, before the If), and in each branch the same steering node reading it from the outer scope; a dynamic
+    /// gate reads each branch's own unsteered value, so it is built inside the branch.
+    /// </summary>
+    private static SiteEdit InsertInBranches(BranchEditors scopes, SiteSteering steering, SteeringOperation op, bool switchable, bool dynamic, string source)
+    {
+        var site = steering.Site;
+        var main = scopes.Main;
+        Exception Missing(string why) => new InvalidModelException($"{source}: site {site.Id}: {why}");
+        var prefix = main.Names.FreePrefix(SteerPrefix(site));
+        var opType = OpName(op);
+        var initName = AddVector(main, steering, op, prefix);
+        SwitchEdit? switchEdit = null;
+        if (switchable)
+        {
+            var (edit, nodes) = SwitchableSteering.Insert(main, steering, op, initName, prefix);
+            main.InsertBefore(scopes.IfNode(site.Branches[0].IfNode, Missing), [.. nodes]);
+            switchEdit = edit;
+        }
+        var shared = switchEdit?.Factor ?? initName;
+
+        var branches = new List<BranchEdit>();
+        foreach (var (editor, local, branch) in scopes.Places(site, Missing))
+        {
+            var projection = editor.Node(EdgeNode(local))!;
+            var outputEdge = site.Kind == SiteKind.MlpOut;
+            var unsteered = outputEdge ? editor.Names.Fresh($"{prefix}/{opType}/input_0") : null;
+            if (unsteered is not null) editor.RenameOutput(local.ValueName, unsteered);
+            var factor = shared;
+            GateEdit? gate = null;
+            if (dynamic)
+            {
+                gate = DynamicGate.Insert(editor, steering with { Site = local }, op, factor, unsteered ?? local.ValueName, prefix);
+                factor = gate.Factor;
+            }
+            NodeProto node;
+            if (unsteered is not null)
+            {
+                node = editor.NewNode(opType, $"{prefix}/{opType}", [unsteered, factor], outputs: 0);
+                node.Output.Add(local.ValueName);
+                editor.AddNode(node);
+            }
+            else
+            {
+                node = editor.NewNode(opType, $"{prefix}/{opType}", [local.ValueName, factor]);
+                editor.InsertOnEdge(local.ValueName, node, [projection]);
+            }
+            branches.Add(new BranchEdit
+            {
+                If = branch!.IfNode, Branch = branch.Attribute, Node = node.Name, Input = node.Input[0], Output = node.Output[0], Gate = gate,
+            });
+        }
+        // The branches now read the constant (or the switch's factor) from the main graph.
+        main.Index.SubgraphReadsChanged();
+        return new SiteEdit
+        {
+            Site = site.Id, Kind = site.Kind == SiteKind.MlpOut ? EditKind.OutputEdge : EditKind.InputEdge, Projection = site.ProjectionNode,
+            Initializer = initName, Units = steering.Units.Count, Switch = switchEdit, Branches = branches,
         };
     }
 

@@ -19,16 +19,17 @@ internal static class GraphUnpatcher
         if (steps.Count == 0)
             throw new InvalidModelException($"{source}: the model carries no onnxsteer steering record (metadata '{SteeringMetadata.StepsKey}')");
         var proto = model.Proto.Clone();
-        var editor = new GraphEditor(proto.Graph);
+        var scopes = new BranchEditors(new GraphEditor(proto.Graph));
         foreach (var step in steps.Reverse())
             foreach (var edit in Enumerable.Reverse(step.Edits))
-                Undo(editor, edit, source);
+                Undo(scopes, edit, source);
         SteeringMetadata.Write(proto, []);
         return new OnnxModel(proto, model.FilePath, model.BaseDirectory);
     }
 
-    private static void Undo(GraphEditor editor, SiteEdit edit, string source)
+    private static void Undo(BranchEditors scopes, SiteEdit edit, string source)
     {
+        var editor = scopes.Main;
         InvalidModelException Mismatch(string what) =>
             new($"{source}: cannot unpatch site {edit.Site}: {what}; the graph was changed after patching");
 
@@ -41,31 +42,50 @@ internal static class GraphUnpatcher
                     editor.SetInitializer(original);
                 }
                 return;
+            case EditKind.InputEdge or EditKind.OutputEdge when edit.Branches is { } branches:
+            {
+                foreach (var branch in Enumerable.Reverse(branches))
+                {
+                    var body = scopes.Branch(branch.If, branch.Branch, Mismatch);
+                    UndoNode(body, edit.Kind, branch.Node, branch.Input, branch.Gate?.Factor ?? edit.Switch?.Factor ?? edit.Initializer,
+                        branch.Output, branch.Gate, Mismatch);
+                }
+                editor.Index.SubgraphReadsChanged();
+                if (!editor.RemoveInitializer(edit.Initializer!)) throw Mismatch($"constant '{edit.Initializer}' is missing");
+                if (edit.Switch is { } bsw) UndoSwitch(editor, edit, bsw, Mismatch);
+                return;
+            }
             case EditKind.InputEdge or EditKind.OutputEdge:
             {
-                var node = editor.Node(edit.Node!) ?? throw Mismatch($"node '{edit.Node}' is missing");
-                if (node.Input.Count != 2 || node.Input[0] != edit.Input || node.Input[1] != edit.Factor
-                    || node.Output.Count != 1 || node.Output[0] != edit.Output)
-                    throw Mismatch($"node '{edit.Node}' is not wired as recorded");
-                editor.RemoveNode(node);
-                if (edit.Gate is { } gate) DynamicGate.Remove(editor, gate, Mismatch);
-                if (edit.Kind == EditKind.InputEdge)
-                {
-                    // Readers of the steered value read the original again.
-                    editor.RenameUses(edit.Output!, edit.Input!);
-                }
-                else
-                {
-                    // The projection writes the original name again.
-                    if (editor.Index.Producer(edit.Input!) is null) throw Mismatch($"no node produces '{edit.Input}'");
-                    editor.RenameOutput(edit.Input!, edit.Output!);
-                }
+                UndoNode(editor, edit.Kind, edit.Node, edit.Input, edit.Factor, edit.Output, edit.Gate, Mismatch);
                 if (!editor.RemoveInitializer(edit.Initializer!)) throw Mismatch($"constant '{edit.Initializer}' is missing");
                 if (edit.Switch is { } sw) UndoSwitch(editor, edit, sw, Mismatch);
                 return;
             }
             default:
                 throw Mismatch($"unknown edit kind {edit.Kind}");
+        }
+    }
+
+    /// <summary>Removes one steering node (and its gate) and restores the edge it sat on.</summary>
+    private static void UndoNode(GraphEditor editor, EditKind kind, string? name, string? input, string? factor, string? output,
+        GateEdit? gate, Func<string, InvalidModelException> mismatch)
+    {
+        var node = editor.Node(name!) ?? throw mismatch($"node '{name}' is missing");
+        if (node.Input.Count != 2 || node.Input[0] != input || node.Input[1] != factor || node.Output.Count != 1 || node.Output[0] != output)
+            throw mismatch($"node '{name}' is not wired as recorded");
+        editor.RemoveNode(node);
+        if (gate is not null) DynamicGate.Remove(editor, gate, mismatch);
+        if (kind == EditKind.InputEdge)
+        {
+            // Readers of the steered value read the original again.
+            editor.RenameUses(output!, input!);
+        }
+        else
+        {
+            // The projection writes the original name again.
+            if (editor.Index.Producer(input!) is null) throw mismatch($"no node produces '{input}'");
+            editor.RenameOutput(input!, output!);
         }
     }
 

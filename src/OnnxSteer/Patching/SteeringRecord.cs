@@ -31,9 +31,19 @@ internal sealed record SiteEdit
     [JsonPropertyName("output")] public string? Output { get; init; }
     [JsonPropertyName("units")] public int Units { get; init; }
     [JsonPropertyName("original_tensors")] public List<string>? OriginalTensors { get; init; }
+    /// <summary>For a fold: gamma of each steered unit by its index (the factor is 1 + gamma), so a diff can name the
+    /// folded units exactly even where a rounded or block-scaled tensor no longer shows a clean row or column scale.</summary>
+    [JsonPropertyName("gammas")] public SortedDictionary<int, double>? Gammas { get; init; }
     [JsonPropertyName("note")] public string? Note { get; init; }
     [JsonPropertyName("switch")] public SwitchEdit? Switch { get; init; }
     [JsonPropertyName("gate")] public GateEdit? Gate { get; init; }
+
+    /// <summary>
+    /// For a site inside the branches of an If (an Optimum merged decoder): the steering node of each branch. The
+    /// constant (and a switch's nodes) stay in the main graph, read by every branch; <see cref="Node"/>,
+    /// <see cref="Input"/>, <see cref="Output"/> and <see cref="Gate"/> are then null. Null for a main-graph site.
+    /// </summary>
+    [JsonPropertyName("branches")] public List<BranchEdit>? Branches { get; init; }
 
     /// <summary>The value the steering node reads as its second input: the gated factor, the switch's factor, or the constant.</summary>
     [JsonIgnore] public string? Factor => Gate?.Factor ?? Switch?.Factor ?? Initializer;
@@ -41,6 +51,17 @@ internal sealed record SiteEdit
     /// <summary>The original tensors of a fold, parsed.</summary>
     public IEnumerable<TensorProto> ParseOriginalTensors() =>
         (OriginalTensors ?? []).Select(b => TensorProto.Parser.ParseFrom(Convert.FromBase64String(b)));
+}
+
+/// <summary>The steering node of one branch of an If, for a site that lives in both branches (<see cref="SiteEdit.Branches"/>).</summary>
+internal sealed record BranchEdit
+{
+    [JsonPropertyName("if")] public required string If { get; init; }
+    [JsonPropertyName("branch")] public required string Branch { get; init; }
+    [JsonPropertyName("node")] public required string Node { get; init; }
+    [JsonPropertyName("input")] public required string Input { get; init; }
+    [JsonPropertyName("output")] public required string Output { get; init; }
+    [JsonPropertyName("gate")] public GateEdit? Gate { get; init; }
 }
 
 /// <summary>

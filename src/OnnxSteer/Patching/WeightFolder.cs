@@ -29,11 +29,13 @@ internal static class WeightFolder
 {
     private const string MsDomain = "com.microsoft";
 
-    private sealed class Context(GraphIndex index, ISet<string> foldedSoFar)
+    private sealed class Context(GraphIndex index)
     {
         public GraphIndex Index { get; } = index;
 
-        /// <summary>A weight read only by its projection (tied embeddings, shared layers cannot be scaled for one reader).</summary>
+        /// <summary>A weight read only by its projection (tied embeddings, shared layers cannot be scaled for one reader).
+        /// A weight folded already for another site of the same projection (mlp and mlp-out of one down_proj) is scaled
+        /// again: rows and columns scale independently, and unpatching undoes the folds newest first.</summary>
         public TensorProto? Exclusive(string name, out string why)
         {
             why = "";
@@ -41,17 +43,67 @@ internal static class WeightFolder
             if (init is null) { why = $"'{name}' is not a constant initializer"; return null; }
             if (Index.Consumers(name).Count != 1 || Index.IsGraphOutput(name) || Index.IsGraphInput(name))
             { why = $"weight '{name}' is shared or overridable"; return null; }
-            if (foldedSoFar.Contains(name)) { why = $"weight '{name}' was already folded for another site"; return null; }
             return init;
         }
     }
 
-    public static FoldResult? TryFold(GraphEditor editor, SiteSteering steering, TensorReader data, ISet<string> foldedSoFar, out string reason)
+    /// <summary>Folds <paramref name="steering"/> into the weights of its projection (in every branch alike, for a site
+    /// inside If branches); null with <paramref name="reason"/> when it cannot be folded exactly, the graph then unchanged.</summary>
+    public static FoldResult? TryFold(BranchEditors scopes, SiteSteering steering, TensorReader data, out string reason)
     {
         var site = steering.Site;
-        var ctx = new Context(editor.Index, foldedSoFar);
-        var node = editor.Node(site.ProjectionNode)!;
+        if (!site.InBranches) return TryFold(scopes.Main, steering, data, out reason);
+        // Each branch reads the same main-graph weights: plan the fold in a view of each branch, require the same
+        // tensors from both, check nothing else in the model reads them, then write them once into the main graph.
+        List<(TensorProto Original, TensorProto Folded)>? first = null;
         string? note = null;
+        reason = "";
+        foreach (var (editor, local, branch) in scopes.Places(site, why => new InvalidModelException(why)))
+        {
+            var view = new GraphIndex(BranchEditors.View(scopes.Main.Graph, editor.Graph));
+            var changes = Plan(view, steering with { Site = local }, data, out reason, out note);
+            if (changes is null) { reason = $"in {branch!.Attribute}: {reason}"; return null; }
+            if (first is null) first = changes;
+            else if (!changes.Select(c => c.Folded.Name).SequenceEqual(first.Select(c => c.Folded.Name)))
+            { reason = $"the branches of If '{branch!.IfNode}' fold into different tensors"; return null; }
+        }
+        var ifName = site.Branches[0].IfNode;
+        foreach (var (original, _) in first!)
+        {
+            var holders = scopes.Main.Index.SubgraphConsumers(original.Name);
+            if (scopes.Main.Index.Initializer(original.Name) is null || scopes.Main.Index.Consumers(original.Name).Count > 0
+                || holders.Count != 1 || holders[0].Name != ifName || scopes.Main.Index.IsGraphInput(original.Name))
+            { reason = $"weight '{original.Name}' is not a main-graph weight read only by the branches of If '{ifName}'"; return null; }
+        }
+        foreach (var (_, folded) in first!) scopes.Main.SetInitializer(folded);
+        return Result(site, steering, first!, note);
+    }
+
+    public static FoldResult? TryFold(GraphEditor editor, SiteSteering steering, TensorReader data, out string reason)
+    {
+        var changes = Plan(editor.Index, steering, data, out reason, out var note);
+        if (changes is null) return null;
+        // Only now that every tensor of this site folds are they replaced, so a refusal leaves the graph untouched.
+        foreach (var (_, folded) in changes) editor.SetInitializer(folded);
+        return Result(steering.Site, steering, changes, note);
+    }
+
+    private static FoldResult Result(SteeringSite site, SiteSteering steering, List<(TensorProto Original, TensorProto Folded)> changes, string? note) =>
+        new(new SiteEdit
+        {
+            Site = site.Id, Kind = EditKind.Fold, Projection = site.ProjectionNode, Units = steering.Units.Count, Note = note,
+            Gammas = new SortedDictionary<int, double>(steering.Units.ToDictionary(u => u.Index, u => u.Value)),
+            OriginalTensors = changes.Select(c => Convert.ToBase64String(c.Original.ToByteArray())).ToList(),
+        }, changes.Select(c => c.Folded.Name).ToList());
+
+    /// <summary>The tensors a fold of <paramref name="steering"/> rewrites, before and after; null (with the reason) when it cannot.</summary>
+    private static List<(TensorProto Original, TensorProto Folded)>? Plan(GraphIndex index, SiteSteering steering, TensorReader data,
+        out string reason, out string? note)
+    {
+        var site = steering.Site;
+        var ctx = new Context(index);
+        var node = index.Node(site.ProjectionNode)!;
+        note = null;
         var changes = site.Kind == SiteKind.MlpOut
             ? OutputChannels(ctx, node, site.Width, steering.Vector, site.BiasAddNode, data, out reason)
             : InputChannels(ctx, node, site.ValueName, site.Width, steering.Vector, data, out reason);
@@ -61,17 +113,14 @@ internal static class WeightFolder
             if (changes is null) reason += $"; the up projection cannot take it either ({why})";
             else note = $"folded into the output channels of up projection '{up}'";
         }
-        if (changes is null) return null;
-
-        // Only now that every tensor of this site folds are they replaced, so a refusal leaves the graph untouched.
-        foreach (var (_, folded) in changes) editor.SetInitializer(folded);
-        reason = "";
-        return new FoldResult(new SiteEdit
-        {
-            Site = site.Id, Kind = EditKind.Fold, Projection = site.ProjectionNode, Units = steering.Units.Count, Note = note,
-            OriginalTensors = changes.Select(c => Convert.ToBase64String(c.Original.ToByteArray())).ToList(),
-        }, changes.Select(c => c.Folded.Name).ToList());
+        if (changes is not null) reason = "";
+        return changes;
     }
+
+    /// <summary>Why an int8 dynamically quantised projection takes a Mul rather than a fold.</summary>
+    private const string Int8Reason =
+        "int8 dynamic quantisation (MatMulInteger): the weight is int8 with one scale for the whole matrix, so scaling one row " +
+        "or column would need requantising it (not exact); the Mul goes on the float value instead";
 
     private static bool IsNBits(NodeProto node) => node.Domain == MsDomain && node.OpType == "MatMulNBits";
 
@@ -82,6 +131,7 @@ internal static class WeightFolder
         float[] v, TensorReader data, out string reason)
     {
         if (IsNBits(node)) { reason = "int4 MatMulNBits: scaling one input channel would need requantising its block (not exact)"; return null; }
+        if (node.OpType == "MatMulInteger") { reason = Int8Reason; return null; }
         if (!IsFloatProjection(node)) { reason = $"projection op {node.OpType} has no known weight layout"; return null; }
         if (node.Input[0] != value) { reason = "the steered value is not the projection's first input"; return null; }
         var gemm = node.OpType == "Gemm";
@@ -101,6 +151,7 @@ internal static class WeightFolder
             if (changes is not null && node.OpType == "Gemm" && node.Input.Count > 2 && node.Input[2].Length > 0
                 && !ScaleBias(ctx, node.Input[2], width, v, data, changes, out reason)) return null;
         }
+        else if (node.OpType == "MatMulInteger") { reason = Int8Reason; return null; }
         else { reason = $"projection op {node.OpType} has no known weight layout"; return null; }
         if (changes is null) return null;
         if (biasAddNode is { Length: > 0 })
@@ -132,20 +183,55 @@ internal static class WeightFolder
         return changes;
     }
 
-    /// <summary>The 2-D float weight B of a MatMul/Gemm with the K axis (inputs) or N axis (outputs) scaled.</summary>
+    /// <summary>
+    /// The 2-D float weight B of a MatMul/Gemm with the K axis (inputs) or N axis (outputs) scaled. B may be an
+    /// initializer seen through a Transpose (torch dynamo writes every Linear as MatMul(x, Transpose(W))) and Casts (a
+    /// weight stored in another float type): the stored initializer is scaled along the axis that becomes B's.
+    /// </summary>
     private static List<(TensorProto, TensorProto)>? ScaleMatrix(Context ctx, NodeProto node, int width, float[] v, TensorReader data,
         bool outputAxis, out string reason)
     {
-        var weight = ctx.Exclusive(node.Input[1], out reason);
+        var (weight, swapped) = StoredWeight(ctx, node.Input[1], out reason);
         if (weight is null) return null;
         if (weight.Dims.Count != 2 || !ElementEncoding.IsSupported(weight.DataType))
         { reason = $"weight '{weight.Name}' is not a 2-D float matrix"; return null; }
         var transB = node.OpType == "Gemm" && Attr(node, "transB") != 0;
-        // Axis of B that carries the units: K (rows of B[K,N]) for inputs, N for outputs; transB swaps them.
-        var axis = (outputAxis ? 1 : 0) ^ (transB ? 1 : 0);
+        // Axis of B that carries the units: K (rows of B[K,N]) for inputs, N for outputs; transB and a Transpose swap them.
+        var axis = (outputAxis ? 1 : 0) ^ (transB ? 1 : 0) ^ (swapped ? 1 : 0);
         if (weight.Dims[axis] != width)
         { reason = $"weight '{weight.Name}' dims [{string.Join(",", weight.Dims)}] do not match width {width}"; return null; }
         return [(weight, ScaleAxis(weight, data(weight), v, axis))];
+    }
+
+    /// <summary>
+    /// The initializer behind <paramref name="value"/>, through at most a few Transpose (2-D, axes swapped) and
+    /// float-to-float Cast nodes, each read only by the next; and whether its axes are swapped. Null with the reason else.
+    /// </summary>
+    private static (TensorProto? Weight, bool Swapped) StoredWeight(Context ctx, string value, out string reason)
+    {
+        var swapped = false;
+        for (var depth = 0; depth < 4; depth++)
+        {
+            if (ctx.Index.Initializer(value) is not null) return (ctx.Exclusive(value, out reason), swapped);
+            var producer = ctx.Index.Producer(value);
+            if (producer is null) { reason = $"'{value}' is not a constant initializer"; return (null, false); }
+            if (ctx.Index.Consumers(value).Count != 1 || ctx.Index.IsGraphOutput(value))
+            { reason = $"weight '{value}' is shared"; return (null, false); }
+            switch (producer.OpType)
+            {
+                case "Transpose" when producer.Attribute.FirstOrDefault(a => a.Name == "perm")?.Ints is null or [1, 0]:
+                    swapped = !swapped;
+                    break;
+                case "Cast" when ElementEncoding.IsSupported((int)Attr(producer, "to")):
+                    break;
+                default:
+                    reason = $"weight '{value}' comes from {producer.OpType} '{producer.Name}', not from an initializer (through Transpose or Cast)";
+                    return (null, false);
+            }
+            value = producer.Input[0];
+        }
+        reason = $"weight '{value}' lies too many ops behind the projection";
+        return (null, false);
     }
 
     private static bool ScaleBias(Context ctx, string name, int width, float[] v, TensorReader data,

@@ -36,13 +36,16 @@ internal sealed class ActivationRecorder : IDisposable
         foreach (var input in _inputs)
             if (!IsKnownInput(input.Name))
                 throw new InvalidModelException(
-                    $"{model.FilePath}: input '{input.Name}' is not one profiling can feed (input_ids, attention_mask, position_ids, past_key_values.*)");
+                    $"{model.FilePath}: input '{input.Name}' is not one profiling can feed (input_ids, attention_mask, position_ids, past_key_values.*, use_cache_branch)");
         if (!_inputs.Any(i => i.Name == "input_ids")) throw new InvalidModelException($"{model.FilePath}: the model has no input_ids input");
         _session = (settings ?? RuntimeSettings.Default).OpenSession(_taps.ToBytes(), model.BaseDirectory, out _, model.FilePath ?? "(model)");
     }
 
+    /// <summary>The input of an Optimum merged decoder that chooses the branch with past.</summary>
+    private const string UseCacheBranch = "use_cache_branch";
+
     private static bool IsKnownInput(string name) =>
-        name is "input_ids" or "attention_mask" or "position_ids" || name.StartsWith("past_key_values.", StringComparison.Ordinal) || name.StartsWith("past_", StringComparison.Ordinal);
+        name is "input_ids" or "attention_mask" or "position_ids" or UseCacheBranch || name.StartsWith("past_key_values.", StringComparison.Ordinal) || name.StartsWith("past_", StringComparison.Ordinal);
 
     /// <summary>
     /// Runs <paramref name="sequences"/> as one batch; result[b][s] is sequence b's last-token (or, pooled, mean)
@@ -64,6 +67,8 @@ internal sealed class ActivationRecorder : IDisposable
                     "input_ids" => OrtValue.CreateTensorValueFromMemory(batch.InputIds, ids2),
                     "attention_mask" => OrtValue.CreateTensorValueFromMemory(batch.AttentionMask, ids2),
                     "position_ids" => OrtValue.CreateTensorValueFromMemory(batch.PositionIds, ids2),
+                    // A merged decoder: the branch without past, as the past is empty.
+                    UseCacheBranch => OrtValue.CreateTensorValueFromMemory(new[] { false }, [1]),
                     _ => EmptyPast(input, batch.Batch),
                 });
             }

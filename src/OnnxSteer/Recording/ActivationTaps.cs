@@ -66,18 +66,44 @@ internal sealed class ActivationTaps
             var shape = new TensorProto { Name = $"{prefix}/shape", DataType = (int)TensorProto.Types.DataType.Int64, Dims = { 2 } };
             shape.Int64Data.Add(-1);
             shape.Int64Data.Add(site.Width);
-            var shapeName = editor.AddInitializer(shape);
-            var flat = Append(editor, "Reshape", prefix, [site.ValueName, shapeName], "flat");
-            // fp16/bf16 → fp32 is exact, and the counter works in float; a mean is summed in float too.
-            var output = pooling == TapPooling.Mean
-                ? Append(editor, "MatMul", prefix, [PoolInput, Append(editor, "Cast", prefix, [flat], "flat_float", ("to", (long)TensorProto.Types.DataType.Float))], "mean")
-                : Append(editor, "Cast", prefix, [Append(editor, "Gather", prefix, [flat, RowsInput], "rows", ("axis", 0))], "last", ("to", (long)TensorProto.Types.DataType.Float));
-            editor.AddGraphOutput(TensorInfo(output, TensorProto.Types.DataType.Float,
-                new TensorShapeProto { Dim = { Symbolic("batch"), new TensorShapeProto.Types.Dimension { DimValue = site.Width } } }));
+            string output;
+            if (site.InBranches)
+            {
+                // A site inside the branches of an If (a merged decoder): each branch taps its own copy of the value
+                // and returns the row as one more branch output; the If passes out whichever branch ran.
+                var owner = editor.Node(site.Branches[0].IfNode)
+                            ?? throw new InvalidModelException($"{model.FilePath}: site {site.Id}: If '{site.Branches[0].IfNode}' is missing");
+                foreach (var branch in site.Branches)
+                {
+                    var body = new GraphEditor(owner.Attribute.First(a => a.Name == branch.Attribute).G, editor.Names);
+                    var tapped = Tap(body, prefix, shape.Clone(), branch.ValueName, pooling);
+                    body.AddGraphOutput(TensorInfo(tapped, TensorProto.Types.DataType.Float, RowShape(site)));
+                }
+                output = editor.AddOutput(owner, $"{prefix}/last");
+                editor.Index.SubgraphReadsChanged();
+            }
+            else output = Tap(editor, prefix, shape, site.ValueName, pooling);
+            editor.AddGraphOutput(TensorInfo(output, TensorProto.Types.DataType.Float, RowShape(site)));
             outputs.Add(output);
         }
         return new ActivationTaps(proto, sites, outputs);
     }
+
+    /// <summary>Reshape(value, [-1, width]) → Gather(rows) → Cast(float) in <paramref name="editor"/>'s graph (pooled:
+    /// Reshape → Cast(float) → MatMul(pool, ·)); returns the row.</summary>
+    private static string Tap(GraphEditor editor, string prefix, TensorProto shape, string value, TapPooling pooling)
+    {
+        var shapeName = editor.AddInitializer(shape);
+        var flat = Append(editor, "Reshape", prefix, [value, shapeName], "flat");
+        // fp16/bf16 → fp32 is exact, and the counter works in float; a mean is summed in float too.
+        if (pooling == TapPooling.Mean)
+            return Append(editor, "MatMul", prefix, [PoolInput, Append(editor, "Cast", prefix, [flat], "flat_float", ("to", (long)TensorProto.Types.DataType.Float))], "mean");
+        var rows = Append(editor, "Gather", prefix, [flat, RowsInput], "rows", ("axis", 0));
+        return Append(editor, "Cast", prefix, [rows], "last", ("to", (long)TensorProto.Types.DataType.Float));
+    }
+
+    private static TensorShapeProto RowShape(SteeringSite site) =>
+        new() { Dim = { Symbolic("batch"), new TensorShapeProto.Types.Dimension { DimValue = site.Width } } };
 
     /// <summary>The edited model's bytes, for an in-memory session.</summary>
     public byte[] ToBytes() => Model.ToByteArray();

@@ -27,6 +27,9 @@ internal sealed class GraphPatterns(GraphIndex index)
 
     public GraphIndex Index { get; } = index;
 
+    /// <summary>Values known to be projection outputs: <see cref="Leaves"/> stops there.</summary>
+    public HashSet<string> ProjectionOutputs { get; } = new(StringComparer.Ordinal);
+
     /// <summary>True when <paramref name="value"/> is an initializer or Constant, possibly dequantised, cast or transposed.</summary>
     public bool IsConstant(string value, int depth = 0)
     {
@@ -132,7 +135,7 @@ internal sealed class GraphPatterns(GraphIndex index)
             var (current, depth) = stack.Pop();
             if (!visited.Add(current) || IsConstant(current)) continue;
             var producer = Index.Producer(current);
-            var walkable = producer is not null && depth < 4 * MaxDepth && visited.Count < 64
+            var walkable = producer is not null && !ProjectionOutputs.Contains(current) && depth < 4 * MaxDepth && visited.Count < 64
                            && (ElementwiseOps.Contains(producer.OpType) || ShapeOnlyOps.Contains(producer.OpType));
             if (!walkable)
             {

@@ -44,7 +44,7 @@ internal static class SiteFinder
     public static SiteReport Find(GraphProto graph, string source)
     {
         var report = Scan(graph);
-        if (report.Sites.Count == 0) throw new NoSitesFoundException(NoSitesMessage(source, report));
+        if (report.Sites.Count == 0) throw new NoSitesFoundException(NoSitesMessage(source, report, graph));
         return report;
     }
 
@@ -57,29 +57,72 @@ internal static class SiteFinder
         var warnings = new List<string>();
         var unsupported = new List<UnsupportedSite>();
         var main = ScanGraph(graph, graph.Node.Count, "main", warnings, unsupported);
+        var bodies = new List<(GraphScope Scope, List<SteeringSite> Sites, GraphIndex View)>();
         foreach (var scope in Subgraphs.Walk(graph).Skip(1))
         {
             // Building a scope's view copies its parents' nodes; bodies without a projection (most If/Loop bodies) skip
             // that, so a graph of many small bodies costs linear time, not quadratic.
             if (!scope.Graph.Node.Any(n => n.OpType is "MatMul" or "Gemm" or "MatMulNBits")) continue;
-            // A site inside an If/Loop/Scan body is reported, not used: a patch inserts its Mul into the main graph and
-            // the recorder reads sites as main-graph outputs, which a value inside a body cannot be.
             var view = ScopeView(scope, out var ownNodes);
-            var inner = ScanGraph(view, ownNodes, scope.Path, [], unsupported);
-            foreach (var site in inner)
+            bodies.Add((scope, ScanGraph(view, ownNodes, scope.Path, [], unsupported), new GraphIndex(view)));
+        }
+        // Without sites of its own, the main graph may be an Optimum merged decoder: the two branches of one If each
+        // hold the whole decoder, reading the same weights. A site found in both is one site, edited in both.
+        var mirrored = main.Count == 0 ? MirroredSites(bodies) : [];
+        foreach (var (scope, inner, _) in bodies)
+            foreach (var site in inner.Where(s => !mirrored.Any(m => m.Branches.Any(b => IsIn(b, scope) && b.ProjectionNode == s.ProjectionNode && m.Kind == s.Kind))))
                 unsupported.Add(new UnsupportedSite(site.Id, site.Kind, site.ProjectionNode, site.ProjectionOpType, site.ValueName,
                     scope.Path, SubgraphReason, site.Evidence ?? ""));
-        }
         foreach (var u in unsupported)
             warnings.Add($"{u.Id} in {u.Location}: '{u.ProjectionNode}' ({u.ProjectionOpType}) has the structure of a {u.Kind.ToName()} site " +
                          $"({u.Evidence}) but is not used: {u.Reason}");
-        return new SiteReport(main, warnings) { Unsupported = unsupported };
+        return new SiteReport(mirrored.Count > 0 ? mirrored : main, warnings) { Unsupported = unsupported };
     }
 
     /// <summary>Why sites inside subgraphs are not used.</summary>
     public const string SubgraphReason =
-        "it lies inside an If/Loop/Scan body; patching rewires and recording taps values of the main graph only " +
-        "(a value inside a body cannot be a model output)";
+        "it lies inside an If/Loop/Scan body and is not the same projection in both branches of a main-graph If (an Optimum " +
+        "merged decoder); patching rewires and recording taps values of the main graph or of such branches only";
+
+    private static bool IsIn(SiteBranch branch, GraphScope scope) =>
+        scope.Parent is { Parent: null } && scope.Owner?.Name == branch.IfNode && scope.Attribute == branch.Attribute;
+
+    /// <summary>
+    /// The sites found alike in the then and else branches of one If of the main graph: same kind, same layer, and the
+    /// same weight (a main-graph initializer both projections read). Each becomes one site with both locations.
+    /// </summary>
+    private static List<SteeringSite> MirroredSites(List<(GraphScope Scope, List<SteeringSite> Sites, GraphIndex View)> bodies)
+    {
+        var result = new List<SteeringSite>();
+        var ifBodies = bodies.Where(b => b.Scope.Parent is { Parent: null } && b.Scope.Owner is { OpType: "If", Name.Length: > 0 } && b.Sites.Count > 0)
+            .GroupBy(b => b.Scope.Owner!.Name);
+        foreach (var group in ifBodies)
+        {
+            var then = group.FirstOrDefault(b => b.Scope.Attribute == "then_branch");
+            var otherwise = group.FirstOrDefault(b => b.Scope.Attribute == "else_branch");
+            if (then.Sites is null || otherwise.Sites is null) continue;
+            string? Weight(GraphIndex view, SteeringSite s) => view.Node(s.ProjectionNode) is { Input.Count: > 1 } n ? n.Input[1] : null;
+            foreach (var t in then.Sites)
+            {
+                var weight = Weight(then.View, t);
+                if (weight is null || then.View.Initializer(weight) is null) continue;
+                var e = otherwise.Sites.FirstOrDefault(o => o.Kind == t.Kind && o.Layer == t.Layer && o.Width == t.Width
+                                                            && o.ElementType == t.ElementType && Weight(otherwise.View, o) == weight);
+                if (e is null) continue;
+                result.Add(t with
+                {
+                    Evidence = $"{t.Evidence}; in both branches of If '{group.Key}'",
+                    Branches =
+                    [
+                        new SiteBranch(group.Key, "then_branch", t.ProjectionNode, t.ValueName, t.BiasAddNode),
+                        new SiteBranch(group.Key, "else_branch", e.ProjectionNode, e.ValueName, e.BiasAddNode),
+                    ],
+                });
+            }
+            if (result.Count > 0) break;
+        }
+        return result.OrderBy(s => s.Kind).ThenBy(s => s.Layer).ToList();
+    }
 
     /// <summary>
     /// The sites whose projections are among the last <paramref name="ownNodes"/> nodes of <paramref name="graph"/>
@@ -94,6 +137,9 @@ internal static class SiteFinder
             .OfType<Projection>().ToList();
         var byOutput = new Dictionary<string, Projection>(StringComparer.Ordinal);
         foreach (var p in projections) byOutput.TryAdd(p.Output, p);
+        // An expression stops at a projection's output even where that output is an elementwise op (the rescaling Mul
+        // of an int8 MatMulInteger), so act(gate)*up still has the two leaves gate and up.
+        patterns.ProjectionOutputs.UnionWith(byOutput.Keys);
 
         var attn = new List<Candidate>();
         var mlp = new List<Candidate>();
@@ -156,11 +202,35 @@ internal static class SiteFinder
         return view;
     }
 
-    /// <summary>The one-line explanation given when a graph has no site.</summary>
-    public static string NoSitesMessage(string source, SiteReport report)
+    /// <summary>
+    /// The one-line explanation given when a graph has no site: what was looked for, what the graph holds, the places
+    /// that looked like sites grouped by why they were not used (a few examples each, so the line stays short for any
+    /// number of layers), and what to try.
+    /// </summary>
+    public static string NoSitesMessage(string source, SiteReport report) => NoSitesMessage(source, report, null);
+
+    /// <inheritdoc cref="NoSitesMessage(string, SiteReport)"/>
+    /// <param name="source">Names the model.</param>
+    /// <param name="report">What the finder saw.</param>
+    /// <param name="graph">The graph searched, to say what it holds (op counts); null to leave that out.</param>
+    public static string NoSitesMessage(string source, SiteReport report, GraphProto? graph)
     {
-        var message = $"{source}: no steering site found: {WhatWasLookedFor}";
-        return report.Warnings.Count == 0 ? message : $"{message}; note: {string.Join("; ", report.Warnings)}";
+        const int Examples = 2;
+        var parts = new List<string> { $"{source}: no steering site found: {WhatWasLookedFor}" };
+        if (graph is not null) parts.Add($"seen: {GraphContents.Describe(graph)}");
+        foreach (var group in report.Unsupported.GroupBy(u => u.Reason))
+        {
+            var list = group.ToList();
+            var examples = string.Join(", ", list.Take(Examples).Select(u => $"{u.Id} '{u.ProjectionNode}' ({u.ProjectionOpType}) in {u.Location}"));
+            var more = list.Count > Examples ? $" and {list.Count - Examples} more" : "";
+            parts.Add($"{list.Count} place(s) with the structure of a site not used because {group.Key}: {examples}{more}");
+        }
+        var other = report.Warnings.Where(w => !report.Unsupported.Any(u => w.StartsWith($"{u.Id} in {u.Location}:", StringComparison.Ordinal))).ToList();
+        if (other.Count > 0)
+            parts.Add($"notes: {string.Join("; ", other.Take(Examples))}{(other.Count > Examples ? $" and {other.Count - Examples} more" : "")}");
+        if (graph is not null && GraphContents.Advice(graph) is { } advice) parts.Add($"try: {advice}");
+        else parts.Add("try: another export of the same model (a float model.onnx, decoder_with_past_model.onnx, or an onnxruntime-genai folder)");
+        return string.Join("; ", parts);
     }
 
     private sealed record Candidate(SiteKind Kind, Projection Projection, string Evidence);
@@ -251,16 +321,19 @@ internal static class SiteFinder
         var p = candidate.Projection;
         string value;
         string? biasAdd = null;
+        string? edge;
         int width;
         if (kind == SiteKind.MlpOut)
         {
             (value, biasAdd) = OutputAsConsumed(p, graph);
             width = p.OutputWidth > 0 ? p.OutputWidth : LastDim(graph, p.Output);
+            edge = biasAdd is null && !ReferenceEquals(p.OutputNode, p.Node) ? p.OutputNode.Name : null;
         }
         else
         {
             value = p.Activation;
             width = p.InputWidth > 0 ? p.InputWidth : LastDim(graph, p.Activation);
+            edge = !ReferenceEquals(p.InputNode, p.Node) ? p.InputNode.Name : null;
         }
         var id = $"{kind.ToName()}.{layer}";
         if (width <= 0)
@@ -273,6 +346,7 @@ internal static class SiteFinder
         sites.Add(new SteeringSite(kind, layer, width, elementType, p.Node.Name, p.Node.OpType, value)
         {
             BiasAddNode = biasAdd,
+            EdgeNode = edge,
             Evidence = candidate.Evidence,
         });
     }

@@ -71,6 +71,32 @@ internal sealed record SteeringSite(
     /// </summary>
     public string? BiasAddNode { get; init; }
 
+    /// <summary>
+    /// The node whose edge carries the value when it is neither the projection nor <see cref="BiasAddNode"/>: for int8
+    /// dynamic quantisation, the DynamicQuantizeLinear that reads an attn/mlp value, or the Mul that writes an mlp-out
+    /// value. Null otherwise.
+    /// </summary>
+    public string? EdgeNode { get; init; }
+
     /// <summary>What in the graph's structure identified the site, e.g. "input from com.microsoft.MultiHeadAttention '...'".</summary>
     public string? Evidence { get; init; }
+
+    /// <summary>
+    /// Empty for a site of the main graph. For a site inside the branches of a main-graph If (an Optimum merged
+    /// decoder: one If on use_cache_branch whose two bodies read the same weights), where it lives in each branch; the
+    /// site's own <see cref="ProjectionNode"/>, <see cref="ValueName"/> and <see cref="BiasAddNode"/> are those of the
+    /// first branch. Patching edits every branch alike; recording reads the value through the If's outputs.
+    /// </summary>
+    public IReadOnlyList<SiteBranch> Branches { get; init; } = [];
+
+    /// <summary>True when the site lives inside If branches (<see cref="Branches"/>), not in the main graph.</summary>
+    public bool InBranches => Branches.Count > 0;
 }
+
+/// <summary>Where a site lives inside one branch of a main-graph If.</summary>
+/// <param name="IfNode">The If node's name in the main graph.</param>
+/// <param name="Attribute">The branch: <c>then_branch</c> or <c>else_branch</c>.</param>
+/// <param name="ProjectionNode">The projection node's name inside that branch.</param>
+/// <param name="ValueName">The steered value inside that branch.</param>
+/// <param name="BiasAddNode">The bias Add inside that branch (mlp-out behind a constant bias), or null.</param>
+internal sealed record SiteBranch(string IfNode, string Attribute, string ProjectionNode, string ValueName, string? BiasAddNode);

@@ -92,7 +92,7 @@ internal sealed class InMemorySteering
         if (Directory.Exists(modelDirOrFile))
         {
             var config = GenaiConfigFile.TryRead(modelDirOrFile);
-            var file = Path.Combine(modelDirOrFile, config?.ModelFileName ?? "model.onnx");
+            var file = ModelLocator.Resolve(modelDirOrFile);
             if (!File.Exists(file)) throw new InvalidModelException($"{modelDirOrFile}: no {Path.GetFileName(file)} in this folder");
             return (file, config);
         }

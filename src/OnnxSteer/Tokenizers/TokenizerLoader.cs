@@ -69,6 +69,9 @@ internal static class TokenizerLoader
         if (!Directory.Exists(path)) throw new InvalidTokenizerException($"{path}: no such tokenizer file or model folder");
         var json = Path.Combine(path, "tokenizer.json");
         if (File.Exists(json)) return json;
+        // transformers.js repositories keep the models in onnx/ and the tokenizer one folder up.
+        var above = Path.Combine(path, "..", "tokenizer.json");
+        if (Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(path))) == "onnx" && File.Exists(above)) return Path.GetFullPath(above);
         var bins = Directory.GetFiles(path, "tok*.bin");
         if (bins.Length == 1) return bins[0];
         throw new InvalidTokenizerException(bins.Length > 1

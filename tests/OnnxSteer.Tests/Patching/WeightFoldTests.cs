@@ -92,14 +92,30 @@ public class WeightFoldTests
         Assert.Equal("mul", result.Step.Apply);
     }
 
-    [Fact]
-    public void Same_weight_is_folded_once_per_pass_the_second_site_gets_a_Mul()
+    [Theory]
+    [InlineData(F32)]
+    [InlineData(F16)]
+    public void Mlp_and_mlp_out_of_one_down_proj_both_fold_rows_and_columns_and_unpatch_restores_it(int type)
     {
-        var d = new TinyDecoder();
+        var d = new TinyDecoder(type);
         var plan = SteeringPlan.Scale(d.Sites(), [(SiteKind.Mlp, 0, 3, 0.75), (SiteKind.MlpOut, 0, 1, 0.5)], Prov);
         var result = GraphPatcher.Apply(d.Model(), plan, new PatchOptions(Fold: true));
-        Assert.Equal("fold+mul", result.Step.Apply);
-        Assert.Contains(result.Notes, n => n.StartsWith("mlp-out.0: not folded") && n.Contains("already folded"));
+        Assert.Equal("fold", result.Step.Apply);
+        Assert.Empty(result.Notes);
+        Assert.Equal(d.Proto.Graph.Node.Count, result.Model.Graph.Node.Count);
+        const string w = "model.layers.0.mlp.down_proj.weight";
+        Assert.Equal([w], result.FoldedTensors);
+
+        // Independent: row i times a_i (rounded to the element type), then column j times b_j (rounded again).
+        var before = Weight(d.Proto, w, type);
+        var after = Weight(result.Model.Proto, w, type);
+        var n = TinyDecoder.Hidden;
+        for (var i = 0; i < TinyDecoder.Intermediate; i++)
+            for (var j = 0; j < n; j++)
+            {
+                var rowScaled = ElementEncoding.RoundTrip(before[i * n + j] * (i == 3 ? 1.75f : 1f), type);
+                Assert.Equal(ElementEncoding.RoundTrip(rowScaled * (j == 1 ? 1.5f : 1f), type), after[i * n + j]);
+            }
         Assert.Equal(d.Proto, GraphUnpatcher.Remove(result.Model).Proto);
     }
 }

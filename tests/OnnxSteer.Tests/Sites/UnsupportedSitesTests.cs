@@ -196,9 +196,9 @@ public class UnsupportedSitesTests
     }
 
     /// <summary>The decoder moved into an If's then_branch, its weights left in the main graph (outer scope).</summary>
-    private static ModelProto DecoderInsideIf()
+    internal static ModelProto DecoderInsideIf(int layers = 2)
     {
-        var decoder = SiteGraphs.DecomposedLlama(layers: 2, hidden: 8, heads: 2, intermediate: 12).Graph;
+        var decoder = SiteGraphs.DecomposedLlama(layers, hidden: 8, heads: 2, intermediate: 12).Graph;
         var main = new GraphProto { Name = "main_graph" };
         main.Input.Add(decoder.Input);
         main.Input.Add(new ValueInfoProto { Name = "use_cache_branch", Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Bool } } });
@@ -231,7 +231,7 @@ public class UnsupportedSitesTests
         Assert.Equal(6, report.Warnings.Count(w => w.Contains("inside an If/Loop/Scan body")));
 
         var error = Assert.Throws<NoSitesFoundException>(() => SiteFinder.Find(model.Graph, "if.onnx"));
-        Assert.Contains("mlp.0 in main_graph//model/If.then_branch: '/model/layers.0/mlp/down_proj/MatMul' (MatMul) has the structure of a mlp site", error.Message);
+        Assert.Contains($"6 place(s) with the structure of a site not used because {SiteFinder.SubgraphReason}: attn.0 '/model/layers.0/self_attn/o_proj/MatMul' (MatMul) in main_graph//model/If.then_branch", error.Message);
     }
 
     [Fact]

@@ -1,0 +1,80 @@
+using OnnxSteer.Generation;
+using OnnxSteer.ModelFiles;
+using OnnxSteer.Tests.Infrastructure;
+using OnnxSteer.Tests.Patching;
+using OnnxSteer.Tokenizers;
+using Xunit;
+
+namespace OnnxSteer.Tests.Conformance;
+
+/// <summary>
+/// Hugging Face ONNX repository folders given as the model, laid out as users download them: transformers.js
+/// (<c>onnx/model*.onnx</c>, tokenizer at the root), Optimum (<c>decoder_model_merged.onnx</c> beside
+/// <c>decoder_with_past_model.onnx</c>), onnxruntime-genai (genai_config.json names the file); several models and no
+/// default give an error that lists them.
+/// </summary>
+public sealed class FolderLayoutTests : IDisposable
+{
+    private readonly TempDir _tmp = new();
+
+    public void Dispose() => _tmp.Dispose();
+
+    /// <summary>A copy of the stories260K standard export under <paramref name="names"/> in <paramref name="folder"/>, tokenizer at the root.</summary>
+    private string Repository(string folder, params string[] names)
+    {
+        var source = ImportedModels.Get("standard", "fp32");
+        var root = Directory.CreateDirectory(_tmp[folder]).FullName;
+        File.Copy(Path.Combine(source, "tokenizer.json"), Path.Combine(root, "tokenizer.json"));
+        foreach (var name in names)
+        {
+            var file = Path.Combine(root, name);
+            Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+            File.Copy(Path.Combine(source, "model.onnx"), file);
+            var data = Path.Combine(Path.GetDirectoryName(file)!, "model.onnx.data");
+            if (!File.Exists(data)) File.Copy(Path.Combine(source, "model.onnx.data"), data);
+        }
+        return root;
+    }
+
+    [SharedFact]
+    public void A_transformers_js_folder_runs_its_onnx_model_with_the_tokenizer_at_the_root()
+    {
+        var root = Repository("tjs", "onnx/model.onnx", "onnx/model_quantized.onnx", "onnx/model_fp16.onnx");
+        Assert.Equal(Path.Combine(root, "onnx", "model.onnx"), OnnxModel.Load(root).FilePath);
+        using (var model = DecoderModel.Open(root)) Assert.Equal(Path.Combine(root, "onnx", "model.onnx"), model.ModelPath);
+        // Stages that look for the tokenizer beside the model file find it one folder up.
+        Assert.Equal(TokenizerLoader.Load(root).EncodeToIds("Once upon a time"), TokenizerLoader.Load(Path.Combine(root, "onnx")).EncodeToIds("Once upon a time"));
+
+        var (code, stdout, stderr) = CliProcess.Run(null, "generate", root, "--prompt", "Once upon a", "--max-new-tokens", "4");
+        Assert.True(code == 0, stderr);
+        Assert.StartsWith("Once upon a", stdout);
+    }
+
+    [SharedFact]
+    public void Several_models_without_a_default_are_listed_in_the_error()
+    {
+        var root = Repository("q", "onnx/model_quantized.onnx", "onnx/model_q4.onnx", "onnx/model_fp16.onnx");
+        var error = Assert.Throws<InvalidModelException>(() => OnnxModel.Load(root));
+        Assert.Contains("3 models and none is the default", error.Message);
+        Assert.Contains("onnx/model_fp16.onnx, onnx/model_q4.onnx, onnx/model_quantized.onnx", error.Message);
+        var (code, _, stderr) = CliProcess.Run(null, "inspect", root);
+        Assert.NotEqual(0, code);
+        Assert.Contains("onnx/model_q4.onnx", stderr);
+        // Naming the file picks it.
+        Assert.Equal(Path.Combine(root, "onnx", "model_q4.onnx"), OnnxModel.Load(Path.Combine(root, "onnx", "model_q4.onnx")).FilePath);
+    }
+
+    [SharedFact]
+    public void An_Optimum_folder_takes_its_merged_decoder_and_a_genai_folder_the_file_its_config_names()
+    {
+        var optimum = Repository("optimum", "decoder_with_past_model.onnx", "decoder_model.onnx");
+        Assert.Throws<InvalidModelException>(() => OnnxModel.Load(optimum));
+        OptimumMerged.Write(Path.Combine(optimum, "decoder_with_past_model.onnx"));
+        Assert.Equal(Path.Combine(optimum, "decoder_model_merged.onnx"), OnnxModel.Load(optimum).FilePath);
+        using (var model = DecoderModel.Open(optimum)) Assert.Equal("use_cache_branch", model.Layout.UseCacheBranch);
+
+        var genai = Repository("genai", "decoder.onnx", "other.onnx");
+        File.WriteAllText(Path.Combine(genai, "genai_config.json"), """{"model": {"decoder": {"filename": "decoder.onnx"}}}""");
+        Assert.Equal(Path.Combine(genai, "decoder.onnx"), OnnxModel.Load(genai).FilePath);
+    }
+}
