@@ -23,7 +23,11 @@ namespace OnnxSteer.Bench;
 /// b4-text OUT                                                write the mixed text for B4 from ../shared/data
 /// selection MODEL_DIR DATA_DIR WORK --report F             selection study of issue 17 (docs/selection.md)
 /// serve CLI MODEL_DIR WORK REQUESTS MAX_TOKENS ROUNDS --report F onnxsteer serve under 1/4/16 clients vs in-process (issue 22)
+/// serve-memory CLI MODEL_DIR CLIENTS PROMPT_TOKENS --report F LABEL=ARGS...   server RSS under a burst of long prompts (issue 35)
 /// rss baseline | rss patch MODEL PROFILE OUT 100|all [force] child process: prints VmHWM (KiB)
+/// torch-checkpoint OUT.bin LAYERS HIDDEN INTERMEDIATE HEADS VOCAB   llama2.c checkpoint of a synth model (bench/torch)
+/// torch-job MODEL_DIR PAIRS PROMPT NEW_TOKENS PROFILE OUT.json       token ids and steering both sides run (bench/torch)
+/// torch-onnx-profile MODEL_DIR PAIRS THREADS | torch-onnx-decode MODEL_DIR JOB THREADS   OnnxSteer's timed side (bench/torch)
 /// bdn [BenchmarkDotNet args]                                  BenchmarkDotNet micro-benchmarks (see PatchBenchmarks)
 /// </code>
 /// </summary>
@@ -84,8 +88,24 @@ public static class Program
                 report.Save();
                 return code;
             }
+            case "serve-memory":
+            {
+                // serve-memory CLI MODEL_DIR CLIENTS PROMPT_TOKENS --report F [LABEL=ARGS ...]: one row per LABEL (ARGS space-separated)
+                var configs = args[5..].Select(a => (Label: a[..a.IndexOf('=')], Args: a[(a.IndexOf('=') + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries))).ToList();
+                var code = ServeMemoryBench.Run(args[1], args[2], int.Parse(args[3]), int.Parse(args[4]), configs, report);
+                report.Save();
+                return code;
+            }
             case "rss":
                 return PatchBench.RssChild(args);
+            case "torch-checkpoint":
+                return TorchCompare.Checkpoint(args[1], int.Parse(args[2]), int.Parse(args[3]), int.Parse(args[4]), int.Parse(args[5]), int.Parse(args[6]));
+            case "torch-job":
+                return TorchCompare.Job(args[1], args[2], args[3], int.Parse(args[4]), args[5], args[6]);
+            case "torch-onnx-profile":
+                return TorchCompare.Profile(args[1], args[2], int.Parse(args[3]));
+            case "torch-onnx-decode":
+                return TorchCompare.Decode(args[1], args[2], int.Parse(args[3]));
             case "bdn":
                 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args[1..]);
                 return 0;

@@ -41,6 +41,7 @@ public sealed record ApiRequest
     /// <summary>Reads and checks <paramref name="body"/> for endpoint <paramref name="kind"/>; throws <see cref="ApiError"/> (400).</summary>
     public static ApiRequest Parse(ReadOnlySpan<byte> body, ApiKind kind, ServeLimits limits)
     {
+        JsonBodyCheck.RequireUtf8(body);
         JsonDocument doc;
         try { doc = JsonDocument.Parse(body.ToArray(), new JsonDocumentOptions { MaxDepth = 16 }); }
         catch (JsonException e) { throw ApiError.Bad($"the body is not valid JSON: {e.Message}"); }
@@ -48,6 +49,7 @@ public sealed record ApiRequest
         {
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object) throw ApiError.Bad("the body must be a JSON object");
+            JsonBodyCheck.Check(root);
             var model = RequiredString(root, "model");
             var request = new ApiRequest
             {

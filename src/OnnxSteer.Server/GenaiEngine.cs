@@ -2,6 +2,7 @@ using Microsoft.ML.OnnxRuntimeGenAI;
 using GenaiConfigFile = OnnxSteer.Generation.GenaiConfigFile;
 using OnnxSteer.ModelFiles;
 using OnnxSteer.Patching;
+using OnnxSteer.Runtime;
 
 namespace OnnxSteer.Server;
 
@@ -17,6 +18,9 @@ public sealed class GenaiEngine : IGenerationEngine
     /// <summary>Strengths kept loaded per profile when no request uses them (see <see cref="StrengthAdapters"/>).</summary>
     public const int DefaultAdapterCapacity = 16;
 
+    /// <summary>Prompt tokens appended per call (see <see cref="PromptBudget.PrefillChunk"/>).</summary>
+    public int PrefillChunk { get; init; } = PromptBudget.PrefillChunk;
+
     private readonly Model _base;
     private readonly Dictionary<string, (Model Model, StrengthAdapters Strengths)> _profiles = new(StringComparer.Ordinal);
     private readonly DirectoryInfo _adapterFolder;
@@ -29,7 +33,7 @@ public sealed class GenaiEngine : IGenerationEngine
     public GenaiEngine(string baseFolder, IReadOnlyDictionary<string, string> patchedFolders, int adapterCapacity = DefaultAdapterCapacity)
     {
         _base = Open(baseFolder);
-        _adapterFolder = Directory.CreateTempSubdirectory("onnxsteer-serve-adapters-");
+        _adapterFolder = ServeTempFolders.Create("adapters");
         try
         {
             foreach (var (name, folder) in patchedFolders)
@@ -72,7 +76,14 @@ public sealed class GenaiEngine : IGenerationEngine
         // The lease disposes the generator itself, under the adapter set's lock, before letting the adapter go.
         using var adapter = steering.IsVanilla || steering.Strength == 1f ? null
             : _profiles[steering.Profile!].Strengths.Activate(generator, steering.Strength);
-        generator.AppendTokens(promptIds.ToArray());
+        // The prompt in chunks: each AppendTokens runs the model over its tokens and keeps their logits, so one call
+        // for a long prompt holds prompt × vocabulary floats (and activations of that length) at once.
+        var prompt = promptIds.ToArray();
+        for (var start = 0; start < prompt.Length; start += PrefillChunk)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            generator.AppendTokens(prompt.AsSpan(start, Math.Min(PrefillChunk, prompt.Length - start)));
+        }
         for (var produced = 0; produced < sampling.MaxTokens && !generator.IsDone(); produced++)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -104,7 +115,13 @@ public sealed class GenaiEngine : IGenerationEngine
 
     private static Model Open(string folder)
     {
-        try { return new Model(folder); }
+        try
+        {
+            // The usable CPUs, as the other commands' default: genai would otherwise take the folder's settings.
+            using var config = new Config(folder);
+            config.Overlay(RuntimeSettings.Default.GenaiConfigOverlay());
+            return new Model(config);
+        }
         catch (OnnxRuntimeGenAIException e)
         {
             throw new InvalidModelException($"{folder}: onnxruntime-genai cannot load it: {e.Message}");

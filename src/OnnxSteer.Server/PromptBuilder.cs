@@ -27,9 +27,16 @@ internal sealed class PromptBuilder(ITokenizer tokenizer, Func<string, string>? 
         try { text = chatTemplate(json); }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            throw ApiError.Bad($"the model's chat template refused these messages: {e.Message}", "messages");
+            // genai's message repeats the whole template for each frame of its error: its first line says what failed.
+            throw ApiError.Bad($"the model's chat template refused these messages: {LogText.Escape(FirstLine(e.Message), 300)}", "messages");
         }
         return Tokenizer.EncodeToIds(text, addBos: false);
+    }
+
+    private static string FirstLine(string text)
+    {
+        var end = text.IndexOfAny(['\r', '\n']);
+        return end < 0 ? text : text[..end];
     }
 
     /// <summary>Whether <paramref name="modelFolder"/>'s tokenizer_config.json has a chat template.</summary>

@@ -26,7 +26,7 @@ public sealed partial class SteeredModels : IDisposable
     public static partial Regex NamePattern();
 
     /// <summary>Patches (or adopts) each of <paramref name="profiles"/> (name → path) for <paramref name="baseModel"/>.</summary>
-    public static SteeredModels Prepare(string baseModel, IReadOnlyDictionary<string, string> profiles, Action<string>? log = null)
+    public static SteeredModels Prepare(string baseModel, IReadOnlyDictionary<string, string> profiles, Action<string>? log = null, bool force = false)
     {
         var folders = new Dictionary<string, string>(StringComparer.Ordinal);
         DirectoryInfo? temp = null;
@@ -39,12 +39,13 @@ public sealed partial class SteeredModels : IDisposable
                 if (Directory.Exists(path))
                 {
                     folders[name] = Path.GetFullPath(path);
+                    log?.Invoke($"profile '{name}': {path} (a patched model folder, used as it is)");
                     continue;
                 }
                 if (!File.Exists(path)) throw new InvalidInputException($"{path}: no such profile file or model folder");
-                temp ??= Directory.CreateTempSubdirectory("onnxsteer-serve-");
+                temp ??= ServeTempFolders.Create("profiles");
                 var output = Path.Combine(temp.FullName, name);
-                Steerer.Patch(baseModel, path, output, new PatchSettings { Switchable = true });
+                Steerer.Patch(baseModel, path, output, new PatchSettings { Switchable = true, Force = force });
                 log?.Invoke($"profile '{name}': {path} patched (switchable) for {baseModel}");
                 folders[name] = output;
             }

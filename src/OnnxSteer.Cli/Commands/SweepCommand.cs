@@ -14,6 +14,10 @@ namespace OnnxSteer.Cli.Commands;
 /// </summary>
 public sealed class SweepCommand : ICliCommand
 {
+    /// <summary>What a sweep writes into its folder (each refused when there, unless --force).</summary>
+    private static readonly string[] SweepFiles =
+        [SweepReport.JsonFile, SweepReport.HeatmapFile, SweepReport.HeatmapPngFile, SweepReport.ChosenProfileFile, SweepReport.TestItemsFile];
+
     public Command Build()
     {
         var model = new Argument<string>("MODEL") { Description = "The unsteered ONNX model: a folder holding model.onnx (or the file genai_config.json names) and tokenizer.json, or a .onnx file. It is never modified and no steered copy is written." };
@@ -28,7 +32,9 @@ public sealed class SweepCommand : ICliCommand
         var mode = new Option<string?>("--mode") { Description = "generate: greedy, exact match (as the AUSteer authors). loglik: each choice scored by summed log-probability (acc). Default: generate, or loglik for --task pairs.", HelpName = "generate|loglik" };
         mode.AcceptOnlyFromAmong("generate", "loglik");
         var sites = new Option<string?>("--sites") { Description = "Site kinds to select from, comma-separated (attn, mlp, mlp-out). Default: the profile's selection.", HelpName = "KINDS" };
-        var outDir = new Option<string>("--out-dir") { Description = "Folder for sweep.json, heatmap.svg and heatmap.png (accuracy and fluency per setting), chosen-profile.json (loadable by 'onnxsteer patch') and test-items.jsonl.", DefaultValueFactory = _ => "sweep-out", HelpName = "DIR" };
+        var outDir = new Option<string>("--output", "-o") { Description = "Folder for sweep.json, heatmap.svg and heatmap.png (accuracy and fluency per setting), chosen-profile.json (loadable by 'onnxsteer patch') and test-items.jsonl.", DefaultValueFactory = _ => "sweep-out", HelpName = "DIR" };
+        var outDirOld = OldNames.For(outDir, "--out-dir");
+        var force = OutputChecks.ForceOption();
         var maxDrop = new Option<double?>("--max-fluency-drop") { Description = "Fluency guard for the choice: skip settings whose mean log-likelihood per token on the neutral texts is more than D nats below the vanilla model's (default: report fluency only).", HelpName = "D" };
         var fluency = new Option<string?>("--fluency") { Description = "Neutral texts for the fluency guard, one per line (default: 20 built-in short stories).", HelpName = "FILE" };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "tokenizer.json or its folder (default: MODEL's folder).", HelpName = "PATH" };
@@ -39,13 +45,14 @@ public sealed class SweepCommand : ICliCommand
             "Tune k and alpha honestly: evaluate every (k, alpha) steered in memory on a validation slice, choose the best on validation only, " +
             "then evaluate it once on a disjoint test slice beside the vanilla model (McNemar). Writes sweep.json, heatmap.svg, heatmap.png and chosen-profile.json.");
         command.Arguments.Add(model);
-        foreach (var o in new Option[] { profile, task, data, k, alpha, val, test, offset, mode, sites, outDir, maxDrop, fluency, tokenizer, quiet })
+        foreach (var o in new Option[] { profile, task, data, k, alpha, val, test, offset, mode, sites, outDir, maxDrop, fluency, tokenizer, quiet, force, outDirOld })
             command.Options.Add(o);
         runtime.AddTo(command);
         command.SetAction(parse => CommandRunner.Run(parse, () =>
         {
             var taskValue = TaskTemplates.ParseTask(parse.GetValue(task)!);
-            OutputChecks.ReportFolder(parse.GetValue(outDir)!);
+            var dir = OldNames.Value(parse, outDir, outDirOld)!;
+            OutputChecks.ReportFolder(dir, SweepFiles, parse.GetValue(force));
             var (texts, textsName) = NeutralTexts.LoadOrDefault(parse.GetValue(fluency));
             var request = new SweepRequest
             {
@@ -66,7 +73,6 @@ public sealed class SweepCommand : ICliCommand
                 TokenizerPath = parse.GetValue(tokenizer),
                 Runtime = runtime.Read(parse),
             };
-            var dir = parse.GetValue(outDir)!;
             var isQuiet = parse.GetValue(quiet);
 
             using var cancel = new CancellationTokenSource();
@@ -135,11 +141,24 @@ internal static class TerminalProgress
 
     /// <summary>
     /// Runs <paramref name="work"/>, which reports (description, done, total) through the action it is given; a bar
-    /// shows them when <see cref="Enabled"/> and not <paramref name="quiet"/>.
+    /// shows them when <see cref="Enabled"/> and not <paramref name="quiet"/>; otherwise (unless quiet) plain lines.
     /// </summary>
     public static T Run<T>(bool quiet, string label, Func<Action<string, int, int>, T> work)
     {
-        if (quiet || Console.Value is not { } console) return work((_, _, _) => { });
+        if (quiet) return work((_, _, _) => { });
+        if (Console.Value is not { } console)
+        {
+            // Not a terminal (a pipe, a log, NO_COLOR): a plain line on stderr at most every 10 seconds and at the end,
+            // so a long run is never silent.
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            TimeSpan? last = null;
+            return work((stage, done, total) =>
+            {
+                if (done < total && last is { } l && clock.Elapsed - l < TimeSpan.FromSeconds(10)) return;
+                last = clock.Elapsed;
+                System.Console.Error.WriteLine($"{label}: {stage}");
+            });
+        }
         T result = default!;
         console.Progress()
             .AutoClear(false)

@@ -1,5 +1,6 @@
 using Microsoft.ML.OnnxRuntimeGenAI;
 using OnnxSteer.Generation;
+using OnnxSteer.Runtime;
 
 namespace OnnxSteer.Cli.Hosts;
 
@@ -31,9 +32,11 @@ internal sealed class GenaiEngine : IDisposable
 
     /// <summary>
     /// Opens a model folder, or the folder of a .onnx file; genai needs its genai_config.json and runs the file it names.
+    /// Its decoder session gets <paramref name="runtime"/>'s intra-op threads (the usable CPUs by default), laid over
+    /// the folder's config in memory; the file is not changed.
     /// </summary>
     /// <exception cref="OnnxSteerException">No genai_config.json (exit 3), or genai refused the model (exit 4, its message).</exception>
-    public static GenaiEngine Open(string modelDirOrFile)
+    public static GenaiEngine Open(string modelDirOrFile, RuntimeSettings? runtime = null)
     {
         var folder = Directory.Exists(modelDirOrFile) ? modelDirOrFile : Path.GetDirectoryName(Path.GetFullPath(modelDirOrFile))!;
         var config = GenaiConfigFile.TryRead(folder)
@@ -41,7 +44,15 @@ internal sealed class GenaiEngine : IDisposable
         if (File.Exists(modelDirOrFile) && !string.Equals(Path.GetFileName(modelDirOrFile), config.ModelFileName ?? "model.onnx", StringComparison.Ordinal))
             throw new CommandLineException($"{modelDirOrFile}: {GenaiConfigFile.FileName} beside it names {config.ModelFileName ?? "model.onnx"}; onnxruntime-genai runs that file",
                 ExitCodes.InvalidInput);
-        return new GenaiEngine(Wrap(() => new Model(folder), folder), folder, config);
+        return new GenaiEngine(Wrap(() => OpenModel(folder, runtime ?? RuntimeSettings.Default), folder), folder, config);
+    }
+
+    /// <summary>genai's model for <paramref name="folder"/>, its config overlaid with the runtime settings' threads.</summary>
+    internal static Model OpenModel(string folder, RuntimeSettings runtime)
+    {
+        using var config = new Config(folder);
+        config.Overlay(runtime.GenaiConfigOverlay());
+        return new Model(config);
     }
 
     /// <summary>

@@ -149,6 +149,36 @@ public sealed class GraphEditor
     }
 
     /// <summary>
+    /// Keeps only what computing <paramref name="values"/> needs: the nodes that produce them, directly or through other
+    /// kept nodes (subgraph reads included), and the initializers and graph inputs those nodes read. Every other node,
+    /// initializer and graph input goes, so a runtime neither computes nor loads it. Returns the number of nodes removed.
+    /// </summary>
+    internal int KeepOnlyWhatComputes(IEnumerable<string> values)
+    {
+        var read = new HashSet<string>(StringComparer.Ordinal);
+        var kept = new HashSet<NodeProto>(ReferenceEqualityComparer.Instance);
+        var pending = new Stack<string>(values);
+        while (pending.Count > 0)
+        {
+            var value = pending.Pop();
+            if (value.Length == 0 || !read.Add(value)) continue;
+            if (Index.Producer(value) is not { } producer || !kept.Add(producer)) continue;
+            foreach (var input in producer.Input.Concat(Subgraphs.ImplicitInputs(producer))) pending.Push(input);
+        }
+        var before = Graph.Node.Count;
+        var survivors = Graph.Node.Where(kept.Contains).ToList();
+        if (survivors.Count < before)
+        {
+            foreach (var node in Graph.Node.Where(n => !kept.Contains(n)).ToList()) Index.NodeRemoved(node);
+            Graph.Node.Clear();
+            Graph.Node.Add(survivors);
+        }
+        foreach (var tensor in Graph.Initializer.Where(t => !read.Contains(t.Name)).Select(t => t.Name).ToList()) RemoveInitializer(tensor);
+        foreach (var input in Graph.Input.Where(i => !read.Contains(i.Name)).Select(i => i.Name).ToList()) RemoveGraphInput(input);
+        return before - survivors.Count;
+    }
+
+    /// <summary>
     /// The producer of <paramref name="value"/> writes <paramref name="newName"/> instead; readers keep reading
     /// <paramref name="value"/>, which nothing produces until a node that writes it is added. Returns the producer.
     /// </summary>

@@ -106,9 +106,16 @@ internal sealed class Llama2cCheckpoint : ILlamaWeights
     /// </summary>
     public static byte[] ToLlama2cBytes(ILlamaWeights weights)
     {
-        var c = weights.Config;
         using var memory = new MemoryStream();
-        using var writer = new BinaryWriter(memory);
+        Write(weights, memory);
+        return memory.ToArray();
+    }
+
+    /// <summary>As <see cref="ToLlama2cBytes"/>, streamed to <paramref name="output"/> one matrix at a time (large models).</summary>
+    public static void Write(ILlamaWeights weights, Stream output)
+    {
+        var c = weights.Config;
+        using var writer = new BinaryWriter(output, System.Text.Encoding.UTF8, leaveOpen: true);
         foreach (var v in new[] { c.Dim, c.HiddenDim, c.Layers, c.Heads, c.KvHeads, -c.VocabSize, c.MaxSequenceLength }) writer.Write(v);
         void Matrix(LlamaTensor t, int layer, bool transpose)
         {
@@ -133,7 +140,6 @@ internal sealed class Llama2cCheckpoint : ILlamaWeights
         for (long i = 0; i < (long)c.MaxSequenceLength * c.HeadSize; i++) writer.Write(0f); // legacy freq_cis, unused
         Matrix(LlamaTensor.LmHead, 0, transpose: true);
         writer.Flush();
-        return memory.ToArray();
     }
 
     private static long ExpectedFloats(LlamaConfig c, bool shared)

@@ -31,7 +31,7 @@ internal static class ProbeRun
         var bytes = (long)texts.Texts.Count * sites.Sum(s => (long)s.Width) * sizeof(float);
         var available = settings.MemoryAvailable ?? MemoryEstimate.Available();
         settings.Runtime.Notice?.Invoke(
-            $"probes: {texts.Texts.Count} texts × {sites.Sum(s => s.Width)} values (one pooled row per site) ≈ {bytes / 1e6:0.#} MB kept until the fit");
+            $"memory: probes keep {texts.Texts.Count} texts × {sites.Sum(s => s.Width)} values (one pooled row per site) ≈ {bytes / 1e6:0.#} MB until the fit");
         if (available is { } a && bytes > a / 2 && !settings.IgnoreMemoryEstimate)
             throw new OnnxSteerException(
                 $"{model.DisplayName}: the probe rows need about {bytes / 1e9:0.0} GB, more than half of the {a / 1e9:0.0} GB available; " +

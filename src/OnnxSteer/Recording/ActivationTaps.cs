@@ -12,8 +12,9 @@ namespace OnnxSteer.Recording;
 /// <c>Reshape(site, [-1, width]) → Gather(rows, axis 0) → Cast(float)</c>, where <see cref="RowsInput"/> is a new
 /// int64 [batch] input holding, for sequence b, the flat row b·T + (length_b − 1); with <see cref="TapPooling.Mean"/>,
 /// <c>MatMul(pool, Cast(Reshape(site)))</c> gives each sequence's mean over its real tokens instead (DSAS probes are
-/// fitted on token means). The original outputs are dropped,
-/// so the runtime prunes what only they needed (e.g. the LM head). The source model is never modified.
+/// fitted on token means). The original outputs are dropped and
+/// the graph is cut to what the taps read: no LM head, no final norm, no layer after the last tapped site, and none of
+/// their weights (ONNX Runtime keeps and runs a node whose output nothing reads). The source model is never modified.
 /// </summary>
 internal sealed class ActivationTaps
 {
@@ -86,6 +87,7 @@ internal sealed class ActivationTaps
             editor.AddGraphOutput(TensorInfo(output, TensorProto.Types.DataType.Float, RowShape(site)));
             outputs.Add(output);
         }
+        editor.KeepOnlyWhatComputes(outputs);
         return new ActivationTaps(proto, sites, outputs);
     }
 

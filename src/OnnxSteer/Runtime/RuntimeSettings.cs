@@ -21,8 +21,28 @@ public sealed record RuntimeSettings
     /// <summary>CUDA device ordinal.</summary>
     public int DeviceId { get; init; }
 
-    /// <summary>Intra-op threads; 0 = ONNX Runtime's default.</summary>
+    /// <summary>Intra-op threads; 0 = the CPUs this process may use (affinity mask and cgroup CPU quota).</summary>
     public int Threads { get; init; }
+
+    /// <summary>The intra-op threads sessions get: <see cref="Threads"/>, or the usable CPUs when it is 0.</summary>
+    internal int IntraOpThreads => Threads > 0 ? Threads : UsableCpus.ForThisProcess;
+
+    /// <summary>
+    /// A genai_config.json overlay giving onnxruntime-genai's decoder session <see cref="IntraOpThreads"/> threads (genai
+    /// otherwise takes them from the folder's config, where exports rarely set any, and ONNX Runtime's own default then
+    /// used one thread on a 2-vCPU VM).
+    /// </summary>
+    internal string GenaiConfigOverlay()
+    {
+        CheckThreads();
+        var threads = IntraOpThreads.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return "{\"model\":{\"decoder\":{\"session_options\":{\"intra_op_num_threads\":" + threads + "}}}}";
+    }
+
+    private void CheckThreads()
+    {
+        if (Threads < 0) throw new InvalidParameterException("threads", $"{Param("threads")} {Threads}: must be 0 (default) or more");
+    }
 
     /// <summary>Graph optimisation level for sessions.</summary>
     public GraphOptimizationLevel OptimizationLevel { get; init; } = GraphOptimizationLevel.ORT_ENABLE_ALL;
@@ -30,7 +50,7 @@ public sealed record RuntimeSettings
     /// <summary>Receives one-line notices (e.g. auto falling back to CPU); null drops them.</summary>
     public Action<ErrorText>? Notice { get; init; }
 
-    /// <summary>Defaults: CPU, ORT's default threads, the NuGet library.</summary>
+    /// <summary>Defaults: CPU, one thread per usable CPU, the NuGet library.</summary>
     public static RuntimeSettings Default { get; } = new();
 
     /// <summary>Loads the library (if not yet loaded) and creates session options for these settings.</summary>
@@ -40,14 +60,14 @@ public sealed record RuntimeSettings
     internal SessionOptions CreateSessionOptions(out ExecutionDevice device)
     {
         if (DeviceId < 0) throw new InvalidParameterException("deviceId", $"{Param("deviceId")} {DeviceId}: must be 0 or more");
-        if (Threads < 0) throw new InvalidParameterException("threads", $"{Param("threads")} {Threads}: must be 0 (default) or more");
+        CheckThreads();
         OrtLibrary.Configure(LibraryPath);
         OrtLibrary.EnsureLoaded();
         var options = new SessionOptions();
         try
         {
             options.LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR;
-            if (Threads > 0) options.IntraOpNumThreads = Threads;
+            options.IntraOpNumThreads = IntraOpThreads;
             options.GraphOptimizationLevel = OptimizationLevel;
             device = ExecutionProviders.Apply(options, Device, DeviceId, Notice);
             return options;

@@ -26,7 +26,7 @@ internal static class SweepGrid
     /// </summary>
     public static IReadOnlyList<double> ParseAlpha(string text) =>
         Items(text, "alphas").Select(s => double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var a) && double.IsFinite(a)
-            ? a : throw new InvalidParameterException("alphas", $"{Param("alphas")}: '{s}' is not a finite number")).Distinct().Order().ToList();
+            ? a : throw new InvalidParameterException("alphas", $"{Param("alphas")} {s}: must be a finite number")).Distinct().Order().ToList();
 
     /// <summary>Every (k, alpha), k ascending, then alpha ascending: the order settings are evaluated and reported in.</summary>
     public static IReadOnlyList<SweepSetting> Settings(IReadOnlyList<int> ks, IReadOnlyList<double> alphas) =>

@@ -75,7 +75,10 @@ public class ActivationTapsTests
         Assert.Equal(["onnxsteer_tap/mlp.0/last"], taps.OutputNames);
         Assert.Equal(["onnxsteer_tap/mlp.0/last"], taps.Model.Graph.Output.Select(o => o.Name));
         Assert.Contains(taps.Model.Graph.Input, i => i.Name == ActivationTaps.RowsInput);
-        var nodes = taps.Model.Graph.Node.Skip(2).ToList();
+        // The projection that only fed the dropped output is pruned: the graph computes what the tap reads, no more.
+        Assert.Equal(["act"], taps.Model.Graph.Node.Take(1).Select(n => n.Name));
+        Assert.DoesNotContain(taps.Model.Graph.Node, n => n.Name == "down");
+        var nodes = taps.Model.Graph.Node.Skip(1).ToList();
         Assert.Equal(["Reshape", "Gather", "Cast"], nodes.Select(n => n.OpType));
         Assert.Equal("h", nodes[0].Input[0]);
         Assert.Equal(ActivationTaps.RowsInput, nodes[1].Input[1]);
@@ -102,10 +105,12 @@ public class ActivationTapsTests
         const int tokens = 3;
         var x = OrtHarness.Random(tokens * TinyDecoder.Hidden, seed: 4);
         using var xValue = OrtHarness.Tensor(x, [1, tokens, TinyDecoder.Hidden], d.ElementType);
-        using var cond = OrtValue.CreateTensorValueFromMemory(new[] { true }, [1]);
         using var rows = OrtValue.CreateTensorValueFromMemory(new[] { (long)tokens - 1 }, [1]);
+        // The If (and its cond input) feeds no tap, so the pruned graph has neither.
+        Assert.DoesNotContain(taps.Model.Graph.Node, n => n.OpType == "If");
+        Assert.DoesNotContain(taps.Model.Graph.Input, i => i.Name == "cond");
         var tapped = OrtHarness.Run(taps.Model, null,
-            new Dictionary<string, OrtValue> { ["x"] = xValue, ["cond"] = cond, [ActivationTaps.RowsInput] = rows }, taps.OutputNames, d.ElementType);
+            new Dictionary<string, OrtValue> { ["x"] = xValue, [ActivationTaps.RowsInput] = rows }, taps.OutputNames, d.ElementType);
         var full = OrtHarness.Run(d.Proto, null, new Dictionary<string, OrtValue> { ["x"] = xValue }, [TinyDecoder.MlpValue], d.ElementType);
         Assert.Equal(full[TinyDecoder.MlpValue][^site.Width..], tapped[taps.OutputNames[0]]);
 

@@ -77,6 +77,13 @@ public sealed class ServeFixture : IAsyncLifetime
         }
     }
 
+    /// <summary>
+    /// The text of <see cref="SequentialGreedy"/>'s answer as it continues the prompt (decode(prompt + answer) minus
+    /// decode(prompt): the first token's leading space kept), what the server's text must equal.
+    /// </summary>
+    public string SequentialGreedyText(string prompt, SteeringChoice steering, int maxTokens) =>
+        TextStreamer.Continuation(Tokenizer, Tokenizer.EncodeToIds(prompt), SequentialGreedy(prompt, steering, maxTokens));
+
     public async Task DisposeAsync()
     {
         Http?.Dispose();
