@@ -7,7 +7,7 @@ namespace OnnxSteer.Server;
 public sealed class ApiError(int status, string message, string? param = null, string? code = null, string type = "invalid_request_error")
     : Exception(message)
 {
-    /// <summary>HTTP status (400 bad input, 401 missing or wrong API key, 404 unknown route).</summary>
+    /// <summary>HTTP status (400 bad input, 401 missing or wrong API key, 404 unknown route, 429/503 busy; see docs/serve.md).</summary>
     public int Status { get; } = status;
 
     /// <summary>The request field at fault, when there is one.</summary>
@@ -18,6 +18,15 @@ public sealed class ApiError(int status, string message, string? param = null, s
 
     /// <summary>OpenAI's error type.</summary>
     public string Type { get; } = type;
+
+    /// <summary>Seconds a client should wait before retrying (the <c>Retry-After</c> header of 429 and 503).</summary>
+    public int? RetryAfterSeconds { get; init; }
+
+    /// <summary>Headers the status requires (<c>Allow</c> of a 405, <c>WWW-Authenticate</c> of a 401).</summary>
+    public IReadOnlyDictionary<string, string> Headers { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Whether the connection must close after the answer (the rest of the request is not read).</summary>
+    public bool CloseConnection { get; init; }
 
     /// <summary>400 for field <paramref name="param"/>.</summary>
     public static ApiError Bad(string message, string? param = null, string? code = null) => new(400, message, param, code);

@@ -28,6 +28,9 @@ public sealed record ServeOptions
     /// <summary>Request limits.</summary>
     public ServeLimits Limits { get; init; } = new();
 
+    /// <summary>Concurrent generations, the queue and the per-request deadline.</summary>
+    public AdmissionLimits Admission { get; init; } = new();
+
     /// <summary>How long in-flight requests may run on after a stop signal before they are cut.</summary>
     public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
@@ -36,4 +39,7 @@ public sealed record ServeOptions
 
     /// <summary>Where log lines go (one line per request); null = stderr.</summary>
     public Action<string>? Log { get; init; }
+
+    /// <summary>Apply a profile recorded on another model (fingerprint or dtype differ) with a warning, as patch's force.</summary>
+    public bool Force { get; init; }
 }

@@ -23,7 +23,7 @@ namespace OnnxSteer.Server;
 /// <c>steering</c> field. Start with <see cref="StartAsync"/>; dispose (or a stop signal) stops it, letting in-flight
 /// requests finish within <see cref="ServeOptions.ShutdownTimeout"/>.
 /// </summary>
-public sealed class SteeringServer : IAsyncDisposable
+public sealed partial class SteeringServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly SteeringRouter _router;
@@ -34,6 +34,10 @@ public sealed class SteeringServer : IAsyncDisposable
     private readonly int _contextLength;
     private readonly IReadOnlyList<string> _profileNames;
     private readonly HashSet<int> _eos;
+    private readonly RequestGuard _guard;
+    private readonly ShutdownCoordinator _shutdown = new();
+    private readonly AdmissionGate _gate;
+    private readonly int _maxPromptChars;
 
     /// <summary>The model id clients name.</summary>
     public string ModelId { get; }
@@ -52,28 +56,48 @@ public sealed class SteeringServer : IAsyncDisposable
         _models = models;
         _prompts = prompts;
         _options = options;
-        _log = options.Log ?? (line => Console.Error.WriteLine(line));
+        var log = options.Log ?? (line => Console.Error.WriteLine(line));
+        _log = line => log(WithRequestId(line));
         ModelId = modelId;
         _contextLength = config.ContextLength ?? int.MaxValue;
         _eos = EosIds(config, prompts.Tokenizer);
         _profileNames = options.Profiles.Keys.OrderBy(k => k, StringComparer.Ordinal).ToList();
+        _guard = new RequestGuard(options.ApiKey);
+        _gate = new AdmissionGate(options.Admission.MaxConcurrent ?? DefaultMaxConcurrent(config),
+            options.Admission.MaxQueue, options.Admission.QueueTimeout);
+        _maxPromptChars = PromptBudget.MaxPromptChars(prompts.Tokenizer, _contextLength);
     }
+
+    /// <summary>Generations that run at once (<see cref="AdmissionLimits.MaxConcurrent"/>, or the default from cores and memory).</summary>
+    public int MaxConcurrent => _gate.MaxConcurrent;
+
+    private static int DefaultMaxConcurrent(GenaiConfigFile config) =>
+        AdmissionGate.DefaultMaxConcurrent(Environment.ProcessorCount, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes, PromptBudget.BytesPerGeneration(config));
 
     /// <summary>Loads the model and profiles, patches what needs patching, and starts listening.</summary>
     public static async Task<SteeringServer> StartAsync(ServeOptions options, CancellationToken cancellationToken = default)
     {
         var log = options.Log ?? (line => Console.Error.WriteLine(line));
         var address = ParseHost(options.Host);
-        if (!IPAddress.IsLoopback(address) && string.IsNullOrEmpty(options.ApiKey))
+        if (!RequestGuard.IsLoopback(address) && string.IsNullOrEmpty(options.ApiKey))
             throw new InvalidParameterException("host", $"{Param("host")} {options.Host}: listening beyond loopback needs an API key ({Param("apiKey")} or ${ApiKeyVariable})");
         if (!Directory.Exists(options.Model) || GenaiConfigFile.TryRead(options.Model) is not { } config)
             throw new InvalidModelException($"{options.Model}: serve needs a model folder with a genai_config.json (e.g. from onnxsteer import)");
+        foreach (var stale in ServeTempFolders.SweepStale()) log($"onnxsteer serve: removed {stale}, left by a server that is gone");
 
-        var models = SteeredModels.Prepare(options.Model, options.Profiles, log);
+        // The port first: "address in use" before minutes of patching, and held while the profiles are patched.
+        var reservation = PortReservation.Take(address, options.Port);
+        SteeredModels models;
+        try { models = SteeredModels.Prepare(options.Model, options.Profiles, log, options.Force); }
+        catch
+        {
+            reservation.Dispose();
+            throw;
+        }
         SteeringRouter? router = null;
         try
         {
-            var genai = new GenaiEngine(options.Model, models.Folders);
+            var genai = new GenaiEngine(options.Model, models.Folders, composed: models.Composed);
             router = new SteeringRouter([genai]);
             var tokenizer = TokenizerLoader.Load(options.Tokenizer ?? options.Model);
             var prompts = new PromptBuilder(tokenizer, PromptBuilder.FolderHasChatTemplate(options.Model) ? genai.CreateChatTemplate() : null);
@@ -81,32 +105,52 @@ public sealed class SteeringServer : IAsyncDisposable
 
             var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = "onnxsteer", ContentRootPath = AppContext.BaseDirectory });
             builder.Logging.ClearProviders(); // the server writes its own one line per request
-            builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.ShutdownTimeout);
+            // Kestrel waits longer than the drain deadline: the cut streams still get their error event and [DONE].
+            builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.ShutdownTimeout + CutGrace);
             builder.Services.Configure<ConsoleLifetimeOptions>(c => c.SuppressStatusMessages = true);
             if (!options.HandleSignals) builder.Services.AddSingleton<IHostLifetime, EmbeddedLifetime>();
             builder.WebHost.ConfigureKestrel(k =>
             {
-                k.Listen(address, options.Port);
-                k.Limits.MaxRequestBodySize = null; // the server reads bodies itself, up to its own limit, to answer 400
+                k.Listen(address, reservation.Port, listen => listen.Use(KestrelRefusals.Wrap));
+                k.Limits.MaxRequestBodySize = options.Limits.MaxBodyBytes; // past it Kestrel stops reading: 413, and the connection closes
                 k.AddServerHeader = false;
             });
             var app = builder.Build();
             var server = new SteeringServer(app, router, models, prompts, options, modelId, config);
             server.Map(app);
+            ReserveThreads(server.MaxConcurrent);
+            app.Lifetime.ApplicationStopping.Register(() => server._shutdown.BeginStop(options.ShutdownTimeout));
+            reservation.Dispose();
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
             var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
             server.BaseAddress = new Uri(bound.EndsWith('/') ? bound : bound + "/");
             var steering = server._profileNames.Count == 0 ? "no profiles" : "profiles " + string.Join(", ", server._profileNames);
-            log($"onnxsteer serve: {modelId} ({steering}) listening on {server.BaseAddress}");
+            log($"onnxsteer serve: {modelId} ({steering}; {server.MaxConcurrent} at once, {options.Admission.MaxQueue} queued) listening on {server.BaseAddress}");
             return server;
         }
         catch
         {
+            reservation.Dispose();
             router?.Dispose();
             models.Dispose();
             throw;
         }
     }
+
+    /// <summary>
+    /// Each running generation blocks a thread-pool thread for the length of a step (a long prefill: seconds), and the
+    /// pool adds threads slowly: without room beyond them, Kestrel's own work (accepting, reading bodies, writing
+    /// chunks) waits behind the generators.
+    /// </summary>
+    private static void ReserveThreads(int generations)
+    {
+        ThreadPool.GetMinThreads(out var workers, out var io);
+        var wanted = generations + 2 * Environment.ProcessorCount;
+        if (workers < wanted) ThreadPool.SetMinThreads(wanted, io);
+    }
+
+    /// <summary>How long, past the drain deadline, cut streams have to write their last events before Kestrel drops them.</summary>
+    private static readonly TimeSpan CutGrace = TimeSpan.FromSeconds(5);
 
     /// <summary>The environment variable that supplies the API key when --api-key is not given.</summary>
     public const string ApiKeyVariable = "ONNXSTEER_API_KEY";
@@ -124,48 +168,25 @@ public sealed class SteeringServer : IAsyncDisposable
     private static IPAddress ParseHost(string host)
     {
         if (string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase)) return IPAddress.Loopback;
-        return IPAddress.TryParse(host, out var ip) ? ip : throw new InvalidParameterException("host", $"{Param("host")} {host}: give an IP address (or localhost)");
+        if (!IPAddress.TryParse(host, out var ip)) throw new InvalidParameterException("host", $"{Param("host")} {host}: give an IP address (or localhost)");
+        // An IPv4-mapped IPv6 address (::ffff:127.0.0.1) is the IPv4 address: listen there.
+        return ip.IsIPv4MappedToIPv6 ? ip.MapToIPv4() : ip;
     }
 
     private void Map(WebApplication app)
     {
         app.Use(async (context, next) =>
         {
-            var clock = Stopwatch.StartNew();
-            try
-            {
-                Authorize(context.Request);
-                await next(context).ConfigureAwait(false);
-            }
-            catch (ApiError e)
-            {
-                _log($"onnxsteer serve: {e.Status} {context.Request.Method} {context.Request.Path}: {e.Message}");
-                if (!context.Response.HasStarted) await WriteError(context.Response, e).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
-            {
-                _log($"onnxsteer serve: {context.Request.Method} {context.Request.Path}: cut after {clock.ElapsedMilliseconds} ms (client gone or server stopping)");
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                _log($"onnxsteer serve: 500 {context.Request.Method} {context.Request.Path}: {e.GetType().Name}: {e.Message}");
-                if (!context.Response.HasStarted)
-                    await WriteError(context.Response, new ApiError(500, $"generation failed: {e.Message}", type: "server_error")).ConfigureAwait(false);
-            }
+            using var request = BeginRequest(context);
+            try { await next(context).ConfigureAwait(false); }
+            finally { EndRequest(context); }
         });
+        app.Use(new ErrorObjects(_log, _guard).InvokeAsync);
         app.MapGet("/v1/models", ListModels);
+        MapOperations(app);
         app.MapPost("/v1/completions", context => Complete(context, ApiKind.Completion));
         app.MapPost("/v1/chat/completions", context => Complete(context, ApiKind.Chat));
-        app.MapFallback(context => throw new ApiError(404, $"no route {context.Request.Method} {context.Request.Path}", code: "unknown_route"));
-    }
-
-    private void Authorize(HttpRequest request)
-    {
-        if (string.IsNullOrEmpty(_options.ApiKey)) return;
-        var header = request.Headers.Authorization.ToString();
-        var given = header.StartsWith("Bearer ", StringComparison.Ordinal) ? header["Bearer ".Length..] : "";
-        if (!CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(given), Encoding.UTF8.GetBytes(_options.ApiKey)))
-            throw new ApiError(401, "missing or incorrect API key (Authorization: Bearer KEY)", code: "invalid_api_key");
+        app.MapFallback(ErrorObjects.NoRoute);
     }
 
     private async Task ListModels(HttpContext context)
@@ -192,29 +213,54 @@ public sealed class SteeringServer : IAsyncDisposable
         var clock = Stopwatch.StartNew();
         var body = await ReadBody(context.Request).ConfigureAwait(false);
         var request = ApiRequest.Parse(body, kind, _options.Limits);
+        if (IsScored(request)) { await CompleteScored(context, request, clock).ConfigureAwait(false); return; }
         var steering = ResolveSteering(request);
+        NoteSteering(context, steering);
+        CheckPromptLength(request);
         var promptIds = _prompts.Build(request);
         var sampling = Sampling(request, promptIds.Count);
         var engine = _router.For(steering);
         var exchange = new Exchange(request, steering, engine.Name, promptIds.Count);
 
-        var streamer = new TextStreamer(_prompts.Tokenizer);
+        // The lease keeps the models alive until this generator is gone; the slot bounds generations at once.
+        using var generation = _shutdown.Enter();
+        using var cut = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _shutdown.Cut);
+        using var slot = await Admit(context, cut.Token).ConfigureAwait(false);
+        cut.CancelAfter(_options.Admission.RequestTimeout);
+
+        // The prompt's ids are the streamer's context: the text is decode(prompt + answer) minus decode(prompt), so the
+        // first generated token keeps its leading space.
+        var streamer = new TextStreamer(_prompts.Tokenizer, promptIds);
         var stops = new StopMatcher(request.Stop);
         var eos = _eos;
         var ids = new List<int>();
         var finish = "length";
-        var ct = context.RequestAborted;
+        var ct = cut.Token;
         if (request.Stream) await StartStream(context.Response, exchange).ConfigureAwait(false);
-        await foreach (var id in Run(engine, promptIds, steering, sampling, ct).ConfigureAwait(false))
+        try
         {
-            ids.Add(id);
-            if (eos.Contains(id)) { finish = "stop"; break; }
-            var piece = stops.Push(streamer.Push(id));
-            if (request.Stream && piece.Length > 0) await WriteChunk(context.Response, exchange, piece, null, ct).ConfigureAwait(false);
-            if (stops.Stopped) { finish = "stop"; break; }
+            await foreach (var id in Run(engine, promptIds, steering, sampling, ct).ConfigureAwait(false))
+            {
+                if (ids.Count == 0) NoteFirstToken(context, steering);
+                ids.Add(id);
+                if (eos.Contains(id)) { finish = "stop"; break; }
+                var piece = stops.Push(streamer.Push(id));
+                if (request.Stream && piece.Length > 0) await WriteChunk(context.Response, exchange, piece, null, ct).ConfigureAwait(false);
+                if (stops.Stopped) { finish = "stop"; break; }
+            }
+        }
+        catch (OperationCanceledException) when (!context.RequestAborted.IsCancellationRequested)
+        {
+            // Cut by the server (stopping, or past the request's deadline), not by the client: say so.
+            var error = ApiErrors.Cut(_shutdown.Cut.IsCancellationRequested, ids.Count, _options.Admission.RequestTimeout);
+            if (!request.Stream) throw error;
+            await EndStreamWithError(context.Response, error).ConfigureAwait(false);
+            _log($"onnxsteer serve: {error.Status} POST {LogText.Escape(context.Request.Path)} (stream): {error.Message}");
+            return;
         }
         var tail = stops.Flush();
         exchange.CompletionTokens = ids.Count;
+        NoteTokens(steering, promptIds.Count, ids.Count);
         if (request.Stream)
         {
             if (tail.Length > 0) await WriteChunk(context.Response, exchange, tail, null, ct).ConfigureAwait(false);
@@ -226,14 +272,45 @@ public sealed class SteeringServer : IAsyncDisposable
         {
             await WriteCompletion(context.Response, exchange, stops.Text, finish, ids).ConfigureAwait(false);
         }
-        _log($"onnxsteer serve: 200 POST {context.Request.Path} steering={Describe(steering)} engine={engine.Name} " +
+        _log($"onnxsteer serve: 200 POST {LogText.Escape(context.Request.Path)} steering={Describe(steering)} engine={engine.Name} " +
              $"tokens={promptIds.Count}+{ids.Count} finish={finish} {clock.ElapsedMilliseconds} ms");
+    }
+
+    /// <summary>A generation slot, or 429/503; a stop signal while queued is a 503 too.</summary>
+    private async Task<IDisposable> Admit(HttpContext context, CancellationToken ct)
+    {
+        try { return await _gate.EnterAsync(ct).ConfigureAwait(false); }
+        catch (OperationCanceledException) when (!context.RequestAborted.IsCancellationRequested) { throw ApiErrors.Stopping(); }
+    }
+
+    /// <summary>A prompt whose text is longer than any prompt that fits the context is refused before it is tokenized.</summary>
+    private void CheckPromptLength(ApiRequest request)
+    {
+        // Each completion prompt is its own sequence (token-id prompts are checked against the context once encoded).
+        long chars = request.Kind == ApiKind.Chat ? request.Messages.Sum(m => (long)m.Content.Length) : request.Prompts.Max(p => (long)(p.Text?.Length ?? 0));
+        if (chars > _maxPromptChars)
+            throw ApiError.Bad($"the prompt has {chars} characters, more than fit the model's context of {_contextLength} tokens",
+                request.Kind == ApiKind.Chat ? "messages" : "prompt", "context_length_exceeded");
+    }
+
+    /// <summary>The end of a stream the server cut: an error event (as OpenAI sends one) and [DONE].</summary>
+    private static async Task EndStreamWithError(HttpResponse response, ApiError error)
+    {
+        using var patience = new CancellationTokenSource(CutGrace);
+        try
+        {
+            await WriteEvent(response, w => ErrorObjects.WriteBody(w, error), patience.Token).ConfigureAwait(false);
+            await response.WriteAsync("data: [DONE]\n\n", patience.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException) { } // the client is gone
     }
 
     /// <summary>The engine's tokens, each step on the thread pool so requests interleave.</summary>
     private static async IAsyncEnumerable<int> Run(IGenerationEngine engine, IReadOnlyList<int> promptIds, SteeringChoice steering,
         SamplingSettings sampling, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
     {
+        // Not cancelled by ct once started: a step that has begun runs to its end, so the generator is never disposed
+        // (nor its model freed) under a running step.
         var enumerator = engine.Generate(promptIds, steering, sampling, ct).GetEnumerator();
         try
         {
@@ -254,19 +331,22 @@ public sealed class SteeringServer : IAsyncDisposable
         var colon = request.Model.IndexOf(':');
         var baseId = colon < 0 ? request.Model : request.Model[..colon];
         if (!string.Equals(baseId, ModelId, StringComparison.Ordinal))
-            throw ApiError.Bad($"model '{request.Model}': this server serves '{ModelId}' (see /v1/models)", "model", "model_not_found");
+            throw ApiError.Bad($"model '{LogText.Escape(request.Model)}': this server serves '{ModelId}' (see /v1/models)", "model", "model_not_found");
         var steering = request.Steering;
         if (colon >= 0)
         {
             var named = request.Model[(colon + 1)..];
+            if (steering.Steps is not null)
+                throw ApiError.Bad($"model '{request.Model}' names profile '{named}' and steering composes several: name them in steering only", "model");
             if (steering.Profile is null) steering = new SteeringChoice(named, 1f);
             else if (steering.Profile != named)
-                throw ApiError.Bad($"model '{request.Model}' names profile '{named}' but steering.profile is '{steering.Profile}'", "steering.profile");
+                throw ApiError.Bad($"model '{LogText.Escape(request.Model)}' names profile '{LogText.Escape(named)}' but steering.profile is '{LogText.Escape(steering.Profile)}'", "steering.profile");
         }
-        if (steering.Profile is { } p && !_options.Profiles.ContainsKey(p))
-            throw ApiError.Bad($"unknown profile '{p}'; this server has {(_profileNames.Count == 0 ? "none" : string.Join(", ", _profileNames))}",
-                "steering.profile", "profile_not_found");
-        return steering;
+        foreach (var p in steering.ProfileNames)
+            if (!_options.Profiles.ContainsKey(p))
+                throw ApiError.Bad($"unknown profile '{LogText.Escape(p)}'; this server has {(_profileNames.Count == 0 ? "none" : string.Join(", ", _profileNames))}",
+                    "steering.profile", "profile_not_found");
+        return ComposedOrder(steering);
     }
 
     private SamplingSettings Sampling(ApiRequest request, int promptTokens)
@@ -287,19 +367,28 @@ public sealed class SteeringServer : IAsyncDisposable
     private async Task<byte[]> ReadBody(HttpRequest request)
     {
         var limit = _options.Limits.MaxBodyBytes;
-        if (request.ContentLength > limit) throw ApiError.Bad($"the body is {request.ContentLength} bytes; this server takes at most {limit}", code: "body_too_large");
+        if (request.ContentLength > limit) throw ApiErrors.TooLarge(limit);
         var buffer = new MemoryStream();
         var chunk = new byte[16384];
         int read;
-        while ((read = await request.Body.ReadAsync(chunk, request.HttpContext.RequestAborted).ConfigureAwait(false)) > 0)
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(request.HttpContext.RequestAborted);
+        deadline.CancelAfter(_options.Admission.BodyTimeout);
+        try
         {
-            if (buffer.Length + read > limit) throw ApiError.Bad($"the body exceeds {limit} bytes, the most this server takes", code: "body_too_large");
-            buffer.Write(chunk, 0, read);
+            while ((read = await request.Body.ReadAsync(chunk, deadline.Token).ConfigureAwait(false)) > 0)
+            {
+                if (buffer.Length + read > limit) throw ApiErrors.TooLarge(limit);
+                buffer.Write(chunk, 0, read);
+            }
+        }
+        catch (OperationCanceledException) when (!request.HttpContext.RequestAborted.IsCancellationRequested)
+        {
+            throw ApiErrors.BodyTimeout(_options.Admission.BodyTimeout);
         }
         return buffer.ToArray();
     }
 
-    private static string Describe(SteeringChoice s) => s.Profile is null ? "none" : $"{s.Profile}@{s.Strength.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
+    private static string Describe(SteeringChoice s) => s.Label;
 
     /// <summary>What one request is answered with, besides the text.</summary>
     private sealed class Exchange(ApiRequest request, SteeringChoice steering, string engine, int promptTokens)
@@ -327,7 +416,8 @@ public sealed class SteeringServer : IAsyncDisposable
     private static void WriteSteering(Utf8JsonWriter w, Exchange x)
     {
         w.WriteStartObject("steering");
-        if (x.Steering.Profile is { } p)
+        if (x.Steering.Steps is not null) WriteSteps(w, x.Steering);
+        else if (x.Steering.Profile is { } p)
         {
             w.WriteString("profile", p);
             w.WriteNumber("strength", x.Steering.Strength);
@@ -427,7 +517,7 @@ public sealed class SteeringServer : IAsyncDisposable
     {
         var buffer = new MemoryStream();
         buffer.Write("data: "u8);
-        using (var w = new Utf8JsonWriter(buffer))
+        using (var w = new Utf8JsonWriter(buffer, ErrorObjects.JsonOptions))
         {
             w.WriteStartObject();
             body(w);
@@ -441,7 +531,7 @@ public sealed class SteeringServer : IAsyncDisposable
     private static async Task WriteJson(HttpResponse response, int status, Action<Utf8JsonWriter> body)
     {
         var buffer = new MemoryStream();
-        using (var w = new Utf8JsonWriter(buffer))
+        using (var w = new Utf8JsonWriter(buffer, ErrorObjects.JsonOptions))
         {
             w.WriteStartObject();
             body(w);
@@ -452,26 +542,28 @@ public sealed class SteeringServer : IAsyncDisposable
         await response.Body.WriteAsync(buffer.GetBuffer().AsMemory(0, (int)buffer.Length)).ConfigureAwait(false);
     }
 
-    private static Task WriteError(HttpResponse response, ApiError e) =>
-        WriteJson(response, e.Status, w =>
-        {
-            w.WriteStartObject("error");
-            w.WriteString("message", e.Message);
-            w.WriteString("type", e.Type);
-            if (e.Param is null) w.WriteNull("param"); else w.WriteString("param", e.Param);
-            if (e.Code is null) w.WriteNull("code"); else w.WriteString("code", e.Code);
-            w.WriteEndObject();
-        });
-
     /// <summary>Stops listening, lets in-flight requests finish (up to the shutdown timeout), then frees the models.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         try { await _app.StopAsync().ConfigureAwait(false); }
         finally
         {
             await _app.DisposeAsync().ConfigureAwait(false);
-            _router.Dispose();
-            _models.Dispose();
+            // Kestrel may have given up on handlers still running a step: the models go only after the last generator.
+            if (await _shutdown.CloseAsync(GeneratorPatience).ConfigureAwait(false))
+            {
+                _router.Dispose();
+                _models.Dispose();
+            }
+            else _log($"onnxsteer serve: {_shutdown.Active} generators did not stop; their models are left to the process's exit");
+            _gate.Dispose();
+            _shutdown.Dispose();
         }
     }
+
+    private int _disposed;
+
+    /// <summary>How long disposal waits for generators after cutting them (each stops at its next step).</summary>
+    private static readonly TimeSpan GeneratorPatience = TimeSpan.FromSeconds(60);
 }

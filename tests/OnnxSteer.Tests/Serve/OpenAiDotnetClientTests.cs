@@ -22,7 +22,7 @@ public sealed class OpenAiDotnetClientTests(ServeFixture f)
     private ChatClient Client(string? model = null) => new(model ?? f.ModelId, new ApiKeyCredential("unused"),
         new OpenAIClientOptions { Endpoint = new Uri(f.Server.BaseAddress, "v1") });
 
-    private string Expected(SteeringChoice steering, int maxTokens) => f.Tokenizer.Decode(f.SequentialGreedy(Prompt, steering, maxTokens));
+    private string Expected(SteeringChoice steering, int maxTokens) => f.SequentialGreedyText(Prompt, steering, maxTokens);
 
     [SharedFact]
     public async Task A_vanilla_chat_completion_is_the_greedy_continuation()

@@ -21,7 +21,7 @@ public sealed class OpenAiNodeClientTests(ServeFixture f, ITestOutputHelper outp
     private static string Package => Path.Combine(SharedData.RepoRoot, ".cache", "npm", "openai", "node_modules", "openai");
     private static string Script => Path.Combine(SharedData.RepoRoot, "tests", "openai-js", "client.mjs");
 
-    private string Expected(SteeringChoice s) => f.Tokenizer.Decode(f.SequentialGreedy(Prompt, s, 12));
+    private string Expected(SteeringChoice s) => f.SequentialGreedyText(Prompt, s, 12);
 
     [SharedFact]
     public async Task The_npm_openai_client_gets_vanilla_steered_streamed_and_error_answers()

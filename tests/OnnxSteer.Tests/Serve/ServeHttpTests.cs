@@ -86,7 +86,8 @@ public sealed class ServeHttpTests(ServeFixture f)
         var (status, json) = await Post("v1/completions", Body(f.ModelId, Prompt, 12, "happy", 0.5f).ToJsonString());
         Assert.Equal(HttpStatusCode.OK, status);
         var ids = Ids(json);
-        Assert.Equal(f.Tokenizer.Decode(ids), json["choices"]![0]!["text"]!.GetValue<string>());
+        var promptIds = f.Tokenizer.EncodeToIds(Prompt);
+        Assert.Equal(f.Tokenizer.Decode(promptIds.Concat(ids))[f.Tokenizer.Decode(promptIds).Length..], json["choices"]![0]!["text"]!.GetValue<string>());
         Assert.Equal(f.Tokenizer.EncodeToIds(Prompt).Count, json["usage"]!["prompt_tokens"]!.GetValue<int>());
         Assert.Equal(ids.Length, json["usage"]!["completion_tokens"]!.GetValue<int>());
         Assert.Equal(ids.Length == 12 ? "length" : "stop", json["choices"]![0]!["finish_reason"]!.GetValue<string>());
@@ -167,13 +168,6 @@ public sealed class ServeHttpTests(ServeFixture f)
     {
         body = body.Replace("MODEL", f.ModelId);
         await AssertRejected(path, body, param);
-    }
-
-    [SharedFact]
-    public async Task An_oversize_body_is_a_400_too()
-    {
-        var body = Body(f.ModelId, new string('a', 100_000), 4).ToJsonString();
-        await AssertRejected("v1/completions", body, null);
     }
 
     private async Task AssertRejected(string path, string body, string? param)
