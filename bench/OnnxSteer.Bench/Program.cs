@@ -16,8 +16,8 @@ namespace OnnxSteer.Bench;
 /// providers [MODEL_FILE]                                   ORT version, providers, and the device a session gets (bench/gpu)
 /// gpu-check TOKENS_JSONL NAME=DIR[@STRENGTH]... --report F   CPU vs --device: max |Δlogit| and greedy tokens (bench/gpu)
 /// b2, b3 and gpu-check take --device cpu|cuda|auto (default cpu): the device the measured sessions run on.
-/// dsas WORK OUT_DIR                                         DSAS fronts on stories260K: uniform vs dynamic (docs/dynamic.md)
-/// dsas-plot CSV SVG                                         redraw the DSAS figure from its CSV
+/// dsas WORK OUT_DIR                                         DSAS fronts on stories260K: uniform vs gated, per probe recipe (docs/dynamic.md)
+/// dsas-plot CSV OUT_DIR                                     redraw the DSAS charts (PNG) from its CSV
 /// b4 TOKENIZER_JSON TEXT                                     one timed encode pass; prints JSON (B4)
 /// b4-report RUNS_JSONL TOKENIZER_JSON --report F            summarise alternating runs of both implementations
 /// b4-text OUT                                                write the mixed text for B4 from ../shared/data

@@ -28,8 +28,8 @@ public static class ErrorReporter
         ["maxTokens"] = "--max-tokens", ["prompt"] = "--prompt", ["promptIds"] = "--prompt", ["format"] = "--format", ["vocab"] = "--vocab",
         ["style"] = "--style", ["dtype"] = "--dtype", ["output"] = "-o",
         ["force"] = "--force", ["fold"] = "--fold", ["switchable"] = "--switchable", ["dynamic"] = "--dynamic",
-        ["probes"] = "--probes", ["batchSize"] = "--batch-size", ["resume"] = "--resume",
-        ["ignoreMemoryEstimate"] = "--ignore-memory-estimate", ["probeThreshold"] = "--probe-threshold", ["replace"] = "--replace", ["stack"] = "--stack",
+        ["probes"] = "--probes", ["probeData"] = "--probe-data", ["probeNeutral"] = "--probe-neutral", ["probePca"] = "--probe-pca", ["probePooling"] = "--probe-pooling", ["batchSize"] = "--batch-size", ["resume"] = "--resume",
+        ["ignoreMemoryEstimate"] = "--ignore-memory-estimate", ["probeThreshold"] = "--probe-threshold", ["gatesFrom"] = "--gates-from", ["replace"] = "--replace", ["stack"] = "--stack",
         ["json"] = "--json", ["host"] = "--host", ["port"] = "--port", ["apiKey"] = "--api-key", ["profiles"] = "--profile",
         ["methods"] = "--methods", ["caaAlphas"] = "--caa-alpha",
     };

@@ -43,6 +43,9 @@ public sealed record PatchSettings
     public bool Dynamic { get; init; }
     /// <summary>With <see cref="Dynamic"/>: sites whose probe's held-out accuracy is below this stay unsteered.</summary>
     public double ProbeThreshold { get; init; } = PatchOptions.DefaultProbeThreshold;
+    /// <summary>With <see cref="Dynamic"/>: the profile file whose probes gate the steering (default: the steering
+    /// profile's own). Lets the same gates scale a GGUF control vector or a CAA profile, which carry none.</summary>
+    public string? GatesFrom { get; init; }
     /// <summary>What to do when the model is already steered: refuse, remove that steering first, or add to it.</summary>
     public ExistingSteering Existing { get; init; } = ExistingSteering.Refuse;
     /// <summary>Re-select this many units from the profile's counts; null = the profile's selection.</summary>
@@ -58,7 +61,7 @@ public sealed record PatchSettings
 
     internal PlanRequest Request => new(K, Alpha, Sites, Force);
 
-    internal PatchOptions Options => new(Fold, Existing, Switchable, Dynamic, ProbeThreshold);
+    internal PatchOptions Options => new(Fold, Existing, Switchable, Dynamic, ProbeThreshold, GatesFrom);
 }
 
 /// <summary>

@@ -45,6 +45,12 @@ public sealed class PatchCommand : ICliCommand
             DefaultValueFactory = _ => PatchOptions.DefaultProbeThreshold,
             HelpName = "ACC",
         };
+        var gatesFrom = new Option<string?>("--gates-from")
+        {
+            Description = "With --dynamic: gate with the probes of this profile (written with 'profile --probes' on the same model) instead of " +
+                          "PROFILE's own, so the same gates scale a GGUF control vector, a caa profile or a stacked step.",
+            HelpName = "PROFILE",
+        };
         var replace = new Option<bool>("--replace") { Description = "The model is already steered: remove that steering first." };
         var stack = new Option<bool>("--stack") { Description = "The model is already steered: add this steering on top of it." };
         var force = new Option<bool>("--force")
@@ -59,7 +65,7 @@ public sealed class PatchCommand : ICliCommand
             "done in its metadata; 'onnxsteer unpatch' undoes it.");
         command.Arguments.Add(model);
         command.Arguments.Add(profile);
-        foreach (var o in new Option[] { output, k, alpha, sites, fold, switchable, dynamic, probeThreshold, replace, stack, force }) command.Options.Add(o);
+        foreach (var o in new Option[] { output, k, alpha, sites, fold, switchable, dynamic, probeThreshold, gatesFrom, replace, stack, force }) command.Options.Add(o);
         command.SetAction(parse => CommandRunner.Run(parse, () =>
         {
             if (parse.GetValue(replace) && parse.GetValue(stack))
@@ -70,7 +76,7 @@ public sealed class PatchCommand : ICliCommand
             OutputChecks.SteeredModel(parse.GetValue(output)!, parse.GetValue(model)!, parse.GetValue(force));
             var settings = new PatchSettings
             {
-                Fold = parse.GetValue(fold), Switchable = parse.GetValue(switchable), Dynamic = parse.GetValue(dynamic), ProbeThreshold = threshold,
+                Fold = parse.GetValue(fold), Switchable = parse.GetValue(switchable), Dynamic = parse.GetValue(dynamic), ProbeThreshold = threshold, GatesFrom = parse.GetValue(gatesFrom),
                 Existing = parse.GetValue(replace) ? ExistingSteering.Replace : parse.GetValue(stack) ? ExistingSteering.Stack : ExistingSteering.Refuse,
                 K = parse.GetValue(k), Alpha = parse.GetValue(alpha), Sites = ParseSites(parse.GetValue(sites)), Force = parse.GetValue(force),
                 Notice = ErrorReporter.Notice,

@@ -37,7 +37,7 @@ public sealed class ProfileCommand : ICliCommand
         var batch = new Option<int>("--batch-size") { Description = "Sequences per run; a pair's two sequences go together.", DefaultValueFactory = _ => 8, HelpName = "B" };
         var shard = new Option<string?>("--shard") { Description = "Process only shard i of n (0-based; pairs j with j mod n = i). 'onnxsteer merge' of all shards equals the unsharded profile. i may be env:VAR, read from an environment variable such as SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX (docs/scale.md).", HelpName = "i/n" };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Save the exact counts so far to OUTPUT.checkpoint (atomically) after every N pairs (whole batches); 0 = only by time.", HelpName = "N" };
-        var checkpointMinutes = new Option<double?>("--checkpoint-minutes") { Description = $"Also save the checkpoint when this many minutes passed since the last one; 0 = only by pairs. Default: {DefaultCheckpointMinutes}, none with --probes (a checkpoint does not keep the rows the probe fit needs).", HelpName = "M" };
+        var checkpointMinutes = new Option<double>("--checkpoint-minutes") { Description = "Also save the checkpoint when this many minutes passed since the last one; 0 = only by pairs.", DefaultValueFactory = _ => 10, HelpName = "M" };
         var ignoreMemory = new Option<bool>("--ignore-memory-estimate") { Description = "Go on even when the memory estimate (printed before the weights are read) exceeds the memory available; by default such a run is refused." };
         var resume = new Option<bool>("--resume") { Description = "Continue from OUTPUT.checkpoint when it exists (same model, pairs, shard and --batch-size); the result is byte-identical to an uninterrupted run. Without a checkpoint, start from the first pair." };
         var maxTokens = new Option<int?>("--context") { Description = "Context length: the longest sequence in tokens; longer prompts lose tokens from the left (the answer is kept). Default: genai_config.json's context_length, else 512.", HelpName = "N" };
@@ -46,10 +46,15 @@ public sealed class ProfileCommand : ICliCommand
         var skipBad = new Option<bool>("--skip-bad") { Description = "Skip bad records (malformed, missing fields, answer longer than the context) and report how many, instead of stopping at the first." };
         var probes = new Option<bool>("--probes")
         {
-            Description = "Also fit, per site, a logistic probe on the last-token activation that predicts the negative answer " +
-                          "(DSAS; for 'patch --dynamic'), and report each probe's accuracy on held-out pairs (every 5th). " +
-                          "Keeps all rows in memory until the fit; 'merge' drops probes (a fit does not add up over shards).",
+            Description = "Also fit, per site, a logistic probe of the undesired behaviour for 'patch --dynamic' (DSAS, docs/dynamic.md), " +
+                          "in a pass of its own over the probe texts after the counts, and report each probe's accuracy on held-out texts (every 5th of each class). " +
+                          "Texts: --probe-data, or the pairs' negative texts against --probe-neutral, or else the pairs' negative against their positive texts. " +
+                          "'merge' drops probes (a fit does not add up over shards).",
         };
+        var probeData = new Option<string?>("--probe-data") { Description = "With --probes: the probe texts, JSON Lines {\"text\", \"label\": \"undesired\"|\"neutral\"}.", HelpName = "FILE" };
+        var probeNeutral = new Option<string?>("--probe-neutral") { Description = "With --probes: neutral control texts (JSON Lines {\"text\"}), fitted against the pairs' negative texts (prompt + negative answer).", HelpName = "FILE" };
+        var probePooling = new Option<string>("--probe-pooling") { Description = "With --probes: each text's row is the mean of its tokens' activations (DSAS) or its last token's; auto: mean with --probe-data/--probe-neutral, last with the pairs alone (each measured best, docs/dynamic.md).", DefaultValueFactory = _ => "auto", HelpName = "auto|mean|last" };
+        var probePca = new Option<int?>("--probe-pca") { Description = "With --probes: fit on this many principal components of the standardized activations; folded into the gate's weights (still one MatMul).", HelpName = "N" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress output." };
         var output = new Option<string>("--output", "-o") { Description = "Where to write profile.json (atomically: an interrupted run leaves no file).", Required = true };
         var runtime = new RuntimeOptions();
@@ -59,7 +64,7 @@ public sealed class ProfileCommand : ICliCommand
             "Record last-token activations at every steering site on contrastive pairs, count activation momenta exactly, " +
             "select the top units (AUSteer) and write profile.json.");
         command.Arguments.Add(model);
-        foreach (var o in new Option[] { pairs, task, data, limit, skip, sites, jointly, method, k, alpha, seed, layers, tieBreak, direction, check, batch, shard, maxTokens, tokenizer, skipBad, probes, checkpointEvery, checkpointMinutes, resume, ignoreMemory, quiet, output, force, limitOld, skipOld, maxTokensOld })
+        foreach (var o in new Option[] { pairs, task, data, limit, skip, sites, jointly, method, k, alpha, seed, layers, tieBreak, direction, check, batch, shard, maxTokens, tokenizer, skipBad, probes, probeData, probeNeutral, probePooling, probePca, checkpointEvery, checkpointMinutes, resume, ignoreMemory, quiet, output, force, limitOld, skipOld, maxTokensOld })
             command.Options.Add(o);
         runtime.AddTo(command);
         command.SetAction(parse => CommandRunner.Run(parse, () =>
@@ -67,9 +72,19 @@ public sealed class ProfileCommand : ICliCommand
             // Usage errors first, before any file is read.
             var shardSpec = parse.GetValue(shard) is { } s ? ShardSpec.FromArgument(s) : ShardSpec.All;
             var outPath = parse.GetValue(output)!;
-            // The timer is a default nobody asked for: with --probes, which cannot be checkpointed, it plans nothing.
-            var minutes = parse.GetValue(checkpointMinutes) ?? (parse.GetValue(probes) ? 0 : DefaultCheckpointMinutes);
-            var checkpoint = CheckpointOptionsFrom(parse.GetValue(checkpointEvery), minutes, parse.GetValue(resume), outPath);
+            var checkpoint = CheckpointOptionsFrom(parse.GetValue(checkpointEvery), parse.GetValue(checkpointMinutes), parse.GetValue(resume), outPath);
+            var pooling = parse.GetValue(probePooling) switch
+            {
+                "auto" => ProbePooling.Auto,
+                "mean" => ProbePooling.Mean,
+                "last" => ProbePooling.LastToken,
+                var other => throw new CommandLineException($"--probe-pooling {other}: expected auto, mean or last", ExitCodes.Usage),
+            };
+            if (parse.GetValue(probePca) is < 1) throw new CommandLineException($"--probe-pca {parse.GetValue(probePca)}: must be at least 1", ExitCodes.Usage);
+            if (!parse.GetValue(probes) && (parse.GetValue(probeData) ?? parse.GetValue(probeNeutral)) is not null)
+                throw new CommandLineException("profile: --probe-data and --probe-neutral need --probes", ExitCodes.Usage);
+            if (parse.GetValue(probeData) is not null && parse.GetValue(probeNeutral) is not null)
+                throw new CommandLineException("profile: --probe-data and --probe-neutral are alternatives; give one", ExitCodes.Usage);
             var methodValue = SelectionText.ParseMethod(parse.GetValue(method)!);
             var kinds = SelectionText.ParseSites(parse.GetValue(sites)!);
             var layerList = parse.GetValue(layers) is { } l ? SelectionText.ParseLayers(l) : null;
@@ -111,6 +126,10 @@ public sealed class ProfileCommand : ICliCommand
                 MaxTokens = OldNames.Value(parse, maxTokens, maxTokensOld),
                 SkipBad = parse.GetValue(skipBad),
                 Probes = parse.GetValue(probes),
+                ProbeData = parse.GetValue(probeData),
+                ProbeNeutral = parse.GetValue(probeNeutral),
+                ProbePooling = pooling,
+                ProbePca = parse.GetValue(probePca),
                 // -q: no progress and no memory estimate line; warnings (a device fallback) still show.
                 Runtime = parse.GetValue(quiet) ? runtime.Read(parse) with { Notice = n => { if (!n.ToString().StartsWith("memory:", StringComparison.Ordinal)) ErrorReporter.Notice(n); } } : runtime.Read(parse),
                 Checkpoint = checkpoint,
@@ -157,9 +176,6 @@ public sealed class ProfileCommand : ICliCommand
         }));
         return command;
     }
-
-    /// <summary>Minutes between checkpoints when --checkpoint-minutes is not given.</summary>
-    private const double DefaultCheckpointMinutes = 10;
 
     /// <summary>Checkpoint settings from the options; null when neither pairs nor minutes ask for one and there is no resume.</summary>
     private static CheckpointOptions? CheckpointOptionsFrom(int everyPairs, double minutes, bool resume, string output)

@@ -38,7 +38,12 @@ internal static class GateTrace
 
     /// <summary>Runs <paramref name="ids"/> through the model at <paramref name="modelDirOrFile"/> and returns its gates.</summary>
     /// <exception cref="InvalidModelException">The model carries no dynamic steering.</exception>
-    public static GateValues Run(string modelDirOrFile, IReadOnlyList<int> ids, RuntimeSettings? settings = null)
+    public static GateValues Run(string modelDirOrFile, IReadOnlyList<int> ids, RuntimeSettings? settings = null) =>
+        RunEach(modelDirOrFile, [ids], settings)[0];
+
+    /// <summary>The gates of each of <paramref name="texts"/>, one run each, all in one session.</summary>
+    /// <exception cref="InvalidModelException">The model carries no dynamic steering.</exception>
+    public static IReadOnlyList<GateValues> RunEach(string modelDirOrFile, IReadOnlyList<IReadOnlyList<int>> texts, RuntimeSettings? settings = null)
     {
         var (config, file, model, gated) = Gated(modelDirOrFile);
 
@@ -59,16 +64,22 @@ internal static class GateTrace
 
         var session = (settings ?? RuntimeSettings.Default).OpenSession(proto.ToByteArray(), model.BaseDirectory);
         using var decoder = new DecoderModel(session, DecoderLayout.Detect(session, config, file), config, ownsSession: true);
-        using var inputs = decoder.CreateInputs(ids);
-        using var results = session.RunNamed(inputs.Names, inputs.Values, outputs);
-        var gates = new float[gated.Count][];
-        for (var s = 0; s < gated.Count; s++)
+        var sites = gated.Select(e => e.Site).ToList();
+        var all = new List<GateValues>(texts.Count);
+        foreach (var ids in texts)
         {
-            var data = results[s].GetTensorDataAsSpan<float>();
-            if (data.Length != ids.Count)
-                throw new InvalidModelException($"{file}: the gate of {gated[s].Site} has {data.Length} values for {ids.Count} positions");
-            gates[s] = data.ToArray();
+            using var inputs = decoder.CreateInputs(ids);
+            using var results = session.RunNamed(inputs.Names, inputs.Values, outputs);
+            var gates = new float[gated.Count][];
+            for (var s = 0; s < gated.Count; s++)
+            {
+                var data = results[s].GetTensorDataAsSpan<float>();
+                if (data.Length != ids.Count)
+                    throw new InvalidModelException($"{file}: the gate of {gated[s].Site} has {data.Length} values for {ids.Count} positions");
+                gates[s] = data.ToArray();
+            }
+            all.Add(new GateValues(sites, gates));
         }
-        return new GateValues(gated.Select(e => e.Site).ToList(), gates);
+        return all;
     }
 }

@@ -23,14 +23,21 @@ public enum ExistingSteering
 /// every position (see <see cref="DynamicGate"/>); needs a profile with probes. Cannot be combined with <paramref name="Fold"/>.</param>
 /// <param name="ProbeThreshold">With <paramref name="Dynamic"/>: sites whose probe's held-out accuracy is below this are
 /// left unsteered.</param>
+/// <param name="GatesFrom">With <paramref name="Dynamic"/>: a profile file whose probes gate the steering, instead of the
+/// steering profile's own (so the same gates scale a CAA profile, a GGUF control vector or a stacked step).</param>
 /// <exception cref="InvalidParameterException"><paramref name="Fold"/> with <paramref name="Switchable"/> or
 /// <paramref name="Dynamic"/>: checked here, where the options are made, so every caller gets the same typed error
 /// before any model is read.</exception>
 internal sealed record PatchOptions(bool Fold = false, ExistingSteering Existing = ExistingSteering.Refuse, bool Switchable = false,
-    bool Dynamic = false, double ProbeThreshold = PatchOptions.DefaultProbeThreshold)
+    bool Dynamic = false, double ProbeThreshold = PatchOptions.DefaultProbeThreshold, string? GatesFrom = null)
 {
     /// <inheritdoc cref="PatchOptions"/>
     public bool Fold { get; init; } = Contradiction(Fold, Switchable, Dynamic) is { } e ? throw e : Fold;
+
+    /// <inheritdoc cref="PatchOptions"/>
+    public string? GatesFrom { get; init; } = GatesFrom is not null && !Dynamic
+        ? throw new InvalidParameterException("gatesFrom", $"{Param("gatesFrom")} needs {Param("dynamic")}: its probes gate a dynamic patch")
+        : GatesFrom;
 
     /// <summary>
     /// The error for options that cannot go together (a fold with switchable or dynamic steering), or null. The

@@ -2,7 +2,9 @@ using Google.Protobuf;
 using Onnx;
 using OnnxSteer.Graph;
 using OnnxSteer.ModelFiles;
+using OnnxSteer.Profiles;
 using OnnxSteer.Sites;
+using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.Patching;
 
@@ -99,7 +101,8 @@ internal sealed class ProfilePatcher
         foreach (var w in warnings) notice?.Invoke($"warning: {w}");
         if (options.Dynamic)
         {
-            (plan, var dropped) = DynamicGate.Attach(plan, profile, options.ProbeThreshold, profileName);
+            var (gates, gatesName) = options.GatesFrom is { } path ? (GatesProfile(path, clean, sites, options), path) : (profile, profileName);
+            (plan, var dropped) = DynamicGate.Attach(plan, gates, options.ProbeThreshold, gatesName);
             foreach (var n in dropped) notice?.Invoke("note: " + n);
         }
 
@@ -118,6 +121,17 @@ internal sealed class ProfilePatcher
         var result = GraphPatcher.Apply(target, plan, options);
         foreach (var n in result.Notes) notice?.Invoke("note: " + n);
         return new PatchedModel(Model, result, plan, warnings);
+    }
+
+    /// <summary>The profile of <see cref="PatchOptions.GatesFrom"/>: its probes must have been fitted on this model.</summary>
+    private static SteeringProfile GatesProfile(string path, OnnxModel clean, IReadOnlyList<SteeringSite> sites, PatchOptions options)
+    {
+        var gates = SteeringProfile.Load(path);
+        if (gates.Probes is null)
+            throw new InvalidProfileException($"{path}: the profile has no probes; profile with {Param("probes")} to fit them ({Param("gatesFrom")} needs them)");
+        if (gates.ModelFingerprint != ModelFingerprint.Compute(clean, sites))
+            throw new InvalidProfileException($"{path}: its probes were fitted on another model (the fingerprints differ); gates must read the activations of the model they steer");
+        return gates;
     }
 
     /// <summary>

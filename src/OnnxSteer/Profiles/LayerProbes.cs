@@ -4,35 +4,55 @@ namespace OnnxSteer.Profiles;
 
 /// <summary>
 /// Per-site logistic probes fitted by <c>profile --probes</c> (DSAS, arXiv 2512.03661): each predicts, from one site's
-/// activation at one token, the probability that the text is heading for the undesired (negative) answer. A dynamic
-/// patch computes it in the graph at every position and scales that site's steering by it. An optional field of the
-/// profile: profiles without it load as before.
+/// activation at one token, the probability of the undesired behaviour. A dynamic patch computes it in the graph at
+/// every position and scales that site's steering by it. An optional field of the profile: profiles without it load as
+/// before. Two recipes: the paper's (undesired texts against a neutral control set, each text's activations averaged
+/// over its tokens) and the older one (a pair's negative against its positive text, at the last token).
 /// </summary>
 public sealed class ProbeSet
 {
-    /// <summary>What the probes read: the site's own activation (the value the steering acts on) at the last token.</summary>
+    /// <summary>What the probes were fitted on: the site's own activation (the value the steering acts on) at the last
+    /// token (<see cref="LastTokenSiteActivation"/>) or averaged over each text's tokens (<see cref="MeanTokenSiteActivation"/>).
+    /// The gate reads it at every token either way.</summary>
     [JsonPropertyOrder(0)] public string Activation { get; set; } = LastTokenSiteActivation;
 
-    /// <summary>The class the probe's probability is for: always <c>negative</c> (the answer steering moves away from).</summary>
+    /// <summary>The class the probe's probability is for: <c>negative</c> (a pair's negative answer, against its positive
+    /// one) or <c>undesired</c> (undesired texts, against neutral ones).</summary>
     [JsonPropertyOrder(1)] public string Predicts { get; set; } = "negative";
 
+    /// <summary>Where the texts came from, e.g. <c>pairs' negative texts vs neutral.jsonl</c>; null in older profiles (the pairs).</summary>
+    [JsonPropertyOrder(2)] public string? Data { get; set; }
+
     /// <summary>L2 penalty on the weights of the standardized features (mean log-loss + l2/2·|w|²).</summary>
-    [JsonPropertyOrder(2)] public double L2 { get; set; }
+    [JsonPropertyOrder(3)] public double L2 { get; set; }
 
-    /// <summary>Pair j (0-based, within the profiled shard) is held out from the fit when j mod HeldOutEvery = HeldOutEvery − 1.</summary>
-    [JsonPropertyOrder(3)] public int HeldOutEvery { get; set; }
+    /// <summary>Principal components of the standardized features the probe was fitted on (folded back into the weights); null = all features.</summary>
+    [JsonPropertyOrder(4)] public int? Pca { get; set; }
 
-    /// <summary>Pairs the probes were fitted on.</summary>
-    [JsonPropertyOrder(4)] public int TrainPairs { get; set; }
+    /// <summary>Text j of each class (0-based, in order) is held out from the fit when j mod HeldOutEvery = HeldOutEvery − 1
+    /// (for texts from pairs: pair j, both its texts).</summary>
+    [JsonPropertyOrder(5)] public int HeldOutEvery { get; set; }
 
-    /// <summary>Pairs the accuracy was measured on (never used in the fit).</summary>
-    [JsonPropertyOrder(5)] public int HeldOutPairs { get; set; }
+    /// <summary>Pairs the probes were fitted on (texts from pairs only; else 0).</summary>
+    [JsonPropertyOrder(6)] public int TrainPairs { get; set; }
+
+    /// <summary>Pairs the accuracy was measured on (never used in the fit; texts from pairs only, else 0).</summary>
+    [JsonPropertyOrder(7)] public int HeldOutPairs { get; set; }
+
+    /// <summary>Texts the probes were fitted on (both classes); null in older profiles (2 × <see cref="TrainPairs"/>).</summary>
+    [JsonPropertyOrder(8)] public int? TrainTexts { get; set; }
+
+    /// <summary>Texts the accuracy was measured on; null in older profiles (2 × <see cref="HeldOutPairs"/>).</summary>
+    [JsonPropertyOrder(9)] public int? HeldOutTexts { get; set; }
 
     /// <summary>One probe per recorded site, in the profile's site order.</summary>
-    [JsonPropertyOrder(6)] public List<LayerProbe> Sites { get; set; } = [];
+    [JsonPropertyOrder(10)] public List<LayerProbe> Sites { get; set; } = [];
 
-    /// <summary>The only activation choice this version writes.</summary>
+    /// <summary>Fitted on each text's last-token activation.</summary>
     public const string LastTokenSiteActivation = "site-last-token";
+
+    /// <summary>Fitted on each text's activations averaged over its tokens (DSAS).</summary>
+    public const string MeanTokenSiteActivation = "site-token-mean";
 
     /// <summary>The probe of site <paramref name="id"/>, or null.</summary>
     public LayerProbe? Of(string id) => Sites.FirstOrDefault(p => p.Site == id);
@@ -53,6 +73,6 @@ public sealed class LayerProbe
     [JsonPropertyOrder(3)] public double Bias { get; set; }
     /// <summary>Fraction of training sequences classified correctly.</summary>
     [JsonPropertyOrder(4)] public double TrainAccuracy { get; set; }
-    /// <summary>Fraction of held-out sequences (both answers of each held-out pair) classified correctly.</summary>
+    /// <summary>Fraction of held-out texts (for pairs: both answers of each held-out pair) classified correctly.</summary>
     [JsonPropertyOrder(5)] public double HeldOutAccuracy { get; set; }
 }

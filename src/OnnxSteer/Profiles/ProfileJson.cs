@@ -225,8 +225,9 @@ internal static class ProfileJson
     {
         if (probes.Sites is null) fail("probes.sites", "missing");
         if (!double.IsFinite(probes.L2) || probes.L2 < 0) fail("probes.l2", $"must be a finite number ≥ 0, found {probes.L2}");
-        if (probes.Activation != ProbeSet.LastTokenSiteActivation)
-            fail("probes.activation", $"expected '{ProbeSet.LastTokenSiteActivation}', found '{probes.Activation}'");
+        if (probes.Activation is not (ProbeSet.LastTokenSiteActivation or ProbeSet.MeanTokenSiteActivation))
+            fail("probes.activation", $"expected '{ProbeSet.LastTokenSiteActivation}' or '{ProbeSet.MeanTokenSiteActivation}', found '{probes.Activation}'");
+        if (probes.Pca is < 1) fail("probes.pca", $"must be at least 1, found {probes.Pca}");
         for (var i = 0; i < probes.Sites!.Count; i++)
         {
             var probe = probes.Sites[i];

@@ -66,8 +66,13 @@ internal static class SelectionText
     public static string ProbeSummary(ProbeSet probes)
     {
         var sb = new StringBuilder();
+        var (train, held) = probes.TrainTexts is { } t
+            ? ($"{t} texts", $"{probes.HeldOutTexts} held-out texts")
+            : ($"{probes.TrainPairs} pairs", $"{probes.HeldOutPairs} held-out pairs");
+        var pooling = probes.Activation == ProbeSet.MeanTokenSiteActivation ? "token mean" : "last token";
         sb.Append(CultureInfo.InvariantCulture,
-            $"probes (logistic, l2 {probes.L2}, fit on {probes.TrainPairs} pairs, accuracy on {probes.HeldOutPairs} held-out pairs):\n");
+            $"probes ({probes.Predicts} vs {(probes.Predicts == "undesired" ? "neutral" : "positive")} from {probes.Data ?? "the pairs"}; logistic on the {pooling}{(probes.Pca is { } k ? $", PCA {k}" : "")}, " +
+            $"l2 {probes.L2}, fit on {train}, accuracy on {held}):\n");
         sb.Append("  site          held-out   train\n");
         foreach (var p in probes.Sites)
             sb.Append(CultureInfo.InvariantCulture, $"  {p.Site,-12} {p.HeldOutAccuracy,9:0.000} {p.TrainAccuracy,7:0.000}\n");

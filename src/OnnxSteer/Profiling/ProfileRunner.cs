@@ -46,9 +46,8 @@ internal static class ProfileRunner
     public static SteeringProfile Run(ProfileRequest request, IProgress<ProfileProgress>? progress = null, CancellationToken cancel = default)
     {
         if (request.Settings.BatchSize < 1) throw new InvalidParameterException("batchSize", $"{Param("batchSize")} {request.Settings.BatchSize}: must be at least 1");
-        // A checkpoint keeps exact counts, not every pair's activations, so a resumed run could not fit the probes.
-        if (request.Settings.Probes && request.Settings.Checkpoint is not null)
-            throw new InvalidParameterException("probes", $"{Param("probes")} cannot be checkpointed or resumed: the probe fit needs every pair's activations, which a checkpoint does not keep");
+        if (request.Settings.ProbeData is not null && request.Settings.ProbeNeutral is not null)
+            throw new InvalidParameterException("probeData", $"{Param("probeData")} and {Param("probeNeutral")} are alternatives: give one");
         // Lean: inline weights stay in the file (the session reads them from there), so profiling holds no managed
         // copy of them beside the runtime's.
         var model = StreamingModelRewriter.LoadLean(request.ModelPath);
@@ -84,7 +83,9 @@ internal static class ProfileRunner
         var counter = new MomentumCounter(ordered.Select(ProfileSite.From));
         var pairsPerBatch = Math.Max(1, request.Settings.BatchSize / 2);
         var clock = Stopwatch.StartNew();
-        var kept = request.Settings.Probes ? (Positive: new float[encoded.Count][][], Negative: new float[encoded.Count][][]) : default;
+        // Read (and refused, when bad) before the first pair is run.
+        var probeTexts = request.Settings.Probes ? ProbeRun.Texts(request.Settings, encoded.Select(e => e.Pair).ToList()) : null;
+        if (probeTexts is not null) ProbeRun.CheckMemory(model, ordered, probeTexts, request.Settings);
         if (encoded.Count > done)
         {
             CheckMemory(model, request);
@@ -101,7 +102,6 @@ internal static class ProfileRunner
                 for (var i = 0; i < chunk.Count; i++)
                 {
                     counter.AddPair(rows[2 * i], rows[2 * i + 1]);
-                    if (kept.Positive is not null) (kept.Positive[order[start + i]], kept.Negative![order[start + i]]) = (rows[2 * i], rows[2 * i + 1]);
                 }
                 checkpoints?.AfterBatch(resumed?.Counts, counter, request.Settings.Method);
                 progress?.Report(new ProfileProgress(done + counter.Pairs, encoded.Count, clock.Elapsed));
@@ -114,7 +114,7 @@ internal static class ProfileRunner
         profile.Shards = request.Settings.Shard.Count == 1 ? null : [request.Settings.Shard.ToString()];
         profile.Truncated = encoded.Sum(p => p.TruncatedSequences);
         profile.SkippedBad = skipped;
-        if (request.Settings.Probes) profile.Probes = ProbeFitter.Fit(profile.Sites, kept.Positive!, kept.Negative!);
+        if (probeTexts is not null) profile.Probes = ProbeRun.Fit(model, ordered, tokenizer, encoder.MaxTokens, probeTexts, request.Settings, cancel);
         var kinds = request.Settings.Sites.Distinct().OrderBy(k => k).ToList();
         profile.Selection = new SelectionSettings
         {

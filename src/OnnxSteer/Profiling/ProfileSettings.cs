@@ -36,8 +36,20 @@ public sealed record ProfileSettings
     public bool SkipBad { get; init; }
     /// <summary>The part of the pairs to profile; the merge of all shards equals the whole.</summary>
     public ShardSpec Shard { get; init; } = ShardSpec.All;
-    /// <summary>Also fit a DSAS probe per site (for dynamic patching); keeps every pair's rows in memory.</summary>
+    /// <summary>Also fit a DSAS probe per site (for dynamic patching), in a pass of its own over the probe texts after
+    /// the counts; keeps one pooled row per text and site until the fit.</summary>
     public bool Probes { get; init; }
+    /// <summary>Probe texts, both classes: JSON Lines <c>{"text", "label": "undesired"|"neutral"}</c>; null = from the pairs.</summary>
+    public string? ProbeData { get; init; }
+    /// <summary>Neutral control texts (JSON Lines <c>{"text"}</c>) against the pairs' negative texts; with neither this nor
+    /// <see cref="ProbeData"/>, the probes separate the pairs' negative from their positive texts.</summary>
+    public string? ProbeNeutral { get; init; }
+    /// <summary>How a text's activations become the probe's row; <see cref="ProbePooling.Auto"/> = the token mean for
+    /// undesired-vs-neutral texts, the last token for the pairs' own texts (each measured best with its data, docs/dynamic.md).</summary>
+    public ProbePooling ProbePooling { get; init; } = ProbePooling.Auto;
+    /// <summary>Fit the probes on this many principal components of the standardized activations (folded into the
+    /// weights); null = all units.</summary>
+    public int? ProbePca { get; init; }
     /// <summary>Save the exact counts as the run goes, and resume from them (null = no checkpoint).</summary>
     public CheckpointOptions? Checkpoint { get; init; }
     /// <summary>Go on when the memory estimate exceeds the memory available (otherwise refuse before reading weights).</summary>
@@ -46,4 +58,15 @@ public sealed record ProfileSettings
     public long? MemoryAvailable { get; init; }
     /// <summary>How ONNX Runtime runs the model.</summary>
     public RuntimeSettings Runtime { get; init; } = RuntimeSettings.Default;
+}
+
+/// <summary>How a text's activations at a site become one row of the probe's data.</summary>
+public enum ProbePooling
+{
+    /// <summary>The token mean for texts against a neutral set, the last token for the pairs' negative vs positive texts.</summary>
+    Auto,
+    /// <summary>The mean over the text's tokens (DSAS).</summary>
+    Mean,
+    /// <summary>The text's last token.</summary>
+    LastToken,
 }

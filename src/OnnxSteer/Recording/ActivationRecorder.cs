@@ -25,11 +25,14 @@ internal sealed class ActivationRecorder : IDisposable
     /// <summary>Names of the inputs the model takes, for messages.</summary>
     public IReadOnlyList<string> InputNames => _inputs.Select(i => i.Name).ToList();
 
-    public ActivationRecorder(OnnxModel model, IReadOnlyList<SteeringSite> sites, RuntimeSettings? settings = null)
+    private readonly TapPooling _pooling;
+
+    public ActivationRecorder(OnnxModel model, IReadOnlyList<SteeringSite> sites, RuntimeSettings? settings = null, TapPooling pooling = TapPooling.LastToken)
     {
-        _taps = ActivationTaps.Build(model, sites);
+        _pooling = pooling;
+        _taps = ActivationTaps.Build(model, sites, pooling);
         var initializers = model.Graph.Initializer.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
-        _inputs = _taps.Model.Graph.Input.Where(i => !initializers.Contains(i.Name) && i.Name != ActivationTaps.RowsInput).ToList();
+        _inputs = _taps.Model.Graph.Input.Where(i => !initializers.Contains(i.Name) && i.Name is not (ActivationTaps.RowsInput or ActivationTaps.PoolInput)).ToList();
         foreach (var input in _inputs)
             if (!IsKnownInput(input.Name))
                 throw new InvalidModelException(
@@ -45,7 +48,8 @@ internal sealed class ActivationRecorder : IDisposable
         name is "input_ids" or "attention_mask" or "position_ids" or UseCacheBranch || name.StartsWith("past_key_values.", StringComparison.Ordinal) || name.StartsWith("past_", StringComparison.Ordinal);
 
     /// <summary>
-    /// Runs <paramref name="sequences"/> as one batch; result[b][s] is sequence b's last-token activation at site s.
+    /// Runs <paramref name="sequences"/> as one batch; result[b][s] is sequence b's last-token (or, pooled, mean)
+    /// activation at site s.
     /// </summary>
     public float[][][] Record(IReadOnlyList<IReadOnlyList<int>> sequences)
     {
@@ -68,8 +72,16 @@ internal sealed class ActivationRecorder : IDisposable
                     _ => EmptyPast(input, batch.Batch),
                 });
             }
-            names.Add(ActivationTaps.RowsInput);
-            values.Add(OrtValue.CreateTensorValueFromMemory(batch.LastRows, [batch.Batch]));
+            if (_pooling == TapPooling.Mean)
+            {
+                names.Add(ActivationTaps.PoolInput);
+                values.Add(OrtValue.CreateTensorValueFromMemory(batch.MeanWeights(), [batch.Batch, (long)batch.Batch * batch.Length]));
+            }
+            else
+            {
+                names.Add(ActivationTaps.RowsInput);
+                values.Add(OrtValue.CreateTensorValueFromMemory(batch.LastRows, [batch.Batch]));
+            }
             using var outputs = _session.RunNamed(names, values, _taps.OutputNames);
             var result = new float[batch.Batch][][];
             for (var b = 0; b < batch.Batch; b++) result[b] = new float[_taps.Sites.Count][];

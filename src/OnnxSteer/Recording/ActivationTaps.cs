@@ -10,7 +10,9 @@ namespace OnnxSteer.Recording;
 /// A copy of a model's graph with one extra output per steering site holding only the last real token's row of that
 /// site's activation, so full [batch, sequence, width] activations never leave the runtime. Each tap is
 /// <c>Reshape(site, [-1, width]) → Gather(rows, axis 0) → Cast(float)</c>, where <see cref="RowsInput"/> is a new
-/// int64 [batch] input holding, for sequence b, the flat row b·T + (length_b − 1). The original outputs are dropped and
+/// int64 [batch] input holding, for sequence b, the flat row b·T + (length_b − 1); with <see cref="TapPooling.Mean"/>,
+/// <c>MatMul(pool, Cast(Reshape(site)))</c> gives each sequence's mean over its real tokens instead (DSAS probes are
+/// fitted on token means). The original outputs are dropped and
 /// the graph is cut to what the taps read: no LM head, no final norm, no layer after the last tapped site, and none of
 /// their weights (ONNX Runtime keeps and runs a node whose output nothing reads). The source model is never modified.
 /// </summary>
@@ -18,6 +20,10 @@ internal sealed class ActivationTaps
 {
     /// <summary>Name of the added input: flat row index of each sequence's last real token.</summary>
     public const string RowsInput = "onnxsteer_tap_rows";
+
+    /// <summary>Name of the added input of a <see cref="TapPooling.Mean"/> tap: float [batch, batch·T], row b holding
+    /// 1/length_b at sequence b's real tokens and 0 elsewhere, so one MatMul gives each sequence's token mean.</summary>
+    public const string PoolInput = "onnxsteer_tap_pool";
 
     /// <summary>The edited model (weights not loaded: external data still refers to the source folder).</summary>
     public ModelProto Model { get; }
@@ -36,14 +42,22 @@ internal sealed class ActivationTaps
     }
 
     /// <summary>Builds the tapped copy of <paramref name="model"/> for <paramref name="sites"/>.</summary>
-    public static ActivationTaps Build(OnnxModel model, IReadOnlyList<SteeringSite> sites)
+    public static ActivationTaps Build(OnnxModel model, IReadOnlyList<SteeringSite> sites, TapPooling pooling = TapPooling.LastToken)
     {
         if (sites.Count == 0) throw new ArgumentException("no sites to tap", nameof(sites));
         var proto = model.Proto.Clone();
         var editor = new GraphEditor(proto.Graph);
         if (editor.Names.IsUsed(RowsInput)) throw new InvalidModelException($"{model.FilePath}: the model already has a value named {RowsInput}");
 
-        editor.AddGraphInput(TensorInfo(RowsInput, TensorProto.Types.DataType.Int64, new TensorShapeProto { Dim = { Symbolic("batch") } }));
+        if (pooling == TapPooling.Mean)
+        {
+            if (editor.Names.IsUsed(PoolInput)) throw new InvalidModelException($"{model.FilePath}: the model already has a value named {PoolInput}");
+            editor.AddGraphInput(TensorInfo(PoolInput, TensorProto.Types.DataType.Float, new TensorShapeProto { Dim = { Symbolic("batch"), Symbolic("rows") } }));
+        }
+        else
+        {
+            editor.AddGraphInput(TensorInfo(RowsInput, TensorProto.Types.DataType.Int64, new TensorShapeProto { Dim = { Symbolic("batch") } }));
+        }
         foreach (var output in proto.Graph.Output.Select(o => o.Name).ToList()) editor.RemoveGraphOutput(output);
         var outputs = new List<string>();
         foreach (var site in sites)
@@ -63,13 +77,13 @@ internal sealed class ActivationTaps
                 foreach (var branch in site.Branches)
                 {
                     var body = new GraphEditor(owner.Attribute.First(a => a.Name == branch.Attribute).G, editor.Names);
-                    var tapped = Tap(body, prefix, shape.Clone(), branch.ValueName);
+                    var tapped = Tap(body, prefix, shape.Clone(), branch.ValueName, pooling);
                     body.AddGraphOutput(TensorInfo(tapped, TensorProto.Types.DataType.Float, RowShape(site)));
                 }
                 output = editor.AddOutput(owner, $"{prefix}/last");
                 editor.Index.SubgraphReadsChanged();
             }
-            else output = Tap(editor, prefix, shape, site.ValueName);
+            else output = Tap(editor, prefix, shape, site.ValueName, pooling);
             editor.AddGraphOutput(TensorInfo(output, TensorProto.Types.DataType.Float, RowShape(site)));
             outputs.Add(output);
         }
@@ -77,13 +91,16 @@ internal sealed class ActivationTaps
         return new ActivationTaps(proto, sites, outputs);
     }
 
-    /// <summary>Reshape(value, [-1, width]) → Gather(rows) → Cast(float) in <paramref name="editor"/>'s graph; returns the row.</summary>
-    private static string Tap(GraphEditor editor, string prefix, TensorProto shape, string value)
+    /// <summary>Reshape(value, [-1, width]) → Gather(rows) → Cast(float) in <paramref name="editor"/>'s graph (pooled:
+    /// Reshape → Cast(float) → MatMul(pool, ·)); returns the row.</summary>
+    private static string Tap(GraphEditor editor, string prefix, TensorProto shape, string value, TapPooling pooling)
     {
         var shapeName = editor.AddInitializer(shape);
         var flat = Append(editor, "Reshape", prefix, [value, shapeName], "flat");
+        // fp16/bf16 → fp32 is exact, and the counter works in float; a mean is summed in float too.
+        if (pooling == TapPooling.Mean)
+            return Append(editor, "MatMul", prefix, [PoolInput, Append(editor, "Cast", prefix, [flat], "flat_float", ("to", (long)TensorProto.Types.DataType.Float))], "mean");
         var rows = Append(editor, "Gather", prefix, [flat, RowsInput], "rows", ("axis", 0));
-        // fp16/bf16 → fp32 is exact, and the counter works in float.
         return Append(editor, "Cast", prefix, [rows], "last", ("to", (long)TensorProto.Types.DataType.Float));
     }
 
@@ -110,4 +127,13 @@ internal sealed class ActivationTaps
         editor.AppendNode(node);
         return node.Output[0];
     }
+}
+
+/// <summary>Which row of a sequence a tap returns.</summary>
+internal enum TapPooling
+{
+    /// <summary>The last real token's activation (what momenta are counted on).</summary>
+    LastToken,
+    /// <summary>The mean of the activations of all the sequence's real tokens.</summary>
+    Mean,
 }

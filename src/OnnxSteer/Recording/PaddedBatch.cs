@@ -26,6 +26,20 @@ internal sealed class PaddedBatch
     /// <summary>[Batch] flat index of each sequence's last real token.</summary>
     public long[] LastRows { get; }
 
+    /// <summary>[Batch, Batch * Length] row-major: 1/length_b at sequence b's real rows, 0 elsewhere (see
+    /// <see cref="ActivationTaps.PoolInput"/>).</summary>
+    public float[] MeanWeights()
+    {
+        var rows = Batch * Length;
+        var weights = new float[Batch * rows];
+        for (var b = 0; b < Batch; b++)
+        {
+            var length = (int)(LastRows[b] - (long)b * Length) + 1;
+            for (var t = 0; t < length; t++) weights[b * rows + b * Length + t] = 1f / length;
+        }
+        return weights;
+    }
+
     public PaddedBatch(IReadOnlyList<IReadOnlyList<int>> sequences, int padId = 0)
     {
         if (sequences.Count == 0) throw new ArgumentException("empty batch", nameof(sequences));

@@ -103,8 +103,7 @@ public sealed class DynamicPatchTests(ITestOutputHelper output)
     {
         var model = OnnxModel.Load(patchedModel);
         var proto = model.Proto.Clone();
-        var step = SteeringMetadata.Read(proto).Single();
-        foreach (var edit in step.Edits)
+        foreach (var edit in SteeringMetadata.Read(proto).SelectMany(step => step.Edits).Where(e => e.Gate is not null))
         {
             var biasName = edit.Gate!.Initializers.Single(n => n.EndsWith(".gate_bias", StringComparison.Ordinal));
             var tensor = proto.Graph.Initializer.Single(t => t.Name == biasName);
@@ -196,6 +195,50 @@ public sealed class DynamicPatchTests(ITestOutputHelper output)
         var cli = CliProcess.Run(null, "patch", s.ModelFile, s.Profile, "-o", s.Tmp["cli"], "--dynamic", "--fold");
         Assert.Equal(ExitCodes.Usage, cli.Code);
         Assert.Equal("onnxsteer: error: --fold and --dynamic cannot be used together: a folded weight cannot depend on the input", cli.Stderr.Trim());
+    }
+
+    [SharedFact]
+    public void The_same_gates_scale_a_gguf_control_vector_and_a_stacked_step()
+    {
+        // The caa profile's vectors (in the residual stream: mlp-out) as a llama.cpp control vector, which carries no
+        // probes, gated by the profile's probes.
+        var modelFile = Path.Combine(ImportedModels.Get("genai", "fp32"), "model.onnx");
+        var model = OnnxModel.Load(modelFile);
+        var tmp = new TempDir();
+        var caa = TestProfiles.WithSeededProbes(TestProfiles.Make(model, SiteFinder.Find(model).Sites, k: 12, alpha: 2, method: SteeringMethod.Caa, kinds: [SiteKind.MlpOut]));
+        using var s = new Setup(modelFile, TestProfiles.Save(caa, tmp.Path), tmp);
+        var gguf = Path.Combine(s.Tmp.Path, "vector.gguf");
+        OnnxSteer.Interop.ProfileExport.Write(SteeringProfile.Load(s.Profile), s.Profile, gguf, OnnxSteer.Interop.ExportFormat.Gguf);
+        PatchOutcome FromGguf(string name, PatchOptions options) =>
+            ModelPatcher.Patch(new PatchJob(s.ModelFile, gguf, s.Tmp[name], new PlanRequest(), options, OnnxSteer.Interop.ControlVectorSource.For(gguf)));
+        var refused = Assert.Throws<InvalidProfileException>(() => FromGguf("no-gates", new PatchOptions(Dynamic: true)));
+        Assert.Contains("the profile has no probes", refused.Message);
+
+        var uniform = FromGguf("uniform", PatchOptions.Default);
+        var gated = FromGguf("gated", new PatchOptions(Dynamic: true, GatesFrom: s.Profile));
+        Assert.True(gated.Patch.Step.Dynamic);
+        Assert.All(gated.Patch.Step.Edits, e => Assert.NotNull(e.Gate));
+        var vanilla = Logits(s.ModelFile);
+        Assert.Equal(vanilla, Logits(ForceGates(gated.Written.ModelFile, -30000f, "zero.onnx")));
+        Assert.Equal(Logits(uniform.Written.ModelFile), Logits(ForceGates(gated.Written.ModelFile, 30000f, "one.onnx")));
+        var free = Logits(gated.Written.ModelFile);
+        Assert.NotEqual(vanilla, free);
+        Assert.NotEqual(Logits(uniform.Written.ModelFile), free);
+        var traced = GateTrace.Run(gated.Written.ModelFile, Prompt).Gates.SelectMany(g => g).ToList();
+        Assert.Contains(traced, g => g is > 0.05f and < 0.95f);
+
+        // Stacked on an AUSteer patch: the earlier step stays uniform, the new one is gated (gates forced to 0: the AUSteer patch alone).
+        using var units = Prepare("genai", "fp32");
+        var first = Patch(units, "first", dynamic: false).Written.ModelFile;
+        var stacked = ModelPatcher.Patch(new PatchJob(first, gguf, s.Tmp["stacked"], new PlanRequest(),
+            new PatchOptions(Existing: ExistingSteering.Stack, Dynamic: true, GatesFrom: s.Profile), OnnxSteer.Interop.ControlVectorSource.For(gguf)));
+        var steps = SteeringMetadata.Read(OnnxModel.Load(stacked.Written.ModelFile).Proto);
+        Assert.Equal((2, false, true), (steps.Count, steps[0].Dynamic == true, steps[1].Dynamic == true));
+        Assert.Equal(Logits(first), Logits(ForceGates(stacked.Written.ModelFile, -30000f, "stacked-zero.onnx")));
+        Assert.NotEqual(Logits(first), Logits(stacked.Written.ModelFile));
+
+        var notDynamic = Assert.Throws<InvalidParameterException>(() => new PatchOptions(GatesFrom: s.Profile));
+        Assert.Contains("--gates-from needs --dynamic", ErrorReporter.Message(notDynamic));
     }
 
     [SharedFact]
