@@ -148,8 +148,12 @@ public sealed class SteeringServer : IAsyncDisposable
         if (workers < wanted) ThreadPool.SetMinThreads(wanted, io);
     }
 
-    /// <summary>How long, past the drain deadline, cut streams have to write their last events before Kestrel drops them.</summary>
-    private static readonly TimeSpan CutGrace = TimeSpan.FromSeconds(5);
+    /// <summary>
+    /// How long, past the drain deadline, cut streams have to write their last events before Kestrel drops them: a
+    /// generator stops only between steps, and on a loaded machine one step of several concurrent ones can take seconds.
+    /// The server stops as soon as the last stream has ended; this only bounds a stuck one.
+    /// </summary>
+    private static readonly TimeSpan CutGrace = TimeSpan.FromSeconds(30);
 
     /// <summary>The environment variable that supplies the API key when --api-key is not given.</summary>
     public const string ApiKeyVariable = "ONNXSTEER_API_KEY";
