@@ -8,7 +8,7 @@
 #   BENCH_RUNS=5          rounds per figure (median, min-max reported)
 #   BENCH_QUICK=1         skip the full-size B1 model (32 layers, 4096 hidden, 11008 intermediate, fp16: 12.6 GiB of data)
 #   BENCH_SKIP="..."      parts to skip: b1 b1inline bdn b2 b2big b3 b4 bmem torch
-#   BENCH_TORCH_ROUNDS=3  rounds of the PyTorch comparison (issue 29; needs Debian's python3-torch, python3-onnx, python3-numpy)
+#   BENCH_TORCH_ROUNDS=3  rounds of the PyTorch comparison (issue 29; needs Debian's python3-torch, python3-onnx, python3-numpy, libopenblas0-pthread)
 #   BENCH_TORCH_MODELS=stories260K,100M,400M
 #   BENCH_MEM_RUNS=1      BMEM: rounds of generate/profile peak-RSS pairs (each a fresh process)
 #   BENCH_COLD=1          B1: also time a cold read of the data file (evicted from the page cache first)
@@ -184,7 +184,7 @@ if ! skip torch; then
     /usr/bin/python3 bench/torch/compare.py --cli "${CLI[*]}" --bench "${BENCH[*]}" --work "$work/torch" \
       --rounds "${BENCH_TORCH_ROUNDS:-3}" --models "${BENCH_TORCH_MODELS:-stories260K,100M,400M}" --report "$report"
   else
-    printf '## PyTorch comparison: not run\n\nInstall python3-torch, python3-onnx and python3-numpy (apt-get) to run it.\n\n' >> "$report"
+    printf '## PyTorch comparison: not run\n\nInstall python3-torch, python3-onnx, python3-numpy and libopenblas0-pthread (apt-get) to run it.\n\n' >> "$report"
   fi
 fi
 

@@ -22,7 +22,7 @@ namespace OnnxSteer.Bench;
 /// b4-report RUNS_JSONL TOKENIZER_JSON --report F            summarise alternating runs of both implementations
 /// b4-text OUT                                                write the mixed text for B4 from ../shared/data
 /// selection MODEL_DIR DATA_DIR WORK --report F             selection study of issue 17 (docs/selection.md)
-/// serve CLI MODEL_DIR WORK REQUESTS MAX_TOKENS ROUNDS --report F onnxsteer serve under 1/4/16 clients vs in-process (issue 22)
+/// serve CLI MODEL_DIR WORK REQUESTS MAX_TOKENS ROUNDS [CLIENTS] --report F   onnxsteer serve under 1/4/16/64 clients (or CLIENTS, e.g. 1,4) vs in-process (issues 22, 32), and genai's static batches
 /// serve-memory CLI MODEL_DIR CLIENTS PROMPT_TOKENS --report F LABEL=ARGS...   server RSS under a burst of long prompts (issue 35)
 /// rss baseline | rss patch MODEL PROFILE OUT 100|all [force] child process: prints VmHWM (KiB)
 /// torch-checkpoint OUT.bin LAYERS HIDDEN INTERMEDIATE HEADS VOCAB   llama2.c checkpoint of a synth model (bench/torch)
@@ -84,7 +84,8 @@ public static class Program
                 break;
             case "serve":
             {
-                var code = ServeBench.Run(args[1], args[2], Work(args[3]), int.Parse(args[4]), int.Parse(args[5]), int.Parse(args[6]), report);
+                int[] clients = args.Length > 7 && !args[7].StartsWith("--", StringComparison.Ordinal) ? [.. args[7].Split(',').Select(int.Parse)] : [1, 4, 16, 64];
+                var code = ServeBench.Run(args[1], args[2], Work(args[3]), int.Parse(args[4]), int.Parse(args[5]), int.Parse(args[6]), clients, report);
                 report.Save();
                 return code;
             }

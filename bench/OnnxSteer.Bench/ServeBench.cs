@@ -9,7 +9,7 @@ namespace OnnxSteer.Bench;
 
 /// <summary>
 /// Issue 22: a bounded load run of <c>onnxsteer serve</c> on loopback. The server runs as its own process (its peak RSS
-/// is read from /proc); 1, 4 and 16 concurrent clients send a fixed list of greedy completion requests with mixed
+/// is read from /proc); 1, 4, 16 and 64 concurrent clients (or the counts given) send a fixed list of greedy completion requests with mixed
 /// steering settings; the same requests run one at a time in this process, through the same engines without HTTP, are
 /// the baseline. Every answer must equal the baseline's token for token, and no request may fail.
 /// </summary>
@@ -21,11 +21,11 @@ public static class ServeBench
     private static readonly string[] Prompts =
         ["Once upon a time", "Lily wanted to", "The dog ran to the park and", "Tom had a big red ball.", "One day, a little bird"];
 
-    public static int Run(string cli, string modelDir, string work, int requests, int maxTokens, int rounds, Report report)
+    public static int Run(string cli, string modelDir, string work, int requests, int maxTokens, int rounds, int[] clientCounts, Report report)
     {
-        var happy = Path.Combine(work, "serve-happy.json");
+        var happy = Path.Combine(work, $"{Path.GetFileName(modelDir)}-happy.json"); // one per model: a profile fits its model only
         PatchBench.EnsureProfile(modelDir, happy);
-        var calm = Path.Combine(work, "serve-calm.json");
+        var calm = Path.Combine(work, $"{Path.GetFileName(modelDir)}-calm.json");
         if (!File.Exists(calm)) Steerer.Save(Steerer.Select(Steerer.Load(happy), k: 20, alpha: 4), calm);
         var profiles = new Dictionary<string, string> { ["happy"] = happy, ["calm"] = calm };
         var jobs = Enumerable.Range(0, requests).Select(i => (Prompt: Prompts[i % Prompts.Length], Setting: Settings[i % Settings.Length])).ToList();
@@ -38,7 +38,6 @@ public static class ServeBench
         var expected = jobs.Select(j => Generate(router, tokenizer, j.Prompt, j.Setting, maxTokens)).ToList(); // also the warm-up
         var tokensPerPass = expected.Sum(e => e.Length);
 
-        int[] clientCounts = [1, 4, 16];
         var baseline = new List<double>();
         var passes = clientCounts.ToDictionary(c => c, _ => new List<(double Seconds, double[] Latencies)>());
         var failures = 0;
@@ -101,10 +100,11 @@ public static class ServeBench
 
         report.Line($"## Serve — `onnxsteer serve` under load on loopback ({DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC)");
         report.Line();
-        report.Line($"Model: stories260K imported (genai, fp32; `{modelDir}`), profiles happy (synthetic, k=100) and calm (re-selected k=20, alpha 4), " +
+        report.Line($"Model: `{Path.GetFileName(modelDir)}` (`{modelDir}`), profiles happy (synthetic, k=100) and calm (re-selected k=20, alpha 4), " +
                     $"both patched `--switchable` by the server at start. {jobs.Count} greedy completion requests of up to {maxTokens} tokens, " +
-                    $"steering cycling through {string.Join(", ", Settings.Select(Describe))} (genai serves vanilla and strength 1, OnnxSteer's own loop the rest), " +
-                    $"over {Prompts.Length} prompts. Clients share one HttpClient and take the next request as they finish one.");
+                    $"steering cycling through {string.Join(", ", Settings.Select(Describe))} (all in genai: other strengths than 1 through adapters), " +
+                    $"over {Prompts.Length} prompts. Clients share one HttpClient and take the next request as they finish one. Each request runs in its " +
+                    "own genai generator (batch size 1): concurrent requests overlap on the cores, they are not batched (see the genai batch table below).");
         report.Line();
         report.Line($"Baseline: the same {jobs.Count} requests ({tokensPerPass} tokens) one at a time in-process through the same engines (no HTTP, no JSON): " +
                     $"median {F(baselineSeconds)} s per pass, {F(jobs.Count / baselineSeconds)} requests/s, {F(tokensPerPass / baselineSeconds)} tokens/s. " +
@@ -118,6 +118,7 @@ public static class ServeBench
         report.Line($"Failed requests: {failures}. Answers that differ from the in-process sequential answer, token for token: {changed}. " +
                     $"Peak RSS of the server process (VmHWM, all runs): {rss / 1024.0:F1} MiB. Machine: {Environment.ProcessorCount} CPUs, load average at the end {File.ReadAllText("/proc/loadavg").Split(' ')[0]}.");
         report.Line();
+        GenaiBatchProbe.Run(modelDir, Prompts[0], Prompts[2], maxTokens, clientCounts, report);
         return failures == 0 && changed == 0 ? 0 : 1;
     }
 

@@ -44,7 +44,7 @@ public static class CliReference
             usage.Append(a.Arity.MaximumNumberOfValues > 1 ? $" {a.Name.ToUpperInvariant()}..." : $" {a.Name.ToUpperInvariant()}");
         foreach (var o in command.Options.Where(o => o.Required)) usage.Append($" {o.Name} {Value(o)}");
         usage.Append(" [options]");
-        md.Append("```\n").Append(usage).Append("\n```\n\n").Append(command.Description).Append("\n\n");
+        md.Append("<!-- docs-test: illustrative: synopsis -->\n```sh\n").Append(usage).Append("\n```\n\n").Append(command.Description).Append("\n\n");
         if (command.Arguments.Any(a => !a.Hidden))
         {
             md.Append("| argument | description |\n|---|---|\n");
@@ -67,7 +67,7 @@ public static class CliReference
 
     /// <summary>The placeholder after an option (<c>&lt;N&gt;</c>); empty for a flag.</summary>
     private static string Value(Option o) =>
-        o.ValueType == typeof(bool) ? "" : $"<{o.HelpName ?? o.Name.TrimStart('-').ToUpperInvariant()}>";
+        o.ValueType == typeof(bool) || o.Arity.MinimumNumberOfValues == 0 ? "" : $"<{o.HelpName ?? o.Name.TrimStart('-').ToUpperInvariant()}>";
 
     private static string Format(object value) => value switch
     {

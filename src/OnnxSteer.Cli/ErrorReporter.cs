@@ -31,6 +31,7 @@ public static class ErrorReporter
         ["probes"] = "--probes", ["batchSize"] = "--batch-size", ["resume"] = "--resume",
         ["ignoreMemoryEstimate"] = "--ignore-memory-estimate", ["probeThreshold"] = "--probe-threshold", ["replace"] = "--replace", ["stack"] = "--stack",
         ["json"] = "--json", ["host"] = "--host", ["port"] = "--port", ["apiKey"] = "--api-key", ["profiles"] = "--profile",
+        ["methods"] = "--methods", ["caaAlphas"] = "--caa-alpha",
     };
 
     /// <summary>The option for library parameter <paramref name="parameter"/>, or the name itself when none is known.</summary>
@@ -64,6 +65,9 @@ public static class ErrorReporter
             OnnxSteerException s => ($"onnxsteer: error: {Message(s)}", ExitCode(s)),
             // Runs go through OrtException; this catches ORT errors from any other call, with ORT's message and exit 4.
             OnnxRuntimeException o => ($"onnxsteer: error: ONNX Runtime: {o.Message.ReplaceLineEndings(" ")}", ExitCodes.Runtime),
+            Profiling.ProfileInterruptedException p => (p.Checkpoint is { } kept
+                ? $"onnxsteer: interrupted after {p.PairsDone} of {p.PairsTotal} pairs: {p.PairsKept} are kept in {kept}; run the same command with --resume to go on from there"
+                : $"onnxsteer: interrupted after {p.PairsDone} of {p.PairsTotal} pairs; nothing was kept (--checkpoint-every N keeps the work as it goes)", ExitCodes.Interrupted),
             OperationCanceledException => ("onnxsteer: interrupted", ExitCodes.Interrupted),
             IOException or UnauthorizedAccessException => IoLine(e),
             _ => ($"onnxsteer: internal error: {e.GetType().Name}: {e.Message} (this is a bug; --verbose shows details)", ExitCodes.Failure),

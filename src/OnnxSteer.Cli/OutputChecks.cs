@@ -4,9 +4,10 @@ using OnnxSteer.Patching;
 namespace OnnxSteer.Cli;
 
 /// <summary>
-/// Checks on where a command will write, made before it reads a model or runs one (docs/errors.md, "Outputs"):
-/// the folder must be writable, and a model, profile or export already there is replaced only with <c>--force</c>.
-/// Reports (diff -o, compare --json, eval --out, sweep --out-dir) are rewritten freely: they are the run's own record.
+/// Checks on where a command will write, made before it reads a model or runs one (docs/errors.md, "Outputs"): the
+/// folder must be writable, and nothing already there is replaced without <c>--force</c> — models, profiles, exports,
+/// adapters, reports, and the sidecars (tokenizer, genai_config.json, data files) a model carries into its folder:
+/// a sidecar already there is refused, by name, unless it is the same file or has the same bytes.
 /// </summary>
 public static class OutputChecks
 {
@@ -24,19 +25,20 @@ public static class OutputChecks
         Writable(Path.GetDirectoryName(Path.GetFullPath(path))!, path);
     }
 
-    /// <summary>A report file: replaced if it exists, but its folder must be writable before the run starts.</summary>
-    public static void Report(string path)
-    {
-        if (Directory.Exists(path)) throw new CommandLineException($"{path}: is a folder; give a file name", ExitCodes.Usage);
-        Writable(Path.GetDirectoryName(Path.GetFullPath(path))!, path);
-    }
-
-    /// <summary>A folder of reports (sweep --out-dir): created if missing; must be writable.</summary>
-    public static void ReportFolder(string dir)
+    /// <summary>
+    /// A folder of reports (sweep -o): created if missing; must be writable; each of <paramref name="files"/> already in
+    /// it is refused unless <paramref name="force"/>.
+    /// </summary>
+    public static void ReportFolder(string dir, IEnumerable<string> files, bool force)
     {
         if (System.IO.File.Exists(dir)) throw new CommandLineException($"{dir}: is a file; give a folder", ExitCodes.Usage);
+        if (!force && files.Select(f => Path.Combine(dir, f)).FirstOrDefault(System.IO.File.Exists) is { } existing) throw Exists(existing);
         Writable(Path.GetFullPath(dir), dir);
     }
+
+    /// <summary>The files import and synth write into their output folder.</summary>
+    public static readonly string[] ModelFolderFiles =
+        ["model.onnx", "model.onnx.data", "genai_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"];
 
     /// <summary>
     /// The output of patch or unpatch (a folder or a .onnx path, resolved as <see cref="SteeredModelWriter.ResolveOutput"/>
@@ -48,17 +50,60 @@ public static class OutputChecks
         if (System.IO.File.Exists(output) && !output.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
             throw new CommandLineException($"{output}: is a file, not a folder or a .onnx path", ExitCodes.Usage);
         var (folder, file) = SteeredModelWriter.ResolveOutput(output, source);
+        // The input itself is never an output, --force or not: say so first, not "give --force".
+        if (System.IO.File.Exists(file) && System.IO.File.Exists(source)
+            && string.Equals(ModelFiles.RealPath.Resolve(Path.GetFullPath(file)), ModelFiles.RealPath.Resolve(Path.GetFullPath(source)), StringComparison.Ordinal))
+            throw new CommandLineException($"{output}: this is the input model itself; the input is never modified, choose another output", ExitCodes.Usage);
         if (!force && System.IO.File.Exists(file)) throw Exists(file);
+        if (!force) Sidecars(source, folder, [Path.GetFileName(file)]);
         Writable(folder, output);
     }
 
-    /// <summary>A model folder (import, synth): refused when it already holds a model.onnx unless <paramref name="force"/>.</summary>
+    /// <summary>A model folder (import, synth): refused when it already holds any file they write unless <paramref name="force"/>.</summary>
     public static void ModelFolder(string dir, bool force)
     {
         if (System.IO.File.Exists(dir)) throw new CommandLineException($"{dir}: is a file; give a folder", ExitCodes.Usage);
-        var model = Path.Combine(dir, "model.onnx");
-        if (!force && System.IO.File.Exists(model)) throw Exists(model);
+        if (!force && ModelFolderFiles.Select(f => Path.Combine(dir, f)).FirstOrDefault(System.IO.File.Exists) is { } existing) throw Exists(existing);
         Writable(Path.GetFullPath(dir), dir);
+    }
+
+    /// <summary>
+    /// The files a model carries from its folder into another one (patch, unpatch, repack: genai_config.json, tokenizer
+    /// files, data files; every plain visible file beside <paramref name="sourceModel"/> except itself and steering data):
+    /// one already in <paramref name="outputFolder"/> that is neither the same file nor byte-equal is refused by name, as
+    /// carrying it would replace it. <paramref name="written"/> are names the command writes itself (checked apart).
+    /// </summary>
+    public static void Sidecars(string sourceModel, string outputFolder, IReadOnlyCollection<string> written)
+    {
+        var sourceDir = Path.GetDirectoryName(Path.GetFullPath(sourceModel))!;
+        if (!Directory.Exists(sourceDir) || !Directory.Exists(outputFolder)) return;
+        if (string.Equals(ModelFiles.RealPath.Resolve(sourceDir), ModelFiles.RealPath.Resolve(Path.GetFullPath(outputFolder)), StringComparison.Ordinal)) return;
+        foreach (var from in Directory.EnumerateFiles(sourceDir).Order(StringComparer.Ordinal))
+        {
+            var name = Path.GetFileName(from);
+            if (name.StartsWith('.') || name == Path.GetFileName(sourceModel) || written.Contains(name)
+                || name.EndsWith(SteeredModelWriter.SteerDataSuffix, StringComparison.Ordinal)) continue;
+            var there = Path.Combine(outputFolder, name);
+            if (System.IO.File.Exists(there) && !SameBytes(from, there))
+                throw new CommandLineException($"{there}: already exists and differs from {from}, which the model carries there; give --force to replace it", ExitCodes.Usage);
+        }
+    }
+
+    private static bool SameBytes(string a, string b)
+    {
+        if (string.Equals(ModelFiles.RealPath.Resolve(a), ModelFiles.RealPath.Resolve(b), StringComparison.Ordinal)) return true;
+        var (fa, fb) = (new FileInfo(a), new FileInfo(b));
+        if (fa.Length != fb.Length) return false;
+        using var sa = fa.OpenRead();
+        using var sb = fb.OpenRead();
+        Span<byte> ba = stackalloc byte[8192], bb = stackalloc byte[8192];
+        while (true)
+        {
+            var n = sa.ReadAtLeast(ba, ba.Length, throwOnEndOfStream: false);
+            var m = sb.ReadAtLeast(bb, bb.Length, throwOnEndOfStream: false);
+            if (n != m || !ba[..n].SequenceEqual(bb[..m])) return false;
+            if (n == 0) return true;
+        }
     }
 
     /// <summary>

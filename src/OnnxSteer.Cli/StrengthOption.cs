@@ -30,7 +30,7 @@ public sealed class StrengthOption
     internal OrtValue? Apply(ParseResult parse, DecoderModel model)
     {
         if (parse.GetValue(Option) is not { } strength) return null;
-        if (!float.IsFinite(strength)) throw new CommandLineException($"--strength must be a finite number, not {strength}", ExitCodes.Usage);
+        if (!float.IsFinite(strength)) throw new CommandLineException($"--strength {strength.ToString(System.Globalization.CultureInfo.InvariantCulture)}: must be a finite number", ExitCodes.Usage);
         if (!model.Session.OverridableInitializerMetadata.TryGetValue(SwitchableSteering.StrengthName, out var declared))
             throw new CommandLineException(
                 $"{model.ModelPath}: --strength needs a model patched with --switchable (it has no '{SwitchableSteering.StrengthName}' input)",
@@ -48,7 +48,7 @@ public sealed class StrengthOption
     /// <exception cref="OnnxSteerException">S is not finite, or the model has no [1] strength input.</exception>
     public static void WriteAdapter(string modelPath, float strength, string adapterFile)
     {
-        if (!float.IsFinite(strength)) throw new CommandLineException($"--strength must be a finite number, not {strength}", ExitCodes.Usage);
+        if (!float.IsFinite(strength)) throw new CommandLineException($"--strength {strength.ToString(System.Globalization.CultureInfo.InvariantCulture)}: must be a finite number", ExitCodes.Usage);
         SwitchableSteering.RequireAdapterStrength(OnnxModel.Load(ModelFileOf(modelPath), checkExternalData: false).Graph, modelPath);
         OnnxAdapterFile.Write(adapterFile, [StrengthAdapter.Parameter(strength)]);
     }

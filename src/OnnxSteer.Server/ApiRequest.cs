@@ -22,8 +22,14 @@ public sealed record ApiRequest
 {
     public required ApiKind Kind { get; init; }
     public required string Model { get; init; }
-    /// <summary>The completion prompt (completions only).</summary>
+    /// <summary>The completion prompt as text (completions only; the first prompt when several are given).</summary>
     public string? Prompt { get; init; }
+    /// <summary>Every completion prompt, text or token ids, one choice each (completions only).</summary>
+    public IReadOnlyList<PromptInput> Prompts { get; init; } = [];
+    /// <summary>Log-probabilities asked for (completions' <c>logprobs</c>, chat's <c>logprobs</c> + <c>top_logprobs</c>); null = none.</summary>
+    public LogprobRequest? Logprobs { get; init; }
+    /// <summary>echo: the answer repeats the prompt (completions only), with its tokens' log-probabilities when asked.</summary>
+    public bool Echo { get; init; }
     /// <summary>The messages (chat only).</summary>
     public IReadOnlyList<ChatMessage> Messages { get; init; } = [];
     /// <summary>max_tokens (or chat's max_completion_tokens); null = the server's default.</summary>
@@ -55,9 +61,11 @@ public sealed record ApiRequest
             {
                 Kind = kind,
                 Model = model,
-                Prompt = kind == ApiKind.Completion ? ReadPrompt(root) : null,
+                Prompts = kind == ApiKind.Completion ? PromptInput.ReadAll(root) : [],
                 Messages = kind == ApiKind.Chat ? ReadMessages(root) : [],
-                MaxTokens = ReadMaxTokens(root, kind, limits),
+                MaxTokens = ReadMaxTokens(root, kind, limits, LogprobRequest.ReadEcho(root, kind)),
+                Logprobs = LogprobRequest.Read(root, kind),
+                Echo = LogprobRequest.ReadEcho(root, kind),
                 Temperature = OptionalNumber(root, "temperature", 0, 2) ?? 1f,
                 TopP = OptionalNumber(root, "top_p", 0, 1, lowOpen: true) ?? 1f,
                 Seed = OptionalInt(root, "seed", int.MinValue, int.MaxValue),
@@ -68,7 +76,7 @@ public sealed record ApiRequest
                 Steering = ReadSteering(root, limits),
             };
             if (OptionalInt(root, "n", 1, int.MaxValue) is > 1) throw ApiError.Bad("n: only 1 choice per request is supported", "n");
-            return request;
+            return request with { Prompt = request.Prompts.FirstOrDefault()?.Text };
         }
     }
 
@@ -77,14 +85,6 @@ public sealed record ApiRequest
         if (!root.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null) throw ApiError.Bad($"{name} is required", name);
         if (v.ValueKind != JsonValueKind.String) throw ApiError.Bad($"{name} must be a string", name);
         return v.GetString()!;
-    }
-
-    private static string ReadPrompt(JsonElement root)
-    {
-        if (!root.TryGetProperty("prompt", out var p) || p.ValueKind == JsonValueKind.Null) throw ApiError.Bad("prompt is required", "prompt");
-        if (p.ValueKind == JsonValueKind.String) return p.GetString()!;
-        if (p.ValueKind == JsonValueKind.Array && p.GetArrayLength() == 1 && p[0].ValueKind == JsonValueKind.String) return p[0].GetString()!;
-        throw ApiError.Bad("prompt must be a string (or an array of one string)", "prompt");
     }
 
     private static IReadOnlyList<ChatMessage> ReadMessages(JsonElement root)
@@ -123,11 +123,12 @@ public sealed record ApiRequest
         throw ApiError.Bad($"{at}.content must be a string or an array of text parts", $"{at}.content");
     }
 
-    private static int? ReadMaxTokens(JsonElement root, ApiKind kind, ServeLimits limits)
+    /// <summary>max_tokens: at least 1, or 0 with echo (the prompt's log-probabilities alone, as lm-evaluation-harness asks).</summary>
+    private static int? ReadMaxTokens(JsonElement root, ApiKind kind, ServeLimits limits, bool echo)
     {
         var name = kind == ApiKind.Chat && root.TryGetProperty("max_completion_tokens", out var mct) && mct.ValueKind != JsonValueKind.Null
             ? "max_completion_tokens" : "max_tokens";
-        var value = OptionalInt(root, name, 1, int.MaxValue);
+        var value = OptionalInt(root, name, echo ? 0 : 1, int.MaxValue);
         if (value > limits.MaxTokens) throw ApiError.Bad($"{name} {value}: this server allows at most {limits.MaxTokens}", name);
         return value;
     }
@@ -149,7 +150,9 @@ public sealed record ApiRequest
     private static SteeringChoice ReadSteering(JsonElement root, ServeLimits limits)
     {
         if (!root.TryGetProperty("steering", out var s) || s.ValueKind == JsonValueKind.Null) return SteeringChoice.Vanilla;
-        if (s.ValueKind != JsonValueKind.Object) throw ApiError.Bad("steering must be an object: {\"profile\": NAME, \"strength\": S}", "steering");
+        if (s.ValueKind == JsonValueKind.Array) return ComposedSteeringRequest.Read(s, limits);
+        if (s.ValueKind != JsonValueKind.Object)
+            throw ApiError.Bad("steering must be an object: {\"profile\": NAME, \"strength\": S}, or a list of them", "steering");
         foreach (var p in s.EnumerateObject())
             if (p.Name is not ("profile" or "strength")) throw ApiError.Bad($"steering.{p.Name}: unknown field (profile and strength are)", "steering");
         if (!s.TryGetProperty("profile", out var profile) || profile.ValueKind != JsonValueKind.String)
@@ -158,7 +161,7 @@ public sealed record ApiRequest
         return new SteeringChoice(profile.GetString(), strength);
     }
 
-    private static bool? OptionalBool(JsonElement root, string name, string? label = null)
+    internal static bool? OptionalBool(JsonElement root, string name, string? label = null)
     {
         if (!root.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null) return null;
         return v.ValueKind switch
@@ -169,7 +172,7 @@ public sealed record ApiRequest
         };
     }
 
-    private static int? OptionalInt(JsonElement root, string name, long min, long max)
+    internal static int? OptionalInt(JsonElement root, string name, long min, long max)
     {
         if (!root.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null) return null;
         if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt64(out var n)) throw ApiError.Bad($"{name} must be an integer", name);
@@ -177,7 +180,7 @@ public sealed record ApiRequest
         return (int)n;
     }
 
-    private static float? OptionalNumber(JsonElement root, string name, float min, float max, bool lowOpen = false, string? label = null)
+    internal static float? OptionalNumber(JsonElement root, string name, float min, float max, bool lowOpen = false, string? label = null)
     {
         label ??= name;
         if (!root.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null) return null;

@@ -20,7 +20,7 @@ internal sealed class PromptBuilder(ITokenizer tokenizer, Func<string, string>? 
     /// <summary>The ids of <paramref name="request"/>'s prompt.</summary>
     public IReadOnlyList<int> Build(ApiRequest request)
     {
-        if (request.Kind == ApiKind.Completion) return Tokenizer.EncodeToIds(request.Prompt!, addBos: true);
+        if (request.Kind == ApiKind.Completion) return Build(request.Prompts[0]);
         if (chatTemplate is null) return Tokenizer.EncodeToIds(string.Join("\n", request.Messages.Select(m => m.Content)), addBos: true);
         var json = JsonSerializer.Serialize(request.Messages.Select(m => new Dictionary<string, string> { ["role"] = m.Role, ["content"] = m.Content }));
         string text;
@@ -37,6 +37,15 @@ internal sealed class PromptBuilder(ITokenizer tokenizer, Func<string, string>? 
     {
         var end = text.IndexOfAny(['\r', '\n']);
         return end < 0 ? text : text[..end];
+    }
+
+    /// <summary>The ids of one completion prompt: text encoded after BOS, ids as given (checked against the vocabulary).</summary>
+    public IReadOnlyList<int> Build(PromptInput prompt)
+    {
+        if (prompt.Ids is null) return Tokenizer.EncodeToIds(prompt.Text!, addBos: true);
+        foreach (var id in prompt.Ids)
+            if (id >= Tokenizer.VocabSize) throw ApiError.Bad($"token id {id} is outside the vocabulary (0..{Tokenizer.VocabSize - 1})", "prompt");
+        return prompt.Ids;
     }
 
     /// <summary>Whether <paramref name="modelFolder"/>'s tokenizer_config.json has a chat template.</summary>

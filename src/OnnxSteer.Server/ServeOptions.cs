@@ -39,4 +39,7 @@ public sealed record ServeOptions
 
     /// <summary>Where log lines go (one line per request); null = stderr.</summary>
     public Action<string>? Log { get; init; }
+
+    /// <summary>Apply a profile recorded on another model (fingerprint or dtype differ) with a warning, as patch's force.</summary>
+    public bool Force { get; init; }
 }

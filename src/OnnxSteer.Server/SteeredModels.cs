@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using OnnxSteer.Patching;
 using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.Server;
@@ -15,9 +16,16 @@ public sealed partial class SteeredModels : IDisposable
     /// <summary>Profile name to patched model folder.</summary>
     public IReadOnlyDictionary<string, string> Folders { get; }
 
-    private SteeredModels(Dictionary<string, string> folders, DirectoryInfo? temp)
+    /// <summary>The model composed steering runs on (every profile file stacked), or null with fewer than two profile files.</summary>
+    public ComposedFolder? Composed { get; }
+
+    /// <summary>A model folder stacked with one <c>--switchable</c> step per profile, in <paramref name="Profiles"/> order.</summary>
+    public sealed record ComposedFolder(string Folder, IReadOnlyList<string> Profiles);
+
+    private SteeredModels(Dictionary<string, string> folders, ComposedFolder? composed, DirectoryInfo? temp)
     {
         Folders = folders;
+        Composed = composed;
         _temp = temp;
     }
 
@@ -26,7 +34,7 @@ public sealed partial class SteeredModels : IDisposable
     public static partial Regex NamePattern();
 
     /// <summary>Patches (or adopts) each of <paramref name="profiles"/> (name → path) for <paramref name="baseModel"/>.</summary>
-    public static SteeredModels Prepare(string baseModel, IReadOnlyDictionary<string, string> profiles, Action<string>? log = null)
+    public static SteeredModels Prepare(string baseModel, IReadOnlyDictionary<string, string> profiles, Action<string>? log = null, bool force = false)
     {
         var folders = new Dictionary<string, string>(StringComparer.Ordinal);
         DirectoryInfo? temp = null;
@@ -45,17 +53,41 @@ public sealed partial class SteeredModels : IDisposable
                 if (!File.Exists(path)) throw new InvalidInputException($"{path}: no such profile file or model folder");
                 temp ??= ServeTempFolders.Create("profiles");
                 var output = Path.Combine(temp.FullName, name);
-                Steerer.Patch(baseModel, path, output, new PatchSettings { Switchable = true });
+                Steerer.Patch(baseModel, path, output, new PatchSettings { Switchable = true, Force = force });
                 log?.Invoke($"profile '{name}': {path} patched (switchable) for {baseModel}");
                 folders[name] = output;
             }
-            return new SteeredModels(folders, temp);
+            var files = profiles.Where(p => !Directory.Exists(p.Value)).OrderBy(p => p.Key, StringComparer.Ordinal).ToList();
+            var composed = files.Count < 2 ? null : Stack(baseModel, files, temp!, log);
+            return new SteeredModels(folders, composed, temp);
         }
         catch
         {
             Delete(temp);
             throw;
         }
+    }
+
+    /// <summary>
+    /// Patches <paramref name="baseModel"/> with each profile file in turn, switchable and stacked, into
+    /// <paramref name="temp"/>/composed (keeping only the last model): the model composed requests run on.
+    /// </summary>
+    private static ComposedFolder Stack(string baseModel, IReadOnlyList<KeyValuePair<string, string>> files, DirectoryInfo temp, Action<string>? log)
+    {
+        var current = baseModel;
+        for (var i = 0; i < files.Count; i++)
+        {
+            var output = Path.Combine(temp.FullName, i == files.Count - 1 ? "composed" : $"composed-{i}");
+            Steerer.Patch(current, files[i].Value, output, new PatchSettings
+            {
+                Switchable = true, Existing = i == 0 ? ExistingSteering.Refuse : ExistingSteering.Stack,
+            });
+            if (i > 0) Delete(new DirectoryInfo(current));
+            current = output;
+        }
+        var names = files.Select(f => f.Key).ToList();
+        log?.Invoke($"composed steering: {string.Join(", ", names)} stacked (switchable) for {baseModel}");
+        return new ComposedFolder(current, names);
     }
 
     private static void Delete(DirectoryInfo? folder)

@@ -10,7 +10,34 @@ public sealed record SteeringChoice(string? Profile, float Strength)
     public static SteeringChoice Vanilla { get; } = new(null, 0f);
 
     /// <summary>Whether this computes exactly what the base model computes (no profile, or strength 0).</summary>
-    public bool IsVanilla => Profile is null || Strength == 0f;
+    public bool IsVanilla => Steps is null && (Profile is null || Strength == 0f);
+
+    /// <summary>
+    /// Composed steering: two or more profiles, each at its own strength, applied in this order; null for one profile
+    /// (or none). <see cref="Profile"/> then joins their names with '+' and <see cref="Strength"/> is 1.
+    /// </summary>
+    public IReadOnlyList<ProfileStrength>? Steps { get; init; }
+
+    /// <summary>Every profile this setting applies.</summary>
+    public IEnumerable<string> ProfileNames => Steps?.Select(s => s.Profile) ?? (Profile is null ? [] : [Profile]);
+
+    /// <summary><paramref name="steps"/> without those at strength 0: vanilla, one profile, or composed steering.</summary>
+    public static SteeringChoice Compose(IReadOnlyList<ProfileStrength> steps)
+    {
+        var active = steps.Where(s => s.Strength != 0f).ToList();
+        return active.Count switch
+        {
+            0 => Vanilla,
+            1 => new SteeringChoice(active[0].Profile, active[0].Strength),
+            _ => new SteeringChoice(string.Join("+", active.Select(s => s.Profile)), 1f) { Steps = active },
+        };
+    }
+
+    /// <summary>For logs: <c>none</c>, <c>happy@0.5</c>, <c>calm@1.5+happy@-0.5</c>.</summary>
+    public string Label => Steps is { } steps ? string.Join("+", steps.Select(s => $"{s.Profile}@{Number(s.Strength)}"))
+        : Profile is null ? "none" : $"{Profile}@{Number(Strength)}";
+
+    private static string Number(float v) => v.ToString(System.Globalization.CultureInfo.InvariantCulture);
 }
 
 /// <summary>How one request decodes: greedy at temperature 0, else sampled (top-p nucleus, seeded when a seed is given).</summary>

@@ -23,7 +23,7 @@ namespace OnnxSteer.Server;
 /// <c>steering</c> field. Start with <see cref="StartAsync"/>; dispose (or a stop signal) stops it, letting in-flight
 /// requests finish within <see cref="ServeOptions.ShutdownTimeout"/>.
 /// </summary>
-public sealed class SteeringServer : IAsyncDisposable
+public sealed partial class SteeringServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly SteeringRouter _router;
@@ -56,7 +56,8 @@ public sealed class SteeringServer : IAsyncDisposable
         _models = models;
         _prompts = prompts;
         _options = options;
-        _log = options.Log ?? (line => Console.Error.WriteLine(line));
+        var log = options.Log ?? (line => Console.Error.WriteLine(line));
+        _log = line => log(WithRequestId(line));
         ModelId = modelId;
         _contextLength = config.ContextLength ?? int.MaxValue;
         _eos = EosIds(config, prompts.Tokenizer);
@@ -87,7 +88,7 @@ public sealed class SteeringServer : IAsyncDisposable
         // The port first: "address in use" before minutes of patching, and held while the profiles are patched.
         var reservation = PortReservation.Take(address, options.Port);
         SteeredModels models;
-        try { models = SteeredModels.Prepare(options.Model, options.Profiles, log); }
+        try { models = SteeredModels.Prepare(options.Model, options.Profiles, log, options.Force); }
         catch
         {
             reservation.Dispose();
@@ -96,7 +97,7 @@ public sealed class SteeringServer : IAsyncDisposable
         SteeringRouter? router = null;
         try
         {
-            var genai = new GenaiEngine(options.Model, models.Folders);
+            var genai = new GenaiEngine(options.Model, models.Folders, composed: models.Composed);
             router = new SteeringRouter([genai]);
             var tokenizer = TokenizerLoader.Load(options.Tokenizer ?? options.Model);
             var prompts = new PromptBuilder(tokenizer, PromptBuilder.FolderHasChatTemplate(options.Model) ? genai.CreateChatTemplate() : null);
@@ -178,8 +179,15 @@ public sealed class SteeringServer : IAsyncDisposable
 
     private void Map(WebApplication app)
     {
+        app.Use(async (context, next) =>
+        {
+            using var request = BeginRequest(context);
+            try { await next(context).ConfigureAwait(false); }
+            finally { EndRequest(context); }
+        });
         app.Use(new ErrorObjects(_log, _guard).InvokeAsync);
         app.MapGet("/v1/models", ListModels);
+        MapOperations(app);
         app.MapPost("/v1/completions", context => Complete(context, ApiKind.Completion));
         app.MapPost("/v1/chat/completions", context => Complete(context, ApiKind.Chat));
         app.MapFallback(ErrorObjects.NoRoute);
@@ -209,7 +217,9 @@ public sealed class SteeringServer : IAsyncDisposable
         var clock = Stopwatch.StartNew();
         var body = await ReadBody(context.Request).ConfigureAwait(false);
         var request = ApiRequest.Parse(body, kind, _options.Limits);
+        if (IsScored(request)) { await CompleteScored(context, request, clock).ConfigureAwait(false); return; }
         var steering = ResolveSteering(request);
+        NoteSteering(context, steering);
         CheckPromptLength(request);
         var promptIds = _prompts.Build(request);
         var sampling = Sampling(request, promptIds.Count);
@@ -235,6 +245,7 @@ public sealed class SteeringServer : IAsyncDisposable
         {
             await foreach (var id in Run(engine, promptIds, steering, sampling, ct).ConfigureAwait(false))
             {
+                if (ids.Count == 0) NoteFirstToken(context, steering);
                 ids.Add(id);
                 if (eos.Contains(id)) { finish = "stop"; break; }
                 var piece = stops.Push(streamer.Push(id));
@@ -253,6 +264,7 @@ public sealed class SteeringServer : IAsyncDisposable
         }
         var tail = stops.Flush();
         exchange.CompletionTokens = ids.Count;
+        NoteTokens(steering, promptIds.Count, ids.Count);
         if (request.Stream)
         {
             if (tail.Length > 0) await WriteChunk(context.Response, exchange, tail, null, ct).ConfigureAwait(false);
@@ -278,7 +290,8 @@ public sealed class SteeringServer : IAsyncDisposable
     /// <summary>A prompt whose text is longer than any prompt that fits the context is refused before it is tokenized.</summary>
     private void CheckPromptLength(ApiRequest request)
     {
-        long chars = request.Kind == ApiKind.Chat ? request.Messages.Sum(m => (long)m.Content.Length) : request.Prompt!.Length;
+        // Each completion prompt is its own sequence (token-id prompts are checked against the context once encoded).
+        long chars = request.Kind == ApiKind.Chat ? request.Messages.Sum(m => (long)m.Content.Length) : request.Prompts.Max(p => (long)(p.Text?.Length ?? 0));
         if (chars > _maxPromptChars)
             throw ApiError.Bad($"the prompt has {chars} characters, more than fit the model's context of {_contextLength} tokens",
                 request.Kind == ApiKind.Chat ? "messages" : "prompt", "context_length_exceeded");
@@ -327,14 +340,17 @@ public sealed class SteeringServer : IAsyncDisposable
         if (colon >= 0)
         {
             var named = request.Model[(colon + 1)..];
+            if (steering.Steps is not null)
+                throw ApiError.Bad($"model '{request.Model}' names profile '{named}' and steering composes several: name them in steering only", "model");
             if (steering.Profile is null) steering = new SteeringChoice(named, 1f);
             else if (steering.Profile != named)
                 throw ApiError.Bad($"model '{LogText.Escape(request.Model)}' names profile '{LogText.Escape(named)}' but steering.profile is '{LogText.Escape(steering.Profile)}'", "steering.profile");
         }
-        if (steering.Profile is { } p && !_options.Profiles.ContainsKey(p))
-            throw ApiError.Bad($"unknown profile '{LogText.Escape(p)}'; this server has {(_profileNames.Count == 0 ? "none" : string.Join(", ", _profileNames))}",
-                "steering.profile", "profile_not_found");
-        return steering;
+        foreach (var p in steering.ProfileNames)
+            if (!_options.Profiles.ContainsKey(p))
+                throw ApiError.Bad($"unknown profile '{LogText.Escape(p)}'; this server has {(_profileNames.Count == 0 ? "none" : string.Join(", ", _profileNames))}",
+                    "steering.profile", "profile_not_found");
+        return ComposedOrder(steering);
     }
 
     private SamplingSettings Sampling(ApiRequest request, int promptTokens)
@@ -376,7 +392,7 @@ public sealed class SteeringServer : IAsyncDisposable
         return buffer.ToArray();
     }
 
-    private static string Describe(SteeringChoice s) => s.Profile is null ? "none" : $"{s.Profile}@{s.Strength.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
+    private static string Describe(SteeringChoice s) => s.Label;
 
     /// <summary>What one request is answered with, besides the text.</summary>
     private sealed class Exchange(ApiRequest request, SteeringChoice steering, string engine, int promptTokens)
@@ -404,7 +420,8 @@ public sealed class SteeringServer : IAsyncDisposable
     private static void WriteSteering(Utf8JsonWriter w, Exchange x)
     {
         w.WriteStartObject("steering");
-        if (x.Steering.Profile is { } p)
+        if (x.Steering.Steps is not null) WriteSteps(w, x.Steering);
+        else if (x.Steering.Profile is { } p)
         {
             w.WriteString("profile", p);
             w.WriteNumber("strength", x.Steering.Strength);

@@ -7,6 +7,7 @@ using OnnxSteer.Profiles;
 using OnnxSteer.Profiling;
 using OnnxSteer.Runtime;
 using OnnxSteer.Sites;
+using OnnxSteer.Sweeping;
 
 namespace OnnxSteer;
 
@@ -16,7 +17,8 @@ namespace OnnxSteer;
 /// <see cref="Patch(string, SteeringProfile, string, PatchSettings?)"/> writes the steered model, and
 /// <see cref="Steer(string, SteeringProfile, PatchSettings?)"/> returns it in memory. <see cref="Select(SteeringProfile, SelectSettings)"/>
 /// re-selects without running the model, <see cref="Merge"/> adds up profiles of disjoint pairs, <see cref="Unpatch"/>
-/// restores the unsteered model; <see cref="Save"/> and <see cref="Load"/> keep a profile on disk. Errors are
+/// restores the unsteered model; <see cref="Save"/> and <see cref="Load"/> keep a profile on disk;
+/// <see cref="CompareMethods"/> tells which method to use (AUSteer, CAA, actdiff, random) on a task, honestly. Errors are
 /// <see cref="OnnxSteerException"/>s naming the file and the problem.
 /// </summary>
 public static class Steerer
@@ -107,6 +109,30 @@ public static class Steerer
     /// <summary>As <see cref="Unpatch"/>, also returning the steps removed (the CLI lists them).</summary>
     internal static (WriteResult Written, IReadOnlyList<SteeringStep> Removed) UnpatchWithRecord(string steered, string output, Action<ErrorText>? notice = null) =>
         ModelPatcher.Unpatch(steered, output, notice);
+
+    /// <summary>
+    /// Which method to use: the profile at <paramref name="profilePath"/> (its statistics; any method's profile of pairs)
+    /// re-selected by every method of <paramref name="settings"/> over its own grid, each setting steered in memory and
+    /// evaluated on the validation slice with its fluency cost, each method's best chosen on validation only, then each
+    /// of those and <paramref name="model"/> unsteered evaluated once on the disjoint test slice and paired item by item.
+    /// Cancellation stops at the next item (<see cref="MethodComparison.Interrupted"/>).
+    /// </summary>
+    public static MethodComparison CompareMethods(string model, string profilePath, CompareSettings settings, CancellationToken cancel = default)
+    {
+        var task = TaskTemplates.ParseTask(settings.Task);
+        var request = new SweepRequest
+        {
+            ModelPath = model, ProfilePath = profilePath, Task = task, DataPath = settings.Data,
+            Ks = settings.Ks.Distinct().Order().ToList(), Alphas = settings.Alphas.Distinct().Order().ToList(),
+            Methods = settings.Methods, CaaAlphas = settings.CaaAlphas, CaaLayers = settings.Layers, Sites = settings.Sites,
+            Validation = settings.Validation, Test = settings.Test, Offset = settings.Offset,
+            Mode = settings.Generate ? Evaluation.EvalMode.Generate : Evaluation.EvalMode.Loglik, MaxFluencyDrop = settings.MaxFluencyDrop,
+            FluencyTexts = settings.FluencyTexts ?? Evaluation.NeutralTexts.Default,
+            FluencySource = settings.FluencyTexts is null ? Evaluation.NeutralTexts.DefaultName : $"{settings.FluencyTexts.Count} texts given in code",
+            TokenizerPath = settings.Tokenizer, Runtime = settings.Runtime ?? RuntimeSettings.Default,
+        };
+        return new MethodComparison(MethodSweepRunner.Run(request, cancel: cancel));
+    }
 
     private const string InMemoryName = "(profile in memory)";
 

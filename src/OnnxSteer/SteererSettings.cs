@@ -60,3 +60,43 @@ public sealed record PatchSettings
 
     internal PatchOptions Options => new(Fold, Existing, Switchable, Dynamic, ProbeThreshold);
 }
+
+/// <summary>
+/// How <see cref="Steerer.CompareMethods"/> compares methods: the task and its data, each method's grid, the slices and
+/// the fluency guard. The defaults are the CLI's (<c>onnxsteer sweep --methods</c>).
+/// </summary>
+public sealed record CompareSettings
+{
+    /// <summary>The task's data file (for <see cref="Task"/> pairs: contrastive pairs as JSON Lines).</summary>
+    public required string Data { get; init; }
+    /// <summary>boolq, copa, winogrande, svamp or pairs.</summary>
+    public string Task { get; init; } = "pairs";
+    /// <summary>Validation items: every setting is evaluated on them and each method's best is chosen on them alone.</summary>
+    public required int Validation { get; init; }
+    /// <summary>Test items right after the validation slice; null = the rest of the file.</summary>
+    public int? Test { get; init; }
+    /// <summary>First validation record; null = 0, or past the profile's pairs when the data is their file.</summary>
+    public int? Offset { get; init; }
+    /// <summary>The methods to compare, each re-selected from the profile's statistics.</summary>
+    public IReadOnlyList<SteeringMethod> Methods { get; init; } = [SteeringMethod.AuSteer, SteeringMethod.Caa, SteeringMethod.ActDiff, SteeringMethod.Random];
+    /// <summary>k values of the unit methods (units per site kind).</summary>
+    public IReadOnlyList<int> Ks { get; init; } = [1, 2, 4, 8, 16, 32, 64, 100];
+    /// <summary>alpha values of the unit methods.</summary>
+    public IReadOnlyList<double> Alphas { get; init; } = [1, 5, 10, 20, 50, 100];
+    /// <summary>caa's strengths.</summary>
+    public IReadOnlyList<double> CaaAlphas { get; init; } = [1, 2, 4, 8];
+    /// <summary>caa's layer sets, e.g. "2,0-4,all"; null = each layer alone, then all.</summary>
+    public string? Layers { get; init; }
+    /// <summary>Site kinds every method selects from; null = the profile's selection.</summary>
+    public IReadOnlyList<SiteKind>? Sites { get; init; }
+    /// <summary>Answer by greedy generation (exact match) instead of log-likelihood; pairs are loglik only.</summary>
+    public bool Generate { get; init; }
+    /// <summary>Fluency guard: settings whose mean log-likelihood per token falls more than this many nats below the vanilla model's are not chosen; null = reported only.</summary>
+    public double? MaxFluencyDrop { get; init; }
+    /// <summary>Neutral texts for the fluency cost; null = the built-in 20 short stories.</summary>
+    public IReadOnlyList<string>? FluencyTexts { get; init; }
+    /// <summary>tokenizer.json or its folder; null = the model's folder.</summary>
+    public string? Tokenizer { get; init; }
+    /// <summary>How to run ONNX Runtime.</summary>
+    public RuntimeSettings? Runtime { get; init; }
+}

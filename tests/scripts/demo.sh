@@ -9,7 +9,8 @@ src=models/stories260K-src
 # Each run starts from an empty models/demo/ (the commands refuse to overwrite outputs without --force).
 rm -rf "$out"
 mkdir -p "$out"
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# Bold headings on a terminal only: `make demo | tee log` and NO_COLOR get plain text, as every onnxsteer command does.
+if [[ -t 1 && -z "${NO_COLOR:-}" ]]; then step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }; else step() { printf '\n== %s\n' "$*"; }; fi
 started=$(date +%s)
 
 step "1. Get the model"
@@ -34,22 +35,19 @@ step "2. Import the llama2.c checkpoint to ONNX (onnxruntime-genai layout)"
 $ONNXSTEER import llama2c "$ckpt" --tokenizer "$tok" -o "$out/model" --style genai --dtype fp32
 $ONNXSTEER inspect "$out/model" | tail -n 20
 
-step "3. Contrastive pairs: happy (positive) versus sad (negative)"
-names=(Lily Tom Ben Sue Anna Max Mia Sam Lucy Tim Jack Amy)
-: > "$out/pairs.jsonl"
-for n in "${names[@]}"; do
-  for t in \
-    "$n played with a ball all day. At the end of the day $n felt very" \
-    "$n lost a toy in the park. $n was very" \
-    "One day, $n got a new red bike. $n was so" \
-    "$n saw a big dog in the garden and felt"; do
-    printf '{"prompt": "%s", "positive": " happy", "negative": " sad"}\n' "$t" >> "$out/pairs.jsonl"
+step "3. Contrastive pairs: happy (positive) versus sad (negative), both answers ending on the same word (README)"
+for name in Lily Tom Ben Sue Anna Max Mia Sam Lucy Tim Jack Amy; do
+  for prompt in "$name played with a ball all day. At the end of the day $name felt very" \
+                "$name lost a toy in the park. $name was very" \
+                "One day, $name got a new red bike. $name was so" \
+                "$name saw a big dog in the garden and felt"; do
+    printf '{"prompt": "%s", "positive": " happy and", "negative": " sad and"}\n' "$prompt"
   done
-done
+done > "$out/pairs.jsonl"
 wc -l < "$out/pairs.jsonl" | xargs echo "pairs:"
 
-step "4. Profile: activation momentum of every unit (all sites recorded; top 8 mlp units selected)"
-$ONNXSTEER profile "$out/model" --pairs "$out/pairs.jsonl" --sites mlp --k 8 --alpha 2 -o "$out/profile.json"
+step "4. Profile: activation momentum of every unit; the defaults keep the top 32 mlp units at alpha 1"
+$ONNXSTEER profile "$out/model" --pairs "$out/pairs.jsonl" -o "$out/profile.json"
 
 step "5. Patch: multiply the chosen scalars by (1 + gamma)"
 $ONNXSTEER patch "$out/model" "$out/profile.json" -o "$out/steered"
@@ -81,7 +79,7 @@ The children ran to the lake. Near the water they found a
 Max woke up early and went outside. In the grass he saw a
 PROMPTS
 $ONNXSTEER compare "$out/model" "$out/steered" --prompts "$out/prompts.txt" --max-new-tokens 30 \
-  --count happy,glad,smiled,smile --count sad,cried,cry,scared --json "$out/compare.json"
+  --count happy,glad,smiled,smile --count sad,cried,cry,scared -o "$out/compare.json"
 
 echo
 echo "Done in $(( $(date +%s) - started )) s. Outputs are in $out/: model/, pairs.jsonl, profile.json, steered/, compare.json."

@@ -31,11 +31,14 @@ public sealed class AdapterCommand : ICliCommand
         command.Arguments.Add(model);
         command.Options.Add(strength);
         command.Options.Add(output);
+        var force = OutputChecks.ForceOption();
+        command.Options.Add(force);
         command.SetAction(parse => CommandRunner.Run(parse, () =>
         {
             var path = parse.GetValue(model)!;
             var s = parse.GetValue(strength);
             var file = parse.GetValue(output)!;
+            OutputChecks.File(file, parse.GetValue(force));
             StrengthOption.WriteAdapter(path, s, file);
             Console.Out.WriteLine($"wrote {file} ({SwitchableSteering.StrengthName} = {s.ToString(CultureInfo.InvariantCulture)})");
             return ExitCodes.Success;

@@ -24,18 +24,30 @@ public sealed class CompareCommand : ICliCommand
             HelpName = "WORDS",
         };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "tokenizer.json or its folder (default: the vanilla model's folder).", HelpName = "PATH" };
-        var json = new Option<string?>("--json") { Description = "Also write the continuations and counts as JSON to this file.", HelpName = "FILE" };
+        var json = new Option<string?>("--json")
+        {
+            Description = "Print the continuations and counts as JSON (schema onnxsteer.compare/1) instead of the table.",
+            // Zero or one value: a bare --json is the flag every command has; '--json FILE' is the old way to write the file (-o now).
+            Arity = ArgumentArity.ZeroOrOne,
+        };
+        var output = new Option<string?>("--output", "-o") { Description = "Also write the continuations and counts as JSON to this file.", HelpName = "FILE" };
+        var force = OutputChecks.ForceOption();
         var runtime = new RuntimeOptions();
         var command = new Command("compare", "Generate greedily from two models (vanilla and steered) on the same prompts and show the continuations side by side, with how often chosen words appear in each.");
         command.Arguments.Add(vanilla);
         command.Arguments.Add(steered);
         var strength = new StrengthOption();
         strength.Option.Description = "For a STEERED model patched with --switchable: scale its steering by S (1 = as patched, 0 = off).";
-        foreach (var o in new Option[] { prompts, maxNew, count, tokenizer, json, strength.Option }) command.Options.Add(o);
+        foreach (var o in new Option[] { prompts, maxNew, count, tokenizer, json, output, force, strength.Option }) command.Options.Add(o);
         runtime.AddTo(command);
         command.SetAction(parse => CommandRunner.Run(parse, () =>
         {
-            if (parse.GetValue(json) is { } reportPath) OutputChecks.Report(reportPath);
+            var printJson = parse.GetResult(json) is { Implicit: false };
+            var jsonFile = parse.GetValue(output) ?? parse.GetValue(json);
+            if (parse.GetValue(output) is not null && parse.GetValue(json) is not null)
+                throw new CommandLineException("--json FILE is the old spelling of -o FILE: give -o FILE (and --json alone to print JSON)", ExitCodes.Usage);
+            if (parse.GetValue(json) is not null) printJson = false;
+            if (jsonFile is not null) OutputChecks.File(jsonFile, parse.GetValue(force));
             var promptFile = parse.GetValue(prompts)!;
             if (!File.Exists(promptFile)) throw new CommandLineException($"{promptFile}: no such file", ExitCodes.InvalidInput);
             var lines = File.ReadAllLines(promptFile).Select(l => l.TrimEnd()).Where(l => l.Length > 0).ToList();
@@ -45,14 +57,19 @@ public sealed class CompareCommand : ICliCommand
                 .Where(g => g.Count > 0).ToList();
             var settings = runtime.Read(parse);
             var vanillaPath = parse.GetValue(vanilla)!;
+            ModelSniff.RefuseNonOnnx(vanillaPath);
+            ModelSniff.RefuseNonOnnx(parse.GetValue(steered)!);
             var tok = TokenizerLoader.Load(parse.GetValue(tokenizer) ?? ModelFolder(vanillaPath));
             using var a = DecoderModel.Open(vanillaPath, settings);
             using var b = DecoderModel.Open(parse.GetValue(steered)!, settings);
             using var strengthValue = strength.Apply(parse, b);
-            var report = SideBySide.Run(a, b, tok, lines, parse.GetValue(maxNew), groups, Print);
-            PrintCounts(report);
-            if (parse.GetValue(json) is { } jsonPath)
-                AtomicFile.WriteAllText(jsonPath, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase }));
+            // Tables on a terminal; plain lines in a pipe or a file, where box drawing is noise.
+            var plain = ConsoleStyle.PlainOut;
+            var report = SideBySide.Run(a, b, tok, lines, parse.GetValue(maxNew), groups, pair => { if (!printJson) Print(pair, plain); });
+            var text = JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase });
+            if (printJson) Console.Out.WriteLine(text);
+            else PrintCounts(report, plain);
+            if (jsonFile is not null) AtomicFile.WriteAllText(jsonFile, text);
             return 0;
         }));
         return command;
@@ -60,8 +77,13 @@ public sealed class CompareCommand : ICliCommand
 
     private static string ModelFolder(string path) => Directory.Exists(path) ? path : Path.GetDirectoryName(Path.GetFullPath(path))!;
 
-    private static void Print(ContinuationPair pair)
+    private static void Print(ContinuationPair pair, bool plain)
     {
+        if (plain)
+        {
+            Console.Out.WriteLine($"{pair.Prompt}\n  vanilla: {pair.Vanilla.Trim()}\n  steered: {pair.Steered.Trim()}");
+            return;
+        }
         var table = new Table().Border(TableBorder.Rounded).Expand();
         table.AddColumn(new TableColumn("[grey]vanilla[/]"));
         table.AddColumn(new TableColumn("[green]steered[/]"));
@@ -70,9 +92,16 @@ public sealed class CompareCommand : ICliCommand
         AnsiConsole.Write(table);
     }
 
-    private static void PrintCounts(SideBySideReport report)
+    private static void PrintCounts(SideBySideReport report, bool plain)
     {
         if (report.Counts.Count == 0) return;
+        if (plain)
+        {
+            Console.Out.WriteLine($"word counts over {report.Pairs.Count} greedy continuations of {report.MaxNewTokens} tokens: hits (prompts)");
+            foreach (var c in report.Counts)
+                Console.Out.WriteLine($"  {string.Join(", ", c.Words)}: vanilla {c.VanillaHits} ({c.VanillaPrompts}/{report.Pairs.Count}), steered {c.SteeredHits} ({c.SteeredPrompts}/{report.Pairs.Count})");
+            return;
+        }
         var table = new Table().Border(TableBorder.Simple);
         table.AddColumn("words");
         table.AddColumn(new TableColumn("vanilla: hits (prompts)").RightAligned());

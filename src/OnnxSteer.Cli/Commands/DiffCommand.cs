@@ -6,7 +6,7 @@ using Spectre.Console;
 
 namespace OnnxSteer.Cli.Commands;
 
-/// <summary><c>onnxsteer diff A B</c>: what changed between two models, structurally and numerically. Exit 0 identical, 1 different, 2 error.</summary>
+/// <summary><c>onnxsteer diff A B</c>: what changed between two models, structurally and numerically. Exit 0 identical, 1 different; errors as every command.</summary>
 public sealed class DiffCommand : ICliCommand
 {
     public Command Build()
@@ -39,7 +39,7 @@ public sealed class DiffCommand : ICliCommand
         var command = new Command("diff",
             "Show what changed between two ONNX models: nodes, edges, initializers (with value statistics), inputs/outputs, " +
             "opsets and metadata, plus a steering summary when the second model is a steered copy of the first. " +
-            "Exit status: 0 identical, 1 different, 2 error.");
+            "Exit status: 0 identical, 1 different; errors as every command (3 a bad model, 2 I/O, 64 usage).");
         command.Arguments.Add(original);
         command.Arguments.Add(patched);
         command.Options.Add(json);
@@ -48,16 +48,17 @@ public sealed class DiffCommand : ICliCommand
         command.Options.Add(prompt);
         command.Options.Add(tokenizer);
         command.Options.Add(generate);
+        var force = OutputChecks.ForceOption();
+        command.Options.Add(force);
         var runtime = new RuntimeOptions().AddTo(command);
         command.SetAction(parse => CommandRunner.Run(parse, () =>
         {
-            try
             {
                 var (pathA, pathB) = (parse.GetValue(original)!, parse.GetValue(patched)!);
                 if (parse.GetValue(prompt) is null && (parse.GetValue(generate) > 0 || parse.GetValue(tokenizer) is not null))
                     throw new CommandLineException("--generate and --tokenizer need --prompt");
                 if (parse.GetValue(generate) < 0) throw new CommandLineException("--generate must be 0 or more");
-                if (parse.GetValue(output) is { } reportPath) OutputChecks.Report(reportPath);
+                if (parse.GetValue(output) is { } reportPath) OutputChecks.File(reportPath, parse.GetValue(force));
                 var report = ModelDiffer.Compare(pathA, pathB);
                 if (parse.GetValue(prompt) is { } text)
                 {
@@ -69,12 +70,6 @@ public sealed class DiffCommand : ICliCommand
                 if (parse.GetValue(json)) Console.Out.Write(DiffJson.Serialize(report));
                 else Print(DiffText.Render(report, Math.Max(1, parse.GetValue(maxItems)), ErrorReporter.Option));
                 return report.Identical ? ExitCodes.Success : ExitCodes.Different;
-            }
-            catch (OnnxSteerException e) when (ErrorReporter.ExitCode(e) is not (ExitCodes.Failure or ExitCodes.Usage))
-            {
-                // diff(1) convention: every error with the inputs is 2, so scripts can tell "different" (1) from "could not
-                // compare"; a bad command line stays 64, as for every command.
-                throw new CommandLineException(e.Text, ExitCodes.Failure, e);
             }
         }));
         return command;

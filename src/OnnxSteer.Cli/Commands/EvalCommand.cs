@@ -22,7 +22,9 @@ public sealed class EvalCommand : ICliCommand
         var mode = new Option<string?>("--mode") { Description = "generate: greedy, exact match after lower-casing and trimming (svamp: the number after #### or the last number, up to 50 new tokens). loglik: each choice scored by its summed log-probability (acc and acc_norm, as lm-evaluation-harness). Default: generate, or loglik for --task pairs.", HelpName = "generate|loglik" };
         mode.AcceptOnlyFromAmong("generate", "loglik");
         var json = new Option<bool>("--json") { Description = "Print the summary as JSON (schema onnxsteer.eval/1) instead of text." };
-        var output = new Option<string?>("--out") { Description = "Write one JSON line per item (id, prediction, gold, correct; with --against also against_prediction, against_correct).", HelpName = "FILE" };
+        var output = new Option<string?>("--output", "-o") { Description = "Also write one JSON line per item (id, prediction, gold, correct; with --against also against_prediction, against_correct).", HelpName = "FILE" };
+        var outputOld = OldNames.For(output, "--out");
+        var force = OutputChecks.ForceOption();
         var against = new Option<string?>("--against") { Description = "A second model (e.g. the steered one) evaluated on the same items: prints the paired difference, items each got right alone, and McNemar's exact p.", HelpName = "MODEL" };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "tokenizer.json or its folder (default: MODEL's folder).", HelpName = "PATH" };
         var fluency = new Option<string?>("--fluency") { Description = "Fluency guard: neutral texts, one per line, scored by mean log-likelihood per token (with --against the built-in 20 short stories are scored when this is not given).", HelpName = "FILE" };
@@ -31,7 +33,7 @@ public sealed class EvalCommand : ICliCommand
 
         var command = new Command("eval", "Evaluate a model on a benchmark task (accuracy with a 95% Wilson interval), optionally paired against a steered model (McNemar's exact test).");
         command.Arguments.Add(model);
-        foreach (var o in new Option[] { task, data, limit, offset, mode, json, output, against, fluency, tokenizer, quiet }) command.Options.Add(o);
+        foreach (var o in new Option[] { task, data, limit, offset, mode, json, output, against, fluency, tokenizer, quiet, force, outputOld }) command.Options.Add(o);
         runtime.AddTo(command);
         command.SetAction(parse => CommandRunner.Run(parse, () =>
         {
@@ -39,9 +41,17 @@ public sealed class EvalCommand : ICliCommand
             var modeValue = EvalModes.Resolve(parse.GetValue(mode), taskValue);
             if (taskValue == BenchmarkTask.Pairs && modeValue == EvalMode.Generate)
                 throw new CommandLineException("--task pairs is scored by log-likelihood only: use --mode loglik", ExitCodes.Usage);
-            if (parse.GetValue(output) is { } itemsPath) OutputChecks.Report(itemsPath);
-            var items = EvalItems.Load(taskValue, parse.GetValue(data)!, parse.GetValue(offset), parse.GetValue(limit));
+            var itemsOut = OldNames.Value(parse, output, outputOld);
+            if (itemsOut is not null) OutputChecks.File(itemsOut, parse.GetValue(force));
+            var dataPath = parse.GetValue(data)!;
+            var items = EvalItems.Load(taskValue, dataPath, parse.GetValue(offset), parse.GetValue(limit));
+            // An accuracy of 0/0 is no result: say why there is nothing to evaluate (exit 3), as profile does for no pairs.
+            if (items.Count == 0)
+                throw new CommandLineException(parse.GetValue(offset) > 0 ? $"{dataPath}: no items to evaluate after --offset {parse.GetValue(offset)}"
+                    : parse.GetValue(limit) == 0 ? $"{dataPath}: no items to evaluate with --limit 0" : $"{dataPath}: no items to evaluate (the file is empty)", ExitCodes.InvalidInput);
             var modelPath = parse.GetValue(model)!;
+            ModelSniff.RefuseNonOnnx(modelPath);
+            if (parse.GetValue(against) is { } againstPath) ModelSniff.RefuseNonOnnx(againstPath);
             var tok = TokenizerLoader.Load(parse.GetValue(tokenizer) ?? TokenizerFolder(modelPath));
             var settings = runtime.Read(parse);
             var isQuiet = parse.GetValue(quiet);
@@ -65,7 +75,7 @@ public sealed class EvalCommand : ICliCommand
             finally { Console.CancelKeyPress -= onCancel; }
 
             var comparison = second is null ? null : EvalComparison.Of(first, second);
-            if (parse.GetValue(output) is { } outPath)
+            if (itemsOut is { } outPath)
             {
                 EvalReport.WriteItems(outPath, first, second);
                 Console.Error.WriteLine($"wrote {comparison?.Counts.Total ?? first.Items.Count} items to {outPath}");
@@ -81,7 +91,7 @@ public sealed class EvalCommand : ICliCommand
             }
             if (first.Interrupted || second?.Interrupted == true)
             {
-                Console.Error.WriteLine("interrupted: the results above cover only the items finished" + (parse.GetValue(output) is { } p ? $", all kept in {p}" : ""));
+                Console.Error.WriteLine("interrupted: the results above cover only the items finished" + (itemsOut is { } p ? $", all kept in {p}" : ""));
                 return ExitCodes.Interrupted;
             }
             return 0;

@@ -63,6 +63,7 @@ public sealed class GenerateCommand : ICliCommand
         command.SetAction(parse => CommandRunner.Run(parse, () =>
         {
             var modelPath = parse.GetValue(model)!;
+            ModelSniff.RefuseNonOnnx(modelPath);
             var tokenizerPath = parse.GetValue(tokenizer) ?? (Directory.Exists(modelPath) ? modelPath : Path.GetDirectoryName(Path.GetFullPath(modelPath))!);
             var sampling = parse.GetValue(topK) > 0 || parse.GetValue(topP) < 1 || parse.GetValue(seed) is not null;
             var options = new GenerationOptions
@@ -99,6 +100,8 @@ public sealed class GenerateCommand : ICliCommand
                 }
                 else
                 {
+                    // Before generating: a model without gates fails now, not after the whole continuation was printed.
+                    if (parse.GetValue(showGates)) GateTrace.RequireGates(modelPath);
                     using var decoder = DecoderModel.Open(modelPath, runtime.Read(parse));
                     using var strengthValue = strength.Apply(parse, decoder);
                     var (tok, promptIds) = Encode();

@@ -20,17 +20,19 @@ public sealed class ProfileCommand : ICliCommand
         var pairs = new Option<string?>("--pairs") { Description = "Contrastive pairs as JSON Lines: {\"prompt\", \"positive\", \"negative\"} per line; answers are appended to the prompt as they are.", HelpName = "FILE" };
         var task = new Option<string?>("--task") { Description = "Build pairs from benchmark data in the method's templates: boolq, copa, winogrande or svamp (needs --data).", HelpName = "TASK" };
         var data = new Option<string?>("--data") { Description = "The task's data file (boolq/copa .jsonl, copa .xml, winogrande .json/.jsonl, svamp .json).", HelpName = "FILE" };
-        var limit = new Option<int?>("--pairs-limit", "--limit") { Description = "Use at most this many pairs.", HelpName = "N" };
-        var skip = new Option<int>("--skip") { Description = "Pass over the first M records of the source (keeps profiling and evaluation items apart).", HelpName = "M" };
-        var sites = new Option<string>("--sites") { Description = "Site kinds to select from, comma-separated: attn, mlp, mlp-out. All kinds are recorded, so 'select' can choose others later.", DefaultValueFactory = _ => "attn" };
+        var limit = new Option<int?>("--limit") { Description = "Use at most this many pairs.", HelpName = "N" };
+        var limitOld = OldNames.For(limit, "--pairs-limit");
+        var skip = new Option<int>("--offset") { Description = "Pass over the first M records of the source (keeps profiling and evaluation items apart).", HelpName = "M" };
+        var skipOld = OldNames.For(skip, "--skip");
+        var sites = new Option<string>("--sites") { Description = "Site kinds to select from, comma-separated: attn, mlp, mlp-out. All kinds are recorded, so 'select' can choose others later.", DefaultValueFactory = _ => "mlp" };
         var jointly = new Option<bool>("--rank-jointly") { Description = "Rank several site kinds in one list (default: top k of each kind)." };
         var method = new Option<string>("--method") { Description = "austeer (momentum), actdiff (|mean difference|), random (seeded) or caa (mean-difference vectors).", DefaultValueFactory = _ => "austeer" };
-        var k = new Option<int>("--k") { Description = "Units to keep (per site kind unless --rank-jointly).", DefaultValueFactory = _ => 10 };
-        var alpha = new Option<double>("--alpha") { Description = "Steering strength: gamma = alpha*r_pos or -alpha*r_neg.", DefaultValueFactory = _ => 10 };
+        var k = new Option<int>("--k") { Description = "Units to keep (per site kind unless --rank-jointly). The defaults of --k, --alpha, --sites, --tie-break and --direction are those measured to steer stories260K visibly and fluently (docs/selection.md#defaults-for-a-first-run); the paper's settings are --sites attn --k 10 --alpha 10 --tie-break released --direction released.", DefaultValueFactory = _ => 32 };
+        var alpha = new Option<double>("--alpha") { Description = "Steering strength: gamma = alpha*r_pos or -alpha*r_neg. Above 1, a unit with a negative gamma changes sign (a warning says so).", DefaultValueFactory = _ => 1 };
         var seed = new Option<int>("--seed") { Description = "Seed for --method random." };
         var layers = new Option<string?>("--layers") { Description = "caa only: comma-separated layers to build vectors for (default: the middle layer)." };
-        var tieBreak = new Option<string>("--tie-break") { Description = "austeer: order of units with equal scores. released: lower layer, then lower index (the released code, reproduces the paper); effect: larger |mean/sd| of pos - neg first.", DefaultValueFactory = _ => "released", HelpName = "released|effect" };
-        var direction = new Option<string>("--direction") { Description = "Sign of gamma. released: + when r_pos >= r_neg (the released code); sign-aware: flipped where the unit's mean activation is negative, so gamma*x moves towards the positive side.", DefaultValueFactory = _ => "released", HelpName = "released|sign-aware" };
+        var tieBreak = new Option<string>("--tie-break") { Description = "austeer: order of units with equal scores. released: lower layer, then lower index (the released code, reproduces the paper); effect: larger |mean/sd| of pos - neg first.", DefaultValueFactory = _ => "effect", HelpName = "released|effect" };
+        var direction = new Option<string>("--direction") { Description = "Sign of gamma. released: + when r_pos >= r_neg (the released code); sign-aware: flipped where the unit's mean activation is negative, so gamma*x moves towards the positive side.", DefaultValueFactory = _ => "sign-aware", HelpName = "released|sign-aware" };
         var check = new Option<string?>("--check-pairs") { Description = "Held-out pairs (JSON Lines like --pairs, not used for profiling): after selecting, patch a temporary copy and report whether steering raises the log-prob margin of positive over negative answers.", HelpName = "FILE" };
         var batch = new Option<int>("--batch-size") { Description = "Sequences per run; a pair's two sequences go together.", DefaultValueFactory = _ => 8, HelpName = "B" };
         var shard = new Option<string?>("--shard") { Description = "Process only shard i of n (0-based; pairs j with j mod n = i). 'onnxsteer merge' of all shards equals the unsharded profile. i may be env:VAR, read from an environment variable such as SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX (docs/scale.md).", HelpName = "i/n" };
@@ -38,7 +40,8 @@ public sealed class ProfileCommand : ICliCommand
         var checkpointMinutes = new Option<double?>("--checkpoint-minutes") { Description = $"Also save the checkpoint when this many minutes passed since the last one; 0 = only by pairs. Default: {DefaultCheckpointMinutes}, none with --probes (a checkpoint does not keep the rows the probe fit needs).", HelpName = "M" };
         var ignoreMemory = new Option<bool>("--ignore-memory-estimate") { Description = "Go on even when the memory estimate (printed before the weights are read) exceeds the memory available; by default such a run is refused." };
         var resume = new Option<bool>("--resume") { Description = "Continue from OUTPUT.checkpoint when it exists (same model, pairs, shard and --batch-size); the result is byte-identical to an uninterrupted run. Without a checkpoint, start from the first pair." };
-        var maxTokens = new Option<int?>("--max-tokens") { Description = "Longest sequence; longer prompts lose tokens from the left (the answer is kept). Default: genai_config.json's context_length, else 512.", HelpName = "N" };
+        var maxTokens = new Option<int?>("--context") { Description = "Context length: the longest sequence in tokens; longer prompts lose tokens from the left (the answer is kept). Default: genai_config.json's context_length, else 512.", HelpName = "N" };
+        var maxTokensOld = OldNames.For(maxTokens, "--max-tokens");
         var tokenizer = new Option<string?>("--tokenizer") { Description = "tokenizer.json or its folder (default: the model's folder).", HelpName = "PATH" };
         var skipBad = new Option<bool>("--skip-bad") { Description = "Skip bad records (malformed, missing fields, answer longer than the context) and report how many, instead of stopping at the first." };
         var probes = new Option<bool>("--probes")
@@ -56,7 +59,7 @@ public sealed class ProfileCommand : ICliCommand
             "Record last-token activations at every steering site on contrastive pairs, count activation momenta exactly, " +
             "select the top units (AUSteer) and write profile.json.");
         command.Arguments.Add(model);
-        foreach (var o in new Option[] { pairs, task, data, limit, skip, sites, jointly, method, k, alpha, seed, layers, tieBreak, direction, check, batch, shard, maxTokens, tokenizer, skipBad, probes, checkpointEvery, checkpointMinutes, resume, ignoreMemory, quiet, output, force })
+        foreach (var o in new Option[] { pairs, task, data, limit, skip, sites, jointly, method, k, alpha, seed, layers, tieBreak, direction, check, batch, shard, maxTokens, tokenizer, skipBad, probes, checkpointEvery, checkpointMinutes, resume, ignoreMemory, quiet, output, force, limitOld, skipOld, maxTokensOld })
             command.Options.Add(o);
         runtime.AddTo(command);
         command.SetAction(parse => CommandRunner.Run(parse, () =>
@@ -74,7 +77,10 @@ public sealed class ProfileCommand : ICliCommand
             var directionRule = SelectionRules.ParseDirection(parse.GetValue(direction)!);
             SelectionArguments.Check(methodValue == SteeringMethod.Caa ? null : parse.GetValue(k), parse.GetValue(alpha));
             OutputChecks.File(outPath, parse.GetValue(force));
-            var options = new PairOptions(parse.GetValue(skip), parse.GetValue(limit), parse.GetValue(skipBad));
+            if (checkpoint is not null && !checkpoint.Resume && !parse.GetValue(force) && File.Exists(checkpoint.Path))
+                throw new CommandLineException($"{checkpoint.Path}: an earlier run's checkpoint is here: give --resume to continue it, or --force to start over (it is then replaced)", ExitCodes.Usage);
+            var (offsetValue, limitValue) = (OldNames.Value(parse, skip, skipOld), OldNames.Value(parse, limit, limitOld));
+            var options = new PairOptions(offsetValue, limitValue, parse.GetValue(skipBad));
             var pairSet = (parse.GetValue(pairs), parse.GetValue(task), parse.GetValue(data)) switch
             {
                 ({ } file, null, null) => PairsJsonl.Read(file, options),
@@ -86,7 +92,7 @@ public sealed class ProfileCommand : ICliCommand
             // An empty source would give a profile of 0 pairs that every later command refuses; say so before the model loads.
             if (pairSet.Pairs.Count == 0)
                 throw new InvalidProfileException($"{parse.GetValue(pairs) ?? parse.GetValue(data)}: no pairs to profile" +
-                    (pairSet.SkippedBad > 0 ? $" ({pairSet.SkippedBad} bad records skipped)" : parse.GetValue(skip) > 0 || parse.GetValue(limit) is not null ? " after --skip/--limit" : " (the file is empty)"));
+                    (pairSet.SkippedBad > 0 ? $" ({pairSet.SkippedBad} bad records skipped)" : offsetValue > 0 || limitValue is not null ? " after --offset/--limit" : " (the file is empty)"));
             var modelPath = parse.GetValue(model)!;
             var settings = new ProfileSettings
             {
@@ -102,10 +108,11 @@ public sealed class ProfileCommand : ICliCommand
                 Direction = directionRule,
                 BatchSize = parse.GetValue(batch),
                 Shard = shardSpec,
-                MaxTokens = parse.GetValue(maxTokens),
+                MaxTokens = OldNames.Value(parse, maxTokens, maxTokensOld),
                 SkipBad = parse.GetValue(skipBad),
                 Probes = parse.GetValue(probes),
-                Runtime = runtime.Read(parse),
+                // -q: no progress and no memory estimate line; warnings (a device fallback) still show.
+                Runtime = parse.GetValue(quiet) ? runtime.Read(parse) with { Notice = n => { if (!n.ToString().StartsWith("memory:", StringComparison.Ordinal)) ErrorReporter.Notice(n); } } : runtime.Read(parse),
                 Checkpoint = checkpoint,
                 IgnoreMemoryEstimate = parse.GetValue(ignoreMemory),
             };
@@ -139,6 +146,7 @@ public sealed class ProfileCommand : ICliCommand
                 if (profile.Probes is { } fitted) Console.Write(SelectionText.ProbeSummary(fitted));
             }
             if (profile.Pairs > 0) foreach (var w in SelectionText.Warnings(profile)) ErrorReporter.Notice(w);
+            foreach (var note in SelectionArguments.KBeyondUnits(profile, settings.K, kinds, settings.RankJointly)) Console.Error.WriteLine(note);
             if (parse.GetValue(check) is { } checkPath && profile.Pairs > 0)
             {
                 var held = PairsJsonl.Read(checkPath, new PairOptions());
@@ -157,7 +165,7 @@ public sealed class ProfileCommand : ICliCommand
     private static CheckpointOptions? CheckpointOptionsFrom(int everyPairs, double minutes, bool resume, string output)
     {
         if (everyPairs < 0) throw new CommandLineException($"--checkpoint-every {everyPairs}: must be ≥ 0", ExitCodes.Usage);
-        if (!double.IsFinite(minutes) || minutes < 0) throw new CommandLineException($"--checkpoint-minutes {minutes}: must be ≥ 0", ExitCodes.Usage);
+        if (!double.IsFinite(minutes) || minutes < 0) throw new CommandLineException($"--checkpoint-minutes {minutes.ToString(System.Globalization.CultureInfo.InvariantCulture)}: must be a finite number ≥ 0", ExitCodes.Usage);
         if (everyPairs == 0 && minutes == 0 && !resume) return null;
         return new CheckpointOptions
         {

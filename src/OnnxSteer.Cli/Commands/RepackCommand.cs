@@ -11,7 +11,7 @@ public sealed class RepackCommand : ICliCommand
         var input = new Argument<string>("IN") { Description = "The model to read (a .onnx file, or a folder holding model.onnx). It is never modified." };
         var output = new Option<string>("--output", "-o")
         {
-            Description = "Where to write the model (.onnx). Its data file goes in the same folder.",
+            Description = "Where to write: a .onnx file path, or a folder (the model keeps its file name). Its data file and the files beside the input (tokenizer, genai_config.json) go in the same folder.",
             Required = true,
         };
         var external = new Option<string?>("--external-data")
@@ -50,12 +50,14 @@ public sealed class RepackCommand : ICliCommand
                 : SaveOptions.External(dataFile, parse.GetValue(threshold), parse.GetValue(align));
             var (inPath, outPath) = (parse.GetValue(input)!, parse.GetValue(output)!);
             // The file repack writes: into an existing folder the model keeps its name.
-            var target = Directory.Exists(outPath) ? Path.Combine(outPath, Directory.Exists(inPath) ? "model.onnx" : Path.GetFileName(inPath)) : outPath;
+            var inputModel = Directory.Exists(inPath) ? Path.Combine(inPath, "model.onnx") : inPath;
+            var target = ModelRepacker.OutputFile(outPath, inputModel);
             OutputChecks.File(target, parse.GetValue(force));
+            if (!parse.GetValue(force)) OutputChecks.Sidecars(inputModel, Path.GetDirectoryName(target)!, 
+                [Path.GetFileName(target), .. dataFile is null ? Array.Empty<string>() : [dataFile], .. OutputChecks.DataFilesOf(inputModel).Select(Path.GetFileName).OfType<string>()]);
             // A forced repack over an earlier one: its data file may be one the new model does not use.
             var previous = parse.GetValue(force) ? OutputChecks.DataFilesOf(target) : [];
             var (result, carried) = ModelRepacker.Repack(inPath, outPath, options);
-            var inputModel = Directory.Exists(inPath) ? Path.Combine(inPath, "model.onnx") : inPath;
             var removed = OutputChecks.RemoveUnused(previous, OutputChecks.DataFilesOf(inputModel).Concat(OutputChecks.DataFilesOf(result.ModelFile)));
             Console.WriteLine($"wrote {result.ModelFile} ({result.ModelBytes} bytes)");
             if (result.DataFile is not null)

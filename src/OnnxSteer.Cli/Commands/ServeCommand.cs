@@ -37,7 +37,8 @@ public sealed class ServeCommand : ICliCommand
             "in the body (or model \"ID:NAME\"); no steering field = the vanilla model. Stops on SIGTERM or Ctrl+C, letting " +
             "in-flight requests finish. See docs/serve.md.");
         command.Arguments.Add(model);
-        foreach (var o in new Option[] { profiles, host, port, apiKey, modelId, tokenizer, maxTokens, defaultMax, maxStrength, maxBody, maxConcurrent, maxQueue, queueTimeout, requestTimeout, shutdownTimeout }) command.Options.Add(o);
+        var force = new Option<bool>("--force") { Description = "Apply a profile recorded on another model (fingerprint or dtype differ), with a warning, as patch --force does." };
+        foreach (var o in new Option[] { profiles, host, port, apiKey, modelId, tokenizer, maxTokens, defaultMax, maxStrength, maxBody, maxConcurrent, maxQueue, queueTimeout, requestTimeout, shutdownTimeout, force }) command.Options.Add(o);
 
         command.SetAction(parse => CommandRunner.Run(parse, () =>
         {
@@ -52,7 +53,7 @@ public sealed class ServeCommand : ICliCommand
             {
                 MaxTokens = Positive(parse.GetValue(maxTokens), "--max-tokens-limit"),
                 DefaultMaxTokens = Positive(parse.GetValue(defaultMax), "--default-max-tokens"),
-                MaxStrength = parse.GetValue(maxStrength) is var s && float.IsFinite(s) && s >= 0 ? s : throw new CommandLineException("--max-strength must be a finite number >= 0", ExitCodes.Usage),
+                MaxStrength = parse.GetValue(maxStrength) is var s && float.IsFinite(s) && s >= 0 ? s : throw new CommandLineException($"--max-strength {s.ToString(System.Globalization.CultureInfo.InvariantCulture)}: must be a finite number ≥ 0", ExitCodes.Usage),
                 MaxBodyBytes = Positive(parse.GetValue(maxBody), "--max-body-bytes"),
             };
             var key = parse.GetValue(apiKey) ?? Environment.GetEnvironmentVariable(SteeringServer.ApiKeyVariable);
@@ -75,6 +76,7 @@ public sealed class ServeCommand : ICliCommand
                 },
                 ShutdownTimeout = Seconds(parse.GetValue(shutdownTimeout), "--shutdown-timeout", allowZero: true),
                 HandleSignals = true,
+                Force = parse.GetValue(force),
             };
             var server = SteeringServer.StartAsync(options).GetAwaiter().GetResult();
             try

@@ -22,15 +22,25 @@ internal sealed record GateValues(IReadOnlyList<string> Sites, float[][] Gates);
 /// </summary>
 internal static class GateTrace
 {
-    /// <summary>Runs <paramref name="ids"/> through the model at <paramref name="modelDirOrFile"/> and returns its gates.</summary>
+    /// <summary>Checks, before anything runs, that the model carries dynamic steering gates to trace.</summary>
     /// <exception cref="InvalidModelException">The model carries no dynamic steering.</exception>
-    public static GateValues Run(string modelDirOrFile, IReadOnlyList<int> ids, RuntimeSettings? settings = null)
+    public static void RequireGates(string modelDirOrFile) => Gated(modelDirOrFile);
+
+    private static (GenaiConfigFile? Config, string File, OnnxModel Model, List<SiteEdit> Gated) Gated(string modelDirOrFile)
     {
         var config = GenaiConfigFile.TryRead(Directory.Exists(modelDirOrFile) ? modelDirOrFile : Path.GetDirectoryName(Path.GetFullPath(modelDirOrFile))!);
         var file = ModelLocator.Resolve(modelDirOrFile);
         var model = OnnxModel.Load(file);
         var gated = SteeringMetadata.Read(model.Proto, file).SelectMany(s => s.Edits).Where(e => e.Gate is not null).ToList();
         if (gated.Count == 0) throw new InvalidModelException($"{file}: the model has no dynamic steering gates (onnxsteer patch {Param("dynamic")})");
+        return (config, file, model, gated);
+    }
+
+    /// <summary>Runs <paramref name="ids"/> through the model at <paramref name="modelDirOrFile"/> and returns its gates.</summary>
+    /// <exception cref="InvalidModelException">The model carries no dynamic steering.</exception>
+    public static GateValues Run(string modelDirOrFile, IReadOnlyList<int> ids, RuntimeSettings? settings = null)
+    {
+        var (config, file, model, gated) = Gated(modelDirOrFile);
 
         var proto = model.Proto.Clone();
         var editor = new GraphEditor(proto.Graph);

@@ -48,7 +48,7 @@ internal sealed record GenaiConfigFile
         }
         catch (JsonException e)
         {
-            throw new InvalidModelException($"{path}: not valid JSON ({e.Message})", e);
+            throw new InvalidModelException($"{path}: not valid JSON ({IO.JsonErrorText.Of(e)})", e);
         }
         using (doc)
         {

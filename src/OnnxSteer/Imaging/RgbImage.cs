@@ -58,6 +58,17 @@ internal sealed class RgbImage
     /// <summary>Height of a line of text at <paramref name="scale"/>.</summary>
     public static int TextHeight(int scale) => GlyphHeight * scale;
 
+    /// <summary>A straight line from (x0, y0) to (x1, y1), <paramref name="thickness"/> pixels wide (a square brush stepped along it).</summary>
+    public void DrawLine(int x0, int y0, int x1, int y1, Rgb colour, int thickness = 1)
+    {
+        var steps = Math.Max(Math.Abs(x1 - x0), Math.Abs(y1 - y0));
+        for (var i = 0; i <= steps; i++)
+        {
+            var t = steps == 0 ? 0 : (double)i / steps;
+            FillRect((int)Math.Round(x0 + (x1 - x0) * t) - thickness / 2, (int)Math.Round(y0 + (y1 - y0) * t) - thickness / 2, thickness, thickness, colour);
+        }
+    }
+
     /// <summary>
     /// Draws <paramref name="text"/> with its top-left corner at (x, y), each font pixel a <paramref name="scale"/>-sized
     /// square. Letters are drawn lower-case; characters the font lacks are drawn as '?'.

@@ -16,7 +16,8 @@ internal static class ModelRepacker
     public static RepackResult Repack(string input, string output, SaveOptions options)
     {
         var model = OnnxModel.Load(input);
-        var outputPath = Path.GetFullPath(Directory.Exists(output) ? Path.Combine(output, Path.GetFileName(model.FilePath!)) : output);
+        var outputPath = OutputFile(output, model.FilePath!);
+        Directory.CreateDirectory(Path.GetDirectoryName(outputPath)!);
         var inputFiles = new List<string> { model.FilePath! };
         inputFiles.AddRange(model.DataFileLocations().Select(l => ExternalDataGuard.ResolveDataFile(l, model.BaseDirectory, model.DisplayName)));
         var outputFiles = new List<string> { outputPath };
@@ -36,6 +37,18 @@ internal static class ModelRepacker
         var sourceData = inputFiles.Skip(1).Select(Path.GetFileName).ToHashSet(StringComparer.Ordinal);
         var carried = CarrySidecars(sourceFile, sourceData, outputFiles.Select(f => Path.GetFileName(f)!).ToHashSet(StringComparer.Ordinal), outputPath);
         return new RepackResult(saved, carried);
+    }
+
+    /// <summary>
+    /// The model file a repack to <paramref name="output"/> writes: an existing folder, a path ending in a separator, or a
+    /// path without the .onnx extension is a folder (the model keeps <paramref name="sourceFile"/>'s name there), as for patch.
+    /// </summary>
+    public static string OutputFile(string output, string sourceFile)
+    {
+        var full = Path.GetFullPath(output);
+        var isFolder = Directory.Exists(full) || output.EndsWith('/') || output.EndsWith(Path.DirectorySeparatorChar)
+                       || !full.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase);
+        return isFolder ? Path.Combine(full, Path.GetFileName(sourceFile)) : full;
     }
 
     /// <summary>

@@ -27,6 +27,9 @@ internal static class PairsJsonl
         int read;
         using (var reader = new StreamReader(path)) read = reader.ReadBlock(head, 0, head.Length);
         var text = new string(head, 0, read);
+        if (text.StartsWith("GGUF", StringComparison.Ordinal))
+            throw new InvalidProfileException($"{path}: is a GGUF control vector, not pairs: {Param("pairs")} wants JSON Lines, " +
+                                              $"one {{\"prompt\", \"positive\", \"negative\"}} object per line");
         // Any version of the profile schema (the pairs stage does not depend on the profiles stage, so by its prefix).
         if (text.Contains("\"onnxsteer.profile/", StringComparison.Ordinal))
             throw new InvalidProfileException($"{path}: this is a profile (written by 'onnxsteer profile'), not pairs: {Param("pairs")} wants JSON Lines, " +
@@ -77,7 +80,7 @@ internal static class JsonRecords
         {
             JsonDocument doc;
             try { doc = JsonDocument.Parse(text); }
-            catch (JsonException e) { throw new InvalidProfileException($"{path}:{(e.LineNumber ?? 0) + 1}: not valid JSON ({e.Message.Split(" Path:")[0]})"); }
+            catch (JsonException e) { throw new InvalidProfileException($"{path}:{(e.LineNumber ?? 0) + 1}: not valid JSON ({IO.JsonErrorText.Of(e)})"); }
             var items = doc.RootElement.EnumerateArray().Select(x => x.Clone()).ToList();
             doc.Dispose();
             return items.Select((item, i) => ($"{path}[item {i}]", (Func<JsonElement>)(() => item)));

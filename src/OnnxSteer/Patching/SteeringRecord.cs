@@ -134,7 +134,7 @@ internal static class SteeringMetadata
         }
         catch (JsonException e)
         {
-            throw new InvalidModelException($"{source}: metadata '{StepsKey}' is not a valid steering record ({e.Message})", e);
+            throw new InvalidModelException($"{source}: metadata '{StepsKey}' is not a valid steering record ({IO.JsonErrorText.Of(e)})", e);
         }
     }
 

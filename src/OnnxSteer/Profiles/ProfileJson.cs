@@ -37,9 +37,15 @@ internal static class ProfileJson
 
     private static byte[] ReadFile(string path)
     {
+        if (Directory.Exists(path)) throw new InvalidProfileException($"{path}: is a folder, not a profile (a .json file written by onnxsteer profile)");
         if (!File.Exists(path)) throw new InvalidProfileException($"{path}: no such file");
-        try { return File.ReadAllBytes(path); }
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(path); }
         catch (IOException e) { throw new InvalidProfileException($"{path}: cannot read ({e.Message})", e); }
+        // A control vector given where a profile belongs: say what it is rather than a JSON parser's complaint.
+        if (bytes.AsSpan().StartsWith("GGUF"u8))
+            throw new InvalidProfileException($"{path}: is a GGUF control vector, not a profile: convert it with onnxsteer import-vector (patch also takes it directly)");
+        return bytes;
     }
 
     /// <summary>Where the top-level <c>counts</c> array lies in <paramref name="json"/>; null when the JSON is not an
@@ -93,7 +99,7 @@ internal static class ProfileJson
         }
         catch (JsonException e)
         {
-            throw new InvalidProfileException($"{name}: field '{FieldOf(e.Path)}': {CleanMessage(e.Message)}", e);
+            throw new InvalidProfileException($"{name}: field '{FieldOf(e.Path)}': {IO.JsonErrorText.Of(e)}", e);
         }
         if (profile is null) throw new InvalidProfileException($"{name}: the file holds null, not a profile");
         profile.CountsOmitted = countsOmitted;
@@ -240,12 +246,6 @@ internal static class ProfileJson
 
     private static string FieldOf(string? path) =>
         string.IsNullOrEmpty(path) || path == "$" ? "(root)" : path.StartsWith("$.", StringComparison.Ordinal) ? path[2..] : path.TrimStart('$');
-
-    private static string CleanMessage(string message)
-    {
-        var cut = message.IndexOf(" Path: ", StringComparison.Ordinal);
-        return cut >= 0 ? message[..cut] : message;
-    }
 
     private static JsonSerializerOptions CreateOptions()
     {

@@ -54,7 +54,7 @@ internal static class SelectionText
         sb.Append("  site          index   r_pos   r_neg     score      gamma    p_adj  effect   mean_pos   mean_neg\n");
         foreach (var u in p.Units.Take(maxUnits))
             sb.Append(CultureInfo.InvariantCulture,
-                $"  {u.Site,-12} {u.Index,6} {u.RPos,7:0.000} {u.RNeg,7:0.000} {u.Score,9:0.####} {u.Gamma,10:0.####} {Opt(u.PAdjusted, "G2"),8} {Opt(u.EffectSize, "0.00"),7} {Opt(u.MeanPos, "0.####"),10} {Opt(u.MeanNeg, "0.####"),10}\n");
+                $"  {u.Site,-12} {u.Index,6} {u.RPos,7:0.000} {u.RNeg,7:0.000} {u.Score,9:0.####} {Opt(u.Gamma, "0.####"),10} {Opt(u.PAdjusted, "G2"),8} {Opt(u.EffectSize, "0.00"),7} {Opt(u.MeanPos, "0.####"),10} {Opt(u.MeanNeg, "0.####"),10}\n");
         if (p.Units.Count > maxUnits) sb.Append(CultureInfo.InvariantCulture, $"  ... {p.Units.Count - maxUnits} more\n");
         if (p.Units.FirstOrDefault() is { Ranked: { } family })
             sb.Append(CultureInfo.InvariantCulture,
@@ -74,8 +74,10 @@ internal static class SelectionText
         return sb.ToString();
     }
 
-    private static string Opt(double? value, string format) =>
-        value is { } v ? v.ToString(format, CultureInfo.InvariantCulture) : "-";
+    // A value that rounds to zero prints "0", never "-0" (a negative zero, or a tiny negative number, under "0.####").
+    private static string Opt(double? value, string format) => value is { } v ? NoNegativeZero(v.ToString(format, CultureInfo.InvariantCulture)) : "-";
+
+    private static string NoNegativeZero(string text) => text == "-0" ? "0" : text;
 
     /// <summary>The selection's warnings (<see cref="SelectionWarnings"/>), each as a "warning: ..." line.</summary>
     public static IReadOnlyList<ErrorText> Warnings(SteeringProfile p) => [.. SelectionWarnings.For(p).Select(Warning)];

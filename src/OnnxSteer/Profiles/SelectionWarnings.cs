@@ -68,13 +68,12 @@ internal static class SelectionWarnings
             for (var u = 0; u < c.Positive.Length; u++)
                 if (Math.Max(c.Positive[u], c.Negative[u]) == cutoff) tied++;
         }
-        if (tied > tiedKept && units.Count == k)
+        // Ties decided by effect size are a principled choice, not an arbitrary one: only the released order warns.
+        if (tied > tiedKept && units.Count == k && p.Selection.TieBreak == TieBreak.Released)
         {
             var above = units.Count - tiedKept;
             // Assigned one at a time: a conditional of interpolated strings would keep only the parameters' names.
-            ErrorText rule = $"kept by effect size ({Param("tieBreak")} effect): more pairs would separate them";
-            if (p.Selection.TieBreak == TieBreak.Released)
-                rule = $"kept by layer/index order ({Param("tieBreak")} released), so the choice among them is arbitrary: use {Param("tieBreak")} effect, more pairs";
+            ErrorText rule = $"kept by layer/index order ({Param("tieBreak")} released), so the choice among them is arbitrary: use {Param("tieBreak")} effect, more pairs";
             ErrorText smallerK = "";
             if (above > 0) smallerK = $", or {Param("k")} {above}";
             warnings.Add(

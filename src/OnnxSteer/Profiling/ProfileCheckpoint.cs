@@ -180,10 +180,40 @@ internal sealed class CheckpointWriter(CheckpointOptions options, ProfileRequest
         var byTime = options.Every is { } every && _sinceSave.Elapsed >= every;
         var finished = (done?.Pairs ?? 0) + counter.Pairs == pairs.Count;
         if (finished || !(byPairs || byTime)) return; // the finished profile itself is the last word
+        Save(done, counter, method);
+    }
+
+    /// <summary>
+    /// When the run is interrupted: saves the counts of the pairs finished since the last save, so that --resume loses
+    /// nothing; returns the pairs the checkpoint holds (0: nothing to keep, no file written).
+    /// </summary>
+    public int OnInterrupt(SteeringProfile? done, MomentumCounter counter, SteeringMethod method)
+    {
+        if (counter.Pairs > _pairsAtSave) Save(done, counter, method);
+        return File.Exists(options.Path) ? (done?.Pairs ?? 0) + _pairsAtSave : 0;
+    }
+
+    private void Save(SteeringProfile? done, MomentumCounter counter, SteeringMethod method)
+    {
         // Add works on copies: the resumed counts stay as loaded for the next save and the end.
         var counts = ProfileCheckpoint.Add(done is null ? null : done.Clone(), counter.ToProfile(fingerprint, method));
         new ProfileCheckpoint { Work = _work, BatchSize = request.Settings.BatchSize, PairsDone = counts.Pairs, PairsTotal = pairs.Count, Counts = counts }.Save(options.Path);
         _pairsAtSave = counter.Pairs;
         _sinceSave.Restart();
     }
+}
+
+/// <summary>
+/// Profiling was cancelled between batches: how far it got and whether a checkpoint keeps that work (the CLI tells the
+/// user how to resume). A cancellation like any other for callers that only catch <see cref="OperationCanceledException"/>.
+/// </summary>
+internal sealed class ProfileInterruptedException(int pairsDone, int pairsTotal, int pairsKept, string? checkpoint, CancellationToken token)
+    : OperationCanceledException(token)
+{
+    public int PairsDone { get; } = pairsDone;
+    public int PairsTotal { get; } = pairsTotal;
+    /// <summary>Pairs the checkpoint holds; 0 when nothing was kept.</summary>
+    public int PairsKept { get; } = pairsKept;
+    /// <summary>The checkpoint file, or null when the run had none.</summary>
+    public string? Checkpoint { get; } = checkpoint;
 }

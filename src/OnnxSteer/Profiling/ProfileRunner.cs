@@ -79,6 +79,8 @@ internal static class ProfileRunner
         var checkpoints = request.Settings.Checkpoint is { } options ? new CheckpointWriter(options, request, fingerprint, sorted) : null;
         var resumed = checkpoints?.Resume();
         var done = resumed?.PairsDone ?? 0;
+        if (resumed is not null)
+            request.Settings.Runtime.Notice?.Invoke($"resuming from {request.Settings.Checkpoint!.Path}: {done} of {encoded.Count} pairs were done, going on from pair {done + 1}");
         var counter = new MomentumCounter(ordered.Select(ProfileSite.From));
         var pairsPerBatch = Math.Max(1, request.Settings.BatchSize / 2);
         var clock = Stopwatch.StartNew();
@@ -89,7 +91,11 @@ internal static class ProfileRunner
             using var recorder = new ActivationRecorder(model, ordered, request.Settings.Runtime);
             for (var start = done; start < encoded.Count; start += pairsPerBatch)
             {
-                cancel.ThrowIfCancellationRequested();
+                if (cancel.IsCancellationRequested)
+                {
+                    var keptPairs = checkpoints?.OnInterrupt(resumed?.Counts, counter, request.Settings.Method) ?? 0;
+                    throw new ProfileInterruptedException(done + counter.Pairs, encoded.Count, keptPairs, keptPairs > 0 ? request.Settings.Checkpoint!.Path : null, cancel);
+                }
                 var chunk = sorted.Skip(start).Take(pairsPerBatch).ToList();
                 var rows = recorder.Record(chunk.SelectMany(p => new[] { p.Positive, p.Negative }).ToList());
                 for (var i = 0; i < chunk.Count; i++)

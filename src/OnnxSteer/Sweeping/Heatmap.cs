@@ -111,6 +111,7 @@ internal static class Heatmap
     {
         var notes = new List<string>();
         if (r.Chosen is { } c) notes.Add($"Red outline: chosen on validation ({c.Setting}); ties go to the smaller k, then the smaller |alpha|.");
+        else if (r.Best is { } b && !SettingChooser.BeatsVanilla(b, r.VanillaValidation)) notes.Add($"Nothing chosen: no setting beats vanilla on validation.");
         if (r.VanillaValidation is { } v)
             notes.Add($"Vanilla model on the same items: accuracy {F(v.Accuracy)} ({v.Correct}/{v.Items.Count})" +
                       (r.VanillaFluency is { } vf ? string.Create(CultureInfo.InvariantCulture, $", fluency {vf.MeanLogLikelihood:0.000} nats/token.") : "."));

@@ -33,7 +33,7 @@ internal sealed class InMemorySteering
     public string ProfilePath { get; }
 
     /// <summary>Loads the unsteered model's graph (not its weights) and the profile; checks they belong together.</summary>
-    /// <exception cref="OnnxSteerException">The model is already steered, or the profile is a caa profile or was
+    /// <exception cref="OnnxSteerException">The model is already steered, or the profile holds no statistics or was
     /// recorded on another model.</exception>
     public InMemorySteering(string modelDirOrFile, string profilePath, RuntimeSettings? runtime = null)
     {
@@ -45,8 +45,8 @@ internal sealed class InMemorySteering
         var sites = _patcher.Sites;
         ProfilePath = profilePath;
         Profile = SteeringProfile.Load(profilePath);
-        if (Profile.Method == SteeringMethod.Caa)
-            throw new InvalidProfileException($"{profilePath}: a caa profile has no units to choose k of; sweep needs an austeer, actdiff or random profile");
+        if (Profile.CountsOmitted || Profile.Counts.Count == 0 || Profile.Pairs < 1)
+            throw new InvalidProfileException($"{profilePath}: the profile holds no statistics to select from (an imported control vector?); sweep a profile made by profiling pairs");
         _profileSha256 = ProfilePlanner.Sha256OfFile(profilePath);
         var fingerprint = ModelFingerprint.Compute(_patcher.Model, sites);
         if (!string.Equals(fingerprint, Profile.ModelFingerprint, StringComparison.Ordinal))
@@ -60,8 +60,16 @@ internal sealed class InMemorySteering
     /// <summary>A copy of the profile with the units of (k, alpha) on <paramref name="kinds"/> selected (every other rule of the profile kept).</summary>
     public SteeringProfile Select(SweepSetting setting, IReadOnlyList<SiteKind> kinds)
     {
-        return UnitSelector.Reselect(Profile, setting.K, setting.Alpha, kinds);
+        if (setting.Method is not { } method) return UnitSelector.Reselect(Profile, setting.K, setting.Alpha, kinds);
+        // Another method on the same statistics: the profile's other rules (joint ranking, seed, tie-break, direction) kept.
+        var s = Profile.Selection;
+        var layers = setting.Layers is { } l ? LayerSets.Layers(l) : null;
+        return UnitSelector.Select(Profile, setting.K, setting.Alpha, kinds, s.RankJointly, method, s.Seed, layers, s.TieBreak, s.Direction);
     }
+
+    /// <summary>How many scalars <paramref name="selected"/> steers: its units, or the entries of its caa vectors.</summary>
+    public static int Scalars(SteeringProfile selected) =>
+        selected.Method == SteeringMethod.Caa ? selected.Caa.Sum(v => v.Vector.Length) : selected.Units.Count;
 
     /// <summary>The steered graph of <paramref name="selected"/>, in memory (same as <c>patch</c> without --fold writes).</summary>
     public OnnxModel Patch(SteeringProfile selected) =>
@@ -71,7 +79,7 @@ internal sealed class InMemorySteering
     public DecoderModel Open(SteeringProfile selected)
     {
         var bytes = Patch(selected).Proto.ToByteArray();
-        var source = $"{ModelFile} (steered in memory: k {selected.Selection.K}, alpha {selected.Selection.Alpha})";
+        var source = $"{ModelFile} (steered in memory: {selected.Method.ToName()} k {selected.Selection.K}, alpha {selected.Selection.Alpha})";
         var session = _runtime.OpenSession(bytes, _patcher.Model.BaseDirectory, out var device, source);
         try
         {

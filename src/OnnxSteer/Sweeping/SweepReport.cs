@@ -69,15 +69,9 @@ internal static class SweepReport
     public static string Json(SweepResult r, Func<string, string>? parameter = null)
     {
         var q = r.Request;
-        var doc = new JsonObject
+        var doc = Head(Schema, r);
+        foreach (var (key, value) in new JsonObject
         {
-            ["schema"] = Schema,
-            ["model"] = r.ModelFile,
-            ["profile"] = q.ProfilePath,
-            ["task"] = q.Task.Name(),
-            ["data"] = q.DataPath,
-            ["mode"] = q.Mode.ToString().ToLowerInvariant(),
-            ["sites"] = new JsonArray(r.Sites.Select(s => (JsonNode?)s.ToName()).ToArray()),
             ["grid"] = new JsonObject
             {
                 ["k"] = new JsonArray(q.Ks.Order().Select(k => (JsonNode?)k).ToArray()),
@@ -85,12 +79,7 @@ internal static class SweepReport
             },
             ["tie_rule"] = SettingChooser.TieRule,
             ["max_fluency_drop"] = q.MaxFluencyDrop,
-            ["slices"] = new JsonObject
-            {
-                ["validation"] = Slice(r.Slices.Validation, r.ValidationIds),
-                ["test"] = Slice(r.Slices.Test, r.TestIds),
-                ["checks"] = new JsonArray(r.Slices.Notes.Select(n => (JsonNode?)n.Render(parameter)).ToArray()),
-            },
+            ["slices"] = Slices(r, parameter),
             ["fluency_texts"] = new JsonObject { ["source"] = q.FluencySource, ["texts"] = q.FluencyTexts.Count },
             ["vanilla"] = new JsonObject
             {
@@ -107,8 +96,9 @@ internal static class SweepReport
                 ["fluency"] = Fluency(s.Fluency, r.VanillaFluency),
             }).ToArray()),
             ["interrupted"] = r.Interrupted,
+            ["best"] = r.Best is { } b ? new JsonObject { ["k"] = b.Setting.K, ["alpha"] = b.Setting.Alpha, ["units"] = b.Units, ["beats_vanilla"] = SettingChooser.BeatsVanilla(b, r.VanillaValidation) } : null,
             ["chosen"] = r.Chosen is { } c ? new JsonObject { ["k"] = c.Setting.K, ["alpha"] = c.Setting.Alpha, ["units"] = c.Units } : null,
-        };
+        }.ToList()) doc[key] = value?.DeepClone();
         if (r.Test is { } t)
         {
             var k = t.Comparison.Counts;
@@ -133,7 +123,27 @@ internal static class SweepReport
         return doc.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }) + "\n";
     }
 
-    private static JsonObject Slice(RecordRange range, IReadOnlyList<string> ids) => new()
+    /// <summary>The fields every sweep document opens with: schema, model, profile, task, data, mode, sites.</summary>
+    internal static JsonObject Head(string schema, SweepFrame r) => new()
+    {
+        ["schema"] = schema,
+        ["model"] = r.ModelFile,
+        ["profile"] = r.Request.ProfilePath,
+        ["task"] = r.Request.Task.Name(),
+        ["data"] = r.Request.DataPath,
+        ["mode"] = r.Request.Mode.ToString().ToLowerInvariant(),
+        ["sites"] = new JsonArray(r.Sites.Select(s => (JsonNode?)s.ToName()).ToArray()),
+    };
+
+    /// <summary>The slices of <paramref name="r"/>, with the checks written by <paramref name="parameter"/>.</summary>
+    internal static JsonObject Slices(SweepFrame r, Func<string, string>? parameter) => new()
+    {
+        ["validation"] = Slice(r.Slices.Validation, r.ValidationIds),
+        ["test"] = Slice(r.Slices.Test, r.TestIds),
+        ["checks"] = new JsonArray(r.Slices.Notes.Select(n => (JsonNode?)n.Render(parameter)).ToArray()),
+    };
+
+    internal static JsonObject Slice(RecordRange range, IReadOnlyList<string> ids) => new()
     {
         ["offset"] = range.Offset,
         ["items"] = ids.Count,
@@ -141,7 +151,7 @@ internal static class SweepReport
         ["last_id"] = ids.Count > 0 ? ids[^1] : null,
     };
 
-    private static JsonObject Accuracy(EvalResult e)
+    internal static JsonObject Accuracy(EvalResult e)
     {
         var o = EvalReport.Json(e);
         o.Remove("task");
@@ -149,7 +159,7 @@ internal static class SweepReport
         return o;
     }
 
-    private static JsonObject Fluency(FluencyResult f, FluencyResult? vanilla)
+    internal static JsonObject Fluency(FluencyResult f, FluencyResult? vanilla)
     {
         var o = new JsonObject
         {
@@ -184,8 +194,7 @@ internal static class SweepReport
         var guard = r.Request.MaxFluencyDrop is { } d ? string.Create(CultureInfo.InvariantCulture, $"; only settings whose fluency is at most {d:G} below vanilla's") : "";
         if (r.Chosen is { } c)
             sb.AppendLine(CultureInfo.InvariantCulture, $"chosen on validation: {c.Setting} ({c.Units} units), acc {F(c.Validation.Accuracy)}; rule: {SettingChooser.TieRule}{guard}");
-        else if (!r.Interrupted && r.Settings.Count > 0)
-            sb.AppendLine(CultureInfo.InvariantCulture, $"nothing chosen: no setting keeps fluency within {r.Request.MaxFluencyDrop:G} nats/token of vanilla's; nothing was tested");
+        else if (!r.Interrupted && r.Settings.Count > 0) sb.AppendLine(NothingChosen(r));
         if (r.Test is { } t)
         {
             sb.Append(EvalReport.Text("vanilla, test", t.Vanilla));
@@ -195,6 +204,11 @@ internal static class SweepReport
         if (r.Interrupted) sb.AppendLine(CultureInfo.InvariantCulture, $"interrupted: {r.Settings.Count} of {ks.Count * alphas.Count} settings finished{(r.Chosen is null ? "; nothing chosen" : "")}");
         return sb.ToString();
     }
+
+    /// <summary>Why a finished sweep chose nothing: no setting passed the fluency guard, or none beat the vanilla model on validation.</summary>
+    public static string NothingChosen(SweepResult r) => r.Best is { } b && r.VanillaValidation is { } v
+        ? string.Create(CultureInfo.InvariantCulture, $"nothing chosen: no setting gets more validation items right than the vanilla model (best {b.Setting}: {b.Validation.Correct}/{b.Validation.Items.Count}; vanilla {v.Correct}/{v.Items.Count}); steering does not help here, nothing was tested")
+        : string.Create(CultureInfo.InvariantCulture, $"nothing chosen: no setting keeps fluency within {r.Request.MaxFluencyDrop:G} nats/token of vanilla's; nothing was tested");
 
     private static string Signed(double v) => (v >= 0 ? "+" : "") + v.ToString("0.0000", CultureInfo.InvariantCulture);
 

@@ -20,23 +20,19 @@ internal static class SweepRunner
     public static SweepResult Run(SweepRequest request, IProgress<SweepProgress>? progress = null, Action<SweepResult>? checkpoint = null,
         CancellationToken cancel = default)
     {
-        if (request.Ks.Count == 0 || request.Alphas.Count == 0) throw new InvalidParameterException(request.Ks.Count == 0 ? "ks" : "alphas", $"the sweep grid is empty: give {Param("ks")} and {Param("alphas")} lists");
-        if (request.MaxFluencyDrop is { } drop && !(drop >= 0 && double.IsFinite(drop)))
-            throw new InvalidParameterException("maxFluencyDrop", $"{Param("maxFluencyDrop")} {drop}: must be a finite number ≥ 0 (nats per token)");
-        if (request.Task == BenchmarkTask.Pairs && request.Mode == EvalMode.Generate)
-            throw new InvalidParameterException("task", $"{Param("task")} pairs is scored by log-likelihood only: use {Param("mode")} loglik");
         var steering = new InMemorySteering(request.ModelPath, request.ProfilePath, request.Runtime);
+        if (steering.Profile.Method == Profiles.SteeringMethod.Caa)
+            throw new InvalidProfileException($"{request.ProfilePath}: a caa profile has no units to choose k of; sweep it as a method ({Param("methods")} caa, strength × layer sets) or give an austeer, actdiff or random profile");
         var kinds = request.Sites ?? steering.DefaultKinds;
-        var slices = SweepSlices.Plan(steering.Profile, request.DataPath, request.Offset, request.Validation, request.Test);
-        var validation = EvalItems.Load(request.Task, request.DataPath, slices.Validation.Offset, slices.Validation.Count);
-        if (validation.Count < request.Validation)
-            throw new InvalidInputException($"{request.DataPath}: only {validation.Count} records from record {slices.Validation.Offset}, fewer than {Param("validation")} {request.Validation}");
-        var test = EvalItems.Load(request.Task, request.DataPath, slices.Test.Offset, slices.Test.Count);
-        if (test.Count == 0)
-            throw new InvalidInputException($"{request.DataPath}: no records left for the test slice after record {slices.Test.Offset}");
-        if (request.Test is { } asked && test.Count < asked)
-            slices = slices with { Notes = [.. slices.Notes, $"warning: only {test.Count} test records after record {slices.Test.Offset} ({Param("test")} {asked})"] };
-        var tokenizer = TokenizerLoader.Load(request.TokenizerPath ?? Path.GetDirectoryName(Path.GetFullPath(steering.ModelFile))!);
+        var data = SweepData.Load(request, steering);
+        var (slices, validation, test, tokenizer) = (data.Slices, data.Validation, data.Test, data.Tokenizer);
+        // k beyond the units selects the same units as the count itself: sweep that once, not as duplicate rows.
+        var (ks, capped) = SweepGrid.Distinct(request.Ks, steering.Profile, kinds, steering.Profile.Selection.RankJointly);
+        if (capped is not null)
+        {
+            request = request with { Ks = ks };
+            slices = slices with { Notes = [.. slices.Notes, capped] };
+        }
         var grid = SweepGrid.Settings(request.Ks, request.Alphas);
         // Validate the selection once up front (unknown site kinds, empty profile) before any model runs, and say which
         // settings flip the sign of some unit (a factor 1 + gamma below zero): selection is cheap next to one evaluation.
@@ -83,8 +79,11 @@ internal static class SweepRunner
             checkpoint?.Invoke(result);
         }
 
-        var chosen = SettingChooser.Choose(settings, result.VanillaFluency, request.MaxFluencyDrop);
-        // Every setting broke fluency beyond the guard: nothing is chosen, so nothing is tested.
+        var best = SettingChooser.Best(settings, result.VanillaFluency, request.MaxFluencyDrop);
+        var chosen = SettingChooser.Choose(settings, result.VanillaValidation, result.VanillaFluency, request.MaxFluencyDrop);
+        result = result with { Best = best };
+        // Every setting broke fluency beyond the guard, or none gets more validation items right than the vanilla model:
+        // nothing is chosen, so nothing is tested.
         if (chosen is null) return result;
         var chosenProfile = steering.Select(chosen.Setting, kinds);
         result = result with { Chosen = chosen, ChosenProfile = chosenProfile };
@@ -105,9 +104,38 @@ internal static class SweepRunner
         return result with { Test = test2, Interrupted = vanillaTest.Interrupted };
     }
 
-    private static FluencyResult? TryFluency(DecoderModel model, ITokenizer tokenizer, IReadOnlyList<string> texts, Action onText, CancellationToken cancel)
+    internal static FluencyResult? TryFluency(DecoderModel model, ITokenizer tokenizer, IReadOnlyList<string> texts, Action onText, CancellationToken cancel)
     {
         try { return Fluency.Measure(model, tokenizer, texts, onText, cancel); }
         catch (OperationCanceledException) { return null; }
+    }
+}
+
+/// <summary>
+/// What every sweep loads before a model runs: the slices (checked against the profile's pairs), their items and the
+/// tokenizer, after the request's own checks.
+/// </summary>
+internal sealed record SweepData(SweepSlices Slices, IReadOnlyList<EvalItem> Validation, IReadOnlyList<EvalItem> Test, ITokenizer Tokenizer)
+{
+    /// <summary>Checks <paramref name="request"/> and loads its slices for <paramref name="steering"/>'s profile and model.</summary>
+    /// <exception cref="OnnxSteerException">An empty grid, a bad guard, too few records, or slices that overlap the profile's pairs.</exception>
+    public static SweepData Load(SweepRequest request, InMemorySteering steering)
+    {
+        if (request.Ks.Count == 0 || request.Alphas.Count == 0) throw new InvalidParameterException(request.Ks.Count == 0 ? "ks" : "alphas", $"the sweep grid is empty: give {Param("ks")} and {Param("alphas")} lists");
+        if (request.MaxFluencyDrop is { } drop && !(drop >= 0 && double.IsFinite(drop)))
+            throw new InvalidParameterException("maxFluencyDrop", $"{Param("maxFluencyDrop")} {drop}: must be a finite number ≥ 0 (nats per token)");
+        if (request.Task == BenchmarkTask.Pairs && request.Mode == EvalMode.Generate)
+            throw new InvalidParameterException("task", $"{Param("task")} pairs is scored by log-likelihood only: use {Param("mode")} loglik");
+        var slices = SweepSlices.Plan(steering.Profile, request.DataPath, request.Offset, request.Validation, request.Test);
+        var validation = EvalItems.Load(request.Task, request.DataPath, slices.Validation.Offset, slices.Validation.Count);
+        if (validation.Count < request.Validation)
+            throw new InvalidInputException($"{request.DataPath}: only {validation.Count} records from record {slices.Validation.Offset}, fewer than {Param("validation")} {request.Validation}");
+        var test = EvalItems.Load(request.Task, request.DataPath, slices.Test.Offset, slices.Test.Count);
+        if (test.Count == 0)
+            throw new InvalidInputException($"{request.DataPath}: no records left for the test slice after record {slices.Test.Offset}");
+        if (request.Test is { } asked && test.Count < asked)
+            slices = slices with { Notes = [.. slices.Notes, $"warning: only {test.Count} test records after record {slices.Test.Offset} ({Param("test")} {asked})"] };
+        var tokenizer = TokenizerLoader.Load(request.TokenizerPath ?? Path.GetDirectoryName(Path.GetFullPath(steering.ModelFile))!);
+        return new SweepData(slices, validation, test, tokenizer);
     }
 }

@@ -23,6 +23,15 @@ internal sealed record SweepRequest
     public required IReadOnlyList<double> Alphas { get; init; }
     /// <summary>Site kinds to select from; null = the profile's stored selection (else every kind recorded).</summary>
     public IReadOnlyList<SiteKind>? Sites { get; init; }
+    /// <summary>
+    /// A sweep over methods (<see cref="MethodSweepRunner"/>): each one re-selected from the same profile's statistics
+    /// with its own grid; null = the profile's own method over k × alpha (<see cref="SweepRunner"/>).
+    /// </summary>
+    public IReadOnlyList<SteeringMethod>? Methods { get; init; }
+    /// <summary>caa's strengths in a sweep over methods; null = <see cref="Alphas"/>.</summary>
+    public IReadOnlyList<double>? CaaAlphas { get; init; }
+    /// <summary>caa's layer sets (<see cref="LayerSets.Parse"/>, e.g. "2,0-4,all"); null = each layer alone, then all together.</summary>
+    public string? CaaLayers { get; init; }
     /// <summary>Validation items.</summary>
     public required int Validation { get; init; }
     /// <summary>Test items; null = the rest of the file (see <see cref="SweepSlices.Plan"/>).</summary>
@@ -48,7 +57,7 @@ internal sealed record SweepRequest
 
 /// <summary>One setting's validation outcome.</summary>
 /// <param name="Setting">k and alpha.</param>
-/// <param name="Units">Units actually steered (fewer than k per kind only when a kind has fewer units).</param>
+/// <param name="Units">Scalars actually steered: units (fewer than k per kind only when a kind has fewer units), or for caa the entries of its vectors.</param>
 /// <param name="Validation">Accuracy on the validation slice.</param>
 /// <param name="Fluency">Mean token log-likelihood of the neutral texts under this setting.</param>
 internal sealed record SettingResult(SweepSetting Setting, int Units, EvalResult Validation, FluencyResult Fluency);
@@ -62,14 +71,14 @@ internal sealed record SweepTest(EvalResult Steered, EvalResult Vanilla, EvalCom
 /// <param name="Total">Units in the whole sweep.</param>
 internal readonly record struct SweepProgress(string Stage, int Done, int Total);
 
-/// <summary>Everything a sweep found; complete, or cut short by cancellation (<see cref="Interrupted"/>).</summary>
-internal sealed record SweepResult
+/// <summary>What every sweep's result holds: the request, where it ran, the slices and the vanilla model on them.</summary>
+internal abstract record SweepFrame
 {
-    /// <summary>The request.</summary>
+    /// <summary>The request (its k list as swept: k beyond the units collapsed, see <see cref="SweepGrid.Distinct"/>).</summary>
     public required SweepRequest Request { get; init; }
     /// <summary>The model file swept.</summary>
     public required string ModelFile { get; init; }
-    /// <summary>Site kinds units were selected from.</summary>
+    /// <summary>Site kinds units (or caa vectors) were selected from.</summary>
     public required IReadOnlyList<SiteKind> Sites { get; init; }
     /// <summary>The slices and what was checked.</summary>
     public required SweepSlices Slices { get; init; }
@@ -77,18 +86,25 @@ internal sealed record SweepResult
     public required IReadOnlyList<string> ValidationIds { get; init; }
     /// <summary>Ids of the test items, in order.</summary>
     public required IReadOnlyList<string> TestIds { get; init; }
-    /// <summary>The unsteered model on the validation slice (for reference; never used to choose).</summary>
+    /// <summary>The unsteered model on the validation slice: the bar a choice must clear.</summary>
     public EvalResult? VanillaValidation { get; init; }
-    /// <summary>The unsteered model's fluency.</summary>
+    /// <summary>The unsteered model's fluency: cost 0.</summary>
     public FluencyResult? VanillaFluency { get; init; }
+    /// <summary>Stopped early by cancellation.</summary>
+    public bool Interrupted { get; init; }
+}
+
+/// <summary>Everything a sweep found; complete, or cut short by cancellation (<see cref="SweepFrame.Interrupted"/>).</summary>
+internal sealed record SweepResult : SweepFrame
+{
     /// <summary>Finished settings, in grid order (k, then alpha, ascending).</summary>
     public required IReadOnlyList<SettingResult> Settings { get; init; }
-    /// <summary>The best setting on validation (see <see cref="SettingChooser"/>); null when interrupted before the end of the grid, or when no setting passed the fluency guard.</summary>
+    /// <summary>The best setting on validation (<see cref="SettingChooser.Best"/>), whether or not it beats the vanilla model; null when interrupted or when no setting passed the fluency guard.</summary>
+    public SettingResult? Best { get; init; }
+    /// <summary><see cref="Best"/> when it gets more validation items right than the vanilla model (see <see cref="SettingChooser"/>); null when interrupted before the end of the grid, when no setting passed the fluency guard, or when none beats the vanilla model.</summary>
     public SettingResult? Chosen { get; init; }
     /// <summary>The profile with the chosen setting's selection.</summary>
     public SteeringProfile? ChosenProfile { get; init; }
     /// <summary>The test-slice evaluation of the chosen setting and the vanilla model; null when not reached.</summary>
     public SweepTest? Test { get; init; }
-    /// <summary>Stopped early by cancellation.</summary>
-    public bool Interrupted { get; init; }
 }

@@ -58,7 +58,7 @@ internal sealed record SpecialTokenSettings(string? BosToken, string? EosToken, 
         }
         catch (JsonException e)
         {
-            throw new InvalidTokenizerException($"{path}: not valid JSON: {e.Message}", e);
+            throw new InvalidTokenizerException($"{path}: not valid JSON: {IO.JsonErrorText.Of(e)}", e);
         }
     }
 

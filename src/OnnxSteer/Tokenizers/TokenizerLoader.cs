@@ -44,7 +44,7 @@ internal static class TokenizerLoader
         }
         catch (JsonException e)
         {
-            throw new InvalidTokenizerException($"{source}: not valid JSON: {e.Message}", e);
+            throw new InvalidTokenizerException($"{source}: not valid JSON: {IO.JsonErrorText.Of(e)}", e);
         }
         using (document)
         {

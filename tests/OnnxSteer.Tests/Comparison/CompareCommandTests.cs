@@ -57,7 +57,7 @@ public class CompareCommandTests
 
         var json = tmp["compare.json"];
         var (code, stdout, stderr) = CliProcess.Run(tmp.Path, "compare", vanilla, tmp["steered"], "--prompts", prompts,
-            "--max-new-tokens", MaxNew.ToString(), "--count", "she,her", "--count", "dog", "--json", json);
+            "--max-new-tokens", MaxNew.ToString(), "--count", "she,her", "--count", "dog", "-o", json);
         Assert.True(code == 0, stderr);
         Assert.Contains("Once upon a time", stdout);
 
@@ -88,9 +88,10 @@ public class CompareCommandTests
             Assert.Equal(vanillaTexts.Count(t => Hits(t, groups[g]) > 0), counts[g].GetProperty("vanillaPrompts").GetInt32());
         }
 
-        // The steered model at strength 0 is the vanilla model: both columns agree.
+        // The steered model at strength 0 is the vanilla model: both columns agree. (The file is replaced only with
+        // --force; '--json FILE' is the old spelling of -o FILE, still accepted.)
         (code, _, stderr) = CliProcess.Run(tmp.Path, "compare", vanilla, tmp["steered"], "--prompts", prompts,
-            "--max-new-tokens", MaxNew.ToString(), "--strength", "0", "--json", json);
+            "--max-new-tokens", MaxNew.ToString(), "--strength", "0", "--json", json, "--force");
         Assert.True(code == 0, stderr);
         using var off = JsonDocument.Parse(File.ReadAllText(json));
         foreach (var p in off.RootElement.GetProperty("pairs").EnumerateArray())

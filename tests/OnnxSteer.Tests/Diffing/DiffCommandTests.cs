@@ -11,7 +11,7 @@ public class DiffCommandTests
     private static (int Code, string Out, string Err) Run(params string[] args) => CliProcess.Run(DiffFixtures.Folder, args);
 
     [Fact]
-    public void Exit_status_is_0_identical_1_different_2_error()
+    public void Exit_status_is_0_identical_1_different_3_bad_input()
     {
         var same = Run("diff", "base.onnx", "unpatched.onnx");
         Assert.Equal(0, same.Code);
@@ -22,8 +22,9 @@ public class DiffCommandTests
         Assert.Equal(File.ReadAllText(Path.Combine(DiffFixtures.Folder, "steered.expected.txt")), steered.Out);
         Assert.False(steered.Out.Contains('\u001b'), "piped output must carry no colour codes");
 
+        // A missing model is bad input, 3, as for every command (README "Exit codes"); not 2, an I/O failure.
         var missing = Run("diff", "base.onnx", "no-such.onnx");
-        Assert.Equal(2, missing.Code);
+        Assert.Equal(3, missing.Code);
         Assert.Contains("no-such.onnx", missing.Err);
     }
 

@@ -51,7 +51,14 @@ public sealed class ServeFixture : IAsyncLifetime
     }
 
     /// <summary>Greedy ids of <paramref name="prompt"/> under <paramref name="steering"/>, generated in-process, alone.</summary>
-    public IReadOnlyList<int> SequentialGreedy(string prompt, SteeringChoice steering, int maxTokens)
+    public IReadOnlyList<int> SequentialGreedy(string prompt, SteeringChoice steering, int maxTokens) =>
+        Reference(steering, decoder => new Generator(decoder).Generate(Tokenizer.EncodeToIds(prompt), new GenerationOptions { MaxNewTokens = maxTokens }).GeneratedIds);
+
+    /// <summary>
+    /// Runs <paramref name="run"/> on OnnxSteer's own decoder of <paramref name="steering"/> (the base model, or the
+    /// profile patched --switchable here with the strength fed), one caller at a time.
+    /// </summary>
+    internal T Reference<T>(SteeringChoice steering, Func<DecoderModel, T> run)
     {
         var key = steering.Profile ?? "";
         var decoder = _references.GetOrAdd(key, k =>
@@ -67,8 +74,7 @@ public sealed class ServeFixture : IAsyncLifetime
             if (steering.Profile is not null) decoder.SetModelInput(SwitchableSteering.StrengthName, strength);
             try
             {
-                var ids = Tokenizer.EncodeToIds(prompt);
-                return new Generator(decoder).Generate(ids, new GenerationOptions { MaxNewTokens = maxTokens }).GeneratedIds;
+                return run(decoder);
             }
             finally
             {

@@ -88,7 +88,7 @@ public sealed class HeatmapPictureTests(ITestOutputHelper output)
     }
 
     /// <summary>An independent PNG reader for 8-bit RGB, non-interlaced images with filter 0 (what the writer emits).</summary>
-    private static (int Width, int Height, Rgb[] Pixels) Decode(byte[] png)
+    internal static (int Width, int Height, Rgb[] Pixels) Decode(byte[] png)
     {
         Assert.Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A }, png[..8]);
         int width = 0, height = 0;

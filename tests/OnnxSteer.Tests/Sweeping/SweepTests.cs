@@ -39,21 +39,22 @@ public class SweepTests(ITestOutputHelper output)
         // Recomputed from the per-item outcomes: most items right; among those the smallest k, then the smallest alpha.
         var best = r.Settings.Max(s => s.Validation.Items.Count(i => i.Correct));
         var expected = r.Settings.Where(s => s.Validation.Items.Count(i => i.Correct) == best)
-            .Select(s => s.Setting).OrderBy(s => s.K).ThenBy(s => s.Alpha).First();
+            .Select(s => s.Setting).OrderBy(s => s.K).ThenBy(s => Math.Abs(s.Alpha)).ThenByDescending(s => s.Alpha).First();
+        Assert.True(best > r.VanillaValidation!.Correct, "the fixture's choice must beat the vanilla model, or nothing is chosen");
         Assert.Equal(expected, r.Chosen!.Setting);
         // The rule itself, on made-up accuracies where each tie-break matters.
         SettingResult Fake(int k, double alpha, int correct) => new(new SweepSetting(k, alpha), k,
             new EvalResult(BenchmarkTask.Copa, EvalMode.Loglik, Enumerable.Range(0, 4).Select(i => new ItemResult($"x:{i}", "A", "A", i < correct)).ToList(), false),
             new FluencyResult(-1, 1, 1, 0));
-        Assert.Equal(new SweepSetting(2, 5), SettingChooser.Choose([Fake(4, 1, 3), Fake(2, 50, 3), Fake(2, 5, 3), Fake(1, 1, 2)])!.Setting);
+        Assert.Equal(new SweepSetting(2, 5), SettingChooser.Best([Fake(4, 1, 3), Fake(2, 50, 3), Fake(2, 5, 3), Fake(1, 1, 2)])!.Setting);
         // The fluency guard: settings more than the allowed drop below vanilla's fluency are passed over, ties or not.
         SettingResult Fluent(int k, int correct, double fluency) => Fake(k, 1, correct) with { Fluency = new FluencyResult(fluency, 10, 1, 0) };
         var vanilla = new FluencyResult(-2.0, 10, 1, 0);
         List<SettingResult> guarded = [Fluent(1, 4, -2.6), Fluent(2, 3, -2.08), Fluent(3, 3, -2.04)];
-        Assert.Equal(1, SettingChooser.Choose(guarded)!.Setting.K);
-        Assert.Equal(2, SettingChooser.Choose(guarded, vanilla, 0.1)!.Setting.K);
-        Assert.Equal(3, SettingChooser.Choose(guarded, vanilla, 0.05)!.Setting.K);
-        Assert.Null(SettingChooser.Choose(guarded, vanilla, 0.01));
+        Assert.Equal(1, SettingChooser.Best(guarded)!.Setting.K);
+        Assert.Equal(2, SettingChooser.Best(guarded, vanilla, 0.1)!.Setting.K);
+        Assert.Equal(3, SettingChooser.Best(guarded, vanilla, 0.05)!.Setting.K);
+        Assert.Null(SettingChooser.Best(guarded, vanilla, 0.01));
         // Each setting's unit count is what the selector keeps for that k (attn only: k units).
         Assert.All(r.Settings, s => Assert.Equal(s.Setting.K, s.Units));
     }
@@ -255,8 +256,11 @@ public class SweepTests(ITestOutputHelper output)
         Assert.Equal([$"{path}:4", $"{path}:5", $"{path}:6"], r.TestIds);
         Assert.Contains("not heldout-pairs.jsonl", r.Slices.Notes[0].ToString());
         Assert.Equal("warning: only 3 test records after record 3 (--test 10)", ErrorReporter.Render(r.Slices.Notes[1]));
-        Assert.Equal(new SweepSetting(2, 5), r.Chosen!.Setting);
-        Assert.Equal(3, r.Test!.Comparison.Counts.Total);
+        Assert.Equal(new SweepSetting(2, 5), r.Best!.Setting);
+        // The pairs are easy: the vanilla model gets all three right, so no setting beats it and nothing is chosen or tested.
+        Assert.Equal(3, r.VanillaValidation!.Correct);
+        Assert.Null(r.Chosen);
+        Assert.Null(r.Test);
         Assert.Equal(ExitCodes.Usage, ErrorReporter.ExitCode(Assert.Throws<InvalidParameterException>(() =>
             SweepRunner.Run(F.Request() with { Task = BenchmarkTask.Pairs, DataPath = path, Mode = EvalMode.Generate }))));
     }
@@ -284,5 +288,57 @@ public class SweepTests(ITestOutputHelper output)
         Assert.Equal(ExitCodes.Usage, bad);
         Assert.Contains("overlap the profile's pairs", badErr);
         Assert.False(Directory.Exists(Path.Combine(F.Dir, "cli-bad", SweepReport.JsonFile)));
+    }
+
+    // Issue 30: a tie between alpha and −alpha goes to the positive one (the profile's direction), not to the lower alpha.
+    [SharedFact]
+    public void A_tie_between_alpha_and_minus_alpha_goes_to_the_positive_alpha()
+    {
+        SettingResult Fake(double alpha, int correct) => new(new SweepSetting(2, alpha), 2,
+            new EvalResult(BenchmarkTask.Copa, EvalMode.Loglik, Enumerable.Range(0, 4).Select(i => new ItemResult($"x:{i}", "A", "A", i < correct)).ToList(), false),
+            new FluencyResult(-1, 1, 1, 0));
+        Assert.Equal(5, SettingChooser.Best([Fake(-5, 3), Fake(5, 3), Fake(-20, 3)])!.Setting.Alpha);
+        Assert.Equal(5, SettingChooser.Best([Fake(5, 3), Fake(-5, 3)])!.Setting.Alpha);
+        // A negative alpha is chosen when it does better, and a smaller |alpha| still comes first.
+        Assert.Equal(-5, SettingChooser.Best([Fake(-5, 4), Fake(5, 3)])!.Setting.Alpha);
+        Assert.Equal(-1, SettingChooser.Best([Fake(5, 3), Fake(-1, 3)])!.Setting.Alpha);
+    }
+
+    // Issue 30: when no setting gets more validation items right than the vanilla model, nothing is chosen or tested.
+    [SharedFact]
+    public void A_sweep_where_nothing_beats_the_vanilla_model_chooses_nothing()
+    {
+        // alpha 0 leaves every factor at exactly 1: each setting is the vanilla model, item for item.
+        var r = SweepRunner.Run(F.Request() with { Ks = [1, 4], Alphas = [0], Validation = 6, Test = 4 });
+        Assert.False(r.Interrupted);
+        Assert.Equal(2, r.Settings.Count);
+        Assert.All(r.Settings, s => Assert.Equal(r.VanillaValidation!.Items.Select(i => i.Correct), s.Validation.Items.Select(i => i.Correct)));
+        Assert.NotNull(r.Best);
+        Assert.Null(r.Chosen);
+        Assert.Null(r.ChosenProfile);
+        Assert.Null(r.Test);
+        var text = SweepReport.Text(r);
+        Assert.Contains("nothing chosen: no setting gets more validation items right than the vanilla model", text);
+        Assert.DoesNotContain("chosen on validation", text);
+        using var doc = JsonDocument.Parse(SweepReport.Json(r));
+        Assert.Equal(JsonValueKind.Null, doc.RootElement.GetProperty("chosen").ValueKind);
+        Assert.False(doc.RootElement.GetProperty("best").GetProperty("beats_vanilla").GetBoolean());
+    }
+
+    // Issue 30: k beyond the units a kind holds selects every unit; such k are swept once, with a warning, not as duplicate rows.
+    [SharedFact]
+    public void K_beyond_the_units_is_swept_once_with_a_warning()
+    {
+        // The profile's attn sites: 5 layers × 64 = 320 units.
+        var units = SteeringProfile.Load(F.ProfilePath).Sites.Where(s => s.Kind == SiteKind.Attn).Sum(s => s.Width);
+        Assert.Equal(320, units);
+        var r = SweepRunner.Run(F.Request() with { Ks = [1, 400, 1000], Alphas = [1], Validation = 2, Test = 2 });
+        Assert.Equal([(1, 1.0), (320, 1.0)], r.Settings.Select(s => (s.Setting.K, s.Setting.Alpha)));
+        Assert.Equal([1, 320], r.Request.Ks);
+        Assert.Equal(320, r.Settings[1].Units);
+        var warning = Assert.Single(r.Slices.Notes, n => n.ToString().Contains("exceed"));
+        Assert.Equal("warning: --k 400, 1000 exceed the 320 units (attn): every such k selects every unit, so it is swept once, as k 320", ErrorReporter.Render(warning));
+        // The text table has one row per distinct k.
+        Assert.Equal(2, SweepReport.Text(r).Split('\n').Count(l => l.StartsWith("  320 ", StringComparison.Ordinal) || l.StartsWith("  1 ", StringComparison.Ordinal)) / 2);
     }
 }
