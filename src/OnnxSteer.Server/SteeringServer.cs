@@ -150,11 +150,11 @@ public sealed partial class SteeringServer : IAsyncDisposable
     }
 
     /// <summary>
-    /// How long, past the drain deadline, cut streams have to write their last events before Kestrel drops them: a
-    /// generator stops only between steps, and on a loaded machine one step of several concurrent ones can take seconds.
-    /// The server stops as soon as the last stream has ended; this only bounds a stuck one.
+    /// How long, past the drain deadline, cut streams have to write their last events before Kestrel drops them. Not
+    /// more: with 30 s here, Kestrel reset some cut streams at once (measured with bench/serve-sigterm.sh and the
+    /// Serve tests; the cause is not known), with 5 s none.
     /// </summary>
-    private static readonly TimeSpan CutGrace = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan CutGrace = TimeSpan.FromSeconds(5);
 
     /// <summary>The environment variable that supplies the API key when --api-key is not given.</summary>
     public const string ApiKeyVariable = "ONNXSTEER_API_KEY";
