@@ -66,7 +66,10 @@ for run in $(seq 1 "$runs"); do
     verdict=FAILED
   fi
   echo "run $run: exit $code, $done_streams/$clients streams ended with [DONE] ($cut of them cut by the stop), $refused refused with 503 before they started, $bad bad log lines: $verdict"
-  [[ $verdict == FAILED ]] && grep -iE 'exception|segmentation|fault| 500 |did not stop|this is a bug' "$log" | head -3
+  if [[ $verdict == FAILED ]]; then
+    grep -iE 'exception|segmentation|fault| 500 |did not stop|this is a bug' "$log" | head -3
+    kept=${SIGTERM_KEEP:-bench/work/serve-sigterm-failed}/run-$run; mkdir -p "$kept"; cp "$work"/*."$run"* "$kept"/ && echo "  kept in $kept"
+  fi
 done
 echo "sigterm: $passed of $runs runs passed ($clients streams of $tokens tokens, SIGTERM after ${delay} s, model $id)"
 [[ $passed == "$runs" ]]

@@ -35,13 +35,13 @@ internal static class PromptBudget
 
     /// <summary>
     /// Bytes one generation holds at most: the KV cache over the whole context (fp32: the larger of genai's two
-    /// types) and a prefill chunk's logits, twice (the output and genai's copy of the last row are not all of it, but
-    /// activations are of the same order).
+    /// types) and four times a prefill chunk's logits (the logits, genai's copy, and ONNX Runtime's arena for the
+    /// chunk's activations: measured by <c>make bench-serve</c>, docs/serve.md).
     /// </summary>
     public static long BytesPerGeneration(GenaiConfigFile config)
     {
         long layers = config.NumHiddenLayers ?? 32, heads = config.NumKeyValueHeads ?? 32, head = config.HeadSize ?? 128;
         long context = Math.Min(config.ContextLength ?? 4096, 1 << 20), vocab = config.VocabSize ?? 32000;
-        return 2 * layers * heads * head * context * sizeof(float) + 2L * PrefillChunk * vocab * sizeof(float);
+        return 2 * layers * heads * head * context * sizeof(float) + 4L * PrefillChunk * vocab * sizeof(float);
     }
 }
