@@ -52,7 +52,7 @@ public static class ErrorReporter
         CommandLineException c => c.ExitCode,
         InvalidParameterException => ExitCodes.Usage,
         InvalidInputException => ExitCodes.InvalidInput,
-        RuntimeUnavailableException => ExitCodes.Runtime,
+        RuntimeUnavailableException or Runtime.OrtException => ExitCodes.Runtime,
         _ => ExitCodes.Failure,
     };
 
