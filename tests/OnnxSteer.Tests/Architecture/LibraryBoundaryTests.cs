@@ -48,4 +48,17 @@ public sealed class LibraryBoundaryTests
         var unavailable = Assert.Throws<RuntimeUnavailableException>(() => OrtLibrary.Resolve(missing, null));
         Assert.Equal(ExitCodes.Runtime, ErrorReporter.ExitCode(unavailable));
     }
+
+    /// <summary>A warning is not an error: its own type, with the same parameter mentions an error has.</summary>
+    [Fact]
+    public void Warnings_have_their_own_type_and_keep_parameter_mentions()
+    {
+        Assert.Equal(typeof(Action<WarningText>), typeof(RuntimeSettings).GetProperty(nameof(RuntimeSettings.Notice))!.PropertyType);
+        ErrorText cause = $"{ErrorText.Param("force")}";
+        WarningText warning = $"warning: {ErrorText.Param("k")} {12}: applied anyway ({cause})";
+        Assert.Equal(["k", "force"], warning.Parameters);
+        Assert.Equal("warning: --k 12: applied anyway (--force)", warning.Render(p => "--" + p));
+        Assert.Equal("warning: k 12: applied anyway (force)", warning.ToString());
+        Assert.Equal("note", WarningText.From((ErrorText)"note").ToString());
+    }
 }
