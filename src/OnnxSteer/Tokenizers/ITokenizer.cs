@@ -1,7 +1,8 @@
 namespace OnnxSteer.Tokenizers;
 
-/// <summary>Text to token ids and back. Shaped after Microsoft.ML.Tokenizers' <c>Tokenizer</c> so it can be swapped in.</summary>
-internal interface ITokenizer
+/// <summary>Text to token ids and back (<see cref="TokenizerLoader.Load"/> reads one). Shaped after
+/// Microsoft.ML.Tokenizers' <c>Tokenizer</c> so it can be swapped in.</summary>
+public interface ITokenizer
 {
     /// <summary>Encodes text to ids; <paramref name="addBos"/> prepends the BOS token when the tokenizer has one.</summary>
     IReadOnlyList<int> EncodeToIds(string text, bool addBos = true);

@@ -8,14 +8,18 @@ namespace OnnxSteer.Tokenizers;
 /// the BOS/EOS settings beside it (tokenizer_config.json, special_tokens_map.json, genai_config.json), or a llama2.c
 /// <c>tok*.bin</c>.
 /// </summary>
-internal static class TokenizerLoader
+public static class TokenizerLoader
 {
     /// <summary>
     /// Loads a tokenizer from a model folder (its tokenizer.json, else its single tok*.bin), a tokenizer.json file, or a
     /// llama2.c tok*.bin file. BOS/EOS come from tokenizer_config.json, then special_tokens_map.json, then
     /// genai_config.json, then the post-processor template; a tokenizer.json alone falls back to well-known EOS names.
     /// </summary>
-    public static BpeTokenizer Load(string modelDirOrTokenizerJson)
+    /// <exception cref="InvalidTokenizerException">No tokenizer there, or one that cannot be read.</exception>
+    public static ITokenizer Load(string modelDirOrTokenizerJson) => LoadBpe(modelDirOrTokenizerJson);
+
+    /// <summary>As <see cref="Load"/>, as the BPE tokenizer it is (its vocabulary and pieces).</summary>
+    internal static BpeTokenizer LoadBpe(string modelDirOrTokenizerJson)
     {
         ArgumentException.ThrowIfNullOrEmpty(modelDirOrTokenizerJson);
         var path = ResolveTokenizerFile(modelDirOrTokenizerJson);
@@ -34,7 +38,7 @@ internal static class TokenizerLoader
     }
 
     /// <summary>Builds a tokenizer from tokenizer.json text; <paramref name="source"/> names it in error messages.</summary>
-    public static BpeTokenizer FromJson(string tokenizerJson, SpecialTokenSettings? settings = null, string source = "tokenizer.json")
+    internal static BpeTokenizer FromJson(string tokenizerJson, SpecialTokenSettings? settings = null, string source = "tokenizer.json")
     {
         settings ??= SpecialTokenSettings.Empty;
         JsonDocument document;
@@ -297,7 +301,7 @@ internal static class TokenizerLoader
 
     /// <summary>Most steps a Sequence may hold. Real tokenizers use a handful; each step copies the text, so tens of
     /// thousands (a fuzzed file had 34,628 Prepend steps) would cost quadratic time and memory per encode.</summary>
-    public const int MaxSequenceSteps = 256;
+    internal const int MaxSequenceSteps = 256;
 
     /// <summary>The elements of a Sequence's step array, refused beyond <see cref="MaxSequenceSteps"/>.</summary>
     private static JsonElement.ArrayEnumerator Steps(JsonElement json, string name, string source)

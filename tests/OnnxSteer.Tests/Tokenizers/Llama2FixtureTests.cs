@@ -83,7 +83,7 @@ public sealed class Llama2FixtureTests
     [SharedFact]
     public void Byte_fallback_tokens_decode_to_utf8_and_special_tokens_are_skipped_on_request()
     {
-        var tokenizer = TokenizerLoader.Load(Path.Combine(SharedData.TinyGenaiModelDir, "tokenizer.json"));
+        var tokenizer = TokenizerLoader.LoadBpe(Path.Combine(SharedData.TinyGenaiModelDir, "tokenizer.json"));
         var ids = tokenizer.EncodeToIds("😀 ok");
         var tokens = tokenizer.EncodeToTokens("😀 ok");
         // The emoji is not in the vocabulary, so it falls back to its four UTF-8 bytes.

@@ -114,7 +114,7 @@ public sealed class Llama2cTokenizerTests
     [SharedFact]
     public void Bos_and_eos_are_1_and_2_from_the_bin_and_from_written_files()
     {
-        var fromBin = TokenizerLoader.Load(TokPath);
+        var fromBin = TokenizerLoader.LoadBpe(TokPath);
         Assert.Equal((1, 2, 512), (fromBin.BosTokenId, fromBin.EosTokenId, fromBin.VocabSize));
         Assert.Equal([1], fromBin.PrefixIds);
 

@@ -35,7 +35,7 @@ public class SequenceLimitTests
             Assert.Contains($"{TokenizerLoader.MaxSequenceSteps + 1} steps", e.Message);
 
             // Two Prepends of "▁" before "Hi": the normalized text starts with two of them.
-            var small = TokenizerLoader.Load(Write(2));
+            var small = TokenizerLoader.LoadBpe(Write(2));
             Assert.Equal("▁▁Hi", string.Concat(small.EncodeToTokens("Hi")));
         }
         finally
