@@ -146,14 +146,14 @@ public static class Steerer
     // every warning) and applied (GraphPatcher) by SteeringTarget.Steer; Patch then writes.
     private static PatchOutcome Patch(string model, IProfileSource source, string output, PatchSettings? settings)
     {
-        var request = PatchRequest.From(settings);
+        var request = settings?.Request ?? PatchRequest.Default;
         var steered = SteeringTarget.Load(model, weights: request.Options.Fold).Steer(source, request, settings?.Notice);
         return new PatchOutcome(steered.Write(output, settings?.Notice), steered);
     }
 
     private static PatchedModel Steer(string model, IProfileSource source, PatchSettings? settings)
     {
-        var request = PatchRequest.From(settings);
+        var request = settings?.Request ?? PatchRequest.Default;
         return SteeringTarget.Load(model).Steer(source, request, settings?.Notice);
     }
 }

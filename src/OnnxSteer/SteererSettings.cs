@@ -62,6 +62,9 @@ public sealed record PatchSettings
     public bool Force { get; init; }
     /// <summary>Receives warnings and notes for the user as they happen; null = none.</summary>
     public Action<ErrorText>? Notice { get; init; }
+
+    /// <summary>The request these settings make, checked (the one place a patch's parameters are checked).</summary>
+    internal PatchRequest Request => new(K, Alpha, Sites, Force, Existing, ProbeThreshold, GatesFrom, Fold, Switchable, Dynamic);
 }
 
 /// <summary>

@@ -16,16 +16,30 @@ public enum ExistingSteering
 }
 
 /// <summary>
-/// One patch as the caller asked for it (<see cref="PatchSettings"/>), checked once. Every rule about the parameters
-/// lives in <see cref="From"/>, which runs before any file is read, so each bad request gets its one error and nothing
-/// after it checks a parameter again. Immutable, and made only by <see cref="From"/>: a request that exists is valid.
+/// One patch as the caller asked for it (the front door's <c>PatchSettings</c>), checked once. Every rule about the
+/// parameters lives in the constructor, which runs before any file is read, so each bad request gets its one error and
+/// nothing after it checks a parameter again. Immutable: a request that exists is valid.
 /// </summary>
 internal sealed class PatchRequest
 {
-    private PatchRequest(PatchSettings s, PatchOptions options)
+    /// <summary>Checks the parameters (each named as the front door names it) and makes the request.</summary>
+    /// <exception cref="InvalidParameterException">The first parameter that breaks a rule, named.</exception>
+    public PatchRequest(int? k = null, double? alpha = null, IReadOnlyList<SiteKind>? sites = null, bool force = false,
+        ExistingSteering existing = ExistingSteering.Refuse, double probeThreshold = PatchOptions.DefaultProbeThreshold,
+        string? gatesFrom = null, bool fold = false, bool switchable = false, bool dynamic = false)
     {
-        (K, Alpha, Sites, Force, Existing, ProbeThreshold, GatesFrom, Options) =
-            (s.K, s.Alpha, s.Sites?.Distinct().ToList(), s.Force, s.Existing, s.ProbeThreshold, s.GatesFrom, options);
+        if (k is < 1) throw new InvalidParameterException("k", $"{Param("k")} {k}: must be at least 1");
+        if (alpha is { } a) SignRule.CheckAlpha(a);
+        if (sites is { Count: 0 })
+            throw new InvalidParameterException("sites", $"{Param("sites")}: empty; expected attn, mlp or mlp-out");
+        if (!(probeThreshold is >= 0 and <= 1))
+            throw new InvalidParameterException("probeThreshold", $"{Param("probeThreshold")} {probeThreshold}: must be between 0 and 1");
+        if (!Enum.IsDefined(existing))
+            throw new InvalidParameterException("existing", $"{Param("existing")} {(int)existing}: expected Refuse, Replace or Stack");
+        if (gatesFrom is not null && !dynamic)
+            throw new InvalidParameterException("gatesFrom", $"{Param("gatesFrom")} needs {Param("dynamic")}: its probes gate a dynamic patch");
+        Options = new PatchOptions(fold, switchable, dynamic);
+        (K, Alpha, Sites, Force, Existing, ProbeThreshold, GatesFrom) = (k, alpha, sites?.Distinct().ToList(), force, existing, probeThreshold, gatesFrom);
     }
 
     /// <summary>Re-select this many units from the profile's counts; null = the profile's selection.</summary>
@@ -56,24 +70,5 @@ internal sealed class PatchRequest
     public bool Reselects => K is not null || Alpha is not null || Sites is not null;
 
     /// <summary>The profile as it is: its stored selection, inserted as Mul/Add nodes, a steered model refused.</summary>
-    public static PatchRequest Default { get; } = From(null);
-
-    /// <summary>Checks <paramref name="settings"/> (null = the defaults) and returns the request.</summary>
-    /// <exception cref="InvalidParameterException">The first parameter that breaks a rule, named.</exception>
-    public static PatchRequest From(PatchSettings? settings)
-    {
-        settings ??= new PatchSettings();
-        if (settings.K is { } k && k < 1) throw new InvalidParameterException("k", $"{Param("k")} {k}: must be at least 1");
-        if (settings.Alpha is { } alpha) SignRule.CheckAlpha(alpha);
-        if (settings.Sites is { Count: 0 })
-            throw new InvalidParameterException("sites", $"{Param("sites")}: empty; expected attn, mlp or mlp-out");
-        if (!(settings.ProbeThreshold is >= 0 and <= 1))
-            throw new InvalidParameterException("probeThreshold",
-                $"{Param("probeThreshold")} {settings.ProbeThreshold}: must be between 0 and 1");
-        if (!Enum.IsDefined(settings.Existing))
-            throw new InvalidParameterException("existing", $"{Param("existing")} {(int)settings.Existing}: expected Refuse, Replace or Stack");
-        if (settings.GatesFrom is not null && !settings.Dynamic)
-            throw new InvalidParameterException("gatesFrom", $"{Param("gatesFrom")} needs {Param("dynamic")}: its probes gate a dynamic patch");
-        return new PatchRequest(settings, new PatchOptions(settings.Fold, settings.Switchable, settings.Dynamic));
-    }
+    public static PatchRequest Default { get; } = new();
 }

@@ -236,7 +236,7 @@ public sealed class DynamicPatchTests(ITestOutputHelper output)
         Assert.Equal(Logits(first), Logits(ForceGates(stacked.Written.ModelFile, -30000f, "stacked-zero.onnx")));
         Assert.NotEqual(Logits(first), Logits(stacked.Written.ModelFile));
 
-        var notDynamic = Assert.Throws<InvalidParameterException>(() => PatchRequest.From(new PatchSettings { GatesFrom = s.Profile }));
+        var notDynamic = Assert.Throws<InvalidParameterException>(() => (new PatchSettings { GatesFrom = s.Profile }).Request);
         Assert.Contains("--gates-from needs --dynamic", ErrorReporter.Message(notDynamic));
     }
 

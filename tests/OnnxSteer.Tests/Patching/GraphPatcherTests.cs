@@ -120,7 +120,7 @@ public class GraphPatcherTests
         Assert.Contains("already steered", e.Message);
         Assert.Equal(["replace", "stack"], e.Text.Parameters);
         Assert.Contains("use --replace to remove that steering first, or --stack to add to it", ErrorReporter.Message(e));
-        var stack = PatchRequest.From(new PatchSettings { Existing = ExistingSteering.Stack });
+        var stack = (new PatchSettings { Existing = ExistingSteering.Stack, Force = true }).Request;
         Assert.Same(once, SteeringPlanner.Plan(new SteeringTarget(once), profile, stack).Graph);
 
         // Stacking on the same site: the new node gets a fresh name and reads the earlier Mul's output.

@@ -73,7 +73,7 @@ public class SwitchablePatchTests
     {
         var model = OnnxModel.Load(switchableModel);
         var step = SteeringMetadata.Read(model.Proto).Single();
-        var plan = SteeringPlanner.Plan(SteeringTarget.Load(s.ModelFile), new ProfileFile(s.Profile), PatchRequest.From(request)).Plan;
+        var plan = SteeringPlanner.Plan(SteeringTarget.Load(s.ModelFile), new ProfileFile(s.Profile), request.Request).Plan;
         var byVectorName = step.Edits.ToDictionary(e => e.Site, e => e.Initializer!);
         Assert.Equal(step.Edits.Select(e => e.Site).Order(), plan.Sites.Select(p => p.Site.Id).Order());
         return plan.Sites.ToDictionary(p => byVectorName[p.Site.Id], p => SwitchableSteering.HostVector(p));

@@ -36,7 +36,7 @@ public class LoadSelectionTests
 
         Assert.Throws<InvalidOperationException>(() => lean.Save(tmp["again.json"]));
         Assert.Throws<ArgumentException>(() => OnnxSteer.Patching.SteeringPlanner.Plan(new OnnxSteer.Patching.SteeringTarget(model),
-            new OnnxSteer.Patching.InMemoryProfile(lean), OnnxSteer.Patching.PatchRequest.From(new PatchSettings { K = 3 })));
+            new OnnxSteer.Patching.InMemoryProfile(lean), (new PatchSettings { K = 3 }).Request));
     }
 
     [Fact]
