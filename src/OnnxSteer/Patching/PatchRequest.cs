@@ -16,7 +16,7 @@ public enum ExistingSteering
 }
 
 /// <summary>
-/// One patch as the caller asked for it (the front door's <c>PatchSettings</c>), checked once. Every rule about the
+/// One patch as the caller asked for it (the front door's patch settings), checked once. Every rule about the
 /// parameters lives in the constructor, which runs before any file is read, so each bad request gets its one error and
 /// nothing after it checks a parameter again. Immutable: a request that exists is valid.
 /// </summary>
@@ -34,8 +34,6 @@ internal sealed class PatchRequest
             throw new InvalidParameterException("sites", $"{Param("sites")}: empty; expected attn, mlp or mlp-out");
         if (!(probeThreshold is >= 0 and <= 1))
             throw new InvalidParameterException("probeThreshold", $"{Param("probeThreshold")} {probeThreshold}: must be between 0 and 1");
-        if (!Enum.IsDefined(existing))
-            throw new InvalidParameterException("existing", $"{Param("existing")} {(int)existing}: expected Refuse, Replace or Stack");
         if (gatesFrom is not null && !dynamic)
             throw new InvalidParameterException("gatesFrom", $"{Param("gatesFrom")} needs {Param("dynamic")}: its probes gate a dynamic patch");
         Options = new PatchOptions(fold, switchable, dynamic);

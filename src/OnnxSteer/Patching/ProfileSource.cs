@@ -32,9 +32,12 @@ internal sealed class ProfileFile(string path) : IProfileSource
     public string Name => path;
 
     /// <inheritdoc/>
-    public LoadedProfile Load(SteeringTarget target, PatchRequest request) =>
+    public LoadedProfile Load(SteeringTarget target, PatchRequest request)
+    {
+        var sha = Sha256Of(path);
         // Applying the stored selection needs no counts: a large profile is then read in a fraction of the time.
-        new(request.Reselects ? SteeringProfile.Load(path) : ProfileJson.LoadSelection(path), [], Sha256Of(path));
+        return new(request.Reselects ? SteeringProfile.Load(path) : ProfileJson.LoadSelection(path), [], sha);
+    }
 
     /// <summary>sha256 of a file, lower-case hex.</summary>
     public static string Sha256Of(string file)

@@ -115,13 +115,13 @@ public class GraphPatcherTests
     {
         var d = new TinyDecoder();
         var once = GraphPatcher.Apply(d.Model(), Plan(d, (SiteKind.Mlp, 0, 3, 1.0)), PatchOptions.Default).Model;
-        var profile = new InMemoryProfile(TestProfiles.Make(d.Model(), d.Sites(), k: 1, alpha: 1));
-        var e = Assert.Throws<InvalidInputException>(() => SteeringPlanner.Plan(new SteeringTarget(once), profile, PatchRequest.Default));
+        var profile = new InMemoryProfile(TestProfiles.Make(d.Model(), d.Sites(), k: 1, alpha: 1, kinds: [SiteKind.Mlp]));
+        var e = Assert.Throws<InvalidInputException>(() => SteeringPlanner.Plan(new SteeringTarget(once, d.Sites()), profile, PatchRequest.Default));
         Assert.Contains("already steered", e.Message);
         Assert.Equal(["replace", "stack"], e.Text.Parameters);
         Assert.Contains("use --replace to remove that steering first, or --stack to add to it", ErrorReporter.Message(e));
-        var stack = (new PatchSettings { Existing = ExistingSteering.Stack, Force = true }).Request;
-        Assert.Same(once, SteeringPlanner.Plan(new SteeringTarget(once), profile, stack).Graph);
+        var stack = new PatchRequest(existing: ExistingSteering.Stack);
+        Assert.Same(once, SteeringPlanner.Plan(new SteeringTarget(once, d.Sites()), profile, stack).Graph);
 
         // Stacking on the same site: the new node gets a fresh name and reads the earlier Mul's output.
         var stackedSite = d.Sites()[1] with { ValueName = "/model/layers.0/mlp/down_proj/steer/Mul/output_0" };

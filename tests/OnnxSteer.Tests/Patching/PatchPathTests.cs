@@ -1,4 +1,5 @@
 using OnnxSteer.Cli;
+using OnnxSteer.ModelFiles;
 using OnnxSteer.Patching;
 using OnnxSteer.Sites;
 using OnnxSteer.Tests.Infrastructure;
@@ -22,7 +23,6 @@ public class PatchPathTests
         { "gatesFrom", new PatchSettings { GatesFrom = "gates.json" } },
         { "switchable", new PatchSettings { Fold = true, Switchable = true } },
         { "dynamic", new PatchSettings { Fold = true, Dynamic = true } },
-        { "existing", new PatchSettings { Existing = (ExistingSteering)7 } },
     };
 
     [Theory]
@@ -42,10 +42,10 @@ public class PatchPathTests
     public void Warnings_reach_a_library_caller_of_Steerer_Patch_and_Steer()
     {
         using var tmp = new TempDir();
-        var d = new TinyDecoder();
         var modelFile = tmp["model.onnx"];
-        d.Model().Save(modelFile);
-        var profile = TestProfiles.Save(TestProfiles.Make(d.Model(), d.Sites(), k: 3, alpha: 1), tmp.Path);
+        new TinyDecoder().Model().Save(modelFile);
+        var model = OnnxModel.Load(modelFile);
+        var profile = TestProfiles.Save(TestProfiles.Make(model, SiteFinder.Find(model).Sites, k: 3, alpha: 1), tmp.Path);
         var heard = new List<string>();
 
         // alpha -3 pushes some factors 1 + gamma below zero; k 500 is more than any site kind holds.
@@ -55,7 +55,7 @@ public class PatchPathTests
         var sign = Assert.Single(outcome.Warnings, w => w.ToString().Contains("makes the factor 1+gamma negative"));
         Assert.StartsWith("alpha -3 makes the factor 1+gamma negative for ", sign.ToString());
         Assert.Contains("warning: " + sign, heard);
-        Assert.Contains(heard, line => line.StartsWith("note: --k 500 is more than the ", StringComparison.Ordinal) && line.Contains(" attn units the profile has"));
+        Assert.Contains(heard, line => line.StartsWith("note: --k 500 is more than the ", StringComparison.Ordinal) && line.Contains(" units the profile has: all "));
         Assert.Equal(outcome.Warnings.Select(w => w.ToString()), Steerer.Steer(modelFile, profile, settings with { Notice = null }).Warnings.Select(w => w.ToString()));
     }
 
@@ -83,26 +83,15 @@ public class PatchPathTests
     {
         var d = new TinyDecoder();
         var profile = new InMemoryProfile(TestProfiles.Make(d.Model(), d.Sites(), k: 1, alpha: 1, kinds: [SiteKind.Mlp]));
-        var once = SteeringTarget.Load(Save(d, out var tmp)).Steer(profile, PatchRequest.Default).Model;
-        using (tmp)
-        {
-            var target = new SteeringTarget(once);
-            var refused = Assert.Throws<InvalidInputException>(() => SteeringPlanner.Plan(target, profile, PatchRequest.Default));
-            Assert.Contains("already steered", refused.Message);
-            var replaced = SteeringPlanner.Plan(target, profile, (new PatchSettings { Existing = ExistingSteering.Replace, Force = true }).Request);
-            Assert.Same(target.Unsteered, replaced.Graph);
-            var stacked = SteeringPlanner.Plan(target, profile, (new PatchSettings { Existing = ExistingSteering.Stack, Force = true }).Request);
-            Assert.Same(once, stacked.Graph);
-            var twice = GraphPatcher.Apply(stacked.Graph, stacked.Plan, PatchOptions.Default).Model;
-            Assert.Equal(2, SteeringMetadata.Read(twice.Proto).Count);
-        }
-    }
-
-    private static string Save(TinyDecoder d, out TempDir tmp)
-    {
-        tmp = new TempDir();
-        var file = tmp["model.onnx"];
-        d.Model().Save(file);
-        return file;
+        var once = new SteeringTarget(d.Model(), d.Sites()).Steer(profile, PatchRequest.Default).Model;
+        var target = new SteeringTarget(once, d.Sites());
+        var refused = Assert.Throws<InvalidInputException>(() => SteeringPlanner.Plan(target, profile, PatchRequest.Default));
+        Assert.Contains("already steered", refused.Message);
+        var replaced = SteeringPlanner.Plan(target, profile, new PatchRequest(existing: ExistingSteering.Replace));
+        Assert.Same(target.Unsteered, replaced.Graph);
+        var stacked = SteeringPlanner.Plan(target, profile, new PatchRequest(existing: ExistingSteering.Stack));
+        Assert.Same(once, stacked.Graph);
+        var twice = GraphPatcher.Apply(stacked.Graph, stacked.Plan, PatchOptions.Default).Model;
+        Assert.Equal(2, SteeringMetadata.Read(twice.Proto).Count);
     }
 }
