@@ -62,7 +62,7 @@ public static class Steerer
     /// Adds up the exact counts of the profiles at <paramref name="paths"/> (one model, disjoint pairs, e.g. shards) and
     /// re-selects with the first one's settings; <paramref name="notice"/> hears when probes had to be dropped.
     /// </summary>
-    public static SteeringProfile Merge(IEnumerable<string> paths, Action<ErrorText>? notice = null)
+    public static SteeringProfile Merge(IEnumerable<string> paths, Action<WarningText>? notice = null)
     {
         var loaded = paths.Select(p => (SteeringProfile.Load(p), p)).ToList();
         var merged = ProfileMerger.Merge(loaded);
@@ -104,11 +104,11 @@ public static class Steerer
         (runtime ?? RuntimeSettings.Default).OpenSession(steered.ToBytes(), steered.ExternalDataFolder);
 
     /// <summary>Removes every steering step recorded in <paramref name="steered"/> and writes the unsteered model to <paramref name="output"/>.</summary>
-    public static WriteResult Unpatch(string steered, string output, Action<ErrorText>? notice = null) =>
+    public static WriteResult Unpatch(string steered, string output, Action<WarningText>? notice = null) =>
         UnpatchWithRecord(steered, output, notice).Written;
 
     /// <summary>As <see cref="Unpatch"/>, also returning the steps removed (the CLI lists them).</summary>
-    internal static (WriteResult Written, IReadOnlyList<SteeringStep> Removed) UnpatchWithRecord(string steered, string output, Action<ErrorText>? notice = null)
+    internal static (WriteResult Written, IReadOnlyList<SteeringStep> Removed) UnpatchWithRecord(string steered, string output, Action<WarningText>? notice = null)
     {
         var model = OnnxModel.Load(steered);
         var steps = SteeringMetadata.Read(model.Proto, model.FilePath!);

@@ -61,7 +61,7 @@ public sealed record PatchSettings
     /// <summary>Accept a profile recorded on another model or element type (with a warning).</summary>
     public bool Force { get; init; }
     /// <summary>Receives warnings and notes for the user as they happen; null = none.</summary>
-    public Action<ErrorText>? Notice { get; init; }
+    public Action<WarningText>? Notice { get; init; }
 
     /// <summary>The request these settings make, checked (the one place a patch's parameters are checked).</summary>
     internal PatchRequest Request => new(K, Alpha, Sites, Force, Existing, ProbeThreshold, GatesFrom, Fold, Switchable, Dynamic);

@@ -19,9 +19,9 @@ internal sealed record DirectionCheckResult(int Pairs, double VanillaMargin, dou
     public double Shift => SteeredMargin - VanillaMargin;
 
     /// <summary>One line for the user, with what to do when the shift has the wrong sign.</summary>
-    public ErrorText Describe()
+    public WarningText Describe()
     {
-        ErrorText line = $"direction check on {Pairs} held-out pairs: log-prob margin of positive over negative {VanillaMargin:0.000} → {SteeredMargin:0.000} nats ({Shift:+0.000;-0.000}), {MovedUp} of {Pairs} pairs moved towards the positive";
+        WarningText line = $"direction check on {Pairs} held-out pairs: log-prob margin of positive over negative {VanillaMargin:0.000} → {SteeredMargin:0.000} nats ({Shift:+0.000;-0.000}), {MovedUp} of {Pairs} pairs moved towards the positive";
         if (Shift > 0) return line;
         return $"{line}; WRONG WAY: try {Param("direction")} sign-aware, {Param("tieBreak")} effect, more pairs, or a smaller {Param("alpha")}";
     }

@@ -9,7 +9,7 @@ namespace OnnxSteer.Patching;
 /// </summary>
 public sealed class PatchedModel
 {
-    internal PatchedModel(OnnxModel source, PatchResult patch, SteeringPlan plan, IReadOnlyList<ErrorText> warnings)
+    internal PatchedModel(OnnxModel source, PatchResult patch, SteeringPlan plan, IReadOnlyList<WarningText> warnings)
     {
         Source = source;
         Patch = patch;
@@ -28,7 +28,7 @@ public sealed class PatchedModel
 
     /// <summary>Every warning about the profile and the plan (a forced mismatch, factors 1 + gamma below zero, ...);
     /// <c>ToString()</c> words one.</summary>
-    public IReadOnlyList<ErrorText> Warnings { get; }
+    public IReadOnlyList<WarningText> Warnings { get; }
 
     /// <summary>The steered model; its external data is read from <see cref="Source"/>'s folder.</summary>
     internal OnnxModel Model => Patch.Model;
@@ -40,7 +40,7 @@ public sealed class PatchedModel
     public byte[] ToBytes() => Model.Proto.ToByteArray();
 
     /// <summary>Writes the steered model to <paramref name="output"/> (a folder or a .onnx path), atomically.</summary>
-    public WriteResult Write(string output, Action<ErrorText>? notice = null) =>
+    public WriteResult Write(string output, Action<WarningText>? notice = null) =>
         SteeredModelWriter.Write(Source, Patch.Model, Patch.FoldedTensors, output, notice);
 }
 
@@ -57,5 +57,5 @@ public sealed record PatchOutcome
     internal SteeringPlan Plan { get; }
     /// <summary>Every warning about the profile and the plan (a forced mismatch, factors 1 + gamma below zero, ...);
     /// <c>ToString()</c> words one.</summary>
-    public IReadOnlyList<ErrorText> Warnings { get; }
+    public IReadOnlyList<WarningText> Warnings { get; }
 }

@@ -9,7 +9,7 @@ namespace OnnxSteer.Patching;
 /// <param name="Sha256">The sha256 recorded in the steered model: of the file, or of a profile's serialized bytes.</param>
 /// <param name="StrengthApplied">True when the source already applied the request's alpha (a control vector's
 /// strength), so the planner does not re-select.</param>
-internal sealed record LoadedProfile(SteeringProfile Profile, IReadOnlyList<ErrorText> Warnings, string Sha256, bool StrengthApplied = false);
+internal sealed record LoadedProfile(SteeringProfile Profile, IReadOnlyList<WarningText> Warnings, string Sha256, bool StrengthApplied = false);
 
 /// <summary>
 /// Where a patch's profile comes from: a profile file (<see cref="ProfileFile"/>), a profile in memory

@@ -38,7 +38,7 @@ internal static class SteeredModelWriter
     /// <paramref name="result"/>); <paramref name="notice"/> receives lines for the user.
     /// </summary>
     public static WriteResult Write(OnnxModel source, OnnxModel result, IReadOnlyCollection<string> rewritten, string output,
-        Action<ErrorText>? notice = null)
+        Action<WarningText>? notice = null)
     {
         var sourceFile = source.FilePath ?? throw new ArgumentException("the source model has no file", nameof(source));
         var sourceDir = Path.GetFullPath(source.BaseDirectory);
@@ -180,7 +180,7 @@ internal static class SteeredModelWriter
         return result;
     }
 
-    private static void WarnAboutGenaiConfig(string outDir, string outFile, Action<ErrorText>? notice)
+    private static void WarnAboutGenaiConfig(string outDir, string outFile, Action<WarningText>? notice)
     {
         var config = Path.Combine(outDir, "genai_config.json");
         if (notice is null || !File.Exists(config)) return;

@@ -11,7 +11,7 @@ namespace OnnxSteer.Patching;
 /// <param name="Plan">The vectors per site, with their gates when dynamic.</param>
 /// <param name="Warnings">Every warning: what reading the profile found, a forced mismatch, factors 1 + gamma below zero.</param>
 /// <param name="Notes">Things worth knowing: k beyond a ranked list, sites a gate leaves unsteered.</param>
-internal sealed record PlannedSteering(OnnxModel Graph, SteeringPlan Plan, IReadOnlyList<ErrorText> Warnings, IReadOnlyList<ErrorText> Notes);
+internal sealed record PlannedSteering(OnnxModel Graph, SteeringPlan Plan, IReadOnlyList<WarningText> Warnings, IReadOnlyList<WarningText> Notes);
 
 /// <summary>
 /// Turns a profile into a <see cref="SteeringPlan"/> for one model, in one place: resolves earlier steering (refuse,
@@ -31,14 +31,14 @@ internal static class SteeringPlanner
             throw AlreadySteered(target.Name, SteeringMetadata.Read(target.Model.Proto, target.Name)[^1]);
 
         var loaded = source.Load(target, request);
-        var warnings = new List<ErrorText>(loaded.Warnings);
-        var notes = new List<ErrorText>();
+        var warnings = new List<WarningText>(loaded.Warnings);
+        var notes = new List<WarningText>();
         var plan = Build(loaded, source.Name, target, request, warnings, notes);
         if (request.Options.Dynamic)
         {
             var (gates, gatesName) = request.GatesFrom is { } path ? (GatesProfile(path, target), path) : (loaded.Profile, source.Name);
             (plan, var dropped) = DynamicGate.Attach(plan, gates, request.ProbeThreshold, gatesName);
-            notes.AddRange(dropped.Select(n => (ErrorText)n));
+            notes.AddRange(dropped.Select(n => (WarningText)n));
         }
         if (plan.Operation == SteeringOperation.Scale
             && SignRule.NegativeFactor(plan.Provenance.Alpha, plan.Sites.SelectMany(s => s.Units).Select(u => u.Value).ToList()) is { } sign)
@@ -69,7 +69,7 @@ internal static class SteeringPlanner
     }
 
     private static SteeringPlan Build(LoadedProfile loaded, string profileName, SteeringTarget target, PatchRequest request,
-        List<ErrorText> warnings, List<ErrorText> notes)
+        List<WarningText> warnings, List<WarningText> notes)
     {
         var forced = new HashSet<string>(StringComparer.Ordinal);
         void Mismatch(ErrorText what)
@@ -126,7 +126,7 @@ internal static class SteeringPlanner
     }
 
     /// <summary>The profile re-selected with the request's k, alpha and sites (what it leaves null keeps the profile's choice).</summary>
-    private static SteeringProfile Reselect(SteeringProfile profile, string profileName, PatchRequest request, List<ErrorText> notes)
+    private static SteeringProfile Reselect(SteeringProfile profile, string profileName, PatchRequest request, List<WarningText> notes)
     {
         if (profile.ControlVector is not null)
         {

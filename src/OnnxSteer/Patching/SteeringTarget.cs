@@ -58,7 +58,7 @@ internal sealed class SteeringTarget
     /// Plans the profile of <paramref name="source"/> for this model and applies the plan, in memory;
     /// <paramref name="notice"/> hears every warning and note as it happens (the result keeps the warnings).
     /// </summary>
-    public PatchedModel Steer(IProfileSource source, PatchRequest request, Action<ErrorText>? notice = null)
+    public PatchedModel Steer(IProfileSource source, PatchRequest request, Action<WarningText>? notice = null)
     {
         var planned = SteeringPlanner.Plan(this, source, request);
         foreach (var w in planned.Warnings) notice?.Invoke($"warning: {w}");

@@ -85,7 +85,7 @@ internal static class SelectionText
     private static string NoNegativeZero(string text) => text == "-0" ? "0" : text;
 
     /// <summary>The selection's warnings (<see cref="SelectionWarnings"/>), each as a "warning: ..." line.</summary>
-    public static IReadOnlyList<ErrorText> Warnings(SteeringProfile p) => [.. SelectionWarnings.For(p).Select(Warning)];
+    public static IReadOnlyList<WarningText> Warnings(SteeringProfile p) => [.. SelectionWarnings.For(p).Select(Warning)];
 
-    private static ErrorText Warning(ErrorText w) => $"warning: {w}";
+    private static WarningText Warning(WarningText w) => $"warning: {w}";
 }

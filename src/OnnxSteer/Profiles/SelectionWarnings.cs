@@ -11,9 +11,9 @@ namespace OnnxSteer.Profiles;
 internal static class SelectionWarnings
 {
     /// <summary>The warnings for <paramref name="selected"/> (a profile returned by <see cref="UnitSelector"/>); empty when all is well.</summary>
-    public static IReadOnlyList<ErrorText> For(SteeringProfile selected)
+    public static IReadOnlyList<WarningText> For(SteeringProfile selected)
     {
-        var warnings = new List<ErrorText>();
+        var warnings = new List<WarningText>();
         if (selected.Method is SteeringMethod.Caa or SteeringMethod.Random || selected.Pairs < 1 || selected.CountsOmitted) return warnings;
         var s = selected.Selection;
         var groups = s.RankJointly ? [s.Sites] : s.Sites.Select(kind => new List<SiteKind> { kind }).ToList();
@@ -29,7 +29,7 @@ internal static class SelectionWarnings
         return warnings;
     }
 
-    private static void Check(SteeringProfile p, List<SiteKind> group, List<SelectedUnit> units, string label, int family, List<ErrorText> warnings)
+    private static void Check(SteeringProfile p, List<SiteKind> group, List<SelectedUnit> units, string label, int family, List<WarningText> warnings)
     {
         var n = p.Pairs;
         var k = p.Selection.K;
@@ -50,7 +50,7 @@ internal static class SelectionWarnings
             if (weak.Count > 0)
             {
                 var strong = units.Count - weak.Count;
-                ErrorText todo = $"use more pairs (a unit separating all of them needs N ≥ {needed})";
+                WarningText todo = $"use more pairs (a unit separating all of them needs N ≥ {needed})";
                 if (strong > 0) todo = $"use {Param("k")} {strong} or more pairs";
                 warnings.Add(
                     $"{weak.Count} of {units.Count} chosen {label} units are not significant after Bonferroni over {family} units (p_adj up to {weak.Max(u => u.PAdjusted ?? 1):0.###}): {todo}");
@@ -73,8 +73,8 @@ internal static class SelectionWarnings
         {
             var above = units.Count - tiedKept;
             // Assigned one at a time: a conditional of interpolated strings would keep only the parameters' names.
-            ErrorText rule = $"kept by layer/index order ({Param("tieBreak")} released), so the choice among them is arbitrary: use {Param("tieBreak")} effect, more pairs";
-            ErrorText smallerK = "";
+            WarningText rule = $"kept by layer/index order ({Param("tieBreak")} released), so the choice among them is arbitrary: use {Param("tieBreak")} effect, more pairs";
+            WarningText smallerK = "";
             if (above > 0) smallerK = $", or {Param("k")} {above}";
             warnings.Add(
                 $"{tied} {label} units tie at the cut-off score {(double)cutoff / n:0.000} ({cutoff} of {n} pairs) and {tiedKept} of them were {rule}{smallerK}");

@@ -25,7 +25,7 @@ internal static class SignRule
     /// The warning (without its "warning: " lead) when any of <paramref name="gammas"/> makes the factor 1 + gamma
     /// negative; null when none does.
     /// </summary>
-    public static ErrorText? NegativeFactor(double alpha, IReadOnlyCollection<double> gammas)
+    public static WarningText? NegativeFactor(double alpha, IReadOnlyCollection<double> gammas)
     {
         var flipped = gammas.Where(g => 1 + g < 0).ToList();
         if (flipped.Count == 0) return null;

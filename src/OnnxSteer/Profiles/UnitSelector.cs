@@ -108,7 +108,7 @@ internal static class UnitSelector
     /// A note when <paramref name="k"/> asks for more units than a ranked list holds (the whole list is then taken): one
     /// per list, none when k fits. Lists are one per site kind, or one for all kinds with <paramref name="jointly"/>.
     /// </summary>
-    public static IEnumerable<ErrorText> KBeyondUnits(SteeringProfile profile, int k, IReadOnlyCollection<SiteKind> kinds, bool jointly)
+    public static IEnumerable<WarningText> KBeyondUnits(SteeringProfile profile, int k, IReadOnlyCollection<SiteKind> kinds, bool jointly)
     {
         if (profile.Method == SteeringMethod.Caa) yield break;
         var groups = jointly ? [kinds.ToList()] : kinds.Select(kind => new List<SiteKind> { kind }).ToList();

@@ -61,4 +61,32 @@ public sealed class LibraryBoundaryTests
         Assert.Equal("warning: k 12: applied anyway (force)", warning.ToString());
         Assert.Equal("note", WarningText.From((ErrorText)"note").ToString());
     }
+
+    /// <summary>Every warning a library caller receives, as a result's <c>Warnings</c> or through a <c>Notice</c>/<c>notice</c>
+    /// callback, is a <see cref="WarningText"/>, never an <see cref="ErrorText"/>.</summary>
+    [Fact]
+    public void Every_public_warning_and_notice_of_the_library_is_a_WarningText()
+    {
+        var wrong = new List<string>();
+        var seen = 0;
+        foreach (var type in typeof(Steerer).Assembly.GetExportedTypes())
+        {
+            foreach (var p in type.GetProperties(BindingFlags.Public | BindingFlags.Instance | BindingFlags.Static | BindingFlags.DeclaredOnly)
+                         .Where(p => p.Name is "Warnings" or "Notice"))
+            {
+                seen++;
+                if (Mentions(p.PropertyType, typeof(ErrorText)) || !Mentions(p.PropertyType, typeof(WarningText))) wrong.Add($"{type.Name}.{p.Name}: {p.PropertyType}");
+            }
+            foreach (var m in type.GetMethods(BindingFlags.Public | BindingFlags.Instance | BindingFlags.Static | BindingFlags.DeclaredOnly))
+                foreach (var a in m.GetParameters().Where(a => a.Name is "notice"))
+                {
+                    seen++;
+                    if (a.ParameterType != typeof(Action<WarningText>)) wrong.Add($"{type.Name}.{m.Name}({a.Name}): {a.ParameterType}");
+                }
+        }
+        Assert.True(seen >= 6, $"only {seen} warning channels found: the scan is broken");
+        Assert.True(wrong.Count == 0, "warnings carried as errors:\n" + string.Join("\n", wrong));
+    }
+
+    private static bool Mentions(Type t, Type wanted) => t == wanted || t.GetGenericArguments().Any(a => Mentions(a, wanted));
 }

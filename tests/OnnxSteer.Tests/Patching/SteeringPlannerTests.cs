@@ -8,7 +8,7 @@ namespace OnnxSteer.Tests.Patching;
 
 public class SteeringPlannerTests
 {
-    private static (SteeringPlan Plan, IReadOnlyList<ErrorText> Warnings) Plan(SteeringProfile profile, OnnxSteer.ModelFiles.OnnxModel model,
+    private static (SteeringPlan Plan, IReadOnlyList<WarningText> Warnings) Plan(SteeringProfile profile, OnnxSteer.ModelFiles.OnnxModel model,
         IReadOnlyList<SteeringSite> sites, PatchSettings? settings)
     {
         var planned = SteeringPlanner.Plan(new SteeringTarget(model, sites), new InMemoryProfile(profile, "sha", "p.json"), (settings?.Request ?? PatchRequest.Default));
