@@ -7,7 +7,7 @@ using OnnxSteer.Generation;
 using OnnxSteer.Pairs;
 using OnnxSteer.Patching;
 using OnnxSteer.Profiles;
-using OnnxSteer.Profiling;
+using OnnxSteer.ProfileRuns;
 using OnnxSteer.Recording;
 using OnnxSteer.Sites;
 using OnnxSteer.Tokenizers;

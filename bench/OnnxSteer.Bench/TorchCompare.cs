@@ -4,7 +4,7 @@ using OnnxSteer.Generation;
 using OnnxSteer.Import;
 using OnnxSteer.Pairs;
 using OnnxSteer.Profiles;
-using OnnxSteer.Profiling;
+using OnnxSteer.ProfileRuns;
 using OnnxSteer.Recording;
 using OnnxSteer.Runtime;
 using OnnxSteer.Tokenizers;

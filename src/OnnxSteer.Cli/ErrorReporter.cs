@@ -68,7 +68,7 @@ public static class ErrorReporter
             OnnxSteerException s => ($"onnxsteer: error: {Message(s)}", ExitCode(s)),
             // Runs go through OrtException; this catches ORT errors from any other call, with ORT's message and exit 4.
             OnnxRuntimeException o => ($"onnxsteer: error: ONNX Runtime: {o.Message.ReplaceLineEndings(" ")}", ExitCodes.Runtime),
-            Profiling.ProfileInterruptedException p => (p.Checkpoint is { } kept
+            ProfileRuns.ProfileInterruptedException p => (p.Checkpoint is { } kept
                 ? $"onnxsteer: interrupted after {p.PairsDone} of {p.PairsTotal} pairs: {p.PairsKept} are kept in {kept}; run the same command with --resume to go on from there"
                 : $"onnxsteer: interrupted after {p.PairsDone} of {p.PairsTotal} pairs; nothing was kept (--checkpoint-every N keeps the work as it goes)", ExitCodes.Interrupted),
             OperationCanceledException => ("onnxsteer: interrupted", ExitCodes.Interrupted),

@@ -1,7 +1,7 @@
 using Microsoft.ML.OnnxRuntime;
 using System.CommandLine;
 using OnnxSteer.Generation;
-using OnnxSteer.Interop;
+using OnnxSteer.HostFormats;
 using OnnxSteer.ModelFiles;
 using OnnxSteer.Patching;
 using OnnxSteer.Runtime;

@@ -1,5 +1,5 @@
 using Microsoft.ML.OnnxRuntimeGenAI;
-using OnnxSteer.Interop;
+using OnnxSteer.HostFormats;
 
 namespace OnnxSteer.Server;
 

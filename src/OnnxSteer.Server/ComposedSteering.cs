@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.ML.OnnxRuntimeGenAI;
-using OnnxSteer.Interop;
+using OnnxSteer.HostFormats;
 using OnnxSteer.ModelFiles;
 using OnnxSteer.Patching;
 using GenaiConfigFile = OnnxSteer.Generation.GenaiConfigFile;

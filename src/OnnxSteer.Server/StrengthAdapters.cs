@@ -1,11 +1,11 @@
 using Microsoft.ML.OnnxRuntimeGenAI;
-using OnnxSteer.Interop;
+using OnnxSteer.HostFormats;
 
 namespace OnnxSteer.Server;
 
 /// <summary>
 /// The strengths one switchable genai <see cref="Model"/> has been asked for, each an .onnx_adapter holding
-/// <c>onnxsteer.strength</c> (<see cref="OnnxSteer.Interop.StrengthAdapter.Parameter"/>), cached by
+/// <c>onnxsteer.strength</c> (<see cref="OnnxSteer.HostFormats.StrengthAdapter.Parameter"/>), cached by
 /// <see cref="AdapterCache{TKey}"/> keyed by the strength: at most <see cref="Capacity"/> idle ones stay loaded.
 /// </summary>
 public sealed class StrengthAdapters : IDisposable

@@ -1,10 +1,10 @@
 using Microsoft.ML.OnnxRuntime;
-using OnnxSteer.Interop;
+using OnnxSteer.HostFormats;
 using OnnxSteer.ModelFiles;
 using OnnxSteer.Pairs;
 using OnnxSteer.Patching;
 using OnnxSteer.Profiles;
-using OnnxSteer.Profiling;
+using OnnxSteer.ProfileRuns;
 using OnnxSteer.Runtime;
 using OnnxSteer.Sites;
 using OnnxSteer.Sweeping;

@@ -1,6 +1,6 @@
 using OnnxSteer.Patching;
 using OnnxSteer.Profiles;
-using OnnxSteer.Profiling;
+using OnnxSteer.ProfileRuns;
 using OnnxSteer.Runtime;
 using OnnxSteer.Sites;
 

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
-using OnnxSteer.Comparison;
+using OnnxSteer.Diffing;
 using OnnxSteer.Generation;
 using OnnxSteer.IO;
 using OnnxSteer.Tokenizers;

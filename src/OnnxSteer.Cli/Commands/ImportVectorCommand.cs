@@ -1,5 +1,5 @@
 using System.CommandLine;
-using OnnxSteer.Interop;
+using OnnxSteer.HostFormats;
 using OnnxSteer.ModelFiles;
 using OnnxSteer.Sites;
 

@@ -2,7 +2,7 @@ using System.CommandLine;
 using OnnxSteer.Evaluation;
 using OnnxSteer.Pairs;
 using OnnxSteer.Profiles;
-using OnnxSteer.Profiling;
+using OnnxSteer.ProfileRuns;
 using OnnxSteer.Recording;
 using Spectre.Console;
 

@@ -75,9 +75,9 @@ public sealed class StageDependencyTests
     public void The_checker_sees_a_qualified_reference_and_ignores_a_property_of_the_same_name()
     {
         var types = new HashSet<string> { "ControlVectorProfiles" };
-        Assert.NotNull(Mentions("if (Interop.ControlVectorProfiles.IsGguf(p))", "Interop", types));
-        Assert.NotNull(Mentions("using OnnxSteer.Interop;", "Interop", types));
-        Assert.Null(Mentions("var n = profile.Interop.Count; var m = Interop.Count;", "Interop", types));
+        Assert.NotNull(Mentions("if (HostFormats.ControlVectorProfiles.IsGguf(p))", "HostFormats", types));
+        Assert.NotNull(Mentions("using OnnxSteer.HostFormats;", "HostFormats", types));
+        Assert.Null(Mentions("var n = profile.HostFormats.Count; var m = HostFormats.Count;", "HostFormats", types));
         Assert.Null(Mentions("using System.Runtime.InteropServices;", "Runtime", new HashSet<string> { "InteropServices" }));
     }
 

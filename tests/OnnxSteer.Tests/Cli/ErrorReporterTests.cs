@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text.RegularExpressions;
 using OnnxSteer.Cli;
 using OnnxSteer.Evaluation;
-using OnnxSteer.Interop;
+using OnnxSteer.HostFormats;
 using OnnxSteer.Pairs;
 using OnnxSteer.Patching;
 using OnnxSteer.Profiles;

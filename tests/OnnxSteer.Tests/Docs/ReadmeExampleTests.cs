@@ -4,7 +4,7 @@ using Microsoft.CodeAnalysis.CSharp;
 using OnnxSteer.ModelFiles;
 using OnnxSteer.Pairs;
 using OnnxSteer.Patching;
-using OnnxSteer.Profiling;
+using OnnxSteer.ProfileRuns;
 using OnnxSteer.Sites;
 using OnnxSteer.Tests.Infrastructure;
 using Xunit;
@@ -84,7 +84,7 @@ public sealed class ReadmeExampleTests
         var blocks = Regex.Matches(guide, "```csharp\n(.*?)```", RegexOptions.Singleline).Select(m => m.Groups[1].Value).ToList();
         Assert.True(blocks.Count >= 2, $"docs/library.md shows {blocks.Count} C# examples; the front door and Steer were expected");
         // The guide's blocks read as one program: the first makes the profile the later ones steer with.
-        const string usings = "using OnnxSteer;\nusing OnnxSteer.Pairs;\nusing OnnxSteer.Profiling;\nusing OnnxSteer.Sites;";
+        const string usings = "using OnnxSteer;\nusing OnnxSteer.Pairs;\nusing OnnxSteer.ProfileRuns;\nusing OnnxSteer.Sites;";
         var errors = CompileAsAUser(usings, "var pairs = System.Array.Empty<ContrastivePair>();\n" + string.Join("\n", blocks));
         Assert.True(errors.Count == 0, string.Join("\n", errors));
     }

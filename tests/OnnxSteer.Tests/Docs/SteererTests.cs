@@ -3,7 +3,7 @@ using OnnxSteer.ModelFiles;
 using OnnxSteer.Pairs;
 using OnnxSteer.Patching;
 using OnnxSteer.Profiles;
-using OnnxSteer.Profiling;
+using OnnxSteer.ProfileRuns;
 using OnnxSteer.Runtime;
 using OnnxSteer.Sites;
 using OnnxSteer.Tests.Infrastructure;

@@ -5,7 +5,7 @@ using OnnxSteer.Import;
 using OnnxSteer.Pairs;
 using OnnxSteer.Patching;
 using OnnxSteer.Profiles;
-using OnnxSteer.Profiling;
+using OnnxSteer.ProfileRuns;
 using OnnxSteer.Recording;
 using OnnxSteer.Sites;
 using OnnxSteer.Tests.Infrastructure;

@@ -1,5 +1,5 @@
 using OnnxSteer.Cli;
-using OnnxSteer.Interop;
+using OnnxSteer.HostFormats;
 using OnnxSteer.Patching;
 using OnnxSteer.Tests.Infrastructure;
 using Xunit;

@@ -3,7 +3,7 @@ using LLama.Common;
 using LLama.Native;
 using OnnxSteer.Generation;
 using OnnxSteer.Import;
-using OnnxSteer.Interop;
+using OnnxSteer.HostFormats;
 using OnnxSteer.Patching;
 using OnnxSteer.Tests.Infrastructure;
 using OnnxSteer.Tokenizers;

@@ -1,6 +1,6 @@
 using OnnxSteer.Cli.Hosts;
 using OnnxSteer.Generation;
-using OnnxSteer.Interop;
+using OnnxSteer.HostFormats;
 using OnnxSteer.Patching;
 using OnnxSteer.Tests.Infrastructure;
 using Xunit;

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 using OnnxSteer.Import;
-using OnnxSteer.Interop;
+using OnnxSteer.HostFormats;
 using OnnxSteer.ModelFiles;
 using OnnxSteer.Patching;
 using OnnxSteer.Sites;

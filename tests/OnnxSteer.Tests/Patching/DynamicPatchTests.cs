@@ -208,7 +208,7 @@ public sealed class DynamicPatchTests(ITestOutputHelper output)
         var caa = TestProfiles.WithSeededProbes(TestProfiles.Make(model, SiteFinder.Find(model).Sites, k: 12, alpha: 2, method: SteeringMethod.Caa, kinds: [SiteKind.MlpOut]));
         using var s = new Setup(modelFile, TestProfiles.Save(caa, tmp.Path), tmp);
         var gguf = Path.Combine(s.Tmp.Path, "vector.gguf");
-        OnnxSteer.Interop.ProfileExport.Write(SteeringProfile.Load(s.Profile), s.Profile, gguf, OnnxSteer.Interop.ExportFormat.Gguf);
+        OnnxSteer.HostFormats.ProfileExport.Write(SteeringProfile.Load(s.Profile), s.Profile, gguf, OnnxSteer.HostFormats.ExportFormat.Gguf);
         PatchOutcome FromGguf(string name, PatchSettings? options) =>
             Steerer.Patch(s.ModelFile, gguf, s.Tmp[name], options);
         var refused = Assert.Throws<InvalidProfileException>(() => FromGguf("no-gates", new PatchSettings { Dynamic = true }));

@@ -1,7 +1,7 @@
 using OnnxSteer.Cli;
 using OnnxSteer.Pairs;
 using OnnxSteer.Profiles;
-using OnnxSteer.Profiling;
+using OnnxSteer.ProfileRuns;
 using OnnxSteer.Recording;
 using OnnxSteer.Sites;
 using OnnxSteer.Tests.Infrastructure;

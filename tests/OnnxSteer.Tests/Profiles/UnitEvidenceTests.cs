@@ -1,5 +1,5 @@
 using OnnxSteer.Cli;
-using OnnxSteer.Interop;
+using OnnxSteer.HostFormats;
 using OnnxSteer.Profiles;
 using OnnxSteer.Sites;
 using Xunit;

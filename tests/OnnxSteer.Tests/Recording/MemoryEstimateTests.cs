@@ -1,6 +1,6 @@
 using OnnxSteer.ModelFiles;
 using OnnxSteer.Pairs;
-using OnnxSteer.Profiling;
+using OnnxSteer.ProfileRuns;
 using OnnxSteer.Recording;
 using OnnxSteer.Runtime;
 using OnnxSteer.Tests.Infrastructure;

@@ -2,7 +2,7 @@ using OnnxSteer.Import;
 using OnnxSteer.ModelFiles;
 using OnnxSteer.Pairs;
 using OnnxSteer.Profiles;
-using OnnxSteer.Profiling;
+using OnnxSteer.ProfileRuns;
 using OnnxSteer.Recording;
 using OnnxSteer.Tests.Reference;
 using OnnxSteer.Sites;

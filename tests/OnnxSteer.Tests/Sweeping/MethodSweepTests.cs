@@ -6,7 +6,7 @@ using OnnxSteer.Numerics;
 using OnnxSteer.Pairs;
 using OnnxSteer.Patching;
 using OnnxSteer.Profiles;
-using OnnxSteer.Profiling;
+using OnnxSteer.ProfileRuns;
 using OnnxSteer.Sites;
 using OnnxSteer.Sweeping;
 using OnnxSteer.Tests.Infrastructure;

@@ -1,7 +1,7 @@
 using OnnxSteer.Evaluation;
 using OnnxSteer.Import;
 using OnnxSteer.Pairs;
-using OnnxSteer.Profiling;
+using OnnxSteer.ProfileRuns;
 using OnnxSteer.Recording;
 using OnnxSteer.Sites;
 using OnnxSteer.Sweeping;

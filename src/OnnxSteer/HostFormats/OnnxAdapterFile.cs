@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Text;
 using OnnxSteer.IO;
 
-namespace OnnxSteer.Interop;
+namespace OnnxSteer.HostFormats;
 
 /// <summary>
 /// One parameter of an ONNX Runtime adapter: a tensor that replaces the initializer (or feeds the input) of the same name

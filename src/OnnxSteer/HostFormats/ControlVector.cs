@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace OnnxSteer.Interop;
+namespace OnnxSteer.HostFormats;
 
 /// <summary>
 /// A llama.cpp / repeng control vector: one direction of width n_embd per decoder layer, added to that layer's

@@ -2,7 +2,7 @@ using System.Text.RegularExpressions;
 using OnnxSteer.Generation;
 using OnnxSteer.Tokenizers;
 
-namespace OnnxSteer.Comparison;
+namespace OnnxSteer.Diffing;
 
 /// <summary>One prompt's greedy continuations under the vanilla and the steered model.</summary>
 /// <param name="Prompt">The prompt text.</param>

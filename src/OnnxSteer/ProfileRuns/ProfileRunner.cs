@@ -9,7 +9,7 @@ using OnnxSteer.Sites;
 using OnnxSteer.Tokenizers;
 using static OnnxSteer.ErrorText;
 
-namespace OnnxSteer.Profiling;
+namespace OnnxSteer.ProfileRuns;
 
 /// <summary>What to profile (the model, the pairs) and how (<see cref="ProfileSettings"/>).</summary>
 internal sealed record ProfileRequest

@@ -1,7 +1,7 @@
 using Onnx;
 using OnnxSteer.Patching;
 
-namespace OnnxSteer.Interop;
+namespace OnnxSteer.HostFormats;
 
 /// <summary>The strength of a <c>--switchable</c> model as an .onnx_adapter parameter, the way onnxruntime-genai sets it per generator.</summary>
 internal static class StrengthAdapter

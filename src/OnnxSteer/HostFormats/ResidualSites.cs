@@ -2,7 +2,7 @@ using Onnx;
 using OnnxSteer.Graph;
 using OnnxSteer.Sites;
 
-namespace OnnxSteer.Interop;
+namespace OnnxSteer.HostFormats;
 
 /// <summary>
 /// The <c>residual</c> site of decoder layer N: the layer's output, i.e. the hidden state after the MLP's residual add

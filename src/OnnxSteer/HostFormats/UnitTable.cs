@@ -5,7 +5,7 @@ using OnnxSteer.IO;
 using OnnxSteer.Profiles;
 using OnnxSteer.Sites;
 
-namespace OnnxSteer.Interop;
+namespace OnnxSteer.HostFormats;
 
 /// <summary>
 /// One row of a profile's selection, flattened for notebooks. For unit methods (austeer, actdiff, random) a row is a

@@ -1,5 +1,5 @@
 using OnnxSteer.Import;
-using OnnxSteer.Interop;
+using OnnxSteer.HostFormats;
 using OnnxSteer.ModelFiles;
 using OnnxSteer.Patching;
 using OnnxSteer.Sites;
@@ -9,7 +9,7 @@ using OnnxSteer.Tests.Patching;
 using Xunit;
 using Xunit.Abstractions;
 
-namespace OnnxSteer.Tests.Interop;
+namespace OnnxSteer.Tests.HostFormats;
 
 /// <summary>
 /// Control vectors on reduced-precision models: stories260K in fp16 and int4 (MatMulNBits down projections) in both

@@ -8,7 +8,7 @@ using OnnxSteer.Tests.Patching;
 using OnnxSteer.Tokenizers;
 using Xunit;
 
-namespace OnnxSteer.Tests.Comparison;
+namespace OnnxSteer.Tests.Diffing;
 
 /// <summary>
 /// <c>onnxsteer compare</c> end to end on stories260K: the continuations are the models' greedy ones (checked against a

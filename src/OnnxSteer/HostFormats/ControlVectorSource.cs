@@ -1,7 +1,7 @@
 using OnnxSteer.Patching;
 using static OnnxSteer.ErrorText;
 
-namespace OnnxSteer.Interop;
+namespace OnnxSteer.HostFormats;
 
 /// <summary>
 /// A llama.cpp / repeng control vector (GGUF) as the profile of a patch: converted for the model being patched, with

@@ -1,7 +1,7 @@
 using OnnxSteer.Profiles;
 using static OnnxSteer.ErrorText;
 
-namespace OnnxSteer.Interop;
+namespace OnnxSteer.HostFormats;
 
 /// <summary>The formats <c>onnxsteer export</c> writes.</summary>
 internal enum ExportFormat

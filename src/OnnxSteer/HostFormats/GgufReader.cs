@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 
-namespace OnnxSteer.Interop;
+namespace OnnxSteer.HostFormats;
 
 /// <summary>A GGUF file that cannot be read or used: one line naming the file and the problem (the CLI exits with 3).</summary>
 public class InvalidGgufException(ErrorText message, Exception? inner = null) : InvalidInputException(message, inner);

@@ -1,9 +1,9 @@
-using OnnxSteer.Interop;
+using OnnxSteer.HostFormats;
 using OnnxSteer.Tests.Patching;
 using Xunit;
 using OnnxSteer.Cli;
 
-namespace OnnxSteer.Tests.Interop;
+namespace OnnxSteer.Tests.HostFormats;
 
 /// <summary>
 /// The GGUF reader and writer against the spec (ggml docs/gguf.md): files assembled byte by byte in the test

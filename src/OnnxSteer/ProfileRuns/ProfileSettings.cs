@@ -2,7 +2,7 @@ using OnnxSteer.Profiles;
 using OnnxSteer.Runtime;
 using OnnxSteer.Sites;
 
-namespace OnnxSteer.Profiling;
+namespace OnnxSteer.ProfileRuns;
 
 /// <summary>How a profiling run records and selects: the settings of the front door's Profile, passed to the runner as they are.</summary>
 public sealed record ProfileSettings

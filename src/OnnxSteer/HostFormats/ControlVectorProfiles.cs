@@ -3,7 +3,7 @@ using OnnxSteer.Profiles;
 using OnnxSteer.Sites;
 using static OnnxSteer.ErrorText;
 
-namespace OnnxSteer.Interop;
+namespace OnnxSteer.HostFormats;
 
 /// <summary>A profile made from a control vector, and what the user should know about it.</summary>
 internal sealed record ImportedControlVector(SteeringProfile Profile, IReadOnlyList<string> Warnings);

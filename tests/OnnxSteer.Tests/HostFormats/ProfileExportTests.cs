@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using OnnxSteer.Import;
-using OnnxSteer.Interop;
+using OnnxSteer.HostFormats;
 using OnnxSteer.ModelFiles;
 using OnnxSteer.Profiles;
 using OnnxSteer.Sites;
@@ -10,7 +10,7 @@ using OnnxSteer.Tests.Patching;
 using Xunit;
 using OnnxSteer.Cli;
 
-namespace OnnxSteer.Tests.Interop;
+namespace OnnxSteer.Tests.HostFormats;
 
 /// <summary>Profile → GGUF → profile round trips, and the CSV / JSON unit tables against the profile they came from.</summary>
 public sealed class ProfileExportTests : IDisposable

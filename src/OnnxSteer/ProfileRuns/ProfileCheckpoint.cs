@@ -6,7 +6,7 @@ using OnnxSteer.Profiles;
 using OnnxSteer.Recording;
 using static OnnxSteer.ErrorText;
 
-namespace OnnxSteer.Profiling;
+namespace OnnxSteer.ProfileRuns;
 
 /// <summary>When <c>profile</c> saves a checkpoint, where, and whether it continues from one.</summary>
 public sealed record CheckpointOptions

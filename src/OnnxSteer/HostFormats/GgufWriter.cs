@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Text;
 using OnnxSteer.IO;
 
-namespace OnnxSteer.Interop;
+namespace OnnxSteer.HostFormats;
 
 /// <summary>An F32 tensor to write: its name, ggml dimensions (ne[0] first) and data in that order.</summary>
 internal sealed record GgufF32Tensor(string Name, IReadOnlyList<ulong> Dimensions, float[] Data)

@@ -7,7 +7,7 @@ using OnnxSteer.Sites;
 using OnnxSteer.Tokenizers;
 using static OnnxSteer.ErrorText;
 
-namespace OnnxSteer.Profiling;
+namespace OnnxSteer.ProfileRuns;
 
 /// <summary>
 /// The probe pass of <c>profile --probes</c>: runs the probe texts (<see cref="ProbeTextSet"/>) through the model once,

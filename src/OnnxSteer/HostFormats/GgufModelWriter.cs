@@ -1,7 +1,7 @@
 using OnnxSteer.Import;
 using OnnxSteer.Tokenizers;
 
-namespace OnnxSteer.Interop;
+namespace OnnxSteer.HostFormats;
 
 /// <summary>
 /// Writes a llama2.c checkpoint and its tokenizer as a llama.cpp GGUF model (architecture "llama", all tensors F32),

@@ -1,4 +1,4 @@
-namespace OnnxSteer.Interop;
+namespace OnnxSteer.HostFormats;
 
 /// <summary>
 /// Metadata value types of GGUF (ggml docs/gguf.md, <c>gguf_metadata_value_type</c>): the uint32 written before every

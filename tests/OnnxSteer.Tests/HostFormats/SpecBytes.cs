@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 
-namespace OnnxSteer.Tests.Interop;
+namespace OnnxSteer.Tests.HostFormats;
 
 /// <summary>
 /// Assembles GGUF bytes field by field, straight from ggml's docs/gguf.md, with no code shared with the library's

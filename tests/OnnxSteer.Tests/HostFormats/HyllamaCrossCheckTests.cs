@@ -1,12 +1,12 @@
 using System.Diagnostics;
 using System.Text.Json;
-using OnnxSteer.Interop;
+using OnnxSteer.HostFormats;
 using OnnxSteer.Tests.Infrastructure;
 using OnnxSteer.Tests.Patching;
 using Xunit;
 using Xunit.Abstractions;
 
-namespace OnnxSteer.Tests.Interop;
+namespace OnnxSteer.Tests.HostFormats;
 
 /// <summary>
 /// Files written by <see cref="GgufWriter"/> read by an independent GGUF implementation: hyllama, a JavaScript parser of

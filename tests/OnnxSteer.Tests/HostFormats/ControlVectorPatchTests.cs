@@ -1,5 +1,5 @@
 using OnnxSteer.Import;
-using OnnxSteer.Interop;
+using OnnxSteer.HostFormats;
 using OnnxSteer.ModelFiles;
 using OnnxSteer.Patching;
 using OnnxSteer.Profiles;
@@ -13,7 +13,7 @@ using Xunit;
 using Xunit.Abstractions;
 using OnnxSteer.Cli;
 
-namespace OnnxSteer.Tests.Interop;
+namespace OnnxSteer.Tests.HostFormats;
 
 /// <summary>
 /// Control vectors applied to stories260K imported in both export styles (fp32), checked through ONNX Runtime against
