@@ -26,18 +26,22 @@ internal sealed class ImportCommand : CliCommand<ImportOptions>
     protected override ImportOptions Bind(ParseResult parse) => new(parse.GetValue(_checkpoint)!, parse.GetValue(_tokenizer)!, parse.GetValue(_output)!,
         ExportNames.ParseStyle(parse.GetValue(_style)!), ExportNames.ParseDType(parse.GetValue(_dtype)!), parse.GetValue(_force));
 
-    public override int Run(ImportOptions o, CommandIo io)
+    public override int Run(ImportOptions o, CommandIo io) =>
+        ExportOptionsCli.WriteFolder(io, o.Output, o.Force, () => Llama2cImporter.Import(o.Checkpoint, o.Tokenizer, o.Output, o.Style, o.DType));
+}
+
+/// <summary>The --style and --dtype options shared by import and synth, and how both write their folder.</summary>
+internal static class ExportOptionsCli
+{
+    /// <summary>Writes a model folder (refused when it holds files they write, unless --force) and says what was written.</summary>
+    public static int WriteFolder(CommandIo io, string folder, bool force, Func<ExportResult> write)
     {
-        OutputChecks.ModelFolder(o.Output, o.Force);
-        var result = Llama2cImporter.Import(o.Checkpoint, o.Tokenizer, o.Output, o.Style, o.DType);
+        OutputChecks.ModelFolder(folder, force);
+        var result = write();
         io.Out.WriteLine($"wrote {result.ModelPath} ({result.DataBytes:N0} bytes of weights in {Path.GetFileName(result.DataPath)})");
         return ExitCodes.Success;
     }
-}
 
-/// <summary>The --style and --dtype options shared by import and synth.</summary>
-internal static class ExportOptionsCli
-{
     public static Option<string> StyleOption() => new("--style")
     {
         Description = "Graph style: genai (onnxruntime-genai builder ops: GroupQueryAttention, SkipSimplifiedLayerNormalization, MatMulNBits) " +

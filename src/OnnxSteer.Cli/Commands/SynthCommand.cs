@@ -41,13 +41,8 @@ internal sealed class SynthCommand : CliCommand<SynthOptions>
             ExportNames.ParseStyle(parse.GetValue(_style)!), ExportNames.ParseDType(parse.GetValue(_dtype)!), parse.GetValue(_force));
     }
 
-    public override int Run(SynthOptions o, CommandIo io)
-    {
-        OutputChecks.ModelFolder(o.Output, o.Force);
-        var result = SyntheticModel.Write(o.Config, o.Seed, o.Output, o.Style, o.DType);
-        io.Out.WriteLine($"wrote {result.ModelPath} ({result.DataBytes:N0} bytes of weights in {Path.GetFileName(result.DataPath)})");
-        return ExitCodes.Success;
-    }
+    public override int Run(SynthOptions o, CommandIo io) =>
+        ExportOptionsCli.WriteFolder(io, o.Output, o.Force, () => SyntheticModel.Write(o.Config, o.Seed, o.Output, o.Style, o.DType));
 
     private static Option<int> Size(string name, string description) => new(name) { Description = description, Required = true };
 }
