@@ -21,5 +21,8 @@ public sealed record CommandIo(TextWriter Out, TextWriter Error, bool PlainOut =
     public IAnsiConsole Styled() => ConsoleStyle.Create(Out, PlainOut);
 
     /// <summary>A library warning or note, in command-line terms, on <see cref="Error"/>: the handlers' notice callback.</summary>
-    public void Notice(ErrorText line) => Error.WriteLine(ErrorReporter.Render(line));
+    public void Notice(WarningText line) => Error.WriteLine(ErrorReporter.Render(line));
+
+    /// <inheritdoc cref="Notice(WarningText)"/>
+    public void Notice(LibraryText line) => Error.WriteLine(ErrorReporter.Render(line));
 }

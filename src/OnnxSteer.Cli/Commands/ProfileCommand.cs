@@ -158,7 +158,7 @@ internal sealed class ProfileCommand : CliCommand<ProfileOptions>
     }
 
     /// <summary>Library notices on stderr; with -q no memory estimate line, but warnings (a device fallback) still show.</summary>
-    private static Action<ErrorText> Notices(ProfileOptions o, CommandIo io) =>
+    private static Action<WarningText> Notices(ProfileOptions o, CommandIo io) =>
         o.Quiet ? n => { if (!n.ToString().StartsWith("memory:", StringComparison.Ordinal)) io.Notice(n); } : io.Notice;
 
     /// <summary>The summary (unless quiet), the selection's warnings and notes, and the held-out direction check.</summary>
