@@ -1,0 +1,35 @@
+using System.Diagnostics;
+using OnnxSteer.ModelFiles;
+using OnnxSteer.Patching;
+using OnnxSteer.Sites;
+
+namespace OnnxSteer.Bench;
+
+/// <summary>
+/// One patch with the stored selection in a fresh process, stage by stage, first calls included: where a short
+/// <c>onnxsteer patch</c> spends its time when JIT and type loading dominate (issue 29). Prints one JSON line.
+/// </summary>
+public static class PatchColdStages
+{
+    public static int Run(string modelDir, string profilePath, string output)
+    {
+        var started = Process.GetCurrentProcess().StartTime.ToUniversalTime();
+        var laps = new List<(string, double)> { ("process start to Main", (DateTime.UtcNow - started).TotalSeconds) };
+        var clock = Stopwatch.StartNew();
+        void Lap(string name) { laps.Add((name, clock.Elapsed.TotalSeconds)); clock.Restart(); }
+        var model = StreamingModelRewriter.LoadLean(modelDir);
+        Lap("load graph (lean)");
+        var sites = SiteFinder.Find(model).Sites;
+        Lap("find sites");
+        var loaded = new ProfileFile(profilePath).Load(model, sites, new PlanRequest());
+        Lap("profile: sha256 + stored selection");
+        var (plan, _) = ProfilePlanner.Build(loaded.Profile, profilePath, loaded.Sha256, model, sites, loaded.Request);
+        Lap("plan (fingerprint, checks, vectors)");
+        var result = GraphPatcher.Apply(model, plan, PatchOptions.Default);
+        Lap("rewrite graph + metadata");
+        SteeredModelWriter.Write(model, result.Model, result.FoldedTensors, output);
+        Lap("write (stage, link, fsync, rename)");
+        Console.WriteLine("{" + string.Join(", ", laps.Select(l => $"\"{l.Item1}\": {l.Item2 * 1000:0.0}")) + "}");
+        return 0;
+    }
+}
