@@ -7,7 +7,8 @@ namespace OnnxSteer.Bench;
 
 /// <summary>
 /// One patch with the stored selection in a fresh process, stage by stage, first calls included: where a short
-/// <c>onnxsteer patch</c> spends its time when JIT and type loading dominate (issue 29). Prints one JSON line.
+/// <c>onnxsteer patch</c> spends its time when JIT and type loading dominate (issue 29). Prints one JSON line: each
+/// stage's wall time and the process's CPU time (all threads) in it, in ms.
 /// </summary>
 public static class PatchColdStages
 {
@@ -15,8 +16,17 @@ public static class PatchColdStages
     {
         var started = Process.GetCurrentProcess().StartTime.ToUniversalTime();
         var laps = new List<(string, double)> { ("process start to Main", (DateTime.UtcNow - started).TotalSeconds) };
+        using var self = Process.GetCurrentProcess();
+        var cpu = self.TotalProcessorTime;
         var clock = Stopwatch.StartNew();
-        void Lap(string name) { laps.Add((name, clock.Elapsed.TotalSeconds)); clock.Restart(); }
+        void Lap(string name)
+        {
+            self.Refresh();
+            laps.Add((name, clock.Elapsed.TotalSeconds));
+            laps.Add((name + " (CPU)", (self.TotalProcessorTime - cpu).TotalSeconds));
+            cpu = self.TotalProcessorTime;
+            clock.Restart();
+        }
         var model = StreamingModelRewriter.LoadLean(modelDir);
         Lap("load graph (lean)");
         var sites = SiteFinder.Find(model).Sites;
