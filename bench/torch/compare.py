@@ -256,7 +256,7 @@ def main():
         add("")
         summary.append((key, row))
 
-        if key != "stories260K" and not args.skip_patch:
+        if not args.skip_patch:
             say(f"{key}: {args.rounds} rounds of patch vs the python-onnx script")
             out_b = os.path.join(folder, "patch-py")
 
