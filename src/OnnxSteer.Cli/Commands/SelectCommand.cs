@@ -23,7 +23,7 @@ public sealed class SelectCommand : ICliCommand
         var command = new Command("select", "Re-select steering units from a profile's stored counts, without running the model. Prints the chosen units; -o writes a new profile.");
         command.Arguments.Add(profileArg);
         foreach (var o in new Option[] { k, alpha, sites, jointly, method, seed, layers, tieBreak, direction, output, force }) command.Options.Add(o);
-        command.SetAction(parse => CommandRunner.Run(parse, () =>
+        command.SetAction(parse => CommandRunner.Run(parse, _ =>
         {
             SelectionArguments.Check(parse.GetValue(k), parse.GetValue(alpha));
             if (parse.GetValue(output) is { } target) OutputChecks.File(target, parse.GetValue(force));
