@@ -1,5 +1,4 @@
 using Google.Protobuf;
-using Onnx;
 using OnnxSteer.Generation;
 using OnnxSteer.ModelFiles;
 using OnnxSteer.Patching;

@@ -10,12 +10,8 @@ namespace OnnxSteer.Tests.Conformance;
 /// against a plain run, each patch mode against the multiplication by hand, unpatch byte for byte, and greedy
 /// generation of the steered folder in OnnxSteer's loop against onnxruntime-genai where the folder has a genai_config.
 /// </summary>
-public sealed class ExportConformanceTests : IDisposable
+public class ExportConformanceTests
 {
-    private readonly TempDir _tmp = new();
-
-    public void Dispose() => _tmp.Dispose();
-
     public static TheoryData<string> Structures() => new(ExportStructures.Names);
 
     public static TheoryData<string, string> StructuresAndModes()
@@ -33,15 +29,19 @@ public sealed class ExportConformanceTests : IDisposable
 
     [SharedTheory]
     [MemberData(nameof(StructuresAndModes))]
-    public void Steering_is_the_multiplication_by_hand_and_unpatch_restores_the_file(string structure, string mode) =>
-        ConformanceChecks.SteeringIsTheMultiplicationByHand(ExportStructures.Get(structure), mode, _tmp.Path);
+    public void Steering_is_the_multiplication_by_hand_and_unpatch_restores_the_file(string structure, string mode)
+    {
+        using var tmp = new TempDir();
+        ConformanceChecks.SteeringIsTheMultiplicationByHand(ExportStructures.Get(structure), mode, tmp.Path);
+    }
 
     [SharedTheory]
     [MemberData(nameof(Structures))]
     public void The_steered_folder_generates_in_our_loop_what_onnxruntime_genai_generates(string name)
     {
         var structure = ExportStructures.Get(name);
-        var (outcome, _) = ConformanceChecks.Patch(structure.ModelFile, "mul", _tmp.Path);
+        using var tmp = new TempDir();
+        var (outcome, _) = ConformanceChecks.Patch(structure.ModelFile, "mul", tmp.Path);
         var steered = outcome.Written.ModelFile;
         var ours = Runs.Greedy(steered, tokens: 10);
         Assert.NotEmpty(ours);

@@ -64,7 +64,7 @@ public sealed class TransformersJsInt8Tests : IDisposable
         for (var s = 0; s < sites.Count; s++) Assert.Equal(values[sites[s].ValueName][^sites[s].Width..], recorded[0][s]);
     }
 
-    public static TheoryData<string> Modes() => ["mul", "fold", "switchable", "dynamic"];
+    public static TheoryData<string> Modes() => new(ConformanceChecks.Modes);
 
     [SharedTheory]
     [MemberData(nameof(Modes))]
@@ -74,13 +74,7 @@ public sealed class TransformersJsInt8Tests : IDisposable
         var profile = TestProfiles.Make(model, SiteFinder.Find(model).Sites, k: 12, alpha: 2);
         if (mode == "dynamic") profile = TestProfiles.WithSeededProbes(profile);
         var profilePath = TestProfiles.Save(profile, _tmp.Path, mode + ".json");
-        var options = mode switch
-        {
-            "fold" => new PatchOptions(Fold: true),
-            "switchable" => new PatchOptions(Switchable: true),
-            "dynamic" => new PatchOptions(Dynamic: true),
-            _ => PatchOptions.Default,
-        };
+        var options = ConformanceChecks.Options(mode);
         var notes = new List<string>();
         var outcome = ModelPatcher.Patch(new PatchJob(_q8, profilePath, _tmp[mode], new PlanRequest(), options), n => notes.Add(n.ToString()));
         var steered = outcome.Written.ModelFile;
