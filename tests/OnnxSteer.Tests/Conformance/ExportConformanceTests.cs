@@ -75,6 +75,9 @@ public class ExportConformanceTests
         Assert.All(Graph("genai-mistral").Node.Where(n => n.OpType == "GroupQueryAttention"), n => Assert.Equal(6, Attr(n, "local_window_size")));
         Assert.Equal(["model.onnx_data"], OnnxModel.Load(ExportStructures.Get("optimum-onnx_data").ModelFile).DataFileLocations());
         Assert.Empty(OnnxModel.Load(ExportStructures.Get("optimum-inline").ModelFile).DataFileLocations());
+        Assert.Equal(8, Graph("optimum-gpt2").Node.Count(n => n.OpType == "Gemm" && n.Name.StartsWith("/transformer/h.")));
+        Assert.Equal(2, Graph("optimum-gpt-neox").Node.Count(n => n.OpType == "Erf"));
+        Assert.Contains(Graph("optimum-gpt-neox").Node, n => n.Name == "/gpt_neox/layers.1/mlp/dense_4h_to_h/MatMul");
         var q4f16 = Graph("transformers.js-q4f16");
         Assert.All(q4f16.Node.Where(n => n.OpType == "MatMulNBits"), n =>
             Assert.Equal((int)Onnx.TensorProto.Types.DataType.Float16, q4f16.Initializer.Single(t => t.Name == n.Input[2]).DataType));

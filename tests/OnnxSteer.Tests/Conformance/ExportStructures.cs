@@ -30,7 +30,7 @@ internal static class ExportStructures
     public static readonly string[] Names =
     [
         "genai-fp32", "genai-fp16", "genai-int4", "genai-k-quant-mixed", "genai-phi3.5-longrope", "genai-gemma2", "genai-mistral",
-        "optimum-inline", "optimum-onnx_data", "transformers.js-q4f16",
+        "optimum-inline", "optimum-onnx_data", "optimum-gpt2", "optimum-gpt-neox", "transformers.js-q4f16",
     ];
 
     private static readonly string Root = Path.Combine(Path.GetTempPath(), $"onnxsteer-conformance-{Environment.ProcessId}-{Guid.NewGuid():N}");
@@ -66,6 +66,8 @@ internal static class ExportStructures
             "genai-mistral" => Write(Genai(ExportDType.Fp32), folder, GenaiBuilderVariants.Mistral(FloatGenai(2), window: 6), genai: true, 1e-5),
             "optimum-inline" => Write(Standard(ExportDType.Fp32), folder, Embedded(Standard(ExportDType.Fp32)), genai: false, 1e-5),
             "optimum-onnx_data" => OnnxData(folder),
+            "optimum-gpt2" => Write(Standard(ExportDType.Fp32), folder, Gpt2Family.Build(neox: false), genai: false, 1e-5),
+            "optimum-gpt-neox" => Write(Standard(ExportDType.Fp32), folder, Gpt2Family.Build(neox: true), genai: false, 1e-5),
             "transformers.js-q4f16" => TransformersJsQ4f16(folder),
             _ => throw new ArgumentOutOfRangeException(nameof(name), name),
         };
