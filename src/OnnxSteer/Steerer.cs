@@ -98,7 +98,8 @@ public static class Steerer
 
     /// <summary>An ONNX Runtime session on a model steered in memory, with <paramref name="runtime"/>'s device and threads
     /// (external data is read from <see cref="PatchedModel.ExternalDataFolder"/>).</summary>
-    /// <exception cref="RuntimeUnavailableException">ONNX Runtime cannot open the model; the message is the runtime's.</exception>
+    /// <exception cref="OrtException">ONNX Runtime cannot open the model; the message is the runtime's.</exception>
+    /// <exception cref="RuntimeUnavailableException">ONNX Runtime (or the device's provider) cannot be loaded.</exception>
     public static InferenceSession OpenSession(PatchedModel steered, RuntimeSettings? runtime = null) =>
         (runtime ?? RuntimeSettings.Default).OpenSession(steered.ToBytes(), steered.ExternalDataFolder);
 

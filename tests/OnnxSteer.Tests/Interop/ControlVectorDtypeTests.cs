@@ -96,7 +96,7 @@ public sealed class ControlVectorDtypeTests(ITestOutputHelper output) : IDisposa
         int width = sites[0].Width;
         var offsets = sites.ToDictionary(s => s.Layer,
             s => values.Skip(s.Layer * width).Take(width).Select(x => ElementEncoding.RoundTrip(x, s.ElementType)).ToArray());
-        var reference = OnnxSteer.Reference.LlamaReference.Load(ImportedModels.CheckpointPath);
+        var reference = OnnxSteer.Tests.Reference.LlamaReference.Load(ImportedModels.CheckpointPath);
         var plain = reference.Forward(prompt).Logits;
         var moved = reference.Forward(prompt, offsets).Logits;
         double logitError = 0, effectError = 0, effect = 0, dot = 0, onnxNorm = 0, referenceNorm = 0;

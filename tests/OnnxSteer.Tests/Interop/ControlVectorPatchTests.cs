@@ -3,7 +3,7 @@ using OnnxSteer.Interop;
 using OnnxSteer.ModelFiles;
 using OnnxSteer.Patching;
 using OnnxSteer.Profiles;
-using OnnxSteer.Reference;
+using OnnxSteer.Tests.Reference;
 using OnnxSteer.Sites;
 using OnnxSteer.Tests.Import;
 using OnnxSteer.Tests.Infrastructure;

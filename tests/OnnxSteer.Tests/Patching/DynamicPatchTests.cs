@@ -4,7 +4,7 @@ using OnnxSteer.Generation;
 using OnnxSteer.ModelFiles;
 using OnnxSteer.Patching;
 using OnnxSteer.Profiles;
-using OnnxSteer.Reference;
+using OnnxSteer.Tests.Reference;
 using OnnxSteer.Runtime;
 using OnnxSteer.Sites;
 using OnnxSteer.Tests.Infrastructure;

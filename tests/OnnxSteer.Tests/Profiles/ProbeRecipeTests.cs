@@ -5,7 +5,7 @@ using OnnxSteer.Patching;
 using OnnxSteer.Profiles;
 using OnnxSteer.Profiling;
 using OnnxSteer.Recording;
-using OnnxSteer.Reference;
+using OnnxSteer.Tests.Reference;
 using OnnxSteer.Sites;
 using OnnxSteer.Tests.Infrastructure;
 using OnnxSteer.Tests.Patching;

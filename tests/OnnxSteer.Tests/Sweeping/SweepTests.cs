@@ -7,7 +7,7 @@ using OnnxSteer.Generation;
 using OnnxSteer.Pairs;
 using OnnxSteer.Patching;
 using OnnxSteer.Profiles;
-using OnnxSteer.Reference;
+using OnnxSteer.Tests.Reference;
 using OnnxSteer.Sites;
 using OnnxSteer.Sweeping;
 using OnnxSteer.Tests.Infrastructure;
