@@ -78,6 +78,10 @@ public class ExportConformanceTests
         Assert.Equal(8, Graph("optimum-gpt2").Node.Count(n => n.OpType == "Gemm" && n.Name.StartsWith("/transformer/h.")));
         Assert.Equal(2, Graph("optimum-gpt-neox").Node.Count(n => n.OpType == "Erf"));
         Assert.Contains(Graph("optimum-gpt-neox").Node, n => n.Name == "/gpt_neox/layers.1/mlp/dense_4h_to_h/MatMul");
+        Assert.Equal(4, Graph("genai-qwen3-qk-norm").Node.Count(n => n.Name.EndsWith("_norm/SimplifiedLayerNormalization")));
+        var gemma3 = Graph("genai-gemma3-qk-norm");
+        Assert.Equal(4, gemma3.Node.Count(n => n.Name.EndsWith("_norm/SimplifiedLayerNormalization")));
+        Assert.Equal(2, gemma3.Node.Count(n => n.OpType == "FastGelu"));
         var q4f16 = Graph("transformers.js-q4f16");
         Assert.All(q4f16.Node.Where(n => n.OpType == "MatMulNBits"), n =>
             Assert.Equal((int)Onnx.TensorProto.Types.DataType.Float16, q4f16.Initializer.Single(t => t.Name == n.Input[2]).DataType));

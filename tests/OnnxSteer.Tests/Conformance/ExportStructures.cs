@@ -30,6 +30,7 @@ internal static class ExportStructures
     public static readonly string[] Names =
     [
         "genai-fp32", "genai-fp16", "genai-int4", "genai-k-quant-mixed", "genai-phi3.5-longrope", "genai-gemma2", "genai-mistral",
+        "genai-qwen3-qk-norm", "genai-gemma3-qk-norm",
         "optimum-inline", "optimum-onnx_data", "optimum-gpt2", "optimum-gpt-neox", "transformers.js-q4f16",
     ];
 
@@ -63,6 +64,11 @@ internal static class ExportStructures
                 new NBitsQuantizer.Settings(KQuantMixedBits(8), Symmetric: false, AccuracyLevel: 4)), genai: true, 1e-4),
             "genai-phi3.5-longrope" => Write(Genai(ExportDType.Fp32), folder, GenaiBuilderVariants.Phi3Longrope(FloatGenai(2), originalContext: 16), genai: true, 1e-5),
             "genai-gemma2" => Write(Genai(ExportDType.Fp32), folder, GenaiBuilderVariants.Gemma2(FloatGenai(2), window: 6), genai: true, 1e-5),
+            "genai-qwen3-qk-norm" => Write(Genai(ExportDType.Fp32), folder, GenaiBuilderVariants.QkNorm(Embedded(Genai(ExportDType.Fp32)), headSize: 16), genai: true, 1e-5),
+            "genai-gemma3-qk-norm" => Write(Genai(ExportDType.Fp32), folder, GenaiBuilderVariants.QkNorm(GenaiBuilderVariants.Gemma2(FloatGenai(2), window: 6), headSize: 16), genai: true, 1e-5),
+            // Not in Names: steered only in part (see RefusedStructureTests).
+            "genai-moe" => Write(Genai(ExportDType.Fp32), folder, GenaiBuilderVariants.MixtureOfExperts(FloatGenai(2)), genai: false, 1e-5),
+            "encoder-decoder" => Write(Genai(ExportDType.Fp32), folder, GenaiBuilderVariants.EncoderDecoder(FloatGenai(2), heads: 2), genai: false, 1e-5),
             "genai-mistral" => Write(Genai(ExportDType.Fp32), folder, GenaiBuilderVariants.Mistral(FloatGenai(2), window: 6), genai: true, 1e-5),
             "optimum-inline" => Write(Standard(ExportDType.Fp32), folder, Embedded(Standard(ExportDType.Fp32)), genai: false, 1e-5),
             "optimum-onnx_data" => OnnxData(folder),

@@ -152,4 +152,145 @@ internal static class GenaiBuilderVariants
             gqa.Attribute.Single(a => a.Name == "local_window_size").I = window;
         return proto;
     }
+
+    /// <summary>
+    /// Qwen3 / Gemma-3 (attention_attrs q_norm, k_norm): q and k each normed per head before GroupQueryAttention —
+    /// Reshape to [batch, seq, heads, head size] → SimplifiedLayerNormalization ('/model/layers.N/attn/q_norm/…',
+    /// weight [head size]) → Reshape back.
+    /// </summary>
+    public static ModelProto QkNorm(ModelProto source, int headSize)
+    {
+        var proto = source.Clone();
+        var g = proto.Graph;
+        var rng = new Random(8);
+        foreach (var attention in g.Node.Where(n => n.OpType == "GroupQueryAttention").ToList())
+        {
+            var basename = attention.Name[..attention.Name.LastIndexOf('/')];
+            var type = g.Initializer.Single(t => t.Name == "model.embed_tokens.weight").DataType;
+            foreach (var (input, part) in new[] { (0, "q_norm"), (1, "k_norm") })
+            {
+                var value = attention.Input[input];
+                var b = $"{basename}/{part}";
+                var gamma = $"{b.Trim('/').Replace('/', '.')}.weight";
+                g.Initializer.Add(Tensor(gamma, type, Enumerable.Range(0, headSize).Select(_ => 1 + (float)(rng.NextDouble() - 0.5) * 0.2f).ToArray(), headSize));
+                g.Initializer.Add(new TensorProto { Name = $"{b}/heads", DataType = (int)TensorProto.Types.DataType.Int64, Dims = { 4 }, Int64Data = { 0, 0, -1, headSize } });
+                g.Initializer.Add(new TensorProto { Name = $"{b}/flat", DataType = (int)TensorProto.Types.DataType.Int64, Dims = { 3 }, Int64Data = { 0, 0, -1 } });
+                var reshape = Node("Reshape", $"{b}/Reshape", [value, $"{b}/heads"], [$"{b}/Reshape/output_0"]);
+                var norm = Node("SimplifiedLayerNormalization", $"{b}/SimplifiedLayerNormalization", [reshape.Output[0], gamma],
+                    [$"{b}/SimplifiedLayerNormalization/output_0"], "", Float("epsilon", 1e-6f), Int("axis", -1));
+                var back = Node("Reshape", $"{b}/Reshape_1", [norm.Output[0], $"{b}/flat"], [$"{b}/Reshape_1/output_0"]);
+                attention.Input[input] = back.Output[0];
+                var at = g.Node.IndexOf(attention);
+                foreach (var n in new[] { back, norm, reshape }) g.Node.Insert(at, n);
+            }
+        }
+        return proto;
+    }
+
+    /// <summary>
+    /// A mixture-of-experts layer as a torch.onnx export of Mixtral's block_sparse_moe writes the dense path: a router
+    /// ('/model/layers.N/block_sparse_moe/gate/MatMul' → Softmax → Split), <paramref name="experts"/> experts each with
+    /// its own w1 (gate), w3 (up), SiLU and w2 (down) MatMuls, their outputs weighted by the router and summed.
+    /// </summary>
+    public static ModelProto MixtureOfExperts(OnnxModel model, int experts = 2)
+    {
+        var proto = model.Proto.Clone();
+        var g = proto.Graph;
+        EmbedExternalData(g, model);
+        var rng = new Random(6);
+        for (var l = 0; g.Node.Any(n => n.Name == $"/model/layers.{l}/mlp/down_proj/MatMul"); l++)
+        {
+            var (p, w) = ($"/model/layers.{l}", $"model.layers.{l}");
+            var mlp = g.Node.Where(n => n.Name.StartsWith($"{p}/mlp/")).ToList();
+            var input = Named(g, $"{p}/mlp/gate_proj/MatMul").Input[0];
+            var output = Named(g, $"{p}/mlp/down_proj/MatMul").Output[0];
+            var reader = g.Node.Single(n => n.Input.Contains(output));
+            var weights = g.Initializer.Where(t => t.Name.StartsWith($"{w}.mlp.")).ToList();
+            string Expert(string name, int e) => name.Replace($"{p}/mlp/", $"{p}/block_sparse_moe/experts.{e}/")
+                .Replace($"{w}.mlp.", $"{w}.block_sparse_moe.experts.{e}.").Replace("gate_proj", "w1").Replace("up_proj", "w3").Replace("down_proj", "w2");
+            var at = g.Node.IndexOf(mlp[0]);
+            foreach (var n in mlp) g.Node.Remove(n);
+            foreach (var t in weights) g.Initializer.Remove(t);
+            var hidden = (int)weights.Single(t => t.Name.Contains("down_proj")).Dims[1];
+            var router = $"{w}.block_sparse_moe.gate.weight";
+            g.Initializer.Add(Tensor(router, F32, Enumerable.Range(0, hidden * experts).Select(_ => (float)(rng.NextDouble() - 0.5)).ToArray(), hidden, experts));
+            var added = new List<NodeProto>
+            {
+                Node("MatMul", $"{p}/block_sparse_moe/gate/MatMul", [input, router], [$"{p}/block_sparse_moe/gate/MatMul/output_0"]),
+                Node("Softmax", $"{p}/block_sparse_moe/Softmax", [$"{p}/block_sparse_moe/gate/MatMul/output_0"], [$"{p}/block_sparse_moe/Softmax/output_0"], "", Int("axis", -1)),
+                Node("Split", $"{p}/block_sparse_moe/Split", [$"{p}/block_sparse_moe/Softmax/output_0"],
+                    Enumerable.Range(0, experts).Select(e => $"{p}/block_sparse_moe/Split/output_{e}").ToArray(), "", Int("axis", -1), Int("num_outputs", experts)),
+            };
+            var sum = "";
+            for (var e = 0; e < experts; e++)
+            {
+                foreach (var t in weights)
+                {
+                    var values = Values(new GraphProto { Initializer = { t } }, t.Name).Select(v => v * (1 + 0.5f * (float)(rng.NextDouble() - 0.5))).ToArray();
+                    g.Initializer.Add(Tensor(Expert(t.Name, e), t.DataType, values, t.Dims.ToArray()));
+                }
+                foreach (var n in mlp)
+                {
+                    var copy = n.Clone();
+                    copy.Name = Expert(n.Name, e);
+                    for (var i = 0; i < copy.Input.Count; i++) if (copy.Input[i] != input) copy.Input[i] = Expert(copy.Input[i], e);
+                    for (var i = 0; i < copy.Output.Count; i++) copy.Output[i] = Expert(copy.Output[i], e);
+                    added.Add(copy);
+                }
+                var weighted = $"{p}/block_sparse_moe/Mul_{e}/output_0";
+                added.Add(Node("Mul", $"{p}/block_sparse_moe/Mul_{e}", [Expert(output, e), $"{p}/block_sparse_moe/Split/output_{e}"], [weighted]));
+                if (e == 0) sum = weighted;
+                else added.Add(Node("Add", $"{p}/block_sparse_moe/Add_{e}", [sum, weighted], [sum = $"{p}/block_sparse_moe/Add_{e}/output_0"]));
+            }
+            for (var i = 0; i < reader.Input.Count; i++) if (reader.Input[i] == output) reader.Input[i] = sum;
+            for (var i = added.Count - 1; i >= 0; i--) g.Node.Insert(at, added[i]);
+        }
+        return proto;
+    }
+
+    /// <summary>
+    /// The decoder of an encoder–decoder (BART/T5/Whisper as Optimum exports decoder_model.onnx): each layer also
+    /// attends to an <c>encoder_hidden_states</c> input (cross-attention: q from the layer, k and v from the encoder,
+    /// com.microsoft MultiHeadAttention, '/model/layers.N/encoder_attn/out_proj/MatMul') and adds it to its attention output.
+    /// </summary>
+    public static ModelProto EncoderDecoder(OnnxModel model, int heads)
+    {
+        var proto = model.Proto.Clone();
+        var g = proto.Graph;
+        EmbedExternalData(g, model);
+        var rng = new Random(4);
+        var hidden = (int)g.Initializer.Single(t => t.Name == "model.embed_tokens.weight").Dims[1];
+        g.Input.Add(new ValueInfoProto
+        {
+            Name = "encoder_hidden_states",
+            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = F32, Shape = new TensorShapeProto { Dim =
+            {
+                new TensorShapeProto.Types.Dimension { DimParam = "batch_size" }, new TensorShapeProto.Types.Dimension { DimParam = "encoder_sequence_length" },
+                new TensorShapeProto.Types.Dimension { DimValue = hidden },
+            } } } },
+        });
+        for (var l = 0; g.Node.Any(n => n.Name == $"/model/layers.{l}/attn/o_proj/MatMul"); l++)
+        {
+            var (p, w) = ($"/model/layers.{l}/encoder_attn", $"model.layers.{l}.encoder_attn");
+            var self = Named(g, $"/model/layers.{l}/attn/o_proj/MatMul");
+            var query = Named(g, $"/model/layers.{l}/attn/q_proj/MatMul").Input[0];
+            string Projection(string name, string input)
+            {
+                g.Initializer.Add(Tensor($"{w}.{name}.weight", F32, Enumerable.Range(0, hidden * hidden).Select(_ => (float)(rng.NextDouble() - 0.5) / 4).ToArray(), hidden, hidden));
+                return $"{p}/{name}/MatMul/output_0";
+            }
+            var nodes = new[] { ("q_proj", query), ("k_proj", "encoder_hidden_states"), ("v_proj", "encoder_hidden_states") }
+                .Select(x => Node("MatMul", $"{p}/{x.Item1}/MatMul", [x.Item2, $"{w}.{x.Item1}.weight"], [Projection(x.Item1, x.Item2)])).ToList();
+            nodes.Add(Node("MultiHeadAttention", $"{p}/MultiHeadAttention", [nodes[0].Output[0], nodes[1].Output[0], nodes[2].Output[0]],
+                [$"{p}/MultiHeadAttention/output_0"], "com.microsoft", Int("num_heads", heads)));
+            nodes.Add(Node("MatMul", $"{p}/out_proj/MatMul", [$"{p}/MultiHeadAttention/output_0", $"{w}.out_proj.weight"], [Projection("out_proj", "")]));
+            var sum = $"{p}/Add/output_0";
+            var reader = g.Node.Single(n => n.Input.Contains(self.Output[0]));
+            for (var i = 0; i < reader.Input.Count; i++) if (reader.Input[i] == self.Output[0]) reader.Input[i] = sum;
+            nodes.Add(Node("Add", $"{p}/Add", [self.Output[0], $"{p}/out_proj/MatMul/output_0"], [sum]));
+            var at = g.Node.IndexOf(reader);
+            for (var i = nodes.Count - 1; i >= 0; i--) g.Node.Insert(at, nodes[i]);
+        }
+        return proto;
+    }
 }
