@@ -20,12 +20,12 @@ internal static class ConformanceChecks
 {
     public static readonly string[] Modes = ["mul", "fold", "switchable", "dynamic"];
 
-    public static PatchOptions Options(string mode) => mode switch
+    public static PatchSettings Options(string mode) => mode switch
     {
-        "fold" => new PatchOptions(Fold: true),
-        "switchable" => new PatchOptions(Switchable: true),
-        "dynamic" => new PatchOptions(Dynamic: true),
-        _ => PatchOptions.Default,
+        "fold" => new PatchSettings { Fold = true },
+        "switchable" => new PatchSettings { Switchable = true },
+        "dynamic" => new PatchSettings { Dynamic = true },
+        _ => new PatchSettings(),
     };
 
     /// <summary>The sites: one attn, mlp and mlp-out per layer, nothing unsupported.</summary>
@@ -65,7 +65,7 @@ internal static class ConformanceChecks
         if (mode == "dynamic") profile = TestProfiles.WithSeededProbes(profile);
         var path = TestProfiles.Save(profile, folder, $"{mode}.json");
         var notes = new List<string>();
-        var outcome = ModelPatcher.Patch(new PatchJob(file, path, Path.Combine(folder, mode), new PlanRequest(), Options(mode)), n => notes.Add(n.ToString()));
+        var outcome = Steerer.Patch(file, path, Path.Combine(folder, mode), Options(mode) with { Notice = n => notes.Add(n.ToString()) });
         return (outcome, notes);
     }
 
@@ -102,7 +102,7 @@ internal static class ConformanceChecks
             Assert.True(OrtHarness.MaxRelativeDifference(vanilla, atZero) <= 1e-3, "strength 0 vs vanilla");
         }
 
-        var restored = ModelPatcher.Unpatch(steered, Path.Combine(folder, "restored-" + mode)).Written.ModelFile;
+        var restored = Steerer.Unpatch(steered, Path.Combine(folder, "restored-" + mode)).ModelFile;
         Assert.Equal(File.ReadAllBytes(structure.ModelFile), File.ReadAllBytes(restored));
     }
 

@@ -76,7 +76,7 @@ public sealed class TransformersJsInt8Tests : IDisposable
         var profilePath = TestProfiles.Save(profile, _tmp.Path, mode + ".json");
         var options = ConformanceChecks.Options(mode);
         var notes = new List<string>();
-        var outcome = ModelPatcher.Patch(new PatchJob(_q8, profilePath, _tmp[mode], new PlanRequest(), options), n => notes.Add(n.ToString()));
+        var outcome = Steerer.Patch(_q8, profilePath, _tmp[mode], options with { Notice = n => notes.Add(n.ToString()) });
         var steered = outcome.Written.ModelFile;
         var vanilla = Runs.Logits(_q8);
         Assert.NotEqual(vanilla, Runs.Logits(steered));
@@ -88,7 +88,7 @@ public sealed class TransformersJsInt8Tests : IDisposable
         }
         if (mode == "switchable") Assert.Equal(vanilla, Runs.Logits(steered, strength: 0f));
 
-        var restored = ModelPatcher.Unpatch(steered, _tmp["restored-" + mode]).Written.ModelFile;
+        var restored = Steerer.UnpatchWithRecord(steered, _tmp["restored-" + mode]).Written.ModelFile;
         Assert.Equal(File.ReadAllBytes(_q8), File.ReadAllBytes(restored));
     }
 
