@@ -12,6 +12,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using OnnxSteer.Generation;
+using OnnxSteer.Runtime;
 using OnnxSteer.Tokenizers;
 using static OnnxSteer.ErrorText;
 
@@ -72,7 +73,7 @@ public sealed partial class SteeringServer : IAsyncDisposable
     public int MaxConcurrent => _gate.MaxConcurrent;
 
     private static int DefaultMaxConcurrent(GenaiConfigFile config) =>
-        AdmissionGate.DefaultMaxConcurrent(Environment.ProcessorCount, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes, PromptBudget.BytesPerGeneration(config));
+        AdmissionGate.DefaultMaxConcurrent(RuntimeSettings.UsableCpus, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes, PromptBudget.BytesPerGeneration(config));
 
     /// <summary>Loads the model and profiles, patches what needs patching, and starts listening.</summary>
     public static async Task<SteeringServer> StartAsync(ServeOptions options, CancellationToken cancellationToken = default)
@@ -125,7 +126,7 @@ public sealed partial class SteeringServer : IAsyncDisposable
             var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
             server.BaseAddress = new Uri(bound.EndsWith('/') ? bound : bound + "/");
             var steering = server._profileNames.Count == 0 ? "no profiles" : "profiles " + string.Join(", ", server._profileNames);
-            log($"onnxsteer serve: {modelId} ({steering}; {server.MaxConcurrent} at once, {options.Admission.MaxQueue} queued) listening on {server.BaseAddress}");
+            log($"onnxsteer serve: {modelId} ({steering}; {server.MaxConcurrent} at once, {options.Admission.MaxQueue} queued, {RuntimeSettings.Default.IntraOpThreads} thread(s) each) listening on {server.BaseAddress}");
             return server;
         }
         catch
@@ -145,7 +146,7 @@ public sealed partial class SteeringServer : IAsyncDisposable
     private static void ReserveThreads(int generations)
     {
         ThreadPool.GetMinThreads(out var workers, out var io);
-        var wanted = generations + 2 * Environment.ProcessorCount;
+        var wanted = generations + 2 * RuntimeSettings.UsableCpus;
         if (workers < wanted) ThreadPool.SetMinThreads(wanted, io);
     }
 
