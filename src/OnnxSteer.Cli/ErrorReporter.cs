@@ -53,6 +53,7 @@ public static class ErrorReporter
         InvalidParameterException => ExitCodes.Usage,
         InvalidInputException => ExitCodes.InvalidInput,
         RuntimeUnavailableException => ExitCodes.Runtime,
+        Generation.GenaiException => ExitCodes.Runtime,
         _ => ExitCodes.Failure,
     };
 

@@ -12,6 +12,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using OnnxSteer.Generation;
+using OnnxSteer.ModelFiles;
 using OnnxSteer.Tokenizers;
 using static OnnxSteer.ErrorText;
 
@@ -97,7 +98,8 @@ public sealed partial class SteeringServer : IAsyncDisposable
         SteeringRouter? router = null;
         try
         {
-            var genai = new GenaiEngine(options.Model, models.Folders, composed: models.Composed);
+            var genai = new GenaiEngine(options.Model, models.Folders, composed: models.Composed,
+                runtime: Runtime.RuntimeSettings.Default with { Notice = text => log(text.ToString()) });
             router = new SteeringRouter([genai]);
             var tokenizer = TokenizerLoader.Load(options.Tokenizer ?? options.Model);
             var prompts = new PromptBuilder(tokenizer, PromptBuilder.FolderHasChatTemplate(options.Model) ? genai.CreateChatTemplate() : null);
@@ -363,6 +365,7 @@ public sealed partial class SteeringServer : IAsyncDisposable
         {
             MaxTokens = request.MaxTokens ?? Math.Min(_options.Limits.DefaultMaxTokens, room),
             Temperature = request.Temperature,
+            TopK = request.TopK,
             TopP = request.TopP,
             Seed = request.Seed,
         };

@@ -64,7 +64,7 @@ public sealed class GenerateCommand : ICliCommand
         {
             var modelPath = parse.GetValue(model)!;
             ModelSniff.RefuseNonOnnx(modelPath);
-            var tokenizerPath = parse.GetValue(tokenizer) ?? (Directory.Exists(modelPath) ? modelPath : Path.GetDirectoryName(Path.GetFullPath(modelPath))!);
+            var tokenizerPath = parse.GetValue(tokenizer) ?? ModelFiles.ModelLocator.FolderOf(modelPath);
             var sampling = parse.GetValue(topK) > 0 || parse.GetValue(topP) < 1 || parse.GetValue(seed) is not null;
             var options = new GenerationOptions
             {
@@ -92,11 +92,12 @@ public sealed class GenerateCommand : ICliCommand
                 {
                     if (parse.GetValue(runtime.Device) == "cuda")
                         throw new CommandLineException("--engine genai runs on the CPU here (no CUDA build of onnxruntime-genai is installed)", ExitCodes.Usage);
-                    using var genai = GenaiEngine.Open(modelPath, runtime.Read(parse));
+                    using var genai = GenaiHost.Open(modelPath, runtime.Read(parse));
                     var (tok, promptIds) = Encode();
                     using var adapter = parse.GetValue(strength.Option) is { } s ? TemporaryAdapter.ForStrength(modelPath, s) : null;
                     if (parse.GetValue(showGates)) throw new CommandLineException("--show-gates runs the model in onnxsteer's own engine; leave out --engine genai", ExitCodes.Usage);
-                    Print(text, promptIds, tok, parse.GetValue(json), (onToken, token) => genai.Generate(promptIds, options, adapter?.Path, onToken, token), null, cts.Token);
+                    var activate = adapter is null ? null : genai.UseAdapterFile(adapter.Path);
+                    Print(text, promptIds, tok, parse.GetValue(json), (onToken, token) => genai.Generate(promptIds, options, activate, onToken, token), null, cts.Token);
                 }
                 else
                 {

@@ -50,7 +50,7 @@ public sealed class RepackCommand : ICliCommand
                 : SaveOptions.External(dataFile, parse.GetValue(threshold), parse.GetValue(align));
             var (inPath, outPath) = (parse.GetValue(input)!, parse.GetValue(output)!);
             // The file repack writes: into an existing folder the model keeps its name.
-            var inputModel = Directory.Exists(inPath) ? Path.Combine(inPath, "model.onnx") : inPath;
+            var inputModel = ModelLocator.Resolve(inPath);
             var target = ModelRepacker.OutputFile(outPath, inputModel);
             OutputChecks.File(target, parse.GetValue(force));
             if (!parse.GetValue(force)) OutputChecks.Sidecars(inputModel, Path.GetDirectoryName(target)!, 

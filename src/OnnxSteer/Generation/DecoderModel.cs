@@ -53,24 +53,7 @@ internal sealed class DecoderModel : IDisposable
     public static DecoderModel Open(string modelDirOrFile, RuntimeSettings? settings = null)
     {
         settings ??= RuntimeSettings.Default;
-        string file;
-        GenaiConfigFile? config;
-        if (Directory.Exists(modelDirOrFile))
-        {
-            config = GenaiConfigFile.TryRead(modelDirOrFile);
-            file = ModelLocator.Resolve(modelDirOrFile);
-            if (!File.Exists(file))
-                throw new InvalidModelException($"{modelDirOrFile}: no {Path.GetFileName(file)} in this folder" + (config is null ? " and no genai_config.json" : $" (named by {GenaiConfigFile.FileName})"));
-        }
-        else if (File.Exists(modelDirOrFile))
-        {
-            file = modelDirOrFile;
-            config = GenaiConfigFile.TryRead(Path.GetDirectoryName(Path.GetFullPath(file))!);
-        }
-        else
-        {
-            throw new InvalidModelException($"{modelDirOrFile}: no such model file or folder");
-        }
+        var (file, _, config) = ModelLocator.Locate(modelDirOrFile);
         var session = settings.OpenSession(file, out var device);
         try
         {

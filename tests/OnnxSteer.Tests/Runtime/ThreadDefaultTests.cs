@@ -1,4 +1,3 @@
-using OnnxSteer.Cli.Hosts;
 using OnnxSteer.Runtime;
 using OnnxSteer.Tests.Infrastructure;
 using Xunit;
@@ -72,7 +71,7 @@ public class GenaiThreadTests
     private static int ThreadsAdded(int threads)
     {
         var before = OsThreads();
-        using var model = GenaiEngine.OpenModel(SharedData.TinyGenaiModelDir, new RuntimeSettings { Threads = threads });
+        using var host = OnnxSteer.Generation.GenaiHost.Open(SharedData.TinyGenaiModelDir, new RuntimeSettings { Threads = threads });
         return OsThreads() - before;
     }
 
