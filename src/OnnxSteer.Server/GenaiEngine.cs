@@ -17,7 +17,7 @@ namespace OnnxSteer.Server;
 /// (several profiles, each at its strength) runs on <see cref="ComposedModel"/>: every profile file stacked, one
 /// adapter per setting.
 /// </summary>
-public sealed class GenaiEngine : ILogitsEngine
+public sealed class GenaiEngine : ILogitsEngine, IBatchEngine
 {
     /// <summary>Strengths kept loaded per profile when no request uses them (see <see cref="StrengthAdapters"/>).</summary>
     public const int DefaultAdapterCapacity = 16;
@@ -91,13 +91,31 @@ public sealed class GenaiEngine : ILogitsEngine
     public IEnumerable<int> Generate(IReadOnlyList<int> promptIds, SteeringChoice steering, SamplingSettings sampling, ILogitsSink? logits,
         CancellationToken cancellationToken)
     {
+        var (host, activate) = Pick(steering);
+        return host.Generate(promptIds, sampling, logits, activate, cancellationToken);
+    }
+
+    /// <summary>
+    /// Several prompts of one length under one steering setting as one genai batch (<see cref="GenaiHost.GenerateBatch"/>):
+    /// per step, one id per row. Greedy rows give what <see cref="Generate(IReadOnlyList{int}, SteeringChoice, SamplingSettings, CancellationToken)"/> gives each alone.
+    /// </summary>
+    public IEnumerable<int[]> GenerateBatch(IReadOnlyList<IReadOnlyList<int>> prompts, SteeringChoice steering, SamplingSettings sampling,
+        CancellationToken cancellationToken)
+    {
+        var (host, activate) = Pick(steering);
+        return host.GenerateBatch(prompts, sampling, activate, cancellationToken);
+    }
+
+    /// <summary>The host that runs <paramref name="steering"/>, and what activates its adapter on a generator (null: none needed).</summary>
+    private (GenaiHost Host, Func<Generator, IDisposable?>? Activate) Pick(SteeringChoice steering)
+    {
         if (!Serves(steering)) throw new ArgumentException($"genai cannot apply {steering}", nameof(steering));
         var host = steering.Steps is not null ? _composed!.Host : steering.IsVanilla ? _base : _profiles[steering.Profile!].Host;
         // The lease disposes the generator itself, under the adapter set's lock, before letting the adapter go.
         Func<Generator, IDisposable?>? activate = steering.Steps is { } steps ? generator => _composed!.Activate(generator, steps)
             : steering.IsVanilla || steering.Strength == 1f ? null
             : generator => _profiles[steering.Profile!].Strengths.Activate(generator, steering.Strength);
-        return host.Generate(promptIds, sampling, logits, activate, cancellationToken);
+        return (host, activate);
     }
 
     /// <summary>

@@ -97,7 +97,7 @@ public sealed class GenerateCommand : ICliCommand
                     using var adapter = parse.GetValue(strength.Option) is { } s ? TemporaryAdapter.ForStrength(modelPath, s) : null;
                     if (parse.GetValue(showGates)) throw new CommandLineException("--show-gates runs the model in onnxsteer's own engine; leave out --engine genai", ExitCodes.Usage);
                     var activate = adapter is null ? null : genai.UseAdapterFile(adapter.Path);
-                    Print(text, promptIds, tok, parse.GetValue(json), (onToken, token) => genai.Generate(promptIds, options, activate, onToken, token), null, cts.Token);
+                    Print(text, promptIds, tok, parse.GetValue(json), (onToken, token) => genai.Collect(promptIds, options, activate, onToken, token), null, cts.Token);
                 }
                 else
                 {

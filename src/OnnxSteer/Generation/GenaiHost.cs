@@ -62,7 +62,7 @@ public sealed class GenaiHost : IDisposable
     public int PrefillChunk
     {
         get => _prefillChunk;
-        set => _prefillChunk = value >= 1 ? value : throw new InvalidParameterException("value", $"{ErrorText.Param("PrefillChunk")} {value}: must be 1 or more");
+        set => _prefillChunk = value >= 1 ? value : throw new InvalidParameterException(nameof(PrefillChunk), $"PrefillChunk {value}: must be 1 or more");
     }
 
     private int _prefillChunk = DefaultPrefillChunk;
@@ -178,12 +178,67 @@ public sealed class GenaiHost : IDisposable
         }
     }
 
+    /// <summary>The most rows onnxruntime-genai 0.20 takes in one batch (its <c>batch_size</c> bound).</summary>
+    public const int MaxBatchRows = 32;
+
+    /// <summary>
+    /// Several prompts of one length as one onnxruntime-genai static batch (0.20's only kind: <c>batch_size</c> rows
+    /// appended together and advanced together, one adapter for all): per step, the new id of every row, in prompt
+    /// order, until every row is done or <see cref="SamplingSettings.MaxTokens"/> steps. A row that reached an EOS
+    /// keeps being given genai's filler ids; the caller stops reading it. Greedy rows give the ids each prompt gives
+    /// alone (tested token for token); sampled rows draw from one random stream, so they do not.
+    /// </summary>
+    /// <exception cref="InvalidParameterException">No prompts, more than <see cref="MaxBatchRows"/>, an empty prompt, or prompts of different lengths.</exception>
+    /// <exception cref="GenaiException">onnxruntime-genai failed.</exception>
+    public IEnumerable<int[]> GenerateBatch(IReadOnlyList<IReadOnlyList<int>> prompts, SamplingSettings sampling,
+        Func<GenaiGenerator, IDisposable?>? activate = null, CancellationToken cancellationToken = default)
+    {
+        sampling.Validate();
+        if (prompts.Count is 0 or > MaxBatchRows)
+            throw new InvalidParameterException(nameof(prompts), $"prompts: {prompts.Count} rows; a batch takes 1 to {MaxBatchRows}");
+        var length = prompts[0].Count;
+        if (length == 0 || prompts.Any(p => p.Count != length))
+            throw new InvalidParameterException(nameof(prompts), $"prompts: a batch takes prompts of one length, at least 1 token (left-padding would change the answers)");
+        return RunBatch(prompts, length, sampling, activate, cancellationToken);
+    }
+
+    private IEnumerable<int[]> RunBatch(IReadOnlyList<IReadOnlyList<int>> prompts, int length, SamplingSettings sampling,
+        Func<GenaiGenerator, IDisposable?>? activate, CancellationToken cancellationToken)
+    {
+        var rows = prompts.Count;
+        var (generator, owner) = Call(() => Start(length, sampling, activate, rows));
+        using var _ = owner;
+        // Column chunks: each call appends the same positions of every row, at most PrefillChunk tokens in all.
+        var columns = Math.Max(1, PrefillChunk / rows);
+        for (var start = 0; start < length; start += columns)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var count = Math.Min(columns, length - start);
+            var chunk = new int[rows * count];
+            for (var r = 0; r < rows; r++)
+                for (var c = 0; c < count; c++) chunk[r * count + c] = prompts[r][start + c];
+            Call(() => { generator.AppendTokens(chunk); return 0; });
+        }
+        for (var produced = 0; produced < sampling.MaxTokens && !Call(generator.IsDone); produced++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var step = Call(() =>
+            {
+                generator.GenerateNextToken();
+                var ids = new int[rows];
+                for (var r = 0; r < rows; r++) ids[r] = generator.GetSequence((ulong)r)[^1];
+                return ids;
+            });
+            yield return step;
+        }
+    }
+
     /// <summary>
     /// <see cref="Generate"/> with OnnxSteer's own generation options, collected, each id handed to
     /// <paramref name="onToken"/> as it comes; the stop reason is told as OnnxSteer's own loop tells it (EOS wins even
     /// when it is also the last allowed token).
     /// </summary>
-    internal GenerationResult Generate(IReadOnlyList<int> promptIds, GenerationOptions options, Func<GenaiGenerator, IDisposable?>? activate,
+    internal GenerationResult Collect(IReadOnlyList<int> promptIds, GenerationOptions options, Func<GenaiGenerator, IDisposable?>? activate,
         Action<int>? onToken, CancellationToken cancellationToken)
     {
         options.Validate();
@@ -207,9 +262,11 @@ public sealed class GenaiHost : IDisposable
     }
 
     /// <summary>A generator for these settings, with what disposes it: the activation's lease, or the generator itself.</summary>
-    private (GenaiGenerator Generator, IDisposable Owner) Start(int promptLength, SamplingSettings sampling, Func<GenaiGenerator, IDisposable?>? activate)
+    private (GenaiGenerator Generator, IDisposable Owner) Start(int promptLength, SamplingSettings sampling, Func<GenaiGenerator, IDisposable?>? activate,
+        int rows = 1)
     {
         using var options = new GeneratorParams(Model);
+        if (rows > 1) options.SetSearchOption("batch_size", rows);
         // max_length may not equal the prompt's length: a scoring request that generates nothing still asks for one more.
         var maxLength = (long)promptLength + Math.Max(1, sampling.MaxTokens);
         if (ContextLength is { } context && maxLength > context && promptLength < context) maxLength = context;

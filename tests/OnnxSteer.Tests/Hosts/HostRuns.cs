@@ -30,6 +30,6 @@ internal static class HostRuns
     public static IReadOnlyList<int> Genai(string folder, IReadOnlyList<int> prompt, string? adapter = null)
     {
         using var engine = GenaiHost.Open(folder);
-        return engine.Generate(prompt, new GenerationOptions { MaxNewTokens = NewTokens }, adapter is null ? null : engine.UseAdapterFile(adapter), null, default).GeneratedIds;
+        return engine.Collect(prompt, new GenerationOptions { MaxNewTokens = NewTokens }, adapter is null ? null : engine.UseAdapterFile(adapter), null, default).GeneratedIds;
     }
 }

@@ -61,7 +61,7 @@ public sealed class PerRequestStrengthTests : IDisposable
 
         // One model, three generators at once: no adapter, strength 0, strength 2.5; each sees only its own.
         var runs = new[] { (string?)null, zero, scaled, zero, scaled }
-            .Select(adapter => Task.Run(() => engine.Generate(e.Prompt, options, adapter is null ? null : engine.UseAdapterFile(adapter), null, default).GeneratedIds))
+            .Select(adapter => Task.Run(() => engine.Collect(e.Prompt, options, adapter is null ? null : engine.UseAdapterFile(adapter), null, default).GeneratedIds))
             .ToArray();
         Task.WaitAll(runs);
         Assert.Equal(e.AtOne, runs[0].Result);
