@@ -22,6 +22,7 @@ public static class ServeBatchBench
 
     public static async Task<int> Run(string modelDir, string profile, int requests, int maxTokens, int[] clientCounts, Report report)
     {
+        PatchBench.EnsureProfile(modelDir, profile);
         var tokenizer = TokenizerLoader.Load(modelDir);
         var encoded = Texts.Select(t => tokenizer.EncodeToIds(t).ToArray()).ToArray();
         var length = encoded.Min(p => p.Length);

@@ -20,12 +20,22 @@ public interface IBatchEngine : IGenerationEngine
 /// generator, so they run one by one, as do requests for log-probabilities.
 /// <para>
 /// Batches form from requests that wait: each waits for an <see cref="AdmissionGate"/> slot as any request does; the
-/// one that gets it takes along every waiting request of its kind (up to the row bound), and those leave the queue. So
+/// one that gets it takes along every waiting request of its kind (up to the row bound, and up to
+/// <see cref="MaxPromptTokens"/> prompt tokens in all), and those leave the queue. So
 /// a batch holds one slot, nothing waits longer than it would have alone, and with a slot free a request runs at once.
 /// </para>
 /// </summary>
 internal sealed class BatchScheduler(AdmissionGate gate, int maxRows, Func<IDisposable> lease, CancellationToken stop)
 {
+    /// <summary>
+    /// Most prompt tokens one batch takes, all rows together: genai appends a batch's prompts in one call, so its
+    /// prefill holds rows × length logit rows, and the server's memory bound counts one prefill chunk per generation.
+    /// </summary>
+    public static int MaxPromptTokens => PromptBudget.PrefillChunk;
+
+    /// <summary>Rows one batch of <paramref name="length"/>-token prompts may have.</summary>
+    public int RowsFor(int length) => Math.Clamp(MaxPromptTokens / Math.Max(1, length), 1, maxRows);
+
     private readonly Lock _lock = new();
     private readonly Dictionary<(IBatchEngine Engine, string Steering, int Length), List<Row>> _waiting = new();
     private long _batches;
@@ -73,7 +83,7 @@ internal sealed class BatchScheduler(AdmissionGate gate, int maxRows, Func<IDisp
             list.Remove(row);
             if (failure is null)
             {
-                batch = [row, .. list.Take(maxRows - 1)];
+                batch = [row, .. list.Take(RowsFor(prompt.Count) - 1)];
                 list.RemoveRange(0, batch.Count - 1);
                 foreach (var follower in batch.Skip(1)) follower.IsFollower = true;
             }

@@ -186,7 +186,9 @@ public sealed class GenaiHost : IDisposable
     /// appended together and advanced together, one adapter for all): per step, the new id of every row, in prompt
     /// order, until every row is done or <see cref="SamplingSettings.MaxTokens"/> steps. A row that reached an EOS
     /// keeps being given genai's filler ids; the caller stops reading it. Greedy rows give the ids each prompt gives
-    /// alone (tested token for token); sampled rows draw from one random stream, so they do not.
+    /// alone (tested token for token); sampled rows draw from one random stream, so they do not. The prompts go in
+    /// with one call (genai 0.20 takes no second <c>AppendTokens</c> in a batch), not in <see cref="PrefillChunk"/>s:
+    /// the prefill holds rows × length logit rows at once.
     /// </summary>
     /// <exception cref="InvalidParameterException">No prompts, more than <see cref="MaxBatchRows"/>, an empty prompt, or prompts of different lengths.</exception>
     /// <exception cref="GenaiException">onnxruntime-genai failed.</exception>
@@ -208,17 +210,13 @@ public sealed class GenaiHost : IDisposable
         var rows = prompts.Count;
         var (generator, owner) = Call(() => Start(length, sampling, activate, rows));
         using var _ = owner;
-        // Column chunks: each call appends the same positions of every row, at most PrefillChunk tokens in all.
-        var columns = Math.Max(1, PrefillChunk / rows);
-        for (var start = 0; start < length; start += columns)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            var count = Math.Min(columns, length - start);
-            var chunk = new int[rows * count];
-            for (var r = 0; r < rows; r++)
-                for (var c = 0; c < count; c++) chunk[r * count + c] = prompts[r][start + c];
-            Call(() => { generator.AppendTokens(chunk); return 0; });
-        }
+        // One AppendTokens for the whole batch, rows end to end: genai 0.20 takes no second one when batch_size > 1,
+        // so the prefill holds rows × length logit rows at once (the caller bounds that).
+        cancellationToken.ThrowIfCancellationRequested();
+        var all = new int[rows * length];
+        for (var r = 0; r < rows; r++)
+            for (var c = 0; c < length; c++) all[r * length + c] = prompts[r][c];
+        Call(() => { generator.AppendTokens(all); return 0; });
         for (var produced = 0; produced < sampling.MaxTokens && !Call(generator.IsDone); produced++)
         {
             cancellationToken.ThrowIfCancellationRequested();

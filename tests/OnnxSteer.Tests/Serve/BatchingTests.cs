@@ -31,7 +31,6 @@ public sealed class BatchingTests(ServeFixture f)
     public void Genai_batch_rows_give_their_one_row_greedy_ids()
     {
         using var host = GenaiHost.Open(f.ModelFolder);
-        host.PrefillChunk = 8; // 4 rows: two columns per call, so the prompts go in over several calls
         var prompts = EqualLengthPrompts(4);
         var sampling = new SamplingSettings { MaxTokens = 24 };
         var alone = prompts.Select(p => host.Generate(p, sampling).ToArray()).ToArray();
