@@ -81,7 +81,7 @@ public static class ServeBatchBench
                 await Task.WhenAll(workers);
                 results[(maxBatch, clients)] = clock.Elapsed.TotalSeconds;
             }
-            if (server.Batcher is { } b) (batches, batchedRows) = (b.Batches, b.BatchedRows);
+            if (maxBatch > 1) (batches, batchedRows) = server.Batched;
         }
         foreach (var c in clientCounts)
         {

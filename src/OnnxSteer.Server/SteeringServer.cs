@@ -79,6 +79,9 @@ public sealed partial class SteeringServer : IAsyncDisposable
     /// <summary>The batch scheduler; null when batching is off (<see cref="ServeOptions.MaxBatch"/> 1).</summary>
     internal BatchScheduler? Batcher => _batcher;
 
+    /// <summary>Generations that answered two or more requests together so far, and how many requests they answered.</summary>
+    public (long Batches, long Requests) Batched => _batcher is { } b ? (b.Batches, b.BatchedRows) : (0, 0);
+
     /// <summary>Generations that run at once (<see cref="AdmissionLimits.MaxConcurrent"/>, or the default from cores and memory).</summary>
     public int MaxConcurrent => _gate.MaxConcurrent;
 
