@@ -148,7 +148,7 @@ public static class DynamicFront
                 var dir = Path.Combine(work, $"{mode.Name}-{alpha.ToString(CultureInfo.InvariantCulture)}");
                 if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
                 PatchOutcome outcome;
-                try { outcome = ModelPatcher.Patch(new PatchJob(model, profiles[mode.Name], dir, new PlanRequest(Alpha: alpha), new PatchOptions(Dynamic: mode.Probes is not null))); }
+                try { outcome = Steerer.Patch(model, profiles[mode.Name], dir, new PatchSettings { Alpha = alpha, Dynamic = mode.Probes is not null }); }
                 catch (InvalidProfileException e) when (e.Message.Contains("no steered site has a probe"))
                 {
                     // The threshold leaves nothing to steer: the recipe is reported as such (probe table), not plotted.

@@ -23,19 +23,19 @@ public static class InferenceBench
     {
         PatchBench.EnsureProfile(vanillaDir, profile);
         var probed = WithProbes(profile);
-        var variants = new (string Name, string Dir, PlanRequest Request, bool Fold, bool Dynamic)[]
+        var variants = new (string Name, string Dir, PatchSettings Request, bool Fold, bool Dynamic)[]
         {
-            ("vanilla", vanillaDir, new PlanRequest(), false, false),
-            ("Mul k=100", Path.Combine(work, "mul"), new PlanRequest(K: 100), false, false),
-            ("Mul every unit (attn+mlp)", Path.Combine(work, "all"), new PlanRequest(K: 100_000_000, Sites: [SiteKind.Attn, SiteKind.Mlp]), false, false),
-            ("folded k=100", Path.Combine(work, "fold"), new PlanRequest(K: 100), true, false),
-            ("gated k=100 (dynamic)", Path.Combine(work, "gated"), new PlanRequest(K: 100), false, true),
+            ("vanilla", vanillaDir, new PatchSettings(), false, false),
+            ("Mul k=100", Path.Combine(work, "mul"), new PatchSettings { K = 100 }, false, false),
+            ("Mul every unit (attn+mlp)", Path.Combine(work, "all"), new PatchSettings { K = 100_000_000, Sites = [SiteKind.Attn, SiteKind.Mlp] }, false, false),
+            ("folded k=100", Path.Combine(work, "fold"), new PatchSettings { K = 100 }, true, false),
+            ("gated k=100 (dynamic)", Path.Combine(work, "gated"), new PatchSettings { K = 100 }, false, true),
         };
         var units = new Dictionary<string, string>();
         foreach (var v in variants.Skip(1))
         {
             if (Directory.Exists(v.Dir)) Directory.Delete(v.Dir, recursive: true);
-            var o = ModelPatcher.Patch(new PatchJob(vanillaDir, v.Dynamic ? probed : profile, v.Dir, v.Request, new PatchOptions(v.Fold, Dynamic: v.Dynamic)));
+            var o = Steerer.Patch(vanillaDir, v.Dynamic ? probed : profile, v.Dir, v.Request with { Fold = v.Fold, Dynamic = v.Dynamic });
             units[v.Name] = $"{o.Plan.Sites.Sum(s => s.Units.Count)} unit(s) at {o.Plan.Sites.Count} site(s), apply={o.Patch.Step.Apply}" +
                             (v.Dynamic ? ", one gate per site" : "");
         }

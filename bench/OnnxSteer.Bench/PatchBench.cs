@@ -12,8 +12,8 @@ namespace OnnxSteer.Bench;
 public static class PatchBench
 {
     /// <summary>Every unit of every attn and mlp site (the CLI's --k 100000000 --sites attn,mlp).</summary>
-    private static readonly PlanRequest AllUnits = new(K: 100_000_000, Sites: [SiteKind.Attn, SiteKind.Mlp]);
-    private static readonly PlanRequest K100 = new(K: 100);
+    private static readonly PatchSettings AllUnits = new() { K = 100_000_000, Sites = [SiteKind.Attn, SiteKind.Mlp] };
+    private static readonly PatchSettings K100 = new() { K = 100 };
 
     /// <summary>A profile with counts over every site of the model, from seeded random rows (no inference: B1 times
     /// the patch, not the profiling), with k = 100 selected. Written once.</summary>
@@ -38,11 +38,11 @@ public static class PatchBench
         profile.Save(profilePath);
     }
 
-    private static double TimePatch(string model, string profile, string output, PlanRequest request, Action<PatchOutcome>? seen = null)
+    private static double TimePatch(string model, string profile, string output, PatchSettings request, Action<PatchOutcome>? seen = null)
     {
         DeleteDir(output);
         var clock = Stopwatch.StartNew();
-        var outcome = ModelPatcher.Patch(new PatchJob(model, profile, output, request, PatchOptions.Default));
+        var outcome = Steerer.Patch(model, profile, output, request);
         var s = clock.Elapsed.TotalSeconds;
         seen?.Invoke(outcome);
         DeleteDir(output);
@@ -105,7 +105,7 @@ public static class PatchBench
             new("(b) read model.onnx.data once (warm page cache)", () => TimeRead(dataFile)),
             new("patch k=100", () => TimePatch(modelDir, profile, Path.Combine(work, "out-k100"), K100, o => k100Text = CountText(o))),
             // The profile already holds this k=100 selection: applied as stored, the counts are never parsed.
-            new("patch stored selection (k=100)", () => TimePatch(modelDir, profile, Path.Combine(work, "out-stored"), new PlanRequest())),
+            new("patch stored selection (k=100)", () => TimePatch(modelDir, profile, Path.Combine(work, "out-stored"), new PatchSettings())),
             new("patch every unit (attn+mlp)", () => TimePatch(modelDir, profile, Path.Combine(work, "out-all"), AllUnits, o => allText = CountText(o))),
         };
         if (coldOk)
@@ -119,7 +119,7 @@ public static class PatchBench
         report.Line($"## B1 — patch cost is the graph's, not the weights' (in-process, {rounds} interleaved rounds)");
         report.Line();
         report.Line($"Model: `{modelDir}`: model.onnx {Md.MiB(graphBytes)}, model.onnx.data {Md.MiB(dataBytes)} ({dataBytes:N0} bytes).");
-        report.Line($"Patches (`ModelPatcher.Patch`, the whole `patch` command minus process start): k=100 ({k100Text}); every unit of every attn and mlp site ({allText}).");
+        report.Line($"Patches (`Steerer.Patch`, the whole `patch` command minus process start): k=100 ({k100Text}); every unit of every attn and mlp site ({allText}).");
         report.Line("The output folder is new each run; the data file is hard-linked into it, never read or copied.");
         report.Line(coldOk
             ? "Page cache: the warm read follows a read of the same file; the cold read evicts the file first with posix_fadvise(DONTNEED) (no root needed), so it is disk-bound."
@@ -205,18 +205,16 @@ public static class PatchBench
     private static void OrdinaryPatch(string modelFile, string profilePath, string output)
     {
         var model = OnnxModel.Load(modelFile);
-        var sites = SiteFinder.Find(model).Sites;
-        var (plan, _) = ProfilePlanner.Build(SteeringProfile.Load(profilePath), profilePath, ProfilePlanner.Sha256OfFile(profilePath),
-            model, sites, K100 with { Force = true });
+        var plan = SteeringPlanner.Plan(new SteeringTarget(model), new ProfileFile(profilePath), (K100 with { Force = true }).Request).Plan;
         var result = GraphPatcher.Apply(model, plan, PatchOptions.Default);
         using var f = new FileStream(output, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20);
         Google.Protobuf.MessageExtensions.WriteTo(result.Model.Proto, f);
         f.Flush(flushToDisk: true);
     }
 
-    /// <summary>Where the time of one patch goes, stage by stage (the steps of <see cref="ModelPatcher.Patch"/>).</summary>
+    /// <summary>Where the time of one patch goes, stage by stage (the steps of <see cref="Steerer.Patch(string, string, string, PatchSettings?)"/>).</summary>
     private static void Stages(string modelDir, string profilePath, string work, int rounds, Report report,
-        PlanRequest? request = null, string label = "every-unit patch")
+        PatchSettings? request = null, string label = "every-unit patch")
     {
         request ??= AllUnits;
         var names = new[] { "load graph (lean)", "find sites", "load profile + sha256", "plan", "rewrite graph", "write output (link data, write model)" };
@@ -229,14 +227,15 @@ public static class PatchBench
             double Lap() { var s = clock.Elapsed.TotalSeconds; clock.Restart(); return s; }
             var model = StreamingModelRewriter.LoadLean(modelDir);
             times[names[0]].Add(Lap());
-            var sites = SiteFinder.Find(model).Sites;
+            var target = new SteeringTarget(model);
+            _ = target.Sites;
             times[names[1]].Add(Lap());
             var profile = SteeringProfile.Load(profilePath);
-            var sha = ProfilePlanner.Sha256OfFile(profilePath);
+            var sha = ProfileFile.Sha256Of(profilePath);
             times[names[2]].Add(Lap());
-            var (plan, _) = ProfilePlanner.Build(profile, profilePath, sha, model, sites, request);
+            var planned = SteeringPlanner.Plan(target, new InMemoryProfile(profile, sha, profilePath), request.Request);
             times[names[3]].Add(Lap());
-            var result = GraphPatcher.Apply(model, plan, PatchOptions.Default);
+            var result = GraphPatcher.Apply(planned.Graph, planned.Plan, PatchOptions.Default);
             times[names[4]].Add(Lap());
             SteeredModelWriter.Write(model, result.Model, result.FoldedTensors, output);
             times[names[5]].Add(Lap());
@@ -287,13 +286,13 @@ public static class PatchBench
             var request = args[5] == "all" ? AllUnits : K100;
             if (args.Length > 6 && args[6] == "force") request = request with { Force = true };
             DeleteDir(args[4]);
-            ModelPatcher.Patch(new PatchJob(args[2], args[3], args[4], request, PatchOptions.Default));
+            Steerer.Patch(args[2], args[3], args[4], request);
             DeleteDir(args[4]);
         }
         else
         {
             // The same assemblies as a patch touches, without the work.
-            _ = typeof(ModelPatcher).Assembly;
+            _ = typeof(SteeringPlanner).Assembly;
             _ = new Onnx.ModelProto();
         }
         var hwm = File.ReadLines("/proc/self/status").First(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));

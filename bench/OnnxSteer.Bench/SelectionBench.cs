@@ -74,7 +74,7 @@ public static class SelectionBench
                 var steeredDir = Path.Combine(work, "selection-steered");
                 if (Directory.Exists(steeredDir)) Directory.Delete(steeredDir, true);
                 selected.Save(profilePath);
-                ModelPatcher.Patch(new PatchJob(modelDir, profilePath, steeredDir, new PlanRequest(), PatchOptions.Default));
+                Steerer.Patch(modelDir, profilePath, steeredDir);
                 Metrics m;
                 using (var steered = DecoderModel.Open(steeredDir))
                     m = Measure(steered, tokenizer, heldout, prompts, neutralTexts, study);

@@ -41,10 +41,13 @@ public static class ErrorReporter
     public static string Message(OnnxSteerException e) => Render(e.Text);
 
     /// <summary>A library message (an error, a warning, a note) in command-line terms: parameters written as options.</summary>
-    public static string Render(ErrorText text) => text.Render(Option);
+    public static string Render(LibraryText text) => text.Render(Option);
 
     /// <summary>Writes a library warning or note to stderr in command-line terms: the CLI's notice callback.</summary>
-    public static void Notice(ErrorText line) => Console.Error.WriteLine(Render(line));
+    public static void Notice(WarningText line) => Console.Error.WriteLine(Render(line));
+
+    /// <inheritdoc cref="Notice(WarningText)"/>
+    public static void Notice(LibraryText line) => Console.Error.WriteLine(Render(line));
 
     /// <summary>The exit code for an <see cref="OnnxSteerException"/>: by what went wrong.</summary>
     public static int ExitCode(OnnxSteerException e) => e switch
@@ -52,7 +55,7 @@ public static class ErrorReporter
         CommandLineException c => c.ExitCode,
         InvalidParameterException => ExitCodes.Usage,
         InvalidInputException => ExitCodes.InvalidInput,
-        RuntimeUnavailableException => ExitCodes.Runtime,
+        RuntimeUnavailableException or Runtime.OrtException => ExitCodes.Runtime,
         Generation.GenaiException => ExitCodes.Runtime,
         _ => ExitCodes.Failure,
     };

@@ -20,15 +20,6 @@ public static class SelectionArguments
     /// A note when k asks for more units than a ranked list holds (the whole list is then taken): one line per list,
     /// empty when k fits. Lists are one per site kind, or one for all kinds with <paramref name="jointly"/>.
     /// </summary>
-    public static IEnumerable<string> KBeyondUnits(SteeringProfile profile, int k, IReadOnlyCollection<Sites.SiteKind> kinds, bool jointly)
-    {
-        if (profile.Method == SteeringMethod.Caa) yield break;
-        var groups = jointly ? [kinds.ToList()] : kinds.Select(kind => new List<Sites.SiteKind> { kind }).ToList();
-        foreach (var group in groups)
-        {
-            var units = profile.Sites.Where(s => group.Contains(s.Kind)).Sum(s => (long)s.Width);
-            if (k > units)
-                yield return $"note: --k {k} is more than the {units} {string.Join("+", group.Select(g => g.ToName()))} units the profile has: all {units} are selected";
-        }
-    }
+    public static IEnumerable<string> KBeyondUnits(SteeringProfile profile, int k, IReadOnlyCollection<Sites.SiteKind> kinds, bool jointly) =>
+        UnitSelector.KBeyondUnits(profile, k, kinds, jointly).Select(note => "note: " + ErrorReporter.Render(note));
 }

@@ -53,8 +53,9 @@ public sealed partial class SteeredModels : IDisposable
                 if (!File.Exists(path)) throw new InvalidInputException($"{path}: no such profile file or model folder");
                 temp ??= ServeTempFolders.Create("profiles");
                 var output = Path.Combine(temp.FullName, name);
-                Steerer.Patch(baseModel, path, output, new PatchSettings { Switchable = true, Force = force });
+                var outcome = Steerer.Patch(baseModel, path, output, new PatchSettings { Switchable = true, Force = force });
                 log?.Invoke($"profile '{name}': {path} patched (switchable) for {baseModel}");
+                foreach (var warning in outcome.Warnings) log?.Invoke($"profile '{name}': warning: {warning}");
                 folders[name] = output;
             }
             var files = profiles.Where(p => !Directory.Exists(p.Value)).OrderBy(p => p.Key, StringComparer.Ordinal).ToList();

@@ -1,33 +1,27 @@
 using System.Globalization;
 using System.Runtime.CompilerServices;
-using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer;
 
 /// <summary>
-/// A message of the library (the text of an <see cref="OnnxSteerException"/>, a warning, a note): plain words and
-/// mentions of the library parameters it is about (<see cref="Param"/>). The library prints a mention as the parameter's name (<c>alpha</c>); a front end renders it
-/// in its own terms (the CLI as the option, <c>--alpha</c>), so the library never needs to know its callers' flags.
-/// Written as an interpolated string: <c>$"{Param("k")} {k}: must be at least 1"</c>. Pass it straight to the exception
-/// or assign it to an <see cref="ErrorText"/>: a conditional of interpolated strings (<c>c ? $"…" : $"…"</c>) is a plain
-/// string and keeps only the names. Values are formatted with the invariant culture, so a message reads the same on
-/// every machine.
+/// A message of the library: plain words and mentions of the library parameters it is about
+/// (<see cref="ErrorText.Param"/>). The library prints a mention as the parameter's name (<c>alpha</c>); a front end
+/// renders it in its own terms (the CLI as the option, <c>--alpha</c>), so the library never needs to know its callers'
+/// flags. Two kinds: <see cref="ErrorText"/>, the text of an <see cref="OnnxSteerException"/>, and
+/// <see cref="WarningText"/>, a warning or a note the library reports and goes on. Both are written as interpolated
+/// strings: <c>$"{Param("k")} {k}: must be at least 1"</c>; a conditional of interpolated strings (<c>c ? $"…" : $"…"</c>)
+/// is a plain string and keeps only the names. Values are formatted with the invariant culture, so a message reads the
+/// same on every machine.
 /// </summary>
-[InterpolatedStringHandler]
-public sealed class ErrorText
+public abstract class LibraryText
 {
     private readonly List<object> _parts = [];
 
-    /// <summary>Used by the compiler for interpolated strings.</summary>
-    public ErrorText(int literalLength, int formattedCount) { }
+    private protected LibraryText() { }
 
-    private ErrorText(string text) => _parts.Add(text);
+    private protected LibraryText(string text) => _parts.Add(text);
 
-    /// <summary>A message with no parameter mentions.</summary>
-    public static implicit operator ErrorText(string text) => new(text);
-
-    /// <summary>A mention of the parameter <paramref name="name"/> (its C# name, e.g. <c>alpha</c>).</summary>
-    public static ParameterName Param(string name) => new(name);
+    private protected LibraryText(LibraryText text) => _parts.AddRange(text._parts);
 
     /// <summary>The parameters this text mentions, in order.</summary>
     public IReadOnlyList<string> Parameters => _parts.OfType<ParameterName>().Select(p => p.Name).ToList();
@@ -42,8 +36,8 @@ public sealed class ErrorText
     /// <summary>Used by the compiler for interpolated strings.</summary>
     public void AppendLiteral(string text) => _parts.Add(text);
 
-    /// <summary>Used by the compiler: a <see cref="ParameterName"/> or <see cref="ErrorText"/> keeps its mentions;
-    /// anything else is formatted as invariant string interpolation would.</summary>
+    /// <summary>Used by the compiler: a <see cref="ParameterName"/> or another <see cref="LibraryText"/> keeps its
+    /// mentions; anything else is formatted as invariant string interpolation would.</summary>
     public void AppendFormatted<T>(T value) => AppendFormatted(value, 0, null);
 
     /// <inheritdoc cref="AppendFormatted{T}(T)"/>
@@ -58,14 +52,56 @@ public sealed class ErrorText
         switch (value)
         {
             case ParameterName p: _parts.Add(p); return;
-            case ErrorText t: _parts.AddRange(t._parts); return;
+            case LibraryText t: _parts.AddRange(t._parts); return;
         }
         var text = value is IFormattable f ? f.ToString(format, CultureInfo.InvariantCulture) : value?.ToString() ?? "";
         _parts.Add(alignment >= 0 ? text.PadLeft(alignment) : text.PadRight(-alignment));
     }
 }
 
-/// <summary>A library parameter named inside an <see cref="ErrorText"/>.</summary>
+/// <summary>
+/// The text of an <see cref="OnnxSteerException"/> (see <see cref="LibraryText"/>). Pass it straight to the exception
+/// or assign it to an <see cref="ErrorText"/>.
+/// </summary>
+[InterpolatedStringHandler]
+public sealed class ErrorText : LibraryText
+{
+    /// <summary>Used by the compiler for interpolated strings.</summary>
+    public ErrorText(int literalLength, int formattedCount) { }
+
+    private ErrorText(string text) : base(text) { }
+
+    /// <summary>A message with no parameter mentions.</summary>
+    public static implicit operator ErrorText(string text) => new(text);
+
+    /// <summary>A mention of the parameter <paramref name="name"/> (its C# name, e.g. <c>alpha</c>), in an
+    /// <see cref="ErrorText"/> or a <see cref="WarningText"/>.</summary>
+    public static ParameterName Param(string name) => new(name);
+}
+
+/// <summary>
+/// A warning or a note the library reports and goes on (see <see cref="LibraryText"/>): the <c>Warnings</c> of a result
+/// and the lines a <c>Notice</c> callback receives, apart from the errors it throws.
+/// </summary>
+[InterpolatedStringHandler]
+public sealed class WarningText : LibraryText
+{
+    /// <summary>Used by the compiler for interpolated strings.</summary>
+    public WarningText(int literalLength, int formattedCount) { }
+
+    private WarningText(string text) : base(text) { }
+
+    private WarningText(LibraryText text) : base(text) { }
+
+    /// <summary>A warning with no parameter mentions.</summary>
+    public static implicit operator WarningText(string text) => new(text);
+
+    /// <summary>The words of <paramref name="text"/> (an error the caller chose to go on after) as a warning, its
+    /// mentions kept.</summary>
+    public static WarningText From(LibraryText text) => new(text);
+}
+
+/// <summary>A library parameter named inside a <see cref="LibraryText"/>.</summary>
 /// <param name="Name">The parameter's C# name, e.g. <c>alpha</c>.</param>
 public readonly record struct ParameterName(string Name)
 {

@@ -38,5 +38,8 @@ public class InvalidParameterException(string parameterName, ErrorText message, 
     public string ParamName { get; } = parameterName;
 }
 
-/// <summary>The ONNX Runtime library could not be loaded or reported an error.</summary>
+/// <summary>
+/// ONNX Runtime cannot be used: its native library is missing or cannot be loaded, another one is already loaded, or an
+/// execution provider (CUDA) cannot be added. An error ORT reports while working is an <c>OnnxSteer.Runtime.OrtException</c>.
+/// </summary>
 public class RuntimeUnavailableException(ErrorText message, Exception? inner = null) : OnnxSteerException(message, inner);

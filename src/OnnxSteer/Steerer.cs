@@ -78,11 +78,11 @@ public static class Steerer
 
     /// <summary>Writes <paramref name="model"/> steered by <paramref name="profile"/> to <paramref name="output"/> (a folder or a .onnx path).</summary>
     public static PatchOutcome Patch(string model, SteeringProfile profile, string output, PatchSettings? settings = null) =>
-        Patch(model, InMemoryName, output, settings, new InMemoryProfile(profile));
+        Patch(model, new InMemoryProfile(profile), output, settings);
 
     /// <summary>Writes <paramref name="model"/> steered by the profile (or GGUF control vector) at <paramref name="profilePath"/>.</summary>
     public static PatchOutcome Patch(string model, string profilePath, string output, PatchSettings? settings = null) =>
-        Patch(model, profilePath, output, settings, ControlVectorSource.For(profilePath));
+        Patch(model, SourceOf(profilePath), output, settings);
 
     /// <summary>
     /// <paramref name="model"/> steered by <paramref name="profile"/>, in memory: nothing is written. Serialize
@@ -90,15 +90,16 @@ public static class Steerer
     /// <see cref="PatchedModel.Write"/> writes it later.
     /// </summary>
     public static PatchedModel Steer(string model, SteeringProfile profile, PatchSettings? settings = null) =>
-        Steer(model, InMemoryName, settings, new InMemoryProfile(profile));
+        Steer(model, new InMemoryProfile(profile), settings);
 
     /// <summary><paramref name="model"/> steered by the profile (or GGUF control vector) at <paramref name="profilePath"/>, in memory.</summary>
     public static PatchedModel Steer(string model, string profilePath, PatchSettings? settings = null) =>
-        Steer(model, profilePath, settings, ControlVectorSource.For(profilePath) ?? new ProfileFile(profilePath));
+        Steer(model, SourceOf(profilePath), settings);
 
     /// <summary>An ONNX Runtime session on a model steered in memory, with <paramref name="runtime"/>'s device and threads
     /// (external data is read from <see cref="PatchedModel.ExternalDataFolder"/>).</summary>
-    /// <exception cref="RuntimeUnavailableException">ONNX Runtime cannot open the model; the message is the runtime's.</exception>
+    /// <exception cref="OrtException">ONNX Runtime cannot open the model; the message is the runtime's.</exception>
+    /// <exception cref="RuntimeUnavailableException">ONNX Runtime (or the device's provider) cannot be loaded.</exception>
     public static InferenceSession OpenSession(PatchedModel steered, RuntimeSettings? runtime = null) =>
         (runtime ?? RuntimeSettings.Default).OpenSession(steered.ToBytes(), steered.ExternalDataFolder);
 
@@ -107,8 +108,13 @@ public static class Steerer
         UnpatchWithRecord(steered, output, notice).Written;
 
     /// <summary>As <see cref="Unpatch"/>, also returning the steps removed (the CLI lists them).</summary>
-    internal static (WriteResult Written, IReadOnlyList<SteeringStep> Removed) UnpatchWithRecord(string steered, string output, Action<ErrorText>? notice = null) =>
-        ModelPatcher.Unpatch(steered, output, notice);
+    internal static (WriteResult Written, IReadOnlyList<SteeringStep> Removed) UnpatchWithRecord(string steered, string output, Action<ErrorText>? notice = null)
+    {
+        var model = OnnxModel.Load(steered);
+        var steps = SteeringMetadata.Read(model.Proto, model.FilePath!);
+        var written = SteeredModelWriter.Write(model, GraphUnpatcher.Remove(model), [], output, notice);
+        return (written, steps);
+    }
 
     /// <summary>
     /// Which method to use: the profile at <paramref name="profilePath"/> (its statistics; any method's profile of pairs)
@@ -134,17 +140,21 @@ public static class Steerer
         return new MethodComparison(MethodSweepRunner.Run(request, cancel: cancel));
     }
 
-    private const string InMemoryName = "(profile in memory)";
+    /// <summary>A profile file, or a GGUF control vector converted for the model being patched.</summary>
+    private static IProfileSource SourceOf(string profilePath) => ControlVectorSource.For(profilePath) ?? new ProfileFile(profilePath);
 
-    private static PatchOutcome Patch(string model, string profileName, string output, PatchSettings? settings, IProfileSource? source)
+    // The patch path: the settings checked once (PatchRequest), the model loaded, planned (SteeringPlanner: the plan and
+    // every warning) and applied (GraphPatcher) by SteeringTarget.Steer; Patch then writes.
+    private static PatchOutcome Patch(string model, IProfileSource source, string output, PatchSettings? settings)
     {
-        settings ??= new PatchSettings();
-        return ModelPatcher.Patch(new PatchJob(model, profileName, output, settings.Request, settings.Options, source), settings.Notice);
+        var request = settings?.Request ?? PatchRequest.Default;
+        var steered = SteeringTarget.Load(model, weights: request.Options.Fold).Steer(source, request, settings?.Notice);
+        return new PatchOutcome(steered.Write(output, settings?.Notice), steered);
     }
 
-    private static PatchedModel Steer(string model, string profileName, PatchSettings? settings, IProfileSource source)
+    private static PatchedModel Steer(string model, IProfileSource source, PatchSettings? settings)
     {
-        settings ??= new PatchSettings();
-        return new ProfilePatcher(OnnxModel.Load(model)).Apply(source, profileName, settings.Request, settings.Options, settings.Notice);
+        var request = settings?.Request ?? PatchRequest.Default;
+        return SteeringTarget.Load(model).Steer(source, request, settings?.Notice);
     }
 }

@@ -32,7 +32,11 @@ public sealed record SelectSettings
     public DirectionRule? Direction { get; init; }
 }
 
-/// <summary>How <see cref="Steerer.Patch(string, SteeringProfile, string, PatchSettings?)"/> and <see cref="Steerer.Steer(string, SteeringProfile, PatchSettings?)"/> steer a model.</summary>
+/// <summary>
+/// How <see cref="Steerer.Patch(string, SteeringProfile, string, PatchSettings?)"/> and <see cref="Steerer.Steer(string, SteeringProfile, PatchSettings?)"/>
+/// steer a model. Checked once, before any file is read; a parameter that breaks a rule is named by an
+/// <see cref="InvalidParameterException"/>.
+/// </summary>
 public sealed record PatchSettings
 {
     /// <summary>Fold the factors into the projection weights (no extra op) where that is exact.</summary>
@@ -59,9 +63,8 @@ public sealed record PatchSettings
     /// <summary>Receives warnings and notes for the user as they happen; null = none.</summary>
     public Action<ErrorText>? Notice { get; init; }
 
-    internal PlanRequest Request => new(K, Alpha, Sites, Force);
-
-    internal PatchOptions Options => new(Fold, Existing, Switchable, Dynamic, ProbeThreshold, GatesFrom);
+    /// <summary>The request these settings make, checked (the one place a patch's parameters are checked).</summary>
+    internal PatchRequest Request => new(K, Alpha, Sites, Force, Existing, ProbeThreshold, GatesFrom, Fold, Switchable, Dynamic);
 }
 
 /// <summary>

@@ -83,13 +83,6 @@ public sealed class PatchCommand : ICliCommand
             };
             var outcome = Steerer.Patch(parse.GetValue(model)!, parse.GetValue(profile)!, parse.GetValue(output)!, settings);
 
-            if (outcome.Plan.Operation == SteeringOperation.Scale
-                && SignRule.NegativeFactorWarning(outcome.Plan.Provenance.Alpha, outcome.Plan.Sites.SelectMany(x => x.Units).Select(u => u.Value).ToList()) is { } sign)
-                Console.Error.WriteLine(sign);
-            if (parse.GetValue(k) is { } kGiven && !parse.GetValue(profile)!.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase)
-                && Steerer.Load(parse.GetValue(profile)!) is { } loaded)
-                foreach (var note in SelectionArguments.KBeyondUnits(loaded, kGiven, ParseSites(parse.GetValue(sites)) ?? loaded.Selection.Sites, loaded.Selection.RankJointly))
-                    Console.Error.WriteLine(note);
             var stale = OutputChecks.RemoveStaleSteerData(outcome.Written);
             var step = outcome.Patch.Step;
             var units = outcome.Plan.Sites.Sum(s => s.Units.Count);

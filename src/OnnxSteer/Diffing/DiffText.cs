@@ -236,6 +236,6 @@ internal static class DiffText
             if (items.Count > maxItems) Line(DiffStyle.Note, More(items.Count - maxItems).Render(parameter));
         }
 
-        private static ErrorText More(int left) => $"  … and {left} more ({Param("json")} lists all)";
+        private static WarningText More(int left) => $"  … and {left} more ({Param("json")} lists all)";
     }
 }

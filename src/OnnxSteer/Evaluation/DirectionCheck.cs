@@ -28,9 +28,9 @@ internal sealed record DirectionCheckResult(int Pairs, double VanillaMargin, dou
 }
 
 /// <summary>
-/// After profiling: patches the selection into a temporary copy of the model and scores held-out pairs with and without
+/// After profiling: patches the selection into the model in memory and scores held-out pairs with and without
 /// it (summed log-probability of each answer, as <see cref="ChoiceScorer"/>), so a user learns whether the chosen units
-/// move the model the intended way before using them. The temporary copy is removed afterwards.
+/// move the model the intended way before using them.
 /// </summary>
 internal static class DirectionCheck
 {
@@ -39,24 +39,15 @@ internal static class DirectionCheck
         RuntimeSettings? settings = null, string? tokenizerPath = null)
     {
         if (pairs.Count == 0) throw new InvalidInputException($"{Param("checkPairs")}: the file holds no pairs");
-        var work = Directory.CreateTempSubdirectory("onnxsteer-check-").FullName;
-        try
-        {
-            var steeredDir = Path.Combine(work, "steered");
-            ModelPatcher.Patch(new PatchJob(modelPath, "(selected profile)", steeredDir, new PlanRequest(), PatchOptions.Default, new InMemoryProfile(selected)));
-            using var vanilla = DecoderModel.Open(modelPath, settings);
-            var tokenizer = TokenizerLoader.Load(tokenizerPath ?? (Directory.Exists(modelPath) ? modelPath : Path.GetDirectoryName(Path.GetFullPath(modelPath))!));
-            var before = Margins(vanilla, tokenizer, pairs);
-            double[] after;
-            using (var steered = DecoderModel.Open(steeredDir, settings))
-                after = Margins(steered, tokenizer, pairs);
-            var up = before.Zip(after).Count(x => x.Second > x.First);
-            return new DirectionCheckResult(pairs.Count, before.Average(), after.Average(), up);
-        }
-        finally
-        {
-            try { Directory.Delete(work, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-        }
+        var steered = SteeringTarget.Load(modelPath).Steer(new InMemoryProfile(selected, name: "(selected profile)"), PatchRequest.Default);
+        using var vanilla = DecoderModel.Open(modelPath, settings);
+        var tokenizer = TokenizerLoader.Load(tokenizerPath ?? (Directory.Exists(modelPath) ? modelPath : Path.GetDirectoryName(Path.GetFullPath(modelPath))!));
+        var before = Margins(vanilla, tokenizer, pairs);
+        double[] after;
+        using (var steeredModel = DecoderModel.Open(modelPath, steered.ToBytes(), steered.ExternalDataFolder, settings))
+            after = Margins(steeredModel, tokenizer, pairs);
+        var up = before.Zip(after).Count(x => x.Second > x.First);
+        return new DirectionCheckResult(pairs.Count, before.Average(), after.Average(), up);
     }
 
     /// <summary>Per pair: log p(positive | prompt) − log p(negative | prompt) under <paramref name="model"/>.</summary>

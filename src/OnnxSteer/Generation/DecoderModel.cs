@@ -50,11 +50,20 @@ internal sealed class DecoderModel : IDisposable
     /// Opens a model folder (its genai_config.json names the file, else model.onnx) or a .onnx file (a genai_config.json
     /// beside it is used for names and special tokens).
     /// </summary>
-    public static DecoderModel Open(string modelDirOrFile, RuntimeSettings? settings = null)
+    public static DecoderModel Open(string modelDirOrFile, RuntimeSettings? settings = null) => Open(modelDirOrFile, null, null, settings);
+
+    /// <summary>
+    /// Opens the model at <paramref name="modelDirOrFile"/> (its layout, genai_config.json and external data) with the
+    /// graph <paramref name="graph"/> in place of the file's, when given: a model steered in memory, whose weights in
+    /// external data are read from <paramref name="externalDataFolder"/>.
+    /// </summary>
+    internal static DecoderModel Open(string modelDirOrFile, byte[]? graph, string? externalDataFolder, RuntimeSettings? settings = null)
     {
         settings ??= RuntimeSettings.Default;
         var (file, _, config) = ModelLocator.Locate(modelDirOrFile);
-        var session = settings.OpenSession(file, out var device);
+        ExecutionDevice device;
+        var session = graph is null ? settings.OpenSession(file, out device)
+            : settings.OpenSession(graph, externalDataFolder, out device, $"{file} (steered in memory)");
         try
         {
             return new DecoderModel(session, DecoderLayout.Detect(session, config, file), config, ownsSession: true, Path.GetFullPath(file), device, settings.DeviceId);

@@ -9,7 +9,7 @@ namespace OnnxSteer.Graph;
 /// the whole model, so new names never collide with subgraph names; lookups go through an <see cref="Index"/> the
 /// editor keeps current, so no edit scans the graph for a name. Validate with <see cref="GraphValidator"/> afterwards.
 /// </summary>
-public sealed class GraphEditor
+internal sealed class GraphEditor
 {
     /// <summary>The graph being edited (changed in place). Change it only through this editor while the editor is in use.</summary>
     public GraphProto Graph { get; }

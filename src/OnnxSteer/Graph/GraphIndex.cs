@@ -8,7 +8,7 @@ namespace OnnxSteer.Graph;
 /// directly must be rebuilt after the graph is changed by other means. A null name finds nothing (a steering record
 /// read from a file may lack one).
 /// </summary>
-public sealed class GraphIndex
+internal sealed class GraphIndex
 {
     private readonly Dictionary<string, NodeProto> _producers = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<NodeProto>> _consumers = new(StringComparer.Ordinal);

@@ -3,7 +3,7 @@ using Onnx;
 namespace OnnxSteer.Graph;
 
 /// <summary>How strict <see cref="GraphValidator"/> is.</summary>
-public sealed record ValidationOptions
+internal sealed record ValidationOptions
 {
     /// <summary>
     /// Require nodes to be listed in topological order, as the ONNX specification does. Off by default because ONNX
@@ -25,7 +25,7 @@ public sealed record ValidationOptions
 /// or, in a subgraph, an enclosing scope), the nodes form no cycle, no value is produced twice, graph outputs are
 /// produced, and every node's domain has an opset import. Each problem is one line naming the graph, node and value.
 /// </summary>
-public static class GraphValidator
+internal static class GraphValidator
 {
     /// <summary>All problems of <paramref name="model"/>; empty when it is valid.</summary>
     public static IReadOnlyList<string> Check(ModelProto model, ValidationOptions? options = null)

@@ -7,7 +7,7 @@ namespace OnnxSteer.Graph;
 /// <param name="Owner">The node whose attribute holds it (null for the main graph).</param>
 /// <param name="Attribute">The attribute's name (then_branch, else_branch, body), or null for the main graph.</param>
 /// <param name="Parent">The enclosing scope, or null for the main graph.</param>
-public sealed record GraphScope(GraphProto Graph, NodeProto? Owner, string? Attribute, GraphScope? Parent)
+internal sealed record GraphScope(GraphProto Graph, NodeProto? Owner, string? Attribute, GraphScope? Parent)
 {
     /// <summary>0 for the main graph, 1 for a body inside it, ...</summary>
     public int Depth => Parent is null ? 0 : Parent.Depth + 1;
@@ -19,7 +19,7 @@ public sealed record GraphScope(GraphProto Graph, NodeProto? Owner, string? Attr
 }
 
 /// <summary>Subgraphs (If/Loop/Scan bodies, any graph-valued attribute) and the outer-scope values they read.</summary>
-public static class Subgraphs
+internal static class Subgraphs
 {
     /// <summary>The graphs held by <paramref name="node"/>'s attributes, with the attribute names.</summary>
     public static IEnumerable<(string Attribute, GraphProto Graph)> Of(NodeProto node)

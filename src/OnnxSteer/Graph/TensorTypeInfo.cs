@@ -6,7 +6,7 @@ namespace OnnxSteer.Graph;
 /// <summary>One dimension of a shape: a number, a symbolic name (e.g. "batch"), or unknown (both null).</summary>
 /// <param name="Value">The size, when the model gives a number.</param>
 /// <param name="Param">The symbolic name, when the model gives one.</param>
-public readonly record struct Dim(long? Value, string? Param)
+internal readonly record struct Dim(long? Value, string? Param)
 {
     /// <summary>The number, the symbolic name, or <c>?</c>.</summary>
     public override string ToString() => Value?.ToString() ?? Param ?? "?";
@@ -15,7 +15,7 @@ public readonly record struct Dim(long? Value, string? Param)
 /// <summary>The element type and shape of a tensor value, as far as the model declares them.</summary>
 /// <param name="ElementType">ONNX data type number (TensorProto.DataType); 0 when unknown.</param>
 /// <param name="Shape">The dimensions, or null when the rank is unknown.</param>
-public sealed record TensorTypeInfo(int ElementType, IReadOnlyList<Dim>? Shape)
+internal sealed record TensorTypeInfo(int ElementType, IReadOnlyList<Dim>? Shape)
 {
     /// <summary>The element type's ONNX name ("float", "float16", ...).</summary>
     public string ElementTypeName => DataTypes.Name(ElementType);

@@ -6,7 +6,7 @@ namespace OnnxSteer.Graph;
 /// Orders a graph's nodes so every value is produced before it is read (ONNX requires node lists in this order).
 /// Subgraph reads count as inputs of the node that holds the subgraph.
 /// </summary>
-public static class TopologicalOrder
+internal static class TopologicalOrder
 {
     /// <summary>The nodes in dependency order, keeping the original order wherever it is already valid.
     /// Throws <see cref="GraphValidationException"/> naming the nodes of a cycle.</summary>

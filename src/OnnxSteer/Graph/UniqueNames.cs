@@ -6,7 +6,7 @@ namespace OnnxSteer.Graph;
 /// Hands out names no node, value or initializer of a model uses yet, in any of its graphs — ONNX values share one
 /// namespace across a graph and the subgraphs that can see it, so a new name must be new everywhere.
 /// </summary>
-public sealed class UniqueNames
+internal sealed class UniqueNames
 {
     private readonly HashSet<string> _used = new(StringComparer.Ordinal);
     // Every leading part of a used name that ends before a '/' or '.', built on the first FreePrefix.

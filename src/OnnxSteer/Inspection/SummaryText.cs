@@ -64,7 +64,7 @@ internal static class SummaryText
         return o.ToString();
     }
 
-    private static ErrorText Cut(int length) => $"... ({length} chars; {Param("json")} shows all)";
+    private static WarningText Cut(int length) => $"... ({length} chars; {Param("json")} shows all)";
 
     private static string Qualified(string domain, string op) => domain.Length == 0 ? op : $"{domain}.{op}";
 

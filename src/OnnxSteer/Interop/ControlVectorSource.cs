@@ -1,6 +1,4 @@
-using OnnxSteer.ModelFiles;
 using OnnxSteer.Patching;
-using OnnxSteer.Sites;
 using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.Interop;
@@ -15,13 +13,16 @@ internal sealed class ControlVectorSource(string ggufPath) : IProfileSource
     public static IProfileSource? For(string path) => ControlVectorProfiles.IsGguf(path) ? new ControlVectorSource(path) : null;
 
     /// <inheritdoc/>
-    public LoadedProfile Load(OnnxModel model, IReadOnlyList<SteeringSite> sites, PlanRequest request)
+    public string Name => ggufPath;
+
+    /// <inheritdoc/>
+    public LoadedProfile Load(SteeringTarget target, PatchRequest request)
     {
         if (request.K is not null || request.Sites is not null)
             throw new InvalidParameterException(request.K is not null ? "k" : "sites",
                 $"{ggufPath}: a control vector adds one vector per layer output; {Param("k")} and {Param("sites")} do not apply (only {Param("alpha")}, its strength)");
-        var sha = ProfilePlanner.Sha256OfFile(ggufPath);
-        var cv = ControlVectorProfiles.Import(ggufPath, model, sites, request.Alpha ?? 1.0);
-        return new LoadedProfile(cv.Profile, request with { Alpha = null }, [.. cv.Warnings.Select(w => (ErrorText)w)], sha);
+        var sha = ProfileFile.Sha256Of(ggufPath);
+        var cv = ControlVectorProfiles.Import(ggufPath, target.Unsteered, target.Sites, request.Alpha ?? 1.0);
+        return new LoadedProfile(cv.Profile, [.. cv.Warnings.Select(w => (ErrorText)w)], sha, StrengthApplied: true);
     }
 }

@@ -27,25 +27,16 @@ internal sealed record PatchResult(OnnxModel Model, SteeringStep Step, IReadOnly
 /// </summary>
 internal static class GraphPatcher
 {
-    /// <summary>Applies <paramref name="plan"/> to a copy of <paramref name="model"/>.</summary>
-    /// <exception cref="OnnxSteerException">The model is already steered (and the policy is Refuse), or the plan does
-    /// not match the graph.</exception>
+    /// <summary>
+    /// Applies <paramref name="plan"/> to a copy of <paramref name="model"/>, the graph the plan is addressed to (a
+    /// steered one when stacking: <see cref="SteeringPlanner"/> decided that); the new step joins any recorded before.
+    /// </summary>
+    /// <exception cref="OnnxSteerException">The plan does not match the graph.</exception>
     public static PatchResult Apply(OnnxModel model, SteeringPlan plan, PatchOptions options)
     {
         var source = model.FilePath ?? "model";
         var steps = SteeringMetadata.Read(model.Proto, source).ToList();
-        if (steps.Count > 0)
-        {
-            switch (options.Existing)
-            {
-                case ExistingSteering.Refuse:
-                    throw AlreadySteered(source, steps[^1]);
-                case ExistingSteering.Replace:
-                    throw new ArgumentException("Replace must be resolved before Apply: unpatch the model, find its sites, and build the plan on it");
-            }
-        }
         if (plan.Sites.Count == 0) throw new InvalidProfileException($"{source}: the plan steers no site");
-        if (PatchOptions.Contradiction(options.Fold, options.Switchable, options.Dynamic) is { } contradiction) throw contradiction;
         if (options.Dynamic && plan.Sites.Any(s => s.Gate is null))
             throw new ArgumentException("a dynamic patch needs a probe on every site: attach them with DynamicGate.Attach");
 
@@ -102,11 +93,6 @@ internal static class GraphPatcher
         SteeringMetadata.Write(proto, steps);
         return new PatchResult(new OnnxModel(proto, model.FilePath, model.BaseDirectory), step, folded, notes);
     }
-
-    /// <summary>The refusal of a model that already carries steering, naming the two ways on.</summary>
-    internal static InvalidInputException AlreadySteered(string source, SteeringStep last) =>
-        new($"{source}: the model is already steered ({last.Method}, sites {string.Join(",", last.Sites)}); " +
-            $"use {Param("replace")} to remove that steering first, or {Param("stack")} to add to it");
 
     private static string OpName(SteeringOperation op) => op == SteeringOperation.Scale ? "Mul" : "Add";
 

@@ -1,35 +1,49 @@
-using OnnxSteer.ModelFiles;
+using System.Security.Cryptography;
 using OnnxSteer.Profiles;
-using OnnxSteer.Sites;
 
 namespace OnnxSteer.Patching;
 
-/// <summary>A profile ready to plan from, the request it is to be planned with, and what the user should be told.</summary>
-/// <param name="Profile">The profile, as the patcher plans from it.</param>
-/// <param name="Request">The request to plan with (a source may drop what does not apply to it).</param>
+/// <summary>A profile ready to plan from, and what reading it found.</summary>
+/// <param name="Profile">The profile, as the planner plans from it.</param>
 /// <param name="Warnings">What reading the profile found, for the user (parameters as mentions).</param>
 /// <param name="Sha256">The sha256 recorded in the steered model: of the file, or of a profile's serialized bytes.</param>
-internal sealed record LoadedProfile(SteeringProfile Profile, PlanRequest Request, IReadOnlyList<ErrorText> Warnings, string Sha256);
+/// <param name="StrengthApplied">True when the source already applied the request's alpha (a control vector's
+/// strength), so the planner does not re-select.</param>
+internal sealed record LoadedProfile(SteeringProfile Profile, IReadOnlyList<ErrorText> Warnings, string Sha256, bool StrengthApplied = false);
 
 /// <summary>
-/// Where a patch's profile comes from. The patcher knows profile files (<see cref="ProfileFile"/>); other formats
-/// (a GGUF control vector, in Interop) are turned into a profile before the patcher sees it, by a source the caller picks.
+/// Where a patch's profile comes from: a profile file (<see cref="ProfileFile"/>), a profile in memory
+/// (<see cref="InMemoryProfile"/>), or another format turned into a profile for the model being patched (a GGUF control
+/// vector, in Interop), picked by the front door.
 /// </summary>
 internal interface IProfileSource
 {
-    /// <summary>The profile for the unsteered <paramref name="model"/> with <paramref name="sites"/>.</summary>
-    LoadedProfile Load(OnnxModel model, IReadOnlyList<SteeringSite> sites, PlanRequest request);
+    /// <summary>The profile's name in messages: its path, or a description.</summary>
+    string Name { get; }
+
+    /// <summary>The profile for <paramref name="target"/> (its sites are those of the unsteered model).</summary>
+    LoadedProfile Load(SteeringTarget target, PatchRequest request);
 }
 
 /// <summary>A profile JSON file: read whole when the request re-selects, else only its stored selection.</summary>
 internal sealed class ProfileFile(string path) : IProfileSource
 {
     /// <inheritdoc/>
-    public LoadedProfile Load(OnnxModel model, IReadOnlyList<SteeringSite> sites, PlanRequest request)
+    public string Name => path;
+
+    /// <inheritdoc/>
+    public LoadedProfile Load(SteeringTarget target, PatchRequest request)
     {
-        var sha = ProfilePlanner.Sha256OfFile(path);
+        var sha = Sha256Of(path);
         // Applying the stored selection needs no counts: a large profile is then read in a fraction of the time.
-        return new(request.Reselects ? SteeringProfile.Load(path) : ProfileJson.LoadSelection(path), request, [], sha);
+        return new(request.Reselects ? SteeringProfile.Load(path) : ProfileJson.LoadSelection(path), [], sha);
+    }
+
+    /// <summary>sha256 of a file, lower-case hex.</summary>
+    public static string Sha256Of(string file)
+    {
+        using var stream = File.OpenRead(file);
+        return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 }
 
@@ -37,9 +51,15 @@ internal sealed class ProfileFile(string path) : IProfileSource
 /// A profile held in memory. The model records <paramref name="sha256"/> when given (e.g. the file a selection was made
 /// from), else the sha256 of the profile's serialized bytes, as a saved copy would have.
 /// </summary>
-internal sealed class InMemoryProfile(SteeringProfile profile, string? sha256 = null) : IProfileSource
+internal sealed class InMemoryProfile(SteeringProfile profile, string? sha256 = null, string name = InMemoryProfile.DefaultName) : IProfileSource
 {
+    /// <summary>How a profile in memory is named in messages.</summary>
+    public const string DefaultName = "(profile in memory)";
+
     /// <inheritdoc/>
-    public LoadedProfile Load(OnnxModel model, IReadOnlyList<SteeringSite> sites, PlanRequest request) =>
-        new(profile, request, [], sha256 ?? Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(ProfileJson.Serialize(profile))));
+    public string Name => name;
+
+    /// <inheritdoc/>
+    public LoadedProfile Load(SteeringTarget target, PatchRequest request) =>
+        new(profile, [], sha256 ?? Convert.ToHexStringLower(SHA256.HashData(ProfileJson.Serialize(profile))));
 }

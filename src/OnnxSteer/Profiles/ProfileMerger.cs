@@ -76,10 +76,10 @@ internal static class ProfileMerger
     /// The line to print when some of <paramref name="profiles"/> carry probes: the merge drops them (exact merging is
     /// the point of sharding, and a probe is a fit, not a count).
     /// </summary>
-    public static ErrorText? ProbesDroppedNote(IReadOnlyList<(SteeringProfile Profile, string Name)> profiles) =>
+    public static WarningText? ProbesDroppedNote(IReadOnlyList<(SteeringProfile Profile, string Name)> profiles) =>
         profiles.Any(p => p.Profile.Probes is not null) ? ProbesDropped() : null;
 
-    private static ErrorText ProbesDropped() =>
+    private static WarningText ProbesDropped() =>
         $"the inputs' DSAS probes are not merged (a logistic fit over shards is not the fit over all pairs); for patch {Param("dynamic")}, run 'profile {Param("probes")}' unsharded over all pairs";
 
     private static void CheckCompatible(SteeringProfile a, string aName, SteeringProfile b, string bName)

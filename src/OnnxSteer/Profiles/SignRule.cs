@@ -22,16 +22,20 @@ internal static class SignRule
         double.IsFinite(alpha) ? alpha : throw new InvalidParameterException(parameter, $"{Param(parameter)} {alpha.ToString(CultureInfo.InvariantCulture)}: must be a finite number");
 
     /// <summary>
-    /// A one-line warning when any of <paramref name="gammas"/> makes the factor 1 + gamma negative; null when none does.
+    /// The warning (without its "warning: " lead) when any of <paramref name="gammas"/> makes the factor 1 + gamma
+    /// negative; null when none does.
     /// </summary>
-    public static string? NegativeFactorWarning(double alpha, IReadOnlyCollection<double> gammas)
+    public static ErrorText? NegativeFactor(double alpha, IReadOnlyCollection<double> gammas)
     {
         var flipped = gammas.Where(g => 1 + g < 0).ToList();
         if (flipped.Count == 0) return null;
-        return string.Create(CultureInfo.InvariantCulture,
-            $"warning: alpha {alpha:G} makes the factor 1+gamma negative for {flipped.Count} of {gammas.Count} unit(s) (lowest {1 + flipped.Min():0.###}): " +
-            $"their activations change sign, not only size ({DocLink})");
+        return $"alpha {alpha:G} makes the factor 1+gamma negative for {flipped.Count} of {gammas.Count} unit(s) (lowest {1 + flipped.Min():0.###}): " +
+               $"their activations change sign, not only size ({DocLink})";
     }
+
+    /// <summary><see cref="NegativeFactor"/> as a printed line, "warning: ..."; null when no factor is negative.</summary>
+    public static string? NegativeFactorWarning(double alpha, IReadOnlyCollection<double> gammas) =>
+        NegativeFactor(alpha, gammas) is { } w ? $"warning: {w}" : null;
 
     /// <summary><see cref="NegativeFactorWarning(double, IReadOnlyCollection{double})"/> for a profile's selected scaled units (none for caa).</summary>
     public static string? NegativeFactorWarning(SteeringProfile profile) =>

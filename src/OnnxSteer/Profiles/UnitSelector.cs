@@ -104,6 +104,22 @@ internal static class UnitSelector
         return Select(profile, k, alpha, kinds, s.RankJointly, profile.Method, s.Seed, s.Layers, s.TieBreak, s.Direction);
     }
 
+    /// <summary>
+    /// A note when <paramref name="k"/> asks for more units than a ranked list holds (the whole list is then taken): one
+    /// per list, none when k fits. Lists are one per site kind, or one for all kinds with <paramref name="jointly"/>.
+    /// </summary>
+    public static IEnumerable<ErrorText> KBeyondUnits(SteeringProfile profile, int k, IReadOnlyCollection<SiteKind> kinds, bool jointly)
+    {
+        if (profile.Method == SteeringMethod.Caa) yield break;
+        var groups = jointly ? [kinds.ToList()] : kinds.Select(kind => new List<SiteKind> { kind }).ToList();
+        foreach (var group in groups)
+        {
+            var units = profile.Sites.Where(s => group.Contains(s.Kind)).Sum(s => (long)s.Width);
+            if (k > units)
+                yield return $"{Param("k")} {k} is more than the {units} {string.Join("+", group.Select(g => g.ToName()))} units the profile has: all {units} are selected";
+        }
+    }
+
     /// <summary>gamma for a unit with <paramref name="pos"/> positive and <paramref name="neg"/> negative momenta of N pairs.</summary>
     public static double Gamma(int pos, int neg, int pairs, double alpha) =>
         pos >= neg ? alpha * ((double)pos / pairs) : -alpha * ((double)neg / pairs);

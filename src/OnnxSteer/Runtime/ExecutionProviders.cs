@@ -97,7 +97,7 @@ internal static class ExecutionProviders
     /// used. For <see cref="ExecutionDevice.Auto"/> a CUDA failure sends one line to <paramref name="notice"/> and falls back
     /// to CPU; for <see cref="ExecutionDevice.Cuda"/> it throws <see cref="ExecutionProviderUnavailableException"/>.
     /// </summary>
-    public static ExecutionDevice Apply(SessionOptions options, ExecutionDevice device, int deviceId, Action<ErrorText>? notice = null)
+    public static ExecutionDevice Apply(SessionOptions options, ExecutionDevice device, int deviceId, Action<WarningText>? notice = null)
     {
         switch (device)
         {

@@ -3,10 +3,11 @@ using Microsoft.ML.OnnxRuntime;
 namespace OnnxSteer.Runtime;
 
 /// <summary>
-/// An error ONNX Runtime reported (an <see cref="OnnxRuntimeException"/> from Microsoft.ML.OnnxRuntime), as the tool's
-/// runtime error (a <see cref="RuntimeUnavailableException"/>), ORT's error code and message kept.
+/// An error ONNX Runtime reported while the runtime itself works (an <see cref="OnnxRuntimeException"/> from
+/// Microsoft.ML.OnnxRuntime: a model it cannot open, a run it refuses), ORT's message kept. Not a
+/// <see cref="RuntimeUnavailableException"/>: that one means the runtime cannot be loaded or used at all.
 /// </summary>
-public class OrtException : RuntimeUnavailableException
+public class OrtException : OnnxSteerException
 {
     /// <summary>ORT's own message, unchanged.</summary>
     public string OrtMessage { get; }

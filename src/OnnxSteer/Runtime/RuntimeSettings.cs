@@ -48,7 +48,7 @@ public sealed record RuntimeSettings
     public GraphOptimizationLevel OptimizationLevel { get; init; } = GraphOptimizationLevel.ORT_ENABLE_ALL;
 
     /// <summary>Receives one-line notices (e.g. auto falling back to CPU); null drops them.</summary>
-    public Action<ErrorText>? Notice { get; init; }
+    public Action<WarningText>? Notice { get; init; }
 
     /// <summary>Defaults: CPU, one thread per usable CPU, the NuGet library.</summary>
     public static RuntimeSettings Default { get; } = new();

@@ -16,7 +16,7 @@ namespace OnnxSteer.Sweeping;
 /// </summary>
 internal sealed class InMemorySteering
 {
-    private readonly ProfilePatcher _patcher;
+    private readonly SteeringTarget _target;
     private readonly string _profileSha256;
     private readonly RuntimeSettings _runtime;
 
@@ -39,18 +39,16 @@ internal sealed class InMemorySteering
     {
         (ModelFile, Config) = Resolve(modelDirOrFile);
         _runtime = runtime ?? RuntimeSettings.Default;
-        _patcher = new ProfilePatcher(OnnxModel.Load(ModelFile));
-        if (_patcher.IsSteered)
+        _target = new SteeringTarget(OnnxModel.Load(ModelFile));
+        if (_target.IsSteered)
             throw new InvalidModelException($"{ModelFile}: the model is already steered; sweep the original (unsteered) model");
-        var sites = _patcher.Sites;
         ProfilePath = profilePath;
         Profile = SteeringProfile.Load(profilePath);
         if (Profile.CountsOmitted || Profile.Counts.Count == 0 || Profile.Pairs < 1)
             throw new InvalidProfileException($"{profilePath}: the profile holds no statistics to select from (an imported control vector?); sweep a profile made by profiling pairs");
-        _profileSha256 = ProfilePlanner.Sha256OfFile(profilePath);
-        var fingerprint = ModelFingerprint.Compute(_patcher.Model, sites);
-        if (!string.Equals(fingerprint, Profile.ModelFingerprint, StringComparison.Ordinal))
-            throw new InvalidProfileException($"{profilePath}: recorded on another model ({Profile.ModelFile ?? Profile.ModelFingerprint}), not {ModelFile}");
+        _profileSha256 = ProfileFile.Sha256Of(profilePath);
+        // Checked here, before the first (slow) evaluation, rather than at the first plan.
+        if (SteeringPlanner.OtherModel(_target, Profile, profilePath) is { } other) throw new InvalidProfileException(other);
     }
 
     /// <summary>The site kinds a sweep selects from when none are given: the profile's stored selection, else every kind recorded.</summary>
@@ -73,14 +71,14 @@ internal sealed class InMemorySteering
 
     /// <summary>The steered graph of <paramref name="selected"/>, in memory (same as <c>patch</c> without --fold writes).</summary>
     public OnnxModel Patch(SteeringProfile selected) =>
-        _patcher.Apply(new InMemoryProfile(selected, _profileSha256), ProfilePath, new PlanRequest(), PatchOptions.Default).Model;
+        _target.Steer(new InMemoryProfile(selected, _profileSha256, ProfilePath), PatchRequest.Default).Model;
 
     /// <summary>Opens the steered model of <paramref name="selected"/> from bytes; the caller disposes it.</summary>
     public DecoderModel Open(SteeringProfile selected)
     {
         var bytes = Patch(selected).Proto.ToByteArray();
         var source = $"{ModelFile} (steered in memory: {selected.Method.ToName()} k {selected.Selection.K}, alpha {selected.Selection.Alpha})";
-        var session = _runtime.OpenSession(bytes, _patcher.Model.BaseDirectory, out var device, source);
+        var session = _runtime.OpenSession(bytes, _target.Model.BaseDirectory, out var device, source);
         try
         {
             return new DecoderModel(session, DecoderLayout.Detect(session, Config, source), Config, ownsSession: true, ModelFile, device, _runtime.DeviceId);

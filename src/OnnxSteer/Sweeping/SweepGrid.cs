@@ -52,7 +52,7 @@ internal static class SweepGrid
     /// <paramref name="kinds"/> holds (each kind alone, or all of them with <paramref name="rankJointly"/>) selects every
     /// unit, so those k collapse into that one count, with a warning naming them; otherwise the list unchanged.
     /// </summary>
-    public static (IReadOnlyList<int> Ks, ErrorText? Warning) Distinct(IReadOnlyList<int> ks, Profiles.SteeringProfile profile,
+    public static (IReadOnlyList<int> Ks, WarningText? Warning) Distinct(IReadOnlyList<int> ks, Profiles.SteeringProfile profile,
         IReadOnlyCollection<SiteKind> kinds, bool rankJointly)
     {
         var perKind = kinds.Select(kind => profile.Sites.Where(s => s.Kind == kind).Sum(s => s.Width)).ToList();
@@ -61,7 +61,7 @@ internal static class SweepGrid
         if (all < 1 || beyond.Count == 0) return (ks, null);
         var capped = ks.Select(k => Math.Min(k, all)).Distinct().Order().ToList();
         var what = rankJointly || kinds.Count == 1 ? $"the {all} units" : $"the {all} units of the largest site kind";
-        ErrorText warning = $"warning: {Param("ks")} {string.Join(", ", beyond)} {(beyond.Count == 1 ? "exceeds" : "exceed")} {what} " +
+        WarningText warning = $"warning: {Param("ks")} {string.Join(", ", beyond)} {(beyond.Count == 1 ? "exceeds" : "exceed")} {what} " +
                             $"({string.Join(", ", kinds.Select(k => k.ToName()))}): every such k selects every unit, so it is swept once, as k {all}";
         return (capped, warning);
     }

@@ -52,7 +52,7 @@ internal sealed partial record ProfileSource(string Task, string FileName, Recor
 /// <param name="Validation">Records the settings are compared on.</param>
 /// <param name="Test">Records the chosen setting and the vanilla model are evaluated on once; Count null = to the end of the file.</param>
 /// <param name="Notes">What was checked against the profile's pairs, for the user and sweep.json.</param>
-internal sealed record SweepSlices(RecordRange Validation, RecordRange Test, IReadOnlyList<ErrorText> Notes)
+internal sealed record SweepSlices(RecordRange Validation, RecordRange Test, IReadOnlyList<WarningText> Notes)
 {
     /// <summary>
     /// Lays out validation (<paramref name="validation"/> records from <paramref name="offset"/>) and then the test
@@ -72,7 +72,7 @@ internal sealed record SweepSlices(RecordRange Validation, RecordRange Test, IRe
         if (validation < 1) throw new InvalidParameterException("validation", $"{Param("validation")} {validation}: must be at least 1");
         if (test is < 1) throw new InvalidParameterException("test", $"{Param("test")} {test}: must be at least 1");
         if (offset is < 0) throw new InvalidParameterException("offset", $"{Param("offset")} {offset}: must be ≥ 0");
-        var notes = new List<ErrorText>();
+        var notes = new List<WarningText>();
         var fileName = Path.GetFileName(dataPath);
         var sources = ProfileSource.Parse(profile);
         if (sources is null)
@@ -122,7 +122,7 @@ internal sealed record SweepSlices(RecordRange Validation, RecordRange Test, IRe
         return Layout(start, validation, test, NextUsedFrom(start + validation), notes);
     }
 
-    private static SweepSlices Layout(int offset, int validation, int? test, int? stopAt, List<ErrorText> notes)
+    private static SweepSlices Layout(int offset, int validation, int? test, int? stopAt, List<WarningText> notes)
     {
         var testCount = test ?? (stopAt is { } s ? s - (offset + validation) : null);
         return new SweepSlices(new RecordRange(offset, validation), new RecordRange(offset + validation, testCount), notes);

@@ -51,7 +51,7 @@ public class CompareCommandTests
         using var tmp = new TempDir();
         var model = OnnxModel.Load(Path.Combine(vanilla, "model.onnx"));
         var profile = TestProfiles.Save(TestProfiles.Make(model, SiteFinder.Find(model).Sites, k: 24, alpha: 6), tmp.Path);
-        var steered = ModelPatcher.Patch(new PatchJob(vanilla, profile, tmp["steered"], new PlanRequest(), new PatchOptions(Switchable: true)));
+        var steered = Steerer.Patch(vanilla, profile, tmp["steered"], new PatchSettings { Switchable = true });
         var prompts = tmp["prompts.txt"];
         File.WriteAllLines(prompts, [Prompts[0], "", .. Prompts[1..]]); // a blank line is ignored
 

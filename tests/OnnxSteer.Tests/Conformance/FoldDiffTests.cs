@@ -25,7 +25,7 @@ public class FoldDiffTests
         using var tmp = new TempDir();
         var model = OnnxModel.Load(modelFile);
         var profile = TestProfiles.Save(TestProfiles.Make(model, SiteFinder.Find(model).Sites, k: 40, alpha: 2), tmp.Path);
-        var outcome = ModelPatcher.Patch(new PatchJob(modelFile, profile, tmp["fold"], new PlanRequest(), new PatchOptions(Fold: true)));
+        var outcome = Steerer.Patch(modelFile, profile, tmp["fold"], new PatchSettings { Fold = true });
         var folds = outcome.Patch.Step.Edits.Where(e => e.Kind == EditKind.Fold).ToList();
         Assert.True(folds.Count >= 5, $"only {folds.Count} folds");
         if (dtype != "int4")

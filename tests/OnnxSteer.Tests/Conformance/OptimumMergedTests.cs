@@ -82,10 +82,10 @@ public sealed class OptimumMergedTests : IDisposable
     {
         var options = mode switch
         {
-            "fold" => new PatchOptions(Fold: true),
-            "switchable" => new PatchOptions(Switchable: true),
-            "dynamic" => new PatchOptions(Dynamic: true),
-            _ => PatchOptions.Default,
+            "fold" => new PatchSettings { Fold = true },
+            "switchable" => new PatchSettings { Switchable = true },
+            "dynamic" => new PatchSettings { Dynamic = true },
+            _ => new PatchSettings(),
         };
         string Steer(string file, string name)
         {
@@ -93,7 +93,7 @@ public sealed class OptimumMergedTests : IDisposable
             var profile = TestProfiles.Make(model, SiteFinder.Find(model).Sites, k: 12, alpha: 2);
             if (mode == "dynamic") profile = TestProfiles.WithSeededProbes(profile);
             var path = TestProfiles.Save(profile, _tmp.Path, name + ".json");
-            var outcome = ModelPatcher.Patch(new PatchJob(file, path, _tmp[name], new PlanRequest(), options));
+            var outcome = Steerer.Patch(file, path, _tmp[name], options);
             if (mode == "fold") Assert.Equal("fold", outcome.Patch.Step.Apply);
             return outcome.Written.ModelFile;
         }
@@ -107,7 +107,7 @@ public sealed class OptimumMergedTests : IDisposable
         Assert.Equal(Runs.Greedy(steeredPast), Runs.Greedy(steeredMerged));
         if (mode == "switchable") Assert.Equal(vanilla, Runs.Logits(steeredMerged, strength: 0f));
 
-        var restored = ModelPatcher.Unpatch(steeredMerged, _tmp["restored-" + mode]).Written.ModelFile;
+        var restored = Steerer.UnpatchWithRecord(steeredMerged, _tmp["restored-" + mode]).Written.ModelFile;
         Assert.Equal(File.ReadAllBytes(_merged), File.ReadAllBytes(restored));
     }
 }

@@ -32,8 +32,8 @@ public class TorchDynamoTests
         var profile = TestProfiles.Save(TestProfiles.Make(model, sites, k: 40, alpha: 2), tmp.Path);
 
         var notes = new List<string>();
-        var fold = ModelPatcher.Patch(new PatchJob(file, profile, tmp["fold"], new PlanRequest(), new PatchOptions(Fold: true)), n => notes.Add(n.ToString()));
-        var mul = ModelPatcher.Patch(new PatchJob(file, profile, tmp["mul"], new PlanRequest(), PatchOptions.Default));
+        var fold = Steerer.Patch(file, profile, tmp["fold"], new PatchSettings { Fold = true, Notice = n => notes.Add(n.ToString()) });
+        var mul = Steerer.Patch(file, profile, tmp["mul"], null);
         Assert.Equal("fold", fold.Patch.Step.Apply);
         Assert.DoesNotContain(notes, n => n.Contains("not folded"));
         var steered = fold.Patch.Step.Sites;
@@ -48,7 +48,7 @@ public class TorchDynamoTests
         var difference = byMul.Zip(byFold, (a, b) => Math.Abs((double)a - b)).Max();
         Assert.True(difference <= tolerance, $"fold vs Mul max |Δlogit| {difference:g3} > {tolerance:g3}");
 
-        var restored = ModelPatcher.Unpatch(fold.Written.ModelFile, tmp["restored"]).Written.ModelFile;
+        var restored = Steerer.UnpatchWithRecord(fold.Written.ModelFile, tmp["restored"]).Written.ModelFile;
         Assert.Equal(File.ReadAllBytes(file), File.ReadAllBytes(restored));
     }
 }

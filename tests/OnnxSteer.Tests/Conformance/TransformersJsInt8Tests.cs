@@ -76,13 +76,13 @@ public sealed class TransformersJsInt8Tests : IDisposable
         var profilePath = TestProfiles.Save(profile, _tmp.Path, mode + ".json");
         var options = mode switch
         {
-            "fold" => new PatchOptions(Fold: true),
-            "switchable" => new PatchOptions(Switchable: true),
-            "dynamic" => new PatchOptions(Dynamic: true),
-            _ => PatchOptions.Default,
+            "fold" => new PatchSettings { Fold = true },
+            "switchable" => new PatchSettings { Switchable = true },
+            "dynamic" => new PatchSettings { Dynamic = true },
+            _ => new PatchSettings(),
         };
         var notes = new List<string>();
-        var outcome = ModelPatcher.Patch(new PatchJob(_q8, profilePath, _tmp[mode], new PlanRequest(), options), n => notes.Add(n.ToString()));
+        var outcome = Steerer.Patch(_q8, profilePath, _tmp[mode], options with { Notice = n => notes.Add(n.ToString()) });
         var steered = outcome.Written.ModelFile;
         var vanilla = Runs.Logits(_q8);
         Assert.NotEqual(vanilla, Runs.Logits(steered));
@@ -94,7 +94,7 @@ public sealed class TransformersJsInt8Tests : IDisposable
         }
         if (mode == "switchable") Assert.Equal(vanilla, Runs.Logits(steered, strength: 0f));
 
-        var restored = ModelPatcher.Unpatch(steered, _tmp["restored-" + mode]).Written.ModelFile;
+        var restored = Steerer.UnpatchWithRecord(steered, _tmp["restored-" + mode]).Written.ModelFile;
         Assert.Equal(File.ReadAllBytes(_q8), File.ReadAllBytes(restored));
     }
 

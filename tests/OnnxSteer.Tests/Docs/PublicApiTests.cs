@@ -84,8 +84,8 @@ public sealed class PublicApiTests
     internal static List<string> Describe(Assembly assembly)
     {
         var lines = new List<string>();
-        foreach (var type in assembly.GetExportedTypes().Where(t => t.Namespace?.StartsWith("OnnxSteer", StringComparison.Ordinal) == true)
-                     .OrderBy(t => t.FullName, StringComparer.Ordinal))
+        // Every exported type, whatever its namespace: generated code (the Onnx protobuf types) was once public and unlisted.
+        foreach (var type in assembly.GetExportedTypes().OrderBy(t => t.FullName, StringComparer.Ordinal))
         {
             var kind = type.IsEnum ? "enum" : type.IsInterface ? "interface" : type.IsValueType ? "struct" : "class";
             lines.Add($"{kind} {Name(type)}");

@@ -59,7 +59,7 @@ public sealed class SteererTests(SteererFixture f) : IClassFixture<SteererFixtur
         var b = OnnxModel.Load(f.Tmp["from-file/model.onnx"]);
         Assert.Equal(b.Proto.ToByteArray(), a.Proto.ToByteArray());
         var step = Assert.Single(SteeringMetadata.Read(a.Proto, "from-memory"));
-        Assert.Equal(ProfilePlanner.Sha256OfFile(f.Saved), step.ProfileSha256);
+        Assert.Equal(ProfileFile.Sha256Of(f.Saved), step.ProfileSha256);
     }
 
     [SharedFact]

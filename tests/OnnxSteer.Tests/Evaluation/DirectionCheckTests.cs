@@ -36,7 +36,7 @@ public class DirectionCheckTests : IDisposable
         // Independently: patch through the ordinary patch flow into a folder of our own and score both models here.
         var path = Path.Combine(_dir, "p.json");
         profile.Save(path);
-        ModelPatcher.Patch(new PatchJob(model, path, Path.Combine(_dir, "steered"), new PlanRequest(), PatchOptions.Default));
+        Steerer.Patch(model, path, Path.Combine(_dir, "steered"), null);
         var tok = TokenizerLoader.Load(model);
         double Margin(string dir)
         {

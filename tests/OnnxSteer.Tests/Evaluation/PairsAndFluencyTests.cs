@@ -3,7 +3,7 @@ using OnnxSteer.Evaluation;
 using OnnxSteer.Generation;
 using OnnxSteer.Import;
 using OnnxSteer.Pairs;
-using OnnxSteer.Reference;
+using OnnxSteer.Tests.Reference;
 using OnnxSteer.Tests.Infrastructure;
 using OnnxSteer.Tokenizers;
 using Xunit;

@@ -1,6 +1,6 @@
 using OnnxSteer.Generation;
 using OnnxSteer.Import;
-using OnnxSteer.Reference;
+using OnnxSteer.Tests.Reference;
 using OnnxSteer.Tests.Infrastructure;
 using OnnxSteer.Tokenizers;
 using Xunit;

@@ -130,7 +130,7 @@ public sealed class LlamaCppTests(ITestOutputHelper output) : IDisposable
         var cvFile = Path.Combine(_dir, "cv.gguf");
         ControlVectorFile.Write(cvFile, cvec);
         var steered = Path.Combine(_dir, "steered");
-        AnyProfilePatch.Run(new PatchJob(folder, cvFile, steered, new PlanRequest(), PatchOptions.Default));
+        Steerer.Patch(folder, cvFile, steered, null);
 
         var prompt = TokenizerLoader.Load(folder).EncodeToIds("Once upon a time");
         var (theirs, theirLogits) = LlamaGreedy(gguf, prompt, cvec);

@@ -88,7 +88,7 @@ public static class SteeredVariants
             var model = OnnxModel.Load(Path.Combine(Source(source), "model.onnx"));
             var profile = TestProfiles.WithSeededProbes(TestProfiles.Make(model, SiteFinder.Find(model).Sites, k: 12, alpha: Alpha));
             var probed = TestProfiles.Save(profile, Directory.CreateDirectory(Path.Combine(Root, Safe(source))).FullName, "probed.json");
-            ModelPatcher.Patch(new PatchJob(Source(source), probed, output, new PlanRequest(), new PatchOptions(Dynamic: true)));
+            Steerer.Patch(Source(source), probed, output, new PatchSettings { Dynamic = true });
             return output;
         })).Value;
     }
@@ -99,7 +99,7 @@ public static class SteeredVariants
         var output = Path.Combine(Root, Safe(source), $"mul-alpha-{alpha:R}");
         return Folders.GetOrAdd(($"{source}@{alpha:R}", PatchMode.Mul), _ => new Lazy<string>(() =>
         {
-            AnyProfilePatch.Run(new PatchJob(Source(source), Profile(source), output, new PlanRequest(Alpha: alpha), PatchOptions.Default));
+            Steerer.Patch(Source(source), Profile(source), output, new PatchSettings { Alpha = alpha });
             return output;
         })).Value;
     }
@@ -108,8 +108,8 @@ public static class SteeredVariants
     {
         var output = Path.Combine(Root, Safe(source), mode.ToString().ToLowerInvariant());
         var steering = mode == PatchMode.Add ? ControlVectorFor(source) : Profile(source);
-        var options = new PatchOptions(Fold: mode == PatchMode.Fold, Switchable: mode == PatchMode.Switchable);
-        AnyProfilePatch.Run(new PatchJob(Source(source), steering, output, new PlanRequest(), options));
+        var options = new PatchSettings { Fold = mode == PatchMode.Fold, Switchable = mode == PatchMode.Switchable };
+        Steerer.Patch(Source(source), steering, output, options);
         return output;
     }
 

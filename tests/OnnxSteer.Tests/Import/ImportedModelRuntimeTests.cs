@@ -1,6 +1,6 @@
 using OnnxSteer.Import;
 using OnnxSteer.ModelFiles;
-using OnnxSteer.Reference;
+using OnnxSteer.Tests.Reference;
 using OnnxSteer.Sites;
 using OnnxSteer.Tests.Infrastructure;
 using OnnxSteer.Tokenizers;

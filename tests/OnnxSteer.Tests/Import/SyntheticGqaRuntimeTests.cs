@@ -1,5 +1,5 @@
 using OnnxSteer.Import;
-using OnnxSteer.Reference;
+using OnnxSteer.Tests.Reference;
 using Xunit;
 using Xunit.Abstractions;
 

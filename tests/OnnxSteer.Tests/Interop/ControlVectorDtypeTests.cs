@@ -49,11 +49,10 @@ public sealed class ControlVectorDtypeTests(ITestOutputHelper output) : IDisposa
         var mlpOut = SiteFinder.Find(onnx).Sites.Where(s => s.Kind == SiteKind.MlpOut).ToList();
         int layers = mlpOut.Count, width = mlpOut[0].Width;
 
-        AnyProfilePatch.Run(new PatchJob(folder, Vector("zero.gguf", layers, width, _ => 0f), _dir["zero"], new PlanRequest(), new PatchOptions(false)));
+        Steerer.Patch(folder, Vector("zero.gguf", layers, width, _ => 0f), _dir["zero"], null);
         var rng = new Random(4);
         var randomValues = Enumerable.Range(0, layers * width).Select(_ => (float)(rng.NextDouble() - 0.5)).ToArray();
-        var steered = AnyProfilePatch.Run(new PatchJob(folder, Vector("rand.gguf", layers, width, i => randomValues[i]), _dir["rand"],
-            new PlanRequest(), new PatchOptions(false)));
+        var steered = Steerer.Patch(folder, Vector("rand.gguf", layers, width, i => randomValues[i]), _dir["rand"], null);
 
         // The inserted offsets hold the vector rounded to the site's element type.
         var patched = OnnxModel.Load(_dir["rand"]);
@@ -96,7 +95,7 @@ public sealed class ControlVectorDtypeTests(ITestOutputHelper output) : IDisposa
         int width = sites[0].Width;
         var offsets = sites.ToDictionary(s => s.Layer,
             s => values.Skip(s.Layer * width).Take(width).Select(x => ElementEncoding.RoundTrip(x, s.ElementType)).ToArray());
-        var reference = OnnxSteer.Reference.LlamaReference.Load(ImportedModels.CheckpointPath);
+        var reference = OnnxSteer.Tests.Reference.LlamaReference.Load(ImportedModels.CheckpointPath);
         var plain = reference.Forward(prompt).Logits;
         var moved = reference.Forward(prompt, offsets).Logits;
         double logitError = 0, effectError = 0, effect = 0, dot = 0, onnxNorm = 0, referenceNorm = 0;

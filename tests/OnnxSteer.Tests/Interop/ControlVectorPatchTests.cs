@@ -3,7 +3,7 @@ using OnnxSteer.Interop;
 using OnnxSteer.ModelFiles;
 using OnnxSteer.Patching;
 using OnnxSteer.Profiles;
-using OnnxSteer.Reference;
+using OnnxSteer.Tests.Reference;
 using OnnxSteer.Sites;
 using OnnxSteer.Tests.Import;
 using OnnxSteer.Tests.Infrastructure;
@@ -47,7 +47,7 @@ public sealed class ControlVectorPatchTests(ITestOutputHelper output) : IDisposa
     }
 
     private PatchOutcome Patch(string model, string profileOrVector, string outName, double? alpha = null) =>
-        AnyProfilePatch.Run(new PatchJob(model, profileOrVector, _dir[outName], new PlanRequest(Alpha: alpha), new PatchOptions(false)));
+        Steerer.Patch(model, profileOrVector, _dir[outName], new PatchSettings { Alpha = alpha });
 
     [SharedTheory]
     [InlineData(ExportStyle.Genai)]
@@ -123,7 +123,7 @@ public sealed class ControlVectorPatchTests(ITestOutputHelper output) : IDisposa
         Assert.Equal(direct.Plan.Sites.Select(s => s.Vector), viaProfile.Plan.Sites.Select(s => s.Vector));
         Assert.Equal(-2, viaProfile.Patch.Step.Alpha);
         var e = Assert.Throws<InvalidProfileException>(() =>
-            AnyProfilePatch.Run(new PatchJob(model, profilePath, _dir["k"], new PlanRequest(K: 3), new PatchOptions(false))));
+            Steerer.Patch(model, profilePath, _dir["k"], new PatchSettings { K = 3 }));
         Assert.Contains("only --alpha", ErrorReporter.Message(e));
     }
 

@@ -183,10 +183,9 @@ public sealed class StreamingModelRewriterTests
         var full = OnnxModel.Load(inline);
         var sites = SiteFinder.Find(full).Sites;
         var profilePath = TestProfiles.Save(TestProfiles.Make(full, sites, k: 20, alpha: 2), tmp.Path);
-        var outcome = ModelPatcher.Patch(new PatchJob(inline, profilePath, tmp["out"], new PlanRequest(), PatchOptions.Default));
+        var outcome = Steerer.Patch(inline, profilePath, tmp["out"], null);
 
-        var (plan, _) = ProfilePlanner.Build(SteeringProfile.Load(profilePath), profilePath, ProfilePlanner.Sha256OfFile(profilePath),
-            full, sites, new PlanRequest());
+        var plan = SteeringPlanner.Plan(new SteeringTarget(full), new ProfileFile(profilePath), PatchRequest.Default).Plan;
         var expected = GraphPatcher.Apply(full, plan, PatchOptions.Default).Model.Proto.ToByteArray();
         var written = File.ReadAllBytes(outcome.Written.ModelFile);
 

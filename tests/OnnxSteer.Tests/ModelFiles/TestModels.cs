@@ -21,7 +21,7 @@ public sealed class TempFolder : IDisposable
 }
 
 /// <summary>Small models built in code for the tests.</summary>
-public static class TestModels
+internal static class TestModels
 {
     /// <summary>Y = MatMul(X[2,3], W[3,4]) + B[4], W and B as float initializers with known values.</summary>
     public static ModelProto MatMulAdd(int weightRows = 3, int weightCols = 4)

@@ -4,7 +4,7 @@ using OnnxSteer.Generation;
 using OnnxSteer.ModelFiles;
 using OnnxSteer.Patching;
 using OnnxSteer.Profiles;
-using OnnxSteer.Reference;
+using OnnxSteer.Tests.Reference;
 using OnnxSteer.Runtime;
 using OnnxSteer.Sites;
 using OnnxSteer.Tests.Infrastructure;
@@ -43,7 +43,7 @@ public sealed class DynamicPatchTests(ITestOutputHelper output)
     }
 
     private static PatchOutcome Patch(Setup s, string name, bool dynamic, bool switchable = false) =>
-        ModelPatcher.Patch(new PatchJob(s.ModelFile, s.Profile, s.Tmp[name], new PlanRequest(), new PatchOptions(Switchable: switchable, Dynamic: dynamic)));
+        Steerer.Patch(s.ModelFile, s.Profile, s.Tmp[name], new PatchSettings { Switchable = switchable, Dynamic = dynamic });
 
     private static float[] Logits(string modelFile, float? strength = null)
     {
@@ -158,7 +158,7 @@ public sealed class DynamicPatchTests(ITestOutputHelper output)
 
         foreach (var model in new[] { dynamic, both.Written.ModelFile })
         {
-            var restored = ModelPatcher.Unpatch(model, s.Tmp["restored-" + Path.GetFileName(Path.GetDirectoryName(model))]).Written.ModelFile;
+            var restored = Steerer.UnpatchWithRecord(model, s.Tmp["restored-" + Path.GetFileName(Path.GetDirectoryName(model))]).Written.ModelFile;
             Assert.Equal(OnnxModel.Load(s.ModelFile).Proto.Graph, OnnxModel.Load(restored).Proto.Graph);
 
             var report = ModelDiffer.Compare(s.ModelFile, model);
@@ -177,19 +177,19 @@ public sealed class DynamicPatchTests(ITestOutputHelper output)
         var profile = SteeringProfile.Load(s.Profile);
         var weak = profile.Probes!.Sites[0].Site;
         var notes = new List<string>();
-        var outcome = ModelPatcher.Patch(new PatchJob(s.ModelFile, s.Profile, s.Tmp["dyn"], new PlanRequest(), new PatchOptions(Dynamic: true)), n => notes.Add(n.ToString()));
-        var plain = ModelPatcher.Patch(new PatchJob(s.ModelFile, s.Profile, s.Tmp["plain"], new PlanRequest(), PatchOptions.Default));
+        var outcome = Steerer.Patch(s.ModelFile, s.Profile, s.Tmp["dyn"], new PatchSettings { Dynamic = true, Notice = n => notes.Add(n.ToString()) });
+        var plain = Steerer.Patch(s.ModelFile, s.Profile, s.Tmp["plain"], null);
         Assert.Contains(weak, plain.Patch.Step.Sites);
         Assert.DoesNotContain(weak, outcome.Patch.Step.Sites);
         Assert.Contains(notes, n => n.Contains($"{weak}: probe held-out accuracy 0.5 < 0.75: left unsteered"));
 
         var strict = Assert.Throws<InvalidProfileException>(() =>
-            ModelPatcher.Patch(new PatchJob(s.ModelFile, s.Profile, s.Tmp["strict"], new PlanRequest(), new PatchOptions(Dynamic: true, ProbeThreshold: 0.95))));
+            Steerer.Patch(s.ModelFile, s.Profile, s.Tmp["strict"], new PatchSettings { Dynamic = true, ProbeThreshold = 0.95 }));
         Assert.Contains("no steered site has a probe with held-out accuracy ≥ 0.95", strict.Message);
         Assert.False(Directory.Exists(s.Tmp["strict"]) && Directory.EnumerateFiles(s.Tmp["strict"]).Any());
 
         var folded = Assert.Throws<InvalidParameterException>(() =>
-            ModelPatcher.Patch(new PatchJob(s.ModelFile, s.Profile, s.Tmp["fold"], new PlanRequest(), new PatchOptions(Fold: true, Dynamic: true))));
+            Steerer.Patch(s.ModelFile, s.Profile, s.Tmp["fold"], new PatchSettings { Fold = true, Dynamic = true }));
         Assert.Equal(ExitCodes.Usage, ErrorReporter.ExitCode(folded));
 
         var cli = CliProcess.Run(null, "patch", s.ModelFile, s.Profile, "-o", s.Tmp["cli"], "--dynamic", "--fold");
@@ -209,13 +209,13 @@ public sealed class DynamicPatchTests(ITestOutputHelper output)
         using var s = new Setup(modelFile, TestProfiles.Save(caa, tmp.Path), tmp);
         var gguf = Path.Combine(s.Tmp.Path, "vector.gguf");
         OnnxSteer.Interop.ProfileExport.Write(SteeringProfile.Load(s.Profile), s.Profile, gguf, OnnxSteer.Interop.ExportFormat.Gguf);
-        PatchOutcome FromGguf(string name, PatchOptions options) =>
-            ModelPatcher.Patch(new PatchJob(s.ModelFile, gguf, s.Tmp[name], new PlanRequest(), options, OnnxSteer.Interop.ControlVectorSource.For(gguf)));
-        var refused = Assert.Throws<InvalidProfileException>(() => FromGguf("no-gates", new PatchOptions(Dynamic: true)));
+        PatchOutcome FromGguf(string name, PatchSettings? options) =>
+            Steerer.Patch(s.ModelFile, gguf, s.Tmp[name], options);
+        var refused = Assert.Throws<InvalidProfileException>(() => FromGguf("no-gates", new PatchSettings { Dynamic = true }));
         Assert.Contains("the profile has no probes", refused.Message);
 
-        var uniform = FromGguf("uniform", PatchOptions.Default);
-        var gated = FromGguf("gated", new PatchOptions(Dynamic: true, GatesFrom: s.Profile));
+        var uniform = FromGguf("uniform", null);
+        var gated = FromGguf("gated", new PatchSettings { Dynamic = true, GatesFrom = s.Profile });
         Assert.True(gated.Patch.Step.Dynamic);
         Assert.All(gated.Patch.Step.Edits, e => Assert.NotNull(e.Gate));
         var vanilla = Logits(s.ModelFile);
@@ -230,14 +230,13 @@ public sealed class DynamicPatchTests(ITestOutputHelper output)
         // Stacked on an AUSteer patch: the earlier step stays uniform, the new one is gated (gates forced to 0: the AUSteer patch alone).
         using var units = Prepare("genai", "fp32");
         var first = Patch(units, "first", dynamic: false).Written.ModelFile;
-        var stacked = ModelPatcher.Patch(new PatchJob(first, gguf, s.Tmp["stacked"], new PlanRequest(),
-            new PatchOptions(Existing: ExistingSteering.Stack, Dynamic: true, GatesFrom: s.Profile), OnnxSteer.Interop.ControlVectorSource.For(gguf)));
+        var stacked = Steerer.Patch(first, gguf, s.Tmp["stacked"], new PatchSettings { Existing = ExistingSteering.Stack, Dynamic = true, GatesFrom = s.Profile });
         var steps = SteeringMetadata.Read(OnnxModel.Load(stacked.Written.ModelFile).Proto);
         Assert.Equal((2, false, true), (steps.Count, steps[0].Dynamic == true, steps[1].Dynamic == true));
         Assert.Equal(Logits(first), Logits(ForceGates(stacked.Written.ModelFile, -30000f, "stacked-zero.onnx")));
         Assert.NotEqual(Logits(first), Logits(stacked.Written.ModelFile));
 
-        var notDynamic = Assert.Throws<InvalidParameterException>(() => new PatchOptions(GatesFrom: s.Profile));
+        var notDynamic = Assert.Throws<InvalidParameterException>(() => (new PatchSettings { GatesFrom = s.Profile }).Request);
         Assert.Contains("--gates-from needs --dynamic", ErrorReporter.Message(notDynamic));
     }
 
@@ -249,7 +248,7 @@ public sealed class DynamicPatchTests(ITestOutputHelper output)
         var model = OnnxModel.Load(modelFile);
         var profile = TestProfiles.Save(TestProfiles.Make(model, SiteFinder.Find(model).Sites, k: 4, alpha: 2), tmp.Path);
         var e = Assert.Throws<InvalidProfileException>(() =>
-            ModelPatcher.Patch(new PatchJob(modelFile, profile, tmp["out"], new PlanRequest(), new PatchOptions(Dynamic: true))));
+            Steerer.Patch(modelFile, profile, tmp["out"], new PatchSettings { Dynamic = true }));
         Assert.Contains("the profile has no probes; profile with --probes to fit them (--dynamic needs them)", ErrorReporter.Message(e));
     }
 }

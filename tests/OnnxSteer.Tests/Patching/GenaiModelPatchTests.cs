@@ -50,14 +50,14 @@ public class GenaiModelPatchTests
         }
     }
 
-    private static PatchOutcome Patch(string profile, string output, PlanRequest? request = null, bool fold = false) =>
-        ModelPatcher.Patch(new PatchJob(ModelPath, profile, output, request ?? new PlanRequest(), new PatchOptions(fold)));
+    private static PatchOutcome Patch(string profile, string output, PatchSettings? request = null, bool fold = false) =>
+        Steerer.Patch(ModelPath, profile, output, (request ?? new PatchSettings()) with { Fold = fold });
 
     [SharedFact]
     public void Alpha_zero_gives_bitwise_identical_logits_and_the_folder_loads_like_the_original()
     {
         using var tmp = new TempDir();
-        var outcome = Patch(Profile(tmp.Path), tmp["out"], new PlanRequest(Alpha: 0));
+        var outcome = Patch(Profile(tmp.Path), tmp["out"], new PatchSettings { Alpha = 0 });
         Assert.Equal(6, outcome.Patch.Step.Edits.Count); // attn, mlp, mlp-out in 2 layers
         Assert.Contains("model.onnx.data", outcome.Written.Linked);
         Assert.Contains("genai_config.json", outcome.Written.Linked);
@@ -71,7 +71,7 @@ public class GenaiModelPatchTests
     public void Steered_activation_is_the_fp16_product_of_x_and_one_plus_gamma()
     {
         using var tmp = new TempDir();
-        var outcome = Patch(Profile(tmp.Path), tmp["out"], new PlanRequest(Sites: [SiteKind.Mlp]));
+        var outcome = Patch(Profile(tmp.Path), tmp["out"], new PatchSettings { Sites = [SiteKind.Mlp] });
         var original = OnnxModel.Load(ModelPath);
         foreach (var site in outcome.Plan.Sites)
         {
@@ -125,7 +125,7 @@ public class GenaiModelPatchTests
         var original = OnnxModel.Load(ModelPath).Proto;
         foreach (var steered in new[] { tmp["mul/model.onnx"], tmp["fold/model.onnx"] })
         {
-            var back = ModelPatcher.Unpatch(steered, tmp["back-" + Path.GetFileName(Path.GetDirectoryName(steered))]);
+            var back = Steerer.UnpatchWithRecord(steered, tmp["back-" + Path.GetFileName(Path.GetDirectoryName(steered))]);
             Assert.Equal(original, OnnxModel.Load(back.Written.ModelFile).Proto);
             Assert.Equal(Run(ModelPath, Prompts[0])["logits"], Run(back.Written.ModelFile, Prompts[0])["logits"]);
         }
@@ -137,15 +137,14 @@ public class GenaiModelPatchTests
         using var tmp = new TempDir();
         var profile = Profile(tmp.Path);
         var once = Patch(profile, tmp["once"]);
-        var job = new PatchJob(once.Written.ModelFile, profile, tmp["twice"], new PlanRequest(), PatchOptions.Default);
-        var e = Assert.Throws<InvalidInputException>(() => ModelPatcher.Patch(job));
+        var e = Assert.Throws<InvalidInputException>(() => Steerer.Patch(once.Written.ModelFile, profile, tmp["twice"]));
         Assert.Contains("already steered", e.Message);
         Assert.False(Directory.Exists(tmp["twice"]));
 
-        var replaced = ModelPatcher.Patch(job with { Options = new PatchOptions(Existing: ExistingSteering.Replace) });
+        var replaced = Steerer.Patch(once.Written.ModelFile, profile, tmp["twice"], new PatchSettings { Existing = ExistingSteering.Replace });
         Assert.Equal(OnnxModel.Load(once.Written.ModelFile).Proto, OnnxModel.Load(replaced.Written.ModelFile).Proto);
 
-        var stacked = ModelPatcher.Patch(job with { Output = tmp["stacked"], Options = new PatchOptions(Existing: ExistingSteering.Stack) });
+        var stacked = Steerer.Patch(once.Written.ModelFile, profile, tmp["stacked"], new PatchSettings { Existing = ExistingSteering.Stack });
         var model = OnnxModel.Load(stacked.Written.ModelFile);
         Assert.Equal(2, SteeringMetadata.Read(model.Proto).Count);
         // Two Mul nodes per site; that they multiply the activation by (1+gamma)^2 is checked in
@@ -161,10 +160,9 @@ public class GenaiModelPatchTests
     {
         using var tmp = new TempDir();
         var profile = Profile(tmp.Path);
-        var request = new PlanRequest(Sites: [SiteKind.Mlp]);
+        var request = new PatchSettings { Sites = [SiteKind.Mlp] };
         var once = Patch(profile, tmp["once"], request);
-        var stacked = ModelPatcher.Patch(new PatchJob(once.Written.ModelFile, profile, tmp["stacked"], request,
-            new PatchOptions(Existing: ExistingSteering.Stack)));
+        var stacked = Steerer.Patch(once.Written.ModelFile, profile, tmp["stacked"], request with { Existing = ExistingSteering.Stack });
         // Layer 0's mlp input has nothing steered upstream of it, so the original model's value is the x both Muls scale.
         var first = once.Plan.Sites.Single(s => s.Site.Layer == 0);
         var second = stacked.Plan.Sites.Single(s => s.Site.Layer == 0);
@@ -205,7 +203,7 @@ public class GenaiModelPatchTests
         Assert.Equal("attn.0,mlp-out.0,attn.1,mlp-out.1", meta[SteeringMetadata.SitesKey]); // layer order
         Assert.Equal("2", meta[SteeringMetadata.KKey]);
         Assert.Equal("1.5", meta[SteeringMetadata.AlphaKey]);
-        Assert.Equal(ProfilePlanner.Sha256OfFile(profile), meta[SteeringMetadata.ProfileKey]);
+        Assert.Equal(ProfileFile.Sha256Of(profile), meta[SteeringMetadata.ProfileKey]);
 
         Assert.Equal(0, await CliApp.RunAsync(["unpatch", tmp["out/model.onnx"], "-o", tmp["back"]]));
         Assert.Equal(OnnxModel.Load(ModelPath).Proto, OnnxModel.Load(tmp["back/model.onnx"]).Proto);

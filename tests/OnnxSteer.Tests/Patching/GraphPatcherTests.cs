@@ -111,19 +111,22 @@ public class GraphPatcherTests
     }
 
     [Fact]
-    public void Already_steered_model_is_refused_unless_stack()
+    public void Already_steered_model_is_refused_by_the_planner_unless_stack()
     {
         var d = new TinyDecoder();
         var once = GraphPatcher.Apply(d.Model(), Plan(d, (SiteKind.Mlp, 0, 3, 1.0)), PatchOptions.Default).Model;
-        var e = Assert.Throws<InvalidInputException>(() => GraphPatcher.Apply(once, Plan(d, (SiteKind.Mlp, 0, 4, 1.0)), PatchOptions.Default));
+        var profile = new InMemoryProfile(TestProfiles.Make(d.Model(), d.Sites(), k: 1, alpha: 1, kinds: [SiteKind.Mlp]));
+        var e = Assert.Throws<InvalidInputException>(() => SteeringPlanner.Plan(new SteeringTarget(once, d.Sites()), profile, PatchRequest.Default));
         Assert.Contains("already steered", e.Message);
         Assert.Equal(["replace", "stack"], e.Text.Parameters);
         Assert.Contains("use --replace to remove that steering first, or --stack to add to it", ErrorReporter.Message(e));
+        var stack = new PatchRequest(existing: ExistingSteering.Stack);
+        Assert.Same(once, SteeringPlanner.Plan(new SteeringTarget(once, d.Sites()), profile, stack).Graph);
 
         // Stacking on the same site: the new node gets a fresh name and reads the earlier Mul's output.
         var stackedSite = d.Sites()[1] with { ValueName = "/model/layers.0/mlp/down_proj/steer/Mul/output_0" };
         var plan2 = SteeringPlan.Scale([stackedSite], [(SiteKind.Mlp, 0, 4, 1.0)], Prov);
-        var twice = GraphPatcher.Apply(once, plan2, new PatchOptions(Existing: ExistingSteering.Stack)).Model;
+        var twice = GraphPatcher.Apply(once, plan2, PatchOptions.Default).Model;
         Assert.Contains(twice.Graph.Node, n => n.Name == "/model/layers.0/mlp/down_proj/steer_2/Mul");
         Assert.Equal(2, SteeringMetadata.Read(twice.Proto).Count);
         Assert.Equal("2", twice.Proto.MetadataProps.Single(p => p.Key == SteeringMetadata.StepCountKey).Value);

@@ -37,9 +37,9 @@ public class ImportedModelPatchTests
         var model = OnnxModel.Load(modelFile);
         var profile = TestProfiles.Save(TestProfiles.Make(model, SiteFinder.Find(model).Sites, k: 8, alpha: 2), tmp.Path);
 
-        var zero = ModelPatcher.Patch(new PatchJob(modelFile, profile, tmp["zero"], new PlanRequest(Alpha: 0), PatchOptions.Default));
-        var mul = ModelPatcher.Patch(new PatchJob(modelFile, profile, tmp["mul"], new PlanRequest(), PatchOptions.Default));
-        var fold = ModelPatcher.Patch(new PatchJob(modelFile, profile, tmp["fold"], new PlanRequest(), new PatchOptions(Fold: true)));
+        var zero = Steerer.Patch(modelFile, profile, tmp["zero"], new PatchSettings { Alpha = 0 });
+        var mul = Steerer.Patch(modelFile, profile, tmp["mul"], null);
+        var fold = Steerer.Patch(modelFile, profile, tmp["fold"], new PatchSettings { Fold = true });
 
         // Tolerances of issue 6: fp32 1e-5, fp16 2e-3 (relative to the largest logit); int4 keeps fp32 scales.
         var tolerance = dtype == "fp16" ? 2e-3 : 1e-5;

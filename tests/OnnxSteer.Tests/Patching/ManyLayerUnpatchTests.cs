@@ -59,8 +59,8 @@ public sealed class ManyLayerUnpatchTests
         var once = GraphPatcher.Apply(new OnnxModel(original.Clone()), Plan(Sites(original.Graph), 0.5), new PatchOptions(Switchable: true)).Model;
         // The second step steers the edges as they are now (the projections read and write the first step's values).
         var (before, after) = (new GraphIndex(original.Graph), new GraphIndex(once.Graph));
-        var steered = Sites(original.Graph).Select(s => ProfilePatcher.OnSteeredGraph(s, before, after)).ToList();
-        var twice = GraphPatcher.Apply(once, Plan(steered, -0.25), new PatchOptions(Existing: ExistingSteering.Stack)).Model;
+        var steered = Sites(original.Graph).Select(s => SteeringPlanner.OnSteeredGraph(s, before, after)).ToList();
+        var twice = GraphPatcher.Apply(once, Plan(steered, -0.25), PatchOptions.Default).Model;
 
         var edits = SteeringMetadata.Read(twice.Proto).SelectMany(s => s.Edits).ToList();
         Assert.Equal(2 * 3 * Layers, edits.Count);

@@ -38,9 +38,8 @@ public class SwitchablePatchTests
         return new Setup(modelFile, profile, tmp);
     }
 
-    private static string Patch(Setup s, string name, PlanRequest request, bool switchable) =>
-        ModelPatcher.Patch(new PatchJob(s.ModelFile, s.Profile, s.Tmp[name], request, new PatchOptions(Switchable: switchable)))
-            .Written.ModelFile;
+    private static string Patch(Setup s, string name, PatchSettings request, bool switchable) =>
+        Steerer.Patch(s.ModelFile, s.Profile, s.Tmp[name], request with { Switchable = switchable }).Written.ModelFile;
 
     /// <summary>
     /// Logits of <see cref="Prompt"/>, feeding <paramref name="feeds"/> for the run: the strength as a float32 scalar,
@@ -70,13 +69,11 @@ public class SwitchablePatchTests
     }
 
     /// <summary>The vector of each site a plan steers, keyed by the switchable model's input names.</summary>
-    private static Dictionary<string, float[]> GammaFeeds(string switchableModel, Setup s, PlanRequest request)
+    private static Dictionary<string, float[]> GammaFeeds(string switchableModel, Setup s, PatchSettings request)
     {
         var model = OnnxModel.Load(switchableModel);
         var step = SteeringMetadata.Read(model.Proto).Single();
-        var original = OnnxModel.Load(s.ModelFile);
-        var (plan, _) = ProfilePlanner.Build(SteeringProfile.Load(s.Profile), s.Profile, ProfilePlanner.Sha256OfFile(s.Profile),
-            original, SiteFinder.Find(original).Sites, request);
+        var plan = SteeringPlanner.Plan(SteeringTarget.Load(s.ModelFile), new ProfileFile(s.Profile), request.Request).Plan;
         var byVectorName = step.Edits.ToDictionary(e => e.Site, e => e.Initializer!);
         Assert.Equal(step.Edits.Select(e => e.Site).Order(), plan.Sites.Select(p => p.Site.Id).Order());
         return plan.Sites.ToDictionary(p => byVectorName[p.Site.Id], p => SwitchableSteering.HostVector(p));
@@ -87,16 +84,16 @@ public class SwitchablePatchTests
     public void Defaults_equal_a_plain_patch_and_fed_vectors_equal_a_re_patch_bitwise(string style, string dtype)
     {
         using var s = Prepare(style, dtype);
-        var switchable = Patch(s, "switch", new PlanRequest(), switchable: true);
-        var plain = Patch(s, "plain", new PlanRequest(), switchable: false);
-        var plainAlpha5 = Patch(s, "plain5", new PlanRequest(Alpha: 5), switchable: false);
+        var switchable = Patch(s, "switch", new PatchSettings(), switchable: true);
+        var plain = Patch(s, "plain", new PatchSettings(), switchable: false);
+        var plainAlpha5 = Patch(s, "plain5", new PatchSettings { Alpha = 5 }, switchable: false);
 
         var atDefaults = Logits(switchable);
         Assert.Equal(Logits(plain), atDefaults);
         Assert.NotEqual(Logits(s.ModelFile), atDefaults);
 
         // Same units at alpha 5: feeding their vectors must give the re-patched model's logits, bit for bit.
-        Assert.Equal(Logits(plainAlpha5), Logits(switchable, GammaFeeds(switchable, s, new PlanRequest(Alpha: 5))));
+        Assert.Equal(Logits(plainAlpha5), Logits(switchable, GammaFeeds(switchable, s, new PatchSettings { Alpha = 5 })));
 
         // Strength 0 multiplies by exactly 1: the vanilla model.
         Assert.Equal(Logits(s.ModelFile), Logits(switchable, new Dictionary<string, float[]> { [SwitchableSteering.StrengthName] = [0f] }));
@@ -107,8 +104,8 @@ public class SwitchablePatchTests
     public void Strength_scales_alpha_within_rounding(string style, string dtype)
     {
         using var s = Prepare(style, dtype);
-        var switchable = Patch(s, "switch", new PlanRequest(), switchable: true);
-        var reference = Logits(Patch(s, "plain5", new PlanRequest(Alpha: 5), switchable: false));
+        var switchable = Patch(s, "switch", new PatchSettings(), switchable: true);
+        var reference = Logits(Patch(s, "plain5", new PatchSettings { Alpha = 5 }, switchable: false));
         var fed = Logits(switchable, new Dictionary<string, float[]> { [SwitchableSteering.StrengthName] = [2.5f] });
 
         // 1 + 2.5·(v − 1) vs 1 + gamma computed at alpha 5: the factors differ by a few ulps of their type (three
@@ -125,7 +122,7 @@ public class SwitchablePatchTests
     public void Session_lists_the_overridable_inputs_and_unpatch_restores_the_original()
     {
         using var s = Prepare("genai", "fp16");
-        var switchable = Patch(s, "switch", new PlanRequest(), switchable: true);
+        var switchable = Patch(s, "switch", new PatchSettings(), switchable: true);
         var step = SteeringMetadata.Read(OnnxModel.Load(switchable).Proto).Single();
         Assert.True(step.Switchable);
 
@@ -141,7 +138,7 @@ public class SwitchablePatchTests
             Assert.DoesNotContain(SwitchableSteering.StrengthName, session.InputNames);
         }
 
-        var restored = ModelPatcher.Unpatch(switchable, s.Tmp["restored"]).Written.ModelFile;
+        var restored = Steerer.UnpatchWithRecord(switchable, s.Tmp["restored"]).Written.ModelFile;
         Assert.Equal(OnnxModel.Load(s.ModelFile).Proto.Graph, OnnxModel.Load(restored).Proto.Graph);
     }
 
@@ -149,7 +146,7 @@ public class SwitchablePatchTests
     public void Cached_generation_sees_the_fed_strength()
     {
         using var s = Prepare("genai", "fp32");
-        var switchable = Patch(s, "switch", new PlanRequest(), switchable: true);
+        var switchable = Patch(s, "switch", new PatchSettings(), switchable: true);
         using var model = DecoderModel.Open(switchable);
         using var zero = OrtValue.CreateTensorValueFromMemory(new[] { 0f }, SwitchableSteering.StrengthShape);
         model.SetModelInput(SwitchableSteering.StrengthName, zero);

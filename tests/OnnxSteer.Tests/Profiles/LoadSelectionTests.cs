@@ -35,8 +35,8 @@ public class LoadSelectionTests
         Assert.Equal(27, lean.Units.Count); // k 9 of each of the three kinds
 
         Assert.Throws<InvalidOperationException>(() => lean.Save(tmp["again.json"]));
-        Assert.Throws<ArgumentException>(() => OnnxSteer.Patching.ProfilePlanner.Build(lean, path, "sha", model,
-            SiteFinder.Find(model).Sites, new OnnxSteer.Patching.PlanRequest(K: 3)));
+        Assert.Throws<ArgumentException>(() => OnnxSteer.Patching.SteeringPlanner.Plan(new OnnxSteer.Patching.SteeringTarget(model),
+            new OnnxSteer.Patching.InMemoryProfile(lean), (new PatchSettings { K = 3 }).Request));
     }
 
     [Fact]

@@ -5,7 +5,7 @@ using OnnxSteer.Patching;
 using OnnxSteer.Profiles;
 using OnnxSteer.Profiling;
 using OnnxSteer.Recording;
-using OnnxSteer.Reference;
+using OnnxSteer.Tests.Reference;
 using OnnxSteer.Sites;
 using OnnxSteer.Tests.Infrastructure;
 using OnnxSteer.Tests.Patching;
@@ -140,7 +140,7 @@ public sealed class ProbeRecipeTests(ITestOutputHelper output)
 
         // Patched with gates: the gate ORT computes at every token is sigmoid(w·h + b) on the activation the site holds
         // there, computed by hand in the C# reference forward pass (with the steering of earlier layers applied by hand).
-        var patched = ModelPatcher.Patch(new PatchJob(folder, profilePath, tmp["dynamic"], new PlanRequest(), new PatchOptions(Dynamic: true, ProbeThreshold: 0)));
+        var patched = Steerer.Patch(folder, profilePath, tmp["dynamic"], new PatchSettings { Dynamic = true, ProbeThreshold = 0 });
         var plan = patched.Plan.Sites.ToDictionary(p => (p.Site.Kind, p.Site.Layer));
         var ids = TokenizerLoader.Load(folder).EncodeToIds("One day, Kim lost a red ball. Kim felt", addBos: true);
         var byHand = new Dictionary<string, List<double>>();

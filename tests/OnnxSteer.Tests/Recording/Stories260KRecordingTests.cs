@@ -4,7 +4,7 @@ using OnnxSteer.Pairs;
 using OnnxSteer.Profiles;
 using OnnxSteer.Profiling;
 using OnnxSteer.Recording;
-using OnnxSteer.Reference;
+using OnnxSteer.Tests.Reference;
 using OnnxSteer.Sites;
 using OnnxSteer.Tests.Infrastructure;
 using OnnxSteer.Tokenizers;

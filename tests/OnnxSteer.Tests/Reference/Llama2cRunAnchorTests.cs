@@ -1,5 +1,4 @@
 using OnnxSteer.Import;
-using OnnxSteer.Reference;
 using OnnxSteer.Tests.Import;
 using OnnxSteer.Tests.Infrastructure;
 using Xunit;

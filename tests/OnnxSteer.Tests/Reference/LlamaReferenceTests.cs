@@ -1,5 +1,4 @@
 using OnnxSteer.Import;
-using OnnxSteer.Reference;
 using OnnxSteer.Tests.Infrastructure;
 using Xunit;
 using Xunit.Abstractions;

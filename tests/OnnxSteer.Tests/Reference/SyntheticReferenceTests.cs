@@ -1,5 +1,4 @@
 using OnnxSteer.Import;
-using OnnxSteer.Reference;
 using Xunit;
 using Xunit.Abstractions;
 

@@ -53,10 +53,11 @@ public class InferenceSessionTests
     }
 
     [Theory]
-    [InlineData(TensorProto.Types.DataType.Float16)]
-    [InlineData(TensorProto.Types.DataType.Bfloat16)]
-    public void HalfPrecisionOutputs_WidenToFloat(TensorProto.Types.DataType type)
+    [InlineData((int)TensorProto.Types.DataType.Float16)]
+    [InlineData((int)TensorProto.Types.DataType.Bfloat16)]
+    public void HalfPrecisionOutputs_WidenToFloat(int elementType)
     {
+        var type = (TensorProto.Types.DataType)elementType;
         using var session = RuntimeSettings.Default.OpenSession(TinyModels.Identity(type));
         var floats = new[] { 0.5f, -3.75f, 256f, 1f / 1024 }; // exact in both float16 and bfloat16
         using var x = type == TensorProto.Types.DataType.Float16

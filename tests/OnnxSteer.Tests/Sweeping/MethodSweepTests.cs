@@ -146,7 +146,7 @@ public class MethodSweepTests(ITestOutputHelper output)
             // The file the sweep wrote, patched to disk by the ordinary patch path, evaluated afresh.
             var path = Path.Combine(F.OutDir, MethodSweepReport.BestProfileFile(o.Method));
             var dir = Path.Combine(F.Dir, $"patched-{o.Method.ToName()}");
-            ModelPatcher.Patch(new PatchJob(F.Model, path, dir, new PlanRequest(), PatchOptions.Default));
+            Steerer.Patch(F.Model, path, dir, null);
             using var steered = DecoderModel.Open(dir);
             var evaluator = new Evaluator(steered, tokenizer);
             var val = evaluator.Run(BenchmarkTask.Pairs, EvalMode.Loglik, validation);

@@ -7,7 +7,7 @@ using OnnxSteer.Generation;
 using OnnxSteer.Pairs;
 using OnnxSteer.Patching;
 using OnnxSteer.Profiles;
-using OnnxSteer.Reference;
+using OnnxSteer.Tests.Reference;
 using OnnxSteer.Sites;
 using OnnxSteer.Sweeping;
 using OnnxSteer.Tests.Infrastructure;
@@ -81,7 +81,7 @@ public class SweepTests(ITestOutputHelper output)
     {
         var steering = new InMemorySteering(F.Model, F.ProfilePath);
         var outDir = Path.Combine(F.Dir, "patched-k4-a20");
-        ModelPatcher.Patch(new PatchJob(F.Model, F.ProfilePath, outDir, new PlanRequest(4, 20, [SiteKind.Attn]), PatchOptions.Default));
+        Steerer.Patch(F.Model, F.ProfilePath, outDir, new PatchSettings { K = 4, Alpha = 20, Sites = [SiteKind.Attn] });
         var tokenizer = TokenizerLoader.Load(F.Model);
         var ids = tokenizer.EncodeToIds(EvalItems.Load(BenchmarkTask.Copa, SweepFixture.CopaVal, 30, 1)[0].Prompt + "A");
 
@@ -105,7 +105,7 @@ public class SweepTests(ITestOutputHelper output)
         Assert.Equal(F.Result.Chosen.Setting.Alpha, chosen.Selection.Alpha);
         // patch with the stored selection (no --k/--alpha) ...
         var outDir = Path.Combine(F.Dir, "patched-chosen");
-        ModelPatcher.Patch(new PatchJob(F.Model, path, outDir, new PlanRequest(), PatchOptions.Default));
+        Steerer.Patch(F.Model, path, outDir, null);
         // ... and the sweep's own re-selection of the chosen setting from the original profile give the same units and logits.
         var steering = new InMemorySteering(F.Model, F.ProfilePath);
         var reselected = steering.Select(F.Result.Chosen.Setting, [SiteKind.Attn]);

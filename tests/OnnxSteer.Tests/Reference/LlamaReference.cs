@@ -1,7 +1,7 @@
 using OnnxSteer.Import;
 using OnnxSteer.Sites;
 
-namespace OnnxSteer.Reference;
+namespace OnnxSteer.Tests.Reference;
 
 /// <summary>Called by <see cref="LlamaReference.Forward(IReadOnlyList{int}, ActivationHook)"/> with one site's activation
 /// at one position; may change it in place.</summary>
