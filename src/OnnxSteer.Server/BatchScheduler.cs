@@ -71,12 +71,26 @@ internal sealed class BatchScheduler(AdmissionGate gate, int maxRows, Func<IDisp
             try { slot = await gate.EnterAsync(wait.Token).ConfigureAwait(false); }
             catch (Exception e) { failure = e; }
         }
+        // The models' lease before any request is taken along: a stopping server refuses it, and then no one waits on us.
+        IDisposable? models = null;
+        if (slot is not null)
+        {
+            try { models = lease(); }
+            catch (Exception e)
+            {
+                slot.Dispose();
+                slot = null;
+                failure = e;
+            }
+        }
         List<Row> batch;
         lock (_lock)
         {
             if (row.IsFollower)
             {
-                slot?.Dispose(); // taken into a batch while its slot came: the batch's one slot is enough
+                // Taken into a batch while its own slot came: the batch's one slot is enough.
+                slot?.Dispose();
+                models?.Dispose();
                 return row;
             }
             var list = _waiting[key];
@@ -97,8 +111,7 @@ internal sealed class BatchScheduler(AdmissionGate gate, int maxRows, Func<IDisp
             Interlocked.Increment(ref _batches);
             Interlocked.Add(ref _batchedRows, batch.Count);
         }
-        var models = lease();
-        _ = Task.Run(() => Run(engine, steering, batch, slot!, models));
+        _ = Task.Run(() => Run(engine, steering, batch, slot!, models!));
         return row;
     }
 
