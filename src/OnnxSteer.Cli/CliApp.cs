@@ -1,16 +1,8 @@
 using System.CommandLine;
 using System.CommandLine.Help;
-using System.Reflection;
+using OnnxSteer.Cli.Commands;
 
 namespace OnnxSteer.Cli;
-
-/// <summary>A subcommand of <c>onnxsteer</c>. Each command lives in its own file under Commands/ and is found by reflection,
-/// so adding a command never touches a shared list.</summary>
-public interface ICliCommand
-{
-    /// <summary>Builds the System.CommandLine command, with its options, help text and action.</summary>
-    Command Build();
-}
 
 /// <summary>Builds the root command and runs it.</summary>
 public static class CliApp
@@ -36,13 +28,18 @@ public static class CliApp
         root.Options.Add(new VersionOption());
         root.Options.Add(CommandRunner.Verbose);
         root.Options.Add(NoColor);
-        var commands = typeof(CliApp).Assembly.GetTypes()
-            .Where(t => typeof(ICliCommand).IsAssignableFrom(t) && t is { IsAbstract: false, IsInterface: false })
-            .Select(t => ((ICliCommand)Activator.CreateInstance(t)!).Build())
-            .OrderBy(c => c.Name, StringComparer.Ordinal);
-        foreach (var command in commands) root.Subcommands.Add(command);
+        foreach (var command in Commands().Select(c => c.Build()).OrderBy(c => c.Name, StringComparer.Ordinal)) root.Subcommands.Add(command);
         return root;
     }
+
+    /// <summary>Every subcommand of <c>onnxsteer</c>: a new command is added here (a test checks this list against docs/cli.md).</summary>
+    public static IReadOnlyList<ICliCommand> Commands() =>
+    [
+        new AdapterCommand(), new CompareCommand(), new DiffCommand(), new EvalCommand(), new ExportCommand(),
+        new GenerateCommand(), ImportCommand.Group(), new ImportVectorCommand(), new InspectCommand(), new MergeCommand(),
+        new PatchCommand(), new ProfileCommand(), new RepackCommand(), new SelectCommand(), new ServeCommand(),
+        new SweepCommand(), SynthCommand.Group(), new UnpatchCommand(),
+    ];
 
     public static async Task<int> RunAsync(string[] args)
     {

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using OnnxSteer.Sites;
 using System.Text;
 
 namespace OnnxSteer.Cli;
@@ -72,7 +73,8 @@ public static class CliReference
     private static string Format(object value) => value switch
     {
         string s => s,
-        System.Collections.IEnumerable e => string.Join(",", e.Cast<object>()),
+        SiteKind kind => kind.ToName(),
+        System.Collections.IEnumerable e => string.Join(",", e.Cast<object>().Select(Format)),
         IFormattable f => f.ToString(null, System.Globalization.CultureInfo.InvariantCulture),
         _ => value.ToString() ?? "",
     };

@@ -15,12 +15,12 @@ public static class CommandRunner
         Recursive = true,
     };
 
-    /// <summary>Runs <paramref name="body"/> and maps failures to exit codes.</summary>
-    public static int Run(ParseResult parse, Func<int> body)
+    /// <summary>Runs <paramref name="handler"/> on the process's streams and maps failures to exit codes.</summary>
+    public static int Run(ParseResult parse, Func<CommandIo, int> handler)
     {
         try
         {
-            return body();
+            return handler(CommandIo.Process());
         }
         catch (Exception e)
         {

@@ -33,6 +33,17 @@ public static class ConsoleStyle
         Interactive = plain ? InteractionSupport.No : InteractionSupport.Detect,
     });
 
+    /// <summary>
+    /// A Spectre console on stderr that can redraw a progress bar: only when stderr is an interactive terminal and
+    /// colour is not turned off (NO_COLOR or --no-color give plain progress lines, as a pipe does); else null.
+    /// </summary>
+    public static IAnsiConsole? InteractiveError()
+    {
+        if (PlainError) return null;
+        var console = Create(Console.Error, plain: false);
+        return console.Profile.Capabilities.Interactive ? console : null;
+    }
+
     /// <summary>Points <see cref="AnsiConsole"/> (used by the commands' tables) at stdout under the rule above.</summary>
     public static void Configure()
     {

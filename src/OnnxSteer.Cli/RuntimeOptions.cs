@@ -58,6 +58,13 @@ public sealed class RuntimeOptions
         return this;
     }
 
+    /// <summary>Adds the four options to <paramref name="command"/> and returns it.</summary>
+    public Command AddedTo(Command command)
+    {
+        AddTo(command);
+        return command;
+    }
+
     /// <summary>The settings the user asked for; notices (auto falling back to CPU) go to stderr.</summary>
     public RuntimeSettings Read(ParseResult parse) => new()
     {

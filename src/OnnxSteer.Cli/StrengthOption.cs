@@ -1,5 +1,6 @@
 using Microsoft.ML.OnnxRuntime;
 using System.CommandLine;
+using OnnxSteer.Cli.Options;
 using OnnxSteer.Generation;
 using OnnxSteer.Interop;
 using OnnxSteer.ModelFiles;
@@ -12,31 +13,33 @@ namespace OnnxSteer.Cli;
 /// <c>--strength S</c> for commands that run a model patched with <c>patch --switchable</c>: feeds
 /// <see cref="SwitchableSteering.StrengthName"/> so the same file runs with its steering scaled by S.
 /// </summary>
-public sealed class StrengthOption
+public sealed class StrengthOption(string? description = null)
 {
-    /// <summary>The option itself.</summary>
-    public Option<float?> Option { get; } = new("--strength")
+    /// <summary>The option itself: a finite number (checked when the command line is parsed).</summary>
+    public Option<float?> Option { get; } = new Option<float?>("--strength")
     {
-        Description = "For a model patched with --switchable: scale its steering by S for this run (1 = as patched, 0 = off, " +
+        Description = description ?? "For a model patched with --switchable: scale its steering by S for this run (1 = as patched, 0 = off, " +
                       "2 = twice alpha), without re-patching.",
         HelpName = "S",
-    };
+    }.Check(s => s is not { } v || float.IsFinite(v), "must be a finite number");
+
+    /// <summary>The strength given, or null.</summary>
+    public float? Read(ParseResult parse) => parse.GetValue(Option);
 
     /// <summary>
-    /// Feeds the parsed strength to <paramref name="model"/>; returns the value to dispose after the model (null when the
-    /// option was not given).
+    /// Feeds <paramref name="strength"/> to <paramref name="model"/>; returns the value to dispose after the model (null
+    /// when no strength was given).
     /// </summary>
-    /// <exception cref="OnnxSteerException">The model was not patched with --switchable, or S is not finite.</exception>
-    internal OrtValue? Apply(ParseResult parse, DecoderModel model)
+    /// <exception cref="OnnxSteerException">The model was not patched with --switchable.</exception>
+    internal static OrtValue? Apply(float? strength, DecoderModel model)
     {
-        if (parse.GetValue(Option) is not { } strength) return null;
-        if (!float.IsFinite(strength)) throw new CommandLineException($"--strength {strength.ToString(System.Globalization.CultureInfo.InvariantCulture)}: must be a finite number", ExitCodes.Usage);
+        if (strength is not { } s) return null;
         if (!model.Session.OverridableInitializerMetadata.TryGetValue(SwitchableSteering.StrengthName, out var declared))
             throw new CommandLineException(
                 $"{model.ModelPath}: --strength needs a model patched with --switchable (it has no '{SwitchableSteering.StrengthName}' input)",
                 ExitCodes.Usage);
         // Models patched before the strength became [1] (for .onnx_adapter files) declare it as a scalar: feed what it declares.
-        var value = OrtValue.CreateTensorValueFromMemory(new[] { strength }, declared.Dimensions.Select(d => (long)d).ToArray());
+        var value = OrtValue.CreateTensorValueFromMemory(new[] { s }, declared.Dimensions.Select(d => (long)d).ToArray());
         model.SetModelInput(SwitchableSteering.StrengthName, value);
         return value;
     }

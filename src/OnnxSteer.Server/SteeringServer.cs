@@ -13,6 +13,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using OnnxSteer.Generation;
 using OnnxSteer.ModelFiles;
+using OnnxSteer.Runtime;
 using OnnxSteer.Tokenizers;
 using static OnnxSteer.ErrorText;
 
@@ -86,7 +87,7 @@ public sealed partial class SteeringServer : IAsyncDisposable
     public int MaxConcurrent => _gate.MaxConcurrent;
 
     private static int DefaultMaxConcurrent(GenaiConfigFile config) =>
-        AdmissionGate.DefaultMaxConcurrent(Environment.ProcessorCount, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes, PromptBudget.BytesPerGeneration(config));
+        AdmissionGate.DefaultMaxConcurrent(RuntimeSettings.UsableCpus, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes, PromptBudget.BytesPerGeneration(config));
 
     /// <summary>Loads the model and profiles, patches what needs patching, and starts listening.</summary>
     public static async Task<SteeringServer> StartAsync(ServeOptions options, CancellationToken cancellationToken = default)
@@ -140,7 +141,7 @@ public sealed partial class SteeringServer : IAsyncDisposable
             var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
             server.BaseAddress = new Uri(bound.EndsWith('/') ? bound : bound + "/");
             var steering = server._profileNames.Count == 0 ? "no profiles" : "profiles " + string.Join(", ", server._profileNames);
-            log($"onnxsteer serve: {modelId} ({steering}; {server.MaxConcurrent} at once, {options.Admission.MaxQueue} queued) listening on {server.BaseAddress}");
+            log($"onnxsteer serve: {modelId} ({steering}; {server.MaxConcurrent} at once, {options.Admission.MaxQueue} queued, {RuntimeSettings.Default.IntraOpThreads} thread(s) each) listening on {server.BaseAddress}");
             return server;
         }
         catch
@@ -160,7 +161,7 @@ public sealed partial class SteeringServer : IAsyncDisposable
     private static void ReserveThreads(int generations)
     {
         ThreadPool.GetMinThreads(out var workers, out var io);
-        var wanted = generations + 2 * Environment.ProcessorCount;
+        var wanted = generations + 2 * RuntimeSettings.UsableCpus;
         if (workers < wanted) ThreadPool.SetMinThreads(wanted, io);
     }
 

@@ -15,7 +15,7 @@ namespace OnnxSteer;
 /// The front door of the library: the whole job in two calls. <see cref="Profile(string, IEnumerable{ContrastivePair}, ProfileSettings?, CancellationToken)"/>
 /// runs contrastive pairs through a model and returns a profile with its units selected;
 /// <see cref="Patch(string, SteeringProfile, string, PatchSettings?)"/> writes the steered model, and
-/// <see cref="Steer(string, SteeringProfile, PatchSettings?)"/> returns it in memory. <see cref="Select(SteeringProfile, SelectSettings)"/>
+/// <see cref="Steer(string, SteeringProfile, PatchSettings?)"/> returns it in memory. <see cref="Select(SteeringProfile, SelectionSettings, SteeringMethod?)"/>
 /// re-selects without running the model, <see cref="Merge"/> adds up profiles of disjoint pairs, <see cref="Unpatch"/>
 /// restores the unsteered model; <see cref="Save"/> and <see cref="Load"/> keep a profile on disk;
 /// <see cref="CompareMethods"/> tells which method to use (AUSteer, CAA, actdiff, random) on a task, honestly. Errors are
@@ -46,16 +46,16 @@ public static class Steerer
     public static SteeringProfile Select(SteeringProfile profile, int k, double alpha, IReadOnlyCollection<SiteKind>? sites = null) =>
         UnitSelector.Reselect(profile, k, alpha, sites);
 
-    /// <summary>The same profile with its units selected anew (no model run); what <paramref name="settings"/> leaves null
-    /// keeps the profile's current choice.</summary>
-    public static SteeringProfile Select(SteeringProfile profile, SelectSettings settings)
+    /// <summary>
+    /// The same profile with its units selected anew (no model run) by <paramref name="selection"/>, e.g.
+    /// <c>profile.Selection with { K = 2, Alpha = 5 }</c>, and <paramref name="method"/> (null = the profile's). The
+    /// units and gammas are derived from the counts and the selection, never carried over.
+    /// </summary>
+    public static SteeringProfile Select(SteeringProfile profile, SelectionSettings selection, SteeringMethod? method = null)
     {
-        var current = profile.Selection;
-        var kinds = settings.Sites ?? (current.Sites.Count > 0 ? current.Sites : profile.Sites.Select(s => s.Kind).Distinct().ToList());
-        return UnitSelector.Select(profile, settings.K ?? current.K, settings.Alpha ?? current.Alpha, kinds,
-            settings.RankJointly ?? (settings.Sites is null && current.RankJointly), settings.Method ?? profile.Method,
-            settings.Seed ?? current.Seed, settings.Layers ?? current.Layers, settings.TieBreak ?? current.TieBreak,
-            settings.Direction ?? current.Direction);
+        var kinds = selection.Sites.Count > 0 ? selection.Sites : profile.Sites.Select(s => s.Kind).Distinct().ToList();
+        return UnitSelector.Select(profile, selection.K, selection.Alpha, kinds, selection.RankJointly, method ?? profile.Method,
+            selection.Seed, selection.Layers, selection.TieBreak, selection.Direction);
     }
 
     /// <summary>

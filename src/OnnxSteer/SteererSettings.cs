@@ -7,32 +7,6 @@ using OnnxSteer.Sites;
 namespace OnnxSteer;
 
 /// <summary>
-/// How <see cref="Steerer.Select(SteeringProfile, SelectSettings)"/> re-selects; every null keeps the profile's current
-/// choice.
-/// </summary>
-public sealed record SelectSettings
-{
-    /// <summary>Units to keep (per site kind unless ranked jointly).</summary>
-    public int? K { get; init; }
-    /// <summary>Global strength.</summary>
-    public double? Alpha { get; init; }
-    /// <summary>Site kinds to choose from.</summary>
-    public IReadOnlyList<SiteKind>? Sites { get; init; }
-    /// <summary>Rank the kinds in one list; null = the profile's choice when <see cref="Sites"/> is null, else false.</summary>
-    public bool? RankJointly { get; init; }
-    /// <summary>Selection method.</summary>
-    public SteeringMethod? Method { get; init; }
-    /// <summary>Seed of <see cref="SteeringMethod.Random"/>.</summary>
-    public int? Seed { get; init; }
-    /// <summary>caa only: the layers to build vectors for.</summary>
-    public IReadOnlyList<int>? Layers { get; init; }
-    /// <summary>austeer: how equal scores are ordered.</summary>
-    public TieBreak? TieBreak { get; init; }
-    /// <summary>Unit methods: how the sign of gamma is chosen.</summary>
-    public DirectionRule? Direction { get; init; }
-}
-
-/// <summary>
 /// How <see cref="Steerer.Patch(string, SteeringProfile, string, PatchSettings?)"/> and <see cref="Steerer.Steer(string, SteeringProfile, PatchSettings?)"/>
 /// steer a model. Checked once, before any file is read; a parameter that breaks a rule is named by an
 /// <see cref="InvalidParameterException"/>.

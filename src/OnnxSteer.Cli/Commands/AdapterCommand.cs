@@ -33,7 +33,7 @@ public sealed class AdapterCommand : ICliCommand
         command.Options.Add(output);
         var force = OutputChecks.ForceOption();
         command.Options.Add(force);
-        command.SetAction(parse => CommandRunner.Run(parse, () =>
+        command.SetAction(parse => CommandRunner.Run(parse, _ =>
         {
             var path = parse.GetValue(model)!;
             var s = parse.GetValue(strength);

@@ -1,46 +1,50 @@
 using System.CommandLine;
 using System.Text;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using OnnxSteer.Cli.Hosts;
+using OnnxSteer.Cli.Options;
 using OnnxSteer.Diffing;
 using OnnxSteer.Generation;
+using OnnxSteer.Runtime;
 using OnnxSteer.Tokenizers;
 
 namespace OnnxSteer.Cli.Commands;
 
+/// <summary>What <c>onnxsteer generate</c> was asked; <see cref="Genai"/>: run in onnxruntime-genai instead of onnxsteer's own loop.</summary>
+internal sealed record GenerateOptions(string Model, string Prompt, GenerationOptions Generation, string? Tokenizer, bool Json, bool ShowGates,
+    bool Genai, float? Strength, RuntimeSettings Runtime)
+{
+    /// <summary>The tokenizer's path: the one given, else the model's folder.</summary>
+    public string TokenizerPath => Tokenizer ?? CommonOptions.ModelFolder(Model);
+}
+
 /// <summary><c>onnxsteer generate MODEL --prompt TEXT [...]</c>: generate a continuation, streamed to stdout or as JSON.</summary>
-public sealed class GenerateCommand : ICliCommand
+internal sealed class GenerateCommand : CliCommand<GenerateOptions>
 {
     /// <summary>The JSON schema id of <c>--json</c> output.</summary>
     public const string JsonSchema = "onnxsteer.generate/1";
 
-    public Command Build()
+    private readonly Argument<string> _model = new("model") { Description = "The model: a folder (its genai_config.json names the .onnx file, else model.onnx) or a .onnx file." };
+    private readonly Option<string> _prompt = new("--prompt") { Description = "The text to continue.", Required = true, HelpName = "TEXT" };
+    private readonly Option<int> _maxNew = new("--max-new-tokens") { Description = "Stop after this many new tokens.", DefaultValueFactory = _ => 64, HelpName = "N" };
+    private readonly Option<float?> _temperature = new("--temperature") { Description = "Sampling temperature; 0 = greedy (the default). Giving --top-k, --top-p or --seed alone samples at 1.", HelpName = "T" };
+    private readonly Option<int> _topK = new("--top-k") { Description = "Sample among the K most likely tokens (0 = all).", HelpName = "K" };
+    private readonly Option<float> _topP = new("--top-p") { Description = "Sample among the most likely tokens holding probability P (nucleus; 1 = all).", DefaultValueFactory = _ => 1f, HelpName = "P" };
+    private readonly Option<int?> _seed = new("--seed") { Description = "Random seed, for repeatable sampling.", HelpName = "S" };
+    private readonly Option<string?> _tokenizer = CommonOptions.Tokenizer("tokenizer.json, a llama2.c tok*.bin, or a folder holding one. Default: the model's folder.");
+    private readonly Option<bool> _json = CommonOptions.Json($"Print one JSON object ({JsonSchema}: prompt ids, generated ids, text, stop reason) instead of streaming text.");
+    private readonly Option<bool> _showGates = new("--show-gates")
     {
-        var model = new Argument<string>("model")
-        {
-            Description = "The model: a folder (its genai_config.json names the .onnx file, else model.onnx) or a .onnx file.",
-        };
-        var prompt = new Option<string>("--prompt") { Description = "The text to continue.", Required = true, HelpName = "TEXT" };
-        var maxNew = new Option<int>("--max-new-tokens") { Description = "Stop after this many new tokens.", DefaultValueFactory = _ => 64, HelpName = "N" };
-        var temperature = new Option<float?>("--temperature")
-        {
-            Description = "Sampling temperature; 0 = greedy (the default). Giving --top-k, --top-p or --seed alone samples at 1.",
-            HelpName = "T",
-        };
-        var topK = new Option<int>("--top-k") { Description = "Sample among the K most likely tokens (0 = all).", HelpName = "K" };
-        var topP = new Option<float>("--top-p") { Description = "Sample among the most likely tokens holding probability P (nucleus; 1 = all).", DefaultValueFactory = _ => 1f, HelpName = "P" };
-        var seed = new Option<int?>("--seed") { Description = "Random seed, for repeatable sampling.", HelpName = "S" };
-        var tokenizer = new Option<string?>("--tokenizer")
-        {
-            Description = "tokenizer.json, a llama2.c tok*.bin, or a folder holding one. Default: the model's folder.",
-            HelpName = "PATH",
-        };
-        var json = new Option<bool>("--json") { Description = $"Print one JSON object ({JsonSchema}: prompt ids, generated ids, text, stop reason) instead of streaming text." };
-        var showGates = new Option<bool>("--show-gates")
-        {
-            Description = "For a 'patch --dynamic' model: after the text, print each steered site's gate (0 = not steered, 1 = full " +
-                          "steering) at every token of the prompt and the continuation (with --json: a \"gates\" object).",
-        };
+        Description = "For a 'patch --dynamic' model: after the text, print each steered site's gate (0 = not steered, 1 = full " +
+                      "steering) at every token of the prompt and the continuation (with --json: a \"gates\" object).",
+    };
+    private readonly Option<string> _engine = EngineOption();
+    private readonly StrengthOption _strength = new();
+    private readonly RuntimeOptions _runtime = new();
+
+    private static Option<string> EngineOption()
+    {
         var engine = new Option<string>("--engine")
         {
             Description = "What runs the model: onnxsteer (its own generation loop, the default) or genai (onnxruntime-genai, " +
@@ -49,100 +53,102 @@ public sealed class GenerateCommand : ICliCommand
             HelpName = "onnxsteer|genai",
         };
         engine.AcceptOnlyFromAmong("onnxsteer", "genai");
-        var runtime = new RuntimeOptions();
-
-        var command = new Command("generate",
-            "Generate a continuation of --prompt with the model's KV cache, greedy by default or sampled (--temperature, " +
-            "--top-k, --top-p, --seed). Stops at the model's EOS token (genai_config.json, else the tokenizer's) or after " +
-            "--max-new-tokens. Text streams to stdout as it is produced.");
-        command.Arguments.Add(model);
-        var strength = new StrengthOption();
-        foreach (var o in new Option[] { prompt, maxNew, temperature, topK, topP, seed, tokenizer, json, strength.Option, engine, showGates }) command.Options.Add(o);
-        runtime.AddTo(command);
-
-        command.SetAction(parse => CommandRunner.Run(parse, () =>
-        {
-            var modelPath = parse.GetValue(model)!;
-            ModelSniff.RefuseNonOnnx(modelPath);
-            var tokenizerPath = parse.GetValue(tokenizer) ?? ModelFiles.ModelLocator.FolderOf(modelPath);
-            var sampling = parse.GetValue(topK) > 0 || parse.GetValue(topP) < 1 || parse.GetValue(seed) is not null;
-            var options = new GenerationOptions
-            {
-                MaxNewTokens = parse.GetValue(maxNew),
-                Temperature = parse.GetValue(temperature) ?? (sampling ? 1f : 0f),
-                TopK = parse.GetValue(topK),
-                TopP = parse.GetValue(topP),
-                Seed = parse.GetValue(seed),
-            };
-            options.Validate();
-
-            var text = parse.GetValue(prompt)!;
-            // The model opens first, so a wrong model path is reported as such rather than as a missing tokenizer.
-            (ITokenizer, IReadOnlyList<int>) Encode()
-            {
-                var t = TokenizerLoader.Load(tokenizerPath);
-                return (t, t.EncodeToIds(text));
-            }
-            using var cts = new CancellationTokenSource();
-            ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
-            Console.CancelKeyPress += onCancel;
-            try
-            {
-                if (parse.GetValue(engine) == "genai")
-                {
-                    if (parse.GetValue(runtime.Device) == "cuda")
-                        throw new CommandLineException("--engine genai runs on the CPU here (no CUDA build of onnxruntime-genai is installed)", ExitCodes.Usage);
-                    using var genai = GenaiHost.Open(modelPath, runtime.Read(parse));
-                    var (tok, promptIds) = Encode();
-                    using var adapter = parse.GetValue(strength.Option) is { } s ? TemporaryAdapter.ForStrength(modelPath, s) : null;
-                    if (parse.GetValue(showGates)) throw new CommandLineException("--show-gates runs the model in onnxsteer's own engine; leave out --engine genai", ExitCodes.Usage);
-                    var activate = adapter is null ? null : genai.UseAdapterFile(adapter.Path);
-                    Print(text, promptIds, tok, parse.GetValue(json), (onToken, token) => genai.Collect(promptIds, options, activate, onToken, token), null, cts.Token);
-                }
-                else
-                {
-                    // Before generating: a model without gates fails now, not after the whole continuation was printed.
-                    if (parse.GetValue(showGates)) GateTrace.RequireGates(modelPath);
-                    using var decoder = DecoderModel.Open(modelPath, runtime.Read(parse));
-                    using var strengthValue = strength.Apply(parse, decoder);
-                    var (tok, promptIds) = Encode();
-                    if (decoder.Layout.EosTokenIds.Count == 0 && tok.EosTokenId is { } eos) options = options with { EosTokenIds = [eos] };
-                    var generator = new Generator(decoder);
-                    GateValues? Gates(GenerationResult r) => parse.GetValue(showGates)
-                        ? GateTrace.Run(modelPath, r.PromptIds.Concat(r.GeneratedIds).ToList(), runtime.Read(parse))
-                        : null;
-                    Print(text, promptIds, tok, parse.GetValue(json), (onToken, token) => generator.Generate(promptIds, options, onToken, token), Gates, cts.Token);
-                }
-            }
-            finally
-            {
-                Console.CancelKeyPress -= onCancel;
-            }
-            return ExitCodes.Success;
-        }));
-        return command;
+        return engine;
     }
 
+    protected override Command Declare() => _runtime.AddedTo(Define("generate",
+        "Generate a continuation of --prompt with the model's KV cache, greedy by default or sampled (--temperature, " +
+        "--top-k, --top-p, --seed). Stops at the model's EOS token (genai_config.json, else the tokenizer's) or after " +
+        "--max-new-tokens. Text streams to stdout as it is produced.",
+        _model, _prompt, _maxNew, _temperature, _topK, _topP, _seed, _tokenizer, _json, _strength.Option, _engine, _showGates));
+
+    protected override GenerateOptions Bind(ParseResult parse)
+    {
+        var sampling = parse.GetValue(_topK) > 0 || parse.GetValue(_topP) < 1 || parse.GetValue(_seed) is not null;
+        var generation = new GenerationOptions
+        {
+            MaxNewTokens = parse.GetValue(_maxNew),
+            Temperature = parse.GetValue(_temperature) ?? (sampling ? 1f : 0f),
+            TopK = parse.GetValue(_topK),
+            TopP = parse.GetValue(_topP),
+            Seed = parse.GetValue(_seed),
+        };
+        return new(parse.GetValue(_model)!, parse.GetValue(_prompt)!, generation, parse.GetValue(_tokenizer), parse.GetValue(_json),
+            parse.GetValue(_showGates), parse.GetValue(_engine) == "genai", _strength.Read(parse), _runtime.Read(parse));
+    }
+
+    public override int Run(GenerateOptions o, CommandIo io)
+    {
+        ModelSniff.RefuseNonOnnx(o.Model);
+        o.Generation.Validate();
+        o = o with { Runtime = o.Runtime with { Notice = io.Notice } };
+        CtrlC.Cancels(cancel =>
+        {
+            if (o.Genai) RunGenai(o, io, cancel);
+            else RunOwn(o, io, cancel);
+        });
+        return ExitCodes.Success;
+    }
+
+    /// <summary>In onnxruntime-genai: the strength goes in as a temporary .onnx_adapter.</summary>
+    private static void RunGenai(GenerateOptions o, CommandIo io, CancellationToken cancel)
+    {
+        if (o.Runtime.Device == ExecutionDevice.Cuda)
+            throw new CommandLineException("--engine genai runs on the CPU here (no CUDA build of onnxruntime-genai is installed)", ExitCodes.Usage);
+        using var genai = GenaiHost.Open(o.Model, o.Runtime);
+        // The model opens first, so a wrong model path is reported as such rather than as a missing tokenizer.
+        var (tok, promptIds) = Encode(o);
+        using var adapter = o.Strength is { } s ? TemporaryAdapter.ForStrength(o.Model, s) : null;
+        if (o.ShowGates) throw new CommandLineException("--show-gates runs the model in onnxsteer's own engine; leave out --engine genai", ExitCodes.Usage);
+        var output = new GenerationOutput(io, o.Prompt, promptIds, tok);
+        var activate = adapter is null ? null : genai.UseAdapterFile(adapter.Path);
+        output.Print(o.Json, (onToken, token) => genai.Collect(promptIds, o.Generation, activate, onToken, token), null, cancel);
+    }
+
+    /// <summary>In onnxsteer's own loop: the strength is fed as an input; --show-gates reruns the ids through the gates.</summary>
+    private static void RunOwn(GenerateOptions o, CommandIo io, CancellationToken cancel)
+    {
+        // Before generating: a model without gates fails now, not after the whole continuation was printed.
+        if (o.ShowGates) GateTrace.RequireGates(o.Model);
+        using var decoder = DecoderModel.Open(o.Model, o.Runtime);
+        using var strengthValue = StrengthOption.Apply(o.Strength, decoder);
+        var (tok, promptIds) = Encode(o);
+        var options = decoder.Layout.EosTokenIds.Count == 0 && tok.EosTokenId is { } eos ? o.Generation with { EosTokenIds = [eos] } : o.Generation;
+        var generator = new Generator(decoder);
+        Func<GenerationResult, GateValues?>? gates = o.ShowGates ? r => GateTrace.Run(o.Model, [.. r.PromptIds, .. r.GeneratedIds], o.Runtime) : null;
+        var output = new GenerationOutput(io, o.Prompt, promptIds, tok);
+        output.Print(o.Json, (onToken, token) => generator.Generate(promptIds, options, onToken, token), gates, cancel);
+    }
+
+    private static (ITokenizer, IReadOnlyList<int>) Encode(GenerateOptions o)
+    {
+        var tok = TokenizerLoader.Load(o.TokenizerPath);
+        return (tok, tok.EncodeToIds(o.Prompt));
+    }
+}
+
+/// <summary>What generate prints: the text as it streams (then the gate table), or the --json document at the end.</summary>
+internal sealed record GenerationOutput(CommandIo Io, string Prompt, IReadOnlyList<int> PromptIds, ITokenizer Tokenizer)
+{
     /// <summary>Runs <paramref name="generate"/> and prints its text as it streams, or the --json document at the end.</summary>
-    private static void Print(string prompt, IReadOnlyList<int> promptIds, ITokenizer tok, bool json,
-        Func<Action<int>?, CancellationToken, GenerationResult> generate, Func<GenerationResult, GateValues?>? gatesOf, CancellationToken cancel)
+    public void Print(bool json, Func<Action<int>?, CancellationToken, GenerationResult> generate, Func<GenerationResult, GateValues?>? gatesOf, CancellationToken cancel)
     {
         if (json)
         {
             var result = generate(null, cancel);
-            Console.Out.WriteLine(ToJson(prompt, result, TextStreamer.Continuation(tok, promptIds, result.GeneratedIds), gatesOf?.Invoke(result)));
+            Io.Out.WriteLine(ToJson(Prompt, result, TextStreamer.Continuation(Tokenizer, PromptIds, result.GeneratedIds), gatesOf?.Invoke(result)));
             return;
         }
-        var streamer = new TextStreamer(tok, promptIds);
-        Console.Out.Write(prompt);
+        var streamer = new TextStreamer(Tokenizer, PromptIds);
+        Io.Out.Write(Prompt);
         var streamed = generate(id =>
         {
-            Console.Out.Write(streamer.Push(id));
-            Console.Out.Flush();
+            Io.Out.Write(streamer.Push(id));
+            Io.Out.Flush();
         }, cancel);
-        Console.Out.WriteLine(streamer.Flush());
+        Io.Out.WriteLine(streamer.Flush());
         if (gatesOf?.Invoke(streamed) is { } gates)
-            Console.Out.Write(GateTable(gates, streamed.PromptIds.Concat(streamed.GeneratedIds).ToList(), streamed.PromptIds.Count, tok));
+            Io.Out.Write(GateTable(gates, [.. streamed.PromptIds, .. streamed.GeneratedIds], streamed.PromptIds.Count, Tokenizer));
     }
 
     /// <summary>--show-gates as text: one row per token (prompt tokens marked), one column per gated site.</summary>
@@ -156,7 +162,7 @@ public sealed class GenerateCommand : ICliCommand
             var piece = tok.Decode([ids[t]]).Replace("\n", "\\n");
             if (piece.Length > 15) piece = piece[..15];
             sb.Append($"  {t,4}{(t < promptLength ? "p" : " ")} {piece,-16}");
-            foreach (var g in gates.Gates) sb.Append(System.FormattableString.Invariant($" {g[t],9:0.000}"));
+            foreach (var g in gates.Gates) sb.Append(FormattableString.Invariant($" {g[t],9:0.000}"));
             sb.Append('\n');
         }
         return sb.ToString();
@@ -166,17 +172,13 @@ public sealed class GenerateCommand : ICliCommand
     internal static string ToJson(string prompt, GenerationResult result, string text, GateValues? gates = null)
     {
         var buffer = new MemoryStream();
-        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             w.WriteStartObject();
-            w.WriteString("schema", JsonSchema);
+            w.WriteString("schema", GenerateCommand.JsonSchema);
             w.WriteString("prompt", prompt);
-            w.WriteStartArray("prompt_ids");
-            foreach (var id in result.PromptIds) w.WriteNumberValue(id);
-            w.WriteEndArray();
-            w.WriteStartArray("generated_ids");
-            foreach (var id in result.GeneratedIds) w.WriteNumberValue(id);
-            w.WriteEndArray();
+            WriteIds(w, "prompt_ids", result.PromptIds);
+            WriteIds(w, "generated_ids", result.GeneratedIds);
             w.WriteString("text", text);
             w.WriteString("stop_reason", result.StopReason switch
             {
@@ -184,19 +186,28 @@ public sealed class GenerateCommand : ICliCommand
                 StopReason.TokenLimit => "max_new_tokens",
                 _ => "context_length",
             });
-            if (gates is not null)
-            {
-                w.WriteStartObject("gates");
-                for (var s = 0; s < gates.Sites.Count; s++)
-                {
-                    w.WriteStartArray(gates.Sites[s]);
-                    foreach (var g in gates.Gates[s]) w.WriteNumberValue(g);
-                    w.WriteEndArray();
-                }
-                w.WriteEndObject();
-            }
+            if (gates is not null) WriteGates(w, gates);
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    private static void WriteIds(Utf8JsonWriter w, string name, IReadOnlyList<int> ids)
+    {
+        w.WriteStartArray(name);
+        foreach (var id in ids) w.WriteNumberValue(id);
+        w.WriteEndArray();
+    }
+
+    private static void WriteGates(Utf8JsonWriter w, GateValues gates)
+    {
+        w.WriteStartObject("gates");
+        for (var s = 0; s < gates.Sites.Count; s++)
+        {
+            w.WriteStartArray(gates.Sites[s]);
+            foreach (var g in gates.Gates[s]) w.WriteNumberValue(g);
+            w.WriteEndArray();
+        }
+        w.WriteEndObject();
     }
 }

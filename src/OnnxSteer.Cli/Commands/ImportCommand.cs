@@ -1,48 +1,47 @@
 using System.CommandLine;
+using OnnxSteer.Cli.Options;
 using OnnxSteer.Import;
 
 namespace OnnxSteer.Cli.Commands;
 
-/// <summary><c>onnxsteer import llama2c CHECKPOINT --tokenizer TOK.bin -o DIR [--style] [--dtype]</c>.</summary>
-public sealed class ImportCommand : ICliCommand
-{
-    public Command Build()
-    {
-        var import = new Command("import", "Convert a model from another format into an ONNX model folder.");
-        import.Subcommands.Add(BuildLlama2c());
-        return import;
-    }
+/// <summary>What <c>onnxsteer import llama2c</c> was asked.</summary>
+internal sealed record ImportOptions(string Checkpoint, string Tokenizer, string Output, ExportStyle Style, ExportDType DType, bool Force);
 
-    private static Command BuildLlama2c()
-    {
-        var checkpoint = new Argument<string>("CHECKPOINT") { Description = "llama2.c checkpoint (.bin, legacy format: 7 int32 header then fp32 weights)." };
-        var tokenizer = new Option<string>("--tokenizer") { Description = "llama2.c tokenizer file (tok*.bin) matching the checkpoint's vocabulary.", Required = true };
-        var output = new Option<string>("--output", "-o") { Description = "Folder to write model.onnx, model.onnx.data, tokenizer.json and genai_config.json into.", Required = true };
-        var style = ExportOptionsCli.StyleOption();
-        var dtype = ExportOptionsCli.DTypeOption();
-        var command = new Command("llama2c", "Import a llama2.c checkpoint (e.g. stories260K) as an ONNX model.");
-        command.Arguments.Add(checkpoint);
-        command.Options.Add(tokenizer);
-        command.Options.Add(output);
-        command.Options.Add(style);
-        command.Options.Add(dtype);
-        var force = OutputChecks.ForceOption();
-        command.Options.Add(force);
-        command.SetAction(parse => CommandRunner.Run(parse, () =>
-        {
-            OutputChecks.ModelFolder(parse.GetValue(output)!, parse.GetValue(force));
-            var result = Llama2cImporter.Import(parse.GetValue(checkpoint)!, parse.GetValue(tokenizer)!, parse.GetValue(output)!,
-                ExportNames.ParseStyle(parse.GetValue(style)!), ExportNames.ParseDType(parse.GetValue(dtype)!));
-            Console.WriteLine($"wrote {result.ModelPath} ({result.DataBytes:N0} bytes of weights in {Path.GetFileName(result.DataPath)})");
-            return 0;
-        }));
-        return command;
-    }
+/// <summary><c>onnxsteer import llama2c CHECKPOINT --tokenizer TOK.bin -o DIR [--style] [--dtype]</c>.</summary>
+internal sealed class ImportCommand : CliCommand<ImportOptions>
+{
+    private readonly Argument<string> _checkpoint = new("CHECKPOINT") { Description = "llama2.c checkpoint (.bin, legacy format: 7 int32 header then fp32 weights)." };
+    private readonly Option<string> _tokenizer = new("--tokenizer") { Description = "llama2.c tokenizer file (tok*.bin) matching the checkpoint's vocabulary.", Required = true };
+    private readonly Option<string> _output = CommonOptions.Output("Folder to write model.onnx, model.onnx.data, tokenizer.json and genai_config.json into.");
+    private readonly Option<string> _style = ExportOptionsCli.StyleOption();
+    private readonly Option<string> _dtype = ExportOptionsCli.DTypeOption();
+    private readonly Option<bool> _force = CommonOptions.Force();
+
+    /// <summary><c>onnxsteer import</c>: the formats a model can be imported from.</summary>
+    public static CommandGroup Group() => new("import", "Convert a model from another format into an ONNX model folder.", new ImportCommand());
+
+    protected override Command Declare() => Define("llama2c", "Import a llama2.c checkpoint (e.g. stories260K) as an ONNX model.",
+        _checkpoint, _tokenizer, _output, _style, _dtype, _force);
+
+    protected override ImportOptions Bind(ParseResult parse) => new(parse.GetValue(_checkpoint)!, parse.GetValue(_tokenizer)!, parse.GetValue(_output)!,
+        ExportNames.ParseStyle(parse.GetValue(_style)!), ExportNames.ParseDType(parse.GetValue(_dtype)!), parse.GetValue(_force));
+
+    public override int Run(ImportOptions o, CommandIo io) =>
+        ExportOptionsCli.WriteFolder(io, o.Output, o.Force, () => Llama2cImporter.Import(o.Checkpoint, o.Tokenizer, o.Output, o.Style, o.DType));
 }
 
-/// <summary>The --style and --dtype options shared by import and synth.</summary>
+/// <summary>The --style and --dtype options shared by import and synth, and how both write their folder.</summary>
 internal static class ExportOptionsCli
 {
+    /// <summary>Writes a model folder (refused when it holds files they write, unless --force) and says what was written.</summary>
+    public static int WriteFolder(CommandIo io, string folder, bool force, Func<ExportResult> write)
+    {
+        OutputChecks.ModelFolder(folder, force);
+        var result = write();
+        io.Out.WriteLine($"wrote {result.ModelPath} ({result.DataBytes:N0} bytes of weights in {Path.GetFileName(result.DataPath)})");
+        return ExitCodes.Success;
+    }
+
     public static Option<string> StyleOption() => new("--style")
     {
         Description = "Graph style: genai (onnxruntime-genai builder ops: GroupQueryAttention, SkipSimplifiedLayerNormalization, MatMulNBits) " +

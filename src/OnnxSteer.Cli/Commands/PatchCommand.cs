@@ -66,7 +66,7 @@ public sealed class PatchCommand : ICliCommand
         command.Arguments.Add(model);
         command.Arguments.Add(profile);
         foreach (var o in new Option[] { output, k, alpha, sites, fold, switchable, dynamic, probeThreshold, gatesFrom, replace, stack, force }) command.Options.Add(o);
-        command.SetAction(parse => CommandRunner.Run(parse, () =>
+        command.SetAction(parse => CommandRunner.Run(parse, _ =>
         {
             if (parse.GetValue(replace) && parse.GetValue(stack))
                 throw new CommandLineException("--replace and --stack cannot be used together", ExitCodes.Usage);

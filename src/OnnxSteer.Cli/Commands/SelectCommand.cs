@@ -23,27 +23,28 @@ public sealed class SelectCommand : ICliCommand
         var command = new Command("select", "Re-select steering units from a profile's stored counts, without running the model. Prints the chosen units; -o writes a new profile.");
         command.Arguments.Add(profileArg);
         foreach (var o in new Option[] { k, alpha, sites, jointly, method, seed, layers, tieBreak, direction, output, force }) command.Options.Add(o);
-        command.SetAction(parse => CommandRunner.Run(parse, () =>
+        command.SetAction(parse => CommandRunner.Run(parse, _ =>
         {
             SelectionArguments.Check(parse.GetValue(k), parse.GetValue(alpha));
             if (parse.GetValue(output) is { } target) OutputChecks.File(target, parse.GetValue(force));
             var path = parse.GetValue(profileArg)!;
             var profile = Steerer.Load(path);
             if (profile.Pairs < 1) throw new InvalidProfileException($"{path}: the profile holds no pairs: nothing to select from");
-            var settings = new SelectSettings
+            var current = profile.Selection;
+            var chosenSites = parse.GetValue(sites) is { } ss ? SelectionText.ParseSites(ss) : null;
+            var selection = current with
             {
-                K = parse.GetValue(k),
-                Alpha = parse.GetValue(alpha),
-                Method = parse.GetValue(method) is { } ms ? SelectionText.ParseMethod(ms) : null,
-                Sites = parse.GetValue(sites) is { } ss ? SelectionText.ParseSites(ss) : null,
-                RankJointly = parse.GetValue(jointly) ? true : null,
-                Seed = parse.GetValue(seed),
-                Layers = parse.GetValue(layers) is { } ls ? SelectionText.ParseLayers(ls) : null,
-                TieBreak = parse.GetValue(tieBreak) is { } tb ? SelectionRules.ParseTieBreak(tb) : null,
-                Direction = parse.GetValue(direction) is { } dr ? SelectionRules.ParseDirection(dr) : null,
+                K = parse.GetValue(k) ?? current.K,
+                Alpha = parse.GetValue(alpha) ?? current.Alpha,
+                Sites = chosenSites ?? current.Sites,
+                RankJointly = parse.GetValue(jointly) || (chosenSites is null && current.RankJointly),
+                Seed = parse.GetValue(seed) ?? current.Seed,
+                Layers = parse.GetValue(layers) is { } ls ? SelectionText.ParseLayers(ls) : current.Layers,
+                TieBreak = parse.GetValue(tieBreak) is { } tb ? SelectionRules.ParseTieBreak(tb) : current.TieBreak,
+                Direction = parse.GetValue(direction) is { } dr ? SelectionRules.ParseDirection(dr) : current.Direction,
             };
-            var selected = Steerer.Select(profile, settings);
-            var (kValue, kinds, jointlyValue) = (settings.K ?? profile.Selection.K, settings.Sites ?? selected.Selection.Sites, selected.Selection.RankJointly);
+            var selected = Steerer.Select(profile, selection, parse.GetValue(method) is { } ms ? SelectionText.ParseMethod(ms) : null);
+            var (kValue, kinds, jointlyValue) = (selection.K, chosenSites ?? selected.Selection.Sites, selected.Selection.RankJointly);
             Console.Write(SelectionText.Summary(selected));
             foreach (var note in SelectionArguments.KBeyondUnits(selected, kValue, kinds, jointlyValue)) Console.Error.WriteLine(note);
             if (SignRule.NegativeFactorWarning(selected) is { } sign) Console.Error.WriteLine(sign);

@@ -52,7 +52,7 @@ public sealed class SweepCommand : ICliCommand
         foreach (var o in new Option[] { profile, task, data, k, alpha, val, test, offset, mode, sites, outDir, maxDrop, fluency, tokenizer, methods, caaAlpha, layers, quiet, force, outDirOld })
             command.Options.Add(o);
         runtime.AddTo(command);
-        command.SetAction(parse => CommandRunner.Run(parse, () =>
+        command.SetAction(parse => CommandRunner.Run(parse, _ =>
         {
             var taskValue = TaskTemplates.ParseTask(parse.GetValue(task)!);
             var dir = OldNames.Value(parse, outDir, outDirOld)!;
@@ -89,9 +89,9 @@ public sealed class SweepCommand : ICliCommand
             void Checkpoint(SweepResult partial)
             {
                 SweepReport.Write(dir, partial, ErrorReporter.Option);
-                if (!isQuiet && !TerminalProgress.Enabled) Console.Error.WriteLine(SettingLine(partial));
+                if (!isQuiet && !(CommandIo.Process().ProgressConsole is not null)) Console.Error.WriteLine(SettingLine(partial));
             }
-            var result = UntilCtrlC(cancel => TerminalProgress.Run(isQuiet, "sweep", report =>
+            var result = UntilCtrlC(cancel => TerminalProgress.Run(CommandIo.Process(), isQuiet, "sweep", report =>
                 SweepRunner.Run(request, new SyncProgress<SweepProgress>(p => report(p.Stage, p.Done, p.Total)), Checkpoint, cancel)));
 
             if (!isQuiet) foreach (var note in result.Slices.Notes) ErrorReporter.Notice(note);
@@ -133,11 +133,11 @@ public sealed class SweepCommand : ICliCommand
         void Checkpoint(MethodSweepResult partial)
         {
             MethodSweepReport.Write(dir, partial, ErrorReporter.Option);
-            if (!isQuiet && !TerminalProgress.Enabled && partial.Methods is [.., { Settings: [.., var s] }])
+            if (!isQuiet && !(CommandIo.Process().ProgressConsole is not null) && partial.Methods is [.., { Settings: [.., var s] }])
                 Console.Error.WriteLine($"sweep: {s.Setting}: val {s.Validation.Correct}/{s.Validation.Items.Count}, {s.Units} scalars" +
                     (partial.VanillaFluency is { } v ? $", fluency cost {ParetoFront.Cost(s, v):+0.0000;-0.0000;0}" : ""));
         }
-        var result = UntilCtrlC(cancel => TerminalProgress.Run(isQuiet, "sweep", report =>
+        var result = UntilCtrlC(cancel => TerminalProgress.Run(CommandIo.Process(), isQuiet, "sweep", report =>
             MethodSweepRunner.Run(request, new SyncProgress<SweepProgress>(p => report(p.Stage, p.Done, p.Total)), Checkpoint, cancel)));
 
         if (!isQuiet) foreach (var note in result.Slices.Notes) ErrorReporter.Notice(note);
@@ -158,66 +158,5 @@ public sealed class SweepCommand : ICliCommand
         var total = r.Request.Ks.Count * r.Request.Alphas.Count;
         var delta = r.VanillaFluency is { } v ? $", fluency {s.Fluency.MeanLogLikelihood - v.MeanLogLikelihood:+0.0000;-0.0000} vs vanilla" : "";
         return $"sweep: {r.Settings.Count}/{total} {s.Setting}: val acc {s.Validation.Accuracy:0.0000} ({s.Validation.Correct}/{s.Validation.Items.Count}){delta}";
-    }
-}
-
-/// <summary>IProgress that reports on the caller's thread, in order (System.Progress posts to the thread pool).</summary>
-internal sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
-{
-    public void Report(T value) => report(value);
-}
-
-/// <summary>
-/// A Spectre.Console progress bar on stderr, only when stderr is an interactive terminal and colour is not turned off
-/// (<see cref="ConsoleStyle"/>); otherwise the work runs without one (redirected output, tests and logs stay plain).
-/// </summary>
-internal static class TerminalProgress
-{
-    private static readonly Lazy<IAnsiConsole?> Console = new(() =>
-    {
-        // NO_COLOR or --no-color: plain progress lines instead of a (coloured) bar, as when stderr is not a terminal.
-        if (ConsoleStyle.PlainError) return null;
-        var console = ConsoleStyle.Create(System.Console.Error, plain: false);
-        return console.Profile.Capabilities.Interactive ? console : null;
-    });
-
-    /// <summary>True when a progress bar will be drawn.</summary>
-    public static bool Enabled => Console.Value is not null;
-
-    /// <summary>
-    /// Runs <paramref name="work"/>, which reports (description, done, total) through the action it is given; a bar
-    /// shows them when <see cref="Enabled"/> and not <paramref name="quiet"/>; otherwise (unless quiet) plain lines.
-    /// </summary>
-    public static T Run<T>(bool quiet, string label, Func<Action<string, int, int>, T> work)
-    {
-        if (quiet) return work((_, _, _) => { });
-        if (Console.Value is not { } console)
-        {
-            // Not a terminal (a pipe, a log, NO_COLOR): a plain line on stderr at most every 10 seconds and at the end,
-            // so a long run is never silent.
-            var clock = System.Diagnostics.Stopwatch.StartNew();
-            TimeSpan? last = null;
-            return work((stage, done, total) =>
-            {
-                if (done < total && last is { } l && clock.Elapsed - l < TimeSpan.FromSeconds(10)) return;
-                last = clock.Elapsed;
-                System.Console.Error.WriteLine($"{label}: {stage}");
-            });
-        }
-        T result = default!;
-        console.Progress()
-            .AutoClear(false)
-            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-            .Start(ctx =>
-            {
-                var bar = ctx.AddTask(label, maxValue: 1);
-                result = work((stage, done, total) =>
-                {
-                    bar.MaxValue = Math.Max(1, total);
-                    bar.Value = done;
-                    bar.Description = Markup.Escape($"{label}: {stage}");
-                });
-            });
-        return result;
     }
 }

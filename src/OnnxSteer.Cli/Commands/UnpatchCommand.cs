@@ -20,7 +20,7 @@ public sealed class UnpatchCommand : ICliCommand
         var force = OutputChecks.ForceOption();
         command.Options.Add(output);
         command.Options.Add(force);
-        command.SetAction(parse => CommandRunner.Run(parse, () =>
+        command.SetAction(parse => CommandRunner.Run(parse, _ =>
         {
             OutputChecks.SteeredModel(parse.GetValue(output)!, parse.GetValue(model)!, parse.GetValue(force));
             var (written, removed) = Steerer.UnpatchWithRecord(parse.GetValue(model)!, parse.GetValue(output)!, ErrorReporter.Notice);

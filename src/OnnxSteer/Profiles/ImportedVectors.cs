@@ -19,7 +19,7 @@ internal static class ImportedVectors
         var factor = alpha / origin.Strength;
         foreach (var v in result.Caa)
             for (var i = 0; i < v.Vector.Length; i++) v.Vector[i] = (float)(v.Vector[i] * factor);
-        result.Selection.Alpha = alpha;
+        result.Selection = result.Selection with { Alpha = alpha };
         result.ControlVector!.Strength = alpha;
         return result;
     }

@@ -58,7 +58,7 @@ internal static class ProbeFitter
             throw new InvalidProfileException(
                 $"probes need at least {heldOutEvery} texts of each class (every {heldOutEvery}th is held out to measure accuracy); this run has {seen[1]} undesired and {seen[0]} other");
 
-        var set = new ProbeSet { L2 = l2, Pca = pca, HeldOutEvery = heldOutEvery, TrainTexts = train.Count, HeldOutTexts = held.Count };
+        var probes = new List<LayerProbe>();
         var y = train.Select(t => undesired[t] ? 1 : 0).ToArray();
         var hy = held.Select(t => undesired[t] ? 1 : 0).ToArray();
         for (var s = 0; s < sites.Count; s++)
@@ -66,13 +66,13 @@ internal static class ProbeFitter
             var x = train.Select(t => rows[t][s]).ToArray();
             var hx = held.Select(t => rows[t][s]).ToArray();
             var (w, b) = FitOne(x, y, l2, pca);
-            set.Sites.Add(new LayerProbe
+            probes.Add(new LayerProbe
             {
                 Site = sites[s].Id, Layer = sites[s].Layer, Weights = w.Select(v => (float)v).ToArray(), Bias = b,
                 TrainAccuracy = Accuracy(w, b, x, y), HeldOutAccuracy = Accuracy(w, b, hx, hy),
             });
         }
-        return set;
+        return new ProbeSet { L2 = l2, Pca = pca, HeldOutEvery = heldOutEvery, TrainTexts = train.Count, HeldOutTexts = held.Count, Sites = probes };
     }
 
     /// <summary>True when the <paramref name="j"/>th text of its class (or pair j) is held out from the fit.</summary>

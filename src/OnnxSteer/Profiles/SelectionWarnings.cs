@@ -16,7 +16,7 @@ internal static class SelectionWarnings
         var warnings = new List<ErrorText>();
         if (selected.Method is SteeringMethod.Caa or SteeringMethod.Random || selected.Pairs < 1 || selected.CountsOmitted) return warnings;
         var s = selected.Selection;
-        var groups = s.RankJointly ? [s.Sites] : s.Sites.Select(kind => new List<SiteKind> { kind }).ToList();
+        var groups = s.RankJointly ? [s.Sites.ToList()] : s.Sites.Select(kind => new List<SiteKind> { kind }).ToList();
         foreach (var group in groups)
         {
             var kindIds = group.Select(k => k.ToName()).ToList();

@@ -71,6 +71,7 @@ internal static class UnitSelector
 
         var groups = rankJointly ? [kinds] : kinds.Select(kind => new List<SiteKind> { kind }).ToList();
         var random = new Random(seed);
+        var units = new List<SelectedUnit>();
         foreach (var group in groups)
         {
             // Only the random method depends on the candidates' base order; the rankings are total orders (kind, layer
@@ -85,8 +86,9 @@ internal static class UnitSelector
                 _ => throw new ArgumentOutOfRangeException(nameof(method)),
             };
             var family = (int)Math.Min(int.MaxValue, profile.Sites.Where(s => group.Contains(s.Kind)).Sum(s => (long)s.Width));
-            result.Units.AddRange(chosen.Select(c => ToUnit(c, profile.Pairs, alpha, method, direction, family)));
+            units.AddRange(chosen.Select(c => ToUnit(c, profile.Pairs, alpha, method, direction, family)));
         }
+        result.Units = units;
         return result;
     }
 

@@ -117,12 +117,12 @@ public sealed class SteererTests(SteererFixture f) : IClassFixture<SteererFixtur
     [SharedFact]
     public void Select_with_no_choices_keeps_the_selection_and_with_choices_writes_what_cli_select_writes()
     {
-        var same = Steerer.Select(f.Profile, new SelectSettings());
+        var same = Steerer.Select(f.Profile, f.Profile.Selection);
         Assert.Equal(f.Profile.Units.Select(u => (u.Site, u.Index, u.Gamma)), same.Units.Select(u => (u.Site, u.Index, u.Gamma)));
 
         var (code, _, stderr) = CliProcess.Run(null, "select", f.Saved, "--k", "2", "--alpha", "5", "--direction", "sign-aware", "-o", f.Tmp["cli-select.json"]);
         Assert.True(code == 0, stderr);
-        var chosen = Steerer.Select(f.Profile, new SelectSettings { K = 2, Alpha = 5, Direction = DirectionRule.SignAware });
+        var chosen = Steerer.Select(f.Profile, f.Profile.Selection with { K = 2, Alpha = 5, Direction = DirectionRule.SignAware });
         Steerer.Save(chosen, f.Tmp["library-select.json"]);
         Assert.Equal(File.ReadAllBytes(f.Tmp["cli-select.json"]), File.ReadAllBytes(f.Tmp["library-select.json"]));
         Assert.Equal(2, chosen.Units.Count);

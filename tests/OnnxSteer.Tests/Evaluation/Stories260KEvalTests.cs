@@ -141,7 +141,7 @@ public class Stories260KEvalTests(ITestOutputHelper output)
     [SharedFact]
     public void Cli_BadTask_IsAUsageError()
     {
-        var code = OnnxSteer.Cli.CliApp.BuildRoot().Parse(["eval", Model, "--task", "mmlu", "--data", CopaVal]).Invoke();
+        var code = OnnxSteer.Cli.CliApp.RunAsync(["eval", Model, "--task", "mmlu", "--data", CopaVal]).GetAwaiter().GetResult();
         Assert.Equal(ExitCodes.Usage, code);
     }
 }

@@ -39,7 +39,7 @@ public class GenerateCommandTests
     }
 
     // In-process from here: these fail before printing anything, so only the exit code is read.
-    private static int RunInProcess(params string[] args) => OnnxSteer.Cli.CliApp.BuildRoot().Parse(args).Invoke();
+    private static int RunInProcess(params string[] args) => OnnxSteer.Cli.CliApp.RunAsync(args).GetAwaiter().GetResult();
 
     [SharedFact]
     public void CudaDevice_FailsWithRuntimeExitCode() =>

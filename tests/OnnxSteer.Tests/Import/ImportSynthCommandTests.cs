@@ -12,7 +12,7 @@ public sealed class ImportSynthCommandTests : IDisposable
     private readonly string _dir = Path.Combine(Path.GetTempPath(), $"onnxsteer-import-cli-{Guid.NewGuid():N}");
     public void Dispose() { if (Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true); }
 
-    private static int Run(params string[] args) => CliApp.BuildRoot().Parse(args).Invoke();
+    private static int Run(params string[] args) => CliApp.RunAsync(args).GetAwaiter().GetResult();
 
     [SharedFact]
     public void Import_writes_a_model_folder_whose_genai_config_matches_the_graph()

@@ -11,7 +11,7 @@ public sealed class RepackCommandTests : IDisposable
 
     public void Dispose() => _temp.Dispose();
 
-    private static int Run(params string[] args) => CliApp.BuildRoot().Parse(args).Invoke();
+    private static int Run(params string[] args) => CliApp.RunAsync(args).GetAwaiter().GetResult();
 
     private static Dictionary<string, float[]> Weights(OnnxModel model) =>
         model.Graph.Initializer.Where(t => t.DataType is 1 or 10).ToDictionary(t => t.Name, t => TensorData.ReadFloats(t, model));

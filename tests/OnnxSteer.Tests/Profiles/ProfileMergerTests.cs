@@ -79,7 +79,7 @@ public class ProfileMergerTests
         Assert.Contains("different methods", Assert.Throws<InvalidProfileException>(() => ProfileMerger.Merge([(Hand(), "a"), (caa, "b")])).Message);
         var wider = Hand();
         wider.Sites[2].Width = 3;
-        wider.Counts[2] = Stats(wider.Sites[2], [0, 0, 0], [0, 0, 0]);
+        wider.Counts = [.. wider.Counts.Take(2), Stats(wider.Sites[2], [0, 0, 0], [0, 0, 0]), .. wider.Counts.Skip(3)];
         Assert.Contains("different sites", Assert.Throws<InvalidProfileException>(() => ProfileMerger.Merge([(Hand(), "a"), (wider, "b")])).Message);
     }
 }

@@ -12,7 +12,7 @@ public class SelectMergeCommandTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static int Run(params string[] args) => CliApp.BuildRoot().Parse(args).Invoke();
+    private static int Run(params string[] args) => CliApp.RunAsync(args).GetAwaiter().GetResult();
 
     private string Saved(SteeringProfile p, string name)
     {

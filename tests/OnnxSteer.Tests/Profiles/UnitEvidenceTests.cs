@@ -198,12 +198,12 @@ public class UnitEvidenceTests : IDisposable
     }
 
     [Fact]
-    public void Select_command_takes_the_rules_stores_them_and_export_carries_the_evidence()
+    public async Task Select_command_takes_the_rules_stores_them_and_export_carries_the_evidence()
     {
         var input = Path.Combine(_dir, "in.json");
         UnitSelector.Select(Counted(), 2, 2, [SiteKind.Mlp], false, SteeringMethod.AuSteer).Save(input);
         var output = Path.Combine(_dir, "out.json");
-        Assert.Equal(0, CliApp.BuildRoot().Parse(["select", input, "--tie-break", "effect", "--direction", "sign-aware", "-o", output]).Invoke());
+        Assert.Equal(0, await CliApp.RunAsync(["select", input, "--tie-break", "effect", "--direction", "sign-aware", "-o", output]));
         var p = SteeringProfile.Load(output);
         Assert.Equal("mlp.1[0] mlp.1[1]", Describe(p.Units));
         Assert.Equal([-2.0, -2.0], p.Units.Select(u => u.Gamma));
@@ -211,7 +211,7 @@ public class UnitEvidenceTests : IDisposable
         Assert.Contains("\"direction\": \"sign-aware\"", File.ReadAllText(output));
         // Re-selecting keeps the stored rules.
         Assert.Equal("mlp.1[0] mlp.1[1]", Describe(UnitSelector.Reselect(p).Units));
-        Assert.Equal(64, CliApp.BuildRoot().Parse(["select", input, "--tie-break", "lowest"]).Invoke());
+        Assert.Equal(64, await CliApp.RunAsync(["select", input, "--tie-break", "lowest"]));
 
         var csv = UnitTable.ToCsv(UnitTable.Rows(p)).Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.EndsWith(",p,p_adj,effect,mean_pos,mean_neg", csv[0]);

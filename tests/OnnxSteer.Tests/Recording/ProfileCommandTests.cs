@@ -13,7 +13,7 @@ public class ProfileCommandTests(Stories260KModels models) : IClassFixture<Stori
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static int Run(params string[] args) => CliApp.BuildRoot().Parse(args).Invoke();
+    private static int Run(params string[] args) => CliApp.RunAsync(args).GetAwaiter().GetResult();
 
     private string PairsFile(params string[] extra)
     {

@@ -22,7 +22,7 @@ public class InspectCommandTests : IDisposable
         var output = new StringWriter();
         try
         {
-            return (InspectCommand.Execute(model, json == "--json", output), output.ToString(), "");
+            return (new InspectCommand().Run(new InspectOptions(model, json == "--json"), new CommandIo(output, TextWriter.Null)), output.ToString(), "");
         }
         catch (OnnxSteerException e)
         {
