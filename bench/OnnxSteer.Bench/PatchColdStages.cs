@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using OnnxSteer.ModelFiles;
 using OnnxSteer.Patching;
-using OnnxSteer.Sites;
 
 namespace OnnxSteer.Bench;
 
@@ -29,13 +28,13 @@ public static class PatchColdStages
         }
         var model = StreamingModelRewriter.LoadLean(modelDir);
         Lap("load graph (lean)");
-        var sites = SiteFinder.Find(model).Sites;
+        var target = new SteeringTarget(model);
+        _ = target.Sites;
         Lap("find sites");
-        var loaded = new ProfileFile(profilePath).Load(model, sites, new PlanRequest());
-        Lap("profile: sha256 + stored selection");
-        var (plan, _) = ProfilePlanner.Build(loaded.Profile, profilePath, loaded.Sha256, model, sites, loaded.Request);
-        Lap("plan (fingerprint, checks, vectors)");
-        var result = GraphPatcher.Apply(model, plan, PatchOptions.Default);
+        var request = new PatchRequest();
+        var planned = SteeringPlanner.Plan(target, new ProfileFile(profilePath), request);
+        Lap("profile (sha256, stored selection) + plan");
+        var result = GraphPatcher.Apply(planned.Graph, planned.Plan, PatchOptions.Default);
         Lap("rewrite graph + metadata");
         SteeredModelWriter.Write(model, result.Model, result.FoldedTensors, output);
         Lap("write (stage, link, fsync, rename)");

@@ -29,6 +29,7 @@ if [[ ${1:-} == --rehearse ]]; then
   export BENCH_TORCH_MODELS=stories260K BENCH_TORCH_ROUNDS=1 BENCH_RUNS=1 BENCH_QUICK=1 BENCH_COLD=0
   export BENCH_SKIP="b1inline bdn b2big bmem" BENCH_OUT=/tmp/onnxsteer-rehearsal.md
   rm -f "$BENCH_OUT"
+  NICE=()  # a rehearsal checks the script, not the timings: it takes no priority from others
 else
   export BENCH_TORCH_MODELS=${BENCH_TORCH_MODELS:-100M,400M} BENCH_TORCH_ROUNDS=${BENCH_TORCH_ROUNDS:-3}
   export BENCH_RUNS=${BENCH_RUNS:-3} BENCH_QUICK=${BENCH_QUICK:-1} BENCH_SKIP=${BENCH_SKIP:-bdn}

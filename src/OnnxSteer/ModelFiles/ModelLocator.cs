@@ -1,3 +1,5 @@
+using static OnnxSteer.ErrorText;
+
 namespace OnnxSteer.ModelFiles;
 
 /// <summary>
@@ -5,8 +7,9 @@ namespace OnnxSteer.ModelFiles;
 /// genai_config.json names (model.decoder.filename); else <c>model.onnx</c> (in the folder, or in its <c>onnx/</c>
 /// subfolder as transformers.js repositories keep it); else an Optimum merged decoder
 /// (<c>decoder_model_merged.onnx</c>); else the only .onnx file there is. Several candidates and no default is an
-/// error that lists them. A file path is returned as it is. This is the one place that decides it: every stage, the CLI
-/// and the server ask here (a test keeps the default file name out of the rest of the source).
+/// error that lists them. A file path is returned as it is. A variant names one of the folder's models where several
+/// sit side by side (<see cref="Resolve(string, string?)"/>). This is the one place that decides it:
+/// every stage, the CLI and the server ask here (a test keeps the default file name out of the rest of the source).
 /// </summary>
 internal static class ModelLocator
 {
@@ -25,10 +28,21 @@ internal static class ModelLocator
     /// described on the type (which may not exist when a genai_config.json names it, or when there is no .onnx file at
     /// all: then <c>model.onnx</c>, so the caller's "no such file" names what was expected).
     /// </summary>
+    /// <param name="path">A model file, or a folder holding one.</param>
+    /// <param name="variant">For a folder: the model to take among <see cref="Variants"/>, named by its path relative
+    /// to the folder (<c>onnx/model_q4f16.onnx</c>), its file name with or without <c>.onnx</c>
+    /// (<c>decoder_model_merged</c>), or its transformers.js dtype (<c>q4f16</c>, <c>q8</c>/<c>quantized</c>, <c>fp16</c>,
+    /// <c>fp32</c> for the unsuffixed file); null: the default described on the type.</param>
     /// <exception cref="InvalidModelException">The folder holds several models and none of them is the default.</exception>
-    public static string Resolve(string path)
+    /// <exception cref="InvalidParameterException"><paramref name="variant"/> names no model of the folder, or several,
+    /// or is given with a file (the message lists the folder's models).</exception>
+    public static string Resolve(string path, string? variant = null)
     {
-        if (!Directory.Exists(path)) return path;
+        if (!Directory.Exists(path))
+            return variant is null ? path
+                : throw new InvalidParameterException(nameof(variant),
+                    $"{path}: {Param(nameof(variant))} '{variant}' picks a model in a folder, and this is a file: give the folder with {Param(nameof(variant))}, or the file alone");
+        if (variant is not null) return Path.Combine(path, Pick(path, variant));
         if (GenaiModelFileOrNull(path) is { } named) return Path.Combine(path, named);
         foreach (var name in Defaults)
         {
@@ -57,24 +71,71 @@ internal static class ModelLocator
         return found;
     }
 
+    /// <summary>The files of <see cref="Variants"/> named by <paramref name="variant"/> (see <see cref="Resolve(string, string?)"/>):
+    /// the first way of naming that matches any.</summary>
+    private static string Pick(string folder, string variant)
+    {
+        var variants = Variants(folder);
+        var wanted = variant.Replace('\\', '/').Trim();
+        Func<string, bool>[] namings =
+        [
+            v => v == wanted,
+            v => Path.GetFileName(v) == wanted || Path.GetFileNameWithoutExtension(v) == wanted,
+            v => Dtype(v) is { } dtype && (dtype == wanted.ToLowerInvariant() || (dtype == "q8" && wanted.Equals("quantized", StringComparison.OrdinalIgnoreCase))),
+        ];
+        foreach (var naming in namings)
+        {
+            var matches = variants.Where(naming).ToList();
+            if (matches.Count == 1) return matches[0];
+            if (matches.Count > 1)
+                throw new InvalidParameterException(nameof(variant),
+                    $"{folder}: {Param(nameof(variant))} '{variant}' names {matches.Count} models ({string.Join(", ", matches)}): give the file's path in the folder, e.g. {matches[0]}");
+        }
+        throw new InvalidParameterException(nameof(variant), variants.Count == 0
+            ? $"{folder}: no .onnx model here or in onnx/, so {Param(nameof(variant))} '{variant}' names none"
+            : $"{folder}: {Param(nameof(variant))} '{variant}' names none of its {variants.Count} models: {string.Join(", ", variants)}");
+    }
+
+    /// <summary>Base names of the Hugging Face exporters' files that dtype suffixes are appended to (transformers.js
+    /// writes <c>{base}_{dtype}.onnx</c>, Optimum the bases).</summary>
+    private static readonly string[] ExporterBases = ["decoder_with_past_model", "decoder_model_merged", "decoder_model", "model"];
+
+    /// <summary>The transformers.js dtype of a file: fp32 for a bare base name, q8 for <c>_quantized</c>, else the suffix; null for other names.</summary>
+    private static string? Dtype(string variant)
+    {
+        var stem = Path.GetFileNameWithoutExtension(variant);
+        foreach (var name in ExporterBases)
+        {
+            if (stem == name) return "fp32";
+            if (stem.StartsWith(name + "_", StringComparison.Ordinal))
+            {
+                var suffix = stem[(name.Length + 1)..];
+                return suffix == "quantized" ? "q8" : suffix;
+            }
+        }
+        return null;
+    }
+
     /// <summary>
-    /// Where the model at <paramref name="path"/> (a folder or a .onnx file) is: its file (<see cref="Resolve"/>), the
+    /// Where the model at <paramref name="path"/> (a folder or a .onnx file) is: its file (<see cref="Resolve"/>, with
+    /// <paramref name="variant"/> when given), the
     /// folder holding it, and that folder's genai_config.json when there is one (read in full: a malformed one is an
     /// error here, as it is for every stage that runs the model).
     /// </summary>
     /// <exception cref="InvalidModelException">No such file or folder; a folder without its model file; a malformed genai_config.json.</exception>
-    public static ModelLocation Locate(string path)
+    public static ModelLocation Locate(string path, string? variant = null)
     {
         if (Directory.Exists(path))
         {
             var config = GenaiConfigFile.TryRead(path);
-            var file = Resolve(path);
+            var file = Resolve(path, variant);
             if (!File.Exists(file))
                 throw new InvalidModelException($"{path}: no {Path.GetFileName(file)} in this folder" + (config is null ? " and no genai_config.json" : $" (named by {GenaiConfig})"));
             return new ModelLocation(file, path, config);
         }
         if (File.Exists(path))
         {
+            if (variant is not null) Resolve(path, variant); // a variant with a file: Resolve says why not
             var folder = FolderOf(path);
             return new ModelLocation(path, folder, GenaiConfigFile.TryRead(folder));
         }
