@@ -90,6 +90,14 @@ public static class Program
                 report.Save();
                 return code;
             }
+            case "serve-batch":
+            {
+                // serve-batch MODEL_DIR PROFILE REQUESTS MAX_TOKENS [CLIENTS]
+                int[] clients = args.Length > 5 && !args[5].StartsWith("--", StringComparison.Ordinal) ? [.. args[5].Split(',').Select(int.Parse)] : [1, 4, 16, 64];
+                var code = ServeBatchBench.Run(args[1], args[2], int.Parse(args[3]), int.Parse(args[4]), clients, report).GetAwaiter().GetResult();
+                report.Save();
+                return code;
+            }
             case "serve-memory":
             {
                 // serve-memory CLI MODEL_DIR CLIENTS PROMPT_TOKENS --report F [LABEL=ARGS ...]: one row per LABEL (ARGS space-separated)

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.ModelFiles;
@@ -9,16 +8,20 @@ namespace OnnxSteer.ModelFiles;
 /// subfolder as transformers.js repositories keep it); else an Optimum merged decoder
 /// (<c>decoder_model_merged.onnx</c>); else the only .onnx file there is. Several candidates and no default is an
 /// error that lists them. A file path is returned as it is. A variant names one of the folder's models where several
-/// sit side by side (<see cref="Resolve(string, string?)"/>).
+/// sit side by side (<see cref="Resolve(string, string?)"/>). This is the one place that decides it:
+/// every stage, the CLI and the server ask here (a test keeps the default file name out of the rest of the source).
 /// </summary>
 internal static class ModelLocator
 {
     /// <summary>The name of onnxruntime-genai's configuration file.</summary>
-    public const string GenaiConfig = "genai_config.json";
+    public const string GenaiConfig = GenaiConfigFile.FileName;
+
+    /// <summary>The model file of a folder that says nothing else (and the name import, synth and patch write).</summary>
+    public const string DefaultFileName = "model.onnx";
 
     /// <summary>Files taken as the model, in order, when a folder holds them.</summary>
     private static readonly string[] Defaults =
-        ["model.onnx", "onnx/model.onnx", "decoder_model_merged.onnx", "onnx/decoder_model_merged.onnx"];
+        [DefaultFileName, "onnx/" + DefaultFileName, "decoder_model_merged.onnx", "onnx/decoder_model_merged.onnx"];
 
     /// <summary>
     /// The model file for <paramref name="path"/>: itself when it is not a folder; for a folder, the file chosen as
@@ -40,7 +43,7 @@ internal static class ModelLocator
                 : throw new InvalidParameterException(nameof(variant),
                     $"{path}: {Param(nameof(variant))} '{variant}' picks a model in a folder, and this is a file: give the folder with {Param(nameof(variant))}, or the file alone");
         if (variant is not null) return Path.Combine(path, Pick(path, variant));
-        if (GenaiModelFile(path) is { } named) return Path.Combine(path, named);
+        if (GenaiModelFileOrNull(path) is { } named) return Path.Combine(path, named);
         foreach (var name in Defaults)
         {
             var file = Path.Combine(path, name);
@@ -49,7 +52,7 @@ internal static class ModelLocator
         var variants = Variants(path);
         return variants.Count switch
         {
-            0 => Path.Combine(path, "model.onnx"),
+            0 => Path.Combine(path, DefaultFileName),
             1 => Path.Combine(path, variants[0]),
             _ => throw new InvalidModelException(
                 $"{path}: {variants.Count} models and none is the default (genai_config.json, model.onnx, decoder_model_merged.onnx): " +
@@ -113,24 +116,57 @@ internal static class ModelLocator
         return null;
     }
 
-    /// <summary>The decoder file a genai_config.json in <paramref name="folder"/> names, or null (no config, or it names none).</summary>
-    private static string? GenaiModelFile(string folder)
+    /// <summary>
+    /// Where the model at <paramref name="path"/> (a folder or a .onnx file) is: its file (<see cref="Resolve"/>, with
+    /// <paramref name="variant"/> when given), the
+    /// folder holding it, and that folder's genai_config.json when there is one (read in full: a malformed one is an
+    /// error here, as it is for every stage that runs the model).
+    /// </summary>
+    /// <exception cref="InvalidModelException">No such file or folder; a folder without its model file; a malformed genai_config.json.</exception>
+    public static ModelLocation Locate(string path, string? variant = null)
     {
-        var config = Path.Combine(folder, GenaiConfig);
-        if (!File.Exists(config)) return null;
+        if (Directory.Exists(path))
+        {
+            var config = GenaiConfigFile.TryRead(path);
+            var file = Resolve(path, variant);
+            if (!File.Exists(file))
+                throw new InvalidModelException($"{path}: no {Path.GetFileName(file)} in this folder" + (config is null ? " and no genai_config.json" : $" (named by {GenaiConfig})"));
+            return new ModelLocation(file, path, config);
+        }
+        if (File.Exists(path))
+        {
+            if (variant is not null) Resolve(path, variant); // a variant with a file: Resolve says why not
+            var folder = FolderOf(path);
+            return new ModelLocation(path, folder, GenaiConfigFile.TryRead(folder));
+        }
+        throw new InvalidModelException($"{path}: no such model file or folder");
+    }
+
+    /// <summary>The folder of a model: <paramref name="path"/> itself when it is a folder, else the folder of the file.</summary>
+    public static string FolderOf(string path) => Directory.Exists(path) ? path : Path.GetDirectoryName(Path.GetFullPath(path))!;
+
+    /// <summary>
+    /// The file onnxruntime-genai runs for <paramref name="folder"/>: the one its genai_config.json names, else
+    /// <see cref="DefaultFileName"/> (genai's own default), as a path in the folder (it may not exist).
+    /// </summary>
+    /// <exception cref="InvalidModelException">The folder's genai_config.json is malformed.</exception>
+    public static string GenaiModelFile(string folder) =>
+        Path.Combine(folder, GenaiConfigFile.TryRead(folder)?.ModelFileName ?? DefaultFileName);
+
+    /// <summary>The decoder file a genai_config.json in <paramref name="folder"/> names, or null (no config, or it names none).</summary>
+    private static string? GenaiModelFileOrNull(string folder)
+    {
         try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllText(config));
-            return doc.RootElement.TryGetProperty("model", out var model) && model.TryGetProperty("decoder", out var decoder)
-                   && decoder.TryGetProperty("filename", out var name) && name.ValueKind == JsonValueKind.String
-                   && name.GetString() is { Length: > 0 } file
-                ? file
-                : null;
+            return GenaiConfigFile.TryRead(folder)?.ModelFileName is { Length: > 0 } file ? file : null;
         }
-        catch (Exception e) when (e is JsonException or IOException or InvalidOperationException)
+        catch (Exception e) when (e is InvalidModelException or IOException)
         {
-            // A broken config is reported by the stage that reads it in full (Generation); here it just names nothing.
+            // A broken config is reported by the stage that reads it in full (Locate); here it just names nothing.
             return null;
         }
     }
 }
+
+/// <summary>A model's file, its folder, and the folder's genai_config.json (null when there is none).</summary>
+internal sealed record ModelLocation(string File, string Folder, GenaiConfigFile? Config);

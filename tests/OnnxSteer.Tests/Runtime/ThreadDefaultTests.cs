@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using OnnxSteer.Cli.Hosts;
 using OnnxSteer.Runtime;
 using OnnxSteer.Tests.Infrastructure;
 using Xunit;
@@ -83,7 +82,7 @@ public class GenaiThreadTests
     private static int ThreadsAdded(int threads)
     {
         var before = OsThreads();
-        using var model = GenaiEngine.OpenModel(SharedData.TinyGenaiModelDir, new RuntimeSettings { Threads = threads });
+        using var host = OnnxSteer.Generation.GenaiHost.Open(SharedData.TinyGenaiModelDir, new RuntimeSettings { Threads = threads });
         return OsThreads() - before;
     }
 
