@@ -7,7 +7,7 @@ ONNXSTEER := $(DOTNET) $(CLI_DLL)
 export DOTNET_CLI_TELEMETRY_OPTOUT := 1
 export DOTNET_NOLOGO := 1
 
-.PHONY: setup restore ggufjs openaijs build test demo bench bench-serve fuzz pack docs clean
+.PHONY: setup restore ggufjs openaijs build test demo bench bench-serve fuzz pack tool docs clean
 
 # ONNX Runtime comes from NuGet with the restore (Microsoft.ML.OnnxRuntime, CPU). `make build CUDA=1` builds against the
 # CUDA 13 natives instead (Microsoft.ML.OnnxRuntime.Gpu.Linux, 276 MiB): see docs/install.md.
@@ -68,6 +68,14 @@ docs: build
 pack: build
 	$(DOTNET) pack src/OnnxSteer/OnnxSteer.csproj -c $(CONFIG) --no-build -o artifacts --nologo
 	$(DOTNET) pack src/OnnxSteer.Cli/OnnxSteer.Cli.csproj -c $(CONFIG) --no-build -o artifacts --nologo
+
+# The onnxsteer command for Linux x64 with its code compiled ahead of time (ReadyToRun), framework-dependent: short
+# commands (patch, select, inspect) start without most of the JIT work the portable build does (issue 29,
+# bench/results.md). Run it as artifacts/onnxsteer-linux-x64/OnnxSteer.Cli.
+TOOL_DIR := artifacts/onnxsteer-linux-x64
+tool: build
+	$(DOTNET) publish src/OnnxSteer.Cli/OnnxSteer.Cli.csproj -c $(CONFIG) -r linux-x64 --self-contained false \
+		-p:PublishReadyToRun=true -o $(TOOL_DIR) --nologo -v:q
 
 clean:
 	$(DOTNET) clean OnnxSteer.sln -v:q

@@ -10,6 +10,9 @@
 #   BENCH_SKIP="..."      parts to skip: b1 b1inline bdn b2 b2big b3 b4 bmem torch
 #   BENCH_TORCH_ROUNDS=3  rounds of the PyTorch comparison (issue 29; needs Debian's python3-torch, python3-onnx, python3-numpy, libopenblas0-pthread)
 #   BENCH_TORCH_MODELS=stories260K,100M,400M
+#   BENCH_TORCH_WORK=bench/work/torch   where the synthetic models and llama2.c checkpoints live (~400M: 3.2 GB; /tmp is fine)
+#   BENCH_TORCH_EQUAL=0   threads both sides get in the equal-threads rows (0: the usable CPUs)
+#   BENCH_TORCH_PATCH_CLIS="LABEL=COMMAND;..."   the onnxsteer builds timed against the python-onnx patch script (default: the CLI)
 #   BENCH_MEM_RUNS=1      BMEM: rounds of generate/profile peak-RSS pairs (each a fresh process)
 #   BENCH_COLD=1          B1: also time a cold read of the data file (evicted from the page cache first)
 #   BENCH_B2_BIG_PASSES=1 passes of all 256 pairs on the ~100M model (each pass is split into 5 blocks for the spread)
@@ -181,8 +184,9 @@ fi
 if ! skip torch; then
   if /usr/bin/python3 -c "import torch, onnx, numpy" 2> /dev/null; then
     say "PyTorch comparison (${BENCH_TORCH_MODELS:-stories260K,100M,400M}), ${BENCH_TORCH_ROUNDS:-3} rounds"
-    /usr/bin/python3 bench/torch/compare.py --cli "${CLI[*]}" --bench "${BENCH[*]}" --work "$work/torch" \
-      --rounds "${BENCH_TORCH_ROUNDS:-3}" --models "${BENCH_TORCH_MODELS:-stories260K,100M,400M}" --report "$report"
+    /usr/bin/python3 bench/torch/compare.py --cli "${CLI[*]}" --bench "${BENCH[*]}" --work "${BENCH_TORCH_WORK:-$work/torch}" \
+      --rounds "${BENCH_TORCH_ROUNDS:-3}" --models "${BENCH_TORCH_MODELS:-stories260K,100M,400M}" --report "$report" \
+      --equal-threads "${BENCH_TORCH_EQUAL:-0}" --patch-clis "${BENCH_TORCH_PATCH_CLIS:-}"
   else
     printf '## PyTorch comparison: not run\n\nInstall python3-torch, python3-onnx, python3-numpy and libopenblas0-pthread (apt-get) to run it.\n\n' >> "$report"
   fi

@@ -85,7 +85,7 @@ public static class GenaiBatchProbe
     }
 
     private static int PadId(string modelDir) =>
-        OnnxSteer.Generation.GenaiConfigFile.TryRead(modelDir) is { } c && c.PadTokenId is { } p ? p : 0;
+        OnnxSteer.ModelFiles.GenaiConfigFile.TryRead(modelDir) is { } c && c.PadTokenId is { } p ? p : 0;
 
     private static double Median(int times, Action run)
     {

@@ -24,6 +24,7 @@ namespace OnnxSteer.Bench;
 /// selection MODEL_DIR DATA_DIR WORK --report F             selection study of issue 17 (docs/selection.md)
 /// serve CLI MODEL_DIR WORK REQUESTS MAX_TOKENS ROUNDS [CLIENTS] --report F   onnxsteer serve under 1/4/16/64 clients (or CLIENTS, e.g. 1,4) vs in-process (issues 22, 32), and genai's static batches
 /// serve-memory CLI MODEL_DIR CLIENTS PROMPT_TOKENS --report F LABEL=ARGS...   server RSS under a burst of long prompts (issue 35)
+/// patch-cold MODEL_DIR PROFILE OUT                          one stored-selection patch in this fresh process, stage by stage (JSON)
 /// rss baseline | rss patch MODEL PROFILE OUT 100|all [force] child process: prints VmHWM (KiB)
 /// torch-checkpoint OUT.bin LAYERS HIDDEN INTERMEDIATE HEADS VOCAB   llama2.c checkpoint of a synth model (bench/torch)
 /// torch-job MODEL_DIR PAIRS PROMPT NEW_TOKENS PROFILE OUT.json       token ids and steering both sides run (bench/torch)
@@ -89,6 +90,14 @@ public static class Program
                 report.Save();
                 return code;
             }
+            case "serve-batch":
+            {
+                // serve-batch MODEL_DIR PROFILE REQUESTS MAX_TOKENS [CLIENTS]
+                int[] clients = args.Length > 5 && !args[5].StartsWith("--", StringComparison.Ordinal) ? [.. args[5].Split(',').Select(int.Parse)] : [1, 4, 16, 64];
+                var code = ServeBatchBench.Run(args[1], args[2], int.Parse(args[3]), int.Parse(args[4]), clients, report).GetAwaiter().GetResult();
+                report.Save();
+                return code;
+            }
             case "serve-memory":
             {
                 // serve-memory CLI MODEL_DIR CLIENTS PROMPT_TOKENS --report F [LABEL=ARGS ...]: one row per LABEL (ARGS space-separated)
@@ -99,6 +108,8 @@ public static class Program
             }
             case "rss":
                 return PatchBench.RssChild(args);
+            case "patch-cold":
+                return PatchColdStages.Run(args[1], args[2], args[3]);
             case "torch-checkpoint":
                 return TorchCompare.Checkpoint(args[1], int.Parse(args[2]), int.Parse(args[3]), int.Parse(args[4]), int.Parse(args[5]), int.Parse(args[6]));
             case "torch-job":

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
+using OnnxSteer.Generation;
 using OnnxSteer.Server;
 using OnnxSteer.Tokenizers;
 

@@ -100,10 +100,15 @@ def main():
     ap.add_argument("--report", required=True)
     ap.add_argument("--new-tokens", type=int, default=32)
     ap.add_argument("--pairs", type=int, default=0, help="pairs per synthetic model (default: 24 at ~100M, 12 at ~400M)")
+    ap.add_argument("--equal-threads", type=int, default=0, help="threads both sides get in the equal rows (default: the usable CPUs)")
+    ap.add_argument("--patch-clis", default="", help="'LABEL=COMMAND;...': the onnxsteer builds timed against the python-onnx script (default: --cli)")
+    ap.add_argument("--skip-patch", action="store_true", help="leave out the patch comparison")
     args = ap.parse_args()
     cli, bench = args.cli.split(), args.bench.split()
     os.makedirs(args.work, exist_ok=True)
     cpus = len(os.sched_getaffinity(0))
+    equal_threads = args.equal_threads or cpus
+    patch_clis = [(x.split("=", 1)[0], x.split("=", 1)[1].split()) for x in args.patch_clis.split(";") if x] or [("onnxsteer", cli)]
     lines = []
     add = lines.append
     blas = blas_info()
@@ -222,12 +227,12 @@ def main():
         say(f"{key}: {args.rounds} rounds of profiling")
         prof = interleave({
             "onnx-default": onnx_profile(0), "torch-default": torch_profile(0),
-            "onnx-equal": onnx_profile(cpus), "torch-equal": torch_profile(cpus),
+            "onnx-equal": onnx_profile(equal_threads), "torch-equal": torch_profile(equal_threads),
         }, args.rounds)
         say(f"{key}: {args.rounds} rounds of steered decoding")
         dec = interleave({
             "onnx-default": onnx_decode(0), "torch-default": torch_decode(0),
-            "onnx-equal": onnx_decode(cpus), "torch-equal": torch_decode(cpus),
+            "onnx-equal": onnx_decode(equal_threads), "torch-equal": torch_decode(equal_threads),
         }, args.rounds)
 
         def ratios(results, a, b, field, invert=False):
@@ -251,26 +256,35 @@ def main():
         add("")
         summary.append((key, row))
 
-        if key != "stories260K":
+        if not args.skip_patch:
             say(f"{key}: {args.rounds} rounds of patch vs the python-onnx script")
-            out_a, out_b = os.path.join(folder, "patch-cli"), os.path.join(folder, "patch-py")
+            out_b = os.path.join(folder, "patch-py")
 
-            def cli_patch():
-                shutil.rmtree(out_a, ignore_errors=True)
-                return run(cli + ["patch", model, profile, "-o", out_a])[1]
+            def cli_patch(label, command):
+                out = os.path.join(folder, "patch-" + label)
+
+                def f():
+                    shutil.rmtree(out, ignore_errors=True)
+                    return run(command + ["patch", model, profile, "-o", out])[1]
+                return f
 
             def py_patch():
                 shutil.rmtree(out_b, ignore_errors=True)
                 return run([PY, os.path.join(HERE, "patch_script.py"), model, profile, out_b])[1]
 
-            cli_patch(), py_patch()  # warm the page cache for both
-            pt = interleave({"cli": cli_patch, "py": py_patch}, max(5, args.rounds))
-            r = [p / c for c, p in zip(pt["cli"], pt["py"])]
-            add(f"Patch (k={len(json.load(open(job))['steer'])}, external data): `onnxsteer patch` {statistics.median(pt['cli']):.3f} s, "
-                f"python-onnx script (graph without weights, Muls inserted, data hard-linked) {statistics.median(pt['py']):.3f} s; "
-                f"script time / onnxsteer time {median_range(r)} (> 1: onnxsteer faster), {len(r)} interleaved rounds, wall time of each process.")
-            add("")
-            summary.append((key + "-patch", statistics.median(r)))
+            contenders = {label: cli_patch(label, command) for label, command in patch_clis}
+            contenders["py"] = py_patch
+            for f in contenders.values():
+                f()  # warm the page cache for all
+            pt = interleave(contenders, max(5, args.rounds))
+            k = len(json.load(open(job))['steer'])
+            for label, command in patch_clis:
+                r = [p / c for c, p in zip(pt[label], pt["py"])]
+                add(f"Patch (k={k}, external data): `{' '.join(command)} patch` ({label}) {statistics.median(pt[label]):.3f} s, "
+                    f"python-onnx script (graph without weights, Muls inserted, data hard-linked) {statistics.median(pt['py']):.3f} s; "
+                    f"script time / onnxsteer time {median_range(r)} (> 1: onnxsteer faster), {len(r)} interleaved rounds, wall time of each process.")
+                add("")
+                summary.append((f"{key}-patch-{label}", statistics.median(r)))
     add("Load average (1, 5, 15 min) at the end: " + " ".join(open("/proc/loadavg").read().split()[:3]) + ".")
     add("")
     with open(args.report, "a") as f:

@@ -56,6 +56,7 @@ public static class ErrorReporter
         InvalidParameterException => ExitCodes.Usage,
         InvalidInputException => ExitCodes.InvalidInput,
         RuntimeUnavailableException or Runtime.OrtException => ExitCodes.Runtime,
+        Generation.GenaiException => ExitCodes.Runtime,
         _ => ExitCodes.Failure,
     };
 

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using OnnxSteer.ModelFiles;
 using OnnxSteer.Patching;
 
 namespace OnnxSteer.Cli;
@@ -38,7 +39,7 @@ public static class OutputChecks
 
     /// <summary>The files import and synth write into their output folder.</summary>
     public static readonly string[] ModelFolderFiles =
-        ["model.onnx", "model.onnx.data", "genai_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"];
+        [ModelLocator.DefaultFileName, Import.LlamaOnnxExporter.DataFileName, ModelLocator.GenaiConfig, "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"];
 
     /// <summary>
     /// The output of patch or unpatch (a folder or a .onnx path, resolved as <see cref="SteeredModelWriter.ResolveOutput"/>
@@ -46,7 +47,7 @@ public static class OutputChecks
     /// </summary>
     public static void SteeredModel(string output, string modelPath, bool force)
     {
-        var source = Directory.Exists(modelPath) ? Path.Combine(modelPath, "model.onnx") : modelPath;
+        var source = ModelLocator.Resolve(modelPath);
         if (System.IO.File.Exists(output) && !output.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
             throw new CommandLineException($"{output}: is a file, not a folder or a .onnx path", ExitCodes.Usage);
         var (folder, file) = SteeredModelWriter.ResolveOutput(output, source);

@@ -56,9 +56,5 @@ public sealed class StrengthOption(string? description = null)
         OnnxAdapterFile.Write(adapterFile, [StrengthAdapter.Parameter(strength)]);
     }
 
-    /// <summary>The .onnx file of a model folder (the one its genai_config.json names, else model.onnx) or the file itself.</summary>
-    private static string ModelFileOf(string modelPath) =>
-        Directory.Exists(modelPath)
-            ? Path.Combine(modelPath, GenaiConfigFile.TryRead(modelPath)?.ModelFileName ?? "model.onnx")
-            : modelPath;
+    private static string ModelFileOf(string modelPath) => ModelLocator.Resolve(modelPath);
 }

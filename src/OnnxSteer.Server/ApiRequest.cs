@@ -36,6 +36,8 @@ public sealed record ApiRequest
     public int? MaxTokens { get; init; }
     public float Temperature { get; init; } = 1f;
     public float TopP { get; init; } = 1f;
+    /// <summary>top_k (vLLM's extension field): sample among this many most likely tokens; 0 or -1 = no limit.</summary>
+    public int TopK { get; init; }
     public int? Seed { get; init; }
     public IReadOnlyList<string> Stop { get; init; } = [];
     public bool Stream { get; init; }
@@ -68,6 +70,7 @@ public sealed record ApiRequest
                 Echo = LogprobRequest.ReadEcho(root, kind),
                 Temperature = OptionalNumber(root, "temperature", 0, 2) ?? 1f,
                 TopP = OptionalNumber(root, "top_p", 0, 1, lowOpen: true) ?? 1f,
+                TopK = Math.Max(0, OptionalInt(root, "top_k", -1, int.MaxValue) ?? 0),
                 Seed = OptionalInt(root, "seed", int.MinValue, int.MaxValue),
                 Stop = ReadStop(root),
                 Stream = OptionalBool(root, "stream") ?? false,

@@ -1,10 +1,13 @@
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.ML.OnnxRuntimeGenAI;
+using Generator = Microsoft.ML.OnnxRuntimeGenAI.Generator;
+using OnnxSteer.Generation;
 using OnnxSteer.HostFormats;
 using OnnxSteer.ModelFiles;
 using OnnxSteer.Patching;
-using GenaiConfigFile = OnnxSteer.Generation.GenaiConfigFile;
+using OnnxSteer.Runtime;
+
 
 namespace OnnxSteer.Server;
 
@@ -60,8 +63,8 @@ public sealed class ComposedModel : IDisposable
     /// <summary>The profiles, in the order their steps are stacked (and applied).</summary>
     public IReadOnlyList<string> Profiles { get; }
 
-    /// <summary>The genai model of the stacked folder.</summary>
-    internal Model Model { get; }
+    /// <summary>The genai host of the stacked folder.</summary>
+    internal GenaiHost Host { get; }
 
     /// <summary>The settings (every profile's strength) whose adapters are loaded now.</summary>
     public IReadOnlyCollection<string> LoadedSettings => _adapters.Loaded;
@@ -74,9 +77,9 @@ public sealed class ComposedModel : IDisposable
     /// Opens <paramref name="folder"/>, a model stacked by <see cref="SteeredModels"/> with one switchable step per name
     /// of <paramref name="profiles"/>, in order; adapters go to <paramref name="adapterFolder"/>.
     /// </summary>
-    internal ComposedModel(string folder, IReadOnlyList<string> profiles, string adapterFolder, int capacity)
+    internal ComposedModel(string folder, IReadOnlyList<string> profiles, string adapterFolder, int capacity, RuntimeSettings runtime)
     {
-        var file = Path.Combine(folder, GenaiConfigFile.TryRead(folder)?.ModelFileName ?? "model.onnx");
+        var file = ModelLocator.GenaiModelFile(folder);
         var onnx = OnnxModel.Load(file, checkExternalData: false);
         var steps = SteeringMetadata.Read(onnx.Proto, file);
         if (steps.Count != profiles.Count || steps.Any(s => s.Switchable != true))
@@ -88,8 +91,8 @@ public sealed class ComposedModel : IDisposable
             return new SiteVector(tensor.Name, tensor.DataType, [.. tensor.Dims], ElementEncoding.Decode(TensorData.ReadBytes(tensor, onnx), tensor.DataType));
         })]))];
         Profiles = profiles;
-        Model = new Model(folder);
-        _adapters = new AdapterCache<string>(Model, adapterFolder, "composed-", capacity, Name, Parameters);
+        Host = GenaiHost.Open(folder, runtime);
+        _adapters = new AdapterCache<string>(Host.Model, adapterFolder, "composed-", capacity, Name, Parameters);
     }
 
     /// <summary>Whether every step of <paramref name="steps"/> names a profile of this model.</summary>
@@ -137,6 +140,6 @@ public sealed class ComposedModel : IDisposable
     public void Dispose()
     {
         _adapters.Dispose();
-        Model.Dispose();
+        Host.Dispose();
     }
 }

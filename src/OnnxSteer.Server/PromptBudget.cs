@@ -1,4 +1,5 @@
 using OnnxSteer.Generation;
+using OnnxSteer.ModelFiles;
 using OnnxSteer.Tokenizers;
 
 namespace OnnxSteer.Server;
@@ -14,7 +15,7 @@ internal static class PromptBudget
     /// Prompt tokens are appended in chunks of this many: the prefill's logits and activations are those of one chunk,
     /// not of the whole prompt (a 1 000-token prompt of a 32 000-word model would otherwise hold 128 MB of logits).
     /// </summary>
-    public const int PrefillChunk = 128;
+    public const int PrefillChunk = GenaiHost.DefaultPrefillChunk;
 
     /// <summary>
     /// The most UTF-16 characters a prompt of <paramref name="contextLength"/> tokens can have: every token decodes to

@@ -31,6 +31,12 @@ public sealed record ServeOptions
     /// <summary>Concurrent generations, the queue and the per-request deadline.</summary>
     public AdmissionLimits Admission { get; init; } = new();
 
+    /// <summary>
+    /// Most requests one generation may answer together (see <see cref="BatchScheduler"/>: only greedy requests of one
+    /// steering setting and prompt length, where the answers equal those run alone); 1 = never batch. genai 0.20 takes 32 at most.
+    /// </summary>
+    public int MaxBatch { get; init; } = Generation.GenaiHost.MaxBatchRows;
+
     /// <summary>How long in-flight requests may run on after a stop signal before they are cut.</summary>
     public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(10);
 

@@ -1,3 +1,5 @@
+using OnnxSteer.Generation;
+
 namespace OnnxSteer.Server;
 
 /// <summary>
@@ -38,22 +40,6 @@ public sealed record SteeringChoice(string? Profile, float Strength)
         : Profile is null ? "none" : $"{Profile}@{Number(Strength)}";
 
     private static string Number(float v) => v.ToString(System.Globalization.CultureInfo.InvariantCulture);
-}
-
-/// <summary>How one request decodes: greedy at temperature 0, else sampled (top-p nucleus, seeded when a seed is given).</summary>
-public sealed record SamplingSettings
-{
-    /// <summary>At most this many new tokens.</summary>
-    public int MaxTokens { get; init; } = 16;
-
-    /// <summary>0 = greedy.</summary>
-    public float Temperature { get; init; }
-
-    /// <summary>Nucleus mass (1 = all tokens).</summary>
-    public float TopP { get; init; } = 1f;
-
-    /// <summary>Seed for sampling; null = random.</summary>
-    public int? Seed { get; init; }
 }
 
 /// <summary>

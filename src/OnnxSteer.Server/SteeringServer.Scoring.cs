@@ -36,7 +36,7 @@ public sealed partial class SteeringServer
         // As Complete: the lease keeps the models alive, the slot bounds generations at once, the deadline holds.
         using var generation = _shutdown.Enter();
         using var cut = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _shutdown.Cut);
-        using var slot = await Admit(context, cut.Token).ConfigureAwait(false);
+        using var slot = await Admit(context, () => _gate.EnterAsync(cut.Token)).ConfigureAwait(false);
         cut.CancelAfter(_options.Admission.RequestTimeout);
         var choices = new List<ScoredChoice>();
         int promptTokens = 0, completionTokens = 0;

@@ -12,6 +12,8 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using OnnxSteer.Generation;
+using OnnxSteer.ModelFiles;
+using OnnxSteer.Runtime;
 using OnnxSteer.Tokenizers;
 using static OnnxSteer.ErrorText;
 
@@ -37,6 +39,7 @@ public sealed partial class SteeringServer : IAsyncDisposable
     private readonly RequestGuard _guard;
     private readonly ShutdownCoordinator _shutdown = new();
     private readonly AdmissionGate _gate;
+    private readonly BatchScheduler? _batcher;
     private readonly int _maxPromptChars;
 
     /// <summary>The model id clients name.</summary>
@@ -66,13 +69,25 @@ public sealed partial class SteeringServer : IAsyncDisposable
         _gate = new AdmissionGate(options.Admission.MaxConcurrent ?? DefaultMaxConcurrent(config),
             options.Admission.MaxQueue, options.Admission.QueueTimeout);
         _maxPromptChars = PromptBudget.MaxPromptChars(prompts.Tokenizer, _contextLength);
+        if (options.MaxBatch is < 1 or > GenaiHost.MaxBatchRows)
+            throw new InvalidParameterException(nameof(options.MaxBatch), $"MaxBatch {options.MaxBatch}: must be 1 (no batching) to {GenaiHost.MaxBatchRows}");
+        if (options.MaxBatch > 1) _batcher = new BatchScheduler(_gate, options.MaxBatch, _shutdown.Enter, _shutdown.Cut);
     }
+
+    /// <summary>The admission gate (tests hold its slots to make requests wait).</summary>
+    internal AdmissionGate Gate => _gate;
+
+    /// <summary>The batch scheduler; null when batching is off (<see cref="ServeOptions.MaxBatch"/> 1).</summary>
+    internal BatchScheduler? Batcher => _batcher;
+
+    /// <summary>Generations that answered two or more requests together so far, and how many requests they answered.</summary>
+    public (long Batches, long Requests) Batched => _batcher is { } b ? (b.Batches, b.BatchedRows) : (0, 0);
 
     /// <summary>Generations that run at once (<see cref="AdmissionLimits.MaxConcurrent"/>, or the default from cores and memory).</summary>
     public int MaxConcurrent => _gate.MaxConcurrent;
 
     private static int DefaultMaxConcurrent(GenaiConfigFile config) =>
-        AdmissionGate.DefaultMaxConcurrent(Environment.ProcessorCount, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes, PromptBudget.BytesPerGeneration(config));
+        AdmissionGate.DefaultMaxConcurrent(RuntimeSettings.UsableCpus, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes, PromptBudget.BytesPerGeneration(config));
 
     /// <summary>Loads the model and profiles, patches what needs patching, and starts listening.</summary>
     public static async Task<SteeringServer> StartAsync(ServeOptions options, CancellationToken cancellationToken = default)
@@ -97,7 +112,8 @@ public sealed partial class SteeringServer : IAsyncDisposable
         SteeringRouter? router = null;
         try
         {
-            var genai = new GenaiEngine(options.Model, models.Folders, composed: models.Composed);
+            var genai = new GenaiEngine(options.Model, models.Folders, composed: models.Composed,
+                runtime: Runtime.RuntimeSettings.Default with { Notice = text => log(text.ToString()) });
             router = new SteeringRouter([genai]);
             var tokenizer = TokenizerLoader.Load(options.Tokenizer ?? options.Model);
             var prompts = new PromptBuilder(tokenizer, PromptBuilder.FolderHasChatTemplate(options.Model) ? genai.CreateChatTemplate() : null);
@@ -125,7 +141,7 @@ public sealed partial class SteeringServer : IAsyncDisposable
             var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
             server.BaseAddress = new Uri(bound.EndsWith('/') ? bound : bound + "/");
             var steering = server._profileNames.Count == 0 ? "no profiles" : "profiles " + string.Join(", ", server._profileNames);
-            log($"onnxsteer serve: {modelId} ({steering}; {server.MaxConcurrent} at once, {options.Admission.MaxQueue} queued) listening on {server.BaseAddress}");
+            log($"onnxsteer serve: {modelId} ({steering}; {server.MaxConcurrent} at once, {options.Admission.MaxQueue} queued, {RuntimeSettings.Default.IntraOpThreads} thread(s) each) listening on {server.BaseAddress}");
             return server;
         }
         catch
@@ -145,7 +161,7 @@ public sealed partial class SteeringServer : IAsyncDisposable
     private static void ReserveThreads(int generations)
     {
         ThreadPool.GetMinThreads(out var workers, out var io);
-        var wanted = generations + 2 * Environment.ProcessorCount;
+        var wanted = generations + 2 * RuntimeSettings.UsableCpus;
         if (workers < wanted) ThreadPool.SetMinThreads(wanted, io);
     }
 
@@ -229,7 +245,12 @@ public sealed partial class SteeringServer : IAsyncDisposable
         // The lease keeps the models alive until this generator is gone; the slot bounds generations at once.
         using var generation = _shutdown.Enter();
         using var cut = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _shutdown.Cut);
-        using var slot = await Admit(context, cut.Token).ConfigureAwait(false);
+        // Greedy requests may share a generation with others of the same setting and length (BatchScheduler); a batch
+        // holds one slot.
+        using var row = _batcher is not null && engine is IBatchEngine batching && BatchScheduler.Batchable(sampling)
+            ? await Admit(context, () => _batcher.EnterAsync(batching, steering, promptIds, sampling, cut.Token)).ConfigureAwait(false)
+            : null;
+        using var slot = row is null ? await Admit(context, () => _gate.EnterAsync(cut.Token)).ConfigureAwait(false) : null;
         cut.CancelAfter(_options.Admission.RequestTimeout);
 
         // The prompt's ids are the streamer's context: the text is decode(prompt + answer) minus decode(prompt), so the
@@ -243,7 +264,7 @@ public sealed partial class SteeringServer : IAsyncDisposable
         if (request.Stream) await StartStream(context.Response, exchange).ConfigureAwait(false);
         try
         {
-            await foreach (var id in Run(engine, promptIds, steering, sampling, ct).ConfigureAwait(false))
+            await foreach (var id in (row?.Read(ct) ?? Run(engine, promptIds, steering, sampling, ct)).ConfigureAwait(false))
             {
                 if (ids.Count == 0) NoteFirstToken(context, steering);
                 ids.Add(id);
@@ -277,13 +298,13 @@ public sealed partial class SteeringServer : IAsyncDisposable
             await WriteCompletion(context.Response, exchange, stops.Text, finish, ids).ConfigureAwait(false);
         }
         _log($"onnxsteer serve: 200 POST {LogText.Escape(context.Request.Path)} steering={Describe(steering)} engine={engine.Name} " +
-             $"tokens={promptIds.Count}+{ids.Count} finish={finish} {clock.ElapsedMilliseconds} ms");
+             $"tokens={promptIds.Count}+{ids.Count} finish={finish}{(row?.BatchSize > 1 ? $" batch={row.BatchSize}" : "")} {clock.ElapsedMilliseconds} ms");
     }
 
     /// <summary>A generation slot, or 429/503; a stop signal while queued is a 503 too.</summary>
-    private async Task<IDisposable> Admit(HttpContext context, CancellationToken ct)
+    private static async Task<T> Admit<T>(HttpContext context, Func<Task<T>> enter)
     {
-        try { return await _gate.EnterAsync(ct).ConfigureAwait(false); }
+        try { return await enter().ConfigureAwait(false); }
         catch (OperationCanceledException) when (!context.RequestAborted.IsCancellationRequested) { throw ApiErrors.Stopping(); }
     }
 
@@ -363,6 +384,7 @@ public sealed partial class SteeringServer : IAsyncDisposable
         {
             MaxTokens = request.MaxTokens ?? Math.Min(_options.Limits.DefaultMaxTokens, room),
             Temperature = request.Temperature,
+            TopK = request.TopK,
             TopP = request.TopP,
             Seed = request.Seed,
         };

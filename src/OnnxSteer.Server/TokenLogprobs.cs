@@ -1,3 +1,4 @@
+using OnnxSteer.Generation;
 using OnnxSteer.Tokenizers;
 
 namespace OnnxSteer.Server;

@@ -1,48 +1,39 @@
 using System.CommandLine;
 using System.Globalization;
+using OnnxSteer.Cli.Options;
 using OnnxSteer.Patching;
 
 namespace OnnxSteer.Cli.Commands;
+
+/// <summary>What <c>onnxsteer adapter</c> was asked.</summary>
+internal sealed record AdapterOptions(string Model, float Strength, string Output, bool Force);
 
 /// <summary>
 /// <c>onnxsteer adapter MODEL --strength S -o FILE.onnx_adapter</c>: an ONNX Runtime adapter that sets the strength of a
 /// <c>patch --switchable</c> model, for onnxruntime-genai's <c>Adapters</c> / <c>SetActiveAdapter</c>.
 /// </summary>
-public sealed class AdapterCommand : ICliCommand
+internal sealed class AdapterCommand : CliCommand<AdapterOptions>
 {
-    public Command Build()
+    private readonly Argument<string> _model = new("model") { Description = "A model patched with 'onnxsteer patch --switchable' (.onnx file or folder). It is only read." };
+    private readonly Option<float> _strength = new("--strength") { Description = "The steering strength the adapter sets (1 = as patched, 0 = off, 2 = twice alpha).", Required = true, HelpName = "S" };
+    private readonly Option<string> _output = CommonOptions.Output("The .onnx_adapter file to write.", "FILE");
+    private readonly Option<bool> _force = CommonOptions.Force();
+
+    protected override Command Declare() => Define("adapter",
+        "Write an ONNX Runtime adapter (.onnx_adapter) that sets a switchable model's steering strength. " +
+        "onnxruntime-genai loads it with Adapters.LoadAdapter and applies it to one generator with SetActiveAdapter; " +
+        "plain ONNX Runtime with OrtLoraAdapter and RunOptions.AddActiveLoraAdapter. Generators without it run at the " +
+        "strength the model was patched with. See docs/hosts.md.",
+        _model, _strength, _output, _force);
+
+    protected override AdapterOptions Bind(ParseResult parse) =>
+        new(parse.GetValue(_model)!, parse.GetValue(_strength), parse.GetValue(_output)!, parse.GetValue(_force));
+
+    public override int Run(AdapterOptions o, CommandIo io)
     {
-        var model = new Argument<string>("model")
-        {
-            Description = "A model patched with 'onnxsteer patch --switchable' (.onnx file or folder). It is only read.",
-        };
-        var strength = new Option<float>("--strength")
-        {
-            Description = "The steering strength the adapter sets (1 = as patched, 0 = off, 2 = twice alpha).",
-            Required = true,
-            HelpName = "S",
-        };
-        var output = new Option<string>("--output", "-o") { Description = "The .onnx_adapter file to write.", Required = true, HelpName = "FILE" };
-        var command = new Command("adapter",
-            "Write an ONNX Runtime adapter (.onnx_adapter) that sets a switchable model's steering strength. " +
-            "onnxruntime-genai loads it with Adapters.LoadAdapter and applies it to one generator with SetActiveAdapter; " +
-            "plain ONNX Runtime with OrtLoraAdapter and RunOptions.AddActiveLoraAdapter. Generators without it run at the " +
-            "strength the model was patched with. See docs/hosts.md.");
-        command.Arguments.Add(model);
-        command.Options.Add(strength);
-        command.Options.Add(output);
-        var force = OutputChecks.ForceOption();
-        command.Options.Add(force);
-        command.SetAction(parse => CommandRunner.Run(parse, _ =>
-        {
-            var path = parse.GetValue(model)!;
-            var s = parse.GetValue(strength);
-            var file = parse.GetValue(output)!;
-            OutputChecks.File(file, parse.GetValue(force));
-            StrengthOption.WriteAdapter(path, s, file);
-            Console.Out.WriteLine($"wrote {file} ({SwitchableSteering.StrengthName} = {s.ToString(CultureInfo.InvariantCulture)})");
-            return ExitCodes.Success;
-        }));
-        return command;
+        OutputChecks.File(o.Output, o.Force);
+        StrengthOption.WriteAdapter(o.Model, o.Strength, o.Output);
+        io.Out.WriteLine($"wrote {o.Output} ({SwitchableSteering.StrengthName} = {o.Strength.ToString(CultureInfo.InvariantCulture)})");
+        return ExitCodes.Success;
     }
 }

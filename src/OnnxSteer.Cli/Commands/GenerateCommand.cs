@@ -95,13 +95,14 @@ internal sealed class GenerateCommand : CliCommand<GenerateOptions>
     {
         if (o.Runtime.Device == ExecutionDevice.Cuda)
             throw new CommandLineException("--engine genai runs on the CPU here (no CUDA build of onnxruntime-genai is installed)", ExitCodes.Usage);
-        using var genai = GenaiEngine.Open(o.Model, o.Runtime);
+        using var genai = GenaiHost.Open(o.Model, o.Runtime);
         // The model opens first, so a wrong model path is reported as such rather than as a missing tokenizer.
         var (tok, promptIds) = Encode(o);
         using var adapter = o.Strength is { } s ? TemporaryAdapter.ForStrength(o.Model, s) : null;
         if (o.ShowGates) throw new CommandLineException("--show-gates runs the model in onnxsteer's own engine; leave out --engine genai", ExitCodes.Usage);
         var output = new GenerationOutput(io, o.Prompt, promptIds, tok);
-        output.Print(o.Json, (onToken, token) => genai.Generate(promptIds, o.Generation, adapter?.Path, onToken, token), null, cancel);
+        var activate = adapter is null ? null : genai.UseAdapterFile(adapter.Path);
+        output.Print(o.Json, (onToken, token) => genai.Collect(promptIds, o.Generation, activate, onToken, token), null, cancel);
     }
 
     /// <summary>In onnxsteer's own loop: the strength is fed as an input; --show-gates reruns the ids through the gates.</summary>

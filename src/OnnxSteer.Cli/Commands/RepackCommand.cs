@@ -49,7 +49,7 @@ internal sealed class RepackCommand : CliCommand<RepackOptions>
     public override int Run(RepackOptions o, CommandIo io)
     {
         // The file repack writes: into an existing folder the model keeps its name.
-        var inputModel = Directory.Exists(o.Input) ? Path.Combine(o.Input, "model.onnx") : o.Input;
+        var inputModel = ModelLocator.Resolve(o.Input);
         var target = ModelRepacker.OutputFile(o.Output, inputModel);
         CheckOutputs(o, inputModel, target);
         // A forced repack over an earlier one: its data file may be one the new model does not use.

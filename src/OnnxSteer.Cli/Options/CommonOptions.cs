@@ -26,6 +26,5 @@ public static class CommonOptions
     public static Option<bool> Quiet() => new("--quiet", "-q") { Description = "No progress output." };
 
     /// <summary>The folder a model path names or lives in (where its tokenizer is looked for by default).</summary>
-    public static string ModelFolder(string modelPath) =>
-        Directory.Exists(modelPath) ? modelPath : Path.GetDirectoryName(Path.GetFullPath(modelPath))!;
+    public static string ModelFolder(string modelPath) => ModelFiles.ModelLocator.FolderOf(modelPath);
 }

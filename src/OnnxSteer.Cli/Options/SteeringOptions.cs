@@ -16,7 +16,7 @@ public static class SteeringOptions
     /// <summary><c>--k</c>: units to keep, each a whole number ≥ 1; with <paramref name="list"/> a comma-separated list (sorted, duplicates dropped).</summary>
     public static Option<IReadOnlyList<int>> K(string description, IReadOnlyList<int>? defaultValue = null, bool list = false, string? helpName = null) =>
         ListOption("--k", description, defaultValue, list, helpName, text =>
-            !int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var k) ? (0, $"--k {text}: not a whole number")
+            !int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var k) ? (0, $"--k {text}: cannot be read as a whole number")
             : k < 1 ? (0, $"--k {text}: must be at least 1")
             : (k, null));
 
@@ -24,7 +24,7 @@ public static class SteeringOptions
     public static Option<IReadOnlyList<double>> Alpha(string description, IReadOnlyList<double>? defaultValue = null, bool list = false,
         string? helpName = null, string name = "--alpha", params string[] aliases) =>
         ListOption(name, description, defaultValue, list, helpName, text =>
-            !double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var a) ? (0d, $"{name} {text}: not a number")
+            !double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var a) ? (0d, $"{name} {text}: cannot be read as a number")
             : !double.IsFinite(a) ? (0d, $"{name} {text}: must be a finite number")
             : (a, null), aliases);
 

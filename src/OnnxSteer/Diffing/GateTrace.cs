@@ -28,8 +28,7 @@ internal static class GateTrace
 
     private static (GenaiConfigFile? Config, string File, OnnxModel Model, List<SiteEdit> Gated) Gated(string modelDirOrFile)
     {
-        var config = GenaiConfigFile.TryRead(Directory.Exists(modelDirOrFile) ? modelDirOrFile : Path.GetDirectoryName(Path.GetFullPath(modelDirOrFile))!);
-        var file = ModelLocator.Resolve(modelDirOrFile);
+        var (file, _, config) = ModelLocator.Locate(modelDirOrFile);
         var model = OnnxModel.Load(file);
         var gated = SteeringMetadata.Read(model.Proto, file).SelectMany(s => s.Edits).Where(e => e.Gate is not null).ToList();
         if (gated.Count == 0) throw new InvalidModelException($"{file}: the model has no dynamic steering gates (onnxsteer patch {Param("dynamic")})");

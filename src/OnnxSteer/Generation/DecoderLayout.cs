@@ -1,5 +1,6 @@
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
+using OnnxSteer.ModelFiles;
 using OnnxSteer.Runtime;
 
 namespace OnnxSteer.Generation;

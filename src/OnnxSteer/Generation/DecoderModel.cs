@@ -60,24 +60,7 @@ internal sealed class DecoderModel : IDisposable
     internal static DecoderModel Open(string modelDirOrFile, byte[]? graph, string? externalDataFolder, RuntimeSettings? settings = null)
     {
         settings ??= RuntimeSettings.Default;
-        string file;
-        GenaiConfigFile? config;
-        if (Directory.Exists(modelDirOrFile))
-        {
-            config = GenaiConfigFile.TryRead(modelDirOrFile);
-            file = ModelLocator.Resolve(modelDirOrFile);
-            if (!File.Exists(file))
-                throw new InvalidModelException($"{modelDirOrFile}: no {Path.GetFileName(file)} in this folder" + (config is null ? " and no genai_config.json" : $" (named by {GenaiConfigFile.FileName})"));
-        }
-        else if (File.Exists(modelDirOrFile))
-        {
-            file = modelDirOrFile;
-            config = GenaiConfigFile.TryRead(Path.GetDirectoryName(Path.GetFullPath(file))!);
-        }
-        else
-        {
-            throw new InvalidModelException($"{modelDirOrFile}: no such model file or folder");
-        }
+        var (file, _, config) = ModelLocator.Locate(modelDirOrFile);
         ExecutionDevice device;
         var session = graph is null ? settings.OpenSession(file, out device)
             : settings.OpenSession(graph, externalDataFolder, out device, $"{file} (steered in memory)");

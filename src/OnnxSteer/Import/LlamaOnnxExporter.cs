@@ -21,9 +21,9 @@ internal sealed record ExportResult(string Directory, string ModelPath, string D
 internal static class LlamaOnnxExporter
 {
     /// <summary>File name of the graph.</summary>
-    public const string ModelFileName = "model.onnx";
+    public const string ModelFileName = ModelLocator.DefaultFileName;
     /// <summary>File name of the external weights.</summary>
-    public const string DataFileName = "model.onnx.data";
+    public const string DataFileName = ModelFileName + ".data";
 
     /// <summary>Exports <paramref name="weights"/> into <paramref name="outputDirectory"/>.</summary>
     public static ExportResult Export(ILlamaWeights weights, string outputDirectory, ExportStyle style, ExportDType dtype,

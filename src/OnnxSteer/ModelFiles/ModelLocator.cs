@@ -1,4 +1,4 @@
-using System.Text.Json;
+using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.ModelFiles;
 
@@ -7,27 +7,43 @@ namespace OnnxSteer.ModelFiles;
 /// genai_config.json names (model.decoder.filename); else <c>model.onnx</c> (in the folder, or in its <c>onnx/</c>
 /// subfolder as transformers.js repositories keep it); else an Optimum merged decoder
 /// (<c>decoder_model_merged.onnx</c>); else the only .onnx file there is. Several candidates and no default is an
-/// error that lists them. A file path is returned as it is.
+/// error that lists them. A file path is returned as it is. A variant names one of the folder's models where several
+/// sit side by side (<see cref="Resolve(string, string?)"/>). This is the one place that decides it:
+/// every stage, the CLI and the server ask here (a test keeps the default file name out of the rest of the source).
 /// </summary>
 internal static class ModelLocator
 {
     /// <summary>The name of onnxruntime-genai's configuration file.</summary>
-    public const string GenaiConfig = "genai_config.json";
+    public const string GenaiConfig = GenaiConfigFile.FileName;
+
+    /// <summary>The model file of a folder that says nothing else (and the name import, synth and patch write).</summary>
+    public const string DefaultFileName = "model.onnx";
 
     /// <summary>Files taken as the model, in order, when a folder holds them.</summary>
     private static readonly string[] Defaults =
-        ["model.onnx", "onnx/model.onnx", "decoder_model_merged.onnx", "onnx/decoder_model_merged.onnx"];
+        [DefaultFileName, "onnx/" + DefaultFileName, "decoder_model_merged.onnx", "onnx/decoder_model_merged.onnx"];
 
     /// <summary>
     /// The model file for <paramref name="path"/>: itself when it is not a folder; for a folder, the file chosen as
     /// described on the type (which may not exist when a genai_config.json names it, or when there is no .onnx file at
     /// all: then <c>model.onnx</c>, so the caller's "no such file" names what was expected).
     /// </summary>
+    /// <param name="path">A model file, or a folder holding one.</param>
+    /// <param name="variant">For a folder: the model to take among <see cref="Variants"/>, named by its path relative
+    /// to the folder (<c>onnx/model_q4f16.onnx</c>), its file name with or without <c>.onnx</c>
+    /// (<c>decoder_model_merged</c>), or its transformers.js dtype (<c>q4f16</c>, <c>q8</c>/<c>quantized</c>, <c>fp16</c>,
+    /// <c>fp32</c> for the unsuffixed file); null: the default described on the type.</param>
     /// <exception cref="InvalidModelException">The folder holds several models and none of them is the default.</exception>
-    public static string Resolve(string path)
+    /// <exception cref="InvalidParameterException"><paramref name="variant"/> names no model of the folder, or several,
+    /// or is given with a file (the message lists the folder's models).</exception>
+    public static string Resolve(string path, string? variant = null)
     {
-        if (!Directory.Exists(path)) return path;
-        if (GenaiModelFile(path) is { } named) return Path.Combine(path, named);
+        if (!Directory.Exists(path))
+            return variant is null ? path
+                : throw new InvalidParameterException(nameof(variant),
+                    $"{path}: {Param(nameof(variant))} '{variant}' picks a model in a folder, and this is a file: give the folder with {Param(nameof(variant))}, or the file alone");
+        if (variant is not null) return Path.Combine(path, Pick(path, variant));
+        if (GenaiModelFileOrNull(path) is { } named) return Path.Combine(path, named);
         foreach (var name in Defaults)
         {
             var file = Path.Combine(path, name);
@@ -36,7 +52,7 @@ internal static class ModelLocator
         var variants = Variants(path);
         return variants.Count switch
         {
-            0 => Path.Combine(path, "model.onnx"),
+            0 => Path.Combine(path, DefaultFileName),
             1 => Path.Combine(path, variants[0]),
             _ => throw new InvalidModelException(
                 $"{path}: {variants.Count} models and none is the default (genai_config.json, model.onnx, decoder_model_merged.onnx): " +
@@ -55,24 +71,102 @@ internal static class ModelLocator
         return found;
     }
 
-    /// <summary>The decoder file a genai_config.json in <paramref name="folder"/> names, or null (no config, or it names none).</summary>
-    private static string? GenaiModelFile(string folder)
+    /// <summary>The files of <see cref="Variants"/> named by <paramref name="variant"/> (see <see cref="Resolve(string, string?)"/>):
+    /// the first way of naming that matches any.</summary>
+    private static string Pick(string folder, string variant)
     {
-        var config = Path.Combine(folder, GenaiConfig);
-        if (!File.Exists(config)) return null;
+        var variants = Variants(folder);
+        var wanted = variant.Replace('\\', '/').Trim();
+        Func<string, bool>[] namings =
+        [
+            v => v == wanted,
+            v => Path.GetFileName(v) == wanted || Path.GetFileNameWithoutExtension(v) == wanted,
+            v => Dtype(v) is { } dtype && (dtype == wanted.ToLowerInvariant() || (dtype == "q8" && wanted.Equals("quantized", StringComparison.OrdinalIgnoreCase))),
+        ];
+        foreach (var naming in namings)
+        {
+            var matches = variants.Where(naming).ToList();
+            if (matches.Count == 1) return matches[0];
+            if (matches.Count > 1)
+                throw new InvalidParameterException(nameof(variant),
+                    $"{folder}: {Param(nameof(variant))} '{variant}' names {matches.Count} models ({string.Join(", ", matches)}): give the file's path in the folder, e.g. {matches[0]}");
+        }
+        throw new InvalidParameterException(nameof(variant), variants.Count == 0
+            ? $"{folder}: no .onnx model here or in onnx/, so {Param(nameof(variant))} '{variant}' names none"
+            : $"{folder}: {Param(nameof(variant))} '{variant}' names none of its {variants.Count} models: {string.Join(", ", variants)}");
+    }
+
+    /// <summary>Base names of the Hugging Face exporters' files that dtype suffixes are appended to (transformers.js
+    /// writes <c>{base}_{dtype}.onnx</c>, Optimum the bases).</summary>
+    private static readonly string[] ExporterBases = ["decoder_with_past_model", "decoder_model_merged", "decoder_model", "model"];
+
+    /// <summary>The transformers.js dtype of a file: fp32 for a bare base name, q8 for <c>_quantized</c>, else the suffix; null for other names.</summary>
+    private static string? Dtype(string variant)
+    {
+        var stem = Path.GetFileNameWithoutExtension(variant);
+        foreach (var name in ExporterBases)
+        {
+            if (stem == name) return "fp32";
+            if (stem.StartsWith(name + "_", StringComparison.Ordinal))
+            {
+                var suffix = stem[(name.Length + 1)..];
+                return suffix == "quantized" ? "q8" : suffix;
+            }
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// Where the model at <paramref name="path"/> (a folder or a .onnx file) is: its file (<see cref="Resolve"/>, with
+    /// <paramref name="variant"/> when given), the
+    /// folder holding it, and that folder's genai_config.json when there is one (read in full: a malformed one is an
+    /// error here, as it is for every stage that runs the model).
+    /// </summary>
+    /// <exception cref="InvalidModelException">No such file or folder; a folder without its model file; a malformed genai_config.json.</exception>
+    public static ModelLocation Locate(string path, string? variant = null)
+    {
+        if (Directory.Exists(path))
+        {
+            var config = GenaiConfigFile.TryRead(path);
+            var file = Resolve(path, variant);
+            if (!File.Exists(file))
+                throw new InvalidModelException($"{path}: no {Path.GetFileName(file)} in this folder" + (config is null ? " and no genai_config.json" : $" (named by {GenaiConfig})"));
+            return new ModelLocation(file, path, config);
+        }
+        if (File.Exists(path))
+        {
+            if (variant is not null) Resolve(path, variant); // a variant with a file: Resolve says why not
+            var folder = FolderOf(path);
+            return new ModelLocation(path, folder, GenaiConfigFile.TryRead(folder));
+        }
+        throw new InvalidModelException($"{path}: no such model file or folder");
+    }
+
+    /// <summary>The folder of a model: <paramref name="path"/> itself when it is a folder, else the folder of the file.</summary>
+    public static string FolderOf(string path) => Directory.Exists(path) ? path : Path.GetDirectoryName(Path.GetFullPath(path))!;
+
+    /// <summary>
+    /// The file onnxruntime-genai runs for <paramref name="folder"/>: the one its genai_config.json names, else
+    /// <see cref="DefaultFileName"/> (genai's own default), as a path in the folder (it may not exist).
+    /// </summary>
+    /// <exception cref="InvalidModelException">The folder's genai_config.json is malformed.</exception>
+    public static string GenaiModelFile(string folder) =>
+        Path.Combine(folder, GenaiConfigFile.TryRead(folder)?.ModelFileName ?? DefaultFileName);
+
+    /// <summary>The decoder file a genai_config.json in <paramref name="folder"/> names, or null (no config, or it names none).</summary>
+    private static string? GenaiModelFileOrNull(string folder)
+    {
         try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllText(config));
-            return doc.RootElement.TryGetProperty("model", out var model) && model.TryGetProperty("decoder", out var decoder)
-                   && decoder.TryGetProperty("filename", out var name) && name.ValueKind == JsonValueKind.String
-                   && name.GetString() is { Length: > 0 } file
-                ? file
-                : null;
+            return GenaiConfigFile.TryRead(folder)?.ModelFileName is { Length: > 0 } file ? file : null;
         }
-        catch (Exception e) when (e is JsonException or IOException or InvalidOperationException)
+        catch (Exception e) when (e is InvalidModelException or IOException)
         {
-            // A broken config is reported by the stage that reads it in full (Generation); here it just names nothing.
+            // A broken config is reported by the stage that reads it in full (Locate); here it just names nothing.
             return null;
         }
     }
 }
+
+/// <summary>A model's file, its folder, and the folder's genai_config.json (null when there is none).</summary>
+internal sealed record ModelLocation(string File, string Folder, GenaiConfigFile? Config);

@@ -24,8 +24,17 @@ public sealed record RuntimeSettings
     /// <summary>Intra-op threads; 0 = the CPUs this process may use (affinity mask and cgroup CPU quota).</summary>
     public int Threads { get; init; }
 
-    /// <summary>The intra-op threads sessions get: <see cref="Threads"/>, or the usable CPUs when it is 0.</summary>
-    internal int IntraOpThreads => Threads > 0 ? Threads : UsableCpus.ForThisProcess;
+    /// <summary>
+    /// The CPUs this process may use, the one count behind every default that scales with the machine (ONNX Runtime's
+    /// intra-op threads here and in onnxruntime-genai, the server's generations at once): <see cref="Environment.ProcessorCount"/>,
+    /// which .NET lowers to the affinity mask (<c>taskset</c>) and to the cgroup CPU quota (rounded up), and which
+    /// DOTNET_PROCESSOR_COUNT overrides. ONNX Runtime's own default (one thread per physical core as it detects them)
+    /// gave one thread on a 2-vCPU VM.
+    /// </summary>
+    public static int UsableCpus => Environment.ProcessorCount;
+
+    /// <summary>The intra-op threads sessions get: <see cref="Threads"/>, or <see cref="UsableCpus"/> when it is 0.</summary>
+    public int IntraOpThreads => Threads > 0 ? Threads : UsableCpus;
 
     /// <summary>
     /// A genai_config.json overlay giving onnxruntime-genai's decoder session <see cref="IntraOpThreads"/> threads (genai

@@ -152,11 +152,13 @@ internal static class SiteFinder
         }
 
         var sites = new List<SteeringSite>();
-        var attnLayers = NumberLayers(attn, warnings);
-        var mlpLayers = NumberLayers(mlp, warnings);
-        void Add(Candidate candidate, int layer, SiteKind kind)
+        var (attnSeveral, mlpSeveral) = (SeveralPerLayer(attn), SeveralPerLayer(mlp));
+        var attnLayers = attnSeveral?.Layers ?? NumberLayers(attn, warnings);
+        var mlpLayers = mlpSeveral?.Layers ?? NumberLayers(mlp, warnings);
+        void Add(Candidate candidate, int index, int layer, SiteKind kind)
         {
-            var why = kind == SiteKind.MlpOut ? BiasFusedAfter(candidate.Projection, patterns) : candidate.Projection.InputUnsupported;
+            var why = (kind == SiteKind.Attn ? attnSeveral : mlpSeveral)?.Reasons[index]
+                      ?? (kind == SiteKind.MlpOut ? BiasFusedAfter(candidate.Projection, patterns) : candidate.Projection.InputUnsupported);
             if (why is not null)
             {
                 var p = candidate.Projection;
@@ -165,11 +167,11 @@ internal static class SiteFinder
             }
             AddSite(sites, warnings, patterns, candidate, layer, kind);
         }
-        for (var i = 0; i < attn.Count; i++) Add(attn[i], attnLayers[i], SiteKind.Attn);
+        for (var i = 0; i < attn.Count; i++) Add(attn[i], i, attnLayers[i], SiteKind.Attn);
         for (var i = 0; i < mlp.Count; i++)
         {
-            Add(mlp[i], mlpLayers[i], SiteKind.Mlp);
-            Add(mlp[i], mlpLayers[i], SiteKind.MlpOut);
+            Add(mlp[i], i, mlpLayers[i], SiteKind.Mlp);
+            Add(mlp[i], i, mlpLayers[i], SiteKind.MlpOut);
         }
 
         WarnAboutNames(attn.Concat(mlp).ToList(), projections, warnings);
@@ -296,6 +298,32 @@ internal static class SiteFinder
     /// Layer numbers for candidates of one kind, in graph order: from names when every candidate has a distinct number,
     /// else 0, 1, 2, ... by order of appearance.
     /// </summary>
+    /// <summary>
+    /// When the names give every candidate of a kind a layer and some layer has several (a mixture of experts: one
+    /// down_proj per expert; an encoder–decoder's decoder: self- and cross-attention output projections), the layers
+    /// the names give and the reason none of them is a site: a profile holds one site of a kind per layer, and
+    /// numbering them by order would give them other layers' numbers. Null otherwise.
+    /// </summary>
+    private static (int[] Layers, string[] Reasons)? SeveralPerLayer(List<Candidate> candidates)
+    {
+        var named = candidates.Select(c => LayerFromNames(c.Projection)).ToList();
+        if (candidates.Count == 0 || named.Any(n => n is null)) return null;
+        var layers = named.Select(n => n!.Value).ToArray();
+        var groups = layers.Distinct().ToDictionary(l => l, l => candidates.Where((_, i) => layers[i] == l).ToList());
+        var most = groups.MaxBy(g => g.Value.Count).Key;
+        if (groups[most].Count < 2) return null;
+        var (what, why) = candidates[0].Kind == SiteKind.Attn
+            ? ("attention output", "self- and cross-attention, as in an encoder–decoder's decoder")
+            : ("MLP down", "a mixture of experts, one down projection per expert");
+        string Reason(int layer)
+        {
+            var shown = groups[layer].Count > 1 ? layer : most;
+            var examples = string.Join(", ", groups[shown].Take(2).Select(c => $"'{c.Projection.Node.Name}'"));
+            return $"layer {shown} has {groups[shown].Count} {what} projections ({examples}: {why}); a profile steers one site of a kind per layer, so none of them is steered";
+        }
+        return (layers, layers.Select(Reason).ToArray());
+    }
+
     private static int[] NumberLayers(List<Candidate> candidates, List<string> warnings)
     {
         if (candidates.Count == 0) return [];

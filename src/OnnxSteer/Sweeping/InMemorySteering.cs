@@ -95,14 +95,7 @@ internal sealed class InMemorySteering
 
     private static (string File, GenaiConfigFile? Config) Resolve(string modelDirOrFile)
     {
-        if (Directory.Exists(modelDirOrFile))
-        {
-            var config = GenaiConfigFile.TryRead(modelDirOrFile);
-            var file = ModelLocator.Resolve(modelDirOrFile);
-            if (!File.Exists(file)) throw new InvalidModelException($"{modelDirOrFile}: no {Path.GetFileName(file)} in this folder");
-            return (file, config);
-        }
-        if (File.Exists(modelDirOrFile)) return (modelDirOrFile, GenaiConfigFile.TryRead(Path.GetDirectoryName(Path.GetFullPath(modelDirOrFile))!));
-        throw new InvalidModelException($"{modelDirOrFile}: no such model file or folder");
+        var location = ModelLocator.Locate(modelDirOrFile);
+        return (location.File, location.Config);
     }
 }

@@ -16,19 +16,6 @@ public sealed class CliShapeTests
 {
     private const int MaxLines = 30;
 
-    /// <summary>
-    /// Files (relative to src/OnnxSteer.Cli) still in their old shape: the patch-family commands until the patch path
-    /// they call is rebuilt (issue 28 items 1-2), the onnxruntime-genai host until it moves into the library (item 4).
-    /// Each must still exist and break a rule: the list cannot outlive the work.
-    /// </summary>
-    private static readonly HashSet<string> NotYetReshaped =
-    [
-        "Commands/AdapterCommand.cs", "Commands/PatchCommand.cs", "Commands/SelectCommand.cs", "Commands/SweepCommand.cs",
-        "Commands/UnpatchCommand.cs", "Hosts/GenaiEngine.cs",
-    ];
-
-    private static bool Exempt(string file) => NotYetReshaped.Contains(Path.GetRelativePath(CliSource, file).Replace('\\', '/'));
-
     private static string CliSource => Path.Combine(SharedData.RepoRoot, "src", "OnnxSteer.Cli");
 
     /// <summary>Every .cs file of the CLI project (not bin/ or obj/).</summary>
@@ -77,7 +64,6 @@ public sealed class CliShapeTests
         var failures = new List<string>();
         foreach (var file in files)
         {
-            if (Exempt(file)) continue;
             var found = LongMembers(File.ReadAllText(file), MaxLines);
             failures.AddRange(found.Select(m => $"{Path.GetRelativePath(CliSource, file)}: {m}"));
         }
@@ -116,19 +102,6 @@ public sealed class CliShapeTests
         Assert.Contains(found, f => f.StartsWith("Outer", StringComparison.Ordinal));
     }
 
-    [Fact]
-    public void Commands_not_yet_reshaped_still_break_a_rule()
-    {
-        foreach (var name in NotYetReshaped)
-        {
-            var file = Path.Combine(CliSource, name);
-            Assert.True(File.Exists(file), $"{name} is listed as not yet reshaped but does not exist");
-            var text = File.ReadAllText(file);
-            Assert.True(LongMembers(text, MaxLines).Count > 0 || ConsoleUses(text).Count > 0,
-                $"{name} keeps every rule now: remove it from {nameof(NotYetReshaped)}");
-        }
-    }
-
     /// <summary>Uses of System.Console or Spectre's AnsiConsole in <paramref name="source"/>, as "Console.Out (line L)".</summary>
     internal static List<string> ConsoleUses(string source) =>
         CSharpSyntaxTree.ParseText(source).GetRoot().DescendantNodes().OfType<MemberAccessExpressionSyntax>()
@@ -144,7 +117,6 @@ public sealed class CliShapeTests
         var failures = new List<string>();
         foreach (var file in Directory.EnumerateFiles(Path.Combine(CliSource, "Commands"), "*.cs").Order(StringComparer.Ordinal))
         {
-            if (Exempt(file)) continue;
             failures.AddRange(ConsoleUses(File.ReadAllText(file)).Select(u => $"{Path.GetFileName(file)}: {u}"));
         }
         Assert.True(failures.Count == 0, "handlers writing to the console instead of CommandIo:\n" + string.Join('\n', failures));

@@ -77,4 +77,32 @@ public sealed class FolderLayoutTests : IDisposable
         File.WriteAllText(Path.Combine(genai, "genai_config.json"), """{"model": {"decoder": {"filename": "decoder.onnx"}}}""");
         Assert.Equal(Path.Combine(genai, "decoder.onnx"), OnnxModel.Load(genai).FilePath);
     }
+
+    [SharedFact]
+    public void A_variant_picks_one_of_the_models_side_by_side_and_a_wrong_one_lists_them()
+    {
+        var tjs = Repository("tjs-variants", "onnx/model.onnx", "onnx/model_quantized.onnx", "onnx/model_q4f16.onnx", "onnx/model_fp16.onnx");
+        string Pick(string root, string variant) => Path.GetRelativePath(root, ModelLocator.Resolve(root, variant)).Replace('\\', '/');
+        Assert.Equal("onnx/model_q4f16.onnx", Pick(tjs, "q4f16"));
+        Assert.Equal("onnx/model_quantized.onnx", Pick(tjs, "q8"));
+        Assert.Equal("onnx/model_quantized.onnx", Pick(tjs, "quantized"));
+        Assert.Equal("onnx/model.onnx", Pick(tjs, "fp32"));
+        Assert.Equal("onnx/model_fp16.onnx", Pick(tjs, "model_fp16"));
+        Assert.Equal("onnx/model_fp16.onnx", Pick(tjs, "onnx/model_fp16.onnx"));
+        // Without a variant the default (onnx/model.onnx) stays.
+        Assert.Equal("onnx/model.onnx", Path.GetRelativePath(tjs, ModelLocator.Resolve(tjs)).Replace('\\', '/'));
+
+        var none = Assert.Throws<InvalidParameterException>(() => ModelLocator.Resolve(tjs, "q4"));
+        Assert.Equal("variant", none.ParamName);
+        Assert.Contains("'q4' names none of its 4 models: onnx/model.onnx, onnx/model_fp16.onnx, onnx/model_q4f16.onnx, onnx/model_quantized.onnx", none.Message);
+        Assert.Throws<InvalidParameterException>(() => ModelLocator.Resolve(Path.Combine(tjs, "onnx", "model.onnx"), "q4f16"));
+
+        var optimum = Repository("optimum-variants", "decoder_model.onnx", "decoder_with_past_model.onnx", "decoder_model_merged.onnx");
+        Assert.Equal("decoder_with_past_model.onnx", Pick(optimum, "decoder_with_past_model"));
+        Assert.Equal("decoder_model.onnx", Pick(optimum, "decoder_model.onnx"));
+        var several = Assert.Throws<InvalidParameterException>(() => ModelLocator.Resolve(optimum, "fp32"));
+        Assert.Contains("names 3 models (decoder_model.onnx, decoder_model_merged.onnx, decoder_with_past_model.onnx)", several.Message);
+        // The picked file loads and runs.
+        Assert.Equal(Path.Combine(optimum, "decoder_with_past_model.onnx"), OnnxModel.Load(ModelLocator.Resolve(optimum, "decoder_with_past_model")).FilePath);
+    }
 }

@@ -74,19 +74,13 @@ public sealed class OptimumMergedTests : IDisposable
         }
     }
 
-    public static TheoryData<string> Modes() => ["mul", "fold", "switchable", "dynamic"];
+    public static TheoryData<string> Modes() => new(ConformanceChecks.Modes);
 
     [SharedTheory]
     [MemberData(nameof(Modes))]
     public void A_steered_merged_decoder_computes_what_the_same_steering_does_on_the_with_past_decoder(string mode)
     {
-        var options = mode switch
-        {
-            "fold" => new PatchSettings { Fold = true },
-            "switchable" => new PatchSettings { Switchable = true },
-            "dynamic" => new PatchSettings { Dynamic = true },
-            _ => new PatchSettings(),
-        };
+        var options = ConformanceChecks.Options(mode);
         string Steer(string file, string name)
         {
             var model = OnnxModel.Load(file);

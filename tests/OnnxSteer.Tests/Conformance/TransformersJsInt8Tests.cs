@@ -64,7 +64,7 @@ public sealed class TransformersJsInt8Tests : IDisposable
         for (var s = 0; s < sites.Count; s++) Assert.Equal(values[sites[s].ValueName][^sites[s].Width..], recorded[0][s]);
     }
 
-    public static TheoryData<string> Modes() => ["mul", "fold", "switchable", "dynamic"];
+    public static TheoryData<string> Modes() => new(ConformanceChecks.Modes);
 
     [SharedTheory]
     [MemberData(nameof(Modes))]
@@ -74,13 +74,7 @@ public sealed class TransformersJsInt8Tests : IDisposable
         var profile = TestProfiles.Make(model, SiteFinder.Find(model).Sites, k: 12, alpha: 2);
         if (mode == "dynamic") profile = TestProfiles.WithSeededProbes(profile);
         var profilePath = TestProfiles.Save(profile, _tmp.Path, mode + ".json");
-        var options = mode switch
-        {
-            "fold" => new PatchSettings { Fold = true },
-            "switchable" => new PatchSettings { Switchable = true },
-            "dynamic" => new PatchSettings { Dynamic = true },
-            _ => new PatchSettings(),
-        };
+        var options = ConformanceChecks.Options(mode);
         var notes = new List<string>();
         var outcome = Steerer.Patch(_q8, profilePath, _tmp[mode], options with { Notice = n => notes.Add(n.ToString()) });
         var steered = outcome.Written.ModelFile;

@@ -1,4 +1,5 @@
 using OnnxSteer.Generation;
+using OnnxSteer.ModelFiles;
 using OnnxSteer.Tests.Infrastructure;
 using Xunit;
 

@@ -1,4 +1,3 @@
-using OnnxSteer.Cli.Hosts;
 using OnnxSteer.Generation;
 using OnnxSteer.Patching;
 using OnnxSteer.Runtime;
@@ -30,7 +29,7 @@ internal static class HostRuns
     /// <summary>onnxruntime-genai's greedy tokens, with an optional .onnx_adapter active for the generator.</summary>
     public static IReadOnlyList<int> Genai(string folder, IReadOnlyList<int> prompt, string? adapter = null)
     {
-        using var engine = GenaiEngine.Open(folder);
-        return engine.Generate(prompt, new GenerationOptions { MaxNewTokens = NewTokens }, adapter).GeneratedIds;
+        using var engine = GenaiHost.Open(folder);
+        return engine.Collect(prompt, new GenerationOptions { MaxNewTokens = NewTokens }, adapter is null ? null : engine.UseAdapterFile(adapter), null, default).GeneratedIds;
     }
 }

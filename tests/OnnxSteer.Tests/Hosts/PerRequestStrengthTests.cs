@@ -1,4 +1,3 @@
-using OnnxSteer.Cli.Hosts;
 using OnnxSteer.Generation;
 using OnnxSteer.HostFormats;
 using OnnxSteer.Patching;
@@ -57,12 +56,12 @@ public sealed class PerRequestStrengthTests : IDisposable
         var e = Expect(source);
         var zero = Adapter(0);
         var scaled = Adapter(Strength);
-        using var engine = GenaiEngine.Open(SteeredVariants.Get(source, PatchMode.Switchable));
+        using var engine = GenaiHost.Open(SteeredVariants.Get(source, PatchMode.Switchable));
         var options = new GenerationOptions { MaxNewTokens = HostRuns.NewTokens };
 
         // One model, three generators at once: no adapter, strength 0, strength 2.5; each sees only its own.
         var runs = new[] { (string?)null, zero, scaled, zero, scaled }
-            .Select(adapter => Task.Run(() => engine.Generate(e.Prompt, options, adapter).GeneratedIds))
+            .Select(adapter => Task.Run(() => engine.Collect(e.Prompt, options, adapter is null ? null : engine.UseAdapterFile(adapter), null, default).GeneratedIds))
             .ToArray();
         Task.WaitAll(runs);
         Assert.Equal(e.AtOne, runs[0].Result);

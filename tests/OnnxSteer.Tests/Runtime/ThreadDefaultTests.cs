@@ -1,61 +1,71 @@
-using OnnxSteer.Cli.Hosts;
+using System.Diagnostics;
 using OnnxSteer.Runtime;
 using OnnxSteer.Tests.Infrastructure;
 using Xunit;
 
 namespace OnnxSteer.Tests.Runtime;
 
-/// <summary>The CPU count sessions get by default: affinity lowered to the cgroup quota, read from fake cgroup folders.</summary>
-public sealed class UsableCpusTests : IDisposable
+/// <summary>
+/// One usable-CPU count for every default that scales with the machine: ONNX Runtime's intra-op threads (own loop and
+/// onnxruntime-genai) and the server's generations at once. It is .NET's <see cref="Environment.ProcessorCount"/>, which
+/// honours the affinity mask, the cgroup CPU quota and DOTNET_PROCESSOR_COUNT; the server is started as a child process
+/// under a smaller count to see both defaults follow it.
+/// </summary>
+public sealed class UsableCpuTests
 {
-    private readonly string _root = Directory.CreateTempSubdirectory("onnxsteer-cgroup-").FullName;
-
-    public void Dispose() => Directory.Delete(_root, recursive: true);
-
-    private string V2(string cpuMax)
-    {
-        File.WriteAllText(Path.Combine(_root, "cpu.max"), cpuMax + "\n");
-        return _root;
-    }
-
-    private string V1(string quota, string period)
-    {
-        Directory.CreateDirectory(Path.Combine(_root, "cpu"));
-        File.WriteAllText(Path.Combine(_root, "cpu", "cpu.cfs_quota_us"), quota + "\n");
-        File.WriteAllText(Path.Combine(_root, "cpu", "cpu.cfs_period_us"), period + "\n");
-        return _root;
-    }
-
-    [Theory]
-    [InlineData("max 100000", 8, 8)]       // no quota: the affinity mask
-    [InlineData("200000 100000", 8, 2)]    // 2 CPUs of quota
-    [InlineData("150000 100000", 8, 2)]    // 1.5 rounds up
-    [InlineData("50000 100000", 8, 1)]     // half a CPU: still one thread
-    [InlineData("800000 100000", 3, 3)]    // more quota than the mask allows
-    [InlineData("garbage", 4, 4)]          // unreadable: no limit
-    public void Cgroup_v2_cpu_max_lowers_the_affinity_count(string cpuMax, int affinity, int expected) =>
-        Assert.Equal(expected, UsableCpus.Count(affinity, V2(cpuMax)));
-
-    [Theory]
-    [InlineData("-1", "100000", 6, 6)]
-    [InlineData("300000", "100000", 6, 3)]
-    [InlineData("250000", "100000", 16, 3)]
-    public void Cgroup_v1_quota_and_period_lower_the_affinity_count(string quota, string period, int affinity, int expected) =>
-        Assert.Equal(expected, UsableCpus.Count(affinity, V1(quota, period)));
-
-    [Fact]
-    public void No_cgroup_files_leave_the_affinity_count() => Assert.Equal(5, UsableCpus.Count(5, _root));
-
     [Fact]
     public void Sessions_get_one_intra_op_thread_per_usable_cpu_unless_told()
     {
-        Assert.InRange(UsableCpus.ForThisProcess, 1, Environment.ProcessorCount);
+        Assert.Equal(Environment.ProcessorCount, RuntimeSettings.UsableCpus);
+        Assert.Equal(RuntimeSettings.UsableCpus, RuntimeSettings.Default.IntraOpThreads);
         using (var options = RuntimeSettings.Default.CreateSessionOptions())
-            Assert.Equal(UsableCpus.ForThisProcess, options.IntraOpNumThreads);
+            Assert.Equal(RuntimeSettings.UsableCpus, options.IntraOpNumThreads);
         using (var options = new RuntimeSettings { Threads = 3 }.CreateSessionOptions())
             Assert.Equal(3, options.IntraOpNumThreads);
         Assert.Equal("{\"model\":{\"decoder\":{\"session_options\":{\"intra_op_num_threads\":5}}}}", new RuntimeSettings { Threads = 5 }.GenaiConfigOverlay());
-        Assert.Contains($"\"intra_op_num_threads\":{UsableCpus.ForThisProcess}}}", RuntimeSettings.Default.GenaiConfigOverlay());
+        Assert.Contains($"\"intra_op_num_threads\":{RuntimeSettings.UsableCpus}}}", RuntimeSettings.Default.GenaiConfigOverlay());
+    }
+
+    /// <summary>
+    /// Under one CPU (DOTNET_PROCESSOR_COUNT=1, or an affinity mask of CPU 0 by taskset) the server admits one generation
+    /// at once and gives onnxruntime-genai one thread. Before, ONNX Runtime's count read the affinity mask itself and
+    /// ignored DOTNET_PROCESSOR_COUNT while admission followed it, so the two disagreed.
+    /// </summary>
+    [Theory]
+    [InlineData("DOTNET_PROCESSOR_COUNT")]
+    [InlineData("taskset")]
+    public async Task Server_admission_and_runtime_threads_follow_one_count(string limit)
+    {
+        var taskset = new[] { "/usr/bin/taskset", "/bin/taskset" }.FirstOrDefault(File.Exists);
+        if (limit == "taskset" && (taskset is null || !OperatingSystem.IsLinux())) return; // nothing to limit with here
+        var psi = new ProcessStartInfo(limit == "taskset" ? taskset! : "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (limit == "taskset") foreach (var a in new[] { "-c", "0", "dotnet" }) psi.ArgumentList.Add(a);
+        else psi.Environment["DOTNET_PROCESSOR_COUNT"] = "1";
+        foreach (var a in new[] { CliProcess.CliDll, "serve", SharedData.TinyGenaiModelDir, "--port", "0" }) psi.ArgumentList.Add(a);
+        using var process = Process.Start(psi)!;
+        var listening = new TaskCompletionSource<string>();
+        var stderr = new System.Text.StringBuilder();
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is null) { listening.TrySetResult(""); return; }
+            lock (stderr) stderr.AppendLine(e.Data);
+            if (e.Data.Contains("listening on ", StringComparison.Ordinal)) listening.TrySetResult(e.Data);
+        };
+        process.OutputDataReceived += (_, _) => { };
+        process.BeginErrorReadLine();
+        process.BeginOutputReadLine();
+        try
+        {
+            var line = await listening.Task.WaitAsync(TimeSpan.FromSeconds(90));
+            Assert.True(line.Length > 0, $"serve ended without listening:\n{stderr}");
+            Assert.Contains("; 1 at once,", line);
+            Assert.Contains(", 1 thread(s) each)", line);
+        }
+        finally
+        {
+            if (!process.HasExited) process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+        }
     }
 }
 
@@ -72,7 +82,7 @@ public class GenaiThreadTests
     private static int ThreadsAdded(int threads)
     {
         var before = OsThreads();
-        using var model = GenaiEngine.OpenModel(SharedData.TinyGenaiModelDir, new RuntimeSettings { Threads = threads });
+        using var host = OnnxSteer.Generation.GenaiHost.Open(SharedData.TinyGenaiModelDir, new RuntimeSettings { Threads = threads });
         return OsThreads() - before;
     }
 

@@ -1,3 +1,4 @@
+using OnnxSteer.Generation;
 using OnnxSteer.Patching;
 using OnnxSteer.Server;
 using OnnxSteer.Tests.Infrastructure;

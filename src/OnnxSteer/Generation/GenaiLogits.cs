@@ -1,26 +1,15 @@
 using Microsoft.ML.OnnxRuntimeGenAI;
+using GenaiGenerator = Microsoft.ML.OnnxRuntimeGenAI.Generator;
 
-namespace OnnxSteer.Server;
-
-/// <summary>
-/// Receives the logit rows behind a generation: <see cref="Row"/> once per scored token, with the token the row is
-/// scored against (the next prompt token, or the token generated from it), in order.
-/// </summary>
-public interface ILogitsSink
-{
-    /// <summary>Whether the prompt's own tokens are scored (echo); the first prompt token has no row.</summary>
-    bool WantsPrompt { get; }
-
-    /// <summary>The logits (one per vocabulary entry) of the position before <paramref name="token"/>.</summary>
-    void Row(ReadOnlySpan<float> logits, int token);
-}
+namespace OnnxSteer.Generation;
 
 /// <summary>
 /// Reading logits out of genai: <c>GetOutput("logits")</c> is the model's raw output of its last run, [batch, tokens,
-/// vocab] — every position of the prompt chunk after each <c>AppendTokens</c>, then one row per step. genai runs the model for a step at the
-/// start of the next <c>GenerateNextToken</c>, so right after one, the last row is the one its token was chosen from.
+/// vocab] — every position of the prompt chunk after each <c>AppendTokens</c>, then one row per step. genai runs the
+/// model for a step at the start of the next <c>GenerateNextToken</c>, so right after one, the last row is the one its
+/// token was chosen from.
 /// </summary>
-public sealed partial class GenaiEngine
+internal static class GenaiLogits
 {
     private const string LogitsName = "logits";
 
@@ -28,7 +17,7 @@ public sealed partial class GenaiEngine
     /// Hands <paramref name="sink"/> the rows of the prompt chunk just appended (positions <paramref name="start"/> ..
     /// start + count − 1), each scoring the prompt token after it; the prompt's last position scores nothing here.
     /// </summary>
-    private static void PromptRows(Generator generator, IReadOnlyList<int> promptIds, int start, int count, ILogitsSink sink)
+    public static void PromptRows(GenaiGenerator generator, IReadOnlyList<int> promptIds, int start, int count, ILogitsSink sink)
     {
         using var tensor = generator.GetOutput(LogitsName);
         var (_, vocab) = RowShape(tensor, count);
@@ -38,7 +27,7 @@ public sealed partial class GenaiEngine
     }
 
     /// <summary>Hands <paramref name="sink"/> the row <paramref name="token"/> was just chosen from.</summary>
-    private static void StepRow(Generator generator, int token, ILogitsSink sink)
+    public static void StepRow(GenaiGenerator generator, int token, ILogitsSink sink)
     {
         using var tensor = generator.GetOutput(LogitsName);
         var (rows, vocab) = RowShape(tensor, null);
@@ -60,12 +49,4 @@ public sealed partial class GenaiEngine
         ElementType.float16 => [.. tensor.GetData<Half>().ToArray().Select(h => (float)h)],
         var t => throw new InvalidOperationException($"genai's logits are {t}; expected float32 or float16"),
     };
-}
-
-/// <summary>An engine that can hand out the logit rows behind what it generates (for log-probabilities).</summary>
-public interface ILogitsEngine : IGenerationEngine
-{
-    /// <summary>As <see cref="IGenerationEngine.Generate"/>, handing <paramref name="logits"/> (when given) the rows the tokens were scored with.</summary>
-    IEnumerable<int> Generate(IReadOnlyList<int> promptIds, SteeringChoice steering, SamplingSettings sampling, ILogitsSink? logits,
-        CancellationToken cancellationToken);
 }

@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace OnnxSteer.Generation;
+namespace OnnxSteer.ModelFiles;
 
 /// <summary>
 /// What a decoder's <c>genai_config.json</c> (onnxruntime-genai's format) says about running it: the model file, input

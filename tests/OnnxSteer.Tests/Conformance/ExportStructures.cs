@@ -1,0 +1,185 @@
+using System.Collections.Concurrent;
+using Google.Protobuf;
+using Onnx;
+using OnnxSteer.Import;
+using OnnxSteer.ModelFiles;
+using OnnxSteer.Tests.Infrastructure;
+
+namespace OnnxSteer.Tests.Conformance;
+
+/// <summary>One export structure as a user downloads it: the model file, whether its folder has a genai_config.json.</summary>
+/// <param name="Name">The structure, as the tests and docs/models.md name it.</param>
+/// <param name="ModelFile">The .onnx file (in its folder, beside the tokenizer).</param>
+/// <param name="Genai">The folder has a genai_config.json that onnxruntime-genai runs.</param>
+/// <param name="FoldTolerance">Largest |Δlogit| between fold and Mul, relative to the largest |logit| (weights rounded
+/// to their stored type: fp32 1e-5, fp16 or re-quantised blocks more).</param>
+public sealed record ExportStructure(string Name, string ModelFile, bool Genai, double FoldTolerance)
+{
+    public override string ToString() => Name;
+}
+
+/// <summary>
+/// The conformance structures, each built once per test run into a temporary folder removed when the process exits:
+/// tiny decoders (the onnxruntime-genai builder's graphs: 2 layers, hidden 32, head size 16 so GroupQueryAttention
+/// runs on CPU, 2 query heads over 1 KV head, vocabulary 512; Optimum/transformers.js graphs: stories260K) with each
+/// exporter's structure transcribed in <see cref="GenaiBuilderVariants"/>, <see cref="NBitsQuantizer"/> and here.
+/// </summary>
+internal static class ExportStructures
+{
+    /// <summary>Every structure <see cref="Get"/> builds.</summary>
+    public static readonly string[] Names =
+    [
+        "genai-fp32", "genai-fp16", "genai-int4", "genai-k-quant-mixed", "genai-phi3.5-longrope", "genai-gemma2", "genai-mistral",
+        "genai-qwen3-qk-norm", "genai-gemma3-qk-norm",
+        "optimum-inline", "optimum-onnx_data", "optimum-gpt2", "optimum-gpt-neox", "transformers.js-q4f16",
+    ];
+
+    private static readonly string Root = Path.Combine(Path.GetTempPath(), $"onnxsteer-conformance-{Environment.ProcessId}-{Guid.NewGuid():N}");
+    private static readonly ConcurrentDictionary<string, Lazy<ExportStructure>> Built = new();
+
+    static ExportStructures()
+    {
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try { if (Directory.Exists(Root)) Directory.Delete(Root, recursive: true); }
+            catch (IOException) { } catch (UnauthorizedAccessException) { }
+        };
+    }
+
+    public static ExportStructure Get(string name) => Built.GetOrAdd(name, n => new Lazy<ExportStructure>(() => Build(n))).Value;
+
+    private static ExportStructure Build(string name)
+    {
+        var folder = Path.Combine(Root, name);
+        return name switch
+        {
+            "genai-fp32" => new(name, Path.Combine(Genai(ExportDType.Fp32), "model.onnx"), true, 1e-5),
+            "genai-fp16" => new(name, Path.Combine(Genai(ExportDType.Fp16), "model.onnx"), true, 4e-3),
+            // builder.py to_int4 with the default algo config: symmetric, block 32, accuracy level 4 (CPU); lm_head too.
+            "genai-int4" => Write(Genai(ExportDType.Fp32), folder, NBitsQuantizer.Quantize(FloatGenai(2),
+                new NBitsQuantizer.Settings(_ => 4, Symmetric: true, AccuracyLevel: 4)), genai: true, 1e-4),
+            // make_int4_algo_config("k_quant_mixed"): 8 bits for qkv/v_proj and down_proj in layers l < L/8, l ≥ 7L/8 and
+            // (l − round(L/8)) % 3 == 2, and lm_head; 4 bits elsewhere; k-quant is asymmetric. 8 layers: 0, 3, 6, 7 in 8 bits.
+            "genai-k-quant-mixed" => Write(Genai(ExportDType.Fp32, 8), folder, NBitsQuantizer.Quantize(FloatGenai(8),
+                new NBitsQuantizer.Settings(KQuantMixedBits(8), Symmetric: false, AccuracyLevel: 4)), genai: true, 1e-4),
+            "genai-phi3.5-longrope" => Write(Genai(ExportDType.Fp32), folder, GenaiBuilderVariants.Phi3Longrope(FloatGenai(2), originalContext: 16), genai: true, 1e-5),
+            "genai-gemma2" => Write(Genai(ExportDType.Fp32), folder, GenaiBuilderVariants.Gemma2(FloatGenai(2), window: 6), genai: true, 1e-5),
+            "genai-qwen3-qk-norm" => Write(Genai(ExportDType.Fp32), folder, GenaiBuilderVariants.QkNorm(Embedded(Genai(ExportDType.Fp32)), headSize: 16), genai: true, 1e-5),
+            "genai-gemma3-qk-norm" => Write(Genai(ExportDType.Fp32), folder, GenaiBuilderVariants.QkNorm(GenaiBuilderVariants.Gemma2(FloatGenai(2), window: 6), headSize: 16), genai: true, 1e-5),
+            // Not in Names: steered only in part (see RefusedStructureTests).
+            "genai-moe" => Write(Genai(ExportDType.Fp32), folder, GenaiBuilderVariants.MixtureOfExperts(FloatGenai(2)), genai: false, 1e-5),
+            "encoder-decoder" => Write(Genai(ExportDType.Fp32), folder, GenaiBuilderVariants.EncoderDecoder(FloatGenai(2), heads: 2), genai: false, 1e-5),
+            "genai-mistral" => Write(Genai(ExportDType.Fp32), folder, GenaiBuilderVariants.Mistral(FloatGenai(2), window: 6), genai: true, 1e-5),
+            "optimum-inline" => Write(Standard(ExportDType.Fp32), folder, Embedded(Standard(ExportDType.Fp32)), genai: false, 1e-5),
+            "optimum-onnx_data" => OnnxData(folder),
+            "optimum-gpt2" => Write(Standard(ExportDType.Fp32), folder, Gpt2Family.Build(neox: false), genai: false, 1e-5),
+            "optimum-gpt-neox" => Write(Standard(ExportDType.Fp32), folder, Gpt2Family.Build(neox: true), genai: false, 1e-5),
+            "transformers.js-q4f16" => TransformersJsQ4f16(folder),
+            _ => throw new ArgumentOutOfRangeException(nameof(name), name),
+        };
+    }
+
+    /// <summary>The k_quant_mixed bit widths for a model of <paramref name="layers"/> layers, by MatMul node name.</summary>
+    public static Func<string, int?> KQuantMixedBits(int layers)
+    {
+        var eight = Enumerable.Range(0, layers)
+            .Where(i => i < layers / 8.0 || i >= 7 * layers / 8.0 || (i - (int)Math.Round(layers / 8.0)) % 3 == 2)
+            .SelectMany(i => new[] { $"/model/layers.{i}/attn/qkv_proj/MatMul", $"/model/layers.{i}/attn/v_proj/MatMul", $"/model/layers.{i}/mlp/down_proj/MatMul" })
+            .Append("/lm_head/MatMul")
+            .ToHashSet();
+        return node => eight.Contains(node) ? 8 : 4;
+    }
+
+    /// <summary>A genai-builder-style synthetic Llama (our importer), written once per dtype and layer count.</summary>
+    private static string Genai(ExportDType dtype, int layers = 2) => Shared($"base-genai-{dtype}-{layers}", folder =>
+        SyntheticModel.Write(new LlamaConfig(Dim: 32, HiddenDim: 64, Layers: layers, Heads: 2, KvHeads: 1, VocabSize: 512, MaxSequenceLength: 64),
+            seed: 27, folder, ExportStyle.Genai, dtype));
+
+    private static OnnxModel FloatGenai(int layers) => OnnxModel.Load(Path.Combine(Genai(ExportDType.Fp32, layers), "model.onnx"));
+
+    /// <summary>stories260K in the standard (Optimum/torch.onnx) style.</summary>
+    private static string Standard(ExportDType dtype) => ImportedModels.Get(ExportStyle.Standard, dtype);
+
+    private static readonly ConcurrentDictionary<string, Lazy<string>> Bases = new();
+
+    private static string Shared(string key, Action<string> write) => Bases.GetOrAdd(key, k => new Lazy<string>(() =>
+    {
+        var folder = Path.Combine(Root, k);
+        write(folder);
+        return folder;
+    })).Value;
+
+    private static ModelProto Embedded(string folder)
+    {
+        var model = OnnxModel.Load(Path.Combine(folder, "model.onnx"));
+        var proto = model.Proto.Clone();
+        ExportEdits.EmbedExternalData(proto.Graph, model);
+        return proto;
+    }
+
+    /// <summary>
+    /// <paramref name="proto"/> as <paramref name="file"/> in <paramref name="folder"/>, with <paramref name="source"/>'s
+    /// tokenizer files at the folder's root and, when <paramref name="genai"/>, its genai_config.json.
+    /// </summary>
+    private static ExportStructure Write(string source, string folder, ModelProto proto, bool genai, double foldTolerance, string file = "model.onnx")
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.Combine(folder, file))!);
+        foreach (var f in Directory.GetFiles(source).Where(f => Path.GetFileName(f).StartsWith("tokenizer") || (genai && Path.GetFileName(f) == ModelLocator.GenaiConfig)))
+            File.Copy(f, Path.Combine(folder, Path.GetFileName(f)));
+        File.WriteAllBytes(Path.Combine(folder, file), proto.ToByteArray());
+        return new ExportStructure(Path.GetFileName(folder), Path.Combine(folder, file), genai, foldTolerance);
+    }
+
+    /// <summary>torch.onnx / Optimum with external data: every weight in <c>model.onnx_data</c> beside <c>model.onnx</c>.</summary>
+    private static ExportStructure OnnxData(string folder)
+    {
+        var source = Standard(ExportDType.Fp32);
+        var proto = OnnxModel.Load(Path.Combine(source, "model.onnx")).Proto.Clone();
+        foreach (var entry in proto.Graph.Initializer.SelectMany(t => t.ExternalData).Where(e => e.Key == "location"))
+            entry.Value = "model.onnx_data";
+        var structure = Write(source, folder, proto, genai: false, 1e-5);
+        File.Copy(Path.Combine(source, "model.onnx.data"), Path.Combine(folder, "model.onnx_data"));
+        return structure;
+    }
+
+    /// <summary>
+    /// transformers.js q4f16 (scripts/quantize.py): MatMul4BitsQuantizer (symmetric, block 32, no accuracy level) then
+    /// onnxconverter-common's float16 conversion with keep_io_types: weights, scales and activations float16, the
+    /// graph's float inputs and outputs float32 through Casts ('graph_input_cast{i}' → 'graph_input_cast_{i}',
+    /// 'graph_output_cast_{i}' → 'graph_output_cast{i}'); in <c>onnx/model_q4f16.onnx</c>, the tokenizer one folder up.
+    /// </summary>
+    private static ExportStructure TransformersJsQ4f16(string folder)
+    {
+        var fp16 = OnnxModel.Load(Path.Combine(Standard(ExportDType.Fp16), "model.onnx"));
+        var proto = NBitsQuantizer.Quantize(fp16, new NBitsQuantizer.Settings(_ => 4, Symmetric: true));
+        var g = proto.Graph;
+        const int F16 = (int)TensorProto.Types.DataType.Float16, F32 = (int)TensorProto.Types.DataType.Float;
+        var casts = new List<NodeProto>();
+        var i = 0;
+        foreach (var input in g.Input.Where(v => v.Type.TensorType.ElemType == F16))
+        {
+            var cast = ExportEdits.Node("Cast", $"graph_input_cast{i}", [input.Name], [$"graph_input_cast_{i}"], "", ExportEdits.Int("to", F16));
+            foreach (var reader in g.Node)
+                for (var j = 0; j < reader.Input.Count; j++)
+                    if (reader.Input[j] == input.Name) reader.Input[j] = cast.Output[0];
+            input.Type.TensorType.ElemType = F32;
+            casts.Add(cast);
+            i++;
+        }
+        for (var c = casts.Count - 1; c >= 0; c--) g.Node.Insert(0, casts[c]);
+        i = 0;
+        foreach (var output in g.Output.Where(v => v.Type.TensorType.ElemType == F16))
+        {
+            // The float16 value keeps flowing inside under its new name; only the Cast writes the output's name.
+            foreach (var node in g.Node)
+            {
+                for (var j = 0; j < node.Output.Count; j++) if (node.Output[j] == output.Name) node.Output[j] = $"graph_output_cast_{i}";
+                for (var j = 0; j < node.Input.Count; j++) if (node.Input[j] == output.Name) node.Input[j] = $"graph_output_cast_{i}";
+            }
+            g.Node.Add(ExportEdits.Node("Cast", $"graph_output_cast{i}", [$"graph_output_cast_{i}"], [output.Name], "", ExportEdits.Int("to", F32)));
+            output.Type.TensorType.ElemType = F32;
+            i++;
+        }
+        return Write(Standard(ExportDType.Fp16), folder, proto, genai: false, 4e-3, file: "onnx/model_q4f16.onnx");
+    }
+}
