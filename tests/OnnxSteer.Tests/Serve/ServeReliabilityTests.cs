@@ -342,6 +342,8 @@ public sealed class ServeReliabilityTests(ServeFixture f)
         {
             Model = f.ModelFolder, Port = 0, Log = _ => { }, Limits = new ServeLimits { MaxTokens = 400 },
             Admission = new AdmissionLimits { MaxConcurrent = 1, MaxQueue = 1 },
+            // Eight equal greedy requests would share one batch (one slot, docs/serve.md); this test fills the queue.
+            MaxBatch = 1,
         });
         Assert.Equal(1, server.MaxConcurrent);
         using var http = new HttpClient { BaseAddress = server.BaseAddress };
