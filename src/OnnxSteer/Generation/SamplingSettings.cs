@@ -36,7 +36,7 @@ public sealed record SamplingSettings
     public void Validate()
     {
         if (MaxTokens < 0) throw new InvalidParameterException("maxTokens", $"{Param("maxTokens")} {MaxTokens}: must be 0 or more");
-        if (Temperature < 0 || !float.IsFinite(Temperature)) throw new InvalidParameterException("temperature", $"{Param("temperature")} {Temperature}: must be 0 (greedy) or more");
+        if (Temperature < 0 || !float.IsFinite(Temperature)) throw new InvalidParameterException("temperature", $"{Param("temperature")} {Temperature}: must be 0 (greedy) or a finite number above 0");
         if (TopK < 0) throw new InvalidParameterException("topK", $"{Param("topK")} {TopK}: must be 0 (no limit) or more");
         if (!(TopP > 0 && TopP <= 1)) throw new InvalidParameterException("topP", $"{Param("topP")} {TopP}: must be in (0, 1]");
     }
