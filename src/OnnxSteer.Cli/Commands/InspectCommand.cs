@@ -1,7 +1,7 @@
 using System.CommandLine;
 using OnnxSteer.Cli.Options;
+using OnnxSteer.Cli.Reports;
 using OnnxSteer.Inspection;
-using OnnxSteer.ModelFiles;
 using OnnxSteer.Sites;
 
 namespace OnnxSteer.Cli.Commands;
@@ -28,8 +28,8 @@ internal sealed class InspectCommand : CliCommand<InspectOptions>
     /// </summary>
     public override int Run(InspectOptions o, CommandIo io)
     {
-        var summary = ModelInspector.Inspect(OnnxModel.Load(o.Model));
-        io.Out.Write(o.Json ? SummaryJson.Write(summary) + Environment.NewLine : SummaryText.Write(summary, ErrorReporter.Option));
+        var summary = ModelInspector.Inspect(o.Model);
+        io.Out.Write(o.Json ? SummaryJson.Write(summary) + Environment.NewLine : SummaryText.Write(summary));
         io.Out.Flush();
         // The summary is still useful without sites, but a steering tool must not pass silently over such a model.
         if (summary.SiteError is not null) throw new NoSitesFoundException(summary.SiteError);

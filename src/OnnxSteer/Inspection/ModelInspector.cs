@@ -4,11 +4,20 @@ using OnnxSteer.Sites;
 
 namespace OnnxSteer.Inspection;
 
-/// <summary>Builds a <see cref="ModelSummary"/> from a loaded model without reading its external weights.</summary>
-internal static class ModelInspector
+/// <summary>Summarises a model and finds its steering sites, without reading its external weights.</summary>
+public static class ModelInspector
 {
+    /// <summary>
+    /// Summarises the model at <paramref name="modelPath"/> (a .onnx file, or a folder holding one) and finds its
+    /// steering sites. A model without sites is still summarised: its empty site list comes with
+    /// <see cref="ModelSummary.SiteError"/> saying why.
+    /// </summary>
+    /// <param name="modelPath">The .onnx file or its folder.</param>
+    /// <exception cref="InvalidModelException">No model there, or the file is not an ONNX model.</exception>
+    public static ModelSummary Inspect(string modelPath) => Inspect(OnnxModel.Load(modelPath));
+
     /// <summary>Summarises <paramref name="model"/> and finds its steering sites (an empty site list comes with <see cref="ModelSummary.SiteError"/>).</summary>
-    public static ModelSummary Inspect(OnnxModel model)
+    internal static ModelSummary Inspect(OnnxModel model)
     {
         var proto = model.Proto;
         var graph = model.Graph;
@@ -36,7 +45,7 @@ internal static class ModelInspector
             sites.Sites.Count == 0 ? SiteFinder.NoSitesMessage(path, sites) : null);
     }
 
-    /// <summary>Lower-case ONNX name of an element type ("float", "float16", "int64", ...), or "type N".</summary>
+    /// <summary>Lower-case ONNX name of an element type code ("float", "float16", "int64", ...), or "type N" for an unknown code.</summary>
     public static string ElementTypeName(int dataType) =>
         Enum.IsDefined(typeof(TensorProto.Types.DataType), dataType)
             ? ((TensorProto.Types.DataType)dataType).ToString().ToLowerInvariant()
@@ -46,7 +55,7 @@ internal static class ModelInspector
     {
         var tensor = value.Type?.TensorType;
         if (tensor is null) return new ValueSummary(value.Name, value.Type is null ? "unknown" : "non-tensor", null);
-        var shape = tensor.Shape?.Dim.Select(d => d.HasDimValue ? (object?)d.DimValue : d.HasDimParam ? d.DimParam : null).ToList();
+        var shape = tensor.Shape?.Dim.Select(d => new Dimension(d.HasDimValue ? d.DimValue : null, !d.HasDimValue && d.HasDimParam ? d.DimParam : null)).ToList();
         return new ValueSummary(value.Name, ElementTypeName(tensor.ElemType), shape);
     }
 

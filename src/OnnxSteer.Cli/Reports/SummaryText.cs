@@ -1,8 +1,8 @@
 using System.Text;
-using static OnnxSteer.ErrorText;
+using OnnxSteer.Inspection;
 using OnnxSteer.Sites;
 
-namespace OnnxSteer.Inspection;
+namespace OnnxSteer.Cli.Reports;
 
 /// <summary>Writes a <see cref="ModelSummary"/> as the readable text of <c>onnxsteer inspect</c>.</summary>
 internal static class SummaryText
@@ -10,11 +10,18 @@ internal static class SummaryText
     /// <summary>Longest metadata value shown in full; longer ones are cut (the JSON output has them whole).</summary>
     private const int MaxMetadataChars = 300;
 
-    /// <summary>The summary as plain text, one fact per line; <paramref name="parameter"/> writes the parameters a hint
-    /// mentions (a front end's option names), null = their names.</summary>
-    public static string Write(ModelSummary s, Func<string, string>? parameter = null)
+    /// <summary>The summary as plain text, one fact per line.</summary>
+    public static string Write(ModelSummary s)
     {
         var o = new StringBuilder();
+        WriteHeader(o, s);
+        WriteWeights(o, s);
+        WriteSites(o, s);
+        return o.ToString();
+    }
+
+    private static void WriteHeader(StringBuilder o, ModelSummary s)
+    {
         o.AppendLine($"model:        {s.ModelPath}");
         o.AppendLine($"ir version:   {s.IrVersion}");
         var producer = $"{s.ProducerName} {s.ProducerVersion}".Trim();
@@ -26,6 +33,10 @@ internal static class SummaryText
         foreach (var v in s.Inputs) o.AppendLine($"  {v.Name}  {v.ElementType} {Shape(v)}");
         o.AppendLine("outputs:");
         foreach (var v in s.Outputs) o.AppendLine($"  {v.Name}  {v.ElementType} {Shape(v)}");
+    }
+
+    private static void WriteWeights(StringBuilder o, ModelSummary s)
+    {
         var i = s.Initializers;
         o.AppendLine($"initializers: {i.Count} ({i.InlineCount} inline, {Bytes(i.InlineBytes)}; {i.ExternalCount} external, {Bytes(i.ExternalBytes)})"
                      + (i.SparseCount > 0 ? $", {i.SparseCount} sparse" : ""));
@@ -42,9 +53,12 @@ internal static class SummaryText
         {
             o.AppendLine("metadata:");
             foreach (var (key, value) in s.Metadata)
-                o.AppendLine($"  {key} = {(value.Length <= MaxMetadataChars ? value : value[..MaxMetadataChars] + Cut(value.Length).Render(parameter))}");
+                o.AppendLine($"  {key} = {(value.Length <= MaxMetadataChars ? value : value[..MaxMetadataChars] + $"... ({value.Length} chars; --json shows all)")}");
         }
+    }
 
+    private static void WriteSites(StringBuilder o, ModelSummary s)
+    {
         var counts = Enum.GetValues<SiteKind>().Select(k => $"{s.Sites.Sites.Count(x => x.Kind == k)} {k.ToName()}");
         o.AppendLine($"sites:        {s.Sites.Sites.Count} ({string.Join(", ", counts)})");
         if (s.Sites.Sites.Count > 0)
@@ -61,15 +75,12 @@ internal static class SummaryText
                 o.AppendLine("  " + string.Join("  ", r.Select((cell, c) => c < last ? cell.PadRight(widths[c]) : cell)).TrimEnd());
         }
         foreach (var warning in s.Sites.Warnings) o.AppendLine($"warning: {warning}");
-        return o.ToString();
     }
-
-    private static WarningText Cut(int length) => $"... ({length} chars; {Param("json")} shows all)";
 
     private static string Qualified(string domain, string op) => domain.Length == 0 ? op : $"{domain}.{op}";
 
     private static string Shape(ValueSummary v) =>
-        v.Shape is null ? "[?]" : $"[{string.Join(", ", v.Shape.Select(d => d?.ToString() ?? "?"))}]";
+        v.Shape is null ? "[?]" : $"[{string.Join(", ", v.Shape)}]";
 
     private static string Bytes(long bytes) => bytes switch
     {
