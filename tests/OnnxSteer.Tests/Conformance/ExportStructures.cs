@@ -68,6 +68,7 @@ internal static class ExportStructures
             "genai-gemma3-qk-norm" => Write(Genai(ExportDType.Fp32), folder, GenaiBuilderVariants.QkNorm(GenaiBuilderVariants.Gemma2(FloatGenai(2), window: 6), headSize: 16), genai: true, 1e-5),
             // Not in Names: steered only in part (see RefusedStructureTests).
             "genai-moe" => Write(Genai(ExportDType.Fp32), folder, GenaiBuilderVariants.MixtureOfExperts(FloatGenai(2)), genai: false, 1e-5),
+            "genai-moe-fused" => Write(Genai(ExportDType.Fp32), folder, GenaiBuilderVariants.FusedMixtureOfExperts(FloatGenai(2)), genai: false, 1e-5),
             "encoder-decoder" => Write(Genai(ExportDType.Fp32), folder, GenaiBuilderVariants.EncoderDecoder(FloatGenai(2), heads: 2), genai: false, 1e-5),
             "genai-mistral" => Write(Genai(ExportDType.Fp32), folder, GenaiBuilderVariants.Mistral(FloatGenai(2), window: 6), genai: true, 1e-5),
             "optimum-inline" => Write(Standard(ExportDType.Fp32), folder, Embedded(Standard(ExportDType.Fp32)), genai: false, 1e-5),
