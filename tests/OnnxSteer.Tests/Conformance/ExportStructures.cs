@@ -68,6 +68,7 @@ internal static class ExportStructures
             "genai-gemma3-qk-norm" => Write(Genai(ExportDType.Fp32), folder, GenaiBuilderVariants.QkNorm(GenaiBuilderVariants.Gemma2(FloatGenai(2), window: 6), headSize: 16), genai: true, 1e-5),
             // Not in Names: steered only in part (see RefusedStructureTests).
             "genai-moe" => Write(Genai(ExportDType.Fp32), folder, GenaiBuilderVariants.MixtureOfExperts(FloatGenai(2)), genai: false, 1e-5),
+            "genai-sliding-window-cache" => SlidingWindowCache(folder, window: 6),
             "genai-moe-fused" => Write(Genai(ExportDType.Fp32), folder, GenaiBuilderVariants.FusedMixtureOfExperts(FloatGenai(2)), genai: false, 1e-5),
             "encoder-decoder" => Write(Genai(ExportDType.Fp32), folder, GenaiBuilderVariants.EncoderDecoder(FloatGenai(2), heads: 2), genai: false, 1e-5),
             "genai-mistral" => Write(Genai(ExportDType.Fp32), folder, GenaiBuilderVariants.Mistral(FloatGenai(2), window: 6), genai: true, 1e-5),
@@ -129,6 +130,26 @@ internal static class ExportStructures
             File.Copy(f, Path.Combine(folder, Path.GetFileName(f)));
         File.WriteAllBytes(Path.Combine(folder, file), proto.ToByteArray());
         return new ExportStructure(Path.GetFileName(folder), Path.Combine(folder, file), genai, foldTolerance);
+    }
+
+    /// <summary>
+    /// The newest genai builder on Gemma-2 (opset 21, ir 10, as all our genai graphs): the local layers' attention with
+    /// a window-sized KV cache (<see cref="GenaiBuilderVariants.SlidingWindowCache"/>) and genai_config.json's
+    /// decoder.sliding_window naming them (window_size, slide_key_value_cache and slide_inputs false, layers, cache_slack 0).
+    /// </summary>
+    private static ExportStructure SlidingWindowCache(string folder, int window)
+    {
+        var structure = Write(Genai(ExportDType.Fp32), folder,
+            GenaiBuilderVariants.SlidingWindowCache(GenaiBuilderVariants.Gemma2(FloatGenai(2), window)), genai: true, 1e-5);
+        var configPath = Path.Combine(folder, ModelLocator.GenaiConfig);
+        var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(configPath))!;
+        config["model"]!["decoder"]!["sliding_window"] = new System.Text.Json.Nodes.JsonObject
+        {
+            ["window_size"] = window, ["slide_key_value_cache"] = false, ["slide_inputs"] = false,
+            ["layers"] = new System.Text.Json.Nodes.JsonArray(0), ["cache_slack"] = 0,
+        };
+        File.WriteAllText(configPath, config.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+        return structure;
     }
 
     /// <summary>torch.onnx / Optimum with external data: every weight in <c>model.onnx_data</c> beside <c>model.onnx</c>.</summary>

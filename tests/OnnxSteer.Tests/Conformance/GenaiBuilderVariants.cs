@@ -361,4 +361,24 @@ internal static class GenaiBuilderVariants
         }
         return proto;
     }
+    /// <summary>
+    /// The newest builder's windowed KV cache (builders/base.py, cpu/cuda/trt-rtx): every GroupQueryAttention with a
+    /// sliding window also gets <c>sliding_window_cache = 1</c> (its past/present buffers are window-sized and indexed
+    /// relative to the cache), and the KV inputs and outputs of the local layers get their own sequence dimension
+    /// (<c>…sequence…</c> → <c>…sliding…</c>). genai_config.json's decoder.sliding_window is written by the caller.
+    /// </summary>
+    public static ModelProto SlidingWindowCache(ModelProto source)
+    {
+        var proto = source.Clone();
+        var g = proto.Graph;
+        foreach (var gqa in g.Node.Where(n => n.OpType == "GroupQueryAttention" && n.Attribute.Single(a => a.Name == "local_window_size").I > 0))
+        {
+            gqa.Attribute.Add(Int("sliding_window_cache", 1));
+            var kv = new[] { gqa.Input[3], gqa.Input[4], gqa.Output[1], gqa.Output[2] }.ToHashSet();
+            foreach (var value in g.Input.Concat(g.Output).Where(v => kv.Contains(v.Name)))
+                foreach (var dim in value.Type.TensorType.Shape.Dim.Where(d => d.DimParam.Contains("sequence")))
+                    dim.DimParam = dim.DimParam.Replace("sequence", "sliding");
+        }
+        return proto;
+    }
 }
