@@ -187,6 +187,14 @@ internal static class GenaiBuilderVariants
         return proto;
     }
 
+    /// <summary>Each layer's dense MLP (its nodes, input and output), read as the caller replaces the layers before it.</summary>
+    private static IEnumerable<(int Layer, List<NodeProto> Nodes, string Input, string Output)> DenseMlps(GraphProto g)
+    {
+        for (var l = 0; g.Node.Any(n => n.Name == $"/model/layers.{l}/mlp/down_proj/MatMul"); l++)
+            yield return (l, g.Node.Where(n => n.Name.StartsWith($"/model/layers.{l}/mlp/")).ToList(),
+                Named(g, $"/model/layers.{l}/mlp/gate_proj/MatMul").Input[0], Named(g, $"/model/layers.{l}/mlp/down_proj/MatMul").Output[0]);
+    }
+
     /// <summary>
     /// A mixture-of-experts layer as a torch.onnx export of Mixtral's block_sparse_moe writes the dense path: a router
     /// ('/model/layers.N/block_sparse_moe/gate/MatMul' → Softmax → Split), <paramref name="experts"/> experts each with
@@ -198,12 +206,9 @@ internal static class GenaiBuilderVariants
         var g = proto.Graph;
         EmbedExternalData(g, model);
         var rng = new Random(6);
-        for (var l = 0; g.Node.Any(n => n.Name == $"/model/layers.{l}/mlp/down_proj/MatMul"); l++)
+        foreach (var (l, mlp, input, output) in DenseMlps(g))
         {
             var (p, w) = ($"/model/layers.{l}", $"model.layers.{l}");
-            var mlp = g.Node.Where(n => n.Name.StartsWith($"{p}/mlp/")).ToList();
-            var input = Named(g, $"{p}/mlp/gate_proj/MatMul").Input[0];
-            var output = Named(g, $"{p}/mlp/down_proj/MatMul").Output[0];
             var reader = g.Node.Single(n => n.Input.Contains(output));
             var weights = g.Initializer.Where(t => t.Name.StartsWith($"{w}.mlp.")).ToList();
             string Expert(string name, int e) => name.Replace($"{p}/mlp/", $"{p}/block_sparse_moe/experts.{e}/")
@@ -306,12 +311,9 @@ internal static class GenaiBuilderVariants
         var g = proto.Graph;
         EmbedExternalData(g, model);
         var rng = new Random(9);
-        for (var l = 0; g.Node.Any(n => n.Name == $"/model/layers.{l}/mlp/down_proj/MatMul"); l++)
+        foreach (var (l, mlp, input, output) in DenseMlps(g))
         {
             var (p, w) = ($"/model/layers.{l}/moe", $"model.layers.{l}.moe");
-            var mlp = g.Node.Where(n => n.Name.StartsWith($"/model/layers.{l}/mlp/")).ToList();
-            var input = Named(g, $"/model/layers.{l}/mlp/gate_proj/MatMul").Input[0];
-            var output = Named(g, $"/model/layers.{l}/mlp/down_proj/MatMul").Output[0];
             var weights = new[] { "gate_proj", "down_proj", "up_proj" }.Select(x => g.Initializer.Single(t => t.Name == Named(g, $"/model/layers.{l}/mlp/{x}/MatMul").Input[1])).ToList();
             var (hidden, inter) = ((int)weights[0].Dims[0], (int)weights[0].Dims[1]);
             var at = g.Node.IndexOf(mlp[0]);
