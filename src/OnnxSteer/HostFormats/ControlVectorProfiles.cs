@@ -8,7 +8,7 @@ namespace OnnxSteer.HostFormats;
 /// <summary>A profile made from a control vector, and what the user should know about it.</summary>
 /// <param name="Profile">The additive (caa) profile: one vector per layer the control vector has, at that layer's mlp-out site.</param>
 /// <param name="Warnings">What the user should know (the vector was exported from another model, ...), one line each.</param>
-public sealed record ImportedControlVector(SteeringProfile Profile, IReadOnlyList<string> Warnings);
+public sealed record ImportedControlVector(SteeringProfile Profile, IReadOnlyList<WarningText> Warnings);
 
 /// <summary>
 /// Converts between control vectors (GGUF) and additive (caa) profiles. A direction for layer N becomes, times the
@@ -35,8 +35,8 @@ public static class ControlVectorProfiles
     /// <summary>
     /// Reads the llama.cpp / repeng control vector <paramref name="ggufPath"/> and makes an additive (caa) profile for
     /// <paramref name="model"/> (an unsteered .onnx file or its folder) whose vectors are <paramref name="strength"/> ×
-    /// each direction, the one <c>Steerer.Patch</c> applies as an Add after layer N's MLP output. Save it with
-    /// <see cref="Steerer.Save"/>.
+    /// each direction, which a patch applies as an Add after layer N's MLP output. Save it as any profile
+    /// (the front door's Save).
     /// </summary>
     /// <exception cref="InvalidModelException">The model is missing or malformed, or its MLP output does not feed the residual sum directly.</exception>
     /// <exception cref="InvalidGgufException">The file is not a control vector, or a direction does not fit the model (layer, width).</exception>
@@ -106,7 +106,7 @@ public static class ControlVectorProfiles
             },
         };
         ProfileJson.Validate(profile, ggufPath);
-        return new ImportedControlVector(profile, warnings);
+        return new ImportedControlVector(profile, [.. warnings.Select(w => (WarningText)w)]);
     }
 
     /// <summary>

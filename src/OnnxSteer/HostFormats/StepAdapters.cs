@@ -4,9 +4,8 @@ using OnnxSteer.Patching;
 namespace OnnxSteer.HostFormats;
 
 /// <summary>
-/// The .onnx_adapter files that give each step of a stacked switchable model its own strength: a model patched with
-/// <see cref="PatchSettings.Switchable"/> several times (<see cref="PatchSettings.Existing"/> = stack), one step per
-/// profile. Each step's per-site vectors are overridable initializers, so an adapter can set, for every step j at
+/// The .onnx_adapter files that give each step of a stacked switchable model its own strength: a model patched
+/// switchable several times, stacked (<c>patch --switchable --stack</c>), one step per profile. Each step's per-site vectors are overridable initializers, so an adapter can set, for every step j at
 /// strength s_j, the vector that step's switch computes at s_j — <c>1 + s·(v − 1)</c> for scaling, <c>s·c</c> for
 /// adding, in the site's element type, operation by operation as the graph does (v itself at 1) — while the shared
 /// <see cref="StrengthAdapter.InputName"/> stays 1, where each switch reads its vector as given. A generator running

@@ -5,7 +5,7 @@ using OnnxSteer.Patching;
 namespace OnnxSteer.HostFormats;
 
 /// <summary>
-/// The strength of a model patched with <see cref="PatchSettings.Switchable"/>: the float32 [1] input
+/// The strength of a model patched with switchable (<c>patch --switchable</c>): the float32 [1] input
 /// <see cref="InputName"/> (default 1) that scales every site's steering, and the .onnx_adapter files that set it per
 /// generator in onnxruntime-genai (<c>Adapters.LoadAdapter</c>, <c>Generator.SetActiveAdapter</c>) or per run in ONNX
 /// Runtime (<c>OrtLoraAdapter</c>).

@@ -36,7 +36,7 @@ public sealed class PatchedModel
     /// <summary>What this patch added: the step it records in the model's metadata.</summary>
     public AppliedSteering Step => new(Patch.Step, Plan.Sites.Sum(s => s.Units.Count));
 
-    /// <summary>The suffix of the data file a folded patch (<see cref="PatchSettings.Fold"/>) writes beside its model:
+    /// <summary>The suffix of the data file a folded patch (<c>patch --fold</c>) writes beside its model:
     /// <c>model.onnx.steer.data</c> (<see cref="WriteResult.DataFile"/>).</summary>
     public const string FoldedDataSuffix = SteeredModelWriter.SteerDataSuffix;
 
@@ -74,14 +74,14 @@ public sealed record PatchOutcome
 /// <param name="Removed">The steering steps removed, oldest first.</param>
 public sealed record UnpatchOutcome(WriteResult Written, IReadOnlyList<AppliedSteering> Removed);
 
-/// <summary>A gated site of a dynamic step (<see cref="PatchSettings.Dynamic"/>) and its probe's held-out accuracy.</summary>
+/// <summary>A gated site of a dynamic step (<c>patch --dynamic</c>) and its probe's held-out accuracy.</summary>
 /// <param name="Site">The site id, e.g. <c>mlp.3</c>.</param>
 /// <param name="ProbeAccuracy">The accuracy of the probe that gates it, on held-out pairs or texts.</param>
 public sealed record GatedSite(string Site, double ProbeAccuracy);
 
 /// <summary>
 /// One steering step as a steered model records it in its metadata (<c>onnxsteer.steering</c>): each patch adds one,
-/// <c>Steerer.Unpatch</c> removes them all. A read-only summary; the record itself stays in the model.
+/// unpatching removes them all. A read-only summary; the record itself stays in the model.
 /// </summary>
 public sealed class AppliedSteering
 {
@@ -114,11 +114,11 @@ public sealed class AppliedSteering
     public IReadOnlyList<string> Sites { get; }
     /// <summary>How many units (scalars) are steered in all.</summary>
     public int Units { get; }
-    /// <summary>Whether the strength can be set at run time (<see cref="PatchSettings.Switchable"/>).</summary>
+    /// <summary>Whether the strength can be set at run time (<c>patch --switchable</c>).</summary>
     public bool Switchable { get; }
     /// <summary>For a switchable step: the overridable initializers holding each site's vector, in site order; else empty.</summary>
     public IReadOnlyList<string> SiteVectors { get; }
-    /// <summary>Whether probes gate the steering per token (<see cref="PatchSettings.Dynamic"/>).</summary>
+    /// <summary>Whether probes gate the steering per token (<c>patch --dynamic</c>).</summary>
     public bool Dynamic { get; }
     /// <summary>For a dynamic step: the gated sites; else empty.</summary>
     public IReadOnlyList<GatedSite> Gates { get; }

@@ -6,7 +6,7 @@ namespace OnnxSteer.Sites;
 /// </summary>
 /// <param name="Sites">Every site found, ordered by kind then layer.</param>
 /// <param name="Warnings">Human-readable notes about doubtful structure or names; empty when all agreed.</param>
-public sealed record SiteReport(IReadOnlyList<SteeringSite> Sites, IReadOnlyList<string> Warnings)
+public sealed record SiteReport(IReadOnlyList<SteeringSite> Sites, IReadOnlyList<WarningText> Warnings)
 {
     /// <summary>
     /// Places that have the structure of a site but cannot be steered (inside an If/Loop/Scan body, a Gemm with
