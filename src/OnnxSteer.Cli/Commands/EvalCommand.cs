@@ -50,7 +50,7 @@ internal sealed class EvalCommand : CliCommand<EvalOptions>
 
     protected override EvalOptions Bind(ParseResult parse)
     {
-        var task = TaskTemplates.ParseTask(parse.GetValue(_task)!);
+        var task = BenchmarkTasks.Parse(parse.GetValue(_task)!);
         var mode = EvalModes.Resolve(parse.GetValue(_mode), task);
         if (task == BenchmarkTask.Pairs && mode == EvalMode.Generate)
             throw new CommandLineException("--task pairs is scored by log-likelihood only: use --mode loglik", ExitCodes.Usage);

@@ -146,7 +146,7 @@ internal sealed class ProfileCommand : CliCommand<ProfileOptions>
         var pairs = source switch
         {
             ({ } file, null, null, var records) => PairsJsonl.Read(file, records),
-            (null, { } t, { } file, var records) => TaskPairs.Build(TaskTemplates.ParseTask(t), file, records),
+            (null, { } t, { } file, var records) => TaskPairs.Build(BenchmarkTasks.Parse(t), file, records),
             (null, { }, null, _) => throw new CommandLineException("profile: --task needs --data FILE", ExitCodes.Usage),
             (null, null, _, _) => throw new CommandLineException("profile: give --pairs FILE, or --task T --data FILE", ExitCodes.Usage),
             _ => throw new CommandLineException("profile: --pairs and --task are alternatives; give one", ExitCodes.Usage),

@@ -56,7 +56,7 @@ internal sealed class SweepCommand : CliCommand<SweepOptions>
 
     protected override SweepOptions Bind(ParseResult parse)
     {
-        var task = TaskTemplates.ParseTask(parse.GetValue(_task)!);
+        var task = BenchmarkTasks.Parse(parse.GetValue(_task)!);
         var methods = parse.GetValue(_methods) is { } m ? ParseMethods(m) : null;
         if (methods is null && (parse.GetValue(_caaAlpha) is not null || parse.GetValue(_layers) is not null))
             throw new CommandLineException("--caa-alpha and --layers set caa's grid in a sweep over methods: give --methods too");
