@@ -26,6 +26,7 @@ internal sealed class GenerateCommand : CliCommand<GenerateOptions>
     public const string JsonSchema = "onnxsteer.generate/1";
 
     private readonly Argument<string> _model = new("model") { Description = "The model: a folder (its genai_config.json names the .onnx file, else model.onnx) or a .onnx file." };
+    private readonly Option<string?> _variant = CommonOptions.Variant();
     private readonly Option<string> _prompt = new("--prompt") { Description = "The text to continue.", Required = true, HelpName = "TEXT" };
     private readonly Option<int> _maxNew = new Option<int>("--max-new-tokens") { Description = "Stop after this many new tokens.", DefaultValueFactory = _ => 64, HelpName = "N" }.AtLeast(0);
     private readonly Option<float?> _temperature = new("--temperature") { Description = "Sampling temperature; 0 = greedy (the default). Giving --top-k, --top-p or --seed alone samples at 1.", HelpName = "T" };
@@ -60,7 +61,7 @@ internal sealed class GenerateCommand : CliCommand<GenerateOptions>
         "Generate a continuation of --prompt with the model's KV cache, greedy by default or sampled (--temperature, " +
         "--top-k, --top-p, --seed). Stops at the model's EOS token (genai_config.json, else the tokenizer's) or after " +
         "--max-new-tokens. Text streams to stdout as it is produced.",
-        _model, _prompt, _maxNew, _temperature, _topK, _topP, _seed, _tokenizer, _json, _strength.Option, _engine, _showGates));
+        _model, _variant, _prompt, _maxNew, _temperature, _topK, _topP, _seed, _tokenizer, _json, _strength.Option, _engine, _showGates));
 
     protected override GenerateOptions Bind(ParseResult parse)
     {
@@ -73,7 +74,7 @@ internal sealed class GenerateCommand : CliCommand<GenerateOptions>
             TopP = parse.GetValue(_topP),
             Seed = parse.GetValue(_seed),
         };
-        return new(parse.GetValue(_model)!, parse.GetValue(_prompt)!, generation, parse.GetValue(_tokenizer), parse.GetValue(_json),
+        return new(CommonOptions.Model(parse.GetValue(_model)!, parse.GetValue(_variant)), parse.GetValue(_prompt)!, generation, parse.GetValue(_tokenizer), parse.GetValue(_json),
             parse.GetValue(_showGates), parse.GetValue(_engine) == "genai", _strength.Read(parse), _runtime.Read(parse));
     }
 

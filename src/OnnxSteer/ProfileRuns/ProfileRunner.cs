@@ -54,7 +54,9 @@ internal static class ProfileRunner
         // Lean: inline weights stay in the file (the session reads them from there), so profiling holds no managed
         // copy of them beside the runtime's.
         var model = StreamingModelRewriter.LoadLean(request.ModelPath);
-        var sites = SiteFinder.Find(model).Sites;
+        var report = SiteFinder.Find(model);
+        SiteFinder.RequireKinds(report, request.Settings.Sites, model.FilePath ?? request.ModelPath);
+        var sites = report.Sites;
         var ordered = sites.OrderBy(s => s.Kind).ThenBy(s => s.Layer).ToList();
         var tokenizer = TokenizerLoader.Load(request.Settings.Tokenizer ?? model.BaseDirectory);
         var encoder = new SequenceEncoder(tokenizer, request.Settings.MaxTokens ?? ContextLength(model.BaseDirectory) ?? DefaultMaxTokens);
