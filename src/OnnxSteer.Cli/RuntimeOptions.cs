@@ -14,7 +14,7 @@ public sealed class RuntimeOptions
     public Option<string?> OrtLibrary { get; } = new("--ort-library")
     {
         Description = "An ONNX Runtime build of your own (1.32 or newer): its libonnxruntime.so or the folder holding it, e.g. a GPU "
-            + "build with its provider libraries. Default: $" + Runtime.OrtLibrary.EnvironmentVariable
+            + "build with its provider libraries. Default: $" + RuntimeSettings.LibraryPathVariable
             + ", else the ONNX Runtime OnnxSteer was built with (NuGet).",
         HelpName = "PATH",
     };

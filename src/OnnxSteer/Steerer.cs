@@ -107,11 +107,17 @@ public static class Steerer
     public static InferenceSession OpenSession(PatchedModel steered, RuntimeSettings? runtime = null) =>
         (runtime ?? RuntimeSettings.Default).OpenSession(steered.ToBytes(), steered.ExternalDataFolder);
 
-    /// <summary>Removes every steering step recorded in <paramref name="steered"/> and writes the unsteered model to <paramref name="output"/>.</summary>
-    public static WriteResult Unpatch(string steered, string output, Action<WarningText>? notice = null) =>
-        UnpatchWithRecord(steered, output, notice).Written;
+    /// <summary>
+    /// Removes every steering step recorded in <paramref name="steered"/> and writes the unsteered model to
+    /// <paramref name="output"/> (a folder or a .onnx path); returns the files written and the steps removed.
+    /// </summary>
+    public static UnpatchOutcome Unpatch(string steered, string output, Action<WarningText>? notice = null)
+    {
+        var (written, removed) = UnpatchWithRecord(steered, output, notice);
+        return new UnpatchOutcome(written, [.. removed.Select(s => new AppliedSteering(s, s.Edits.Sum(e => e.Units)))]);
+    }
 
-    /// <summary>As <see cref="Unpatch"/>, also returning the steps removed (the CLI lists them).</summary>
+    /// <summary>As <see cref="Unpatch"/>, with the steps as recorded (tests read their edits).</summary>
     internal static (WriteResult Written, IReadOnlyList<SteeringStep> Removed) UnpatchWithRecord(string steered, string output, Action<WarningText>? notice = null)
     {
         var model = OnnxModel.Load(steered);

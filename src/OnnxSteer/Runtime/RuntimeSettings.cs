@@ -12,6 +12,9 @@ public sealed record RuntimeSettings
     /// <summary>Session config key: the folder external-data locations are relative to, for sessions made from bytes.</summary>
     internal const string ExternalInitializersFolderKey = "session.model_external_initializers_file_folder_path";
 
+    /// <summary>The environment variable naming the ONNX Runtime library when <see cref="LibraryPath"/> is null.</summary>
+    public const string LibraryPathVariable = OrtLibrary.EnvironmentVariable;
+
     /// <summary>ONNX Runtime library file or folder; null = $ONNXSTEER_ORT_LIBRARY, else the one from NuGet.</summary>
     public string? LibraryPath { get; init; }
 
