@@ -1,5 +1,6 @@
 using System.CommandLine;
 using OnnxSteer.Cli.Options;
+using OnnxSteer.Cli.Reports;
 using OnnxSteer.Diffing;
 using OnnxSteer.IO;
 using OnnxSteer.Runtime;

@@ -13,16 +13,17 @@ namespace OnnxSteer.Diffing;
 /// <summary>The gate of every dynamically steered site at every position of one sequence.</summary>
 /// <param name="Sites">Site identifiers (e.g. <c>mlp.3</c>), in the order of the steering record.</param>
 /// <param name="Gates">Gates[s][t]: site s's gate at position t, in [0, 1].</param>
-internal sealed record GateValues(IReadOnlyList<string> Sites, float[][] Gates);
+public sealed record GateValues(IReadOnlyList<string> Sites, IReadOnlyList<IReadOnlyList<float>> Gates);
 
 /// <summary>
 /// Reads the gates of a <c>patch --dynamic</c> model (<c>generate --show-gates</c>): a copy of the model lists each
 /// recorded gate value as an extra output, and one full-sequence run (empty past) returns them at every position. The
 /// gates are causal, so they equal those the KV-cache decode computed token by token, up to float rounding.
 /// </summary>
-internal static class GateTrace
+public static class GateTrace
 {
     /// <summary>Checks, before anything runs, that the model carries dynamic steering gates to trace.</summary>
+    /// <param name="modelDirOrFile">The model: a .onnx file or its folder.</param>
     /// <exception cref="InvalidModelException">The model carries no dynamic steering.</exception>
     public static void RequireGates(string modelDirOrFile) => Gated(modelDirOrFile);
 
@@ -36,6 +37,9 @@ internal static class GateTrace
     }
 
     /// <summary>Runs <paramref name="ids"/> through the model at <paramref name="modelDirOrFile"/> and returns its gates.</summary>
+    /// <param name="modelDirOrFile">A model patched with dynamic steering: a .onnx file or its folder.</param>
+    /// <param name="ids">The token ids of one sequence (prompt and continuation).</param>
+    /// <param name="settings">ONNX Runtime settings (device, threads); null: the defaults.</param>
     /// <exception cref="InvalidModelException">The model carries no dynamic steering.</exception>
     public static GateValues Run(string modelDirOrFile, IReadOnlyList<int> ids, RuntimeSettings? settings = null) =>
         RunEach(modelDirOrFile, [ids], settings)[0];
@@ -77,7 +81,7 @@ internal static class GateTrace
                     throw new InvalidModelException($"{file}: the gate of {gated[s].Site} has {data.Length} values for {ids.Count} positions");
                 gates[s] = data.ToArray();
             }
-            all.Add(new GateValues(sites, gates));
+            all.Add(new GateValues(sites, Array.ConvertAll(gates, g => (IReadOnlyList<float>)Array.AsReadOnly(g))));
         }
         return all;
     }

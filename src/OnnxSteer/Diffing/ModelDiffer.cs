@@ -9,9 +9,13 @@ namespace OnnxSteer.Diffing;
 /// Compares two ONNX models — typically an original and its steered copy — structurally and numerically and
 /// returns a <see cref="DiffReport"/>. Neither model is modified; external weights are streamed, never loaded whole.
 /// </summary>
-internal static class ModelDiffer
+public static class ModelDiffer
 {
-    /// <summary>Loads both files and compares them (see <see cref="Compare(OnnxModel, OnnxModel, string?, string?)"/>).</summary>
+    /// <summary>Loads both models and compares them: structure, weights, metadata and, when B is a steered copy of A, what
+    /// the steering did. Neither file is modified.</summary>
+    /// <param name="pathA">The original model (.onnx file, or a folder holding the model).</param>
+    /// <param name="pathB">The changed (e.g. steered) model.</param>
+    /// <exception cref="InvalidModelException">A file is missing or is not a readable ONNX model.</exception>
     public static DiffReport Compare(string pathA, string pathB) =>
         Compare(OnnxModel.Load(pathA), OnnxModel.Load(pathB), pathA, pathB);
 
@@ -20,7 +24,7 @@ internal static class ModelDiffer
     /// <param name="b">The changed model.</param>
     /// <param name="displayA">How A is named in the report (default: its file path).</param>
     /// <param name="displayB">How B is named in the report.</param>
-    public static DiffReport Compare(OnnxModel a, OnnxModel b, string? displayA = null, string? displayB = null)
+    internal static DiffReport Compare(OnnxModel a, OnnxModel b, string? displayA = null, string? displayB = null)
     {
         var sourceA = new ModelSource(displayA ?? a.FilePath ?? "A", a.BaseDirectory);
         var sourceB = new ModelSource(displayB ?? b.FilePath ?? "B", b.BaseDirectory);

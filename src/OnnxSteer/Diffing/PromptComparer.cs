@@ -9,17 +9,21 @@ namespace OnnxSteer.Diffing;
 /// Runs both models of a diff on one prompt: the next-token distributions after it (top tokens of each, KL(A||B),
 /// max |Δlogit|) and, optionally, both greedy continuations.
 /// </summary>
-internal static class PromptComparer
+public static class PromptComparer
 {
     /// <summary>Number of top tokens listed per model.</summary>
     public const int TopTokens = 5;
 
+    /// <summary>Runs both models on <paramref name="prompt"/> and compares their next-token distributions (top
+    /// <see cref="TopTokens"/> of each, KL(A||B), max |Δlogit|); with <paramref name="generate"/> &gt; 0 also both greedy continuations.</summary>
     /// <param name="modelA">Original model (.onnx file or folder).</param>
     /// <param name="modelB">Changed model.</param>
     /// <param name="tokenizer">The tokenizer both models use.</param>
     /// <param name="prompt">Prompt text; BOS is added when the tokenizer has one.</param>
     /// <param name="generate">Greedy tokens to generate with each model (0: none).</param>
     /// <param name="settings">ONNX Runtime settings (device, threads).</param>
+    /// <exception cref="InvalidParameterException">The prompt encodes to no tokens.</exception>
+    /// <exception cref="InvalidModelException">A model cannot be run, or the two vocabularies differ in size.</exception>
     public static PromptComparison Compare(string modelA, string modelB, ITokenizer tokenizer, string prompt, int generate, RuntimeSettings? settings = null)
     {
         var ids = tokenizer.EncodeToIds(prompt, addBos: true);
@@ -41,7 +45,7 @@ internal static class PromptComparer
     /// The text <paramref name="id"/> adds after <paramref name="prompt"/>, leading space included: decoded alone, a
     /// SentencePiece token loses it ("▁do" reads "do"), so "do" and " do" would look the same.
     /// </summary>
-    public static string TextAfter(ITokenizer tokenizer, IReadOnlyList<int> prompt, int id)
+    internal static string TextAfter(ITokenizer tokenizer, IReadOnlyList<int> prompt, int id)
     {
         var before = tokenizer.Decode(prompt, skipSpecialTokens: false);
         var after = tokenizer.Decode([.. prompt, id], skipSpecialTokens: false);
@@ -50,7 +54,7 @@ internal static class PromptComparer
 
     /// <summary>Logits for the token after <paramref name="ids"/>: one cached step when the export has a KV cache
     /// (some exports return only the last position), else the last row of a full forward pass.</summary>
-    public static float[] NextTokenLogits(DecoderModel model, IReadOnlyList<int> ids)
+    internal static float[] NextTokenLogits(DecoderModel model, IReadOnlyList<int> ids)
     {
         if (model.Layout.HasKvCache)
         {

@@ -13,7 +13,7 @@ namespace OnnxSteer.Evaluation;
 /// <param name="VanillaMargin">Mean over pairs of log p(positive | prompt) − log p(negative | prompt), unsteered (nats).</param>
 /// <param name="SteeredMargin">The same with the selection patched in.</param>
 /// <param name="MovedUp">Pairs whose margin rose under steering.</param>
-internal sealed record DirectionCheckResult(int Pairs, double VanillaMargin, double SteeredMargin, int MovedUp)
+public sealed record DirectionCheckResult(int Pairs, double VanillaMargin, double SteeredMargin, int MovedUp)
 {
     /// <summary>Steered minus vanilla margin: positive when steering moves towards the positive answers.</summary>
     public double Shift => SteeredMargin - VanillaMargin;
@@ -32,9 +32,16 @@ internal sealed record DirectionCheckResult(int Pairs, double VanillaMargin, dou
 /// it (summed log-probability of each answer, as <see cref="ChoiceScorer"/>), so a user learns whether the chosen units
 /// move the model the intended way before using them.
 /// </summary>
-internal static class DirectionCheck
+public static class DirectionCheck
 {
     /// <summary>Runs the check of <paramref name="selected"/> (a profile of <paramref name="modelPath"/>) on <paramref name="pairs"/>.</summary>
+    /// <param name="modelPath">The unsteered model: a folder or a .onnx file; never modified.</param>
+    /// <param name="selected">A profile of that model, with the selection to check.</param>
+    /// <param name="pairs">Held-out pairs: not those the profile was built on.</param>
+    /// <param name="settings">ONNX Runtime settings (device, threads); null: the defaults.</param>
+    /// <param name="tokenizerPath">tokenizer.json or its folder; null: the model's folder.</param>
+    /// <exception cref="InvalidInputException">No pairs (parameter <c>checkPairs</c>).</exception>
+    /// <exception cref="InvalidProfileException">The profile does not fit the model.</exception>
     public static DirectionCheckResult Run(string modelPath, SteeringProfile selected, IReadOnlyList<ContrastivePair> pairs,
         RuntimeSettings? settings = null, string? tokenizerPath = null)
     {
@@ -51,7 +58,7 @@ internal static class DirectionCheck
     }
 
     /// <summary>Per pair: log p(positive | prompt) − log p(negative | prompt) under <paramref name="model"/>.</summary>
-    public static double[] Margins(DecoderModel model, ITokenizer tokenizer, IReadOnlyList<ContrastivePair> pairs) =>
+    internal static double[] Margins(DecoderModel model, ITokenizer tokenizer, IReadOnlyList<ContrastivePair> pairs) =>
         [.. pairs.Select(p => ChoiceScorer.Score(model, tokenizer, p.Prompt, p.Positive).LogLikelihood
                               - ChoiceScorer.Score(model, tokenizer, p.Prompt, p.Negative).LogLikelihood)];
 }

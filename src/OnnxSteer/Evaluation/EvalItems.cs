@@ -14,19 +14,21 @@ namespace OnnxSteer.Evaluation;
 /// <param name="Choices">The answers in a fixed order (boolq: " yes", " no"; copa, winogrande: "A", "B"; svamp: the
 /// right answer and the most similar other problem's answer).</param>
 /// <param name="Gold">Index of the right answer in <see cref="Choices"/>.</param>
-internal sealed record EvalItem(string Id, string Prompt, IReadOnlyList<string> Choices, int Gold)
+public sealed record EvalItem(string Id, string Prompt, IReadOnlyList<string> Choices, int Gold)
 {
     /// <summary>The right answer's text.</summary>
     public string GoldText => Choices[Gold];
 }
 
 /// <summary>Reads evaluation items from task data through the pair builders, so evaluation sees the profiling templates.</summary>
-internal static class EvalItems
+public static class EvalItems
 {
     /// <summary>
     /// Items <paramref name="offset"/> .. <paramref name="offset"/> + <paramref name="limit"/> of <paramref name="path"/>
     /// read as <paramref name="task"/> data. A bad record is an error naming it.
     /// </summary>
+    /// <exception cref="InvalidParameterException">A negative offset or limit.</exception>
+    /// <exception cref="InvalidInputException">The file is missing or a record is bad (the error names it).</exception>
     public static IReadOnlyList<EvalItem> Load(BenchmarkTask task, string path, int offset = 0, int? limit = null)
     {
         if (offset < 0) throw new InvalidParameterException("offset", $"{Param("offset")} {offset}: must be ≥ 0");
@@ -36,7 +38,7 @@ internal static class EvalItems
     }
 
     /// <summary>The item of a contrastive pair: its positive answer is the gold one.</summary>
-    public static EvalItem FromPair(BenchmarkTask task, ContrastivePair pair)
+    internal static EvalItem FromPair(BenchmarkTask task, ContrastivePair pair)
     {
         // Fixed choice order: ties in log-likelihood then go the same way whatever the label, as in lm-evaluation-harness.
         string[] choices = task switch

@@ -12,9 +12,10 @@ namespace OnnxSteer.Evaluation;
 /// <param name="Baseline">The first model (usually the original).</param>
 /// <param name="Other">The second model (usually the steered one).</param>
 /// <param name="Counts">Items by which of the two got them right (only items both finished).</param>
-internal sealed record EvalComparison(EvalResult Baseline, EvalResult Other, PairedCounts Counts)
+public sealed record EvalComparison(EvalResult Baseline, EvalResult Other, PairedCounts Counts)
 {
     /// <summary>Pairs up the items both runs finished (by position, which is the same item order).</summary>
+    /// <exception cref="ArgumentException">The runs were made on different items.</exception>
     public static EvalComparison Of(EvalResult baseline, EvalResult other)
     {
         var n = Math.Min(baseline.Items.Count, other.Items.Count);
@@ -26,8 +27,11 @@ internal sealed record EvalComparison(EvalResult Baseline, EvalResult Other, Pai
     }
 }
 
-/// <summary>Writes evaluation results: a text summary, JSON (schema <c>onnxsteer.eval/1</c>), and one JSON line per item.</summary>
-internal static class EvalReport
+/// <summary>
+/// The evaluation report, as <c>onnxsteer eval</c> prints and writes it and the sweep reuses it: a text summary, JSON
+/// (schema <c>onnxsteer.eval/1</c>), and one JSON line per item.
+/// </summary>
+public static class EvalReport
 {
     /// <summary>The JSON schema name.</summary>
     public const string Schema = "onnxsteer.eval/1";
@@ -61,7 +65,7 @@ internal static class EvalReport
     }
 
     /// <summary>JSON summary of a run.</summary>
-    public static JsonObject Json(EvalResult r)
+    internal static JsonObject Json(EvalResult r)
     {
         var o = new JsonObject
         {
@@ -93,7 +97,7 @@ internal static class EvalReport
     }
 
     /// <summary>JSON of a fluency measurement.</summary>
-    public static JsonObject Json(FluencyResult f) => new()
+    internal static JsonObject Json(FluencyResult f) => new()
     {
         ["mean_loglik"] = f.MeanLogLikelihood,
         ["perplexity"] = f.Perplexity,
@@ -132,7 +136,7 @@ internal static class EvalReport
     }
 
     /// <summary>One JSON line for an item; with <paramref name="other"/>, that run's prediction and correctness beside it.</summary>
-    public static string ItemLine(ItemResult item, ItemResult? other = null)
+    internal static string ItemLine(ItemResult item, ItemResult? other = null)
     {
         var o = new JsonObject
         {
@@ -156,6 +160,7 @@ internal static class EvalReport
     private static readonly System.Text.Encodings.Web.JavaScriptEncoder Relaxed = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping;
 
     /// <summary>Writes one line per item of <paramref name="model"/> (paired with <paramref name="other"/>'s when given), atomically.</summary>
+    /// <exception cref="IOException">The file cannot be written (nothing half-written is left).</exception>
     public static void WriteItems(string path, EvalResult model, EvalResult? other = null)
     {
         var sb = new StringBuilder();

@@ -8,7 +8,7 @@ using static OnnxSteer.ErrorText;
 namespace OnnxSteer.Evaluation;
 
 /// <summary>How items are answered.</summary>
-internal enum EvalMode
+public enum EvalMode
 {
     /// <summary>Greedy generation judged by exact match (svamp: by number), as the AUSteer authors' code.</summary>
     Generate,
@@ -17,13 +17,14 @@ internal enum EvalMode
     Loglik,
 }
 
-/// <summary>Parses <c>--mode</c>.</summary>
-internal static class EvalModes
+/// <summary>Reads an evaluation mode by name ("generate", "loglik"), with each task's default.</summary>
+public static class EvalModes
 {
     /// <summary>
     /// "generate" or "loglik"; when not given, generate (as the AUSteer authors) except for <see cref="BenchmarkTask.Pairs"/>,
     /// which is scored by log-likelihood only.
     /// </summary>
+    /// <exception cref="InvalidParameterException">An unknown name (parameter <c>mode</c>).</exception>
     public static EvalMode Resolve(string? name, BenchmarkTask task) => name switch
     {
         null => task == BenchmarkTask.Pairs ? EvalMode.Loglik : EvalMode.Generate,
@@ -41,7 +42,7 @@ internal static class EvalModes
 /// <param name="CorrectNorm">Loglik only: right when choices are ranked by log-likelihood per character.</param>
 /// <param name="LogLikelihoods">Loglik only: each choice's summed log-probability.</param>
 /// <param name="Truncated">The prompt lost tokens from the left to fit the context.</param>
-internal sealed record ItemResult(string Id, string Prediction, string Gold, bool Correct, bool? CorrectNorm = null,
+public sealed record ItemResult(string Id, string Prediction, string Gold, bool Correct, bool? CorrectNorm = null,
     IReadOnlyList<double>? LogLikelihoods = null, bool Truncated = false);
 
 /// <summary>The outcome of evaluating one model on a list of items.</summary>
@@ -49,7 +50,7 @@ internal sealed record ItemResult(string Id, string Prediction, string Gold, boo
 /// <param name="Mode">How items were answered.</param>
 /// <param name="Items">Per-item outcomes, in item order (fewer than asked for when interrupted).</param>
 /// <param name="Interrupted">Stopped early by cancellation.</param>
-internal sealed record EvalResult(BenchmarkTask Task, EvalMode Mode, IReadOnlyList<ItemResult> Items, bool Interrupted)
+public sealed record EvalResult(BenchmarkTask Task, EvalMode Mode, IReadOnlyList<ItemResult> Items, bool Interrupted)
 {
     /// <summary>Items judged right.</summary>
     public int Correct => Items.Count(i => i.Correct);
@@ -71,6 +72,8 @@ internal sealed record EvalResult(BenchmarkTask Task, EvalMode Mode, IReadOnlyLi
 }
 
 /// <summary>Evaluates a model on benchmark items, one item at a time (batch size 1).</summary>
+/// <param name="model">The model, opened by the caller (who disposes it).</param>
+/// <param name="tokenizer">The tokenizer the model was trained with.</param>
 internal sealed class Evaluator(DecoderModel model, ITokenizer tokenizer)
 {
     /// <summary>Most new tokens for SVAMP answers.</summary>
@@ -80,6 +83,7 @@ internal sealed class Evaluator(DecoderModel model, ITokenizer tokenizer)
     /// Evaluates <paramref name="items"/>; <paramref name="onItem"/> sees each outcome as it is made (for progress and
     /// streaming output). Cancellation stops between items and returns those finished, marked interrupted.
     /// </summary>
+    /// <exception cref="InvalidParameterException"><see cref="BenchmarkTask.Pairs"/> asked in <see cref="EvalMode.Generate"/> (parameter <c>task</c>).</exception>
     public EvalResult Run(BenchmarkTask task, EvalMode mode, IReadOnlyList<EvalItem> items, Action<ItemResult>? onItem = null, CancellationToken cancel = default)
     {
         if (task == BenchmarkTask.Pairs && mode == EvalMode.Generate)
@@ -101,7 +105,7 @@ internal sealed class Evaluator(DecoderModel model, ITokenizer tokenizer)
     }
 
     /// <summary>Scores every choice; acc takes the highest sum, acc_norm the highest sum per character of the choice.</summary>
-    public ItemResult Loglik(EvalItem item)
+    internal ItemResult Loglik(EvalItem item)
     {
         var scores = item.Choices.Select(c => ChoiceScorer.Score(model, tokenizer, item.Prompt, c)).ToArray();
         var sums = scores.Select(s => s.LogLikelihood).ToArray();
@@ -113,7 +117,7 @@ internal sealed class Evaluator(DecoderModel model, ITokenizer tokenizer)
     }
 
     /// <summary>Greedy generation: one new token for the choice tasks, up to 50 for svamp.</summary>
-    public ItemResult Generate(BenchmarkTask task, EvalItem item, CancellationToken cancel = default)
+    internal ItemResult Generate(BenchmarkTask task, EvalItem item, CancellationToken cancel = default)
     {
         var maxNew = task == BenchmarkTask.Svamp ? SvampMaxNewTokens : 1;
         IReadOnlyList<int> prompt = tokenizer.EncodeToIds(item.Prompt);

@@ -8,7 +8,7 @@ namespace OnnxSteer.Evaluation;
 /// <param name="Tokens">Tokens scored over all texts (every token after the first of each text, i.e. after BOS).</param>
 /// <param name="Texts">Texts scored.</param>
 /// <param name="Truncated">Texts longer than the model's context, scored on their first context-length tokens.</param>
-internal sealed record FluencyResult(double MeanLogLikelihood, int Tokens, int Texts, int Truncated)
+public sealed record FluencyResult(double MeanLogLikelihood, int Tokens, int Texts, int Truncated)
 {
     /// <summary>exp(−mean log-likelihood): the perplexity over the same tokens.</summary>
     public double Perplexity => Math.Exp(-MeanLogLikelihood);
@@ -53,7 +53,7 @@ internal static class Fluency
 }
 
 /// <summary>The neutral texts the fluency guard scores: a built-in set, or one text per line of a file.</summary>
-internal static class NeutralTexts
+public static class NeutralTexts
 {
     /// <summary>What <see cref="Default"/> is, for reports.</summary>
     public const string DefaultName = "built-in: 20 short neutral stories";
@@ -87,6 +87,7 @@ internal static class NeutralTexts
     ];
 
     /// <summary>One text per non-blank line of <paramref name="path"/> (lines are used as they are, without the line break).</summary>
+    /// <exception cref="InvalidInputException">The file is missing or has no non-blank line.</exception>
     public static IReadOnlyList<string> Load(string path)
     {
         if (!File.Exists(path)) throw new InvalidInputException($"{path}: no such fluency text file");

@@ -30,7 +30,7 @@ internal static class Margins
 /// <param name="Low">Lower bound of the 95% interval.</param>
 /// <param name="High">Upper bound.</param>
 /// <param name="Items">Pairs.</param>
-internal readonly record struct MeanDifference(double Mean, double Low, double High, int Items)
+public readonly record struct MeanDifference(double Mean, double Low, double High, int Items)
 {
     /// <summary>The paired difference of two equally long lists; fewer than two items give an unbounded interval.</summary>
     public static MeanDifference Paired(IReadOnlyList<double> first, IReadOnlyList<double> second)
@@ -54,7 +54,7 @@ internal readonly record struct MeanDifference(double Mean, double Low, double H
     /// around the normal quantile (four terms) from 5 degrees of freedom on, within 0.001 of the table and exact as df
     /// grows; table values below that, where the expansion is poor.
     /// </summary>
-    public static double StudentT975(int df)
+    internal static double StudentT975(int df)
     {
         if (df < 1) throw new ArgumentOutOfRangeException(nameof(df), "degrees of freedom must be ≥ 1");
         switch (df)

@@ -3,14 +3,14 @@ namespace OnnxSteer.Numerics;
 /// <summary>A two-sided confidence interval for a proportion.</summary>
 /// <param name="Low">Lower bound, in [0, 1].</param>
 /// <param name="High">Upper bound, in [0, 1].</param>
-internal readonly record struct Interval(double Low, double High);
+public readonly record struct Interval(double Low, double High);
 
 /// <summary>How two systems did on the same items: each item counted by which of them got it right.</summary>
 /// <param name="BothRight">Items both got right.</param>
 /// <param name="OnlyFirst">Items only the first (e.g. the original model) got right.</param>
 /// <param name="OnlySecond">Items only the second (e.g. the steered model) got right.</param>
 /// <param name="BothWrong">Items both got wrong.</param>
-internal readonly record struct PairedCounts(int BothRight, int OnlyFirst, int OnlySecond, int BothWrong)
+public readonly record struct PairedCounts(int BothRight, int OnlyFirst, int OnlySecond, int BothWrong)
 {
     /// <summary>All items.</summary>
     public int Total => BothRight + OnlyFirst + OnlySecond + BothWrong;
@@ -28,6 +28,7 @@ internal readonly record struct PairedCounts(int BothRight, int OnlyFirst, int O
     public double McNemarP => Statistics.McNemarExactP(OnlyFirst, OnlySecond);
 
     /// <summary>Counts the items of two equally long correctness lists, item i of one against item i of the other.</summary>
+    /// <exception cref="ArgumentException">The lists differ in length.</exception>
     public static PairedCounts Count(IReadOnlyList<bool> first, IReadOnlyList<bool> second)
     {
         if (first.Count != second.Count) throw new ArgumentException($"paired lists differ in length: {first.Count} and {second.Count}");

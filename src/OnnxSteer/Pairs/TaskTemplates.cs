@@ -4,9 +4,16 @@ using static OnnxSteer.ErrorText;
 namespace OnnxSteer.Pairs;
 
 /// <summary>The benchmark tasks with built-in prompt templates.</summary>
-internal enum BenchmarkTask
+public enum BenchmarkTask
 {
-    BoolQ, Copa, WinoGrande, Svamp,
+    /// <summary>BoolQ: a passage and a yes/no question.</summary>
+    BoolQ,
+    /// <summary>COPA: a premise and two alternatives (cause or effect).</summary>
+    Copa,
+    /// <summary>WinoGrande: a sentence with a blank and two options.</summary>
+    WinoGrande,
+    /// <summary>SVAMP: arithmetic word problems answered with a number.</summary>
+    Svamp,
 
     /// <summary>Contrastive pairs as JSON Lines (<see cref="PairsJsonl"/>): prompt, positive, negative.</summary>
     Pairs,

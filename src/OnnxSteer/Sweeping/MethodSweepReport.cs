@@ -16,7 +16,7 @@ namespace OnnxSteer.Sweeping;
 /// settings and front, validation accuracy against fluency cost) and best-METHOD.json (each method's choice, loadable by
 /// <c>patch</c>), every file through <see cref="AtomicFile"/>; and the text summary.
 /// </summary>
-internal static class MethodSweepReport
+public static class MethodSweepReport
 {
     /// <summary>The JSON schema name.</summary>
     public const string Schema = "onnxsteer.sweep-methods/1";
@@ -37,6 +37,7 @@ internal static class MethodSweepReport
     /// best-METHOD.json of an earlier run is removed when this run has no best for that method, so the folder never
     /// mixes two runs. <paramref name="parameter"/> writes the parameters the notes mention; null = their names.
     /// </summary>
+    /// <exception cref="IOException">A file cannot be written (none is left half-written).</exception>
     public static IReadOnlyList<string> Write(string outDir, MethodSweepResult result, Func<string, string>? parameter = null)
     {
         Directory.CreateDirectory(outDir);
@@ -101,7 +102,7 @@ internal static class MethodSweepReport
     }
 
     /// <summary>How the method to use is chosen, for reports.</summary>
-    public const string MethodRule = "each method's setting by the tie rule on validation; the method: of those that get more validation items right than the vanilla model, the most right, ties to fewer steered scalars";
+    internal const string MethodRule = "each method's setting by the tie rule on validation; the method: of those that get more validation items right than the vanilla model, the most right, ties to fewer steered scalars";
 
     private static JsonObject Outcome(MethodSweepResult r, MethodOutcome o)
     {

@@ -10,12 +10,19 @@ namespace OnnxSteer.Sweeping;
 /// with its fluency; each method's best chosen on validation only; then each of those and the vanilla model evaluated
 /// once on the test slice, paired item by item against the vanilla model and against each other.
 /// </summary>
-internal static class MethodSweepRunner
+public static class MethodSweepRunner
 {
     /// <summary>
     /// Runs the sweep; <paramref name="checkpoint"/> sees the result after every finished setting; cancellation stops
     /// at the next item and returns what finished, marked interrupted.
     /// </summary>
+    /// <param name="request">What to sweep; <see cref="SweepRequest.Methods"/> names the methods.</param>
+    /// <param name="progress">Items evaluated and texts scored, over the whole sweep.</param>
+    /// <param name="checkpoint">Called with the partial result after every finished setting.</param>
+    /// <param name="cancel">Stops at the next item; the result returned is marked interrupted.</param>
+    /// <exception cref="InvalidParameterException">No methods, an empty grid, or slices that do not fit (the parameter is named).</exception>
+    /// <exception cref="InvalidProfileException">The profile lacks what a method needs, or does not fit the model.</exception>
+    /// <exception cref="InvalidInputException">The data file is missing or has a bad record.</exception>
     public static MethodSweepResult Run(SweepRequest request, IProgress<SweepProgress>? progress = null,
         Action<MethodSweepResult>? checkpoint = null, CancellationToken cancel = default)
     {
@@ -115,7 +122,7 @@ internal static class MethodSweepRunner
     /// The method to use, on validation only: of the methods whose best setting gets more validation items right than the
     /// vanilla model, the most right; ties to fewer steered scalars, then the order asked for. Null when none beats it.
     /// </summary>
-    public static MethodOutcome? Choose(IReadOnlyList<MethodOutcome> outcomes, EvalResult? vanillaValidation) =>
+    internal static MethodOutcome? Choose(IReadOnlyList<MethodOutcome> outcomes, EvalResult? vanillaValidation) =>
         outcomes.Where(o => o.Best is { } b && SettingChooser.BeatsVanilla(b, vanillaValidation))
             .OrderByDescending(o => o.Best!.Validation.Correct).ThenBy(o => o.Best!.Units).FirstOrDefault();
 
@@ -123,7 +130,7 @@ internal static class MethodSweepRunner
     /// A method's grid: k × alpha for the unit methods (k ascending, then alpha); strength × layer set for caa (layer sets
     /// in the order given, then strength ascending).
     /// </summary>
-    public static IReadOnlyList<SweepSetting> Grid(SteeringMethod method, SweepRequest request, InMemorySteering steering, IReadOnlyList<Sites.SiteKind> kinds)
+    internal static IReadOnlyList<SweepSetting> Grid(SteeringMethod method, SweepRequest request, InMemorySteering steering, IReadOnlyList<Sites.SiteKind> kinds)
     {
         if (method != SteeringMethod.Caa)
             return SweepGrid.Settings(request.Ks, request.Alphas).Select(s => s with { Method = method }).ToList();

@@ -10,7 +10,7 @@ namespace OnnxSteer.Sweeping;
 /// <param name="Best">Its best setting on validation (<see cref="SettingChooser.Best"/>); null when interrupted or none passed the fluency guard.</param>
 /// <param name="BestProfile">The profile with <see cref="Best"/>'s selection.</param>
 /// <param name="Test">The test-slice evaluation of <see cref="Best"/>, once; null when not reached.</param>
-internal sealed record MethodOutcome(SteeringMethod Method, IReadOnlyList<SettingResult> Settings, IReadOnlyList<SettingResult> Front,
+public sealed record MethodOutcome(SteeringMethod Method, IReadOnlyList<SettingResult> Settings, IReadOnlyList<SettingResult> Front,
     SettingResult? Best, SteeringProfile? BestProfile, MethodTest? Test);
 
 /// <summary>A method's chosen setting on the test slice, against the vanilla model item by item.</summary>
@@ -18,13 +18,17 @@ internal sealed record MethodOutcome(SteeringMethod Method, IReadOnlyList<Settin
 /// <param name="VsVanilla">Paired counts against the vanilla model (McNemar).</param>
 /// <param name="Margins">Per-item margins (loglik only, <see cref="Evaluation.Margins"/>).</param>
 /// <param name="MarginVsVanilla">Mean margin change against the vanilla model, with its paired 95% interval (loglik only).</param>
-internal sealed record MethodTest(EvalResult Result, EvalComparison VsVanilla, IReadOnlyList<double>? Margins, MeanDifference? MarginVsVanilla);
+public sealed record MethodTest(EvalResult Result, EvalComparison VsVanilla, IReadOnlyList<double>? Margins, MeanDifference? MarginVsVanilla);
 
 /// <summary>Two methods' chosen settings on the same test items: <see cref="Second"/> − <see cref="First"/>.</summary>
-internal sealed record MethodPair(SteeringMethod First, SteeringMethod Second, EvalComparison Comparison, MeanDifference? Margin);
+/// <param name="First">The method asked for first.</param>
+/// <param name="Second">The method asked for later.</param>
+/// <param name="Comparison">Their test answers paired item by item (McNemar).</param>
+/// <param name="Margin">Mean margin change from the first to the second, with its paired 95% interval (loglik only).</param>
+public sealed record MethodPair(SteeringMethod First, SteeringMethod Second, EvalComparison Comparison, MeanDifference? Margin);
 
 /// <summary>Everything a sweep over methods found.</summary>
-internal sealed record MethodSweepResult : SweepFrame
+public sealed record MethodSweepResult : SweepFrame
 {
     /// <summary>The unsteered model on the test slice.</summary>
     public EvalResult? VanillaTest { get; init; }

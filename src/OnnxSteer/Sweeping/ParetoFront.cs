@@ -7,7 +7,7 @@ namespace OnnxSteer.Sweeping;
 /// drop from the vanilla model on neutral text, nats per token, lower is better). A setting is on the front when no
 /// other is at least as good on both and better on one.
 /// </summary>
-internal static class ParetoFront
+public static class ParetoFront
 {
     /// <summary>Fluency cost of <paramref name="s"/>: the vanilla model's mean log-likelihood per token minus the setting's (&lt; 0: more fluent).</summary>
     public static double Cost(SettingResult s, FluencyResult vanilla) => vanilla.MeanLogLikelihood - s.Fluency.MeanLogLikelihood;

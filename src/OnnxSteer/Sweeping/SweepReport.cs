@@ -14,7 +14,7 @@ namespace OnnxSteer.Sweeping;
 /// Writes a sweep's results: sweep.json (schema <c>onnxsteer.sweep/1</c>), a text table, heatmap.svg and heatmap.png, chosen-profile.json
 /// and test-items.jsonl, every file through <see cref="AtomicFile"/> (temporary name, then rename).
 /// </summary>
-internal static class SweepReport
+public static class SweepReport
 {
     /// <summary>The JSON schema name.</summary>
     public const string Schema = "onnxsteer.sweep/1";
@@ -31,6 +31,7 @@ internal static class SweepReport
     /// no choice or no test (interrupted, or nothing passed the fluency guard). <paramref name="parameter"/> writes the
     /// parameters the notes mention (a front end's option names); null = their names.
     /// </summary>
+    /// <exception cref="IOException">A file cannot be written (none is left half-written).</exception>
     public static IReadOnlyList<string> Write(string outDir, SweepResult result, Func<string, string>? parameter = null)
     {
         Directory.CreateDirectory(outDir);
@@ -206,7 +207,7 @@ internal static class SweepReport
     }
 
     /// <summary>Why a finished sweep chose nothing: no setting passed the fluency guard, or none beat the vanilla model on validation.</summary>
-    public static string NothingChosen(SweepResult r) => r.Best is { } b && r.VanillaValidation is { } v
+    internal static string NothingChosen(SweepResult r) => r.Best is { } b && r.VanillaValidation is { } v
         ? string.Create(CultureInfo.InvariantCulture, $"nothing chosen: no setting gets more validation items right than the vanilla model (best {b.Setting}: {b.Validation.Correct}/{b.Validation.Items.Count}; vanilla {v.Correct}/{v.Items.Count}); steering does not help here, nothing was tested")
         : string.Create(CultureInfo.InvariantCulture, $"nothing chosen: no setting keeps fluency within {r.Request.MaxFluencyDrop:G} nats/token of vanilla's; nothing was tested");
 

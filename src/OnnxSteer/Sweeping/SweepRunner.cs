@@ -11,12 +11,19 @@ namespace OnnxSteer.Sweeping;
 /// validation slice and score the fluency texts; choose the best on validation only; then evaluate that one setting and
 /// the vanilla model once on the test slice and pair them (McNemar).
 /// </summary>
-internal static class SweepRunner
+public static class SweepRunner
 {
     /// <summary>
     /// Runs the sweep. <paramref name="checkpoint"/> sees a result after every finished setting (so a caller can keep
     /// sweep.json current); cancellation stops at the next item and returns what finished, marked interrupted.
     /// </summary>
+    /// <param name="request">What to sweep (<see cref="SweepRequest.Methods"/> is ignored here: see <see cref="MethodSweepRunner"/>).</param>
+    /// <param name="progress">Items evaluated and texts scored, over the whole sweep.</param>
+    /// <param name="checkpoint">Called with the partial result after every finished setting.</param>
+    /// <param name="cancel">Stops at the next item; the result returned is marked interrupted.</param>
+    /// <exception cref="InvalidParameterException">An empty grid, or slices that do not fit (the parameter is named).</exception>
+    /// <exception cref="InvalidProfileException">The profile cannot be swept (e.g. caa, which has no k), or does not fit the model.</exception>
+    /// <exception cref="InvalidInputException">The data file is missing or has a bad record.</exception>
     public static SweepResult Run(SweepRequest request, IProgress<SweepProgress>? progress = null, Action<SweepResult>? checkpoint = null,
         CancellationToken cancel = default)
     {

@@ -6,13 +6,15 @@ using static OnnxSteer.ErrorText;
 namespace OnnxSteer.Sweeping;
 
 /// <summary>A run of records of a data file: records Offset .. Offset + Count − 1 (0-based, blank lines not counted); Count null = to the end.</summary>
-internal readonly record struct RecordRange(int Offset, int? Count)
+/// <param name="Offset">The first record (0-based).</param>
+/// <param name="Count">Records in the range; null = to the end of the file.</param>
+public readonly record struct RecordRange(int Offset, int? Count)
 {
     /// <summary>One past the last record, or null when the range runs to the end of the file.</summary>
     public int? End => Count is { } c ? Offset + c : null;
 
     /// <summary>True when the two ranges share a record.</summary>
-    public bool Overlaps(RecordRange other) =>
+    internal bool Overlaps(RecordRange other) =>
         (other.End is not { } e || Offset < e) && (End is not { } f || other.Offset < f);
 
     /// <summary>"records 40..79" or "records 40.. (to the end)".</summary>
@@ -52,7 +54,7 @@ internal sealed partial record ProfileSource(string Task, string FileName, Recor
 /// <param name="Validation">Records the settings are compared on.</param>
 /// <param name="Test">Records the chosen setting and the vanilla model are evaluated on once; Count null = to the end of the file.</param>
 /// <param name="Notes">What was checked against the profile's pairs, for the user and sweep.json.</param>
-internal sealed record SweepSlices(RecordRange Validation, RecordRange Test, IReadOnlyList<WarningText> Notes)
+public sealed record SweepSlices(RecordRange Validation, RecordRange Test, IReadOnlyList<WarningText> Notes)
 {
     /// <summary>
     /// Lays out validation (<paramref name="validation"/> records from <paramref name="offset"/>) and then the test
@@ -67,7 +69,7 @@ internal sealed record SweepSlices(RecordRange Validation, RecordRange Test, IRe
     /// <param name="validation">Validation records.</param>
     /// <param name="test">Test records; null = the rest of the file (stopping where the profile's records begin, if later).</param>
     /// <exception cref="InvalidParameterException">The slices would overlap the profile's pairs (<c>offset</c>).</exception>
-    public static SweepSlices Plan(SteeringProfile profile, string dataPath, int? offset, int validation, int? test)
+    internal static SweepSlices Plan(SteeringProfile profile, string dataPath, int? offset, int validation, int? test)
     {
         if (validation < 1) throw new InvalidParameterException("validation", $"{Param("validation")} {validation}: must be at least 1");
         if (test is < 1) throw new InvalidParameterException("test", $"{Param("test")} {test}: must be at least 1");

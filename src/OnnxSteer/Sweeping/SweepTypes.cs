@@ -6,8 +6,8 @@ using OnnxSteer.Sites;
 
 namespace OnnxSteer.Sweeping;
 
-/// <summary>What to sweep.</summary>
-internal sealed record SweepRequest
+/// <summary>What to sweep: one immutable request for both kinds of sweep (<see cref="SweepRunner"/>, <see cref="MethodSweepRunner"/>).</summary>
+public sealed record SweepRequest
 {
     /// <summary>The unsteered model (folder or .onnx file).</summary>
     public required string ModelPath { get; init; }
@@ -60,19 +60,23 @@ internal sealed record SweepRequest
 /// <param name="Units">Scalars actually steered: units (fewer than k per kind only when a kind has fewer units), or for caa the entries of its vectors.</param>
 /// <param name="Validation">Accuracy on the validation slice.</param>
 /// <param name="Fluency">Mean token log-likelihood of the neutral texts under this setting.</param>
-internal sealed record SettingResult(SweepSetting Setting, int Units, EvalResult Validation, FluencyResult Fluency);
+public sealed record SettingResult(SweepSetting Setting, int Units, EvalResult Validation, FluencyResult Fluency);
 
 /// <summary>The chosen setting and the vanilla model on the test slice, paired item by item.</summary>
-internal sealed record SweepTest(EvalResult Steered, EvalResult Vanilla, EvalComparison Comparison, FluencyResult SteeredFluency);
+/// <param name="Steered">The chosen setting's answers.</param>
+/// <param name="Vanilla">The unsteered model's answers.</param>
+/// <param name="Comparison">The two paired item by item (vanilla first; McNemar).</param>
+/// <param name="SteeredFluency">The chosen setting's fluency.</param>
+public sealed record SweepTest(EvalResult Steered, EvalResult Vanilla, EvalComparison Comparison, FluencyResult SteeredFluency);
 
 /// <summary>Progress: units of work are items evaluated and fluency texts scored.</summary>
 /// <param name="Stage">What is running, e.g. "validation k 4, alpha 20".</param>
 /// <param name="Done">Units done over the whole sweep.</param>
 /// <param name="Total">Units in the whole sweep.</param>
-internal readonly record struct SweepProgress(string Stage, int Done, int Total);
+public readonly record struct SweepProgress(string Stage, int Done, int Total);
 
 /// <summary>What every sweep's result holds: the request, where it ran, the slices and the vanilla model on them.</summary>
-internal abstract record SweepFrame
+public abstract record SweepFrame
 {
     /// <summary>The request (its k list as swept: k beyond the units collapsed, see <see cref="SweepGrid.Distinct"/>).</summary>
     public required SweepRequest Request { get; init; }
@@ -95,7 +99,7 @@ internal abstract record SweepFrame
 }
 
 /// <summary>Everything a sweep found; complete, or cut short by cancellation (<see cref="SweepFrame.Interrupted"/>).</summary>
-internal sealed record SweepResult : SweepFrame
+public sealed record SweepResult : SweepFrame
 {
     /// <summary>Finished settings, in grid order (k, then alpha, ascending).</summary>
     public required IReadOnlyList<SettingResult> Settings { get; init; }

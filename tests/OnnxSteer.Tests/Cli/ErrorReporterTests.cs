@@ -107,9 +107,8 @@ public sealed partial class ErrorReporterTests
         Assert.Equal("--alpha NaN: must be a finite number", ErrorReporter.Message(e));
         Assert.Equal(ExitCodes.Usage, ErrorReporter.ExitCode(e));
 
-        var task = Assert.Throws<InvalidParameterException>(() => SweepGrid.ParseK("1,0"));
-        Assert.Equal("ks", task.ParamName);
-        Assert.Equal("--k: '0' is not a whole number ≥ 1", ErrorReporter.Message(task));
+        var task = new InvalidParameterException("ks", $"the sweep grid is empty: give {ErrorText.Param("ks")} and {ErrorText.Param("alphas")} lists");
+        Assert.Equal("the sweep grid is empty: give --k and --alpha lists", ErrorReporter.Message(task));
 
         var sites = Assert.Throws<InvalidParameterException>(() => SelectionText.ParseSites("attn,nope"));
         Assert.Equal("--sites: unknown site kind 'nope': expected attn, mlp or mlp-out (comma-separated)", ErrorReporter.Message(sites));

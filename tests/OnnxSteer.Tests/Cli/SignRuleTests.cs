@@ -16,9 +16,9 @@ public sealed class SignRuleTests(ITestOutputHelper output)
     [Fact]
     public void Sweep_accepts_negative_alphas_and_prefers_the_smaller_intervention_on_ties()
     {
-        Assert.Equal([-3.0, 0, 1, 5], SweepGrid.ParseAlpha("5,-3,1,0,-3"));
-        Assert.Throws<InvalidParameterException>(() => SweepGrid.ParseAlpha("NaN"));
-        Assert.Throws<InvalidParameterException>(() => SweepGrid.ParseAlpha("-Infinity"));
+        Assert.Equal([-3.0, 0, 1, 5], OnnxSteer.Tests.Sweeping.GridLists.Alphas("5,-3,1,0,-3"));
+        Assert.StartsWith("--alpha NaN: ", OnnxSteer.Tests.Sweeping.GridLists.AlphaError("NaN"));
+        Assert.StartsWith("--alpha -Infinity: ", OnnxSteer.Tests.Sweeping.GridLists.AlphaError("-Infinity"));
     }
 
     [Fact]

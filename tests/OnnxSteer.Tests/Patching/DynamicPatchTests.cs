@@ -1,4 +1,5 @@
 using Google.Protobuf;
+using OnnxSteer.Cli.Reports;
 using OnnxSteer.Diffing;
 using OnnxSteer.Generation;
 using OnnxSteer.ModelFiles;

@@ -1,3 +1,5 @@
+using System.CommandLine;
+using OnnxSteer.Cli.Options;
 using OnnxSteer.Profiles;
 using OnnxSteer.Sweeping;
 using Xunit;
@@ -66,13 +68,28 @@ public class SweepSlicesTests
     [Fact]
     public void Grid_lists_are_parsed_sorted_and_deduplicated_and_bad_entries_are_usage_errors()
     {
-        Assert.Equal([1, 4, 16], SweepGrid.ParseK("16, 4,1,4"));
-        Assert.Equal([0, 2.5, 20], SweepGrid.ParseAlpha("20,0,2.5"));
-        Assert.Equal(ExitCodes.Usage, ErrorReporter.ExitCode(Assert.Throws<InvalidParameterException>(() => SweepGrid.ParseK("1,0"))));
+        // The sweep's lists go through the CLI's one parser of --k and --alpha (SteeringOptions).
+        Assert.Equal([1, 4, 16], GridLists.Ks("16, 4,1,4"));
+        Assert.Equal([0, 2.5, 20], GridLists.Alphas("20,0,2.5"));
+        Assert.Equal("--k 0: must be at least 1", GridLists.KError("1,0"));
         // A negative alpha is a setting like any other (docs/errors.md, "The sign of alpha").
-        Assert.Equal([-5, 1], SweepGrid.ParseAlpha("1,-5"));
-        Assert.Equal(ExitCodes.Usage, ErrorReporter.ExitCode(Assert.Throws<InvalidParameterException>(() => SweepGrid.ParseAlpha("1,x"))));
-        Assert.Equal(ExitCodes.Usage, ErrorReporter.ExitCode(Assert.Throws<InvalidParameterException>(() => SweepGrid.ParseAlpha("nan"))));
+        Assert.Equal([-5, 1], GridLists.Alphas("1,-5"));
+        Assert.Equal("--alpha x: cannot be read as a number", GridLists.AlphaError("1,x"));
+        Assert.StartsWith("--alpha nan: ", GridLists.AlphaError("nan"));
         Assert.Equal([new SweepSetting(1, 1), new SweepSetting(1, 5), new SweepSetting(2, 1), new SweepSetting(2, 5)], SweepGrid.Settings([2, 1], [5, 1]));
     }
+}
+
+/// <summary>The sweep's <c>--k</c> and <c>--alpha</c> lists read by the CLI's parser, as <c>onnxsteer sweep</c> reads them.</summary>
+internal static class GridLists
+{
+    private static readonly Option<IReadOnlyList<int>> K = SteeringOptions.K("k", list: true);
+    private static readonly Option<IReadOnlyList<double>> Alpha = SteeringOptions.Alpha("alpha", list: true);
+
+    private static ParseResult Parse(Option option, string text) => new RootCommand { option }.Parse([option.Name, text]);
+
+    public static IReadOnlyList<int> Ks(string text) => Parse(K, text) is { Errors.Count: 0 } p ? p.GetValue(K)! : throw new Xunit.Sdk.XunitException(Parse(K, text).Errors[0].Message);
+    public static IReadOnlyList<double> Alphas(string text) => Parse(Alpha, text) is { Errors.Count: 0 } p ? p.GetValue(Alpha)! : throw new Xunit.Sdk.XunitException(Parse(Alpha, text).Errors[0].Message);
+    public static string KError(string text) => Assert.Single(Parse(K, text).Errors).Message;
+    public static string AlphaError(string text) => Assert.Single(Parse(Alpha, text).Errors).Message;
 }

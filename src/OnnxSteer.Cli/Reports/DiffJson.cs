@@ -1,15 +1,13 @@
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using OnnxSteer.Diffing;
 
-namespace OnnxSteer.Diffing;
+namespace OnnxSteer.Cli.Reports;
 
 /// <summary>The <c>--json</c> form of a <see cref="DiffReport"/> (README, "diff --json schema").</summary>
 internal static class DiffJson
 {
-    /// <summary>Written as the report's first field; changes only when a field is renamed or removed.</summary>
-    public const string SchemaId = "onnxsteer.diff/1";
-
     /// <summary>snake_case names, every field present (null where absent), indented, non-ASCII text kept readable.</summary>
     public static JsonSerializerOptions Options { get; } = new()
     {

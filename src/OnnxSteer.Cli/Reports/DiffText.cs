@@ -1,7 +1,8 @@
 using System.Globalization;
+using OnnxSteer.Diffing;
 using static OnnxSteer.ErrorText;
 
-namespace OnnxSteer.Diffing;
+namespace OnnxSteer.Cli.Reports;
 
 /// <summary>What a line of the human-readable report is, so a terminal can colour it.</summary>
 internal enum DiffStyle
@@ -33,6 +34,9 @@ internal readonly record struct DiffLine(DiffStyle Style, string Text);
 /// </summary>
 internal static class DiffText
 {
+    // The patcher's own record (metadata key of Patching's steering record): shown as the sites, not as raw text.
+    private const string SteeringRecordKey = "onnxsteer.steering";
+
     /// <summary>The lines of <paramref name="r"/>; <paramref name="parameter"/> writes the parameters a hint mentions
     /// (a front end's option names), null = their names.</summary>
     public static IReadOnlyList<DiffLine> Render(DiffReport r, int maxItems = 40, Func<string, string>? parameter = null)
@@ -49,12 +53,28 @@ internal static class DiffText
                 w.Line(DiffStyle.Note, $"{r.Initializers.SharedExternal} of {r.Initializers.Unchanged} initializers share the same external data bytes and were not read.");
             return w.Lines;
         }
+        Header(w, r);
+        Graph(w, r);
+        var i = r.Initializers;
+        w.Line(DiffStyle.Note, $"{i.Unchanged} initializers unchanged" +
+            (i.SharedExternal > 0 ? $" ({i.SharedExternal} share the same external data bytes and were not read)" : "") +
+            $"; {r.Nodes.Unchanged} nodes unchanged.");
+        return w.Lines;
+    }
 
+    /// <summary>The model's fields, opsets, metadata and graph inputs/outputs.</summary>
+    private static void Header(Writer w, DiffReport r)
+    {
         w.Section("Model", r.Model, c => (DiffStyle.Changed, $"~ {c.Name}: {c.A} -> {c.B}"));
         w.Section("Opsets", r.Opsets, c => (DiffStyle.Changed, $"~ {(c.Domain.Length == 0 ? "ai.onnx" : c.Domain)}: {c.A?.ToString() ?? "none"} -> {c.B?.ToString() ?? "none"}"));
         w.Section("Metadata", r.Metadata, Keyed);
         w.Section("Graph inputs", r.Inputs, Keyed);
         w.Section("Graph outputs", r.Outputs, Keyed);
+    }
+
+    /// <summary>Nodes, edges and initializers.</summary>
+    private static void Graph(Writer w, DiffReport r)
+    {
         w.Section("Nodes added", r.Nodes.Added, n => (DiffStyle.Added, $"+ {n.Name} ({n.OpType}) {string.Join(", ", n.Inputs)} -> {string.Join(", ", n.Outputs)}"));
         w.Section("Nodes removed", r.Nodes.Removed, n => (DiffStyle.Removed, $"- {n.Name} ({n.OpType})"));
         w.Section("Nodes renamed", r.Nodes.Renamed, n => (DiffStyle.Changed, $"~ {n.A} -> {n.B} ({n.OpType})"));
@@ -66,18 +86,13 @@ internal static class DiffText
             $"+ {t.Name} {t.Dtype}[{string.Join(",", t.Shape)}]" + SteeringText(t.Steering)));
         w.Section("Initializers removed", r.Initializers.Removed, t => (DiffStyle.Removed, $"- {t.Name} {t.Dtype}[{string.Join(",", t.Shape)}]"));
         w.Section("Initializers changed", r.Initializers.Changed, t => (DiffStyle.Changed, $"~ {t.Name} {TensorChangeText(t)}"));
-        var i = r.Initializers;
-        w.Line(DiffStyle.Note, $"{i.Unchanged} initializers unchanged" +
-            (i.SharedExternal > 0 ? $" ({i.SharedExternal} share the same external data bytes and were not read)" : "") +
-            $"; {r.Nodes.Unchanged} nodes unchanged.");
-        return w.Lines;
     }
 
     private static (DiffStyle, string) Keyed(ValueChange c) => c.Change switch
     {
-        "added" => (DiffStyle.Added, $"+ {c.Name} = {ProtoText.Clip(c.B ?? "", 100)}"),
-        "removed" => (DiffStyle.Removed, $"- {c.Name} = {ProtoText.Clip(c.A ?? "", 100)}"),
-        _ => (DiffStyle.Changed, $"~ {c.Name}: {ProtoText.Clip(c.A ?? "", 60)} -> {ProtoText.Clip(c.B ?? "", 60)}"),
+        "added" => (DiffStyle.Added, $"+ {c.Name} = {Clip(c.B ?? "", 100)}"),
+        "removed" => (DiffStyle.Removed, $"- {c.Name} = {Clip(c.A ?? "", 100)}"),
+        _ => (DiffStyle.Changed, $"~ {c.Name}: {Clip(c.A ?? "", 60)} -> {Clip(c.B ?? "", 60)}"),
     };
 
     private static string Value(string v) => v.Length == 0 ? "(none)" : v;
@@ -144,7 +159,7 @@ internal static class DiffText
             (site.Units.Count == 0 ? "no unit steered" : string.Join(", ", site.Units.Select(Unit))) +
             (site.Gate is { } gate ? $"; {gate}" : "")));
         // The full record (onnxsteer.steering) is what the sites above were read from; show the short keys.
-        var keys = s.Metadata.Where(kv => kv.Key != RecordedSites.Key).Select(kv => $"{kv.Key} = {ProtoText.Clip(kv.Value, 60)}").ToList();
+        var keys = s.Metadata.Where(kv => kv.Key != SteeringRecordKey).Select(kv => $"{kv.Key} = {Clip(kv.Value, 60)}").ToList();
         if (keys.Count > 0) w.Line(DiffStyle.Note, "  " + string.Join("; ", keys));
         if (s.RestUnchanged)
         {
@@ -164,7 +179,7 @@ internal static class DiffText
 
     private static void Prompt(Writer w, PromptComparison p)
     {
-        w.Heading($"Next token after \"{ProtoText.Clip(p.Prompt, 60)}\" ({p.PromptTokens} tokens)");
+        w.Heading($"Next token after \"{Clip(p.Prompt, 60)}\" ({p.PromptTokens} tokens)");
         const int col = 34;
         w.Line(DiffStyle.Note, $"  {"A",-col} {"B",-col}");
         for (var i = 0; i < Math.Max(p.TopA.Count, p.TopB.Count); i++)
@@ -206,6 +221,13 @@ internal static class DiffText
 
     /// <summary>A number with up to 6 significant digits, invariant culture.</summary>
     public static string G(double v) => v.ToString("G6", CultureInfo.InvariantCulture);
+
+    /// <summary>One line, at most <paramref name="max"/> characters (newlines shown as \n).</summary>
+    private static string Clip(string s, int max)
+    {
+        s = s.Replace("\n", "\\n");
+        return s.Length <= max ? s : s[..(max - 1)] + "…";
+    }
 
     private sealed class Writer(int maxItems, Func<string, string>? parameter)
     {
