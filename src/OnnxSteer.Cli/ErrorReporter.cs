@@ -31,7 +31,7 @@ public static class ErrorReporter
         ["probes"] = "--probes", ["probeData"] = "--probe-data", ["probeNeutral"] = "--probe-neutral", ["probePca"] = "--probe-pca", ["probePooling"] = "--probe-pooling", ["batchSize"] = "--batch-size", ["resume"] = "--resume",
         ["ignoreMemoryEstimate"] = "--ignore-memory-estimate", ["probeThreshold"] = "--probe-threshold", ["gatesFrom"] = "--gates-from", ["replace"] = "--replace", ["stack"] = "--stack",
         ["json"] = "--json", ["host"] = "--host", ["port"] = "--port", ["apiKey"] = "--api-key", ["profiles"] = "--profile",
-        ["methods"] = "--methods", ["caaAlphas"] = "--caa-alpha",
+        ["methods"] = "--methods", ["caaAlphas"] = "--caa-alpha", ["variant"] = "--variant",
     };
 
     /// <summary>The option for library parameter <paramref name="parameter"/>, or the name itself when none is known.</summary>

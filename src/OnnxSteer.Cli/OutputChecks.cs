@@ -38,8 +38,7 @@ public static class OutputChecks
     }
 
     /// <summary>The files import and synth write into their output folder.</summary>
-    public static readonly string[] ModelFolderFiles =
-        [ModelLocator.DefaultFileName, Import.LlamaOnnxExporter.DataFileName, ModelLocator.GenaiConfig, "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"];
+    public static readonly string[] ModelFolderFiles = [.. Import.ExportResult.FileNames, "special_tokens_map.json"];
 
     /// <summary>
     /// The output of patch or unpatch (a folder or a .onnx path, resolved as <see cref="SteeredModelWriter.ResolveOutput"/>

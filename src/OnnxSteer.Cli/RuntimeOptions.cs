@@ -69,9 +69,18 @@ public sealed class RuntimeOptions
     public RuntimeSettings Read(ParseResult parse) => new()
     {
         LibraryPath = parse.GetValue(OrtLibrary),
-        Device = ExecutionProviders.ParseDevice(parse.GetValue(Device) ?? "cpu"),
+        Device = ParseDevice(parse.GetValue(Device) ?? "cpu"),
         DeviceId = parse.GetValue(DeviceId),
         Threads = parse.GetValue(Threads),
         Notice = ErrorReporter.Notice,
+    };
+
+    /// <summary>Parses --device: "cpu", "cuda" (or "gpu") or "auto", in any case.</summary>
+    public static ExecutionDevice ParseDevice(string text) => text.Trim().ToLowerInvariant() switch
+    {
+        "cpu" => ExecutionDevice.Cpu,
+        "cuda" or "gpu" => ExecutionDevice.Cuda,
+        "auto" => ExecutionDevice.Auto,
+        _ => throw new InvalidParameterException("device", $"{ErrorText.Param("device")} {text}: expected cpu, cuda or auto"),
     };
 }

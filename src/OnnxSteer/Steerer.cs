@@ -32,10 +32,12 @@ public static class Steerer
     }
 
     /// <summary>
-    /// Profiles <paramref name="model"/> on a pair set read from a file or a task (its description and bad-record count
-    /// go into the profile); <paramref name="progress"/> hears after every batch. Cancellation is checked between batches.
+    /// Profiles <paramref name="model"/> on a pair set read from a file or a task (<see cref="PairsJsonl.Read"/>,
+    /// <see cref="TaskPairs.Build"/>: its description and bad-record count go into the profile); <paramref name="progress"/>
+    /// hears after every batch. Cancellation is checked between batches and ends in a <see cref="ProfileInterruptedException"/>
+    /// saying how far the run got and what its checkpoint (<see cref="ProfileSettings.Checkpoint"/>) kept.
     /// </summary>
-    internal static SteeringProfile Profile(string model, PairSet pairs, ProfileSettings? settings, IProgress<ProfileProgress>? progress,
+    public static SteeringProfile Profile(string model, PairSet pairs, ProfileSettings? settings, IProgress<ProfileProgress>? progress,
         CancellationToken cancel = default)
     {
         var request = new ProfileRequest { ModelPath = model, Pairs = pairs, Settings = settings ?? new ProfileSettings() };
@@ -125,7 +127,7 @@ public static class Steerer
     /// </summary>
     public static MethodComparison CompareMethods(string model, string profilePath, CompareSettings settings, CancellationToken cancel = default)
     {
-        var task = TaskTemplates.ParseTask(settings.Task);
+        var task = BenchmarkTasks.Parse(settings.Task);
         var request = new SweepRequest
         {
             ModelPath = model, ProfilePath = profilePath, Task = task, DataPath = settings.Data,

@@ -15,6 +15,7 @@ internal sealed record AdapterOptions(string Model, float Strength, string Outpu
 internal sealed class AdapterCommand : CliCommand<AdapterOptions>
 {
     private readonly Argument<string> _model = new("model") { Description = "A model patched with 'onnxsteer patch --switchable' (.onnx file or folder). It is only read." };
+    private readonly Option<string?> _variant = CommonOptions.Variant();
     private readonly Option<float> _strength = new("--strength") { Description = "The steering strength the adapter sets (1 = as patched, 0 = off, 2 = twice alpha).", Required = true, HelpName = "S" };
     private readonly Option<string> _output = CommonOptions.Output("The .onnx_adapter file to write.", "FILE");
     private readonly Option<bool> _force = CommonOptions.Force();
@@ -24,10 +25,10 @@ internal sealed class AdapterCommand : CliCommand<AdapterOptions>
         "onnxruntime-genai loads it with Adapters.LoadAdapter and applies it to one generator with SetActiveAdapter; " +
         "plain ONNX Runtime with OrtLoraAdapter and RunOptions.AddActiveLoraAdapter. Generators without it run at the " +
         "strength the model was patched with. See docs/hosts.md.",
-        _model, _strength, _output, _force);
+        _model, _variant, _strength, _output, _force);
 
     protected override AdapterOptions Bind(ParseResult parse) =>
-        new(parse.GetValue(_model)!, parse.GetValue(_strength), parse.GetValue(_output)!, parse.GetValue(_force));
+        new(CommonOptions.Model(parse.GetValue(_model)!, parse.GetValue(_variant)), parse.GetValue(_strength), parse.GetValue(_output)!, parse.GetValue(_force));
 
     public override int Run(AdapterOptions o, CommandIo io)
     {

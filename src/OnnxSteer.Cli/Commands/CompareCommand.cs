@@ -19,6 +19,7 @@ internal sealed class CompareCommand : CliCommand<CompareOptions>
 {
     private readonly Argument<string> _vanilla = new("vanilla") { Description = "The original model (folder with model.onnx, or the .onnx file)." };
     private readonly Argument<string> _steered = new("steered") { Description = "The steered model written by 'onnxsteer patch'." };
+    private readonly Option<string?> _variant = CommonOptions.Variant();
     private readonly Option<string> _prompts = new("--prompts") { Description = "A text file with one prompt per line (blank lines ignored).", Required = true, HelpName = "FILE" };
     private readonly Option<int> _maxNew = new("--max-new-tokens") { Description = "Tokens to generate per prompt (greedy).", DefaultValueFactory = _ => 30, HelpName = "N" };
     private readonly Option<string[]> _count = new("--count")
@@ -41,7 +42,7 @@ internal sealed class CompareCommand : CliCommand<CompareOptions>
 
     protected override Command Declare() => _runtime.AddedTo(Define("compare",
         "Generate greedily from two models (vanilla and steered) on the same prompts and show the continuations side by side, with how often chosen words appear in each.",
-        _vanilla, _steered, _prompts, _maxNew, _count, _tokenizer, _json, _output, _force, _strength.Option));
+        _vanilla, _steered, _variant, _prompts, _maxNew, _count, _tokenizer, _json, _output, _force, _strength.Option));
 
     protected override CompareOptions Bind(ParseResult parse)
     {
@@ -52,7 +53,7 @@ internal sealed class CompareCommand : CliCommand<CompareOptions>
         var groups = (parse.GetValue(_count) ?? [])
             .Select(g => (IReadOnlyList<string>)g.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             .Where(g => g.Count > 0).ToList();
-        return new(parse.GetValue(_vanilla)!, parse.GetValue(_steered)!, parse.GetValue(_prompts)!, parse.GetValue(_maxNew), groups,
+        return new(CommonOptions.ModelInFolder(parse.GetValue(_vanilla)!, parse.GetValue(_variant)), CommonOptions.ModelInFolder(parse.GetValue(_steered)!, parse.GetValue(_variant)), parse.GetValue(_prompts)!, parse.GetValue(_maxNew), groups,
             parse.GetValue(_tokenizer), printJson, output ?? oldJsonFile, parse.GetValue(_force), _strength.Read(parse), _runtime.Read(parse));
     }
 

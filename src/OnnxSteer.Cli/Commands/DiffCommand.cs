@@ -18,6 +18,7 @@ internal sealed class DiffCommand : CliCommand<DiffOptions>
 {
     private readonly Argument<string> _original = new("original") { Description = "The original model (.onnx file, or a folder holding model.onnx)." };
     private readonly Argument<string> _patched = new("patched") { Description = "The changed (e.g. steered) model." };
+    private readonly Option<string?> _variant = CommonOptions.Variant();
     private readonly Option<bool> _json = CommonOptions.Json("Print the report as JSON (schema: README, \"diff --json schema\") instead of text.");
     private readonly Option<string?> _output = CommonOptions.OptionalOutput("Also write the JSON report to this file.");
     private readonly Option<int> _maxItems = new("--max-items") { Description = "Show at most this many entries per section in the text report (JSON lists all).", DefaultValueFactory = _ => 40 };
@@ -40,13 +41,13 @@ internal sealed class DiffCommand : CliCommand<DiffOptions>
         "Show what changed between two ONNX models: nodes, edges, initializers (with value statistics), inputs/outputs, " +
         "opsets and metadata, plus a steering summary when the second model is a steered copy of the first. " +
         "Exit status: 0 identical, 1 different; errors as every command (3 a bad model, 2 I/O, 64 usage).",
-        _original, _patched, _json, _output, _maxItems, _prompt, _tokenizer, _generate, _force));
+        _original, _patched, _variant, _json, _output, _maxItems, _prompt, _tokenizer, _generate, _force));
 
     protected override DiffOptions Bind(ParseResult parse)
     {
         if (parse.GetValue(_prompt) is null && (parse.GetValue(_generate) > 0 || parse.GetValue(_tokenizer) is not null))
             throw new CommandLineException("--generate and --tokenizer need --prompt");
-        return new(parse.GetValue(_original)!, parse.GetValue(_patched)!, parse.GetValue(_json), parse.GetValue(_output), parse.GetValue(_maxItems),
+        return new(CommonOptions.ModelInFolder(parse.GetValue(_original)!, parse.GetValue(_variant)), CommonOptions.ModelInFolder(parse.GetValue(_patched)!, parse.GetValue(_variant)), parse.GetValue(_json), parse.GetValue(_output), parse.GetValue(_maxItems),
             parse.GetValue(_prompt), parse.GetValue(_tokenizer), parse.GetValue(_generate), parse.GetValue(_force), _runtime.Read(parse));
     }
 

@@ -19,6 +19,7 @@ internal sealed record EvalOptions(string Model, BenchmarkTask Task, EvalMode Mo
 internal sealed class EvalCommand : CliCommand<EvalOptions>
 {
     private readonly Argument<string> _model = new("MODEL") { Description = "The ONNX model: a folder holding model.onnx (or the file genai_config.json names) and tokenizer.json, or a .onnx file." };
+    private readonly Option<string?> _variant = CommonOptions.Variant();
     private readonly Option<string> _task = new("--task") { Description = "boolq, copa, winogrande or svamp (prompts use the method's templates, the same as profiling), or pairs: a pairs JSONL ({prompt, positive, negative} per line; --mode loglik), right when the positive answer's summed log-probability is strictly higher than the negative's.", Required = true, HelpName = "TASK" };
     private readonly Option<string> _data = new("--data") { Description = "The task's data file (boolq/copa .jsonl, copa .xml, winogrande .json/.jsonl, svamp .json, pairs .jsonl).", Required = true, HelpName = "FILE" };
     private readonly Option<int?> _limit = new("--limit") { Description = "Evaluate at most N items.", HelpName = "N" };
@@ -46,16 +47,16 @@ internal sealed class EvalCommand : CliCommand<EvalOptions>
 
     protected override Command Declare() => _runtime.AddedTo(Define("eval",
         "Evaluate a model on a benchmark task (accuracy with a 95% Wilson interval), optionally paired against a steered model (McNemar's exact test).",
-        _model, _task, _data, _limit, _offset, _mode, _json, _output, _against, _fluency, _tokenizer, _quiet, _force, _outputOld));
+        _model, _variant, _task, _data, _limit, _offset, _mode, _json, _output, _against, _fluency, _tokenizer, _quiet, _force, _outputOld));
 
     protected override EvalOptions Bind(ParseResult parse)
     {
-        var task = TaskTemplates.ParseTask(parse.GetValue(_task)!);
+        var task = BenchmarkTasks.Parse(parse.GetValue(_task)!);
         var mode = EvalModes.Resolve(parse.GetValue(_mode), task);
         if (task == BenchmarkTask.Pairs && mode == EvalMode.Generate)
             throw new CommandLineException("--task pairs is scored by log-likelihood only: use --mode loglik", ExitCodes.Usage);
-        return new(parse.GetValue(_model)!, task, mode, parse.GetValue(_data)!, parse.GetValue(_offset), parse.GetValue(_limit), parse.GetValue(_json),
-            OldNames.Value(parse, _output, _outputOld), parse.GetValue(_force), parse.GetValue(_against), parse.GetValue(_tokenizer), parse.GetValue(_fluency),
+        return new(CommonOptions.Model(parse.GetValue(_model)!, parse.GetValue(_variant)), task, mode, parse.GetValue(_data)!, parse.GetValue(_offset), parse.GetValue(_limit), parse.GetValue(_json),
+            OldNames.Value(parse, _output, _outputOld), parse.GetValue(_force), parse.GetValue(_against) is { } against ? CommonOptions.ModelInFolder(against, parse.GetValue(_variant)) : null, parse.GetValue(_tokenizer), parse.GetValue(_fluency),
             parse.GetValue(_quiet), _runtime.Read(parse));
     }
 

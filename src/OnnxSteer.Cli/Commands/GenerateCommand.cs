@@ -12,7 +12,7 @@ using OnnxSteer.Tokenizers;
 namespace OnnxSteer.Cli.Commands;
 
 /// <summary>What <c>onnxsteer generate</c> was asked; <see cref="Genai"/>: run in onnxruntime-genai instead of onnxsteer's own loop.</summary>
-internal sealed record GenerateOptions(string Model, string Prompt, GenerationOptions Generation, string? Tokenizer, bool Json, bool ShowGates,
+internal sealed record GenerateOptions(string Model, string Prompt, SamplingSettings Sampling, string? Tokenizer, bool Json, bool ShowGates,
     bool Genai, float? Strength, RuntimeSettings Runtime)
 {
     /// <summary>The tokenizer's path: the one given, else the model's folder.</summary>
@@ -26,8 +26,9 @@ internal sealed class GenerateCommand : CliCommand<GenerateOptions>
     public const string JsonSchema = "onnxsteer.generate/1";
 
     private readonly Argument<string> _model = new("model") { Description = "The model: a folder (its genai_config.json names the .onnx file, else model.onnx) or a .onnx file." };
+    private readonly Option<string?> _variant = CommonOptions.Variant();
     private readonly Option<string> _prompt = new("--prompt") { Description = "The text to continue.", Required = true, HelpName = "TEXT" };
-    private readonly Option<int> _maxNew = new("--max-new-tokens") { Description = "Stop after this many new tokens.", DefaultValueFactory = _ => 64, HelpName = "N" };
+    private readonly Option<int> _maxNew = new Option<int>("--max-new-tokens") { Description = "Stop after this many new tokens.", DefaultValueFactory = _ => 64, HelpName = "N" }.AtLeast(0);
     private readonly Option<float?> _temperature = new("--temperature") { Description = "Sampling temperature; 0 = greedy (the default). Giving --top-k, --top-p or --seed alone samples at 1.", HelpName = "T" };
     private readonly Option<int> _topK = new("--top-k") { Description = "Sample among the K most likely tokens (0 = all).", HelpName = "K" };
     private readonly Option<float> _topP = new("--top-p") { Description = "Sample among the most likely tokens holding probability P (nucleus; 1 = all).", DefaultValueFactory = _ => 1f, HelpName = "P" };
@@ -60,27 +61,27 @@ internal sealed class GenerateCommand : CliCommand<GenerateOptions>
         "Generate a continuation of --prompt with the model's KV cache, greedy by default or sampled (--temperature, " +
         "--top-k, --top-p, --seed). Stops at the model's EOS token (genai_config.json, else the tokenizer's) or after " +
         "--max-new-tokens. Text streams to stdout as it is produced.",
-        _model, _prompt, _maxNew, _temperature, _topK, _topP, _seed, _tokenizer, _json, _strength.Option, _engine, _showGates));
+        _model, _variant, _prompt, _maxNew, _temperature, _topK, _topP, _seed, _tokenizer, _json, _strength.Option, _engine, _showGates));
 
     protected override GenerateOptions Bind(ParseResult parse)
     {
         var sampling = parse.GetValue(_topK) > 0 || parse.GetValue(_topP) < 1 || parse.GetValue(_seed) is not null;
-        var generation = new GenerationOptions
+        var generation = new SamplingSettings
         {
-            MaxNewTokens = parse.GetValue(_maxNew),
+            MaxTokens = parse.GetValue(_maxNew),
             Temperature = parse.GetValue(_temperature) ?? (sampling ? 1f : 0f),
             TopK = parse.GetValue(_topK),
             TopP = parse.GetValue(_topP),
             Seed = parse.GetValue(_seed),
         };
-        return new(parse.GetValue(_model)!, parse.GetValue(_prompt)!, generation, parse.GetValue(_tokenizer), parse.GetValue(_json),
+        return new(CommonOptions.Model(parse.GetValue(_model)!, parse.GetValue(_variant)), parse.GetValue(_prompt)!, generation, parse.GetValue(_tokenizer), parse.GetValue(_json),
             parse.GetValue(_showGates), parse.GetValue(_engine) == "genai", _strength.Read(parse), _runtime.Read(parse));
     }
 
     public override int Run(GenerateOptions o, CommandIo io)
     {
         ModelSniff.RefuseNonOnnx(o.Model);
-        o.Generation.Validate();
+        o.Sampling.Validate();
         o = o with { Runtime = o.Runtime with { Notice = io.Notice } };
         CtrlC.Cancels(cancel =>
         {
@@ -102,7 +103,7 @@ internal sealed class GenerateCommand : CliCommand<GenerateOptions>
         if (o.ShowGates) throw new CommandLineException("--show-gates runs the model in onnxsteer's own engine; leave out --engine genai", ExitCodes.Usage);
         var output = new GenerationOutput(io, o.Prompt, promptIds, tok);
         var activate = adapter is null ? null : genai.UseAdapterFile(adapter.Path);
-        output.Print(o.Json, (onToken, token) => genai.Collect(promptIds, o.Generation, activate, onToken, token), null, cancel);
+        output.Print(o.Json, (onToken, token) => genai.Collect(promptIds, o.Sampling, activate, onToken, token), null, cancel);
     }
 
     /// <summary>In onnxsteer's own loop: the strength is fed as an input; --show-gates reruns the ids through the gates.</summary>
@@ -113,11 +114,10 @@ internal sealed class GenerateCommand : CliCommand<GenerateOptions>
         using var decoder = DecoderModel.Open(o.Model, o.Runtime);
         using var strengthValue = StrengthOption.Apply(o.Strength, decoder);
         var (tok, promptIds) = Encode(o);
-        var options = decoder.Layout.EosTokenIds.Count == 0 && tok.EosTokenId is { } eos ? o.Generation with { EosTokenIds = [eos] } : o.Generation;
-        var generator = new Generator(decoder);
+        var generator = new Generator(decoder) { EosTokenIds = decoder.EosTokenIds.Count == 0 && tok.EosTokenId is { } eos ? [eos] : null };
         Func<GenerationResult, GateValues?>? gates = o.ShowGates ? r => GateTrace.Run(o.Model, [.. r.PromptIds, .. r.GeneratedIds], o.Runtime) : null;
         var output = new GenerationOutput(io, o.Prompt, promptIds, tok);
-        output.Print(o.Json, (onToken, token) => generator.Generate(promptIds, options, onToken, token), gates, cancel);
+        output.Print(o.Json, (onToken, token) => generator.Generate(promptIds, o.Sampling, onToken, token), gates, cancel);
     }
 
     private static (ITokenizer, IReadOnlyList<int>) Encode(GenerateOptions o)

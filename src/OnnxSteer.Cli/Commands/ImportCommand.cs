@@ -24,7 +24,7 @@ internal sealed class ImportCommand : CliCommand<ImportOptions>
         _checkpoint, _tokenizer, _output, _style, _dtype, _force);
 
     protected override ImportOptions Bind(ParseResult parse) => new(parse.GetValue(_checkpoint)!, parse.GetValue(_tokenizer)!, parse.GetValue(_output)!,
-        ExportNames.ParseStyle(parse.GetValue(_style)!), ExportNames.ParseDType(parse.GetValue(_dtype)!), parse.GetValue(_force));
+        ExportOptionsCli.ParseStyle(parse.GetValue(_style)!), ExportOptionsCli.ParseDType(parse.GetValue(_dtype)!), parse.GetValue(_force));
 
     public override int Run(ImportOptions o, CommandIo io) =>
         ExportOptionsCli.WriteFolder(io, o.Output, o.Force, () => Llama2cImporter.Import(o.Checkpoint, o.Tokenizer, o.Output, o.Style, o.DType));
@@ -41,6 +41,23 @@ internal static class ExportOptionsCli
         io.Out.WriteLine($"wrote {result.ModelPath} ({result.DataBytes:N0} bytes of weights in {Path.GetFileName(result.DataPath)})");
         return ExitCodes.Success;
     }
+
+    /// <summary>Parses --style: "genai" or "standard".</summary>
+    public static ExportStyle ParseStyle(string text) => text.ToLowerInvariant() switch
+    {
+        "genai" => ExportStyle.Genai,
+        "standard" => ExportStyle.Standard,
+        _ => throw new InvalidParameterException("style", $"unknown style '{text}' (expected genai or standard)"),
+    };
+
+    /// <summary>Parses --dtype: "fp32", "fp16" or "int4".</summary>
+    public static ExportDType ParseDType(string text) => text.ToLowerInvariant() switch
+    {
+        "fp32" or "float32" => ExportDType.Fp32,
+        "fp16" or "float16" => ExportDType.Fp16,
+        "int4" => ExportDType.Int4,
+        _ => throw new InvalidParameterException("dtype", $"unknown dtype '{text}' (expected fp32, fp16 or int4)"),
+    };
 
     public static Option<string> StyleOption() => new("--style")
     {

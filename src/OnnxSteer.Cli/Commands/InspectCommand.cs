@@ -13,14 +13,15 @@ internal sealed record InspectOptions(string Model, bool Json);
 internal sealed class InspectCommand : CliCommand<InspectOptions>
 {
     private readonly Argument<string> _model = new("model") { Description = "The model: a .onnx file, or a folder holding model.onnx. External weights are not read." };
+    private readonly Option<string?> _variant = CommonOptions.Variant();
     private readonly Option<bool> _json = CommonOptions.Json("Print JSON (schema onnxsteer.inspect/1, see README \"inspect --json schema\") instead of text.");
 
     protected override Command Declare() => Define("inspect",
         "Summarise an ONNX model (IR and opsets, op counts, inputs/outputs, weights inline and external, data files, " +
         "metadata) and list its steering sites (attn, mlp, mlp-out per layer), found from the graph's structure. " +
-        $"Exits with {ExitCodes.InvalidInput} after the summary when the model has no steering site.", _model, _json);
+        $"Exits with {ExitCodes.InvalidInput} after the summary when the model has no steering site.", _model, _variant, _json);
 
-    protected override InspectOptions Bind(ParseResult parse) => new(parse.GetValue(_model)!, parse.GetValue(_json));
+    protected override InspectOptions Bind(ParseResult parse) => new(CommonOptions.Model(parse.GetValue(_model)!, parse.GetValue(_variant)), parse.GetValue(_json));
 
     /// <summary>
     /// Writes the summary to stdout and returns the exit code; throws <see cref="NoSitesFoundException"/> after writing

@@ -13,6 +13,7 @@ internal sealed record PatchCommandOptions(string Model, string Profile, string 
 internal sealed class PatchCommand : CliCommand<PatchCommandOptions>
 {
     private readonly Argument<string> _model = new("model") { Description = "The model to steer (.onnx file, or a folder holding model.onnx). It is never modified." };
+    private readonly Option<string?> _variant = CommonOptions.Variant();
     private readonly Argument<string> _profile = new("profile") { Description = "The profile JSON written by 'onnxsteer profile' (or 'select', 'import-vector'), or a llama.cpp / repeng control vector (.gguf: direction.N is added to layer N's output; --alpha is its strength, default 1)." };
     private readonly Option<string> _output = CommonOptions.Output(
         "Where to write: a folder (the model keeps its file name; data files, genai_config.json and tokenizer " +
@@ -62,7 +63,7 @@ internal sealed class PatchCommand : CliCommand<PatchCommandOptions>
         "Write a steered copy of MODEL: each selected unit's activation is multiplied by (1 + gamma) (caa profiles: a vector " +
         "is added), through one Mul (or Add) per site, or folded into the weights with --fold. The output records what was " +
         "done in its metadata; 'onnxsteer unpatch' undoes it.",
-        _model, _profile, _output, _k, _alpha, _sites, _fold, _switchable, _dynamic, _probeThreshold, _gatesFrom, _replace, _stack, _force);
+        _model, _variant, _profile, _output, _k, _alpha, _sites, _fold, _switchable, _dynamic, _probeThreshold, _gatesFrom, _replace, _stack, _force);
 
     protected override PatchCommandOptions Bind(ParseResult parse)
     {
@@ -75,7 +76,7 @@ internal sealed class PatchCommand : CliCommand<PatchCommandOptions>
             Existing = parse.GetValue(_replace) ? ExistingSteering.Replace : parse.GetValue(_stack) ? ExistingSteering.Stack : ExistingSteering.Refuse,
             K = SteeringOptions.One(parse, _k), Alpha = SteeringOptions.One(parse, _alpha), Sites = parse.GetValue(_sites), Force = parse.GetValue(_force),
         };
-        return new(parse.GetValue(_model)!, parse.GetValue(_profile)!, parse.GetValue(_output)!, settings);
+        return new(CommonOptions.Model(parse.GetValue(_model)!, parse.GetValue(_variant)), parse.GetValue(_profile)!, parse.GetValue(_output)!, settings);
     }
 
     public override int Run(PatchCommandOptions o, CommandIo io)

@@ -27,6 +27,7 @@ internal sealed record ProfileOptions(string Model, PairSource Source, ProfileSe
 internal sealed class ProfileCommand : CliCommand<ProfileOptions>
 {
     private readonly Argument<string> _model = new("MODEL") { Description = "The ONNX model (a .onnx file, or a folder holding model.onnx and tokenizer.json). It is never modified." };
+    private readonly Option<string?> _variant = CommonOptions.Variant();
     private readonly Option<string?> _pairs = new("--pairs") { Description = "Contrastive pairs as JSON Lines: {\"prompt\", \"positive\", \"negative\"} per line; answers are appended to the prompt as they are.", HelpName = "FILE" };
     private readonly Option<string?> _task = new("--task") { Description = "Build pairs from benchmark data in the method's templates: boolq, copa, winogrande or svamp (needs --data).", HelpName = "TASK" };
     private readonly Option<string?> _data = new("--data") { Description = "The task's data file (boolq/copa .jsonl, copa .xml, winogrande .json/.jsonl, svamp .json).", HelpName = "FILE" };
@@ -65,7 +66,7 @@ internal sealed class ProfileCommand : CliCommand<ProfileOptions>
     protected override Command Declare() => _runtime.AddedTo(Define("profile",
         "Record last-token activations at every steering site on contrastive pairs, count activation momenta exactly, " +
         "select the top units (AUSteer) and write profile.json.",
-        _model, _pairs, _task, _data, _limit, _offset, _sites, _jointly, _method, _k, _alpha, _seed, _layers, _tieBreak, _direction, _check, _batch, _shard,
+        _model, _variant, _pairs, _task, _data, _limit, _offset, _sites, _jointly, _method, _k, _alpha, _seed, _layers, _tieBreak, _direction, _check, _batch, _shard,
         _context, _tokenizer, _skipBad, _probes.Probes, _probes.Data, _probes.Neutral, _probes.Pooling, _probes.Pca, _checkpointEvery, _checkpointMinutes,
         _resume, _ignoreMemory, _quiet, _output, _force, _limitOld, _offsetOld, _contextOld));
 
@@ -86,7 +87,7 @@ internal sealed class ProfileCommand : CliCommand<ProfileOptions>
         settings = _probes.Bind(parse, settings);
         var source = new PairSource(parse.GetValue(_pairs), parse.GetValue(_task), parse.GetValue(_data),
             new PairOptions(OldNames.Value(parse, _offset, _offsetOld), OldNames.Value(parse, _limit, _limitOld), parse.GetValue(_skipBad)));
-        return new(parse.GetValue(_model)!, source, settings, output, parse.GetValue(_force), parse.GetValue(_check), parse.GetValue(_quiet));
+        return new(CommonOptions.Model(parse.GetValue(_model)!, parse.GetValue(_variant)), source, settings, output, parse.GetValue(_force), parse.GetValue(_check), parse.GetValue(_quiet));
     }
 
     private ProfileSettings BindSelection(ParseResult parse) => new()
@@ -146,7 +147,7 @@ internal sealed class ProfileCommand : CliCommand<ProfileOptions>
         var pairs = source switch
         {
             ({ } file, null, null, var records) => PairsJsonl.Read(file, records),
-            (null, { } t, { } file, var records) => TaskPairs.Build(TaskTemplates.ParseTask(t), file, records),
+            (null, { } t, { } file, var records) => TaskPairs.Build(BenchmarkTasks.Parse(t), file, records),
             (null, { }, null, _) => throw new CommandLineException("profile: --task needs --data FILE", ExitCodes.Usage),
             (null, null, _, _) => throw new CommandLineException("profile: give --pairs FILE, or --task T --data FILE", ExitCodes.Usage),
             _ => throw new CommandLineException("profile: --pairs and --task are alternatives; give one", ExitCodes.Usage),

@@ -15,6 +15,7 @@ internal sealed record RepackOptions(string Input, string Output, string? DataFi
 internal sealed class RepackCommand : CliCommand<RepackOptions>
 {
     private readonly Argument<string> _input = new("IN") { Description = "The model to read (a .onnx file, or a folder holding model.onnx). It is never modified." };
+    private readonly Option<string?> _variant = CommonOptions.Variant();
     private readonly Option<string> _output = CommonOptions.Output(
         "Where to write: a .onnx file path, or a folder (the model keeps its file name). Its data file and the files beside the input (tokenizer, genai_config.json) go in the same folder.");
     private readonly Option<string?> _external = new("--external-data")
@@ -36,14 +37,14 @@ internal sealed class RepackCommand : CliCommand<RepackOptions>
 
     protected override Command Declare() => Define("repack",
         "Convert a model's weights between inline and one external data file. Writes go to a temporary name and are renamed into place.",
-        _input, _output, _external, _inline, _threshold, _align, _force);
+        _input, _variant, _output, _external, _inline, _threshold, _align, _force);
 
     protected override RepackOptions Bind(ParseResult parse)
     {
         var dataFile = parse.GetValue(_external);
         if (dataFile is not null && parse.GetValue(_inline))
             throw new CommandLineException("repack: --external-data and --inline contradict each other; give one", ExitCodes.Usage);
-        return new(parse.GetValue(_input)!, parse.GetValue(_output)!, dataFile, parse.GetValue(_threshold), parse.GetValue(_align), parse.GetValue(_force));
+        return new(CommonOptions.Model(parse.GetValue(_input)!, parse.GetValue(_variant)), parse.GetValue(_output)!, dataFile, parse.GetValue(_threshold), parse.GetValue(_align), parse.GetValue(_force));
     }
 
     public override int Run(RepackOptions o, CommandIo io)

@@ -24,6 +24,7 @@ internal sealed class SweepCommand : CliCommand<SweepOptions>
          MethodSweepReport.JsonFile, MethodSweepReport.ParetoPngFile, .. Enum.GetValues<SteeringMethod>().Select(MethodSweepReport.BestProfileFile)];
 
     private readonly Argument<string> _model = new("MODEL") { Description = "The unsteered ONNX model: a folder holding model.onnx (or the file genai_config.json names) and tokenizer.json, or a .onnx file. It is never modified and no steered copy is written." };
+    private readonly Option<string?> _variant = CommonOptions.Variant();
     private readonly Option<string> _profile = new("--profile") { Description = "profile.json from 'onnxsteer profile' (austeer, actdiff or random); units are re-selected from its counts for every setting.", Required = true, HelpName = "FILE" };
     private readonly Option<string> _task = new("--task") { Description = "boolq, copa, winogrande, svamp, or pairs (a pairs JSONL; loglik only).", Required = true, HelpName = "TASK" };
     private readonly Option<string> _data = new("--data") { Description = "The task's data file. When it is the file the profile's pairs came from, the slices are kept off those records.", Required = true, HelpName = "FILE" };
@@ -51,18 +52,18 @@ internal sealed class SweepCommand : CliCommand<SweepOptions>
     protected override Command Declare() => _runtime.AddedTo(Define("sweep",
         "Tune k and alpha honestly: evaluate every (k, alpha) steered in memory on a validation slice, choose the best on validation only, " +
         "then evaluate it once on a disjoint test slice beside the vanilla model (McNemar). Writes sweep.json, heatmap.svg, heatmap.png and chosen-profile.json.",
-        _model, _profile, _task, _data, _k, _alpha, _val, _test, _offset, _mode, _sites, _folder, _maxDrop, _fluency, _tokenizer, _methods, _caaAlpha, _layers,
+        _model, _variant, _profile, _task, _data, _k, _alpha, _val, _test, _offset, _mode, _sites, _folder, _maxDrop, _fluency, _tokenizer, _methods, _caaAlpha, _layers,
         _quiet, _force, _folderOld));
 
     protected override SweepOptions Bind(ParseResult parse)
     {
-        var task = TaskTemplates.ParseTask(parse.GetValue(_task)!);
+        var task = BenchmarkTasks.Parse(parse.GetValue(_task)!);
         var methods = parse.GetValue(_methods) is { } m ? ParseMethods(m) : null;
         if (methods is null && (parse.GetValue(_caaAlpha) is not null || parse.GetValue(_layers) is not null))
             throw new CommandLineException("--caa-alpha and --layers set caa's grid in a sweep over methods: give --methods too");
         var request = new SweepRequest
         {
-            ModelPath = parse.GetValue(_model)!, ProfilePath = parse.GetValue(_profile)!, Task = task, DataPath = parse.GetValue(_data)!,
+            ModelPath = CommonOptions.Model(parse.GetValue(_model)!, parse.GetValue(_variant)), ProfilePath = parse.GetValue(_profile)!, Task = task, DataPath = parse.GetValue(_data)!,
             Ks = parse.GetValue(_k)!, Alphas = parse.GetValue(_alpha)!, Sites = parse.GetValue(_sites),
             Validation = parse.GetValue(_val), Test = parse.GetValue(_test), Offset = parse.GetValue(_offset),
             Mode = EvalModes.Resolve(parse.GetValue(_mode), task), MaxFluencyDrop = parse.GetValue(_maxDrop), TokenizerPath = parse.GetValue(_tokenizer),

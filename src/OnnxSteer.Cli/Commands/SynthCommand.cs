@@ -16,7 +16,7 @@ internal sealed class SynthCommand : CliCommand<SynthOptions>
     private readonly Option<int> _intermediate = Size("--intermediate", "MLP intermediate size (the width of the mlp steering site).");
     private readonly Option<int> _heads = Size("--heads", "Attention (query) heads; head size = hidden / heads. In the genai style a head size that is a multiple of 16 gets GroupQueryAttention, others RotaryEmbedding + MultiHeadAttention (ONNX Runtime CPU limit).");
     private readonly Option<int?> _kvHeads = new("--kv-heads") { Description = "Key/value heads (default: --heads); --heads must be a multiple of it." };
-    private readonly Option<int> _vocab = Size("--vocab", $"Vocabulary size (at least {SyntheticTokenizer.MinimumVocab}).");
+    private readonly Option<int> _vocab = Size("--vocab", $"Vocabulary size (at least {SyntheticModel.MinimumVocab}).");
     private readonly Option<int> _context = new("--context") { Description = "Longest sequence the rotary tables cover.", DefaultValueFactory = _ => 2048 };
     private readonly Option<ulong> _seed = new("--seed") { Description = "Seed: the same seed and shape give byte-identical weights.", DefaultValueFactory = _ => 0UL };
     private readonly Option<string> _style = ExportOptionsCli.StyleOption();
@@ -38,7 +38,7 @@ internal sealed class SynthCommand : CliCommand<SynthOptions>
         var config = new LlamaConfig(parse.GetValue(_hidden), parse.GetValue(_intermediate), parse.GetValue(_layers), heads,
             parse.GetValue(_kvHeads) ?? heads, parse.GetValue(_vocab), parse.GetValue(_context));
         return new(config, parse.GetValue(_seed), parse.GetValue(_output)!,
-            ExportNames.ParseStyle(parse.GetValue(_style)!), ExportNames.ParseDType(parse.GetValue(_dtype)!), parse.GetValue(_force));
+            ExportOptionsCli.ParseStyle(parse.GetValue(_style)!), ExportOptionsCli.ParseDType(parse.GetValue(_dtype)!), parse.GetValue(_force));
     }
 
     public override int Run(SynthOptions o, CommandIo io) =>

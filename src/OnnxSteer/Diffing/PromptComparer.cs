@@ -67,14 +67,10 @@ public static class PromptComparer
 
     private static GenerationPair Continue(DecoderModel a, DecoderModel b, ITokenizer tokenizer, IReadOnlyList<int> ids, int tokens)
     {
-        var options = new GenerationOptions
-        {
-            MaxNewTokens = tokens,
-            Temperature = 0,
-            EosTokenIds = tokenizer.EosTokenId is { } eos ? [eos] : null,
-        };
-        var outA = new Generator(a).Generate(ids, options).GeneratedIds;
-        var outB = new Generator(b).Generate(ids, options).GeneratedIds;
+        var greedy = new SamplingSettings { MaxTokens = tokens };
+        IReadOnlyList<int>? stop = tokenizer.EosTokenId is { } eos ? [eos] : null;
+        var outA = new Generator(a) { EosTokenIds = stop }.Generate(ids, greedy).GeneratedIds;
+        var outB = new Generator(b) { EosTokenIds = stop }.Generate(ids, greedy).GeneratedIds;
         int? diverge = null;
         for (var i = 0; i < Math.Max(outA.Count, outB.Count); i++)
         {

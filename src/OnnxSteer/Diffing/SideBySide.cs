@@ -37,7 +37,7 @@ internal static class SideBySide
         IReadOnlyList<string> prompts, int maxNewTokens, IReadOnlyList<IReadOnlyList<string>> wordGroups,
         Action<ContinuationPair>? onPair = null)
     {
-        var options = new GenerationOptions { MaxNewTokens = maxNewTokens };
+        var options = new SamplingSettings { MaxTokens = maxNewTokens };
         var eos = tokenizer.EosTokenId;
         var pairs = new List<ContinuationPair>();
         foreach (var prompt in prompts)
@@ -64,7 +64,7 @@ internal static class SideBySide
             pairs.Count(p => Hits(p.Vanilla) > 0), pairs.Count(p => Hits(p.Steered) > 0));
     }
 
-    private static string Continue(DecoderModel model, IReadOnlyList<int> ids, GenerationOptions options, ITokenizer tokenizer)
+    private static string Continue(DecoderModel model, IReadOnlyList<int> ids, SamplingSettings options, ITokenizer tokenizer)
     {
         var result = new Generator(model).Generate(ids, options);
         return TextStreamer.Continuation(tokenizer, ids, result.GeneratedIds);

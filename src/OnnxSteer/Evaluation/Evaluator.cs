@@ -127,7 +127,7 @@ internal sealed class Evaluator(DecoderModel model, ITokenizer tokenizer)
             prompt = prompt.Skip(prompt.Count - Math.Max(1, max - maxNew)).ToArray();
             truncated = true;
         }
-        var generated = new Generator(model).Generate(prompt, new GenerationOptions { MaxNewTokens = maxNew }, cancellationToken: cancel);
+        var generated = new Generator(model).Generate(prompt, new SamplingSettings { MaxTokens = maxNew }, cancellationToken: cancel);
         cancel.ThrowIfCancellationRequested();
         var text = tokenizer.Decode(generated.GeneratedIds);
         var correct = task == BenchmarkTask.Svamp

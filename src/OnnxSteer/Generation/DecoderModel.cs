@@ -6,23 +6,34 @@ using OnnxSteer.Runtime;
 namespace OnnxSteer.Generation;
 
 /// <summary>
-/// A decoder-only language model export opened for running: full-sequence <see cref="Forward"/> (all positions' logits,
-/// used by evaluation and diffing) and incremental steps over a <see cref="KvCache"/> (used by <see cref="Generator"/>).
-/// Batch size is 1.
+/// A decoder-only language model export opened in plain ONNX Runtime for <see cref="Generator"/> (and, inside the
+/// library, for evaluation and diffing): the onnxruntime-genai layout or Hugging Face Optimum's, any dtype, with or
+/// without a KV cache. Batch size is 1.
+/// <para>
+/// Who disposes what: a model from <see cref="Open(string, RuntimeSettings)"/> owns its ONNX Runtime <see cref="Session"/> and disposes it in
+/// <see cref="Dispose"/> (do not dispose <see cref="Session"/> yourself); values given to <see cref="SetModelInput"/>
+/// stay the caller's, to dispose after the model. Dispose the model after every <see cref="Generator"/> using it is done.
+/// </para>
 /// </summary>
-internal sealed class DecoderModel : IDisposable
+public sealed class DecoderModel : IDisposable
 {
-    /// <summary>The session running the model.</summary>
+    /// <summary>The ONNX Runtime session running the model, owned by this model (for its metadata, e.g. overridable initializers).</summary>
     public InferenceSession Session { get; }
 
     /// <summary>Names and KV-cache shape.</summary>
-    public DecoderLayout Layout { get; }
+    internal DecoderLayout Layout { get; }
 
-    /// <summary>The model file.</summary>
+    /// <summary>The model file's full path (for messages).</summary>
     public string ModelPath { get; }
 
+    /// <summary>The stop tokens of genai_config.json beside the model; empty when it has none (the tokenizer's EOS is then the caller's choice).</summary>
+    public IReadOnlyList<int> EosTokenIds => Layout.EosTokenIds;
+
+    /// <summary>The longest sequence (prompt and generated tokens) genai_config.json allows, when it says.</summary>
+    public int? ContextLength => Layout.ContextLength;
+
     /// <summary>genai_config.json beside the model, when there is one.</summary>
-    public GenaiConfigFile? Config { get; }
+    internal GenaiConfigFile? Config { get; }
 
     // Where present tensors are produced and left: on the GPU when CUDA runs the model, so the cache never crosses to the host.
     private readonly OrtMemoryInfo _kvMemory;
@@ -33,7 +44,7 @@ internal sealed class DecoderModel : IDisposable
     /// Wraps an open session (not owned unless <paramref name="ownsSession"/>) of the model <paramref name="modelPath"/>
     /// (for messages), running on <paramref name="device"/> (CUDA keeps the KV cache on GPU <paramref name="cudaDeviceId"/>).
     /// </summary>
-    public DecoderModel(InferenceSession session, DecoderLayout layout, GenaiConfigFile? config = null, bool ownsSession = false,
+    internal DecoderModel(InferenceSession session, DecoderLayout layout, GenaiConfigFile? config = null, bool ownsSession = false,
         string? modelPath = null, ExecutionDevice device = ExecutionDevice.Cpu, int cudaDeviceId = 0)
     {
         Session = session;
@@ -48,8 +59,12 @@ internal sealed class DecoderModel : IDisposable
 
     /// <summary>
     /// Opens a model folder (its genai_config.json names the file, else model.onnx) or a .onnx file (a genai_config.json
-    /// beside it is used for names and special tokens).
+    /// beside it is used for names and special tokens). The caller disposes the model.
     /// </summary>
+    /// <param name="modelDirOrFile">The model folder or .onnx file.</param>
+    /// <param name="settings">Device, threads and the ONNX Runtime library; null = the CPU defaults.</param>
+    /// <exception cref="InvalidModelException">No model there, or its inputs and outputs are not a decoder's.</exception>
+    /// <exception cref="RuntimeUnavailableException">ONNX Runtime or the requested execution provider cannot run it.</exception>
     public static DecoderModel Open(string modelDirOrFile, RuntimeSettings? settings = null) => Open(modelDirOrFile, null, null, settings);
 
     /// <summary>
@@ -93,13 +108,13 @@ internal sealed class DecoderModel : IDisposable
     }
 
     /// <summary>An empty cache for a new sequence.</summary>
-    public KvCache CreateCache() => new(Layout);
+    internal KvCache CreateCache() => new(Layout);
 
     /// <summary>
     /// Logits at every position of <paramref name="ids"/> from one full-sequence run (empty past). Float16/bfloat16
     /// logits are widened to float.
     /// </summary>
-    public LogitsMatrix Forward(IReadOnlyList<int> ids, RunOptions? runOptions = null)
+    internal LogitsMatrix Forward(IReadOnlyList<int> ids, RunOptions? runOptions = null)
     {
         using var inputs = CreateInputs(ids);
         using var outputs = Session.RunNamed(inputs.Names, inputs.Values, [Layout.Logits], runOptions);
@@ -114,14 +129,14 @@ internal sealed class DecoderModel : IDisposable
     /// The inputs of a full-sequence run over <paramref name="ids"/> (empty KV cache), for callers that run the session
     /// themselves, e.g. to fetch extra outputs. Dispose after the run.
     /// </summary>
-    public DecoderInputs CreateInputs(IReadOnlyList<int> ids) => BuildInputs(ids, null);
+    internal DecoderInputs CreateInputs(IReadOnlyList<int> ids) => BuildInputs(ids, null);
 
     /// <summary>
     /// Runs <paramref name="newIds"/> after the tokens in <paramref name="cache"/> and returns the logits for the last
     /// new position; the cache then covers the new tokens too. Outputs are bound with an <see cref="OrtIoBinding"/> so the
     /// present tensors stay where ORT produced them.
     /// </summary>
-    public float[] Step(IReadOnlyList<int> newIds, KvCache cache, RunOptions? runOptions = null)
+    internal float[] Step(IReadOnlyList<int> newIds, KvCache cache, RunOptions? runOptions = null)
     {
         if (!Layout.HasKvCache) throw new InvalidOperationException($"{ModelPath} has no KV-cache inputs; use Forward");
         using var inputs = BuildInputs(newIds, cache);
@@ -204,6 +219,7 @@ internal sealed class DecoderModel : IDisposable
         return logits.ReadFloats(firstRow * vocab, rows * vocab);
     }
 
+    /// <summary>Disposes the session (when this model owns it) and the KV-cache memory description.</summary>
     public void Dispose()
     {
         if (!ReferenceEquals(_kvMemory, OrtMemoryInfo.DefaultInstance)) _kvMemory.Dispose();

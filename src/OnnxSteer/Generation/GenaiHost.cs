@@ -232,22 +232,21 @@ public sealed class GenaiHost : IDisposable
     }
 
     /// <summary>
-    /// <see cref="Generate"/> with OnnxSteer's own generation options, collected, each id handed to
-    /// <paramref name="onToken"/> as it comes; the stop reason is told as OnnxSteer's own loop tells it (EOS wins even
-    /// when it is also the last allowed token).
+    /// <see cref="Generate"/>, collected into a <see cref="GenerationResult"/> as <see cref="Generator.Generate"/> returns
+    /// it, each id handed to <paramref name="onToken"/> as it comes; the stop reason is told as OnnxSteer's own loop tells
+    /// it (EOS wins even when it is also the last allowed token).
     /// </summary>
-    internal GenerationResult Collect(IReadOnlyList<int> promptIds, GenerationOptions options, Func<GenaiGenerator, IDisposable?>? activate,
-        Action<int>? onToken, CancellationToken cancellationToken)
+    /// <param name="promptIds">The prompt's token ids.</param>
+    /// <param name="sampling">Token limit and decoding (checked by <see cref="SamplingSettings.Validate"/>).</param>
+    /// <param name="activate">Steers the generation (e.g. <see cref="UseAdapterFile"/>), or null; see <see cref="Generate"/>.</param>
+    /// <param name="onToken">Called with each new id as it is produced, or null.</param>
+    /// <param name="cancellationToken">Stops the generation.</param>
+    /// <exception cref="InvalidParameterException">A sampling value is out of range.</exception>
+    /// <exception cref="GenaiException">onnxruntime-genai failed.</exception>
+    public GenerationResult Collect(IReadOnlyList<int> promptIds, SamplingSettings sampling, Func<GenaiGenerator, IDisposable?>? activate = null,
+        Action<int>? onToken = null, CancellationToken cancellationToken = default)
     {
-        options.Validate();
-        var sampling = new SamplingSettings
-        {
-            MaxTokens = options.MaxNewTokens,
-            Temperature = options.Temperature,
-            TopK = options.TopK,
-            TopP = options.TopP,
-            Seed = options.Seed,
-        };
+        sampling.Validate();
         var generated = new List<int>();
         foreach (var id in Generate(promptIds, sampling, null, activate, cancellationToken))
         {
@@ -255,7 +254,7 @@ public sealed class GenaiHost : IDisposable
             onToken?.Invoke(id);
         }
         var reason = generated.Count > 0 && EosTokenIds.Contains(generated[^1]) ? StopReason.EndOfSequence
-            : generated.Count == options.MaxNewTokens ? StopReason.TokenLimit : StopReason.ContextLength;
+            : generated.Count == sampling.MaxTokens ? StopReason.TokenLimit : StopReason.ContextLength;
         return new GenerationResult(promptIds.ToArray(), generated, reason);
     }
 

@@ -10,7 +10,7 @@ namespace OnnxSteer.Generation;
 /// in an incomplete character (U+FFFD) is held back until the character completes or
 /// <see cref="Flush"/> ends the stream.
 /// </summary>
-internal sealed class TextStreamer
+public sealed class TextStreamer
 {
     private readonly ITokenizer _tokenizer;
     private readonly List<int> _ids;
@@ -19,6 +19,8 @@ internal sealed class TextStreamer
     private string _emitted;
 
     /// <summary>A streamer for the continuation of <paramref name="context"/> (none: decode the generated ids alone).</summary>
+    /// <param name="tokenizer">Decodes the ids; kept for the streamer's life.</param>
+    /// <param name="context">The ids the generation continues (the prompt's), or null.</param>
     public TextStreamer(ITokenizer tokenizer, IReadOnlyList<int>? context = null)
     {
         _tokenizer = tokenizer;

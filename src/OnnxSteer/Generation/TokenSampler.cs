@@ -19,8 +19,8 @@ internal sealed class TokenSampler
         _random = seed is { } s ? new Random(s) : new Random();
     }
 
-    /// <summary>From generation options.</summary>
-    public TokenSampler(GenerationOptions options) : this(options.Temperature, options.TopK, options.TopP, options.Seed) { }
+    /// <summary>From sampling settings.</summary>
+    public TokenSampler(SamplingSettings sampling) : this(sampling.Temperature, sampling.TopK, sampling.TopP, sampling.Seed) { }
 
     /// <summary>The next token id.</summary>
     public int Next(ReadOnlySpan<float> logits)

@@ -1,7 +1,7 @@
 namespace OnnxSteer.Import;
 
 /// <summary>Which graph conventions an exported model follows.</summary>
-internal enum ExportStyle
+public enum ExportStyle
 {
     /// <summary>What onnxruntime-genai's model builder emits: GroupQueryAttention, SkipSimplifiedLayerNormalization, MatMulNBits.</summary>
     Genai,
@@ -10,7 +10,7 @@ internal enum ExportStyle
 }
 
 /// <summary>Weight precision of an exported model.</summary>
-internal enum ExportDType
+public enum ExportDType
 {
     /// <summary>fp32 weights and activations.</summary>
     Fp32,
@@ -20,26 +20,9 @@ internal enum ExportDType
     Int4,
 }
 
-/// <summary>Parsing of style and dtype names as the CLI spells them.</summary>
+/// <summary>The lower-case names of styles and dtypes, as written into the model's metadata and folder names.</summary>
 internal static class ExportNames
 {
-    /// <summary>Parses "genai" or "standard"; throws <see cref="OnnxSteerException"/> otherwise.</summary>
-    public static ExportStyle ParseStyle(string text) => text.ToLowerInvariant() switch
-    {
-        "genai" => ExportStyle.Genai,
-        "standard" => ExportStyle.Standard,
-        _ => throw new InvalidParameterException("style", $"unknown style '{text}' (expected genai or standard)"),
-    };
-
-    /// <summary>Parses "fp32", "fp16" or "int4"; throws <see cref="OnnxSteerException"/> otherwise.</summary>
-    public static ExportDType ParseDType(string text) => text.ToLowerInvariant() switch
-    {
-        "fp32" or "float32" => ExportDType.Fp32,
-        "fp16" or "float16" => ExportDType.Fp16,
-        "int4" => ExportDType.Int4,
-        _ => throw new InvalidParameterException("dtype", $"unknown dtype '{text}' (expected fp32, fp16 or int4)"),
-    };
-
     /// <summary>The lower-case name used on the command line and in folder names.</summary>
     public static string Name(this ExportStyle style) => style == ExportStyle.Genai ? "genai" : "standard";
 

@@ -12,7 +12,7 @@ namespace OnnxSteer.Import;
 /// <param name="MaxSequenceLength">Longest context the rotary tables cover.</param>
 /// <param name="NormEpsilon">RMSNorm epsilon (llama2.c uses 1e-5).</param>
 /// <param name="RopeTheta">Rotary base (10000 in llama2.c).</param>
-internal sealed record LlamaConfig(
+public sealed record LlamaConfig(
     int Dim, int HiddenDim, int Layers, int Heads, int KvHeads, int VocabSize, int MaxSequenceLength,
     float NormEpsilon = 1e-5f, float RopeTheta = 10000f)
 {
@@ -26,7 +26,7 @@ internal sealed record LlamaConfig(
     public int GroupSize => Heads / KvHeads;
 
     /// <summary>Throws <see cref="ArgumentException"/> when the numbers cannot describe a valid model.</summary>
-    public void Validate()
+    internal void Validate()
     {
         if (Dim <= 0 || HiddenDim <= 0 || Layers <= 0 || Heads <= 0 || KvHeads <= 0 || VocabSize <= 0 || MaxSequenceLength <= 0)
             throw new ArgumentException($"all sizes must be positive: {this}");

@@ -5,13 +5,6 @@ using OnnxSteer.ModelFiles;
 
 namespace OnnxSteer.Import;
 
-/// <summary>What an export wrote.</summary>
-/// <param name="Directory">The output folder.</param>
-/// <param name="ModelPath">model.onnx.</param>
-/// <param name="DataPath">model.onnx.data (external weights).</param>
-/// <param name="DataBytes">Size of the external data.</param>
-internal sealed record ExportResult(string Directory, string ModelPath, string DataPath, long DataBytes);
-
 /// <summary>
 /// Writes a Llama decoder as model.onnx + model.onnx.data + genai_config.json in either export style and dtype.
 /// Weights stream from the <see cref="ILlamaWeights"/> through <see cref="ExternalDataWriter"/> into the data file (written

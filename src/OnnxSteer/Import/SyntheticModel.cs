@@ -4,14 +4,27 @@ using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.Import;
 
-/// <summary>Writes a Llama model with deterministic pseudo-random weights, plus a tokenizer and genai_config.json.</summary>
-internal static class SyntheticModel
+/// <summary>Writes a Llama model of any shape with deterministic pseudo-random weights, plus a tokenizer and genai_config.json.</summary>
+public static class SyntheticModel
 {
+    /// <summary>The smallest vocabulary a synthetic model can have: 3 special tokens and 256 byte tokens.</summary>
+    public const int MinimumVocab = SyntheticTokenizer.MinimumVocab;
+
     /// <summary>
-    /// Writes the model into <paramref name="outputDirectory"/>, streaming the weights (memory stays bounded by the
-    /// encoder's chunk size whatever the model's size). The tokenizer is <see cref="SyntheticTokenizer"/>'s.
+    /// Writes the model into <paramref name="outputDirectory"/> as <see cref="Llama2cImporter.Import"/> does, streaming
+    /// the weights (memory stays bounded whatever the model's size). The same <paramref name="config"/> and
+    /// <paramref name="seed"/> give byte-identical weights. The tokenizer is a byte-level one (3 special tokens, 256
+    /// byte tokens, then merges up to the vocabulary size).
     /// </summary>
-    public static ExportResult Write(LlamaConfig config, ulong seed, string outputDirectory, ExportStyle style, ExportDType dtype)
+    /// <param name="config">The model's shape; <see cref="LlamaConfig.VocabSize"/> must be at least <see cref="MinimumVocab"/>.</param>
+    /// <param name="seed">Seed of the weights.</param>
+    /// <param name="outputDirectory">Folder to write into (created when missing).</param>
+    /// <param name="style">Graph conventions.</param>
+    /// <param name="dtype">Weight precision.</param>
+    /// <returns>The paths written and the size of the weights.</returns>
+    /// <exception cref="InvalidParameterException">The sizes cannot describe a model (not positive, heads not dividing the width, ...).</exception>
+    public static ExportResult Write(LlamaConfig config, ulong seed, string outputDirectory,
+        ExportStyle style = ExportStyle.Genai, ExportDType dtype = ExportDType.Fp32)
     {
         try { config.Validate(); }
         catch (ArgumentException e) { throw new InvalidParameterException(e.ParamName ?? "config", $"cannot synthesise this model: {e.Message}", e); }

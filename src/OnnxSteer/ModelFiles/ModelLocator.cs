@@ -39,7 +39,7 @@ internal static class ModelLocator
     public static string Resolve(string path, string? variant = null)
     {
         if (!Directory.Exists(path))
-            return variant is null ? path
+            return variant is null || !File.Exists(path) ? path // nothing there: the stage that opens it says so
                 : throw new InvalidParameterException(nameof(variant),
                     $"{path}: {Param(nameof(variant))} '{variant}' picks a model in a folder, and this is a file: give the folder with {Param(nameof(variant))}, or the file alone");
         if (variant is not null) return Path.Combine(path, Pick(path, variant));
@@ -56,7 +56,7 @@ internal static class ModelLocator
             1 => Path.Combine(path, variants[0]),
             _ => throw new InvalidModelException(
                 $"{path}: {variants.Count} models and none is the default (genai_config.json, model.onnx, decoder_model_merged.onnx): " +
-                $"{string.Join(", ", variants)}; give the one to use as the model, e.g. {Path.Combine(path, variants[0])}"),
+                $"{string.Join(", ", variants)}; pick one with {Param(nameof(variant))} (e.g. {Path.GetFileNameWithoutExtension(variants[0])}) or give its file as the model, e.g. {Path.Combine(path, variants[0])}"),
         };
     }
 
@@ -91,9 +91,9 @@ internal static class ModelLocator
                 throw new InvalidParameterException(nameof(variant),
                     $"{folder}: {Param(nameof(variant))} '{variant}' names {matches.Count} models ({string.Join(", ", matches)}): give the file's path in the folder, e.g. {matches[0]}");
         }
-        throw new InvalidParameterException(nameof(variant), variants.Count == 0
-            ? $"{folder}: no .onnx model here or in onnx/, so {Param(nameof(variant))} '{variant}' names none"
-            : $"{folder}: {Param(nameof(variant))} '{variant}' names none of its {variants.Count} models: {string.Join(", ", variants)}");
+        if (variants.Count == 0)
+            throw new InvalidParameterException(nameof(variant), $"{folder}: no .onnx model here or in onnx/, so {Param(nameof(variant))} '{variant}' names none");
+        throw new InvalidParameterException(nameof(variant), $"{folder}: {Param(nameof(variant))} '{variant}' names none of its {variants.Count} models: {string.Join(", ", variants)}");
     }
 
     /// <summary>Base names of the Hugging Face exporters' files that dtype suffixes are appended to (transformers.js

@@ -19,18 +19,21 @@ public sealed record ContrastivePair(string Prompt, string Positive, string Nega
     public string NegativeText => Prompt + Negative;
 }
 
-/// <summary>The pairs read from a source, with how many bad records were skipped.</summary>
+/// <summary>
+/// The pairs read from a source (<see cref="PairsJsonl.Read"/>, <see cref="TaskPairs.Build"/>), with how many bad
+/// records were skipped: what profiling takes, to record the source's description in the profile.
+/// </summary>
 /// <param name="Pairs">The usable pairs, in source order.</param>
 /// <param name="SkippedBad">Bad records skipped (only with <see cref="PairOptions.SkipBad"/>).</param>
 /// <param name="Description">The source and range, e.g. <c>boolq dev.jsonl skip 0 limit 100</c>; merge compares it.</param>
 /// <param name="SkipReasons">The first few skipped records and why, for the user.</param>
-internal sealed record PairSet(IReadOnlyList<ContrastivePair> Pairs, int SkippedBad, string Description, IReadOnlyList<string> SkipReasons);
+public sealed record PairSet(IReadOnlyList<ContrastivePair> Pairs, int SkippedBad, string Description, IReadOnlyList<string> SkipReasons);
 
-/// <summary>Which records of a source to use.</summary>
+/// <summary>Which records of a source to use; the default takes them all and stops at the first bad one.</summary>
 /// <param name="Skip">Records (lines, items) to pass over first, bad or not: keeps profiling and evaluation ranges disjoint.</param>
 /// <param name="Limit">At most this many pairs (null = all).</param>
 /// <param name="SkipBad">Skip bad records and count them, instead of stopping at the first.</param>
-internal sealed record PairOptions(int Skip = 0, int? Limit = null, bool SkipBad = false);
+public sealed record PairOptions(int Skip = 0, int? Limit = null, bool SkipBad = false);
 
 /// <summary>A record that cannot become a pair; <see cref="PairCollector"/> turns it into an error naming the record.</summary>
 public sealed class BadRecordException(ErrorText message) : Exception(message.ToString())

@@ -7,11 +7,17 @@ namespace OnnxSteer.Pairs;
 /// Reads contrastive pairs from JSON Lines: one object per line, <c>{"prompt": ..., "positive": ..., "negative": ...}</c>
 /// (other fields are ignored; blank lines are allowed). The answers are appended to the prompt as they are.
 /// </summary>
-internal static class PairsJsonl
+public static class PairsJsonl
 {
-    /// <summary>Reads <paramref name="path"/>; a bad line is an error naming the line, or counted with SkipBad.</summary>
-    public static PairSet Read(string path, PairOptions options)
+    /// <summary>Reads <paramref name="path"/>; a bad line is an error naming the line, or counted with <see cref="PairOptions.SkipBad"/>.</summary>
+    /// <param name="path">The JSON Lines file.</param>
+    /// <param name="options">Which records to use; null = all, stopping at the first bad one.</param>
+    /// <returns>The pairs, each with its origin (<c>file:line</c>).</returns>
+    /// <exception cref="InvalidProfileException">No such file, a profile given as pairs, or a bad line (without <see cref="PairOptions.SkipBad"/>).</exception>
+    /// <exception cref="InvalidParameterException"><see cref="PairOptions.Skip"/> or <see cref="PairOptions.Limit"/> is negative.</exception>
+    public static PairSet Read(string path, PairOptions? options = null)
     {
+        options ??= new PairOptions();
         if (!File.Exists(path)) throw new InvalidProfileException($"{path}: no such pairs file");
         RefuseProfile(path);
         return PairCollector.Collect(Records(path), options, $"pairs {Path.GetFileName(path)}");

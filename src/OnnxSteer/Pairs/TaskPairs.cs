@@ -9,11 +9,19 @@ namespace OnnxSteer.Pairs;
 /// answer is positive, the other choice negative. For SVAMP the wrong answer is that of the most similar other
 /// problem (<see cref="SvampNeighbours"/>).
 /// </summary>
-internal static class TaskPairs
+public static class TaskPairs
 {
     /// <summary>Reads <paramref name="path"/> as data of <paramref name="task"/> and builds pairs per <paramref name="options"/>.</summary>
-    public static PairSet Build(BenchmarkTask task, string path, PairOptions options)
+    /// <param name="task">The task whose data format and prompt template to use (<see cref="BenchmarkTask.Pairs"/>: a pairs file, as <see cref="PairsJsonl.Read"/>).</param>
+    /// <param name="path">The task's data file (JSON Lines or a JSON array; COPA also its XML).</param>
+    /// <param name="options">Which records to use; null = all, stopping at the first bad one.</param>
+    /// <returns>The pairs, each with its origin (<c>file:line</c> or <c>file[item i]</c>).</returns>
+    /// <exception cref="InvalidProfileException">No such file, or a bad record (without <see cref="PairOptions.SkipBad"/>).</exception>
+    /// <exception cref="InvalidParameterException"><see cref="PairOptions.Skip"/> or <see cref="PairOptions.Limit"/> is negative.</exception>
+    public static PairSet Build(BenchmarkTask task, string path, PairOptions? options = null)
     {
+        options ??= new PairOptions();
+        if (task == BenchmarkTask.Pairs) return PairsJsonl.Read(path, options);
         if (!File.Exists(path)) throw new InvalidProfileException($"{path}: no such data file");
         var description = $"{task.Name()} {Path.GetFileName(path)}";
         return task switch
@@ -23,7 +31,6 @@ internal static class TaskPairs
                 path.EndsWith(".xml", StringComparison.OrdinalIgnoreCase) ? CopaXml(path) : Json(path, Copa), options, description),
             BenchmarkTask.WinoGrande => PairCollector.Collect(Json(path, WinoGrande), options, description),
             BenchmarkTask.Svamp => PairCollector.Collect(Svamp(path), options, description + " (wrong answer: " + SvampNeighbours.SimilarityName + ")"),
-            BenchmarkTask.Pairs => PairsJsonl.Read(path, options),
             _ => throw new ArgumentOutOfRangeException(nameof(task)),
         };
     }

@@ -3,30 +3,27 @@ using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.Pairs;
 
-/// <summary>The benchmark tasks with built-in prompt templates.</summary>
+/// <summary>The benchmark tasks OnnxSteer builds pairs from and evaluates, in the AUSteer authors' prompt templates.</summary>
 public enum BenchmarkTask
 {
     /// <summary>BoolQ: a passage and a yes/no question.</summary>
     BoolQ,
-    /// <summary>COPA: a premise and two alternatives (cause or effect).</summary>
+    /// <summary>COPA: a premise and the more plausible of two causes or effects.</summary>
     Copa,
     /// <summary>WinoGrande: a sentence with a blank and two options.</summary>
     WinoGrande,
-    /// <summary>SVAMP: arithmetic word problems answered with a number.</summary>
+    /// <summary>SVAMP: arithmetic word problems (the wrong answer is that of the most similar other problem).</summary>
     Svamp,
-
     /// <summary>Contrastive pairs as JSON Lines (<see cref="PairsJsonl"/>): prompt, positive, negative.</summary>
     Pairs,
 }
 
-/// <summary>
-/// The prompt templates of the AUSteer authors' released code (docs/method.md, "Evaluation"), shared by pair building
-/// and evaluation so that both see exactly the same text. Answers are appended to the prompt as they are.
-/// </summary>
-internal static class TaskTemplates
+/// <summary>The names of <see cref="BenchmarkTask"/>s as users write them (boolq, copa, winogrande, svamp, pairs).</summary>
+public static class BenchmarkTasks
 {
-    /// <summary>Parses boolq, copa, winogrande, svamp or pairs.</summary>
-    public static BenchmarkTask ParseTask(string name) => name.Trim().ToLowerInvariant() switch
+    /// <summary>Parses boolq, copa, winogrande, svamp or pairs (any case, surrounding spaces ignored).</summary>
+    /// <exception cref="InvalidParameterException">Another name (parameter <c>task</c>).</exception>
+    public static BenchmarkTask Parse(string name) => name.Trim().ToLowerInvariant() switch
     {
         "boolq" => BenchmarkTask.BoolQ,
         "copa" => BenchmarkTask.Copa,
@@ -36,9 +33,16 @@ internal static class TaskTemplates
         _ => throw new InvalidParameterException("task", $"{Param("task")}: unknown task '{name}': expected boolq, copa, winogrande, svamp or pairs"),
     };
 
-    /// <summary>Lower-case name of a task.</summary>
+    /// <summary>The lower-case name of <paramref name="task"/>, as <see cref="Parse"/> reads it.</summary>
     public static string Name(this BenchmarkTask task) => task.ToString().ToLowerInvariant();
+}
 
+/// <summary>
+/// The prompt templates of the AUSteer authors' released code (docs/method.md, "Evaluation"), shared by pair building
+/// and evaluation so that both see exactly the same text. Answers are appended to the prompt as they are.
+/// </summary>
+internal static class TaskTemplates
+{
     /// <summary>BoolQ prompt; <paramref name="passage"/> loses a leading "Title -- ".</summary>
     public static string BoolQ(string passage, string question) =>
         "Is the answer to the question encapsulated in the passage? Please confirm with 'yes' or 'no'.\n\n" +

@@ -204,16 +204,30 @@ internal sealed class CheckpointWriter(CheckpointOptions options, ProfileRequest
 }
 
 /// <summary>
-/// Profiling was cancelled between batches: how far it got and whether a checkpoint keeps that work (the CLI tells the
-/// user how to resume). A cancellation like any other for callers that only catch <see cref="OperationCanceledException"/>.
+/// Profiling was cancelled between batches: how far it got and whether a checkpoint keeps that work (run again with
+/// <see cref="CheckpointOptions.Resume"/> to continue from it). A cancellation like any other for callers that only
+/// catch <see cref="OperationCanceledException"/>.
 /// </summary>
-internal sealed class ProfileInterruptedException(int pairsDone, int pairsTotal, int pairsKept, string? checkpoint, CancellationToken token)
-    : OperationCanceledException(token)
+public sealed class ProfileInterruptedException : OperationCanceledException
 {
-    public int PairsDone { get; } = pairsDone;
-    public int PairsTotal { get; } = pairsTotal;
+    internal ProfileInterruptedException(int pairsDone, int pairsTotal, int pairsKept, string? checkpoint, CancellationToken token)
+        : base(token)
+    {
+        PairsDone = pairsDone;
+        PairsTotal = pairsTotal;
+        PairsKept = pairsKept;
+        Checkpoint = checkpoint;
+    }
+
+    /// <summary>Pairs recorded before the cancellation.</summary>
+    public int PairsDone { get; }
+
+    /// <summary>Pairs the run was to record.</summary>
+    public int PairsTotal { get; }
+
     /// <summary>Pairs the checkpoint holds; 0 when nothing was kept.</summary>
-    public int PairsKept { get; } = pairsKept;
+    public int PairsKept { get; }
+
     /// <summary>The checkpoint file, or null when the run had none.</summary>
-    public string? Checkpoint { get; } = checkpoint;
+    public string? Checkpoint { get; }
 }

@@ -22,8 +22,11 @@ internal sealed record ProfileRequest
     public ProfileSettings Settings { get; init; } = new();
 }
 
-/// <summary>Progress after each batch.</summary>
-internal readonly record struct ProfileProgress(int PairsDone, int PairsTotal, TimeSpan Elapsed)
+/// <summary>How far a profiling run is, reported after each batch (a front end renders it as a bar or a line).</summary>
+/// <param name="PairsDone">Pairs recorded so far (with a resumed checkpoint's).</param>
+/// <param name="PairsTotal">Pairs the run records in all.</param>
+/// <param name="Elapsed">Time since the run started.</param>
+public readonly record struct ProfileProgress(int PairsDone, int PairsTotal, TimeSpan Elapsed)
 {
     /// <summary>Pairs per second so far.</summary>
     public double PairsPerSecond => Elapsed.TotalSeconds > 0 ? PairsDone / Elapsed.TotalSeconds : 0;
@@ -51,7 +54,9 @@ internal static class ProfileRunner
         // Lean: inline weights stay in the file (the session reads them from there), so profiling holds no managed
         // copy of them beside the runtime's.
         var model = StreamingModelRewriter.LoadLean(request.ModelPath);
-        var sites = SiteFinder.Find(model).Sites;
+        var report = SiteFinder.Find(model);
+        SiteFinder.RequireKinds(report, request.Settings.Sites, model.FilePath ?? request.ModelPath);
+        var sites = report.Sites;
         var ordered = sites.OrderBy(s => s.Kind).ThenBy(s => s.Layer).ToList();
         var tokenizer = TokenizerLoader.Load(request.Settings.Tokenizer ?? model.BaseDirectory);
         var encoder = new SequenceEncoder(tokenizer, request.Settings.MaxTokens ?? ContextLength(model.BaseDirectory) ?? DefaultMaxTokens);

@@ -34,12 +34,19 @@ internal sealed class ActivationRecorder : IDisposable
         var initializers = model.Graph.Initializer.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
         _inputs = _taps.Model.Graph.Input.Where(i => !initializers.Contains(i.Name) && i.Name is not (ActivationTaps.RowsInput or ActivationTaps.PoolInput)).ToList();
         foreach (var input in _inputs)
-            if (!IsKnownInput(input.Name))
+            if (input.Name == "inputs_embeds") throw new InvalidModelException(InputsEmbedsRefusal(model.FilePath));
+            else if (!IsKnownInput(input.Name))
                 throw new InvalidModelException(
                     $"{model.FilePath}: input '{input.Name}' is not one profiling can feed (input_ids, attention_mask, position_ids, past_key_values.*, use_cache_branch)");
         if (!_inputs.Any(i => i.Name == "input_ids")) throw new InvalidModelException($"{model.FilePath}: the model has no input_ids input");
         _session = (settings ?? RuntimeSettings.Default).OpenSession(_taps.ToBytes(), model.BaseDirectory, out _, model.FilePath ?? "(model)");
     }
+
+    /// <summary>Why a decoder fed <c>inputs_embeds</c> (a multi-file genai pipeline's, whose embedding model is another
+    /// file) is not profiled: the pairs are text, and the embeddings of their tokens come from that other model.</summary>
+    public static string InputsEmbedsRefusal(string? file) =>
+        $"{file}: the model takes inputs_embeds, not input_ids (the decoder of a multi-file pipeline: genai_config.json's embedding model computes them), " +
+        "and profiling feeds token ids only; profile an export of the same decoder that takes input_ids, then patch this file with that profile (its fingerprint differs: force it)";
 
     /// <summary>The input of an Optimum merged decoder that chooses the branch with past.</summary>
     private const string UseCacheBranch = "use_cache_branch";

@@ -138,15 +138,6 @@ internal static class ExecutionProviders
         return cut > 0 ? text[..cut] : text;
     }
 
-    /// <summary>Parses "cpu", "cuda" or "auto" (case-insensitive).</summary>
-    public static ExecutionDevice ParseDevice(string text) => text.Trim().ToLowerInvariant() switch
-    {
-        "cpu" => ExecutionDevice.Cpu,
-        "cuda" or "gpu" => ExecutionDevice.Cuda,
-        "auto" => ExecutionDevice.Auto,
-        _ => throw new InvalidParameterException("device", $"{Param("device")} {text}: expected cpu, cuda or auto"),
-    };
-
     /// <summary>ORT's message without its source-location prefix ("/path/file.cc:123 fn [ONNXRuntimeError] : 1 : FAIL : "), on one line.</summary>
     internal static string Essence(string ortMessage)
     {

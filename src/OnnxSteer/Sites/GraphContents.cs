@@ -22,6 +22,8 @@ internal static class GraphContents
         ("Attention", "fused attention (onnxruntime transformer optimizer)"),
         ("SkipLayerNormalization", "fused residual norm"),
         ("FastGelu", "fused GELU"),
+        ("MoE", "fused mixture of experts"),
+        ("QMoE", "fused quantised mixture of experts"),
         ("If", "control flow"),
         ("Loop", "control flow"),
     ];

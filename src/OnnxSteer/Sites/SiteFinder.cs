@@ -1,6 +1,7 @@
 using Onnx;
 using OnnxSteer.Graph;
 using OnnxSteer.ModelFiles;
+using static OnnxSteer.ErrorText;
 
 namespace OnnxSteer.Sites;
 
@@ -46,6 +47,26 @@ internal static class SiteFinder
         var report = Scan(graph);
         if (report.Sites.Count == 0) throw new NoSitesFoundException(NoSitesMessage(source, report, graph));
         return report;
+    }
+
+    /// <summary>
+    /// Refuses, in one line, a site kind asked for of which <paramref name="report"/> has no site but refused some
+    /// places (a mixture of experts, a fused op): it names the first such place, its op and why, and the kinds there are.
+    /// </summary>
+    /// <exception cref="InvalidModelException">A kind in <paramref name="kinds"/> has only refused places.</exception>
+    public static void RequireKinds(SiteReport report, IEnumerable<SiteKind> kinds, string source)
+    {
+        foreach (var kind in kinds.Distinct())
+        {
+            var refused = report.Unsupported.Where(u => u.Kind == kind).ToList();
+            if (refused.Count == 0 || report.Sites.Any(s => s.Kind == kind)) continue;
+            var first = refused[0];
+            var more = refused.Count > 1 ? $" ({refused.Count - 1} more place(s) like it)" : "";
+            var there = report.Sites.Select(s => s.Kind).Distinct().Order().Select(k => k.ToName()).ToList();
+            throw new InvalidModelException(
+                $"{source}: no {kind.ToName()} site: {first.Id} '{first.ProjectionNode}' ({first.ProjectionOpType}) is not used because {first.Reason}{more}; " +
+                $"give {Param("sites")} {string.Join(",", there)} (the kinds this model has)");
+        }
     }
 
     /// <summary>Like <see cref="Find(OnnxModel)"/> but returns an empty report instead of throwing (for <c>inspect</c>).</summary>
@@ -174,12 +195,36 @@ internal static class SiteFinder
             Add(mlp[i], i, mlpLayers[i], SiteKind.MlpOut);
         }
 
+        RefuseFusedExperts(graph, firstOwn, location, unsupported);
         WarnAboutNames(attn.Concat(mlp).ToList(), projections, warnings);
         if (attn.Count > 0 && mlp.Count > 0 && attn.Count != mlp.Count)
             warnings.Add($"found {attn.Count} attention output projections but {mlp.Count} MLP down projections; layers may not line up");
 
         return sites.OrderBy(s => s.Kind).ThenBy(s => s.Layer).ToList();
     }
+
+    /// <summary>
+    /// A fused mixture of experts (the onnxruntime-genai builder's com.microsoft MoE / QMoE) holds every expert's
+    /// projections inside one node: no down projection's input is a value of the graph, and the node's output is the
+    /// router-weighted sum of several down projections. Each such layer's mlp and mlp-out are refused, naming the op.
+    /// </summary>
+    private static void RefuseFusedExperts(GraphProto graph, int firstOwn, string location, List<UnsupportedSite> unsupported)
+    {
+        for (var i = firstOwn; i < graph.Node.Count; i++)
+        {
+            var node = graph.Node[i];
+            if (node.OpType is not ("MoE" or "QMoE") || node.Domain != "com.microsoft" || node.Output.Count == 0) continue;
+            var layer = LayerNames.LayerOf(node.Name) ?? unsupported.Count(u => u.ProjectionOpType == node.OpType && u.Kind == SiteKind.Mlp);
+            var what = $"com.microsoft {node.OpType} '{node.Name}'";
+            unsupported.Add(new UnsupportedSite($"mlp.{layer}", SiteKind.Mlp, node.Name, node.OpType, "", location,
+                $"the experts' down projections are inside the fused {what}: their inputs are never values of the graph", FusedExpertsEvidence));
+            unsupported.Add(new UnsupportedSite($"mlp-out.{layer}", SiteKind.MlpOut, node.Name, node.OpType, node.Output[0], location,
+                $"the output of the fused {what} is the router-weighted sum of several experts' down projections, not one down projection's output; " +
+                "a profile steers one site of a kind per layer", FusedExpertsEvidence));
+        }
+    }
+
+    private const string FusedExpertsEvidence = "a fused mixture of experts";
 
     /// <summary>
     /// A graph to search a subgraph in: the enclosing scopes' initializers, value types and nodes (a body may read

@@ -68,6 +68,9 @@ internal static class ExportStructures
             "genai-gemma3-qk-norm" => Write(Genai(ExportDType.Fp32), folder, GenaiBuilderVariants.QkNorm(GenaiBuilderVariants.Gemma2(FloatGenai(2), window: 6), headSize: 16), genai: true, 1e-5),
             // Not in Names: steered only in part (see RefusedStructureTests).
             "genai-moe" => Write(Genai(ExportDType.Fp32), folder, GenaiBuilderVariants.MixtureOfExperts(FloatGenai(2)), genai: false, 1e-5),
+            "genai-sliding-window-cache" => SlidingWindowCache(folder, window: 6),
+            "genai-multi-file" => MultiFile(folder),
+            "genai-moe-fused" => Write(Genai(ExportDType.Fp32), folder, GenaiBuilderVariants.FusedMixtureOfExperts(FloatGenai(2)), genai: false, 1e-5),
             "encoder-decoder" => Write(Genai(ExportDType.Fp32), folder, GenaiBuilderVariants.EncoderDecoder(FloatGenai(2), heads: 2), genai: false, 1e-5),
             "genai-mistral" => Write(Genai(ExportDType.Fp32), folder, GenaiBuilderVariants.Mistral(FloatGenai(2), window: 6), genai: true, 1e-5),
             "optimum-inline" => Write(Standard(ExportDType.Fp32), folder, Embedded(Standard(ExportDType.Fp32)), genai: false, 1e-5),
@@ -128,6 +131,94 @@ internal static class ExportStructures
             File.Copy(f, Path.Combine(folder, Path.GetFileName(f)));
         File.WriteAllBytes(Path.Combine(folder, file), proto.ToByteArray());
         return new ExportStructure(Path.GetFileName(folder), Path.Combine(folder, file), genai, foldTolerance);
+    }
+
+    /// <summary>
+    /// The newest genai builder on Gemma-2 (opset 21, ir 10, as all our genai graphs): the local layers' attention with
+    /// a window-sized KV cache (<see cref="GenaiBuilderVariants.SlidingWindowCache"/>) and genai_config.json's
+    /// decoder.sliding_window naming them (window_size, slide_key_value_cache and slide_inputs false, layers, cache_slack 0).
+    /// </summary>
+    private static ExportStructure SlidingWindowCache(string folder, int window)
+    {
+        var structure = Write(Genai(ExportDType.Fp32), folder,
+            GenaiBuilderVariants.SlidingWindowCache(GenaiBuilderVariants.Gemma2(FloatGenai(2), window)), genai: true, 1e-5);
+        var configPath = Path.Combine(folder, ModelLocator.GenaiConfig);
+        var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(configPath))!;
+        config["model"]!["decoder"]!["sliding_window"] = new System.Text.Json.Nodes.JsonObject
+        {
+            ["window_size"] = window, ["slide_key_value_cache"] = false, ["slide_inputs"] = false,
+            ["layers"] = new System.Text.Json.Nodes.JsonArray(0), ["cache_slack"] = 0,
+        };
+        File.WriteAllText(configPath, config.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+        return structure;
+    }
+
+    /// <summary>
+    /// A multi-file onnxruntime-genai pipeline (the builder with exclude_embeds, as the Phi-3-vision / Phi-4-multimodal
+    /// folders ship it): genai_config.json's decoder ('decoder.onnx') takes <c>inputs_embeds</c> instead of input_ids;
+    /// its <c>embedding</c> section names 'embedding.onnx' (input_ids → Gather → inputs_embeds) and its <c>vision</c>
+    /// section 'vision.onnx' (a stand-in here: the decoder never reads it).
+    /// </summary>
+    private static ExportStructure MultiFile(string folder)
+    {
+        var proto = Embedded(Genai(ExportDType.Fp32));
+        var g = proto.Graph;
+        var embedding = g.Node.Single(n => n.Name == "/model/embed_tokens/Gather");
+        var table = g.Initializer.Single(t => t.Name == embedding.Input[0]);
+        var hidden = table.Dims[1];
+        foreach (var reader in g.Node)
+            for (var i = 0; i < reader.Input.Count; i++)
+                if (reader.Input[i] == embedding.Output[0] || reader.Input[i] == "input_ids") reader.Input[i] = "inputs_embeds";
+        g.Node.Remove(embedding);
+        g.Initializer.Remove(table);
+        var ids = g.Input.Single(i => i.Name == "input_ids");
+        var embeds = new ValueInfoProto
+        {
+            Name = "inputs_embeds",
+            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Float, Shape = new TensorShapeProto { Dim =
+            {
+                new TensorShapeProto.Types.Dimension { DimParam = "batch_size" }, new TensorShapeProto.Types.Dimension { DimParam = "sequence_length" },
+                new TensorShapeProto.Types.Dimension { DimValue = hidden },
+            } } } },
+        };
+        g.Input[g.Input.IndexOf(ids)] = embeds;
+        var structure = Write(Genai(ExportDType.Fp32), folder, proto, genai: true, 1e-5, file: "decoder.onnx");
+
+        var embedModel = new ModelProto { IrVersion = proto.IrVersion, OpsetImport = { new OperatorSetIdProto { Domain = "", Version = 21 } }, Graph = new GraphProto { Name = "embedding" } };
+        embedModel.Graph.Initializer.Add(table);
+        embedModel.Graph.Input.Add(ids);
+        embedModel.Graph.Node.Add(ExportEdits.Node("Gather", "/model/embed_tokens/Gather", [table.Name, "input_ids"], ["inputs_embeds"]));
+        embedModel.Graph.Output.Add(embeds.Clone());
+        File.WriteAllBytes(Path.Combine(folder, "embedding.onnx"), embedModel.ToByteArray());
+        var vision = new ModelProto { IrVersion = proto.IrVersion, OpsetImport = { new OperatorSetIdProto { Domain = "", Version = 21 } }, Graph = new GraphProto { Name = "vision" } };
+        vision.Graph.Input.Add(new ValueInfoProto { Name = "pixel_values", Type = embeds.Type.Clone() });
+        vision.Graph.Node.Add(ExportEdits.Node("Identity", "/vision/Identity", ["pixel_values"], ["image_features"]));
+        vision.Graph.Output.Add(new ValueInfoProto { Name = "image_features", Type = embeds.Type.Clone() });
+        File.WriteAllBytes(Path.Combine(folder, "vision.onnx"), vision.ToByteArray());
+
+        var configPath = Path.Combine(folder, ModelLocator.GenaiConfig);
+        var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(configPath))!;
+        var model = config["model"]!;
+        model["type"] = "phi3v";
+        var decoder = model["decoder"]!;
+        decoder["filename"] = "decoder.onnx";
+        var inputs = decoder["inputs"]!.AsObject();
+        inputs.Remove("input_ids");
+        inputs["inputs_embeds"] = "inputs_embeds";
+        model["embedding"] = new System.Text.Json.Nodes.JsonObject
+        {
+            ["filename"] = "embedding.onnx",
+            ["inputs"] = new System.Text.Json.Nodes.JsonObject { ["input_ids"] = "input_ids", ["image_features"] = "image_features" },
+            ["outputs"] = new System.Text.Json.Nodes.JsonObject { ["inputs_embeds"] = "inputs_embeds" },
+        };
+        model["vision"] = new System.Text.Json.Nodes.JsonObject
+        {
+            ["filename"] = "vision.onnx",
+            ["inputs"] = new System.Text.Json.Nodes.JsonObject { ["pixel_values"] = "pixel_values" },
+            ["outputs"] = new System.Text.Json.Nodes.JsonObject { ["image_features"] = "image_features" },
+        };
+        File.WriteAllText(configPath, config.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+        return structure;
     }
 
     /// <summary>torch.onnx / Optimum with external data: every weight in <c>model.onnx_data</c> beside <c>model.onnx</c>.</summary>

@@ -105,4 +105,44 @@ public sealed class FolderLayoutTests : IDisposable
         // The picked file loads and runs.
         Assert.Equal(Path.Combine(optimum, "decoder_with_past_model.onnx"), OnnxModel.Load(ModelLocator.Resolve(optimum, "decoder_with_past_model")).FilePath);
     }
+    /// <summary>
+    /// The CLI's --variant on a transformers.js folder: without it, a folder of variants and no default fails with one
+    /// line listing them and naming --variant (exit 3); with it, inspect and patch take the file it names; a name that
+    /// picks none is a usage error listing them (64); next to model.onnx, the default stays unless --variant says otherwise.
+    /// </summary>
+    [SharedFact]
+    public void The_variant_flag_picks_the_file_inspect_and_patch_run_on_and_without_it_the_error_lists_the_variants()
+    {
+        var root = Repository("tjs-cli", "onnx/model_q4f16.onnx", "onnx/model_quantized.onnx");
+        var (code, stdout, stderr) = CliProcess.Run(null, "inspect", root);
+        Assert.Equal(3, code);
+        var line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains("2 models and none is the default", line);
+        Assert.Contains("onnx/model_q4f16.onnx, onnx/model_quantized.onnx", line);
+        Assert.Contains("--variant", line);
+
+        (code, stdout, stderr) = CliProcess.Run(null, "inspect", root, "--variant", "q4f16");
+        Assert.True(code == 0, stderr);
+        Assert.Contains($"model:        {Path.Combine(root, "onnx", "model_q4f16.onnx")}", stdout);
+
+        var model = OnnxModel.Load(Path.Combine(root, "onnx", "model_quantized.onnx"));
+        var profile = TestProfiles.Save(TestProfiles.Make(model, OnnxSteer.Sites.SiteFinder.Find(model).Sites, k: 4, alpha: 1), _tmp.Path);
+        var output = _tmp["tjs-cli-steered"];
+        (code, stdout, stderr) = CliProcess.Run(null, "patch", root, profile, "--variant", "quantized", "-o", output);
+        Assert.True(code == 0, stderr);
+        Assert.True(File.Exists(Path.Combine(output, "model_quantized.onnx")));
+        Assert.Contains("wrote " + Path.Combine(output, "model_quantized.onnx"), stdout);
+
+        (code, _, stderr) = CliProcess.Run(null, "patch", root, profile, "--variant", "q4", "-o", _tmp["tjs-cli-none"]);
+        Assert.Equal(64, code);
+        Assert.Contains("--variant 'q4' names none of its 2 models: onnx/model_q4f16.onnx, onnx/model_quantized.onnx", stderr);
+        Assert.False(Directory.Exists(_tmp["tjs-cli-none"]));
+        (code, _, stderr) = CliProcess.Run(null, "inspect", root, "--variant", "../x");
+        Assert.Equal(64, code);
+        Assert.Contains("--variant ../x: must name a model inside the folder", stderr);
+
+        var withDefault = Repository("tjs-cli-default", "onnx/model.onnx", "onnx/model_q4f16.onnx", "onnx/model_quantized.onnx");
+        Assert.Contains($"model:        {Path.Combine(withDefault, "onnx", "model.onnx")}", CliProcess.Run(null, "inspect", withDefault).Stdout);
+        Assert.Contains($"model:        {Path.Combine(withDefault, "onnx", "model_q4f16.onnx")}", CliProcess.Run(null, "inspect", withDefault, "--variant", "onnx/model_q4f16.onnx").Stdout);
+    }
 }

@@ -187,6 +187,14 @@ internal static class GenaiBuilderVariants
         return proto;
     }
 
+    /// <summary>Each layer's dense MLP (its nodes, input and output), read as the caller replaces the layers before it.</summary>
+    private static IEnumerable<(int Layer, List<NodeProto> Nodes, string Input, string Output)> DenseMlps(GraphProto g)
+    {
+        for (var l = 0; g.Node.Any(n => n.Name == $"/model/layers.{l}/mlp/down_proj/MatMul"); l++)
+            yield return (l, g.Node.Where(n => n.Name.StartsWith($"/model/layers.{l}/mlp/")).ToList(),
+                Named(g, $"/model/layers.{l}/mlp/gate_proj/MatMul").Input[0], Named(g, $"/model/layers.{l}/mlp/down_proj/MatMul").Output[0]);
+    }
+
     /// <summary>
     /// A mixture-of-experts layer as a torch.onnx export of Mixtral's block_sparse_moe writes the dense path: a router
     /// ('/model/layers.N/block_sparse_moe/gate/MatMul' → Softmax → Split), <paramref name="experts"/> experts each with
@@ -198,12 +206,9 @@ internal static class GenaiBuilderVariants
         var g = proto.Graph;
         EmbedExternalData(g, model);
         var rng = new Random(6);
-        for (var l = 0; g.Node.Any(n => n.Name == $"/model/layers.{l}/mlp/down_proj/MatMul"); l++)
+        foreach (var (l, mlp, input, output) in DenseMlps(g))
         {
             var (p, w) = ($"/model/layers.{l}", $"model.layers.{l}");
-            var mlp = g.Node.Where(n => n.Name.StartsWith($"{p}/mlp/")).ToList();
-            var input = Named(g, $"{p}/mlp/gate_proj/MatMul").Input[0];
-            var output = Named(g, $"{p}/mlp/down_proj/MatMul").Output[0];
             var reader = g.Node.Single(n => n.Input.Contains(output));
             var weights = g.Initializer.Where(t => t.Name.StartsWith($"{w}.mlp.")).ToList();
             string Expert(string name, int e) => name.Replace($"{p}/mlp/", $"{p}/block_sparse_moe/experts.{e}/")
@@ -290,6 +295,91 @@ internal static class GenaiBuilderVariants
             nodes.Add(Node("Add", $"{p}/Add", [self.Output[0], $"{p}/out_proj/MatMul/output_0"], [sum]));
             var at = g.Node.IndexOf(reader);
             for (var i = nodes.Count - 1; i >= 0; i--) g.Node.Insert(at, nodes[i]);
+        }
+        return proto;
+    }
+    /// <summary>
+    /// The builder's fused mixture of experts (make_moe_fused, Mixtral / Phi-3.5-MoE / gpt-oss on cpu and cuda): per
+    /// layer a router ('/model/layers.N/moe/router/MatMul' → Add → Reshape to [tokens, experts]) and one com.microsoft
+    /// <paramref name="op"/> node '/model/layers.N/moe/{op}' holding every expert's fused gate_up (weight1, [experts,
+    /// 2·inter, hidden], gate and up rows interleaved: swiglu_fusion 1) and down (weight2, [experts, hidden, inter])
+    /// projections, SwiGLU, top-1 routing; its output is the residual's skip input. No down projection is a node of the graph.
+    /// </summary>
+    public static ModelProto FusedMixtureOfExperts(OnnxModel model, string op = "MoE", int experts = 2)
+    {
+        var proto = model.Proto.Clone();
+        var g = proto.Graph;
+        EmbedExternalData(g, model);
+        var rng = new Random(9);
+        foreach (var (l, mlp, input, output) in DenseMlps(g))
+        {
+            var (p, w) = ($"/model/layers.{l}/moe", $"model.layers.{l}.moe");
+            var weights = new[] { "gate_proj", "down_proj", "up_proj" }.Select(x => g.Initializer.Single(t => t.Name == Named(g, $"/model/layers.{l}/mlp/{x}/MatMul").Input[1])).ToList();
+            var (hidden, inter) = ((int)weights[0].Dims[0], (int)weights[0].Dims[1]);
+            var at = g.Node.IndexOf(mlp[0]);
+            foreach (var n in mlp) g.Node.Remove(n);
+            foreach (var t in weights) g.Initializer.Remove(t);
+            // Each expert: the dense projections, perturbed, stored [out, in] as the builder writes them; gate and up
+            // interleaved row by row into one gate_up_proj (swiglu_fusion 1).
+            float[] Expert(TensorProto t, int e)
+            {
+                var (rows, cols) = ((int)t.Dims[0], (int)t.Dims[1]);
+                var values = Values(new GraphProto { Initializer = { t } }, t.Name);
+                var transposed = new float[rows * cols];
+                for (var r = 0; r < rows; r++)
+                    for (var c = 0; c < cols; c++) transposed[c * rows + r] = values[r * cols + c] * (1 + 0.5f * (float)(rng.NextDouble() - 0.5));
+                return transposed;
+            }
+            var gateUp = new List<float>();
+            var downs = new List<float>();
+            for (var e = 0; e < experts; e++)
+            {
+                var (gateE, upE) = (Expert(weights[0], e), Expert(weights[2], e));
+                for (var r = 0; r < inter; r++)
+                {
+                    gateUp.AddRange(gateE.AsSpan(r * hidden, hidden).ToArray());
+                    gateUp.AddRange(upE.AsSpan(r * hidden, hidden).ToArray());
+                }
+                downs.AddRange(Expert(weights[1], e));
+            }
+            var (gate, down) = ($"{w}.experts.gate_up_proj.weight", $"{w}.experts.down_proj.weight");
+            g.Initializer.Add(Tensor(gate, F32, gateUp.ToArray(), experts, 2 * inter, hidden));
+            g.Initializer.Add(Tensor(down, F32, downs.ToArray(), experts, hidden, inter));
+            g.Initializer.Add(Tensor($"{w}.router.weight", F32, Enumerable.Range(0, hidden * experts).Select(_ => (float)(rng.NextDouble() - 0.5)).ToArray(), hidden, experts));
+            g.Initializer.Add(Tensor($"{w}.router.bias", F32, new float[experts], experts));
+            g.Initializer.Add(new TensorProto { Name = $"{p}/router/shape", DataType = (int)TensorProto.Types.DataType.Int64, Dims = { 2 }, Int64Data = { -1, experts } });
+            var nodes = new[]
+            {
+                Node("MatMul", $"{p}/router/MatMul", [input, $"{w}.router.weight"], [$"{p}/router/MatMul/output_0"]),
+                Node("Add", $"{p}/router/Add", [$"{p}/router/MatMul/output_0", $"{w}.router.bias"], [$"{p}/router/Add/output_0"]),
+                Node("Reshape", $"{p}/router/Reshape", [$"{p}/router/Add/output_0", $"{p}/router/shape"], [$"{p}/router/Reshape/output_0"]),
+                Node(op, $"{p}/{op}", [input, $"{p}/router/Reshape/output_0", gate, "", down, ""], [$"{p}/{op}/output_0"], "com.microsoft",
+                    Float("activation_alpha", 1f), Float("activation_beta", 0f), Str("activation_type", "swiglu"), Int("k", 1),
+                    Int("normalize_routing_weights", 0), Int("swiglu_fusion", 1), Int("use_sparse_mixer", 0)),
+            };
+            foreach (var reader in g.Node)
+                for (var i = 0; i < reader.Input.Count; i++) if (reader.Input[i] == output) reader.Input[i] = $"{p}/{op}/output_0";
+            for (var i = nodes.Length - 1; i >= 0; i--) g.Node.Insert(at, nodes[i]);
+        }
+        return proto;
+    }
+    /// <summary>
+    /// The newest builder's windowed KV cache (builders/base.py, cpu/cuda/trt-rtx): every GroupQueryAttention with a
+    /// sliding window also gets <c>sliding_window_cache = 1</c> (its past/present buffers are window-sized and indexed
+    /// relative to the cache), and the KV inputs and outputs of the local layers get their own sequence dimension
+    /// (<c>…sequence…</c> → <c>…sliding…</c>). genai_config.json's decoder.sliding_window is written by the caller.
+    /// </summary>
+    public static ModelProto SlidingWindowCache(ModelProto source)
+    {
+        var proto = source.Clone();
+        var g = proto.Graph;
+        foreach (var gqa in g.Node.Where(n => n.OpType == "GroupQueryAttention" && n.Attribute.Single(a => a.Name == "local_window_size").I > 0))
+        {
+            gqa.Attribute.Add(Int("sliding_window_cache", 1));
+            var kv = new[] { gqa.Input[3], gqa.Input[4], gqa.Output[1], gqa.Output[2] }.ToHashSet();
+            foreach (var value in g.Input.Concat(g.Output).Where(v => kv.Contains(v.Name)))
+                foreach (var dim in value.Type.TensorType.Shape.Dim.Where(d => d.DimParam.Contains("sequence")))
+                    dim.DimParam = dim.DimParam.Replace("sequence", "sliding");
         }
         return proto;
     }

@@ -39,4 +39,36 @@ public class RefusedStructureTests
         Assert.All(report.Unsupported, u => Assert.Contains("has 2 attention output projections", u.Reason));
         Assert.Contains(report.Unsupported, u => u.Reason.Contains("'/model/layers.0/attn/o_proj/MatMul', '/model/layers.0/encoder_attn/out_proj/MatMul': self- and cross-attention"));
     }
+    /// <summary>
+    /// The genai builder's fused experts (com.microsoft MoE; QMoE alike): no down projection is a node, so mlp and
+    /// mlp-out are refused in one line naming the op and why — in the site report, and by profile when those kinds are
+    /// asked for — while attn is steered, its logits the multiplication by hand (ONNX Runtime runs the MoE op).
+    /// </summary>
+    [SharedFact]
+    public void A_fused_MoE_op_refuses_mlp_and_mlp_out_naming_the_op_and_steers_attention()
+    {
+        var structure = ExportStructures.Get("genai-moe-fused");
+        var model = OnnxModel.Load(structure.ModelFile);
+        Assert.Equal(2, model.Graph.Node.Count(n => n.OpType == "MoE" && n.Domain == "com.microsoft"));
+        Assert.DoesNotContain(model.Graph.Node, n => n.Name.Contains("down_proj"));
+        var report = SiteFinder.Find(model);
+        Assert.Equal(["attn.0", "attn.1"], report.Sites.Select(s => s.Id));
+        Assert.Equal(["mlp-out.0", "mlp-out.1", "mlp.0", "mlp.1"], report.Unsupported.Select(u => u.Id).Order(StringComparer.Ordinal));
+        Assert.All(report.Unsupported, u => Assert.Equal("MoE", u.ProjectionOpType));
+        Assert.Contains(report.Unsupported, u => u.Reason == "the experts' down projections are inside the fused com.microsoft MoE '/model/layers.1/moe/MoE': their inputs are never values of the graph");
+
+        var settings = new ProfileRuns.ProfileSettings { Sites = [SiteKind.Mlp] };
+        var error = Assert.Throws<InvalidModelException>(() => SiteFinder.RequireKinds(report, settings.Sites, "model.onnx"));
+        Assert.Equal("model.onnx: no mlp site: mlp.0 '/model/layers.0/moe/MoE' (MoE) is not used because the experts' down projections are inside the fused " +
+                     "com.microsoft MoE '/model/layers.0/moe/MoE': their inputs are never values of the graph (1 more place(s) like it); give sites attn (the kinds this model has)", error.Message);
+        SiteFinder.RequireKinds(report, [SiteKind.Attn], "model.onnx");
+
+        var qmoe = model.Proto.Clone();
+        foreach (var n in qmoe.Graph.Node.Where(n => n.OpType == "MoE")) n.OpType = "QMoE";
+        Assert.All(SiteFinder.Find(qmoe.Graph, "q").Unsupported, u => Assert.Contains("fused com.microsoft QMoE '/model/layers.", u.Reason));
+
+        using var tmp = new TempDir();
+        ConformanceChecks.SteeringIsTheMultiplicationByHand(structure, "mul", tmp.Path);
+        ConformanceChecks.SteeringIsTheMultiplicationByHand(structure, "fold", tmp.Path);
+    }
 }

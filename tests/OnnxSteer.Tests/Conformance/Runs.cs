@@ -23,6 +23,6 @@ internal static class Runs
     public static IReadOnlyList<int> Greedy(string file, int tokens = 12)
     {
         using var model = DecoderModel.Open(file);
-        return new Generator(model).Generate(Prompt, new GenerationOptions { MaxNewTokens = tokens }).GeneratedIds;
+        return new Generator(model).Generate(Prompt, new SamplingSettings { MaxTokens = tokens }).GeneratedIds;
     }
 }

@@ -32,7 +32,7 @@ public class GenerateCommandTests
         var tokenizer = TokenizerLoader.Load(dir);
         Assert.Equal(tokenizer.EncodeToIds("Once upon a time"), promptIds);
         using var model = DecoderModel.Open(dir);
-        var expected = new Generator(model).Generate(promptIds, new GenerationOptions { MaxNewTokens = 6 });
+        var expected = new Generator(model).Generate(promptIds, new SamplingSettings { MaxTokens = 6 });
         Assert.Equal(expected.GeneratedIds, generated);
         Assert.Equal(TextStreamer.Continuation(tokenizer, promptIds, generated), root.GetProperty("text").GetString());
         Assert.Equal(expected.StopReason == StopReason.EndOfSequence ? "eos" : "max_new_tokens", root.GetProperty("stop_reason").GetString());
@@ -50,6 +50,15 @@ public class GenerateCommandTests
     {
         Assert.Equal(ExitCodes.Usage, RunInProcess("generate", SharedData.TinyGenaiModelDir, "--prompt", "hi", "--top-p", "0"));
         Assert.Equal(ExitCodes.Usage, RunInProcess("generate", SharedData.TinyGenaiModelDir, "--prompt", "hi", "--threads", "-2"));
+    }
+
+    [SharedFact]
+    public void InfiniteTemperature_IsRefusedByBothEngines()
+    {
+        // One sampling check for both loops: onnxsteer's own loop used to accept +∞ (and sample uniformly) where genai refused it.
+        foreach (var engine in new[] { "onnxsteer", "genai" })
+            Assert.Equal(ExitCodes.Usage, RunInProcess("generate", SharedData.TinyGenaiModelDir, "--prompt", "hi", "--temperature", "Infinity",
+                "--max-new-tokens", "2", "--engine", engine));
     }
 
     [Fact]

@@ -23,10 +23,10 @@ public class Stories260KGenerationTests(ITestOutputHelper output)
         var tokenizer = TokenizerLoader.Load(folder);
         var prompt = tokenizer.EncodeToIds("Once upon a time");
         using var model = DecoderModel.Open(folder);
-        var generator = new Generator(model);
-        var options = new GenerationOptions { MaxNewTokens = 30, EosTokenIds = [] };
+        var generator = new Generator(model) { EosTokenIds = [] };
+        var options = new SamplingSettings { MaxTokens = 30 };
         var cached = generator.Generate(prompt, options);
-        var recomputed = generator.Generate(prompt, options with { UseKvCache = false });
+        var recomputed = new Generator(model) { EosTokenIds = [], UseKvCache = false }.Generate(prompt, options);
         output.WriteLine($"{style}: {tokenizer.Decode([.. prompt, .. cached.GeneratedIds])}");
         Assert.Equal(30, cached.GeneratedIds.Count);
         Assert.Equal(recomputed.GeneratedIds, cached.GeneratedIds);

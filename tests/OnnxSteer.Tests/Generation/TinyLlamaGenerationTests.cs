@@ -42,10 +42,10 @@ public class TinyLlamaGenerationTests(ITestOutputHelper output, TinyLlamaGenerat
     [SharedFact]
     public void GreedyWithKvCache_EqualsGreedyRecomputedEachStep()
     {
-        var generator = new Generator(Model);
-        var options = new GenerationOptions { MaxNewTokens = 24, EosTokenIds = [] };
+        var generator = new Generator(Model) { EosTokenIds = [] };
+        var options = new SamplingSettings { MaxTokens = 24 };
         var cached = generator.Generate(Prompt, options);
-        var recomputed = generator.Generate(Prompt, options with { UseKvCache = false });
+        var recomputed = new Generator(Model) { EosTokenIds = [], UseKvCache = false }.Generate(Prompt, options);
         output.WriteLine("cached:     " + string.Join(" ", cached.GeneratedIds));
         output.WriteLine("recomputed: " + string.Join(" ", recomputed.GeneratedIds));
         Assert.Equal(24, cached.GeneratedIds.Count);
@@ -82,8 +82,8 @@ public class TinyLlamaGenerationTests(ITestOutputHelper output, TinyLlamaGenerat
     [SharedFact]
     public void Sampling_IsRepeatableWithASeedAndDiffersAcrossSeeds()
     {
-        var generator = new Generator(Model);
-        var options = new GenerationOptions { MaxNewTokens = 8, Temperature = 1.5f, TopK = 50, TopP = 0.95f, Seed = 42, EosTokenIds = [] };
+        var generator = new Generator(Model) { EosTokenIds = [] };
+        var options = new SamplingSettings { MaxTokens = 8, Temperature = 1.5f, TopK = 50, TopP = 0.95f, Seed = 42 };
         var a = generator.Generate(Prompt, options).GeneratedIds;
         var b = generator.Generate(Prompt, options).GeneratedIds;
         Assert.Equal(a, b);
@@ -94,8 +94,8 @@ public class TinyLlamaGenerationTests(ITestOutputHelper output, TinyLlamaGenerat
     [SharedFact]
     public async Task Streams_GiveTheSameIdsAsGenerate()
     {
-        var generator = new Generator(Model);
-        var options = new GenerationOptions { MaxNewTokens = 8, EosTokenIds = [] };
+        var generator = new Generator(Model) { EosTokenIds = [] };
+        var options = new SamplingSettings { MaxTokens = 8 };
         var seen = new List<int>();
         var result = generator.Generate(Prompt, options, seen.Add);
         Assert.Equal(result.GeneratedIds, seen);
@@ -106,13 +106,23 @@ public class TinyLlamaGenerationTests(ITestOutputHelper output, TinyLlamaGenerat
     }
 
     [SharedFact]
+    public void OwnLoop_RefusesWhatGenaiRefuses()
+    {
+        foreach (var bad in new[] { new SamplingSettings { Temperature = float.PositiveInfinity }, new SamplingSettings { Temperature = float.NaN },
+                     new SamplingSettings { TopP = 0 }, new SamplingSettings { TopK = -1 }, new SamplingSettings { MaxTokens = -1 } })
+        {
+            var e = Assert.Throws<InvalidParameterException>(() => new Generator(Model).Generate(Prompt, bad));
+            output.WriteLine($"{bad}: {e.ParamName}");
+        }
+    }
+
+    [SharedFact]
     public void StopsAtEos()
     {
-        var generator = new Generator(Model);
-        var free = generator.Generate(Prompt, new GenerationOptions { MaxNewTokens = 6, EosTokenIds = [] });
+        var free = new Generator(Model) { EosTokenIds = [] }.Generate(Prompt, new SamplingSettings { MaxTokens = 6 });
         var stopAt = free.GeneratedIds[2];
         var firstIndex = free.GeneratedIds.ToList().IndexOf(stopAt);
-        var stopped = generator.Generate(Prompt, new GenerationOptions { MaxNewTokens = 6, EosTokenIds = [stopAt] });
+        var stopped = new Generator(Model) { EosTokenIds = [stopAt] }.Generate(Prompt, new SamplingSettings { MaxTokens = 6 });
         Assert.Equal(StopReason.EndOfSequence, stopped.StopReason);
         Assert.Equal(free.GeneratedIds.Take(firstIndex + 1), stopped.GeneratedIds);
     }
@@ -121,7 +131,7 @@ public class TinyLlamaGenerationTests(ITestOutputHelper output, TinyLlamaGenerat
     public void StopsAtContextLength()
     {
         using var limited = new DecoderModel(Model.Session, Model.Layout with { ContextLength = Prompt.Length + 3 });
-        var result = new Generator(limited).Generate(Prompt, new GenerationOptions { MaxNewTokens = 10, EosTokenIds = [] });
+        var result = new Generator(limited) { EosTokenIds = [] }.Generate(Prompt, new SamplingSettings { MaxTokens = 10 });
         Assert.Equal(3, result.GeneratedIds.Count);
         Assert.Equal(StopReason.ContextLength, result.StopReason);
     }
@@ -130,9 +140,9 @@ public class TinyLlamaGenerationTests(ITestOutputHelper output, TinyLlamaGenerat
     public void Cancellation_StopsGeneration()
     {
         using var cts = new CancellationTokenSource();
-        var generator = new Generator(Model);
+        var generator = new Generator(Model) { EosTokenIds = [] };
         var count = 0;
-        Assert.ThrowsAny<OperationCanceledException>(() => generator.Generate(Prompt, new GenerationOptions { MaxNewTokens = 50, EosTokenIds = [] },
+        Assert.ThrowsAny<OperationCanceledException>(() => generator.Generate(Prompt, new SamplingSettings { MaxTokens = 50 },
             _ => { if (++count == 2) cts.Cancel(); }, cts.Token));
         Assert.Equal(2, count);
     }
@@ -152,8 +162,8 @@ public class TinyLlamaGenerationTests(ITestOutputHelper output, TinyLlamaGenerat
             Assert.Equal(1, bare.Layout.KvHeads);
             Assert.Equal(16, bare.Layout.HeadSize);
             Assert.Empty(bare.Layout.EosTokenIds);
-            var options = new GenerationOptions { MaxNewTokens = 5, EosTokenIds = [] };
-            Assert.Equal(new Generator(Model).Generate(Prompt, options).GeneratedIds, new Generator(bare).Generate(Prompt, options).GeneratedIds);
+            var options = new SamplingSettings { MaxTokens = 5 };
+            Assert.Equal(new Generator(Model) { EosTokenIds = [] }.Generate(Prompt, options).GeneratedIds, new Generator(bare) { EosTokenIds = [] }.Generate(Prompt, options).GeneratedIds);
         }
         finally { dir.Delete(true); }
     }

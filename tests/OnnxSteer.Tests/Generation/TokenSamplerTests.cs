@@ -79,12 +79,14 @@ public class TokenSamplerTests
     }
 
     [Fact]
-    public void Options_RejectOutOfRangeValues()
+    public void Settings_RejectOutOfRangeValues()
     {
-        Assert.Throws<InvalidParameterException>(() => new GenerationOptions { TopP = 0 }.Validate());
-        Assert.Throws<InvalidParameterException>(() => new GenerationOptions { TopP = 1.5f }.Validate());
-        Assert.Throws<InvalidParameterException>(() => new GenerationOptions { Temperature = -1 }.Validate());
-        Assert.Throws<InvalidParameterException>(() => new GenerationOptions { TopK = -2 }.Validate());
-        Assert.Throws<InvalidParameterException>(() => new GenerationOptions { MaxNewTokens = -1 }.Validate());
+        Assert.Throws<InvalidParameterException>(() => new SamplingSettings { TopP = 0 }.Validate());
+        Assert.Throws<InvalidParameterException>(() => new SamplingSettings { TopP = 1.5f }.Validate());
+        Assert.Throws<InvalidParameterException>(() => new SamplingSettings { Temperature = -1 }.Validate());
+        Assert.Throws<InvalidParameterException>(() => new SamplingSettings { Temperature = float.PositiveInfinity }.Validate());
+        Assert.Throws<InvalidParameterException>(() => new SamplingSettings { Temperature = float.NaN }.Validate());
+        Assert.Throws<InvalidParameterException>(() => new SamplingSettings { TopK = -2 }.Validate());
+        Assert.Throws<InvalidParameterException>(() => new SamplingSettings { MaxTokens = -1 }.Validate());
     }
 }

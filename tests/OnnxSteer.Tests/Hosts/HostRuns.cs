@@ -23,13 +23,13 @@ internal static class HostRuns
             ? OrtValue.CreateTensorValueFromMemory(new[] { s }, SwitchableSteering.StrengthShape)
             : null;
         if (value is not null) model.SetModelInput(SwitchableSteering.StrengthName, value);
-        return new Generator(model).Generate(prompt, new GenerationOptions { MaxNewTokens = NewTokens }).GeneratedIds;
+        return new Generator(model).Generate(prompt, new SamplingSettings { MaxTokens = NewTokens }).GeneratedIds;
     }
 
     /// <summary>onnxruntime-genai's greedy tokens, with an optional .onnx_adapter active for the generator.</summary>
     public static IReadOnlyList<int> Genai(string folder, IReadOnlyList<int> prompt, string? adapter = null)
     {
         using var engine = GenaiHost.Open(folder);
-        return engine.Collect(prompt, new GenerationOptions { MaxNewTokens = NewTokens }, adapter is null ? null : engine.UseAdapterFile(adapter), null, default).GeneratedIds;
+        return engine.Collect(prompt, new SamplingSettings { MaxTokens = NewTokens }, adapter is null ? null : engine.UseAdapterFile(adapter), null, default).GeneratedIds;
     }
 }

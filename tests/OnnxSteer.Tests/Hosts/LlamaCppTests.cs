@@ -91,7 +91,7 @@ public sealed class LlamaCppTests(ITestOutputHelper output) : IDisposable
     private static (IReadOnlyList<int> Tokens, List<float[]> Logits) Ours(string folder, IReadOnlyList<int> prompt)
     {
         using var model = DecoderModel.Open(folder);
-        var tokens = new Generator(model).Generate(prompt, new GenerationOptions { MaxNewTokens = Tokens, EosTokenIds = [] }).GeneratedIds;
+        var tokens = new Generator(model) { EosTokenIds = [] }.Generate(prompt, new SamplingSettings { MaxTokens = Tokens }).GeneratedIds;
         var all = prompt.Concat(tokens).ToArray();
         var matrix = model.Forward(all);
         var logits = Enumerable.Range(prompt.Count - 1, Tokens).Select(p => matrix.Row(p).ToArray()).ToList();

@@ -57,7 +57,7 @@ public sealed class PerRequestStrengthTests : IDisposable
         var zero = Adapter(0);
         var scaled = Adapter(Strength);
         using var engine = GenaiHost.Open(SteeredVariants.Get(source, PatchMode.Switchable));
-        var options = new GenerationOptions { MaxNewTokens = HostRuns.NewTokens };
+        var options = new SamplingSettings { MaxTokens = HostRuns.NewTokens };
 
         // One model, three generators at once: no adapter, strength 0, strength 2.5; each sees only its own.
         var runs = new[] { (string?)null, zero, scaled, zero, scaled }

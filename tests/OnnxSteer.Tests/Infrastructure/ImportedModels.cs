@@ -28,7 +28,7 @@ public static class ImportedModels
         Folders.GetOrAdd((style, dtype), key => new Lazy<string>(() => Import(key.Item1, key.Item2))).Value;
 
     /// <summary>Same, by the CLI's names ("genai"/"standard", "fp32"/"fp16"/"int4").</summary>
-    public static string Get(string style, string dtype) => Get(ExportNames.ParseStyle(style), ExportNames.ParseDType(dtype));
+    public static string Get(string style, string dtype) => Get(OnnxSteer.Cli.Commands.ExportOptionsCli.ParseStyle(style), OnnxSteer.Cli.Commands.ExportOptionsCli.ParseDType(dtype));
 
     /// <summary>The stories260K checkpoint the models are imported from.</summary>
     public static string CheckpointPath => SharedData.Path("models", "stories260K", "stories260K.bin");

@@ -87,9 +87,9 @@ public class ExecutionProviderTests
     [InlineData("CUDA", ExecutionDevice.Cuda)]
     [InlineData("auto", ExecutionDevice.Auto)]
     public void ParseDevice_AcceptsTheThreeNames(string text, ExecutionDevice expected) =>
-        Assert.Equal(expected, ExecutionProviders.ParseDevice(text));
+        Assert.Equal(expected, RuntimeOptions.ParseDevice(text));
 
     [Fact]
     public void ParseDevice_RejectsOthers() =>
-        Assert.Contains("expected cpu, cuda or auto", Assert.Throws<InvalidParameterException>(() => ExecutionProviders.ParseDevice("tpu")).Message);
+        Assert.Contains("expected cpu, cuda or auto", Assert.Throws<InvalidParameterException>(() => RuntimeOptions.ParseDevice("tpu")).Message);
 }

@@ -40,7 +40,7 @@ public sealed class ComposedSteeringTests(ServeFixture f) : IDisposable
             model = output;
         }
         using var decoder = DecoderModel.Open(model);
-        return new Generator(decoder).Generate(f.Tokenizer.EncodeToIds(Prompt), new GenerationOptions { MaxNewTokens = MaxTokens }).GeneratedIds;
+        return new Generator(decoder).Generate(f.Tokenizer.EncodeToIds(Prompt), new SamplingSettings { MaxTokens = MaxTokens }).GeneratedIds;
     }
 
     private async Task<JsonNode> Complete(JsonNode steering)

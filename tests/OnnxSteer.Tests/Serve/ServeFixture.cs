@@ -52,7 +52,7 @@ public sealed class ServeFixture : IAsyncLifetime
 
     /// <summary>Greedy ids of <paramref name="prompt"/> under <paramref name="steering"/>, generated in-process, alone.</summary>
     public IReadOnlyList<int> SequentialGreedy(string prompt, SteeringChoice steering, int maxTokens) =>
-        Reference(steering, decoder => new Generator(decoder).Generate(Tokenizer.EncodeToIds(prompt), new GenerationOptions { MaxNewTokens = maxTokens }).GeneratedIds);
+        Reference(steering, decoder => new Generator(decoder).Generate(Tokenizer.EncodeToIds(prompt), new SamplingSettings { MaxTokens = maxTokens }).GeneratedIds);
 
     /// <summary>
     /// Runs <paramref name="run"/> on OnnxSteer's own decoder of <paramref name="steering"/> (the base model, or the
