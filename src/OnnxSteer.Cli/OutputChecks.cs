@@ -41,7 +41,7 @@ public static class OutputChecks
     public static readonly string[] ModelFolderFiles = [.. Import.ExportResult.FileNames, "special_tokens_map.json"];
 
     /// <summary>
-    /// The output of patch or unpatch (a folder or a .onnx path, resolved as <see cref="SteeredModelWriter.ResolveOutput"/>
+    /// The output of patch or unpatch (a folder or a .onnx path, resolved as <see cref="ModelLocator.OutputFile"/>
     /// does for <paramref name="modelPath"/>): the model file there is refused unless <paramref name="force"/>.
     /// </summary>
     public static void SteeredModel(string output, string modelPath, bool force)
@@ -49,10 +49,11 @@ public static class OutputChecks
         var source = ModelLocator.Resolve(modelPath);
         if (System.IO.File.Exists(output) && !output.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
             throw new CommandLineException($"{output}: is a file, not a folder or a .onnx path", ExitCodes.Usage);
-        var (folder, file) = SteeredModelWriter.ResolveOutput(output, source);
+        var file = ModelLocator.OutputFile(output, source);
+        var folder = Path.GetDirectoryName(file)!;
         // The input itself is never an output, --force or not: say so first, not "give --force".
         if (System.IO.File.Exists(file) && System.IO.File.Exists(source)
-            && string.Equals(ModelFiles.RealPath.Resolve(Path.GetFullPath(file)), ModelFiles.RealPath.Resolve(Path.GetFullPath(source)), StringComparison.Ordinal))
+            && string.Equals(RealPath.Resolve(Path.GetFullPath(file)), RealPath.Resolve(Path.GetFullPath(source)), StringComparison.Ordinal))
             throw new CommandLineException($"{output}: this is the input model itself; the input is never modified, choose another output", ExitCodes.Usage);
         if (!force && System.IO.File.Exists(file)) throw Exists(file);
         if (!force) Sidecars(source, folder, [Path.GetFileName(file)]);
@@ -77,12 +78,12 @@ public static class OutputChecks
     {
         var sourceDir = Path.GetDirectoryName(Path.GetFullPath(sourceModel))!;
         if (!Directory.Exists(sourceDir) || !Directory.Exists(outputFolder)) return;
-        if (string.Equals(ModelFiles.RealPath.Resolve(sourceDir), ModelFiles.RealPath.Resolve(Path.GetFullPath(outputFolder)), StringComparison.Ordinal)) return;
+        if (string.Equals(RealPath.Resolve(sourceDir), RealPath.Resolve(Path.GetFullPath(outputFolder)), StringComparison.Ordinal)) return;
         foreach (var from in Directory.EnumerateFiles(sourceDir).Order(StringComparer.Ordinal))
         {
             var name = Path.GetFileName(from);
             if (name.StartsWith('.') || name == Path.GetFileName(sourceModel) || written.Contains(name)
-                || name.EndsWith(SteeredModelWriter.SteerDataSuffix, StringComparison.Ordinal)) continue;
+                || name.EndsWith(PatchedModel.FoldedDataSuffix, StringComparison.Ordinal)) continue;
             var there = Path.Combine(outputFolder, name);
             if (System.IO.File.Exists(there) && !SameBytes(from, there))
                 throw new CommandLineException($"{there}: already exists and differs from {from}, which the model carries there; give --force to replace it", ExitCodes.Usage);
@@ -91,7 +92,7 @@ public static class OutputChecks
 
     private static bool SameBytes(string a, string b)
     {
-        if (string.Equals(ModelFiles.RealPath.Resolve(a), ModelFiles.RealPath.Resolve(b), StringComparison.Ordinal)) return true;
+        if (string.Equals(RealPath.Resolve(a), RealPath.Resolve(b), StringComparison.Ordinal)) return true;
         var (fa, fb) = (new FileInfo(a), new FileInfo(b));
         if (fa.Length != fb.Length) return false;
         using var sa = fa.OpenRead();
@@ -112,7 +113,7 @@ public static class OutputChecks
     /// </summary>
     public static string? RemoveStaleSteerData(WriteResult written)
     {
-        var stale = written.ModelFile + SteeredModelWriter.SteerDataSuffix;
+        var stale = written.ModelFile + PatchedModel.FoldedDataSuffix;
         if (written.DataFile is not null || !System.IO.File.Exists(stale)) return null;
         System.IO.File.Delete(stale);
         return stale;
@@ -128,8 +129,7 @@ public static class OutputChecks
         if (!System.IO.File.Exists(modelFile)) return [];
         try
         {
-            var model = ModelFiles.OnnxModel.Load(modelFile, checkExternalData: false);
-            return model.DataFileLocations().Select(l => Path.GetFullPath(Path.Combine(model.BaseDirectory, l))).ToList();
+            return ModelLocator.DataFiles(modelFile);
         }
         catch (OnnxSteerException) { return []; }
     }
@@ -137,11 +137,11 @@ public static class OutputChecks
     /// <summary>Deletes each of <paramref name="candidates"/> not in <paramref name="keep"/> (compared by real path); returns those deleted.</summary>
     public static IReadOnlyList<string> RemoveUnused(IEnumerable<string> candidates, IEnumerable<string> keep)
     {
-        var kept = keep.Select(ModelFiles.RealPath.Resolve).ToHashSet(StringComparer.Ordinal);
+        var kept = keep.Select(RealPath.Resolve).ToHashSet(StringComparer.Ordinal);
         var removed = new List<string>();
         foreach (var file in candidates.Distinct(StringComparer.Ordinal))
         {
-            if (!System.IO.File.Exists(file) || kept.Contains(ModelFiles.RealPath.Resolve(file))) continue;
+            if (!System.IO.File.Exists(file) || kept.Contains(RealPath.Resolve(file))) continue;
             System.IO.File.Delete(file);
             removed.Add(file);
         }

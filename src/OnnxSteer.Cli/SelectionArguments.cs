@@ -14,5 +14,5 @@ public static class SelectionArguments
     /// empty when k fits. Lists are one per site kind, or one for all kinds with <paramref name="jointly"/>.
     /// </summary>
     public static IEnumerable<string> KBeyondUnits(SteeringProfile profile, int k, IReadOnlyCollection<Sites.SiteKind> kinds, bool jointly) =>
-        UnitSelector.KBeyondUnits(profile, k, kinds, jointly).Select(note => "note: " + ErrorReporter.Render(note));
+        SelectionWarnings.KBeyondUnits(profile, k, kinds, jointly).Select(note => "note: " + ErrorReporter.Render(note));
 }

@@ -3,15 +3,13 @@ using System.CommandLine;
 using OnnxSteer.Cli.Options;
 using OnnxSteer.Generation;
 using OnnxSteer.HostFormats;
-using OnnxSteer.ModelFiles;
-using OnnxSteer.Patching;
 using OnnxSteer.Runtime;
 
 namespace OnnxSteer.Cli;
 
 /// <summary>
 /// <c>--strength S</c> for commands that run a model patched with <c>patch --switchable</c>: feeds
-/// <see cref="SwitchableSteering.StrengthName"/> so the same file runs with its steering scaled by S.
+/// <see cref="StrengthAdapter.InputName"/> so the same file runs with its steering scaled by S.
 /// </summary>
 public sealed class StrengthOption(string? description = null)
 {
@@ -34,13 +32,13 @@ public sealed class StrengthOption(string? description = null)
     internal static OrtValue? Apply(float? strength, DecoderModel model)
     {
         if (strength is not { } s) return null;
-        if (!model.Session.OverridableInitializerMetadata.TryGetValue(SwitchableSteering.StrengthName, out var declared))
+        if (!model.Session.OverridableInitializerMetadata.TryGetValue(StrengthAdapter.InputName, out var declared))
             throw new CommandLineException(
-                $"{model.ModelPath}: --strength needs a model patched with --switchable (it has no '{SwitchableSteering.StrengthName}' input)",
+                $"{model.ModelPath}: --strength needs a model patched with --switchable (it has no '{StrengthAdapter.InputName}' input)",
                 ExitCodes.Usage);
         // Models patched before the strength became [1] (for .onnx_adapter files) declare it as a scalar: feed what it declares.
         var value = OrtValue.CreateTensorValueFromMemory(new[] { s }, declared.Dimensions.Select(d => (long)d).ToArray());
-        model.SetModelInput(SwitchableSteering.StrengthName, value);
+        model.SetModelInput(StrengthAdapter.InputName, value);
         return value;
     }
 
@@ -52,9 +50,7 @@ public sealed class StrengthOption(string? description = null)
     public static void WriteAdapter(string modelPath, float strength, string adapterFile)
     {
         if (!float.IsFinite(strength)) throw new CommandLineException($"--strength {strength.ToString(System.Globalization.CultureInfo.InvariantCulture)}: must be a finite number", ExitCodes.Usage);
-        SwitchableSteering.RequireAdapterStrength(OnnxModel.Load(ModelFileOf(modelPath), checkExternalData: false).Graph, modelPath);
-        OnnxAdapterFile.Write(adapterFile, [StrengthAdapter.Parameter(strength)]);
+        StrengthAdapter.RequireStrengthInput(modelPath);
+        StrengthAdapter.Write(adapterFile, strength);
     }
-
-    private static string ModelFileOf(string modelPath) => ModelLocator.Resolve(modelPath);
 }

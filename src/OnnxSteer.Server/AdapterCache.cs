@@ -1,5 +1,4 @@
 using Microsoft.ML.OnnxRuntimeGenAI;
-using OnnxSteer.HostFormats;
 
 namespace OnnxSteer.Server;
 
@@ -20,24 +19,24 @@ public sealed class AdapterCache<TKey> : IDisposable where TKey : notnull
     private readonly string _folder;
     private readonly string _prefix;
     private readonly Func<TKey, string> _name;
-    private readonly Func<TKey, IReadOnlyList<OnnxAdapterParameter>> _parameters;
+    private readonly Action<TKey, string> _write;
     private readonly Lock _lock = new();
     private readonly Dictionary<TKey, Entry> _loaded = [];
     private long _clock;
 
     /// <summary>
-    /// An adapter set for <paramref name="model"/>: the adapter of a key holds <paramref name="parameters"/>(key), in a
+    /// An adapter set for <paramref name="model"/>: <paramref name="write"/>(key, file) writes the adapter of a key, to a
     /// file named <paramref name="prefix"/> + <paramref name="name"/>(key) (distinct keys, distinct names) in <paramref name="folder"/>.
     /// </summary>
     internal AdapterCache(Model model, string folder, string prefix, int capacity, Func<TKey, string> name,
-        Func<TKey, IReadOnlyList<OnnxAdapterParameter>> parameters)
+        Action<TKey, string> write)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
         _adapters = new Adapters(model);
         _folder = folder;
         _prefix = prefix;
         _name = name;
-        _parameters = parameters;
+        _write = write;
         Capacity = capacity;
     }
 
@@ -76,7 +75,7 @@ public sealed class AdapterCache<TKey> : IDisposable where TKey : notnull
             if (_loaded.Count >= Capacity) UnloadIdle(_loaded.Count - Capacity + 1);
             var name = _prefix + _name(key);
             var file = Path.Combine(_folder, name + ".onnx_adapter");
-            OnnxAdapterFile.Write(file, _parameters(key));
+            _write(key, file);
             try { _adapters.LoadAdapter(file, name); }
             catch
             {

@@ -4,8 +4,6 @@ using Microsoft.ML.OnnxRuntimeGenAI;
 using Generator = Microsoft.ML.OnnxRuntimeGenAI.Generator;
 using OnnxSteer.Generation;
 using OnnxSteer.HostFormats;
-using OnnxSteer.ModelFiles;
-using OnnxSteer.Patching;
 using OnnxSteer.Runtime;
 
 
@@ -48,16 +46,14 @@ public static class ComposedSteeringRequest
 
 /// <summary>
 /// The model composed steering runs on: the base model patched <c>--switchable</c> with every loaded profile file,
-/// stacked, one step per profile in <see cref="Profiles"/> order. Each step's per-site vectors are overridable
-/// initializers, so one .onnx_adapter per request setting gives every step its own strength: step j at strength s gets
-/// the vector its switch computes at s — <c>1 + s·(v − 1)</c> for scaling, <c>s·c</c> for adding, in the site's
-/// element type, operation by operation as the graph does — and a profile the request leaves out gets strength 0 (the
-/// identity). The graph's shared strength stays 1, where each switch reads its vector as given. So a request computes
-/// exactly what the stacked model computes with each step at its own strength.
+/// stacked, one step per profile in <see cref="Profiles"/> order. One .onnx_adapter per request setting gives every
+/// step its own strength (<see cref="StepAdapters"/>: the vector each step's switch computes at its strength); a
+/// profile the request leaves out gets strength 0 (the identity). So a request computes exactly what the stacked model
+/// computes with each step at its own strength.
 /// </summary>
 public sealed class ComposedModel : IDisposable
 {
-    private readonly IReadOnlyList<StepVectors> _steps;
+    private readonly StepAdapters _steps;
     private readonly AdapterCache<string> _adapters;
 
     /// <summary>The profiles, in the order their steps are stacked (and applied).</summary>
@@ -69,30 +65,18 @@ public sealed class ComposedModel : IDisposable
     /// <summary>The settings (every profile's strength) whose adapters are loaded now.</summary>
     public IReadOnlyCollection<string> LoadedSettings => _adapters.Loaded;
 
-    private sealed record SiteVector(string Name, int ElementType, long[] Dims, float[] Values);
-
-    private sealed record StepVectors(bool Scale, IReadOnlyList<SiteVector> Sites);
-
     /// <summary>
     /// Opens <paramref name="folder"/>, a model stacked by <see cref="SteeredModels"/> with one switchable step per name
     /// of <paramref name="profiles"/>, in order; adapters go to <paramref name="adapterFolder"/>.
     /// </summary>
     internal ComposedModel(string folder, IReadOnlyList<string> profiles, string adapterFolder, int capacity, RuntimeSettings runtime)
     {
-        var file = ModelLocator.GenaiModelFile(folder);
-        var onnx = OnnxModel.Load(file, checkExternalData: false);
-        var steps = SteeringMetadata.Read(onnx.Proto, file);
-        if (steps.Count != profiles.Count || steps.Any(s => s.Switchable != true))
-            throw new InvalidModelException($"{folder}: expected {profiles.Count} switchable steps, found {steps.Count}");
-        var initializers = onnx.Graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
-        _steps = [.. steps.Select(step => new StepVectors(step.Operation == "scale", [.. step.Edits.Select(edit =>
-        {
-            var tensor = initializers[edit.Initializer!];
-            return new SiteVector(tensor.Name, tensor.DataType, [.. tensor.Dims], ElementEncoding.Decode(TensorData.ReadBytes(tensor, onnx), tensor.DataType));
-        })]))];
+        _steps = StepAdapters.Read(folder);
+        if (_steps.StepCount != profiles.Count)
+            throw new InvalidModelException($"{folder}: expected {profiles.Count} switchable steps, found {_steps.StepCount}");
         Profiles = profiles;
         Host = GenaiHost.Open(folder, runtime);
-        _adapters = new AdapterCache<string>(Host.Model, adapterFolder, "composed-", capacity, Name, Parameters);
+        _adapters = new AdapterCache<string>(Host.Model, adapterFolder, "composed-", capacity, Name, (key, file) => _steps.Write(file, Strengths(key)));
     }
 
     /// <summary>Whether every step of <paramref name="steps"/> names a profile of this model.</summary>
@@ -111,31 +95,6 @@ public sealed class ComposedModel : IDisposable
     // A key is short for a few profiles; past that, its hash (distinct keys, distinct names, file-safe either way).
     private static string Name(string key) => key.Length <= 80 ? key.Replace(',', '-')
         : Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.ASCII.GetBytes(key)));
-
-    private IReadOnlyList<OnnxAdapterParameter> Parameters(string key)
-    {
-        var strengths = Strengths(key);
-        var parameters = new List<OnnxAdapterParameter>();
-        for (var j = 0; j < _steps.Count; j++)
-            foreach (var site in _steps[j].Sites)
-                parameters.Add(new OnnxAdapterParameter(site.Name, site.Dims, site.ElementType,
-                    ElementEncoding.Encode(Switched(site, _steps[j].Scale, strengths[j]), site.ElementType)));
-        return parameters;
-    }
-
-    /// <summary>
-    /// What a switch computes from <paramref name="site"/>'s vector at <paramref name="strength"/>: scaling
-    /// <c>Add(Mul(Sub(v, 1), s), 1)</c> (v itself at 1), adding <c>Mul(c, s)</c>, each operation rounded to the site's
-    /// element type as the graph rounds it.
-    /// </summary>
-    private static float[] Switched(SiteVector site, bool scale, float strength)
-    {
-        if (scale && strength == 1f) return site.Values;
-        var type = site.ElementType;
-        float Round(float v) => ElementEncoding.RoundTrip(v, type);
-        var s = Round(strength);
-        return [.. site.Values.Select(v => scale ? Round(Round(Round(v - 1f) * s) + 1f) : Round(v * s))];
-    }
 
     public void Dispose()
     {

@@ -1,8 +1,7 @@
 using Microsoft.ML.OnnxRuntimeGenAI;
 using Generator = Microsoft.ML.OnnxRuntimeGenAI.Generator;
 using OnnxSteer.Generation;
-using OnnxSteer.ModelFiles;
-using OnnxSteer.Patching;
+using OnnxSteer.HostFormats;
 using OnnxSteer.Runtime;
 
 namespace OnnxSteer.Server;
@@ -56,7 +55,7 @@ public sealed class GenaiEngine : ILogitsEngine, IBatchEngine
         {
             foreach (var (name, folder) in patchedFolders)
             {
-                SwitchableSteering.RequireAdapterStrength(OnnxModel.Load(ModelLocator.GenaiModelFile(folder), checkExternalData: false).Graph, folder);
+                StrengthAdapter.RequireStrengthInput(folder);
                 var host = GenaiHost.Open(folder, runtime);
                 _profiles[name] = (host, new StrengthAdapters(host.Model, _adapterFolder.FullName, name + "-", adapterCapacity));
             }

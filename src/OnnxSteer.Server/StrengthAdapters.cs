@@ -5,7 +5,7 @@ namespace OnnxSteer.Server;
 
 /// <summary>
 /// The strengths one switchable genai <see cref="Model"/> has been asked for, each an .onnx_adapter holding
-/// <c>onnxsteer.strength</c> (<see cref="OnnxSteer.HostFormats.StrengthAdapter.Parameter"/>), cached by
+/// <c>onnxsteer.strength</c> (<see cref="StrengthAdapter.Write"/>), cached by
 /// <see cref="AdapterCache{TKey}"/> keyed by the strength: at most <see cref="Capacity"/> idle ones stay loaded.
 /// </summary>
 public sealed class StrengthAdapters : IDisposable
@@ -16,7 +16,7 @@ public sealed class StrengthAdapters : IDisposable
     public StrengthAdapters(Model model, string folder, string prefix, int capacity) =>
         // Named by the float's bits: distinct strengths never share a name, and the name is file-safe.
         _cache = new AdapterCache<float>(model, folder, prefix, capacity,
-            strength => $"strength-{BitConverter.SingleToUInt32Bits(strength):x8}", strength => [StrengthAdapter.Parameter(strength)]);
+            strength => $"strength-{BitConverter.SingleToUInt32Bits(strength):x8}", (strength, file) => StrengthAdapter.Write(file, strength));
 
     /// <summary>How many strengths stay loaded when no generator holds them.</summary>
     public int Capacity => _cache.Capacity;

@@ -1,4 +1,5 @@
 using Microsoft.ML.OnnxRuntime;
+using OnnxSteer.Evaluation;
 using OnnxSteer.HostFormats;
 using OnnxSteer.ModelFiles;
 using OnnxSteer.Pairs;
@@ -18,6 +19,7 @@ namespace OnnxSteer;
 /// <see cref="Steer(string, SteeringProfile, PatchSettings?)"/> returns it in memory. <see cref="Select(SteeringProfile, SelectionSettings, SteeringMethod?)"/>
 /// re-selects without running the model, <see cref="Merge"/> adds up profiles of disjoint pairs, <see cref="Unpatch"/>
 /// restores the unsteered model; <see cref="Save"/> and <see cref="Load"/> keep a profile on disk;
+/// <see cref="CheckDirection"/> tells whether a selection moves held-out pairs the intended way;
 /// <see cref="CompareMethods"/> tells which method to use (AUSteer, CAA, actdiff, random) on a task, honestly. Errors are
 /// <see cref="OnnxSteerException"/>s naming the file and the problem.
 /// </summary>
@@ -105,11 +107,17 @@ public static class Steerer
     public static InferenceSession OpenSession(PatchedModel steered, RuntimeSettings? runtime = null) =>
         (runtime ?? RuntimeSettings.Default).OpenSession(steered.ToBytes(), steered.ExternalDataFolder);
 
-    /// <summary>Removes every steering step recorded in <paramref name="steered"/> and writes the unsteered model to <paramref name="output"/>.</summary>
-    public static WriteResult Unpatch(string steered, string output, Action<WarningText>? notice = null) =>
-        UnpatchWithRecord(steered, output, notice).Written;
+    /// <summary>
+    /// Removes every steering step recorded in <paramref name="steered"/> and writes the unsteered model to
+    /// <paramref name="output"/> (a folder or a .onnx path); returns the files written and the steps removed.
+    /// </summary>
+    public static UnpatchOutcome Unpatch(string steered, string output, Action<WarningText>? notice = null)
+    {
+        var (written, removed) = UnpatchWithRecord(steered, output, notice);
+        return new UnpatchOutcome(written, [.. removed.Select(s => new AppliedSteering(s, s.Edits.Sum(e => e.Units)))]);
+    }
 
-    /// <summary>As <see cref="Unpatch"/>, also returning the steps removed (the CLI lists them).</summary>
+    /// <summary>As <see cref="Unpatch"/>, with the steps as recorded (tests read their edits).</summary>
     internal static (WriteResult Written, IReadOnlyList<SteeringStep> Removed) UnpatchWithRecord(string steered, string output, Action<WarningText>? notice = null)
     {
         var model = OnnxModel.Load(steered);
@@ -141,6 +149,23 @@ public static class Steerer
         };
         return new MethodComparison(MethodSweepRunner.Run(request, cancel: cancel));
     }
+
+    /// <summary>
+    /// Whether <paramref name="profile"/>'s selection moves <paramref name="model"/> the intended way: the model is
+    /// steered in memory (nothing is written) and each held-out pair's margin, log p(positive) − log p(negative) after
+    /// its prompt, is scored with and without the steering. A shift ≤ 0 (<see cref="DirectionCheckResult.Describe"/>
+    /// says what to try) means the units push the other way or not at all.
+    /// </summary>
+    /// <param name="model">The unsteered model (.onnx file or its folder) the profile was made on.</param>
+    /// <param name="profile">The profile, with the selection to check (see <see cref="Select(SteeringProfile, int, double, IReadOnlyCollection{SiteKind}?)"/>).</param>
+    /// <param name="heldOutPairs">Pairs the profile was not built on.</param>
+    /// <param name="runtime">ONNX Runtime settings; null: the defaults.</param>
+    /// <param name="tokenizer">tokenizer.json or its folder; null: the model's folder.</param>
+    /// <exception cref="InvalidInputException">No pairs.</exception>
+    /// <exception cref="InvalidProfileException">The profile does not fit the model.</exception>
+    public static DirectionCheckResult CheckDirection(string model, SteeringProfile profile, IEnumerable<ContrastivePair> heldOutPairs,
+        RuntimeSettings? runtime = null, string? tokenizer = null) =>
+        DirectionCheck.Run(model, profile, heldOutPairs.ToList(), runtime, tokenizer);
 
     /// <summary>A profile file, or a GGUF control vector converted for the model being patched.</summary>
     private static IProfileSource SourceOf(string profilePath) => ControlVectorSource.For(profilePath) ?? new ProfileFile(profilePath);

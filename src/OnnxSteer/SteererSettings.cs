@@ -20,7 +20,10 @@ public sealed record PatchSettings
     /// <summary>DSAS: gate each site's steering by its probe at every token (needs a profile with probes). Not with <see cref="Fold"/>.</summary>
     public bool Dynamic { get; init; }
     /// <summary>With <see cref="Dynamic"/>: sites whose probe's held-out accuracy is below this stay unsteered.</summary>
-    public double ProbeThreshold { get; init; } = PatchOptions.DefaultProbeThreshold;
+    public double ProbeThreshold { get; init; } = DefaultProbeThreshold;
+
+    /// <summary>The default <see cref="ProbeThreshold"/>: the held-out accuracy below which a site stays unsteered.</summary>
+    public const double DefaultProbeThreshold = PatchOptions.DefaultProbeThreshold;
     /// <summary>With <see cref="Dynamic"/>: the profile file whose probes gate the steering (default: the steering
     /// profile's own). Lets the same gates scale a GGUF control vector or a CAA profile, which carry none.</summary>
     public string? GatesFrom { get; init; }

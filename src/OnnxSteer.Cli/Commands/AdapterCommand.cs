@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using OnnxSteer.Cli.Options;
-using OnnxSteer.Patching;
+using OnnxSteer.HostFormats;
 
 namespace OnnxSteer.Cli.Commands;
 
@@ -34,7 +34,7 @@ internal sealed class AdapterCommand : CliCommand<AdapterOptions>
     {
         OutputChecks.File(o.Output, o.Force);
         StrengthOption.WriteAdapter(o.Model, o.Strength, o.Output);
-        io.Out.WriteLine($"wrote {o.Output} ({SwitchableSteering.StrengthName} = {o.Strength.ToString(CultureInfo.InvariantCulture)})");
+        io.Out.WriteLine($"wrote {o.Output} ({StrengthAdapter.InputName} = {o.Strength.ToString(CultureInfo.InvariantCulture)})");
         return ExitCodes.Success;
     }
 }

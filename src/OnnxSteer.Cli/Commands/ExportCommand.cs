@@ -31,11 +31,15 @@ internal sealed class ExportCommand : CliCommand<ExportOptions>
     public override int Run(ExportOptions o, CommandIo io)
     {
         OutputChecks.File(o.Output, o.Force);
-        var profile = SteeringProfile.Load(o.Profile);
+        var profile = Steerer.Load(o.Profile);
         var resolved = ProfileExport.ResolveFormat(o.Output, o.Format);
-        io.Out.WriteLine(ProfileExport.Write(profile, o.Profile, o.Output, resolved, o.ModelHint));
+        io.Out.WriteLine(Describe(ProfileExport.Write(profile, o.Profile, o.Output, resolved, o.ModelHint), profile.Method));
         if (resolved == ExportFormat.Gguf && profile.Caa.Any(v => v.Layer == 0))
             io.Error.WriteLine("warning: the vector has direction.0 (layer 0); llama.cpp refuses such files (repeng and OnnxSteer accept them)");
         return ExitCodes.Success;
     }
+
+    private static string Describe(ProfileExportResult r, SteeringMethod method) => r.Format == ExportFormat.Gguf
+        ? $"wrote {r.File}: control vector with {r.Rows} direction(s) of width {r.Width} (layers {string.Join(",", r.Layers)}), model_hint '{r.ModelHint}'"
+        : $"wrote {r.File}: {r.Rows} row(s) ({method.ToName()})";
 }

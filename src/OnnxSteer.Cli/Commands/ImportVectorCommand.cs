@@ -36,10 +36,9 @@ internal sealed class ImportVectorCommand : CliCommand<ImportVectorOptions>
     public override int Run(ImportVectorOptions o, CommandIo io)
     {
         OutputChecks.File(o.Output, o.Force);
-        var onnx = OnnxModel.Load(o.Model);
-        var imported = ControlVectorProfiles.Import(o.Vector, onnx, SiteFinder.Find(onnx).Sites, o.Alpha);
+        var imported = ControlVectorProfiles.Import(o.Vector, o.Model, o.Alpha);
         foreach (var w in imported.Warnings) io.Error.WriteLine("warning: " + w);
-        imported.Profile.Save(o.Output);
+        Steerer.Save(imported.Profile, o.Output);
         var origin = imported.Profile.ControlVector!;
         io.Out.WriteLine($"imported {origin.Layers.Count} direction(s) of width {imported.Profile.Caa[0].Vector.Length} for layers " +
                          $"{string.Join(",", origin.Layers)} (model_hint '{origin.ModelHint}', strength {origin.Strength})");

@@ -41,7 +41,7 @@ internal sealed class MergeCommand : CliCommand<MergeOptions>
         if (merged.Shards is { Count: > 0 } covered && !o.Partial && MissingShards(covered) is { Count: > 0 } missing)
             throw new CommandLineException($"{o.Profiles[0]}: the merge lacks shard{(missing.Count == 1 ? "" : "s")} {string.Join(", ", missing)} of the run " +
                                            $"(it has {string.Join(", ", covered)}): give every shard, or --partial to merge only these", ExitCodes.Usage);
-        merged.Save(o.Output);
+        Steerer.Save(merged, o.Output);
         var shards = merged.Shards is null ? "complete" : "shards " + string.Join(",", merged.Shards);
         io.Out.WriteLine($"merged {o.Profiles.Count} profile{(o.Profiles.Count == 1 ? "" : "s")}: N={merged.Pairs} pairs ({shards})");
         io.Out.Write(SelectionText.Summary(merged));

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using OnnxSteer.Cli.Options;
+using OnnxSteer.HostFormats;
 using OnnxSteer.Patching;
 using OnnxSteer.Sites;
 
@@ -42,7 +43,7 @@ internal sealed class PatchCommand : CliCommand<PatchCommandOptions>
     private readonly Option<double> _probeThreshold = new Option<double>("--probe-threshold")
     {
         Description = "With --dynamic: leave unsteered the sites whose probe's held-out accuracy is below this.",
-        DefaultValueFactory = _ => PatchOptions.DefaultProbeThreshold,
+        DefaultValueFactory = _ => PatchSettings.DefaultProbeThreshold,
         HelpName = "ACC",
     }.Check(t => t is >= 0 and <= 1, "must be between 0 and 1");
     private readonly Option<string?> _gatesFrom = new("--gates-from")
@@ -97,15 +98,14 @@ internal sealed class PatchCommand : CliCommand<PatchCommandOptions>
     /// <summary>What was steered and how: units and sites, then how to switch it (--switchable) and which sites are gated (--dynamic).</summary>
     private static void DescribeStep(CommandIo io, PatchOutcome outcome)
     {
-        var step = outcome.Patch.Step;
-        var units = outcome.Plan.Sites.Sum(s => s.Units.Count);
-        io.Out.WriteLine($"steered {units} unit(s) at {step.Sites.Count} site(s) ({string.Join(", ", step.Sites)}) " +
+        var step = outcome.Step;
+        io.Out.WriteLine($"steered {step.Units} unit(s) at {step.Sites.Count} site(s) ({string.Join(", ", step.Sites)}) " +
                          $"with {step.Method}, alpha {step.Alpha}{(step.K is { } kk ? $", k {kk}" : "")}: {step.Apply}");
-        if (step.Switchable == true)
-            io.Out.WriteLine($"switchable: feed '{SwitchableSteering.StrengthName}' (float32 [1], default 1) to scale the steering (or load `onnxsteer adapter` files in onnxruntime-genai), " +
-                             $"or a site's vector ({string.Join(", ", step.Edits.Select(e => e.Initializer))}) to replace it");
-        if (step.Dynamic == true)
-            io.Out.WriteLine("dynamic: " + string.Join(", ", step.Edits.Where(e => e.Gate is not null)
-                .Select(e => $"{e.Site} gated (probe accuracy {e.Gate!.ProbeAccuracy.ToString("0.###", CultureInfo.InvariantCulture)})")));
+        if (step.Switchable)
+            io.Out.WriteLine($"switchable: feed '{StrengthAdapter.InputName}' (float32 [1], default 1) to scale the steering (or load `onnxsteer adapter` files in onnxruntime-genai), " +
+                             $"or a site's vector ({string.Join(", ", step.SiteVectors)}) to replace it");
+        if (step.Dynamic)
+            io.Out.WriteLine("dynamic: " + string.Join(", ", step.Gates
+                .Select(g => $"{g.Site} gated (probe accuracy {g.ProbeAccuracy.ToString("0.###", CultureInfo.InvariantCulture)})")));
     }
 }

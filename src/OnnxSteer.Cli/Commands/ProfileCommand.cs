@@ -125,7 +125,7 @@ internal sealed class ProfileCommand : CliCommand<ProfileOptions>
         if (!o.Quiet) foreach (var reason in pairs.SkipReasons) io.Error.WriteLine($"skipped {reason}");
         var profile = CtrlC.Cancels(cancel => ProfilingProgress.Record(io, o.Quiet, o.Model, pairs, settings, cancel));
         Steerer.Save(profile, o.Output);
-        if (SignRule.NegativeFactorWarning(profile) is { } sign) io.Error.WriteLine(sign);
+        if (SelectionText.NegativeFactorWarning(profile) is { } sign) io.Error.WriteLine(sign);
         // The profile is whole on disk: its checkpoint has nothing more to give.
         if (settings.Checkpoint is { } checkpoint) File.Delete(checkpoint.Path);
         Report(o, io, profile, settings);

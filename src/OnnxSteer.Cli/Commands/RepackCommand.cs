@@ -31,7 +31,7 @@ internal sealed class RepackCommand : CliCommand<RepackOptions>
     private readonly Option<long> _align = new Option<long>("--align")
     {
         Description = "With --external-data: start every tensor at a multiple of this many bytes.",
-        DefaultValueFactory = _ => ExternalDataWriter.DefaultAlignment,
+        DefaultValueFactory = _ => SaveOptions.DefaultAlignment,
     }.AtLeast(1);
     private readonly Option<bool> _force = CommonOptions.Force();
 
@@ -51,7 +51,7 @@ internal sealed class RepackCommand : CliCommand<RepackOptions>
     {
         // The file repack writes: into an existing folder the model keeps its name.
         var inputModel = ModelLocator.Resolve(o.Input);
-        var target = ModelRepacker.OutputFile(o.Output, inputModel);
+        var target = ModelLocator.OutputFile(o.Output, inputModel);
         CheckOutputs(o, inputModel, target);
         // A forced repack over an earlier one: its data file may be one the new model does not use.
         var previous = o.Force ? OutputChecks.DataFilesOf(target) : [];

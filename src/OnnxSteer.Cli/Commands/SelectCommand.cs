@@ -66,10 +66,10 @@ internal sealed class SelectCommand : CliCommand<SelectOptions>
         io.Out.Write(SelectionText.Summary(selected));
         foreach (var note in SelectionArguments.KBeyondUnits(selected, selection.K, o.Choice.Sites ?? selected.Selection.Sites, selected.Selection.RankJointly))
             io.Error.WriteLine(note);
-        if (SignRule.NegativeFactorWarning(selected) is { } sign) io.Error.WriteLine(sign);
+        if (SelectionText.NegativeFactorWarning(selected) is { } sign) io.Error.WriteLine(sign);
         foreach (var w in SelectionText.Warnings(selected)) io.Notice(w);
         if (o.Output is not { } outPath) return ExitCodes.Success;
-        selected.Save(outPath);
+        Steerer.Save(selected, outPath);
         io.Out.WriteLine($"wrote {outPath}");
         return ExitCodes.Success;
     }

@@ -24,7 +24,7 @@ internal sealed class UnpatchCommand : CliCommand<UnpatchOptions>
     public override int Run(UnpatchOptions o, CommandIo io)
     {
         OutputChecks.SteeredModel(o.Output, o.Steered, o.Force);
-        var (written, removed) = Steerer.UnpatchWithRecord(o.Steered, o.Output, io.Notice);
+        var (written, removed) = Steerer.Unpatch(o.Steered, o.Output, io.Notice);
         if (OutputChecks.RemoveStaleSteerData(written) is { } stale) io.Out.WriteLine($"removed {stale} (this model does not use it)");
         foreach (var step in removed)
             io.Out.WriteLine($"removed {step.Method} steering at {string.Join(", ", step.Sites)} ({step.Apply})");

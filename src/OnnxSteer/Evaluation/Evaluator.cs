@@ -74,7 +74,7 @@ public sealed record EvalResult(BenchmarkTask Task, EvalMode Mode, IReadOnlyList
 /// <summary>Evaluates a model on benchmark items, one item at a time (batch size 1).</summary>
 /// <param name="model">The model, opened by the caller (who disposes it).</param>
 /// <param name="tokenizer">The tokenizer the model was trained with.</param>
-internal sealed class Evaluator(DecoderModel model, ITokenizer tokenizer)
+public sealed class Evaluator(DecoderModel model, ITokenizer tokenizer)
 {
     /// <summary>Most new tokens for SVAMP answers.</summary>
     public const int SvampMaxNewTokens = 50;

@@ -20,9 +20,15 @@ public sealed record FluencyResult(double MeanLogLikelihood, int Tokens, int Tex
 /// log-softmax of the row before it. A steering setting that breaks the model shows up here as a drop against the
 /// vanilla model's value, even when task accuracy happens to rise.
 /// </summary>
-internal static class Fluency
+public static class Fluency
 {
     /// <summary>Scores <paramref name="texts"/>; <paramref name="onText"/> is called after each (for progress).</summary>
+    /// <param name="model">The model, opened by the caller (who disposes it).</param>
+    /// <param name="tokenizer">The model's tokenizer.</param>
+    /// <param name="texts">Neutral texts (<see cref="NeutralTexts"/>).</param>
+    /// <param name="onText">Called after each text is scored; null: nothing.</param>
+    /// <param name="cancel">Checked between texts.</param>
+    /// <exception cref="InvalidInputException">No texts, or none with a token after the first to score.</exception>
     /// <exception cref="OperationCanceledException">Cancelled between texts.</exception>
     public static FluencyResult Measure(DecoderModel model, ITokenizer tokenizer, IReadOnlyList<string> texts,
         Action? onText = null, CancellationToken cancel = default)

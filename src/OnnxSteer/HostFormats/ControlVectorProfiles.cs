@@ -6,7 +6,9 @@ using static OnnxSteer.ErrorText;
 namespace OnnxSteer.HostFormats;
 
 /// <summary>A profile made from a control vector, and what the user should know about it.</summary>
-internal sealed record ImportedControlVector(SteeringProfile Profile, IReadOnlyList<string> Warnings);
+/// <param name="Profile">The additive (caa) profile: one vector per layer the control vector has, at that layer's mlp-out site.</param>
+/// <param name="Warnings">What the user should know (the vector was exported from another model, ...), one line each.</param>
+public sealed record ImportedControlVector(SteeringProfile Profile, IReadOnlyList<WarningText> Warnings);
 
 /// <summary>
 /// Converts between control vectors (GGUF) and additive (caa) profiles. A direction for layer N becomes, times the
@@ -14,10 +16,10 @@ internal sealed record ImportedControlVector(SteeringProfile Profile, IReadOnlyL
 /// and so adds it to layer N's output (see <see cref="ResidualSites"/> for why that is the same place); exporting does the
 /// reverse for a profile's mlp-out caa vectors.
 /// </summary>
-internal static class ControlVectorProfiles
+public static class ControlVectorProfiles
 {
     /// <summary>True when <paramref name="path"/> is a file that starts with the GGUF magic bytes.</summary>
-    public static bool IsGguf(string path)
+    internal static bool IsGguf(string path)
     {
         if (!File.Exists(path)) return false;
         try
@@ -31,12 +33,27 @@ internal static class ControlVectorProfiles
     }
 
     /// <summary>
+    /// Reads the llama.cpp / repeng control vector <paramref name="ggufPath"/> and makes an additive (caa) profile for
+    /// <paramref name="model"/> (an unsteered .onnx file or its folder) whose vectors are <paramref name="strength"/> ×
+    /// each direction, which a patch applies as an Add after layer N's MLP output. Save it as any profile
+    /// (the front door's Save).
+    /// </summary>
+    /// <exception cref="InvalidModelException">The model is missing or malformed, or its MLP output does not feed the residual sum directly.</exception>
+    /// <exception cref="InvalidGgufException">The file is not a control vector, or a direction does not fit the model (layer, width).</exception>
+    /// <exception cref="InvalidParameterException"><paramref name="strength"/> is not finite.</exception>
+    public static ImportedControlVector Import(string ggufPath, string model, double strength)
+    {
+        var onnx = OnnxModel.Load(model);
+        return Import(ggufPath, onnx, SiteFinder.Find(onnx).Sites, strength);
+    }
+
+    /// <summary>
     /// Reads the control vector <paramref name="ggufPath"/> and makes a profile for <paramref name="model"/> (unsteered;
     /// <paramref name="sites"/> are its sites) whose caa vectors are <paramref name="strength"/> × each direction.
     /// Refuses, naming the file, a direction for a layer the model lacks, a width other than the model's hidden size,
     /// and a model whose MLP output does not feed the residual sum directly.
     /// </summary>
-    public static ImportedControlVector Import(string ggufPath, OnnxModel model, IReadOnlyList<SteeringSite> sites, double strength)
+    internal static ImportedControlVector Import(string ggufPath, OnnxModel model, IReadOnlyList<SteeringSite> sites, double strength)
     {
         if (!double.IsFinite(strength)) throw new InvalidParameterException("strength", $"strength {strength}: must be a finite number");
         var read = ControlVectorFile.Read(ggufPath);
@@ -89,7 +106,7 @@ internal static class ControlVectorProfiles
             },
         };
         ProfileJson.Validate(profile, ggufPath);
-        return new ImportedControlVector(profile, warnings);
+        return new ImportedControlVector(profile, [.. warnings.Select(w => (WarningText)w)]);
     }
 
     /// <summary>
@@ -97,7 +114,7 @@ internal static class ControlVectorProfiles
     /// as they are added, strength included). Refuses unit profiles (they scale units; export them as CSV or JSON) and
     /// caa vectors at attn or mlp sites (another space than the residual stream).
     /// </summary>
-    public static ControlVector Export(SteeringProfile profile, string profilePath, string? modelHint = null)
+    internal static ControlVector Export(SteeringProfile profile, string profilePath, string? modelHint = null)
     {
         if (profile.Method != SteeringMethod.Caa)
             throw new InvalidProfileException(

@@ -23,6 +23,6 @@ internal sealed class ControlVectorSource(string ggufPath) : IProfileSource
                 $"{ggufPath}: a control vector adds one vector per layer output; {Param("k")} and {Param("sites")} do not apply (only {Param("alpha")}, its strength)");
         var sha = ProfileFile.Sha256Of(ggufPath);
         var cv = ControlVectorProfiles.Import(ggufPath, target.Unsteered, target.Sites, request.Alpha ?? 1.0);
-        return new LoadedProfile(cv.Profile, [.. cv.Warnings.Select(w => (WarningText)w)], sha, StrengthApplied: true);
+        return new LoadedProfile(cv.Profile, cv.Warnings, sha, StrengthApplied: true);
     }
 }

@@ -4,7 +4,7 @@ using static OnnxSteer.ErrorText;
 namespace OnnxSteer.HostFormats;
 
 /// <summary>The formats <c>onnxsteer export</c> writes.</summary>
-internal enum ExportFormat
+public enum ExportFormat
 {
     /// <summary>One row per selected unit (or caa vector entry), comma-separated, with a header line.</summary>
     Csv,
@@ -14,10 +14,20 @@ internal enum ExportFormat
     Gguf,
 }
 
+/// <summary>What <see cref="ProfileExport.Write"/> wrote.</summary>
+/// <param name="File">The file written.</param>
+/// <param name="Format">Its format.</param>
+/// <param name="Rows">CSV and JSON: the rows (one per selected unit, or caa vector entry); GGUF: the directions.</param>
+/// <param name="Layers">GGUF: the layers the directions are for; empty for CSV and JSON.</param>
+/// <param name="Width">GGUF: the width of each direction (the hidden size); 0 for CSV and JSON.</param>
+/// <param name="ModelHint">GGUF: the <c>controlvector.model_hint</c> written; null for CSV and JSON.</param>
+public sealed record ProfileExportResult(string File, ExportFormat Format, int Rows, IReadOnlyList<int> Layers, int Width, string? ModelHint);
+
 /// <summary>Writes a profile's selection in another format (the library side of <c>onnxsteer export</c>).</summary>
-internal static class ProfileExport
+public static class ProfileExport
 {
     /// <summary>The format named by <paramref name="format"/> (csv, json, gguf), or else by <paramref name="output"/>'s extension.</summary>
+    /// <exception cref="InvalidParameterException">Neither names one of the formats.</exception>
     public static ExportFormat ResolveFormat(string output, string? format)
     {
         var name = format ?? Path.GetExtension(output).TrimStart('.');
@@ -34,9 +44,11 @@ internal static class ProfileExport
 
     /// <summary>
     /// Writes <paramref name="profile"/> (loaded from <paramref name="profilePath"/>) to <paramref name="output"/>
-    /// atomically; returns a one-line description of what was written.
+    /// atomically in <paramref name="format"/>; <paramref name="modelHint"/> is GGUF's <c>controlvector.model_hint</c>
+    /// (default: the imported file's hint, else the model's file name).
     /// </summary>
-    public static string Write(SteeringProfile profile, string profilePath, string output, ExportFormat format, string? modelHint = null)
+    /// <exception cref="InvalidProfileException">GGUF of a profile that is not additive (caa) at mlp-out sites.</exception>
+    public static ProfileExportResult Write(SteeringProfile profile, string profilePath, string output, ExportFormat format, string? modelHint = null)
     {
         switch (format)
         {
@@ -44,20 +56,19 @@ internal static class ProfileExport
             {
                 var rows = UnitTable.Rows(profile);
                 IO.AtomicFile.WriteAllText(output, UnitTable.ToCsv(rows));
-                return $"wrote {output}: {rows.Count} row(s) ({profile.Method.ToName()})";
+                return new ProfileExportResult(output, format, rows.Count, [], 0, null);
             }
             case ExportFormat.Json:
             {
                 var rows = UnitTable.Rows(profile);
                 IO.AtomicFile.WriteAllBytes(output, UnitTable.ToJson(profile, rows));
-                return $"wrote {output}: {rows.Count} row(s) ({profile.Method.ToName()})";
+                return new ProfileExportResult(output, format, rows.Count, [], 0, null);
             }
             default:
             {
                 var vector = ControlVectorProfiles.Export(profile, profilePath, modelHint);
                 ControlVectorFile.Write(output, vector, profile.ModelFingerprint);
-                return $"wrote {output}: control vector with {vector.Directions.Count} direction(s) of width {vector.Width} " +
-                       $"(layers {string.Join(",", vector.Directions.Keys)}), model_hint '{vector.ModelHint}'";
+                return new ProfileExportResult(output, format, vector.Directions.Count, [.. vector.Directions.Keys], vector.Width, vector.ModelHint);
             }
         }
     }

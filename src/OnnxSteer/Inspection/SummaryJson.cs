@@ -97,7 +97,7 @@ internal static class SummaryJson
             foreach (var site in s.Sites.Sites) WriteSite(w, site);
             w.WriteEndArray();
             w.WriteStartArray("warnings");
-            foreach (var warning in s.Sites.Warnings) w.WriteStringValue(warning);
+            foreach (var warning in s.Sites.Warnings) w.WriteStringValue(warning.ToString());
             w.WriteEndArray();
             if (s.SiteError is null) w.WriteNull("error");
             else w.WriteString("error", s.SiteError);

@@ -7,31 +7,52 @@ namespace OnnxSteer.ModelFiles;
 /// and output names (KV names as printf templates with <c>%d</c>), head sizes, context length and special token ids.
 /// Missing fields stay null and are then inferred from the session.
 /// </summary>
-internal sealed record GenaiConfigFile
+public sealed record GenaiConfigFile
 {
+    internal GenaiConfigFile() { }
+
     /// <summary>The file name looked for beside a model.</summary>
     public const string FileName = "genai_config.json";
 
-    public string? Path { get; init; }
-    public string? ModelFileName { get; init; }
-    public string? InputIdsName { get; init; }
-    public string? AttentionMaskName { get; init; }
-    public string? PositionIdsName { get; init; }
-    public string? PastKeyFormat { get; init; }
-    public string? PastValueFormat { get; init; }
-    public string? LogitsName { get; init; }
-    public string? PresentKeyFormat { get; init; }
-    public string? PresentValueFormat { get; init; }
-    public int? NumHiddenLayers { get; init; }
-    public int? NumKeyValueHeads { get; init; }
-    public int? HeadSize { get; init; }
-    public int? ContextLength { get; init; }
-    public int? VocabSize { get; init; }
-    public int? BosTokenId { get; init; }
-    public int? PadTokenId { get; init; }
-    public IReadOnlyList<int> EosTokenIds { get; init; } = [];
+    /// <summary>The file read (full path as given).</summary>
+    public string? Path { get; internal init; }
+    /// <summary>The decoder file (<c>model.decoder.filename</c>), relative to the folder.</summary>
+    public string? ModelFileName { get; internal init; }
+    /// <summary>The token ids input.</summary>
+    public string? InputIdsName { get; internal init; }
+    /// <summary>The attention mask input.</summary>
+    public string? AttentionMaskName { get; internal init; }
+    /// <summary>The position ids input.</summary>
+    public string? PositionIdsName { get; internal init; }
+    /// <summary>The past keys inputs, a template with <c>%d</c> for the layer.</summary>
+    public string? PastKeyFormat { get; internal init; }
+    /// <summary>The past values inputs, a template with <c>%d</c> for the layer.</summary>
+    public string? PastValueFormat { get; internal init; }
+    /// <summary>The logits output.</summary>
+    public string? LogitsName { get; internal init; }
+    /// <summary>The present keys outputs, a template with <c>%d</c> for the layer.</summary>
+    public string? PresentKeyFormat { get; internal init; }
+    /// <summary>The present values outputs, a template with <c>%d</c> for the layer.</summary>
+    public string? PresentValueFormat { get; internal init; }
+    /// <summary>Decoder layers.</summary>
+    public int? NumHiddenLayers { get; internal init; }
+    /// <summary>Key/value heads per layer.</summary>
+    public int? NumKeyValueHeads { get; internal init; }
+    /// <summary>Size of one attention head.</summary>
+    public int? HeadSize { get; internal init; }
+    /// <summary>The longest sequence (prompt and generation) the model takes.</summary>
+    public int? ContextLength { get; internal init; }
+    /// <summary>Vocabulary size (logits per position).</summary>
+    public int? VocabSize { get; internal init; }
+    /// <summary>The beginning-of-sequence token.</summary>
+    public int? BosTokenId { get; internal init; }
+    /// <summary>The padding token.</summary>
+    public int? PadTokenId { get; internal init; }
+    /// <summary>The tokens generation stops at (empty when none is given).</summary>
+    public IReadOnlyList<int> EosTokenIds { get; internal init; } = [];
 
     /// <summary>Reads <c>genai_config.json</c> from <paramref name="directory"/>; null when there is none.</summary>
+    /// <exception cref="InvalidModelException">The file is malformed.</exception>
     public static GenaiConfigFile? TryRead(string directory)
     {
         var path = System.IO.Path.Combine(directory, FileName);
@@ -89,7 +110,7 @@ internal sealed record GenaiConfigFile
     }
 
     /// <summary>Fills a <c>%d</c> name template with a layer number.</summary>
-    public static string LayerName(string format, int layer) =>
+    internal static string LayerName(string format, int layer) =>
         format.Replace("%d", layer.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
 
     private static JsonElement? Child(JsonElement e, string name) =>

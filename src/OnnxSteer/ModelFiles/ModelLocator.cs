@@ -11,7 +11,7 @@ namespace OnnxSteer.ModelFiles;
 /// sit side by side (<see cref="Resolve(string, string?)"/>). This is the one place that decides it:
 /// every stage, the CLI and the server ask here (a test keeps the default file name out of the rest of the source).
 /// </summary>
-internal static class ModelLocator
+public static class ModelLocator
 {
     /// <summary>The name of onnxruntime-genai's configuration file.</summary>
     public const string GenaiConfig = GenaiConfigFile.FileName;
@@ -123,7 +123,7 @@ internal static class ModelLocator
     /// error here, as it is for every stage that runs the model).
     /// </summary>
     /// <exception cref="InvalidModelException">No such file or folder; a folder without its model file; a malformed genai_config.json.</exception>
-    public static ModelLocation Locate(string path, string? variant = null)
+    internal static ModelLocation Locate(string path, string? variant = null)
     {
         if (Directory.Exists(path))
         {
@@ -142,6 +142,30 @@ internal static class ModelLocator
         throw new InvalidModelException($"{path}: no such model file or folder");
     }
 
+    /// <summary>
+    /// The model file a command writing a copy of <paramref name="sourceFile"/> to <paramref name="output"/> writes (patch,
+    /// unpatch, repack): an existing folder, a path ending in a separator, or a path without the .onnx extension is a
+    /// folder, where the model keeps <paramref name="sourceFile"/>'s name; anything else is the file itself. A full path.
+    /// </summary>
+    public static string OutputFile(string output, string sourceFile)
+    {
+        var full = Path.GetFullPath(output);
+        var isFolder = Directory.Exists(full) || output.EndsWith('/') || output.EndsWith(Path.DirectorySeparatorChar)
+                       || !full.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase);
+        return isFolder ? Path.Combine(full, Path.GetFileName(sourceFile)) : full;
+    }
+
+    /// <summary>
+    /// The external data files (full paths) the model file <paramref name="modelFile"/> references, read from its
+    /// structure alone (no weights are read; the files need not exist). Empty for a model with every weight inline.
+    /// </summary>
+    /// <exception cref="InvalidModelException">The file is missing or is not an ONNX model.</exception>
+    public static IReadOnlyList<string> DataFiles(string modelFile)
+    {
+        var model = OnnxModel.Load(modelFile, checkExternalData: false);
+        return [.. model.DataFileLocations().Select(l => Path.GetFullPath(Path.Combine(model.BaseDirectory, l)))];
+    }
+
     /// <summary>The folder of a model: <paramref name="path"/> itself when it is a folder, else the folder of the file.</summary>
     public static string FolderOf(string path) => Directory.Exists(path) ? path : Path.GetDirectoryName(Path.GetFullPath(path))!;
 
@@ -150,7 +174,7 @@ internal static class ModelLocator
     /// <see cref="DefaultFileName"/> (genai's own default), as a path in the folder (it may not exist).
     /// </summary>
     /// <exception cref="InvalidModelException">The folder's genai_config.json is malformed.</exception>
-    public static string GenaiModelFile(string folder) =>
+    internal static string GenaiModelFile(string folder) =>
         Path.Combine(folder, GenaiConfigFile.TryRead(folder)?.ModelFileName ?? DefaultFileName);
 
     /// <summary>The decoder file a genai_config.json in <paramref name="folder"/> names, or null (no config, or it names none).</summary>

@@ -3,20 +3,27 @@ using OnnxSteer.IO;
 namespace OnnxSteer.ModelFiles;
 
 /// <summary>What a repack wrote: the model (and its data file) and the sidecar files carried beside it.</summary>
-internal sealed record RepackResult(SaveResult Saved, IReadOnlyList<string> Carried);
+/// <param name="Saved">The model file and its data file.</param>
+/// <param name="Carried">The names of the files carried from the input's folder (tokenizer, genai_config.json, ...).</param>
+public sealed record RepackResult(SaveResult Saved, IReadOnlyList<string> Carried);
 
 /// <summary>
 /// Converts a model between inline and external weights (<c>onnxsteer repack</c>). The input is only read: the output
 /// may not be the input model or any of its data files, and is written under temporary names and renamed. Sidecar
 /// files (tokenizer, genai_config.json) travel with the model to another folder.
 /// </summary>
-internal static class ModelRepacker
+public static class ModelRepacker
 {
-    /// <summary>Loads <paramref name="input"/> and saves it to <paramref name="output"/> with <paramref name="options"/>.</summary>
+    /// <summary>
+    /// Loads <paramref name="input"/> (a .onnx file or its folder) and saves it to <paramref name="output"/> (a .onnx
+    /// path or a folder, as <see cref="ModelLocator.OutputFile"/> resolves it) with <paramref name="options"/>.
+    /// </summary>
+    /// <exception cref="InvalidModelException">The input is missing or malformed, or its data files are.</exception>
+    /// <exception cref="InvalidParameterException">The output would overwrite the input model or its data.</exception>
     public static RepackResult Repack(string input, string output, SaveOptions options)
     {
         var model = OnnxModel.Load(input);
-        var outputPath = OutputFile(output, model.FilePath!);
+        var outputPath = ModelLocator.OutputFile(output, model.FilePath!);
         Directory.CreateDirectory(Path.GetDirectoryName(outputPath)!);
         var inputFiles = new List<string> { model.FilePath! };
         inputFiles.AddRange(model.DataFileLocations().Select(l => ExternalDataGuard.ResolveDataFile(l, model.BaseDirectory, model.DisplayName)));
@@ -37,18 +44,6 @@ internal static class ModelRepacker
         var sourceData = inputFiles.Skip(1).Select(Path.GetFileName).ToHashSet(StringComparer.Ordinal);
         var carried = CarrySidecars(sourceFile, sourceData, outputFiles.Select(f => Path.GetFileName(f)!).ToHashSet(StringComparer.Ordinal), outputPath);
         return new RepackResult(saved, carried);
-    }
-
-    /// <summary>
-    /// The model file a repack to <paramref name="output"/> writes: an existing folder, a path ending in a separator, or a
-    /// path without the .onnx extension is a folder (the model keeps <paramref name="sourceFile"/>'s name there), as for patch.
-    /// </summary>
-    public static string OutputFile(string output, string sourceFile)
-    {
-        var full = Path.GetFullPath(output);
-        var isFolder = Directory.Exists(full) || output.EndsWith('/') || output.EndsWith(Path.DirectorySeparatorChar)
-                       || !full.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase);
-        return isFolder ? Path.Combine(full, Path.GetFileName(sourceFile)) : full;
     }
 
     /// <summary>

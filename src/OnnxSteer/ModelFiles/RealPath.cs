@@ -4,12 +4,13 @@ namespace OnnxSteer.ModelFiles;
 /// Resolves every symbolic link in a path, like POSIX <c>realpath</c>, so that containment checks see where a file
 /// really is. .NET only resolves the last component of a path, and a link in a folder above would slip through.
 /// </summary>
-internal static class RealPath
+public static class RealPath
 {
     private const int MaxLinks = 40; // Linux's own limit before ELOOP
 
     /// <summary>The absolute path of <paramref name="path"/> with all links resolved. Components that do not exist are
-    /// kept as written. Throws <see cref="IOException"/> on a link loop.</summary>
+    /// kept as written. Two paths name the same file when their resolved forms are equal (ordinal).</summary>
+    /// <exception cref="IOException">A link loop (more than 40 links).</exception>
     public static string Resolve(string path)
     {
         var hops = 0;
@@ -41,7 +42,7 @@ internal static class RealPath
     }
 
     /// <summary>True when <paramref name="path"/> is <paramref name="folder"/> itself or lies inside it (both resolved).</summary>
-    public static bool IsInside(string path, string folder)
+    internal static bool IsInside(string path, string folder)
     {
         var f = folder.EndsWith(Path.DirectorySeparatorChar) ? folder : folder + Path.DirectorySeparatorChar;
         var comparison = OperatingSystem.IsWindows() || OperatingSystem.IsMacOS() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;

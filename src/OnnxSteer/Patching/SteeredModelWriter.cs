@@ -120,12 +120,8 @@ internal static class SteeredModelWriter
     /// </summary>
     public static (string Folder, string File) ResolveOutput(string output, string sourceFile)
     {
-        var full = Path.GetFullPath(output);
-        var isFolder = Directory.Exists(full) || output.EndsWith('/') || output.EndsWith(Path.DirectorySeparatorChar)
-                       || !full.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase);
-        return isFolder
-            ? (full.TrimEnd(Path.DirectorySeparatorChar, '/'), Path.Combine(full, Path.GetFileName(sourceFile)))
-            : (Path.GetDirectoryName(full)!, full);
+        var file = ModelLocator.OutputFile(output, sourceFile);
+        return (Path.GetDirectoryName(file)!, file);
     }
 
     /// <summary>Data files the written model needs: those its tensors reference, and those of the original tensors

@@ -25,8 +25,9 @@ public enum DirectionRule
 }
 
 /// <summary>Text forms of <see cref="TieBreak"/> and <see cref="DirectionRule"/> used on the command line and in JSON.</summary>
-internal static class SelectionRules
+public static class SelectionRules
 {
+    /// <summary>The name of <paramref name="rule"/>: released or effect.</summary>
     public static string ToName(this TieBreak rule) => rule switch
     {
         TieBreak.Released => "released",
@@ -34,6 +35,7 @@ internal static class SelectionRules
         _ => throw new ArgumentOutOfRangeException(nameof(rule)),
     };
 
+    /// <summary>The name of <paramref name="rule"/>: released or sign-aware.</summary>
     public static string ToName(this DirectionRule rule) => rule switch
     {
         DirectionRule.Released => "released",
@@ -41,6 +43,7 @@ internal static class SelectionRules
         _ => throw new ArgumentOutOfRangeException(nameof(rule)),
     };
 
+    /// <summary>The tie-break rule named <paramref name="name"/> (case and surrounding spaces ignored); false when none is.</summary>
     public static bool TryParseTieBreak(string name, out TieBreak rule)
     {
         switch (name.Trim().ToLowerInvariant())
@@ -51,6 +54,7 @@ internal static class SelectionRules
         }
     }
 
+    /// <summary>The direction rule named <paramref name="name"/> (case and surrounding spaces ignored); false when none is.</summary>
     public static bool TryParseDirection(string name, out DirectionRule rule)
     {
         switch (name.Trim().ToLowerInvariant())
@@ -61,12 +65,12 @@ internal static class SelectionRules
         }
     }
 
-    /// <summary>Parses a tie-break rule; throws an <see cref="InvalidParameterException"/> listing the choices.</summary>
+    /// <summary>Parses a tie-break rule; throws an <see cref="InvalidParameterException"/> (parameter <c>tieBreak</c>) listing the choices.</summary>
     public static TieBreak ParseTieBreak(string text) => TryParseTieBreak(text, out var rule)
         ? rule
         : throw new InvalidParameterException("tieBreak", $"{Param("tieBreak")}: unknown rule '{text}': expected released or effect");
 
-    /// <summary>Parses a direction rule; throws an <see cref="InvalidParameterException"/> listing the choices.</summary>
+    /// <summary>Parses a direction rule; throws an <see cref="InvalidParameterException"/> (parameter <c>direction</c>) listing the choices.</summary>
     public static DirectionRule ParseDirection(string text) => TryParseDirection(text, out var rule)
         ? rule
         : throw new InvalidParameterException("direction", $"{Param("direction")}: unknown rule '{text}': expected released or sign-aware");

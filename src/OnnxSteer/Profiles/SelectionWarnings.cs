@@ -7,9 +7,27 @@ namespace OnnxSteer.Profiles;
 /// One-line warnings about a unit selection a user can act on: too few pairs for any unit to be significant, chosen
 /// units not significant after correction, a best score within chance, and ties at the cut-off decided by layer/index
 /// order. Computed per ranking group (a site kind, or all chosen kinds with rank-jointly) from the profile's counts.
+/// Beside them, <see cref="NegativeFactor"/> (the sign rule) and <see cref="KBeyondUnits"/> (a k larger than a list).
+/// Each is a <see cref="WarningText"/> without a "warning: " lead; <c>ToString()</c> words it.
 /// </summary>
-internal static class SelectionWarnings
+public static class SelectionWarnings
 {
+    /// <summary>
+    /// When the selected scaled units of <paramref name="selected"/> include a factor 1 + gamma below zero (a negative
+    /// or large alpha): that unit's activation changes sign, not only size (docs/errors.md, "The sign of alpha"). Null
+    /// when none does, and for caa profiles.
+    /// </summary>
+    public static WarningText? NegativeFactor(SteeringProfile selected) =>
+        selected.Method == SteeringMethod.Caa ? null : SignRule.NegativeFactor(selected.Selection.Alpha, selected.Units.Select(u => u.Gamma).ToList());
+
+    /// <summary>
+    /// A note when <paramref name="k"/> asks for more units than a ranked list of <paramref name="profile"/> holds (the
+    /// whole list is then taken): one per list, none when k fits. Lists are one per site kind of
+    /// <paramref name="kinds"/>, or one for all of them with <paramref name="jointly"/>. None for caa profiles.
+    /// </summary>
+    public static IReadOnlyList<WarningText> KBeyondUnits(SteeringProfile profile, int k, IReadOnlyCollection<SiteKind> kinds, bool jointly) =>
+        [.. UnitSelector.KBeyondUnits(profile, k, kinds, jointly)];
+
     /// <summary>The warnings for <paramref name="selected"/> (a profile returned by <see cref="UnitSelector"/>); empty when all is well.</summary>
     public static IReadOnlyList<WarningText> For(SteeringProfile selected)
     {

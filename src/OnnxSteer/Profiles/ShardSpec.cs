@@ -45,7 +45,8 @@ public readonly record struct ShardSpec(int Index, int Count)
     /// SLURM_ARRAY_TASK_ID or Kubernetes' JOB_COMPLETION_INDEX), or throws an <see cref="OnnxSteerException"/> (usage
     /// error) saying what is expected.
     /// </summary>
-    internal static ShardSpec FromArgument(string text, Func<string, string?>? environment = null)
+    /// <exception cref="InvalidParameterException">Neither form, or the variable is not set.</exception>
+    public static ShardSpec FromArgument(string text, Func<string, string?>? environment = null)
     {
         var resolved = ResolveEnvironment(text, environment ?? Environment.GetEnvironmentVariable);
         return TryParse(resolved, out var s)

@@ -39,5 +39,5 @@ internal static class SignRule
 
     /// <summary><see cref="NegativeFactorWarning(double, IReadOnlyCollection{double})"/> for a profile's selected scaled units (none for caa).</summary>
     public static string? NegativeFactorWarning(SteeringProfile profile) =>
-        profile.Method == SteeringMethod.Caa ? null : NegativeFactorWarning(profile.Selection.Alpha, profile.Units.Select(u => u.Gamma).ToList());
+        SelectionWarnings.NegativeFactor(profile) is { } w ? $"warning: {w}" : null;
 }

@@ -14,8 +14,9 @@ public enum SteeringMethod
 }
 
 /// <summary>Text forms of <see cref="SteeringMethod"/> used on the command line and in JSON: austeer, actdiff, random, caa.</summary>
-internal static class SteeringMethods
+public static class SteeringMethods
 {
+    /// <summary>The name of <paramref name="method"/>: austeer, actdiff, random or caa.</summary>
     public static string ToName(this SteeringMethod method) => method switch
     {
         SteeringMethod.AuSteer => "austeer",
@@ -25,10 +26,13 @@ internal static class SteeringMethods
         _ => throw new ArgumentOutOfRangeException(nameof(method)),
     };
 
+    /// <summary>The method named <paramref name="name"/> (case and surrounding spaces ignored).</summary>
+    /// <exception cref="FormatException">No method has that name.</exception>
     public static SteeringMethod Parse(string name) => TryParse(name, out var method)
         ? method
         : throw new FormatException($"unknown method '{name}': expected austeer, actdiff, random or caa");
 
+    /// <summary>As <see cref="Parse"/>, false instead of an exception.</summary>
     public static bool TryParse(string name, out SteeringMethod method)
     {
         switch (name.Trim().ToLowerInvariant())
@@ -42,5 +46,5 @@ internal static class SteeringMethods
     }
 
     /// <summary>True when the method needs the per-unit sums of (pos − neg), not only the sign counts.</summary>
-    public static bool NeedsSums(this SteeringMethod method) => method is SteeringMethod.ActDiff or SteeringMethod.Caa;
+    internal static bool NeedsSums(this SteeringMethod method) => method is SteeringMethod.ActDiff or SteeringMethod.Caa;
 }

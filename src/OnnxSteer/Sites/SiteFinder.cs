@@ -97,7 +97,7 @@ internal static class SiteFinder
         foreach (var u in unsupported)
             warnings.Add($"{u.Id} in {u.Location}: '{u.ProjectionNode}' ({u.ProjectionOpType}) has the structure of a {u.Kind.ToName()} site " +
                          $"({u.Evidence}) but is not used: {u.Reason}");
-        return new SiteReport(mirrored.Count > 0 ? mirrored : main, warnings) { Unsupported = unsupported };
+        return new SiteReport(mirrored.Count > 0 ? mirrored : main, [.. warnings.Select(w => (WarningText)w)]) { Unsupported = unsupported };
     }
 
     /// <summary>Why sites inside subgraphs are not used.</summary>
@@ -273,7 +273,7 @@ internal static class SiteFinder
             var more = list.Count > Examples ? $" and {list.Count - Examples} more" : "";
             parts.Add($"{list.Count} place(s) with the structure of a site not used because {group.Key}: {examples}{more}");
         }
-        var other = report.Warnings.Where(w => !report.Unsupported.Any(u => w.StartsWith($"{u.Id} in {u.Location}:", StringComparison.Ordinal))).ToList();
+        var other = report.Warnings.Where(w => !report.Unsupported.Any(u => w.ToString().StartsWith($"{u.Id} in {u.Location}:", StringComparison.Ordinal))).ToList();
         if (other.Count > 0)
             parts.Add($"notes: {string.Join("; ", other.Take(Examples))}{(other.Count > Examples ? $" and {other.Count - Examples} more" : "")}");
         if (graph is not null && GraphContents.Advice(graph) is { } advice) parts.Add($"try: {advice}");

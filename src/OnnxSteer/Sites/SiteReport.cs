@@ -6,14 +6,14 @@ namespace OnnxSteer.Sites;
 /// </summary>
 /// <param name="Sites">Every site found, ordered by kind then layer.</param>
 /// <param name="Warnings">Human-readable notes about doubtful structure or names; empty when all agreed.</param>
-internal sealed record SiteReport(IReadOnlyList<SteeringSite> Sites, IReadOnlyList<string> Warnings)
+public sealed record SiteReport(IReadOnlyList<SteeringSite> Sites, IReadOnlyList<WarningText> Warnings)
 {
     /// <summary>
     /// Places that have the structure of a site but cannot be steered (inside an If/Loop/Scan body, a Gemm with
     /// transA=1), each with the reason; every one is also described in <see cref="Warnings"/>. Never part of
     /// <see cref="Sites"/>.
     /// </summary>
-    public IReadOnlyList<UnsupportedSite> Unsupported { get; init; } = [];
+    public IReadOnlyList<UnsupportedSite> Unsupported { get; internal init; } = [];
 
     /// <summary>The sites of one kind, in layer order.</summary>
     public IReadOnlyList<SteeringSite> OfKind(SiteKind kind) => Sites.Where(s => s.Kind == kind).ToList();
@@ -34,5 +34,5 @@ internal sealed record SiteReport(IReadOnlyList<SteeringSite> Sites, IReadOnlyLi
 /// <param name="Location">The graph holding it: <c>main</c>, or a path such as <c>main/If_0.then_branch</c>.</param>
 /// <param name="Reason">Why it is not a site.</param>
 /// <param name="Evidence">What in the structure identified it.</param>
-internal sealed record UnsupportedSite(string Id, SiteKind Kind, string ProjectionNode, string ProjectionOpType, string ValueName,
+public sealed record UnsupportedSite(string Id, SiteKind Kind, string ProjectionNode, string ProjectionOpType, string ValueName,
     string Location, string Reason, string Evidence);

@@ -12,8 +12,9 @@ public enum SiteKind
 }
 
 /// <summary>Text forms of <see cref="SiteKind"/> used on the command line and in JSON: attn, mlp, mlp-out.</summary>
-internal static class SiteKinds
+public static class SiteKinds
 {
+    /// <summary>The name of <paramref name="kind"/>: attn, mlp or mlp-out.</summary>
     public static string ToName(this SiteKind kind) => kind switch
     {
         SiteKind.Attn => "attn",
@@ -22,10 +23,13 @@ internal static class SiteKinds
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
 
+    /// <summary>The kind named <paramref name="name"/> (case and surrounding spaces ignored; mlp_out is mlp-out).</summary>
+    /// <exception cref="FormatException">No kind has that name.</exception>
     public static SiteKind Parse(string name) => TryParse(name, out var kind)
         ? kind
         : throw new FormatException($"unknown site kind '{name}': expected attn, mlp or mlp-out");
 
+    /// <summary>As <see cref="Parse"/>, false instead of an exception.</summary>
     public static bool TryParse(string name, out SiteKind kind)
     {
         switch (name.Trim().ToLowerInvariant())
@@ -52,7 +56,7 @@ internal static class SiteKinds
 /// <param name="ProjectionNode">Name of the projection node (MatMul, MatMulNBits or Gemm).</param>
 /// <param name="ProjectionOpType">Op type of the projection node.</param>
 /// <param name="ValueName">The graph value that holds the steered activation.</param>
-internal sealed record SteeringSite(
+public sealed record SteeringSite(
     SiteKind Kind,
     int Layer,
     int Width,
@@ -69,17 +73,17 @@ internal sealed record SteeringSite(
     /// that Add's name. <see cref="ValueName"/> is then the Add's output (the projection's output as the residual add
     /// consumes it, like a hook on a biased nn.Linear); null otherwise.
     /// </summary>
-    public string? BiasAddNode { get; init; }
+    public string? BiasAddNode { get; internal init; }
 
     /// <summary>
     /// The node whose edge carries the value when it is neither the projection nor <see cref="BiasAddNode"/>: for int8
     /// dynamic quantisation, the DynamicQuantizeLinear that reads an attn/mlp value, or the Mul that writes an mlp-out
     /// value. Null otherwise.
     /// </summary>
-    public string? EdgeNode { get; init; }
+    public string? EdgeNode { get; internal init; }
 
     /// <summary>What in the graph's structure identified the site, e.g. "input from com.microsoft.MultiHeadAttention '...'".</summary>
-    public string? Evidence { get; init; }
+    public string? Evidence { get; internal init; }
 
     /// <summary>
     /// Empty for a site of the main graph. For a site inside the branches of a main-graph If (an Optimum merged
@@ -87,7 +91,7 @@ internal sealed record SteeringSite(
     /// site's own <see cref="ProjectionNode"/>, <see cref="ValueName"/> and <see cref="BiasAddNode"/> are those of the
     /// first branch. Patching edits every branch alike; recording reads the value through the If's outputs.
     /// </summary>
-    public IReadOnlyList<SiteBranch> Branches { get; init; } = [];
+    public IReadOnlyList<SiteBranch> Branches { get; internal init; } = [];
 
     /// <summary>True when the site lives inside If branches (<see cref="Branches"/>), not in the main graph.</summary>
     public bool InBranches => Branches.Count > 0;
@@ -99,4 +103,4 @@ internal sealed record SteeringSite(
 /// <param name="ProjectionNode">The projection node's name inside that branch.</param>
 /// <param name="ValueName">The steered value inside that branch.</param>
 /// <param name="BiasAddNode">The bias Add inside that branch (mlp-out behind a constant bias), or null.</param>
-internal sealed record SiteBranch(string IfNode, string Attribute, string ProjectionNode, string ValueName, string? BiasAddNode);
+public sealed record SiteBranch(string IfNode, string Attribute, string ProjectionNode, string ValueName, string? BiasAddNode);

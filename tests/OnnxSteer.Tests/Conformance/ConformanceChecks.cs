@@ -102,7 +102,7 @@ internal static class ConformanceChecks
             Assert.True(OrtHarness.MaxRelativeDifference(vanilla, atZero) <= 1e-3, "strength 0 vs vanilla");
         }
 
-        var restored = Steerer.Unpatch(steered, Path.Combine(folder, "restored-" + mode)).ModelFile;
+        var restored = Steerer.Unpatch(steered, Path.Combine(folder, "restored-" + mode)).Written.ModelFile;
         Assert.Equal(File.ReadAllBytes(structure.ModelFile), File.ReadAllBytes(restored));
     }
 

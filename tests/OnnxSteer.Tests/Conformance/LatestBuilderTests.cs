@@ -68,7 +68,7 @@ public class LatestBuilderTests
             else Assert.Equal(expected, logits);
         }
         if (mode == "switchable") Assert.Equal(Logits(ConformanceChecks.ByHand(structure.ModelFile, outcome.Plan, tmp.Path, ones: true)), Logits(steered, 0f));
-        var restored = Steerer.Unpatch(steered, tmp["restored"]).ModelFile;
+        var restored = Steerer.Unpatch(steered, tmp["restored"]).Written.ModelFile;
         Assert.Equal(File.ReadAllBytes(structure.ModelFile), File.ReadAllBytes(restored));
     }
 

@@ -67,7 +67,7 @@ public class MultiFilePipelineTests
             else Assert.Equal(expected, logits);
         }
         if (mode == "switchable") Assert.Equal(Logits(ConformanceChecks.ByHand(structure.ModelFile, outcome.Plan, folder, ones: true), folder), Logits(steered, steeredFolder, 0f));
-        var restored = Steerer.Unpatch(steered, tmp["restored"]).ModelFile;
+        var restored = Steerer.Unpatch(steered, tmp["restored"]).Written.ModelFile;
         Assert.Equal(File.ReadAllBytes(structure.ModelFile), File.ReadAllBytes(restored));
     }
 

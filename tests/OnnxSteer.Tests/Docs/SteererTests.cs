@@ -98,6 +98,41 @@ public sealed class SteererTests(SteererFixture f) : IClassFixture<SteererFixtur
     }
 
     [SharedFact]
+    public void A_patch_s_public_step_is_what_its_metadata_records_and_what_unpatch_returns()
+    {
+        var outcome = Steerer.Patch(f.Model, f.Saved, f.Tmp["step"], new PatchSettings { K = 3, Alpha = 1.5, Switchable = true });
+        var step = outcome.Step;
+        Assert.Equal(("austeer", (int?)3, 1.5, 3, true), (step.Method, step.K, step.Alpha, step.Units, step.Switchable));
+        var recorded = Assert.Single(SteeringMetadata.Read(OnnxModel.Load(outcome.Written.ModelFile).Proto));
+        Assert.Equal(recorded.Sites, step.Sites);
+        Assert.Equal(recorded.Edits.Select(e => e.Initializer), step.SiteVectors);
+        Assert.Equal(recorded.Edits.Sum(e => e.Units), step.Units);
+
+        var back = Steerer.Unpatch(outcome.Written.ModelFile, f.Tmp["step-back"]);
+        var removed = Assert.Single(back.Removed);
+        Assert.Equal((step.Method, step.Apply, step.Units), (removed.Method, removed.Apply, removed.Units));
+        Assert.Equal(step.SiteVectors, removed.SiteVectors);
+        Assert.Equal(OnnxModel.Load(f.Model).Proto, OnnxModel.Load(back.Written.ModelFile).Proto);
+    }
+
+    [SharedFact]
+    public void Step_adapters_read_every_switchable_step_of_a_stack_and_refuse_a_plain_patch()
+    {
+        var first = Steerer.Patch(f.Model, f.Saved, f.Tmp["stack-1"], new PatchSettings { Switchable = true });
+        Steerer.Patch(first.Written.ModelFile, f.Saved, f.Tmp["stack-2"], new PatchSettings { Switchable = true, Existing = ExistingSteering.Stack, K = 2 });
+        var adapters = OnnxSteer.HostFormats.StepAdapters.Read(f.Tmp["stack-2"]);
+        Assert.Equal(2, adapters.StepCount);
+        Assert.Throws<ArgumentException>(() => adapters.Write(f.Tmp["one.onnx_adapter"], [1f]));
+        Assert.Throws<ArgumentException>(() => adapters.Write(f.Tmp["nan.onnx_adapter"], [1f, float.NaN]));
+        adapters.Write(f.Tmp["two.onnx_adapter"], [1f, 0f]);
+        Assert.True(new FileInfo(f.Tmp["two.onnx_adapter"]).Length > 0);
+
+        var plain = Steerer.Patch(f.Model, f.Saved, f.Tmp["plain-step"]);
+        var e = Assert.Throws<InvalidModelException>(() => OnnxSteer.HostFormats.StepAdapters.Read(plain.Written.ModelFile));
+        Assert.Contains("step 1 of 1 was not patched switchable", e.Message);
+    }
+
+    [SharedFact]
     public void Cli_patch_and_Steerer_Patch_write_byte_identical_files()
     {
         var (code, stdout, stderr) = CliProcess.Run(null, "patch", f.Model, f.Saved, "-o", f.Tmp["cli"], "--k", "2", "--alpha", "3", "--sites", "mlp", "--switchable");

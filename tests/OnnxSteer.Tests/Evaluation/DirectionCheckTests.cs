@@ -31,7 +31,7 @@ public class DirectionCheckTests : IDisposable
         var held = PairsJsonl.Read(Data("dog-cat.heldout.jsonl"), new PairOptions(Limit: 6)).Pairs;
         var profile = ProfileRunner.Run(new ProfileRequest { ModelPath = model, Pairs = train, Settings = new ProfileSettings { Sites = [SiteKind.MlpOut], K = 4, Alpha = 3 } });
 
-        var result = DirectionCheck.Run(model, profile, held);
+        var result = Steerer.CheckDirection(model, profile, held);
 
         // Independently: patch through the ordinary patch flow into a folder of our own and score both models here.
         var path = Path.Combine(_dir, "p.json");

@@ -38,8 +38,9 @@ public sealed class ProfileExportTests : IDisposable
         var (model, sites) = Stories();
         var profile = CaaProfile(model, sites);
         var gguf = _dir["caa.gguf"];
-        var line = ProfileExport.Write(profile, "caa.json", gguf, ExportFormat.Gguf);
-        Assert.Contains("3 direction(s) of width 64", line);
+        var written = ProfileExport.Write(profile, "caa.json", gguf, ExportFormat.Gguf);
+        Assert.Equal((3, 64, gguf), (written.Rows, written.Width, written.File));
+        Assert.Equal([1, 2, 4], written.Layers);
 
         var file = GgufReader.Read(gguf);
         Assert.Equal("controlvector", file.GetString("general.architecture"));

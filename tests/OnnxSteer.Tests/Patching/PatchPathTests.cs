@@ -64,13 +64,13 @@ public class PatchPathTests
     {
         // The trace docs/architecture.md writes down: PatchSettings → PatchRequest → SteeringPlanner (UnitSelector makes
         // gamma). In the patch chain only the request carries an alpha; the provenance and the step written into the
-        // model's metadata record it after the plan is made.
+        // model's metadata (and AppliedSteering, the public read-only view of that step) record it after the plan is made.
         var carriers = typeof(PatchRequest).Assembly.GetTypes()
             .Where(t => t.Namespace == "OnnxSteer.Patching" && !t.Name.Contains('<'))
             .Where(t => t.GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)
                 .Any(p => p.Name == "Alpha"))
             .Select(t => t.Name).Order().ToList();
-        Assert.Equal(["PatchRequest", "SteeringProvenance", "SteeringStep"], carriers);
+        Assert.Equal(["AppliedSteering", "PatchRequest", "SteeringProvenance", "SteeringStep"], carriers);
         Assert.NotNull(typeof(PatchSettings).GetProperty("Alpha"));
 
         var doc = File.ReadAllText(Path.Combine(SharedData.RepoRoot, "docs", "architecture.md"));

@@ -61,7 +61,7 @@ public class FusedProjectionSitesTests
         var report = SiteFinder.Scan(model.Graph);
         Assert.Null(report.Find(SiteKind.Mlp, 0));
         Assert.NotNull(report.Find(SiteKind.Attn, 0));
-        Assert.Contains(report.Warnings, w => w.Contains("'/model/layers.0/mlp/down_proj/MatMul' (MatMul) is named like an MLP down projection"));
+        Assert.Contains(report.Warnings, w => w.ToString().Contains("'/model/layers.0/mlp/down_proj/MatMul' (MatMul) is named like an MLP down projection"));
     }
 
     /// <summary>

@@ -113,8 +113,8 @@ public class SiteFinderTests
         Assert.Equal("/model/layers.1/mlp/down_proj/MatMul", report.Find(SiteKind.Attn, 1)!.ProjectionNode);
         Assert.Equal("/model/layers.1/self_attn/o_proj/MatMul", report.Find(SiteKind.Mlp, 1)!.ProjectionNode);
         Assert.Equal(2, report.Warnings.Count);
-        Assert.Contains(report.Warnings, w => w.Contains("'/model/layers.1/mlp/down_proj/MatMul'") && w.Contains("structure says attn"));
-        Assert.Contains(report.Warnings, w => w.Contains("'/model/layers.1/self_attn/o_proj/MatMul'") && w.Contains("structure says mlp"));
+        Assert.Contains(report.Warnings, w => w.ToString().Contains("'/model/layers.1/mlp/down_proj/MatMul'") && w.ToString().Contains("structure says attn"));
+        Assert.Contains(report.Warnings, w => w.ToString().Contains("'/model/layers.1/self_attn/o_proj/MatMul'") && w.ToString().Contains("structure says mlp"));
     }
 
     [Fact]
@@ -160,8 +160,8 @@ public class SiteFinderTests
 
         AssertSites(report, layers: 3, attnWidth: 8, mlpWidth: 12, outWidth: 8, Float);
         Assert.Equal("/model/block_x/self_attn/o_proj/MatMul_2", report.Find(SiteKind.Attn, 2)!.ProjectionNode);
-        Assert.Contains(report.Warnings, w => w.Contains("names give layer numbers for 1 of 3 attn projections"));
-        Assert.Contains(report.Warnings, w => w.Contains("names give layer numbers for 1 of 3 mlp projections"));
+        Assert.Contains(report.Warnings, w => w.ToString().Contains("names give layer numbers for 1 of 3 attn projections"));
+        Assert.Contains(report.Warnings, w => w.ToString().Contains("names give layer numbers for 1 of 3 mlp projections"));
     }
 
     [Theory]

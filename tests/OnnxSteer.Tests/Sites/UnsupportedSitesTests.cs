@@ -177,7 +177,7 @@ public class UnsupportedSitesTests
         var u = Assert.Single(report.Unsupported);
         Assert.Equal(("mlp.0", SiteKind.Mlp, "/mlp/fc2/Gemm", "main"), (u.Id, u.Kind, u.ProjectionNode, u.Location));
         Assert.Contains("transA=1", u.Reason);
-        Assert.Contains(report.Warnings, w => w.StartsWith("mlp.0 in main: '/mlp/fc2/Gemm' (Gemm) has the structure of a mlp site") && w.Contains("axis 0"));
+        Assert.Contains(report.Warnings, w => w.ToString().StartsWith("mlp.0 in main: '/mlp/fc2/Gemm' (Gemm) has the structure of a mlp site") && w.ToString().Contains("axis 0"));
     }
 
     [Fact]
@@ -228,7 +228,7 @@ public class UnsupportedSitesTests
         Assert.All(report.Unsupported, u => Assert.Equal("main_graph//model/If.then_branch", u.Location));
         Assert.All(report.Unsupported, u => Assert.Equal(SiteFinder.SubgraphReason, u.Reason));
         Assert.Equal("/model/layers.1/mlp/down_proj/MatMul", report.Unsupported.Single(u => u.Id == "mlp.1").ProjectionNode);
-        Assert.Equal(6, report.Warnings.Count(w => w.Contains("inside an If/Loop/Scan body")));
+        Assert.Equal(6, report.Warnings.Count(w => w.ToString().Contains("inside an If/Loop/Scan body")));
 
         var error = Assert.Throws<NoSitesFoundException>(() => SiteFinder.Find(model.Graph, "if.onnx"));
         Assert.Contains($"6 place(s) with the structure of a site not used because {SiteFinder.SubgraphReason}: attn.0 '/model/layers.0/self_attn/o_proj/MatMul' (MatMul) in main_graph//model/If.then_branch", error.Message);

@@ -1,9 +1,10 @@
 using System.Globalization;
 using System.Text;
+using OnnxSteer.Profiles;
 using OnnxSteer.Sites;
 using static OnnxSteer.ErrorText;
 
-namespace OnnxSteer.Profiles;
+namespace OnnxSteer.Cli;
 
 /// <summary>Command-line forms shared by profile, select and merge: site lists, layer lists and a printable summary.</summary>
 internal static class SelectionText
@@ -84,8 +85,11 @@ internal static class SelectionText
 
     private static string NoNegativeZero(string text) => text == "-0" ? "0" : text;
 
-    /// <summary>The selection's warnings (<see cref="SelectionWarnings"/>), each as a "warning: ..." line.</summary>
+    /// <summary>The selection's warnings (<see cref="SelectionWarnings.For"/>), each as a "warning: ..." line.</summary>
     public static IReadOnlyList<WarningText> Warnings(SteeringProfile p) => [.. SelectionWarnings.For(p).Select(Warning)];
+
+    /// <summary>The sign rule's warning (<see cref="SelectionWarnings.NegativeFactor"/>) as a "warning: ..." line; null when none.</summary>
+    public static string? NegativeFactorWarning(SteeringProfile p) => SelectionWarnings.NegativeFactor(p) is { } w ? $"warning: {w}" : null;
 
     private static WarningText Warning(WarningText w) => $"warning: {w}";
 }
