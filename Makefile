@@ -69,13 +69,16 @@ pack: build
 	$(DOTNET) pack src/OnnxSteer/OnnxSteer.csproj -c $(CONFIG) --no-build -o artifacts --nologo
 	$(DOTNET) pack src/OnnxSteer.Cli/OnnxSteer.Cli.csproj -c $(CONFIG) --no-build -o artifacts --nologo
 
-# The onnxsteer command for Linux x64 with its code compiled ahead of time (ReadyToRun), framework-dependent: short
-# commands (patch, select, inspect) start without most of the JIT work the portable build does (issue 29,
-# bench/results.md). Run it as artifacts/onnxsteer-linux-x64/OnnxSteer.Cli.
+# The onnxsteer command for Linux x64 as one native executable (Native AOT): no JIT and no .NET runtime start, so short
+# commands (patch, select, inspect) start in milliseconds (issue 29, bench/results.md). Needs a C toolchain (gcc or
+# clang) for the native link; `make build` and `make test` do not. Run it as artifacts/onnxsteer-linux-x64/onnxsteer
+# (docs/install.md); ONNX Runtime's libraries sit beside it.
 TOOL_DIR := artifacts/onnxsteer-linux-x64
 tool: build
-	$(DOTNET) publish src/OnnxSteer.Cli/OnnxSteer.Cli.csproj -c $(CONFIG) -r linux-x64 --self-contained false \
-		-p:PublishReadyToRun=true -o $(TOOL_DIR) --nologo -v:q
+	$(DOTNET) publish src/OnnxSteer.Cli/OnnxSteer.Cli.csproj -c $(CONFIG) -r linux-x64 -p:PublishAot=true -o $(TOOL_DIR) --nologo -v:q
+	@# ONNX Runtime's packages add their Windows DLLs to any x64 output, and the libraries' .pdb/.xml are not used by a native executable.
+	rm -f $(TOOL_DIR)/*.dll $(TOOL_DIR)/*.pdb $(TOOL_DIR)/*.xml
+	ln -sfn OnnxSteer.Cli $(TOOL_DIR)/onnxsteer
 
 clean:
 	$(DOTNET) clean OnnxSteer.sln -v:q

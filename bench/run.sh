@@ -30,7 +30,7 @@ OUT=${BENCH_OUT:-bench/results.md}
 work=bench/work
 mkdir -p "$work"
 skip() { [[ $SKIP == *" $1 "* ]]; }
-say() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
+say() { printf '\033[1m== %s %s\033[0m\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 read -ra CLI <<< "$ONNXSTEER"
 cli() { "${CLI[@]}" "$@"; }
 
@@ -199,9 +199,9 @@ load_end=$(load)
   echo ""
   echo "- $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); memory $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) ($(free -g | awk '/Mem:/ { print $7 " GiB available at the end" }'))"
   echo "- $(uname -sr); $(dotnet --version 2> /dev/null | sed 's/^/.NET SDK /'); ONNX Runtime 1.32 CPU (NuGet), intra-op threads = usable CPUs ($(nproc)); node $(node --version 2> /dev/null || echo n/a)"
-  echo "- load average (1, 5, 15 min) at start: $load_start; at end: $load_end. **The machine was shared with other agents"
-  echo "  building and testing at the same time**, so absolute times are inflated and noisy; every comparison ran round-robin"
-  echo "  ($RUNS rounds) in one process, and ratios are medians of per-round pairs (min–max of those pairs in brackets)."
+  echo "- load average (1, 5, 15 min) at start: $load_start; at end: $load_end (on $(nproc) CPUs: above $(nproc) means other"
+  echo "  work shared the machine and absolute times are inflated). Every comparison ran round-robin ($RUNS rounds) in one"
+  echo "  process, and ratios are medians of per-round pairs (min–max of those pairs in brackets)."
   echo "- started $started; finished $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo ""
   cat "$report"

@@ -194,7 +194,7 @@ public static class DynamicFront
             var g = new Generator(m);
             foreach (var ids in prompts)
             {
-                var text = tokenizer.Decode(g.Generate(ids, new GenerationOptions { MaxNewTokens = NewTokens }).GeneratedIds).ToLowerInvariant();
+                var text = tokenizer.Decode(g.Generate(ids, new SamplingSettings { MaxTokens = NewTokens }).GeneratedIds).ToLowerInvariant();
                 var words = text.Split([' ', '.', ',', '!', '"', '\n', '?'], StringSplitOptions.RemoveEmptyEntries);
                 if (words.Any(w => HappyWords.Contains(w))) happy++;
                 if (words.Any(w => SadWords.Contains(w))) sad++;

@@ -110,7 +110,7 @@ public static class SelectionBench
     private static string Continue(DecoderModel model, ITokenizer tok, string prompt, int tokens)
     {
         var ids = tok.EncodeToIds(prompt);
-        var result = new Generator(model).Generate(ids, new GenerationOptions { MaxNewTokens = tokens });
+        var result = new Generator(model).Generate(ids, new SamplingSettings { MaxTokens = tokens });
         return tok.Decode(result.GeneratedIds);
     }
 

@@ -99,11 +99,11 @@ public static class TorchCompare
         var newTokens = job["new_tokens"]!.GetValue<int>();
         var settings = new RuntimeSettings { Threads = threads };
         using var model = DecoderModel.Open(modelDir, settings);
-        var generator = new Generator(model);
+        var generator = new Generator(model) { EosTokenIds = [] };
         var tokens = new List<int>();
         double? first = null;
         var started = Stopwatch.StartNew();
-        foreach (var token in generator.Stream(prompt, new GenerationOptions { MaxNewTokens = newTokens, EosTokenIds = [] }))
+        foreach (var token in generator.Stream(prompt, new SamplingSettings { MaxTokens = newTokens }))
         {
             tokens.Add(token);
             first ??= started.Elapsed.TotalSeconds;

@@ -32,7 +32,7 @@ ANSWERS = [(" bright", " dark"), (" happy", " sad"), (" good", " bad"), (" great
 
 
 def say(*a):
-    print("==", *a, file=sys.stderr, flush=True)
+    print("==", time.strftime("%H:%M:%S"), *a, file=sys.stderr, flush=True)
 
 
 def run(cmd, env=None, capture=True):

@@ -38,7 +38,7 @@ public sealed class RuntimeOptions
     /// <summary>--threads N.</summary>
     public Option<int> Threads { get; } = new("--threads")
     {
-        Description = "Intra-op threads for ONNX Runtime, in onnxsteer's own loop and in onnxruntime-genai (0 = the CPUs this process may use: its affinity mask and cgroup CPU quota).",
+        Description = "Intra-op threads for ONNX Runtime, in onnxsteer's own loop and in onnxruntime-genai (0 = the CPUs this process may use: its affinity mask and cgroup CPU quota; at most 4 per such CPU).",
         DefaultValueFactory = _ => 0,
         HelpName = "N",
     };

@@ -69,12 +69,19 @@ internal sealed class CompareCommand : CliCommand<CompareOptions>
         using var b = DecoderModel.Open(o.Steered, settings);
         using var strengthValue = StrengthOption.Apply(o.Strength, b);
         var report = SideBySide.Run(a, b, tok, lines, o.MaxNewTokens, o.Counts, pair => { if (!o.PrintJson) Print(io, pair); });
-        var text = JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase });
+        var text = JsonSerializer.Serialize(report, ReportJson);
         if (o.PrintJson) io.Out.WriteLine(text);
         else PrintCounts(io, report);
         if (o.JsonFile is not null) AtomicFile.WriteAllText(o.JsonFile, text);
         return ExitCodes.Success;
     }
+
+    // Compile-time metadata (CompareJsonContext): the Native AOT executable (`make tool`) cannot build serializers for
+    // records of value types at run time.
+    private static readonly JsonSerializerOptions ReportJson = new()
+    {
+        WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase, TypeInfoResolver = CompareJsonContext.Default,
+    };
 
     private static List<string> ReadPrompts(string promptFile)
     {
@@ -122,3 +129,6 @@ internal sealed class CompareCommand : CliCommand<CompareOptions>
         console.Write(table);
     }
 }
+
+[System.Text.Json.Serialization.JsonSerializable(typeof(SideBySideReport))]
+internal sealed partial class CompareJsonContext : System.Text.Json.Serialization.JsonSerializerContext;

@@ -16,8 +16,14 @@ internal static class DiffJson
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
         Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
         WriteIndented = true,
+        // Compile-time metadata: the Native AOT executable (`make tool`) cannot build serializers for records of value
+        // types at run time.
+        TypeInfoResolver = DiffJsonContext.Default,
     };
 
     /// <summary>The report as JSON text, ending with a newline.</summary>
     public static string Serialize(DiffReport report) => JsonSerializer.Serialize(report, Options) + "\n";
 }
+
+[JsonSerializable(typeof(DiffReport))]
+internal sealed partial class DiffJsonContext : JsonSerializerContext;

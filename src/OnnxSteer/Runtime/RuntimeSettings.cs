@@ -51,9 +51,17 @@ public sealed record RuntimeSettings
         return "{\"model\":{\"decoder\":{\"session_options\":{\"intra_op_num_threads\":" + threads + "}}}}";
     }
 
+    /// <summary>
+    /// The most intra-op threads a session may ask for: four per usable CPU. More only oversubscribes the cores (each
+    /// thread of ONNX Runtime's pool spins waiting for work), and a count far beyond it is a typo that would start thousands of threads.
+    /// </summary>
+    public static int MaxThreads => 4 * UsableCpus;
+
     private void CheckThreads()
     {
-        if (Threads < 0) throw new InvalidParameterException("threads", $"{Param("threads")} {Threads}: must be 0 (default) or more");
+        if (Threads < 0 || Threads > MaxThreads)
+            throw new InvalidParameterException("threads",
+                $"{Param("threads")} {Threads}: must be between 0 and {MaxThreads} (0, the default, is the {UsableCpus} CPU(s) this process may use; at most 4 threads per CPU)");
     }
 
     /// <summary>Graph optimisation level for sessions.</summary>

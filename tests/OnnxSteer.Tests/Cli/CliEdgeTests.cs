@@ -134,9 +134,7 @@ public sealed class CliEdgeTests
         // Only a time-based checkpoint that never comes due: what is kept, the interrupt itself saved.
         string[] args = ["profile", f.Model, "--task", "copa", "--data", SharedData.Path("data", "copa", "balanced-copa-dev-all.xml"),
             "--batch-size", "2", "--checkpoint-minutes", "600", "-o", output];
-        var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        psi.ArgumentList.Add(CliProcess.CliDll);
-        foreach (var a in args) psi.ArgumentList.Add(a);
+        var psi = CliProcess.StartInfo(args);
         using var process = System.Diagnostics.Process.Start(psi)!;
         var stderr = new System.Text.StringBuilder();
         var started = new ManualResetEventSlim();

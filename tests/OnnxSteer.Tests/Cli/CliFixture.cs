@@ -43,7 +43,7 @@ public sealed class CliFixture
 
     /// <summary>Runs the CLI with <paramref name="env"/> set (a null value removes the variable).</summary>
     public static (int Code, string Stdout, string Stderr) RunWith(IReadOnlyDictionary<string, string?> env, params string[] args) =>
-        CliProcess.Exec("dotnet", null, [CliProcess.CliDll, .. args], psi =>
+        CliProcess.RunConfigured(args, psi =>
         {
             foreach (var (k, v) in env)
                 if (v is null) psi.Environment.Remove(k);
@@ -57,7 +57,7 @@ public sealed class CliFixture
     public static string? RunOnTerminal(IReadOnlyDictionary<string, string?> env, params string[] args)
     {
         if (!File.Exists("/usr/bin/script")) return null;
-        var command = string.Join(' ', new[] { "dotnet", CliProcess.CliDll }.Concat(args).Select(Quote));
+        var command = string.Join(' ', CliProcess.Command.Concat(args).Select(Quote));
         var (_, stdout, _) = CliProcess.Exec("/usr/bin/script", null, ["-qec", command, "/dev/null"], psi =>
         {
             psi.Environment["TERM"] = "xterm-256color";

@@ -194,7 +194,7 @@ public sealed class DocsCommandTests
         Directory.CreateSymbolicLink(Path.Combine(root, "shared"), SharedData.Path());
         var bin = Directory.CreateDirectory(Path.Combine(root, "bin")).FullName;
         var wrapper = Path.Combine(bin, "onnxsteer");
-        File.WriteAllText(wrapper, $"#!/bin/sh\nexec dotnet '{CliProcess.CliDll}' \"$@\"\n");
+        File.WriteAllText(wrapper, $"#!/bin/sh\nexec {string.Join(' ', CliProcess.Command.Select(c => $"'{c}'"))} \"$@\"\n");
         if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(wrapper, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         return root;
     }

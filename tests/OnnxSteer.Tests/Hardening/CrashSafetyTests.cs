@@ -20,8 +20,6 @@ namespace OnnxSteer.Tests.Hardening;
 /// </summary>
 public sealed class CrashSafetyTests(ITestOutputHelper output)
 {
-    private static string CliDll => Path.Combine(AppContext.BaseDirectory, "OnnxSteer.Cli.dll");
-
     [SharedFact]
     public void Sigkill_at_random_moments_leaves_nothing_or_a_complete_model_and_the_input_unchanged()
     {
@@ -149,10 +147,7 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
 
     internal static (int Code, string Stderr) RunToEnd(string[] args)
     {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        start.ArgumentList.Add(CliDll);
-        foreach (var a in args) start.ArgumentList.Add(a);
-        using var process = Process.Start(start)!;
+        using var process = Process.Start(CliProcess.StartInfo(args))!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEnd();
         process.WaitForExit();

@@ -23,7 +23,7 @@ public sealed class OwnRuntimeCliTests : IDisposable
         ["generate", Model, "--prompt", "Once upon a time", "--max-new-tokens", "12", .. extra];
 
     private static (int Code, string Stdout, string Stderr) Cli(string[] args, string? envLibrary = null) =>
-        CliProcess.Exec("dotnet", null, [CliProcess.CliDll, .. args], psi =>
+        CliProcess.RunConfigured(args, psi =>
         {
             psi.Environment.Remove(OrtLibrary.EnvironmentVariable);
             if (envLibrary is not null) psi.Environment[OrtLibrary.EnvironmentVariable] = envLibrary;

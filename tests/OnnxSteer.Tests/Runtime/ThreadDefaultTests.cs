@@ -27,6 +27,36 @@ public sealed class UsableCpuTests
     }
 
     /// <summary>
+    /// A sanity bound: up to four threads per usable CPU, beyond that (a typo such as 1000 for 10, which would start
+    /// a thousand spinning pool threads) and below 0 the settings are refused with the parameter named.
+    /// </summary>
+    [Fact]
+    public void Threads_beyond_four_per_usable_cpu_or_below_zero_are_refused()
+    {
+        Assert.Equal(4 * RuntimeSettings.UsableCpus, RuntimeSettings.MaxThreads);
+        using (var options = new RuntimeSettings { Threads = RuntimeSettings.MaxThreads }.CreateSessionOptions())
+            Assert.Equal(RuntimeSettings.MaxThreads, options.IntraOpNumThreads);
+        foreach (var bad in new[] { RuntimeSettings.MaxThreads + 1, 100_000, -1 })
+        {
+            var e = Assert.Throws<InvalidParameterException>(() => new RuntimeSettings { Threads = bad }.CreateSessionOptions());
+            Assert.Equal("threads", e.ParamName);
+            Assert.Contains($"must be between 0 and {RuntimeSettings.MaxThreads}", e.Message);
+            Assert.Throws<InvalidParameterException>(() => new RuntimeSettings { Threads = bad }.GenaiConfigOverlay());
+        }
+    }
+
+    /// <summary>The command line says it in one line naming --threads, with the usage exit code (64).</summary>
+    [Fact]
+    public void Cli_refuses_a_thread_count_beyond_the_bound_in_one_line()
+    {
+        var (code, stdout, stderr) = CliProcess.Run(null, "generate", SharedData.TinyGenaiModelDir, "--prompt", "hi", "--threads", "100000");
+        Assert.Equal(64, code);
+        Assert.Equal("", stdout);
+        var line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("onnxsteer: error: --threads 100000: must be between 0 and ", line);
+    }
+
+    /// <summary>
     /// Under one CPU (DOTNET_PROCESSOR_COUNT=1, or an affinity mask of CPU 0 by taskset) the server admits one generation
     /// at once and gives onnxruntime-genai one thread. Before, ONNX Runtime's count read the affinity mask itself and
     /// ignored DOTNET_PROCESSOR_COUNT while admission followed it, so the two disagreed.
@@ -38,10 +68,15 @@ public sealed class UsableCpuTests
     {
         var taskset = new[] { "/usr/bin/taskset", "/bin/taskset" }.FirstOrDefault(File.Exists);
         if (limit == "taskset" && (taskset is null || !OperatingSystem.IsLinux())) return; // nothing to limit with here
-        var psi = new ProcessStartInfo(limit == "taskset" ? taskset! : "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        if (limit == "taskset") foreach (var a in new[] { "-c", "0", "dotnet" }) psi.ArgumentList.Add(a);
+        string[] serve = ["serve", SharedData.TinyGenaiModelDir, "--port", "0"];
+        var psi = CliProcess.StartInfo(serve);
+        if (limit == "taskset")
+        {
+            psi.ArgumentList.Insert(0, psi.FileName);
+            foreach (var a in new[] { "0", "-c" }) psi.ArgumentList.Insert(0, a);
+            psi.FileName = taskset!;
+        }
         else psi.Environment["DOTNET_PROCESSOR_COUNT"] = "1";
-        foreach (var a in new[] { CliProcess.CliDll, "serve", SharedData.TinyGenaiModelDir, "--port", "0" }) psi.ArgumentList.Add(a);
         using var process = Process.Start(psi)!;
         var listening = new TaskCompletionSource<string>();
         var stderr = new System.Text.StringBuilder();

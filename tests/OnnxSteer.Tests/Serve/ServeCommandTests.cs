@@ -19,9 +19,7 @@ public sealed partial class ServeCommandTests(ServeFixture f)
     /// <summary>Starts <c>onnxsteer serve</c> on the fixture's model with profile happy on a free port, plus <paramref name="extra"/>.</summary>
     private (Process Process, StringBuilder Stderr, TaskCompletionSource<Uri> Listening) StartServe(params string[] extra)
     {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { CliProcess.CliDll, "serve", f.ModelFolder, "--profile", $"happy={f.ProfileFiles["happy"]}", "--port", "0" }.Concat(extra))
-            psi.ArgumentList.Add(a);
+        var psi = CliProcess.StartInfo(new[] { "serve", f.ModelFolder, "--profile", $"happy={f.ProfileFiles["happy"]}", "--port", "0" }.Concat(extra));
         var process = Process.Start(psi)!;
         var stderr = new StringBuilder();
         var listening = new TaskCompletionSource<Uri>();

@@ -31,18 +31,7 @@ public class InspectCommandTests : IDisposable
     }
 
     /// <summary>The real process, as a user runs it: exit code, stdout and stderr.</summary>
-    private static (int Code, string Out, string Err) InspectProcess(params string[] args)
-    {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "OnnxSteer.Cli.dll"));
-        start.ArgumentList.Add("inspect");
-        foreach (var a in args) start.ArgumentList.Add(a);
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        return (process.ExitCode, stdout.Result, stderr);
-    }
+    private static (int Code, string Out, string Err) InspectProcess(params string[] args) => CliProcess.Run(null, ["inspect", .. args]);
 
     [SharedFact]
     public void JsonOnTheTinyGenaiExport()
