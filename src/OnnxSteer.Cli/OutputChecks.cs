@@ -84,10 +84,17 @@ public static class OutputChecks
             var name = Path.GetFileName(from);
             if (name.StartsWith('.') || name == Path.GetFileName(sourceModel) || written.Contains(name)
                 || name.EndsWith(PatchedModel.FoldedDataSuffix, StringComparison.Ordinal)) continue;
-            var there = Path.Combine(outputFolder, name);
-            if (System.IO.File.Exists(there) && !SameBytes(from, there))
-                throw new CommandLineException($"{there}: already exists and differs from {from}, which the model carries there; give --force to replace it", ExitCodes.Usage);
+            RefuseReplacing(from, Path.Combine(outputFolder, name));
         }
+        foreach (var from in ModelLocator.RepositoryRootFiles(sourceModel))
+            if (!written.Contains(Path.GetFileName(from)) && !System.IO.File.Exists(Path.Combine(sourceDir, Path.GetFileName(from))))
+                RefuseReplacing(from, Path.Combine(outputFolder, Path.GetFileName(from)));
+    }
+
+    private static void RefuseReplacing(string from, string there)
+    {
+        if (System.IO.File.Exists(there) && !SameBytes(from, there))
+            throw new CommandLineException($"{there}: already exists and differs from {from}, which the model carries there; give --force to replace it", ExitCodes.Usage);
     }
 
     private static bool SameBytes(string a, string b)

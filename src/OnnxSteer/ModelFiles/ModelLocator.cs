@@ -166,6 +166,23 @@ public static class ModelLocator
         return [.. model.DataFileLocations().Select(l => Path.GetFullPath(Path.Combine(model.BaseDirectory, l)))];
     }
 
+    /// <summary>
+    /// The tokenizer and configuration files a transformers.js repository keeps one folder above <c>onnx/</c>
+    /// (tokenizer.json, tokenizer_config.json, special_tokens_map.json, config.json, generation_config.json), as full
+    /// paths, for a model file inside such an <c>onnx/</c> folder; empty for any other model. A steered copy written
+    /// elsewhere carries them so that it runs on its own.
+    /// </summary>
+    public static IReadOnlyList<string> RepositoryRootFiles(string modelFile)
+    {
+        var folder = Path.GetDirectoryName(Path.GetFullPath(modelFile))!;
+        if (!string.Equals(Path.GetFileName(folder), "onnx", StringComparison.Ordinal)) return [];
+        var root = Path.GetDirectoryName(folder)!;
+        return RootFileNames.Select(n => Path.Combine(root, n)).Where(File.Exists).ToList();
+    }
+
+    private static readonly string[] RootFileNames =
+        ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "config.json", "generation_config.json"];
+
     /// <summary>The folder of a model: <paramref name="path"/> itself when it is a folder, else the folder of the file.</summary>
     public static string FolderOf(string path) => Directory.Exists(path) ? path : Path.GetDirectoryName(Path.GetFullPath(path))!;
 

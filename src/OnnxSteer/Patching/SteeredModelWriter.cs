@@ -82,9 +82,8 @@ internal static class SteeredModelWriter
             var copied = new List<string>();
             if (!sameDir)
             {
-                foreach (var name in FilesToCarry(sourceDir, sourceFile, needed, Path.GetFileName(outFile), steerDataName))
+                foreach (var (from, name) in FilesToCarry(sourceDir, sourceFile, needed, Path.GetFileName(outFile), steerDataName, outDir))
                 {
-                    var from = Path.Combine(sourceDir, name);
                     if (!File.Exists(from))
                         throw new InvalidModelException($"{sourceFile}: external data file '{name}' is missing");
                     if (staging.Carry(from, name)) linked.Add(name);
@@ -159,7 +158,22 @@ internal static class SteeredModelWriter
     /// (genai_config.json, tokenizer files, other models of a multi-model folder), except the source model itself,
     /// hidden files, files the output writes, and steering data files the output no longer needs.
     /// </summary>
-    private static IEnumerable<string> FilesToCarry(string sourceDir, string sourceFile, HashSet<string> needed, string outName, string steerDataName)
+    private static IEnumerable<(string From, string Name)> FilesToCarry(string sourceDir, string sourceFile, HashSet<string> needed,
+        string outName, string steerDataName, string outDir)
+    {
+        var beside = FilesBeside(sourceDir, sourceFile, needed, outName, steerDataName);
+        var carried = beside.Select(name => (Path.Combine(sourceDir, name), name)).ToList();
+        // transformers.js keeps the tokenizer one folder above onnx/: the copy takes it beside the model, so it runs on its
+        // own; a file of the same name beside the model wins, and nothing is carried onto itself.
+        foreach (var from in ModelLocator.RepositoryRootFiles(sourceFile))
+        {
+            var name = Path.GetFileName(from);
+            if (!beside.Contains(name) && name != outName && !SameFile(Path.GetDirectoryName(from)!, outDir)) carried.Add((from, name));
+        }
+        return carried;
+    }
+
+    private static SortedSet<string> FilesBeside(string sourceDir, string sourceFile, HashSet<string> needed, string outName, string steerDataName)
     {
         var result = new SortedSet<string>(needed, StringComparer.Ordinal);
         foreach (var path in Directory.EnumerateFiles(sourceDir))

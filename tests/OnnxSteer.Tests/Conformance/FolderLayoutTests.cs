@@ -145,4 +145,32 @@ public sealed class FolderLayoutTests : IDisposable
         Assert.Contains($"model:        {Path.Combine(withDefault, "onnx", "model.onnx")}", CliProcess.Run(null, "inspect", withDefault).Stdout);
         Assert.Contains($"model:        {Path.Combine(withDefault, "onnx", "model_q4f16.onnx")}", CliProcess.Run(null, "inspect", withDefault, "--variant", "onnx/model_q4f16.onnx").Stdout);
     }
+
+    /// <summary>
+    /// transformers.js keeps the tokenizer one folder above onnx/: a steered copy written elsewhere carries it beside the
+    /// model, so it generates without --tokenizer; a different tokenizer.json already in the output is not replaced
+    /// without --force.
+    /// </summary>
+    [SharedFact]
+    public void Patching_a_transformers_js_model_carries_the_tokenizer_from_the_repository_root()
+    {
+        var root = Repository("tjs-carry", "onnx/model.onnx");
+        var model = OnnxModel.Load(Path.Combine(root, "onnx", "model.onnx"));
+        var profile = TestProfiles.Save(TestProfiles.Make(model, OnnxSteer.Sites.SiteFinder.Find(model).Sites, k: 4, alpha: 1), _tmp.Path);
+        var output = _tmp["tjs-carry-steered"];
+        var (code, _, stderr) = CliProcess.Run(null, "patch", root, profile, "-o", output);
+        Assert.True(code == 0, stderr);
+        Assert.Equal(File.ReadAllBytes(Path.Combine(root, "tokenizer.json")), File.ReadAllBytes(Path.Combine(output, "tokenizer.json")));
+        (code, var stdout, stderr) = CliProcess.Run(null, "generate", output, "--prompt", "Once upon a", "--max-new-tokens", "4");
+        Assert.True(code == 0, stderr);
+        Assert.StartsWith("Once upon a", stdout);
+
+        var occupied = Directory.CreateDirectory(_tmp["tjs-carry-occupied"]).FullName;
+        File.WriteAllText(Path.Combine(occupied, "tokenizer.json"), "{}");
+        (code, _, stderr) = CliProcess.Run(null, "patch", root, profile, "-o", occupied);
+        Assert.Equal(64, code);
+        Assert.Contains(Path.Combine(occupied, "tokenizer.json") + ": already exists and differs", stderr);
+        Assert.Equal("{}", File.ReadAllText(Path.Combine(occupied, "tokenizer.json")));
+        Assert.False(File.Exists(Path.Combine(occupied, "model.onnx")));
+    }
 }
