@@ -17,17 +17,25 @@ internal static class ProfileJson
     private static readonly JsonSerializerOptions Options = CreateOptions();
 
     /// <summary>Loads and validates a profile file.</summary>
-    public static SteeringProfile Load(string path) => Deserialize(ReadFile(path), path);
+    public static SteeringProfile Load(string path) => Parse(ReadFile(path), path, selectionOnly: false);
 
     /// <summary>
     /// Loads a profile to apply its stored selection: the per-unit <c>counts</c>, most of a large profile's bytes (a
     /// 7B model's is ~10 MB), are stepped over unparsed, and the result has <see cref="SteeringProfile.CountsOmitted"/>
     /// set, so it cannot be re-selected or saved. Everything else is read and validated as by <see cref="Load"/>.
     /// </summary>
-    public static SteeringProfile LoadSelection(string path)
+    public static SteeringProfile LoadSelection(string path) => Parse(ReadFile(path), path, selectionOnly: true);
+
+    /// <summary>
+    /// Parses the bytes of the profile file <paramref name="path"/>, read by the caller (who may hash the same bytes):
+    /// whole as <see cref="Load"/>, or with <paramref name="selectionOnly"/> as <see cref="LoadSelection"/>.
+    /// </summary>
+    public static SteeringProfile Parse(byte[] bytes, string path, bool selectionOnly)
     {
-        var bytes = ReadFile(path);
-        if (CountsValueRange(bytes) is not var (start, length)) return Deserialize(bytes, path);
+        // A control vector given where a profile belongs: say what it is rather than a JSON parser's complaint.
+        if (bytes.AsSpan().StartsWith("GGUF"u8))
+            throw new InvalidProfileException($"{path}: is a GGUF control vector, not a profile: convert it with onnxsteer import-vector (patch also takes it directly)");
+        if (!selectionOnly || CountsValueRange(bytes) is not var (start, length)) return Deserialize(bytes, path);
         var lean = new byte[bytes.Length - length + 2];
         bytes.AsSpan(0, start).CopyTo(lean);
         "[]"u8.CopyTo(lean.AsSpan(start));
@@ -42,9 +50,6 @@ internal static class ProfileJson
         byte[] bytes;
         try { bytes = File.ReadAllBytes(path); }
         catch (IOException e) { throw new InvalidProfileException($"{path}: cannot read ({e.Message})", e); }
-        // A control vector given where a profile belongs: say what it is rather than a JSON parser's complaint.
-        if (bytes.AsSpan().StartsWith("GGUF"u8))
-            throw new InvalidProfileException($"{path}: is a GGUF control vector, not a profile: convert it with onnxsteer import-vector (patch also takes it directly)");
         return bytes;
     }
 
