@@ -76,8 +76,9 @@ internal static class ProfileRunner
         }
 
         // Batches of similar lengths (LengthOrder). Counts are sums, so the order does not change them, and a row does not
-        // depend on its batch (tested); probes keep the pairs' own order (their fit sums over pairs in floating point).
-        var order = LengthOrder.Of(encoded);
+        // depend on its batch, with or without a shared prompt (tested); probes keep the pairs' own order (their fit sums over pairs in floating point).
+        var shares = ActivationRecorder.WouldSharePrompts(model, ordered);
+        var order = LengthOrder.Of(encoded, bySharedPrompt: shares);
         var sorted = order.Select(i => encoded[i]).ToList();
         var fingerprint = ModelFingerprint.Compute(model, sites);
         var checkpoints = request.Settings.Checkpoint is { } options ? new CheckpointWriter(options, request, fingerprint, sorted) : null;
@@ -86,7 +87,8 @@ internal static class ProfileRunner
         if (resumed is not null)
             request.Settings.Runtime.Notice?.Invoke($"resuming from {request.Settings.Checkpoint!.Path}: {done} of {encoded.Count} pairs were done, going on from pair {done + 1}");
         var counter = new MomentumCounter(ordered.Select(ProfileSite.From));
-        var pairsPerBatch = Math.Max(1, request.Settings.BatchSize / 2);
+        // A batch is BatchSize sequences, or as many pairs when each pair's prompt runs once (ActivationRecorder.RecordPairs).
+        var pairsPerBatch = shares ? request.Settings.BatchSize : Math.Max(1, request.Settings.BatchSize / 2);
         var clock = Stopwatch.StartNew();
         // Read (and refused, when bad) before the first pair is run.
         var probeTexts = request.Settings.Probes ? ProbeRun.Texts(request.Settings, encoded.Select(e => e.Pair).ToList()) : null;
@@ -103,7 +105,7 @@ internal static class ProfileRunner
                     throw new ProfileInterruptedException(done + counter.Pairs, encoded.Count, keptPairs, keptPairs > 0 ? request.Settings.Checkpoint!.Path : null, cancel);
                 }
                 var chunk = sorted.Skip(start).Take(pairsPerBatch).ToList();
-                var rows = recorder.Record(chunk.SelectMany(p => new[] { p.Positive, p.Negative }).ToList());
+                var rows = recorder.RecordPairs(chunk.Select(p => (p.Positive, p.Negative)).ToList(), request.Settings.BatchSize);
                 for (var i = 0; i < chunk.Count; i++)
                 {
                     counter.AddPair(rows[2 * i], rows[2 * i + 1]);

@@ -30,7 +30,7 @@ internal sealed class ActivationRecorder : IDisposable
     public ActivationRecorder(OnnxModel model, IReadOnlyList<SteeringSite> sites, RuntimeSettings? settings = null, TapPooling pooling = TapPooling.LastToken)
     {
         _pooling = pooling;
-        _taps = ActivationTaps.Build(model, sites, pooling);
+        _taps = ActivationTaps.Build(model, sites, pooling, keepCache: pooling == TapPooling.LastToken);
         var initializers = model.Graph.Initializer.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
         _inputs = _taps.Model.Graph.Input.Where(i => !initializers.Contains(i.Name) && i.Name is not (ActivationTaps.RowsInput or ActivationTaps.PoolInput)).ToList();
         foreach (var input in _inputs)
@@ -52,7 +52,7 @@ internal sealed class ActivationRecorder : IDisposable
     private const string UseCacheBranch = "use_cache_branch";
 
     private static bool IsKnownInput(string name) =>
-        name is "input_ids" or "attention_mask" or "position_ids" or UseCacheBranch || name.StartsWith("past_key_values.", StringComparison.Ordinal) || name.StartsWith("past_", StringComparison.Ordinal);
+        name is "input_ids" or "attention_mask" or "position_ids" or UseCacheBranch || IsPast(name);
 
     /// <summary>
     /// Runs <paramref name="sequences"/> as one batch; result[b][s] is sequence b's last-token (or, pooled, mean)
@@ -61,52 +61,225 @@ internal sealed class ActivationRecorder : IDisposable
     public float[][][] Record(IReadOnlyList<IReadOnlyList<int>> sequences)
     {
         var batch = new PaddedBatch(sequences);
-        var values = new List<OrtValue>();
+        var feed = new Feed(this, batch.Batch, batch.Length);
         try
         {
-            var names = new List<string>();
-            long[] ids2 = [batch.Batch, batch.Length];
-            foreach (var input in _inputs)
+            feed.Ids(batch.InputIds, batch.AttentionMask, batch.PositionIds, batch.Length);
+            if (_pooling == TapPooling.Mean) feed.Add(ActivationTaps.PoolInput, OrtValue.CreateTensorValueFromMemory(batch.MeanWeights(), [batch.Batch, (long)batch.Batch * batch.Length]));
+            else feed.Add(ActivationTaps.RowsInput, OrtValue.CreateTensorValueFromMemory(batch.LastRows, [batch.Batch]));
+            feed.EmptyPast();
+            using var outputs = _session.RunNamed(feed.Names, feed.Values, _taps.OutputNames);
+            return Rows(outputs, batch.Batch);
+        }
+        finally
+        {
+            feed.Dispose();
+        }
+    }
+
+    /// <summary>Whether <see cref="RecordPairs"/> can run a pair's shared prompt once (the model has a KV cache whose
+    /// every past input has its present output, and the taps take last tokens).</summary>
+    public bool SharesPrompts => _taps.Cache.Count > 0;
+
+    /// <summary>Whether a recorder of <paramref name="sites"/> in <paramref name="model"/> would share prompts, known
+    /// before a session is opened (the order of a profiling run, which its checkpoint records, depends on it).</summary>
+    public static bool WouldSharePrompts(OnnxModel model, IReadOnlyList<SteeringSite> sites) =>
+        ActivationTaps.Build(model, sites, keepCache: true).Cache.Count > 0;
+
+    /// <summary>
+    /// Records contrastive pairs: result[2i] and result[2i + 1] are pair i's positive and negative sides. Where the
+    /// model has a KV cache (<see cref="SharesPrompts"/>), the tokens both sides share (the prompt) run once per pair,
+    /// up to <paramref name="sequencesPerRun"/> prompts per run, and each side's own tokens after them one token per run
+    /// from the cache, as a generation host runs them (<see cref="PromptSplit"/>): every decoder export runs those two
+    /// kinds of run, while onnxruntime-genai's GroupQueryAttention refuses several new tokens after a past in a batch.
+    /// Those rows equal <see cref="Record"/>'s within 1e-5 of the row's largest magnitude in fp32 (tested: the attention
+    /// kernels sum in another order for one new token), and each depends on its pair alone, never on the batch. Pairs
+    /// not worth cutting (<see cref="PromptSplit.PrefixOf"/>) go through <see cref="Record"/>,
+    /// <paramref name="sequencesPerRun"/> sequences per run.
+    /// </summary>
+    public float[][][] RecordPairs(IReadOnlyList<(IReadOnlyList<int> Positive, IReadOnlyList<int> Negative)> pairs, int sequencesPerRun = 8)
+    {
+        if (sequencesPerRun < 1) throw new ArgumentOutOfRangeException(nameof(sequencesPerRun), sequencesPerRun, "must be at least 1");
+        var result = new float[2 * pairs.Count][][];
+        var groups = Enumerable.Range(0, pairs.Count).GroupBy(i => SharesPrompts ? PromptSplit.PrefixOf(pairs[i]) : 0);
+        foreach (var group in groups)
+        {
+            // A run holds sequencesPerRun sequences, or as many prompts (each pair's prompt once, with two sides after it).
+            foreach (var members in group.Chunk(group.Key == 0 ? Math.Max(1, sequencesPerRun / 2) : sequencesPerRun))
             {
-                names.Add(input.Name);
-                values.Add(input.Name switch
+                var chosen = members.Select(i => pairs[i]).ToList();
+                var rows = group.Key == 0 ? Record(chosen.SelectMany(p => new[] { p.Positive, p.Negative }).ToList()) : RecordSplit(PromptSplit.Of(chosen));
+                for (var j = 0; j < members.Length; j++)
                 {
-                    "input_ids" => OrtValue.CreateTensorValueFromMemory(batch.InputIds, ids2),
-                    "attention_mask" => OrtValue.CreateTensorValueFromMemory(batch.AttentionMask, ids2),
-                    "position_ids" => OrtValue.CreateTensorValueFromMemory(batch.PositionIds, ids2),
-                    // A merged decoder: the branch without past, as the past is empty.
-                    UseCacheBranch => OrtValue.CreateTensorValueFromMemory(new[] { false }, [1]),
-                    _ => EmptyPast(input, batch.Batch),
-                });
+                    result[2 * members[j]] = rows[2 * j];
+                    result[2 * members[j] + 1] = rows[2 * j + 1];
+                }
             }
-            if (_pooling == TapPooling.Mean)
+        }
+        return result;
+    }
+
+    /// <summary>Each pair's prefix once, then the suffixes one token per run; rows as <see cref="RecordPairs"/>.</summary>
+    private float[][][] RecordSplit(PromptSplit split)
+    {
+        var rows = 2 * split.Pairs;
+        var result = new float[rows][][];
+        var past = RunPrefix(split);
+        try
+        {
+            for (var step = 0; step < split.SuffixLength; step++)
             {
-                names.Add(ActivationTaps.PoolInput);
-                values.Add(OrtValue.CreateTensorValueFromMemory(batch.MeanWeights(), [batch.Batch, (long)batch.Batch * batch.Length]));
-            }
-            else
-            {
-                names.Add(ActivationTaps.RowsInput);
-                values.Add(OrtValue.CreateTensorValueFromMemory(batch.LastRows, [batch.Batch]));
-            }
-            using var outputs = _session.RunNamed(names, values, _taps.OutputNames);
-            var result = new float[batch.Batch][][];
-            for (var b = 0; b < batch.Batch; b++) result[b] = new float[_taps.Sites.Count][];
-            for (var s = 0; s < _taps.Sites.Count; s++)
-            {
-                var width = _taps.Sites[s].Width;
-                var data = outputs[s].GetTensorDataAsSpan<float>();
-                if (data.Length != batch.Batch * width)
-                    throw new InvalidModelException($"site {_taps.Sites[s].Id}: expected {batch.Batch}×{width} values, the model produced {data.Length}");
-                for (var b = 0; b < batch.Batch; b++) result[b][s] = data.Slice(b * width, width).ToArray();
+                var feed = new Feed(this, rows, 1);
+                try
+                {
+                    var ids = new long[rows];
+                    for (var b = 0; b < rows; b++) ids[b] = split.SuffixIds[b * split.SuffixLength + step];
+                    var positions = new long[rows];
+                    Array.Fill(positions, split.PrefixLength + step);
+                    var length = split.PrefixLength + step + 1;
+                    feed.Ids(ids, Ones(rows * length), positions, length);
+                    feed.Add(ActivationTaps.RowsInput, OrtValue.CreateTensorValueFromMemory(Enumerable.Range(0, rows).Select(b => (long)b).ToArray(), [rows]));
+                    foreach (var (name, value) in past) feed.Add(name, value);
+                    past.Clear();
+                    var last = step == split.SuffixLength - 1;
+                    using var outputs = _session.RunNamed(feed.Names, feed.Values, last ? _taps.OutputNames : [.. _taps.OutputNames, .. _taps.Cache.Select(c => c.Present)]);
+                    var tapped = Rows(outputs, rows);
+                    // A side whose own tokens end at this step has its last token's row here; a shorter side's later
+                    // steps run padding after it, which its rows never see.
+                    for (var b = 0; b < rows; b++)
+                        if (split.LastRows[b] == (long)b * split.SuffixLength + step) result[b] = tapped[b];
+                    if (!last) foreach (var link in _taps.Cache) past[link.Past] = outputs.Detach(link.Present);
+                }
+                finally
+                {
+                    feed.Dispose();
+                }
             }
             return result;
         }
         finally
         {
-            foreach (var v in values) v.Dispose();
+            foreach (var value in past.Values) value.Dispose();
         }
     }
+
+    /// <summary>Runs each pair's prefix once; returns the past of the suffix run: each present row repeated for the
+    /// pair's two sides (batch 2·pairs).</summary>
+    private Dictionary<string, OrtValue> RunPrefix(PromptSplit split)
+    {
+        var feed = new Feed(this, split.Pairs, split.PrefixLength);
+        var past = new Dictionary<string, OrtValue>(StringComparer.Ordinal);
+        try
+        {
+            var rows = Enumerable.Range(0, split.Pairs).Select(i => (long)(i + 1) * split.PrefixLength - 1).ToArray();
+            var positions = new long[split.PrefixIds.Length];
+            for (var i = 0; i < positions.Length; i++) positions[i] = i % split.PrefixLength;
+            feed.Ids(split.PrefixIds, Ones(split.PrefixIds.Length), positions, split.PrefixLength);
+            feed.Add(ActivationTaps.RowsInput, OrtValue.CreateTensorValueFromMemory(rows, [rows.Length]));
+            feed.EmptyPast();
+            using var outputs = _session.RunNamed(feed.Names, feed.Values, _taps.Cache.Select(c => c.Present).ToList());
+            for (var c = 0; c < _taps.Cache.Count; c++) past[_taps.Cache[c].Past] = EachRowTwice(outputs[c], _taps.Cache[c].Present, split.Pairs);
+            return past;
+        }
+        catch
+        {
+            foreach (var value in past.Values) value.Dispose();
+            throw;
+        }
+        finally
+        {
+            feed.Dispose();
+        }
+    }
+
+    /// <summary>A copy of <paramref name="present"/> [batch, …] with each batch row repeated twice: [2·batch, …].</summary>
+    private static OrtValue EachRowTwice(OrtValue present, string name, int batch)
+    {
+        var shape = present.Shape();
+        if (shape.Length == 0 || shape[0] != batch)
+            throw new InvalidModelException($"{name}: expected a KV cache of batch {batch}, the model produced shape [{string.Join(",", shape)}]");
+        var source = present.GetTensorMutableRawData();
+        var doubled = (long[])shape.Clone();
+        doubled[0] = 2L * batch;
+        var copy = OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, present.ElementType(), doubled);
+        var target = copy.GetTensorMutableRawData();
+        var row = source.Length / batch;
+        for (var b = 0; b < batch; b++)
+        {
+            source.Slice(b * row, row).CopyTo(target.Slice(2 * b * row, row));
+            source.Slice(b * row, row).CopyTo(target.Slice((2 * b + 1) * row, row));
+        }
+        return copy;
+    }
+
+    private static long[] Ones(int count)
+    {
+        var ones = new long[count];
+        Array.Fill(ones, 1L);
+        return ones;
+    }
+
+    /// <summary>result[b][s]: row b of site s's tap.</summary>
+    private float[][][] Rows(RunOutputs outputs, int batch)
+    {
+        var result = new float[batch][][];
+        for (var b = 0; b < batch; b++) result[b] = new float[_taps.Sites.Count][];
+        for (var s = 0; s < _taps.Sites.Count; s++)
+        {
+            var width = _taps.Sites[s].Width;
+            var data = outputs[s].GetTensorDataAsSpan<float>();
+            if (data.Length != batch * width)
+                throw new InvalidModelException($"site {_taps.Sites[s].Id}: expected {batch}×{width} values, the model produced {data.Length}");
+            for (var b = 0; b < batch; b++) result[b][s] = data.Slice(b * width, width).ToArray();
+        }
+        return result;
+    }
+
+    /// <summary>The inputs of one run, by name, disposed together: ids, mask, positions and the cache branch of the
+    /// model's own inputs, the tap's input, and the past (empty, or a prefix's).</summary>
+    private sealed class Feed(ActivationRecorder recorder, int batch, int length) : IDisposable
+    {
+        public List<string> Names { get; } = [];
+        public List<OrtValue> Values { get; } = [];
+
+        public void Add(string name, OrtValue value)
+        {
+            Names.Add(name);
+            Values.Add(value);
+        }
+
+        /// <summary>The token inputs: ids and positions [batch, length], the mask [batch, <paramref name="maskLength"/>]
+        /// (past and new tokens), and the cache branch (with past when the mask is longer than the tokens).</summary>
+        public void Ids(long[] ids, long[] mask, long[] positions, int maskLength)
+        {
+            foreach (var input in recorder._inputs)
+            {
+                OrtValue? value = input.Name switch
+                {
+                    "input_ids" => OrtValue.CreateTensorValueFromMemory(ids, [batch, length]),
+                    "attention_mask" => OrtValue.CreateTensorValueFromMemory(mask, [batch, maskLength]),
+                    "position_ids" => OrtValue.CreateTensorValueFromMemory(positions, [batch, length]),
+                    // A merged decoder: the branch with past only when there is one.
+                    UseCacheBranch => OrtValue.CreateTensorValueFromMemory(new[] { maskLength > length }, [1]),
+                    _ => null,
+                };
+                if (value is not null) Add(input.Name, value);
+            }
+        }
+
+        /// <summary>Every past input the model takes, empty (past length 0).</summary>
+        public void EmptyPast()
+        {
+            foreach (var input in recorder._inputs.Where(i => IsPast(i.Name))) Add(input.Name, ActivationRecorder.EmptyPast(input, batch));
+        }
+
+        public void Dispose()
+        {
+            foreach (var value in Values) value.Dispose();
+        }
+    }
+
+    private static bool IsPast(string name) => name.StartsWith("past_", StringComparison.Ordinal);
 
     /// <summary>An empty past (length 0) of the input's declared shape: batch dims get the batch size, others 0 when symbolic.</summary>
     private static OrtValue EmptyPast(ValueInfoProto input, int batch)

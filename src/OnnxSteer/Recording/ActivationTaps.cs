@@ -34,15 +34,22 @@ internal sealed class ActivationTaps
     /// <summary>Output name of each site's tap, in <see cref="Sites"/> order; each is float [batch, width].</summary>
     public IReadOnlyList<string> OutputNames { get; }
 
-    private ActivationTaps(ModelProto model, IReadOnlyList<SteeringSite> sites, IReadOnlyList<string> outputs)
+    /// <summary>Built with the KV cache kept: each past input the taps read, with the present output that continues it
+    /// (kept as a graph output); empty when not asked for, or when the model has no cache or a present is missing.</summary>
+    public IReadOnlyList<CacheLink> Cache { get; }
+
+    private ActivationTaps(ModelProto model, IReadOnlyList<SteeringSite> sites, IReadOnlyList<string> outputs, IReadOnlyList<CacheLink> cache)
     {
         Model = model;
         Sites = sites;
         OutputNames = outputs;
+        Cache = cache;
     }
 
-    /// <summary>Builds the tapped copy of <paramref name="model"/> for <paramref name="sites"/>.</summary>
-    public static ActivationTaps Build(OnnxModel model, IReadOnlyList<SteeringSite> sites, TapPooling pooling = TapPooling.LastToken)
+    /// <summary>Builds the tapped copy of <paramref name="model"/> for <paramref name="sites"/>; with
+    /// <paramref name="keepCache"/>, the present outputs of the past inputs the taps read stay graph outputs (see
+    /// <see cref="Cache"/>): they are computed by nodes the taps need anyway, so keeping them costs no work.</summary>
+    public static ActivationTaps Build(OnnxModel model, IReadOnlyList<SteeringSite> sites, TapPooling pooling = TapPooling.LastToken, bool keepCache = false)
     {
         if (sites.Count == 0) throw new ArgumentException("no sites to tap", nameof(sites));
         var proto = model.Proto.Clone();
@@ -58,7 +65,8 @@ internal sealed class ActivationTaps
         {
             editor.AddGraphInput(TensorInfo(RowsInput, TensorProto.Types.DataType.Int64, new TensorShapeProto { Dim = { Symbolic("batch") } }));
         }
-        foreach (var output in proto.Graph.Output.Select(o => o.Name).ToList()) editor.RemoveGraphOutput(output);
+        var original = proto.Graph.Output.ToList();
+        foreach (var output in original) editor.RemoveGraphOutput(output.Name);
         var outputs = new List<string>();
         foreach (var site in sites)
         {
@@ -88,7 +96,26 @@ internal sealed class ActivationTaps
             outputs.Add(output);
         }
         editor.KeepOnlyWhatComputes(outputs);
-        return new ActivationTaps(proto, sites, outputs);
+        var cache = keepCache ? KeepCache(editor, original) : [];
+        return new ActivationTaps(proto, sites, outputs, cache);
+    }
+
+    /// <summary>Makes the present output of every past input still read a graph output again; none when one has no
+    /// present (a name this does not know, or one the pruning removed): then the cache is not used at all.</summary>
+    private static IReadOnlyList<CacheLink> KeepCache(GraphEditor editor, IReadOnlyList<ValueInfoProto> originalOutputs)
+    {
+        var outputs = originalOutputs.ToDictionary(o => o.Name, StringComparer.Ordinal);
+        var links = new List<CacheLink>();
+        foreach (var past in editor.Graph.Input.Select(i => i.Name).Where(n => n.StartsWith("past_", StringComparison.Ordinal)))
+        {
+            // Optimum's and onnxruntime-genai's names: past_key_values.N.key → present.N.key; else past… → present….
+            var present = new[] { past.Replace("past_key_values", "present", StringComparison.Ordinal), "present" + past[4..] }
+                .FirstOrDefault(n => outputs.ContainsKey(n) && editor.Index.Producer(n) is not null);
+            if (present is null) return [];
+            links.Add(new CacheLink(past, present));
+        }
+        foreach (var link in links) editor.AddGraphOutput(outputs[link.Present]);
+        return links;
     }
 
     /// <summary>Reshape(value, [-1, width]) → Gather(rows) → Cast(float) in <paramref name="editor"/>'s graph (pooled:
@@ -128,6 +155,9 @@ internal sealed class ActivationTaps
         return node.Output[0];
     }
 }
+
+/// <summary>A past input of the KV cache and the present output that holds it extended by a run's tokens.</summary>
+internal sealed record CacheLink(string Past, string Present);
 
 /// <summary>Which row of a sequence a tap returns.</summary>
 internal enum TapPooling
