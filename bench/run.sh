@@ -9,7 +9,7 @@
 #   BENCH_QUICK=1         skip the full-size B1 model (32 layers, 4096 hidden, 11008 intermediate, fp16: 12.6 GiB of data)
 #   BENCH_SKIP="..."      parts to skip: b1 b1inline bdn b2 b2big b3 b4 bmem torch
 #   BENCH_TORCH_ROUNDS=3  rounds of the PyTorch comparison (issue 29; needs Debian's python3-torch, python3-onnx, python3-numpy, libopenblas0-pthread)
-#   BENCH_TORCH_MODELS=stories260K,100M,400M
+#   BENCH_TORCH_MODELS=stories260K,100M,400M,100M-boolq   (100M-boolq reuses the 100M model: list it after)
 #   BENCH_TORCH_WORK=bench/work/torch   where the synthetic models and llama2.c checkpoints live (~400M: 3.2 GB; /tmp is fine)
 #   BENCH_TORCH_EQUAL=0   threads both sides get in the equal-threads rows (0: the usable CPUs)
 #   BENCH_TORCH_PATCH_CLIS="LABEL=COMMAND;..."   the onnxsteer builds timed against the python-onnx patch script (default: the CLI)
@@ -183,9 +183,9 @@ fi
 # tokens and counts before any timing; and `onnxsteer patch` against a careful python-onnx script. See bench/torch/.
 if ! skip torch; then
   if /usr/bin/python3 -c "import torch, onnx, numpy" 2> /dev/null; then
-    say "PyTorch comparison (${BENCH_TORCH_MODELS:-stories260K,100M,400M}), ${BENCH_TORCH_ROUNDS:-3} rounds"
+    say "PyTorch comparison (${BENCH_TORCH_MODELS:-stories260K,100M,400M,100M-boolq}), ${BENCH_TORCH_ROUNDS:-3} rounds"
     /usr/bin/python3 bench/torch/compare.py --cli "${CLI[*]}" --bench "${BENCH[*]}" --work "${BENCH_TORCH_WORK:-$work/torch}" \
-      --rounds "${BENCH_TORCH_ROUNDS:-3}" --models "${BENCH_TORCH_MODELS:-stories260K,100M,400M}" --report "$report" \
+      --rounds "${BENCH_TORCH_ROUNDS:-3}" --models "${BENCH_TORCH_MODELS:-stories260K,100M,400M,100M-boolq}" --report "$report" \
       --equal-threads "${BENCH_TORCH_EQUAL:-0}" --patch-clis "${BENCH_TORCH_PATCH_CLIS:-}"
   else
     printf '## PyTorch comparison: not run\n\nInstall python3-torch, python3-onnx, python3-numpy and libopenblas0-pthread (apt-get) to run it.\n\n' >> "$report"

@@ -28,6 +28,7 @@ namespace OnnxSteer.Bench;
 /// rss baseline | rss patch MODEL PROFILE OUT 100|all [force] child process: prints VmHWM (KiB)
 /// torch-checkpoint OUT.bin LAYERS HIDDEN INTERMEDIATE HEADS VOCAB   llama2.c checkpoint of a synth model (bench/torch)
 /// torch-job MODEL_DIR PAIRS PROMPT NEW_TOKENS PROFILE OUT.json       token ids and steering both sides run (bench/torch)
+/// task-pairs TASK DATA N OUT.jsonl                                    the first N pairs of a benchmark task as --pairs JSON Lines (bench/torch)
 /// torch-onnx-profile MODEL_DIR PAIRS THREADS | torch-onnx-decode MODEL_DIR JOB THREADS   OnnxSteer's timed side (bench/torch)
 /// bdn [BenchmarkDotNet args]                                  BenchmarkDotNet micro-benchmarks (see PatchBenchmarks)
 /// </code>
@@ -114,6 +115,8 @@ public static class Program
                 return TorchCompare.Checkpoint(args[1], int.Parse(args[2]), int.Parse(args[3]), int.Parse(args[4]), int.Parse(args[5]), int.Parse(args[6]));
             case "torch-job":
                 return TorchCompare.Job(args[1], args[2], args[3], int.Parse(args[4]), args[5], args[6]);
+            case "task-pairs":
+                return TorchCompare.TaskPairsFile(args[1], args[2], int.Parse(args[3]), args[4]);
             case "torch-onnx-profile":
                 return TorchCompare.Profile(args[1], args[2], int.Parse(args[3]));
             case "torch-onnx-decode":

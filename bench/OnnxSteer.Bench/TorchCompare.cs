@@ -58,6 +58,15 @@ public static class TorchCompare
 
     private static JsonArray Ids(IEnumerable<int> ids) => new(ids.Select(i => (JsonNode?)i).ToArray());
 
+    /// <summary>task-pairs TASK DATA N OUT.jsonl: the first N pairs of a benchmark task in the method's templates (what
+    /// <c>profile --task</c> builds), written as <c>--pairs</c> JSON Lines so both sides read the same pairs.</summary>
+    public static int TaskPairsFile(string task, string data, int count, string output)
+    {
+        var pairs = TaskPairs.Build(BenchmarkTasks.Parse(task), data, new PairOptions(Limit: count));
+        File.WriteAllLines(output, pairs.Pairs.Select(p => new JsonObject { ["prompt"] = p.Prompt, ["positive"] = p.Positive, ["negative"] = p.Negative }.ToJsonString()));
+        return 0;
+    }
+
     /// <summary>
     /// torch-onnx-profile MODEL_DIR PAIRS_JSONL THREADS: the profile command's run (ProfileRunner, in process) on the pairs;
     /// steady pairs/s after the first batch, and the counts in site order (attn, mlp, mlp-out, by layer).

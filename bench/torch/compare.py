@@ -99,7 +99,7 @@ def main():
     ap.add_argument("--models", default="stories260K,100M,400M")
     ap.add_argument("--report", required=True)
     ap.add_argument("--new-tokens", type=int, default=32)
-    ap.add_argument("--pairs", type=int, default=0, help="pairs per synthetic model (default: 24 at ~100M, 12 at ~400M)")
+    ap.add_argument("--pairs", type=int, default=0, help="pairs per synthetic model (default: 96 at ~100M, 48 at ~400M, 32 BoolQ pairs)")
     ap.add_argument("--equal-threads", type=int, default=0, help="threads both sides get in the equal rows (default: the usable CPUs)")
     ap.add_argument("--patch-clis", default="", help="'LABEL=COMMAND;...': the onnxsteer builds timed against the python-onnx script (default: --cli)")
     ap.add_argument("--skip-patch", action="store_true", help="leave out the patch comparison")
@@ -128,10 +128,18 @@ def main():
         "ratios (min–max), > 1 favours OnnxSteer. Load average (1, 5, 15 min) at the start: "
         + " ".join(open("/proc/loadavg").read().split()[:3]) + ".")
     add("")
+    # Pair counts: the steady rate is taken after the first batch, and a run of 24 pairs (~0.6 s at ~100M) was still
+    # OnnxSteer's warm-up (.NET compiling hot methods again in the background, beside ONNX Runtime's threads on 2 cores):
+    # enough pairs that both sides reach their steady rate, as a real profiling run (hundreds of pairs) does.
     shapes = {
-        "100M": ("synthetic ~100M (8 layers, 768 hidden, 2048 intermediate, 12 heads, vocab 32000, fp32)", [8, 768, 2048, 12, 32000], 24),
-        "400M": ("synthetic ~400M (24 layers, 1024 hidden, 2816 intermediate, 16 heads, vocab 32000, fp32)", [24, 1024, 2816, 16, 32000], 12),
+        "100M": ("synthetic ~100M (8 layers, 768 hidden, 2048 intermediate, 12 heads, vocab 32000, fp32)", [8, 768, 2048, 12, 32000], 96),
+        "400M": ("synthetic ~400M (24 layers, 1024 hidden, 2816 intermediate, 16 heads, vocab 32000, fp32)", [24, 1024, 2816, 16, 32000], 48),
     }
+    # Real task pairs: BoolQ (a passage and a question, answered " yes" or " no") on the ~100M weights with the Llama-2
+    # tokenizer (../shared's onnxruntime-genai export), so an answer is a token or two after a long shared prompt, as in
+    # the method's tasks. Profiling only: its decoding and patching are the ~100M model's.
+    tasks = {"100M-boolq": ("synthetic ~100M with the Llama-2 tokenizer, BoolQ pairs (../shared/data/boolq/dev.jsonl)", "100M", "boolq",
+                            "../shared/data/boolq/dev.jsonl", "../shared/models/tiny-random-llama-genai-fp16", 32)}
     summary = []
     for key in args.models.split(","):
         folder = os.path.join(args.work, key)
@@ -145,6 +153,19 @@ def main():
                 shutil.rmtree(folder, ignore_errors=True)
                 run(cli + ["import", "llama2c", checkpoint, "--tokenizer", "../shared/models/stories260K/tok512.bin", "-o", model,
                            "--style", "genai", "--dtype", "fp32"])
+        elif key in tasks:
+            label, base, task, data, tokenizer_dir, pair_count = tasks[key]
+            base_model = os.path.join(args.work, base, "model")
+            if not os.path.exists(os.path.join(base_model, "model.onnx.data")) or not os.path.exists(os.path.join(args.work, base, "model.bin")):
+                raise RuntimeError(f"{key} reuses the {base} model and checkpoint: run --models {base},{key}")
+            if not os.path.exists(os.path.join(model, "model.onnx")):
+                shutil.rmtree(folder, ignore_errors=True)
+                os.makedirs(model)
+                for f in ("model.onnx", "model.onnx.data", "genai_config.json"):
+                    os.link(os.path.join(base_model, f), os.path.join(model, f))
+                for f in ("tokenizer.json", "tokenizer_config.json"):
+                    shutil.copy(os.path.join(tokenizer_dir, f), os.path.join(model, f))
+                os.link(os.path.join(args.work, base, "model.bin"), checkpoint)
         else:
             label, shape, pair_count = shapes[key]
             pair_count = args.pairs or pair_count
@@ -158,7 +179,11 @@ def main():
                 say(f"llama2.c checkpoint of {key}")
                 run(bench + ["torch-checkpoint", checkpoint] + [str(x) for x in shape])
         pairs = os.path.join(folder, "pairs.jsonl")
-        write_pairs(pairs, pair_count)
+        if key in tasks:
+            run(bench + ["task-pairs", task, data, str(args.pairs or pair_count), pairs])
+        else:
+            write_pairs(pairs, pair_count)
+        profile_only = key in tasks
         profile = os.path.join(folder, "profile.json")
         patched = os.path.join(folder, "patched")
         job = os.path.join(folder, "job.json")
@@ -229,11 +254,13 @@ def main():
             "onnx-default": onnx_profile(0), "torch-default": torch_profile(0),
             "onnx-equal": onnx_profile(equal_threads), "torch-equal": torch_profile(equal_threads),
         }, args.rounds)
-        say(f"{key}: {args.rounds} rounds of steered decoding")
-        dec = interleave({
-            "onnx-default": onnx_decode(0), "torch-default": torch_decode(0),
-            "onnx-equal": onnx_decode(equal_threads), "torch-equal": torch_decode(equal_threads),
-        }, args.rounds)
+        dec = None
+        if not profile_only:
+            say(f"{key}: {args.rounds} rounds of steered decoding")
+            dec = interleave({
+                "onnx-default": onnx_decode(0), "torch-default": torch_decode(0),
+                "onnx-equal": onnx_decode(equal_threads), "torch-equal": torch_decode(equal_threads),
+            }, args.rounds)
 
         def ratios(results, a, b, field, invert=False):
             xs = [(y[field] / x[field]) if invert else (x[field] / y[field]) for x, y in zip(results[a], results[b])]
@@ -248,15 +275,16 @@ def main():
             o, t = f"onnx-{mode}", f"torch-{mode}"
             pr = ratios(prof, o, t, "steady_pairs_per_s")
             wr = ratios(prof, o, t, "wall_s", invert=True)
-            dr = ratios(dec, o, t, "decode_tokens_per_s")
-            row[mode] = (statistics.median(pr), statistics.median(dr))
+            dr = ratios(dec, o, t, "decode_tokens_per_s") if dec else None
+            row[mode] = (statistics.median(pr), statistics.median(dr) if dr else None)
+            decode = (f"{statistics.median(x['decode_tokens_per_s'] for x in dec[o]):.1f} | {statistics.median(x['decode_tokens_per_s'] for x in dec[t]):.1f} | {median_range(dr)}"
+                      if dec else "— | — | — (the ~100M model's)")
             add(f"| {mode}: {prof[o][0]['threads']} / {prof[t][0]['threads']} | {statistics.median(x['steady_pairs_per_s'] for x in prof[o]):.2f} | "
-                f"{statistics.median(x['steady_pairs_per_s'] for x in prof[t]):.2f} | {median_range(pr)} | {median_range(wr)} | "
-                f"{statistics.median(x['decode_tokens_per_s'] for x in dec[o]):.1f} | {statistics.median(x['decode_tokens_per_s'] for x in dec[t]):.1f} | {median_range(dr)} |")
+                f"{statistics.median(x['steady_pairs_per_s'] for x in prof[t]):.2f} | {median_range(pr)} | {median_range(wr)} | {decode} |")
         add("")
         summary.append((key, row))
 
-        if not args.skip_patch:
+        if not args.skip_patch and not profile_only:
             say(f"{key}: {args.rounds} rounds of patch vs the python-onnx script")
             out_b = os.path.join(folder, "patch-py")
 

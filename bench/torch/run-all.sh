@@ -34,7 +34,7 @@ if [[ ${1:-} == --rehearse ]]; then
   rm -f "$BENCH_OUT"
   NICE=()  # a rehearsal checks the script, not the timings: it takes no priority from others
 else
-  export BENCH_TORCH_MODELS=${BENCH_TORCH_MODELS:-100M,400M} BENCH_TORCH_ROUNDS=${BENCH_TORCH_ROUNDS:-3}
+  export BENCH_TORCH_MODELS=${BENCH_TORCH_MODELS:-100M,400M,100M-boolq} BENCH_TORCH_ROUNDS=${BENCH_TORCH_ROUNDS:-3}
   export BENCH_RUNS=${BENCH_RUNS:-3} BENCH_QUICK=${BENCH_QUICK:-1} BENCH_SKIP=${BENCH_SKIP:-bdn}
 fi
 "${NICE[@]}" bash bench/run.sh "$portable"

@@ -25,7 +25,8 @@ public sealed record ProfileSettings
     public TieBreak TieBreak { get; init; } = TieBreak.Released;
     /// <summary>Unit methods: how the sign of gamma is chosen.</summary>
     public DirectionRule Direction { get; init; } = DirectionRule.Released;
-    /// <summary>Sequences per model run (a pair is two).</summary>
+    /// <summary>Sequences per model run (a pair is two); with a KV cache, prompts per run, each pair's prompt once
+    /// (its two answers then run token by token from the cache).</summary>
     public int BatchSize { get; init; } = 8;
     /// <summary>tokenizer.json or its folder; null = the model's folder.</summary>
     public string? Tokenizer { get; init; }
