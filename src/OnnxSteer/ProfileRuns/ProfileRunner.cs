@@ -76,7 +76,8 @@ internal static class ProfileRunner
         }
 
         // Batches of similar lengths (LengthOrder). Counts are sums, so the order does not change them, and a row does not
-        // depend on its batch, with or without a shared prompt (tested); probes keep the pairs' own order (their fit sums over pairs in floating point).
+        // depend on its batch, with or without a shared prompt (tested); probes keep the pairs' own order (their fit sums
+        // over pairs in floating point).
         var shares = ActivationRecorder.WouldSharePrompts(model, ordered);
         var order = LengthOrder.Of(encoded, bySharedPrompt: shares);
         var sorted = order.Select(i => encoded[i]).ToList();
