@@ -78,7 +78,10 @@ internal static class ProfileRunner
         // Batches of similar lengths (LengthOrder). Counts are sums, so the order does not change them, and a row does not
         // depend on its batch, with or without a shared prompt (tested); probes keep the pairs' own order (their fit sums
         // over pairs in floating point).
-        var shares = ActivationRecorder.WouldSharePrompts(model, ordered);
+        // The tapped graph, built once: whether it keeps the cache (each pair's prompt then runs once) decides the order,
+        // which the checkpoint records, before a session is opened.
+        var taps = ActivationTaps.Build(model, ordered, keepCache: true);
+        var shares = taps.Cache.Count > 0;
         var order = LengthOrder.Of(encoded, bySharedPrompt: shares);
         var sorted = order.Select(i => encoded[i]).ToList();
         var fingerprint = ModelFingerprint.Compute(model, sites);
@@ -97,7 +100,7 @@ internal static class ProfileRunner
         if (encoded.Count > done)
         {
             CheckMemory(model, request);
-            using var recorder = new ActivationRecorder(model, ordered, request.Settings.Runtime);
+            using var recorder = new ActivationRecorder(model, taps, request.Settings.Runtime);
             for (var start = done; start < encoded.Count; start += pairsPerBatch)
             {
                 if (cancel.IsCancellationRequested)

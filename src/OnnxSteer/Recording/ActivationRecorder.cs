@@ -26,12 +26,18 @@ internal sealed class ActivationRecorder : IDisposable
     /// <summary>Names of the inputs the model takes, for messages.</summary>
     public IReadOnlyList<string> InputNames => _inputs.Select(i => i.Name).ToList();
 
-    private readonly TapPooling _pooling;
+    private TapPooling Pooling => _taps.Pooling;
 
     public ActivationRecorder(OnnxModel model, IReadOnlyList<SteeringSite> sites, RuntimeSettings? settings = null, TapPooling pooling = TapPooling.LastToken)
+        : this(model, ActivationTaps.Build(model, sites, pooling, keepCache: pooling == TapPooling.LastToken), settings)
     {
-        _pooling = pooling;
-        _taps = ActivationTaps.Build(model, sites, pooling, keepCache: pooling == TapPooling.LastToken);
+    }
+
+    /// <summary>Runs <paramref name="taps"/>, built from <paramref name="model"/> by the caller (a profiling run builds
+    /// them once: whether they keep the cache decides the order of its pairs, before a session is opened).</summary>
+    public ActivationRecorder(OnnxModel model, ActivationTaps taps, RuntimeSettings? settings = null)
+    {
+        _taps = taps;
         var initializers = model.Graph.Initializer.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
         _inputs = _taps.Model.Graph.Input.Where(i => !initializers.Contains(i.Name) && i.Name is not (ActivationTaps.RowsInput or ActivationTaps.PoolInput)).ToList();
         foreach (var input in _inputs)
@@ -66,7 +72,7 @@ internal sealed class ActivationRecorder : IDisposable
         try
         {
             feed.Ids(batch.InputIds, batch.AttentionMask, batch.PositionIds, batch.Length);
-            if (_pooling == TapPooling.Mean) feed.Add(ActivationTaps.PoolInput, OrtValue.CreateTensorValueFromMemory(batch.MeanWeights(), [batch.Batch, (long)batch.Batch * batch.Length]));
+            if (Pooling == TapPooling.Mean) feed.Add(ActivationTaps.PoolInput, OrtValue.CreateTensorValueFromMemory(batch.MeanWeights(), [batch.Batch, (long)batch.Batch * batch.Length]));
             else feed.Add(ActivationTaps.RowsInput, OrtValue.CreateTensorValueFromMemory(batch.LastRows, [batch.Batch]));
             feed.EmptyPast();
             using var outputs = _session.RunNamed(feed.Names, feed.Values, _taps.OutputNames);
@@ -81,11 +87,6 @@ internal sealed class ActivationRecorder : IDisposable
     /// <summary>Whether <see cref="RecordPairs"/> can run a pair's shared prompt once (the model has a KV cache whose
     /// every past input has its present output, and the taps take last tokens).</summary>
     public bool SharesPrompts => _taps.Cache.Count > 0;
-
-    /// <summary>Whether a recorder of <paramref name="sites"/> in <paramref name="model"/> would share prompts, known
-    /// before a session is opened (the order of a profiling run, which its checkpoint records, depends on it).</summary>
-    public static bool WouldSharePrompts(OnnxModel model, IReadOnlyList<SteeringSite> sites) =>
-        ActivationTaps.Build(model, sites, keepCache: true).Cache.Count > 0;
 
     /// <summary>
     /// Records contrastive pairs: result[2i] and result[2i + 1] are pair i's positive and negative sides. Where the
@@ -125,6 +126,8 @@ internal sealed class ActivationRecorder : IDisposable
     {
         var rows = 2 * split.Pairs;
         var result = new float[rows][][];
+        // Each step runs one token per row, so row b's tap is row b.
+        var eachRow = Enumerable.Range(0, rows).Select(b => (long)b).ToArray();
         var past = RunPrefix(split);
         try
         {
@@ -139,7 +142,7 @@ internal sealed class ActivationRecorder : IDisposable
                     Array.Fill(positions, split.PrefixLength + step);
                     var length = split.PrefixLength + step + 1;
                     feed.Ids(ids, Ones(rows * length), positions, length);
-                    feed.Add(ActivationTaps.RowsInput, OrtValue.CreateTensorValueFromMemory(Enumerable.Range(0, rows).Select(b => (long)b).ToArray(), [rows]));
+                    feed.Add(ActivationTaps.RowsInput, OrtValue.CreateTensorValueFromMemory(eachRow, [rows]));
                     foreach (var (name, value) in past) feed.Add(name, value);
                     past.Clear();
                     var last = step == split.SuffixLength - 1;

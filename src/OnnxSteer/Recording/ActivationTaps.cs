@@ -38,8 +38,12 @@ internal sealed class ActivationTaps
     /// (kept as a graph output); empty when not asked for, or when the model has no cache or a present is missing.</summary>
     public IReadOnlyList<CacheLink> Cache { get; }
 
-    private ActivationTaps(ModelProto model, IReadOnlyList<SteeringSite> sites, IReadOnlyList<string> outputs, IReadOnlyList<CacheLink> cache)
+    /// <summary>Which row of a sequence each tap returns.</summary>
+    public TapPooling Pooling { get; }
+
+    private ActivationTaps(ModelProto model, IReadOnlyList<SteeringSite> sites, IReadOnlyList<string> outputs, IReadOnlyList<CacheLink> cache, TapPooling pooling)
     {
+        Pooling = pooling;
         Model = model;
         Sites = sites;
         OutputNames = outputs;
@@ -97,7 +101,7 @@ internal sealed class ActivationTaps
         }
         editor.KeepOnlyWhatComputes(outputs);
         var cache = keepCache ? KeepCache(editor, original) : [];
-        return new ActivationTaps(proto, sites, outputs, cache);
+        return new ActivationTaps(proto, sites, outputs, cache, pooling);
     }
 
     /// <summary>Makes the present output of every past input still read a graph output again; none when one has no

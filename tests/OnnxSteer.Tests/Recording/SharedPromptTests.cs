@@ -125,7 +125,7 @@ public sealed class SharedPromptTests : IDisposable
         var pairs = TaskPairs.Build(BenchmarkTask.BoolQ, SharedData.Path("data", "boolq", "dev.jsonl"), new PairOptions(Limit: 9));
         var model = OnnxModel.Load(dir);
         var sites = SiteFinder.Find(model).Sites.OrderBy(s => s.Kind).ThenBy(s => s.Layer).ToList();
-        Assert.True(ActivationRecorder.WouldSharePrompts(model, sites));
+        Assert.NotEmpty(ActivationTaps.Build(model, sites, keepCache: true).Cache);
         var encoder = new SequenceEncoder(TokenizerLoader.Load(dir), ProfileRunner.ContextLength(dir) ?? ProfileRunner.DefaultMaxTokens);
         var encoded = pairs.Pairs.Select(encoder.Encode).ToList();
         Assert.All(encoded, e => Assert.InRange(PromptSplit.PrefixOf((e.Positive, e.Negative)), 20, 1000));
